@@ -1,0 +1,42 @@
+//! Open any supported model file: the native layout, Keras HDF5, or a `.keras` archive.
+use super::spec::ModelSpec;
+use crate::{Error, Result};
+use std::path::Path;
+
+pub use super::keras::Keras1Backend;
+
+pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<ModelSpec> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
+    if meta.is_dir() {
+        return Err(Error::model(path, "is a directory, not a model file"));
+    }
+    let mut magic = [0u8; 8];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
+        let _ = f.read(&mut magic);
+    }
+    let spec = if magic.starts_with(b"PK") {
+        super::keras::load_keras(path, keras1_backend)?
+    } else {
+        let file = hdf5::File::open(path)
+            .map_err(|_| Error::model(path, "not an HDF5 file (nor a .keras archive)"))?;
+        if super::native::is_native(&file) {
+            super::native::load_native(path, &file)?
+        } else if file.attr("model_config").is_ok() {
+            drop(file);
+            super::keras::load_keras(path, keras1_backend)?
+        } else {
+            return Err(Error::model(
+                path,
+                "HDF5 file is neither a deepresolve-mpi native model (root attribute format) nor a Keras model (root attribute model_config)",
+            ));
+        }
+    };
+    if spec.layers.is_empty() {
+        return Err(Error::model(path, "the model has no layers"));
+    }
+    spec.shapes()
+        .map_err(|(i, msg)| Error::layer(path, spec.layers[i].name.clone(), msg))?;
+    Ok(spec)
+}

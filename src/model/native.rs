@@ -1,0 +1,162 @@
+//! The project's own HDF5 model layout, for models from any framework
+//! (`jobs/export_pytorch.py` writes it; the README documents it).
+//!
+//! Root attributes `format` = "deepresolve-mpi-model", `format_version` = 1,
+//! `input_shape` = [K, W]; optional dataset `class_names`; one group per layer
+//! `/layers/0000`, `/layers/0001`, … with attributes `kind`, `name` and the
+//! kind's hyperparameters, and the weights as float32 datasets.
+use super::h5util::{float_attr, int_array_attr, int_attr, str_attr, string_dataset};
+use super::spec::*;
+use crate::{Error, Result};
+use std::path::Path;
+
+pub const FORMAT: &str = "deepresolve-mpi-model";
+
+pub fn is_native(file: &hdf5::File) -> bool {
+    str_attr(file, "format").as_deref() == Some(FORMAT)
+}
+
+pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
+    let version = int_attr(file, "format_version").unwrap_or(0);
+    if version != 1 {
+        return Err(Error::model(path, format!("native format_version {version} is not supported (expected 1)")));
+    }
+    let shape = int_array_attr(file, "input_shape")
+        .filter(|s| s.len() == 2 && s.iter().all(|&v| v > 0))
+        .ok_or_else(|| Error::model(path, "attribute input_shape must be [channels, positions]"))?;
+    let group = file
+        .group("layers")
+        .map_err(|_| Error::model(path, "no /layers group"))?;
+    let mut names = group.member_names().map_err(|e| Error::model(path, e.to_string()))?;
+    names.sort();
+    let mut layers = Vec::with_capacity(names.len());
+    for (i, gname) in names.iter().enumerate() {
+        if gname.parse::<usize>().ok() != Some(i) {
+            return Err(Error::model(path, format!("layer groups must be numbered 0000, 0001, …; found /layers/{gname} at position {i}")));
+        }
+        let g = group.group(gname).map_err(|e| Error::model(path, e.to_string()))?;
+        let name = str_attr(&g, "name").unwrap_or_else(|| format!("layer_{i}"));
+        let kind = read_layer(&g).map_err(|msg| Error::layer(path, format!("{name} (/layers/{gname})"), msg))?;
+        layers.push(LayerSpec { name, kind });
+    }
+    let class_names = match file.dataset("class_names") {
+        Ok(ds) => Some(string_dataset(&ds).ok_or_else(|| Error::model(path, "class_names is not a string dataset"))?),
+        Err(_) => None,
+    };
+    let spec = ModelSpec {
+        input_channels: shape[0] as usize,
+        input_width: shape[1] as usize,
+        layers,
+        class_names,
+        source: path.display().to_string(),
+    };
+    Ok(spec)
+}
+
+fn req_int(g: &hdf5::Group, name: &str) -> std::result::Result<usize, String> {
+    match int_attr(g, name) {
+        Some(v) if v > 0 => Ok(v as usize),
+        Some(v) => Err(format!("attribute {name} = {v} must be positive")),
+        None => Err(format!("missing integer attribute {name}")),
+    }
+}
+
+fn opt_int(g: &hdf5::Group, name: &str, default: usize) -> std::result::Result<usize, String> {
+    if g.attr(name).is_ok() {
+        req_int(g, name)
+    } else {
+        Ok(default)
+    }
+}
+
+fn padding(g: &hdf5::Group) -> std::result::Result<Padding, String> {
+    match str_attr(g, "padding").as_deref() {
+        None | Some("valid") => Ok(Padding::Valid),
+        Some("same") => Ok(Padding::Same),
+        Some(p) => Err(format!("padding {p:?} is not valid or same")),
+    }
+}
+
+fn activation(g: &hdf5::Group) -> std::result::Result<Activation, String> {
+    let a = str_attr(g, "activation").unwrap_or_else(|| "linear".into());
+    Activation::parse(&a).ok_or_else(|| format!("unknown activation {a:?}"))
+}
+
+/// A float32 dataset with its shape checked.
+fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
+    let ds = g.dataset(name).map_err(|_| format!("missing weight dataset {name}"))?;
+    if ds.shape() != shape {
+        return Err(format!("weight {name} has shape {:?}, expected {:?}", ds.shape(), shape));
+    }
+    ds.read_raw::<f32>().map_err(|e| format!("cannot read weight {name}: {e}"))
+}
+
+fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
+    let kind = str_attr(g, "kind").ok_or("missing attribute kind")?;
+    Ok(match kind.as_str() {
+        "conv1d" => {
+            let filters = req_int(g, "filters")?;
+            let kernel_size = req_int(g, "kernel_size")?;
+            let ds = g.dataset("kernel").map_err(|_| "missing weight dataset kernel")?;
+            let s = ds.shape();
+            if s.len() != 3 || s[0] != filters || s[2] != kernel_size {
+                return Err(format!("kernel has shape {s:?}, expected ({filters}, in_channels, {kernel_size})"));
+            }
+            let in_channels = s[1];
+            LayerKind::Conv1D {
+                filters,
+                in_channels,
+                kernel_size,
+                stride: opt_int(g, "stride", 1)?,
+                dilation: opt_int(g, "dilation", 1)?,
+                padding: padding(g)?,
+                activation: activation(g)?,
+                kernel: weights(g, "kernel", &[filters, in_channels, kernel_size])?,
+                bias: g.dataset("bias").is_ok().then(|| weights(g, "bias", &[filters])).transpose()?,
+            }
+        }
+        "maxpool1d" => {
+            let pool = req_int(g, "pool_size")?;
+            LayerKind::MaxPool1D { pool, stride: opt_int(g, "stride", pool)?, padding: padding(g)? }
+        }
+        "global_maxpool1d" => LayerKind::GlobalMaxPool1D,
+        "global_avgpool1d" => LayerKind::GlobalAvgPool1D,
+        "flatten" => LayerKind::Flatten {
+            order: match str_attr(g, "order").as_deref() {
+                Some("channel_major") => FlattenOrder::ChannelMajor,
+                Some("position_major") => FlattenOrder::PositionMajor,
+                o => return Err(format!("flatten order {o:?} is not channel_major or position_major")),
+            },
+        },
+        "dense" => {
+            let units = req_int(g, "units")?;
+            let ds = g.dataset("kernel").map_err(|_| "missing weight dataset kernel")?;
+            let s = ds.shape();
+            if s.len() != 2 || s[0] != units {
+                return Err(format!("kernel has shape {s:?}, expected ({units}, in_features)"));
+            }
+            let in_features = s[1];
+            LayerKind::Dense {
+                units,
+                in_features,
+                activation: activation(g)?,
+                kernel: weights(g, "kernel", &[units, in_features])?,
+                bias: g.dataset("bias").is_ok().then(|| weights(g, "bias", &[units])).transpose()?,
+            }
+        }
+        "activation" => LayerKind::Activation(activation(g)?),
+        "dropout" => LayerKind::Dropout,
+        "batchnorm" => {
+            let ds = g.dataset("gamma").map_err(|_| "missing weight dataset gamma")?;
+            let n = ds.size();
+            LayerKind::BatchNorm {
+                gamma: weights(g, "gamma", &[n])?,
+                beta: weights(g, "beta", &[n])?,
+                mean: weights(g, "running_mean", &[n])?,
+                var: weights(g, "running_var", &[n])?,
+                eps: float_attr(g, "epsilon").unwrap_or(1e-5) as f32,
+            }
+        }
+        other => return Err(format!("unknown layer kind {other:?}")),
+    })
+}

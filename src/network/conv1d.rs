@@ -1,0 +1,131 @@
+//! Conv1D as im2col + one sgemm over the whole batch.
+//!
+//! Maps are stored position-major (W × K per item), so an im2col row for one
+//! output position is `kernel_size` contiguous runs of K input values.
+use super::{activation, gemm};
+use crate::model::{same_pad_left, Activation, Padding};
+
+#[derive(Debug, Clone)]
+pub struct Conv1d {
+    pub k_in: usize,
+    pub w_in: usize,
+    pub filters: usize,
+    pub w_out: usize,
+    ks: usize,
+    stride: usize,
+    dil: usize,
+    pad_left: usize,
+    pub act: Activation,
+    /// (filters, ks·k_in) with column j·k_in + c = tap j, channel c.
+    w2: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv1d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        k_in: usize,
+        w_in: usize,
+        w_out: usize,
+        filters: usize,
+        ks: usize,
+        stride: usize,
+        dil: usize,
+        padding: Padding,
+        act: Activation,
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Self {
+        let mut w2 = vec![0.0; filters * ks * k_in];
+        for f in 0..filters {
+            for c in 0..k_in {
+                for j in 0..ks {
+                    w2[f * ks * k_in + j * k_in + c] = kernel[(f * k_in + c) * ks + j];
+                }
+            }
+        }
+        let span = dil * (ks - 1) + 1;
+        let pad_left = match padding {
+            Padding::Valid => 0,
+            Padding::Same => same_pad_left(w_in, span, stride),
+        };
+        Conv1d {
+            k_in,
+            w_in,
+            filters,
+            w_out,
+            ks,
+            stride,
+            dil,
+            pad_left,
+            act,
+            w2,
+            bias: bias.map_or_else(|| vec![0.0; filters], |b| b.to_vec()),
+        }
+    }
+
+    pub fn cols_len(&self, batch: usize) -> usize {
+        batch * self.w_out * self.ks * self.k_in
+    }
+
+    /// Input position of tap j at output position o, if inside the map.
+    #[inline]
+    fn src(&self, o: usize, j: usize) -> Option<usize> {
+        let p = (o * self.stride + j * self.dil) as isize - self.pad_left as isize;
+        (p >= 0 && (p as usize) < self.w_in).then_some(p as usize)
+    }
+
+    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, cols: &mut [f32]) {
+        let (k, row) = (self.k_in, self.ks * self.k_in);
+        let cols = &mut cols[..batch * self.w_out * row];
+        for b in 0..batch {
+            let xb = &x[b * self.w_in * k..(b + 1) * self.w_in * k];
+            for o in 0..self.w_out {
+                let r = &mut cols[(b * self.w_out + o) * row..][..row];
+                for j in 0..self.ks {
+                    let dst = &mut r[j * k..(j + 1) * k];
+                    match self.src(o, j) {
+                        Some(p) => dst.copy_from_slice(&xb[p * k..(p + 1) * k]),
+                        None => dst.fill(0.0),
+                    }
+                }
+            }
+        }
+        let m = batch * self.w_out;
+        let y = &mut y[..m * self.filters];
+        for r in y.chunks_mut(self.filters) {
+            r.copy_from_slice(&self.bias);
+        }
+        gemm::sgemm(false, true, m, self.filters, row, 1.0, cols, row, &self.w2, row, 1.0, y, self.filters);
+        activation::forward(self.act, y, self.filters);
+    }
+
+    /// dx = ∂/∂x of Σ dy·y. `dz` and `cols` are scratch.
+    pub fn backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32], batch: usize, dz: &mut [f32], cols: &mut [f32]) {
+        let (k, row) = (self.k_in, self.ks * self.k_in);
+        let m = batch * self.w_out;
+        let n = m * self.filters;
+        activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
+        let cols = &mut cols[..m * row];
+        gemm::sgemm(false, false, m, row, self.filters, 1.0, &dz[..n], self.filters, &self.w2, row, 0.0, cols, row);
+        let dx = &mut dx[..batch * self.w_in * k];
+        dx.fill(0.0);
+        for b in 0..batch {
+            let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
+            for o in 0..self.w_out {
+                let r = &cols[(b * self.w_out + o) * row..][..row];
+                for j in 0..self.ks {
+                    if let Some(p) = self.src(o, j) {
+                        for (d, s) in dxb[p * k..(p + 1) * k].iter_mut().zip(&r[j * k..(j + 1) * k]) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn flops_per_item(&self) -> f64 {
+        2.0 * (self.w_out * self.filters * self.ks * self.k_in) as f64
+    }
+}
