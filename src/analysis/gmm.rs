@@ -1,0 +1,479 @@
+//! SPEC step 6: 1-D Gaussian mixtures with 1, 2 and 3 components, chosen by
+//! BIC.
+//!
+//! Each fit follows scikit-learn's
+//! `GaussianMixture(n_components=k, covariance_type='full', tol=1e-3,
+//! reg_covar=1e-6, max_iter=100, n_init=1, init_params='kmeans')` on 1-D data:
+//!
+//! * initial responsibilities are the one-hot labels of a k-means clustering,
+//!   from which weights (n_k / n), means and variances (+ reg_covar) are
+//!   estimated, with n_k = Σ resp + 10·ε as in scikit-learn;
+//! * EM: E-step (mean log-likelihood = "lower bound"), M-step (weights
+//!   renormalised to sum 1, variances + reg_covar); stop when the lower bound
+//!   changes by less than `tol`, or after `max_iter` iterations;
+//! * BIC = −2 log L + p ln n with log L evaluated at the final parameters and
+//!   p = 3k − 1 (k means, k variances, k − 1 free weights);
+//! * labels are the argmax of the responsibilities at the final parameters
+//!   (scikit-learn's `predict`).
+//!
+//! **Deviation (initialisation).** scikit-learn's KMeans starts from random
+//! k-means++ seeds and runs Lloyd's algorithm, i.e. it finds a local optimum
+//! that depends on `random_state`. Here the k-means step is the *globally
+//! optimal* 1-D k-means (the data are sorted; optimal clusters are then
+//! contiguous runs, found exactly by dynamic programming over the split
+//! points, ties → the earliest split). It is deterministic and is the
+//! clustering that scikit-learn's KMeans finds on well-separated data, so the
+//! EM then converges to the same fixed point and the BIC agrees to ~1e-3
+//! relative (checked against scikit-learn in `tests/analysis.rs`).
+//!
+//! **Deviation (too few distinct values).** When k exceeds the number of
+//! distinct values (or n < k), scikit-learn either refuses (n < k) or fits a
+//! component of weight ~1e-15 on an empty k-means cluster. Here such a fit is
+//! not attempted: its BIC is +∞ and it is never chosen. Hence all-equal data
+//! (e.g. all-zero IL from T = 1) give k = 1, every channel additive, and no
+//! NaN (the single variance is reg_covar).
+//!
+//! Non-finite inputs are not expected (IL is a variance of finite values);
+//! any fit whose log-likelihood is not finite gets BIC = +∞.
+
+// index loops read closest to the formulas here
+#![allow(clippy::needless_range_loop)]
+
+/// scikit-learn's `reg_covar` default.
+pub const REG_COVAR: f64 = 1e-6;
+/// scikit-learn's `tol` default (on the change of the mean log-likelihood).
+pub const TOL: f64 = 1e-3;
+/// scikit-learn's `max_iter` default.
+pub const MAX_ITER: usize = 100;
+
+/// One fitted mixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GmmFit {
+    pub weights: Vec<f64>,
+    pub means: Vec<f64>,
+    pub variances: Vec<f64>,
+    /// Σ_i log p(x_i) at the final parameters.
+    pub log_likelihood: f64,
+    pub bic: f64,
+    /// Component of each point (argmax responsibility at the final parameters).
+    pub labels: Vec<usize>,
+    /// EM iterations run.
+    pub n_iter: usize,
+    /// True if the lower bound changed by less than `TOL` within `MAX_ITER`.
+    pub converged: bool,
+}
+
+/// The model chosen among k = 1, 2, 3.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GmmChoice {
+    /// BIC for 1, 2, 3 components (+∞ where the fit is not possible).
+    pub bic: [f64; 3],
+    /// Chosen number of components (lowest BIC; ties → fewer components).
+    pub components: usize,
+    /// Component of each value under the chosen model.
+    pub labels: Vec<usize>,
+    /// Component means of the chosen model.
+    pub means: Vec<f64>,
+}
+
+impl GmmChoice {
+    /// The component with the lowest mean (first such on ties).
+    pub fn lowest_component(&self) -> usize {
+        let mut best = 0;
+        for (c, &m) in self.means.iter().enumerate() {
+            if m < self.means[best] {
+                best = c;
+            }
+        }
+        best
+    }
+
+    /// true for values outside the lowest-mean component (non-additive).
+    pub fn nonadditive(&self) -> Vec<bool> {
+        let low = self.lowest_component();
+        self.labels.iter().map(|&l| l != low).collect()
+    }
+}
+
+fn distinct_count(x: &[f64]) -> usize {
+    let mut s: Vec<f64> = x.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s.dedup();
+    s.len()
+}
+
+/// Globally optimal 1-D k-means (minimum within-cluster sum of squares).
+/// Returns a label in 0..k per point, clusters numbered by increasing value.
+/// Requires 1 ≤ k ≤ n. Ties between equally good partitions → earliest split
+/// points in sorted order (sorting is stable, so fully deterministic).
+pub fn kmeans_1d(x: &[f64], k: usize) -> Vec<usize> {
+    let n = x.len();
+    assert!(k >= 1 && k <= n, "kmeans_1d needs 1 <= k <= n");
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    // centre the data before the prefix sums (less cancellation)
+    let mean = x.iter().sum::<f64>() / n as f64;
+    let v: Vec<f64> = idx.iter().map(|&i| x[i] - mean).collect();
+    let mut s1 = vec![0.0; n + 1];
+    let mut s2 = vec![0.0; n + 1];
+    for i in 0..n {
+        s1[i + 1] = s1[i] + v[i];
+        s2[i + 1] = s2[i] + v[i] * v[i];
+    }
+    // within-cluster sum of squares of sorted points i..j (exclusive)
+    let cost = |i: usize, j: usize| -> f64 {
+        let m = (j - i) as f64;
+        let a = s1[j] - s1[i];
+        (s2[j] - s2[i] - a * a / m).max(0.0)
+    };
+    // d[m][j]: best cost of the first j sorted points in m+1 clusters;
+    // arg[m][j]: start of the last cluster.
+    let mut d = vec![vec![f64::INFINITY; n + 1]; k];
+    let mut arg = vec![vec![0usize; n + 1]; k];
+    for j in 1..=n {
+        d[0][j] = cost(0, j);
+    }
+    for m in 1..k {
+        // j ranges over m+1..=n; the last cluster starts at i in m..j
+        #[allow(clippy::too_many_arguments)]
+        fn solve(
+            prev: &[f64],
+            cur: &mut [f64],
+            arg: &mut [usize],
+            cost: &dyn Fn(usize, usize) -> f64,
+            jlo: usize,
+            jhi: usize,
+            ilo: usize,
+            ihi: usize,
+        ) {
+            if jlo > jhi {
+                return;
+            }
+            let j = (jlo + jhi) / 2;
+            let mut best = f64::INFINITY;
+            let mut bi = ilo;
+            for i in ilo..=ihi.min(j - 1) {
+                let c = prev[i] + cost(i, j);
+                if c < best {
+                    best = c;
+                    bi = i;
+                }
+            }
+            cur[j] = best;
+            arg[j] = bi;
+            if j > jlo {
+                solve(prev, cur, arg, cost, jlo, j - 1, ilo, bi);
+            }
+            solve(prev, cur, arg, cost, j + 1, jhi, bi, ihi);
+        }
+        let (before, after) = d.split_at_mut(m);
+        solve(
+            &before[m - 1],
+            &mut after[0],
+            &mut arg[m],
+            &cost,
+            m + 1,
+            n,
+            m,
+            n - 1,
+        );
+    }
+    // backtrack
+    let mut labels = vec![0usize; n];
+    let mut j = n;
+    for m in (0..k).rev() {
+        let i = if m == 0 { 0 } else { arg[m][j] };
+        for &p in &idx[i..j] {
+            labels[p] = m;
+        }
+        j = i;
+    }
+    labels
+}
+
+struct Params {
+    w: Vec<f64>,
+    mu: Vec<f64>,
+    var: Vec<f64>,
+}
+
+fn m_step(x: &[f64], resp: &[f64], k: usize, normalise_by_sum: bool) -> Params {
+    let n = x.len();
+    let eps10 = 10.0 * f64::EPSILON;
+    let mut nk = vec![0.0; k];
+    let mut sx = vec![0.0; k];
+    for i in 0..n {
+        for c in 0..k {
+            nk[c] += resp[i * k + c];
+            sx[c] += resp[i * k + c] * x[i];
+        }
+    }
+    for c in 0..k {
+        nk[c] += eps10;
+    }
+    let mu: Vec<f64> = (0..k).map(|c| sx[c] / nk[c]).collect();
+    let mut var = vec![0.0; k];
+    for i in 0..n {
+        for c in 0..k {
+            let d = x[i] - mu[c];
+            var[c] += resp[i * k + c] * d * d;
+        }
+    }
+    for c in 0..k {
+        var[c] = var[c] / nk[c] + REG_COVAR;
+    }
+    let total: f64 = if normalise_by_sum {
+        nk.iter().sum()
+    } else {
+        n as f64
+    };
+    let w = nk.iter().map(|v| v / total).collect();
+    Params { w, mu, var }
+}
+
+/// E-step: fills `log_resp` (n×k) and returns Σ_i log p(x_i).
+fn e_step(x: &[f64], p: &Params, log_resp: &mut [f64]) -> f64 {
+    let k = p.w.len();
+    let ln2pi = (2.0 * std::f64::consts::PI).ln();
+    let prec: Vec<f64> = p.var.iter().map(|v| 1.0 / v.sqrt()).collect();
+    let logw: Vec<f64> = p.w.iter().map(|w| w.ln()).collect();
+    let mut total = 0.0;
+    for (i, &xi) in x.iter().enumerate() {
+        let row = &mut log_resp[i * k..(i + 1) * k];
+        let mut mx = f64::NEG_INFINITY;
+        for c in 0..k {
+            let y = (xi - p.mu[c]) * prec[c];
+            row[c] = -0.5 * (ln2pi + y * y) + prec[c].ln() + logw[c];
+            mx = mx.max(row[c]);
+        }
+        let lse = if mx.is_finite() {
+            mx + row.iter().map(|v| (v - mx).exp()).sum::<f64>().ln()
+        } else {
+            mx
+        };
+        for v in row.iter_mut() {
+            *v -= lse;
+        }
+        total += lse;
+    }
+    total
+}
+
+/// Fit a k-component 1-D mixture as described in the module docs. `None`
+/// when k = 0, or k exceeds the number of distinct values.
+pub fn fit(x: &[f64], k: usize) -> Option<GmmFit> {
+    let n = x.len();
+    if k == 0 || n == 0 || k > distinct_count(x) {
+        return None;
+    }
+    let init = kmeans_1d(x, k);
+    let mut resp = vec![0.0; n * k];
+    for (i, &l) in init.iter().enumerate() {
+        resp[i * k + l] = 1.0;
+    }
+    let mut p = m_step(x, &resp, k, false);
+    let mut log_resp = vec![0.0; n * k];
+    let mut lower = f64::NEG_INFINITY;
+    let mut converged = false;
+    let mut n_iter = 0;
+    for it in 1..=MAX_ITER {
+        n_iter = it;
+        let prev = lower;
+        let ll = e_step(x, &p, &mut log_resp);
+        for (r, l) in resp.iter_mut().zip(&log_resp) {
+            *r = l.exp();
+        }
+        p = m_step(x, &resp, k, true);
+        lower = ll / n as f64;
+        if (lower - prev).abs() < TOL {
+            converged = true;
+            break;
+        }
+    }
+    let ll = e_step(x, &p, &mut log_resp);
+    let labels = (0..n)
+        .map(|i| {
+            let row = &log_resp[i * k..(i + 1) * k];
+            let mut b = 0;
+            for c in 1..k {
+                if row[c] > row[b] {
+                    b = c;
+                }
+            }
+            b
+        })
+        .collect();
+    let n_params = (3 * k - 1) as f64;
+    let bic = -2.0 * ll + n_params * (n as f64).ln();
+    let bic = if bic.is_finite() { bic } else { f64::INFINITY };
+    Some(GmmFit {
+        weights: p.w,
+        means: p.mu,
+        variances: p.var,
+        log_likelihood: ll,
+        bic,
+        labels,
+        n_iter,
+        converged,
+    })
+}
+
+/// The component count (1-based) with the lowest BIC; ties → fewer
+/// components; NaN never wins.
+pub fn choose(bic: &[f64; 3]) -> usize {
+    let mut best = 0;
+    for i in 1..3 {
+        if bic[i] < bic[best] || (bic[best].is_nan() && !bic[i].is_nan()) {
+            best = i;
+        }
+    }
+    best + 1
+}
+
+/// Fit k = 1, 2, 3 and keep the lowest BIC (ties → fewer components).
+/// Empty input: k = 1, BIC all +∞, no labels.
+pub fn select(x: &[f64]) -> GmmChoice {
+    let fits: Vec<Option<GmmFit>> = (1..=3).map(|k| fit(x, k)).collect();
+    let bic = [0, 1, 2].map(|i| fits[i].as_ref().map_or(f64::INFINITY, |f| f.bic));
+    let best = choose(&bic) - 1;
+    match &fits[best] {
+        Some(f) => GmmChoice {
+            bic,
+            components: best + 1,
+            labels: f.labels.clone(),
+            means: f.means.clone(),
+        },
+        None => GmmChoice {
+            bic,
+            components: 1,
+            labels: vec![0; x.len()],
+            means: vec![0.0],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kmeans_1d_finds_optimal_contiguous_clusters() {
+        let x = [10.0, 0.0, 0.1, 10.2, 5.0, 5.1];
+        assert_eq!(kmeans_1d(&x, 3), vec![2, 0, 0, 2, 1, 1]);
+        assert_eq!(kmeans_1d(&x, 1), vec![0; 6]);
+        // k = 2: {0, 0.1, 5, 5.1} | {10, 10.2} has SSE 25.02, less than
+        // {0, 0.1} | {5, 5.1, 10, 10.2} (25.525)
+        assert_eq!(kmeans_1d(&x, 2), vec![1, 0, 0, 1, 0, 0]);
+        // k = n: every point alone
+        let l = kmeans_1d(&[3.0, 1.0, 2.0], 3);
+        assert_eq!(l, vec![2, 0, 1]);
+    }
+
+    #[test]
+    fn kmeans_1d_matches_brute_force() {
+        // pseudo-random data, compare the DP's cost with exhaustive search
+        let mut s = 12345u64;
+        let mut rnd = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..20 {
+            let n = 12;
+            let mut x: Vec<f64> = (0..n).map(|_| rnd() * 10.0).collect();
+            x.sort_by(|a, b| a.total_cmp(b));
+            let sse = |v: &[f64]| {
+                let m = v.iter().sum::<f64>() / v.len() as f64;
+                v.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
+            };
+            let mut brute = f64::INFINITY;
+            for i in 1..n {
+                for j in i + 1..n {
+                    brute = brute.min(sse(&x[..i]) + sse(&x[i..j]) + sse(&x[j..]));
+                }
+            }
+            let l = kmeans_1d(&x, 3);
+            let got: f64 = (0..3)
+                .map(|c| {
+                    let v: Vec<f64> = (0..n).filter(|&i| l[i] == c).map(|i| x[i]).collect();
+                    sse(&v)
+                })
+                .sum();
+            assert!((got - brute).abs() < 1e-9, "{got} vs {brute}");
+        }
+    }
+
+    #[test]
+    fn one_component_is_closed_form() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let f = fit(&x, 1).unwrap();
+        let var = 1.25 + REG_COVAR;
+        let ll: f64 = x
+            .iter()
+            .map(|v| {
+                -0.5 * (2.0 * std::f64::consts::PI * var).ln() - (v - 2.5f64).powi(2) / (2.0 * var)
+            })
+            .sum();
+        assert!((f.means[0] - 2.5).abs() < 1e-12);
+        assert!((f.variances[0] - var).abs() < 1e-12);
+        assert!((f.log_likelihood - ll).abs() < 1e-9);
+        assert!((f.bic - (-2.0 * ll + 2.0 * 4f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn separated_groups_choose_two() {
+        let x: Vec<f64> = (0..20)
+            .map(|i| {
+                if i < 10 {
+                    0.01 * i as f64
+                } else {
+                    5.0 + 0.01 * i as f64
+                }
+            })
+            .collect();
+        let c = select(&x);
+        assert_eq!(c.components, 2);
+        assert!(c.bic[1] < c.bic[0]);
+        let na = c.nonadditive();
+        assert!(na[..10].iter().all(|&b| !b));
+        assert!(na[10..].iter().all(|&b| b));
+    }
+
+    #[test]
+    fn degenerate_data_give_one_additive_component() {
+        for x in [vec![0.0; 7], vec![2.5; 4], vec![1.0]] {
+            let c = select(&x);
+            assert_eq!(c.components, 1);
+            assert!(c.bic[0].is_finite(), "{:?}", c.bic);
+            assert_eq!(c.bic[1], f64::INFINITY);
+            assert_eq!(c.bic[2], f64::INFINITY);
+            assert!(c.means.iter().all(|m| m.is_finite()));
+            assert!(c.nonadditive().iter().all(|&b| !b));
+        }
+    }
+
+    #[test]
+    fn two_distinct_values_never_fit_three() {
+        let x = [0.0, 0.0, 0.0, 1.0, 1.0];
+        let c = select(&x);
+        assert_eq!(c.bic[2], f64::INFINITY);
+        assert!(c.bic[1].is_finite());
+    }
+
+    #[test]
+    fn ties_prefer_fewer_components() {
+        assert_eq!(choose(&[1.0, 1.0, 1.0]), 1);
+        assert_eq!(choose(&[2.0, 1.0, 1.0]), 2);
+        assert_eq!(choose(&[2.0, 3.0, 1.0]), 3);
+        assert_eq!(choose(&[f64::INFINITY, f64::INFINITY, f64::INFINITY]), 1);
+        assert_eq!(choose(&[f64::NAN, 5.0, f64::INFINITY]), 2);
+    }
+
+    #[test]
+    fn empty_input_does_not_panic() {
+        let c = select(&[]);
+        assert_eq!(c.components, 1);
+        assert!(c.labels.is_empty());
+    }
+}
