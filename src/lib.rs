@@ -5,7 +5,16 @@
 extern crate openblas_src;
 
 pub mod analysis;
+pub mod ascent;
+pub mod bench;
+pub mod inspect;
+pub mod classes;
+pub mod cli;
+pub mod distributed;
+pub mod job;
+pub mod progress;
 pub mod error;
 pub mod model;
 pub mod network;
+pub mod results;
 pub use error::{Error, Result};

@@ -160,7 +160,11 @@ fn deepsea_like_stack_from_every_layer() {
 }
 
 #[test]
-fn batched_equals_one_by_one_bitwise() {
+fn batched_equals_one_by_one() {
+    // OpenBLAS picks different kernels for different row counts (seen here on
+    // AMD EPYC: row 0 of A·B changes in the last bit with M), so a batch agrees
+    // with single items to rounding, not bit for bit. Bitwise reproducibility
+    // across rank counts comes from fixed lanes instead (see ascent::lanes).
     let spec = deepsea_like(9);
     let net = Network::new(&spec).unwrap();
     for from in [0, 2, 4, 7] {
@@ -175,8 +179,11 @@ fn batched_equals_one_by_one_bitwise() {
         for i in 0..17 {
             let (mut s1, mut g1) = (vec![0.0], vec![0.0; n]);
             one.score_grad(&h[i * n..(i + 1) * n], &classes[i..i + 1], &mut s1, &mut g1);
-            assert_eq!(s1[0].to_bits(), s[i].to_bits(), "layer {from}, item {i}: score differs");
-            assert!(g1.iter().zip(&g[i * n..]).all(|(a, b)| a.to_bits() == b.to_bits()), "layer {from}, item {i}: gradient differs");
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-2);
+            assert!(close(s1[0], s[i]), "layer {from}, item {i}: score {} vs {}", s1[0], s[i]);
+            for (j, (a, b)) in g1.iter().zip(&g[i * n..(i + 1) * n]).enumerate() {
+                assert!(close(*a, *b), "layer {from}, item {i}, coordinate {j}: gradient {a} vs {b}");
+            }
         }
     }
 }

@@ -144,3 +144,6 @@ mod tests {
         assert_eq!(order, vec![0]);
     }
 }
+
+mod run;
+pub use run::{analyze_run, RunAnalysis};

@@ -1,5 +1,5 @@
 //! Model files in, a framework-neutral [`ModelSpec`] out.
-pub(crate) mod h5util;
+pub mod h5util;
 pub mod keras;
 mod load;
 pub mod native;

@@ -1,0 +1,57 @@
+//! Steps 4–8 for a whole run: every class, then similarity and clustering.
+use super::{analyze_class, linkage, similarity};
+use crate::results::Ascent;
+
+/// `/analysis` of a run, row-major arrays as the results file lays them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunAnalysis {
+    pub c: usize,
+    pub t: usize,
+    pub k: usize,
+    pub weight: Vec<f32>,
+    pub il: Vec<f32>,
+    pub gmm_bic: Vec<f64>,
+    pub gmm_components: Vec<i32>,
+    pub nonadditive: Vec<u8>,
+    pub ofiv: Vec<f32>,
+    pub rank: Vec<i32>,
+    pub similarity: Vec<f32>,
+    pub linkage: Vec<f64>,
+    pub cluster_order: Vec<i32>,
+}
+
+pub fn analyze_run(a: &Ascent) -> RunAnalysis {
+    let (c, t, k) = (a.c, a.t, a.k);
+    let mut r = RunAnalysis {
+        c,
+        t,
+        k,
+        weight: Vec::with_capacity(c * t),
+        il: Vec::with_capacity(c * k),
+        gmm_bic: Vec::with_capacity(c * 3),
+        gmm_components: Vec::with_capacity(c),
+        nonadditive: Vec::with_capacity(c * k),
+        ofiv: Vec::with_capacity(c * k),
+        rank: Vec::with_capacity(c * k),
+        similarity: vec![],
+        linkage: vec![],
+        cluster_order: vec![],
+    };
+    let fiv = a.fiv.as_slice().expect("contiguous fiv");
+    let score = a.score.as_slice().expect("contiguous score");
+    for ci in 0..c {
+        let ca = analyze_class(&fiv[ci * t * k..(ci + 1) * t * k], t, k, &score[ci * t..(ci + 1) * t]);
+        r.weight.extend(ca.weight);
+        r.il.extend(ca.il);
+        r.gmm_bic.extend(ca.gmm_bic);
+        r.gmm_components.push(ca.gmm_components);
+        r.nonadditive.extend(ca.nonadditive);
+        r.ofiv.extend(ca.ofiv);
+        r.rank.extend(ca.rank);
+    }
+    r.similarity = similarity(&r.ofiv, c, k);
+    let (z, order) = linkage(&r.similarity, c);
+    r.linkage = z;
+    r.cluster_order = order;
+    r
+}

@@ -1,0 +1,128 @@
+//! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
+use crate::cli::BenchArgs;
+use crate::model::{load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
+use crate::network::{gemm, Network, Scorer};
+use crate::Result;
+use std::time::Instant;
+
+/// Uniform(−a, a) from a fixed LCG: 47 M weights in well under a second.
+fn weights(n: usize, fan_in: usize, seed: u64) -> Vec<f32> {
+    let a = (3.0 / fan_in as f32).sqrt();
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
+        })
+        .collect()
+}
+
+/// DeepSEA from the input of its third convolution: 480 × 60 → conv 960×8 + ReLU
+/// → flatten 50,880 → dense 925 + ReLU → dense 919 (→ sigmoid).
+pub fn deepsea_tail() -> ModelSpec {
+    let conv = LayerKind::Conv1D {
+        filters: 960,
+        in_channels: 480,
+        kernel_size: 8,
+        stride: 1,
+        dilation: 1,
+        padding: Padding::Valid,
+        activation: Activation::Relu,
+        kernel: weights(960 * 480 * 8, 480 * 8, 1),
+        bias: Some(vec![0.01; 960]),
+    };
+    let d1 = LayerKind::Dense {
+        units: 925,
+        in_features: 50880,
+        activation: Activation::Relu,
+        kernel: weights(925 * 50880, 50880, 2),
+        bias: Some(vec![0.01; 925]),
+    };
+    let d2 = LayerKind::Dense {
+        units: 919,
+        in_features: 925,
+        activation: Activation::Linear,
+        kernel: weights(919 * 925, 925, 3),
+        bias: Some(vec![0.0; 919]),
+    };
+    let layers = [
+        ("conv3", conv),
+        ("flatten", LayerKind::Flatten { order: FlattenOrder::ChannelMajor }),
+        ("dense1", d1),
+        ("dense2", d2),
+        ("sigmoid", LayerKind::Activation(Activation::Sigmoid)),
+    ]
+    .into_iter()
+    .map(|(n, kind)| LayerSpec { name: n.into(), kind })
+    .collect();
+    ModelSpec { input_channels: 480, input_width: 60, layers, class_names: None, source: "bench: DeepSEA-shaped, seeded random weights".into() }
+}
+
+pub fn sgemm_gflops() -> f64 {
+    let n = 2048;
+    let a = weights(n * n, n, 4);
+    let b = weights(n * n, n, 5);
+    let mut c = vec![0f32; n * n];
+    gemm::sgemm(false, false, n, n, n, 1.0, &a, n, &b, n, 0.0, &mut c, n);
+    let reps = 3;
+    let t = Instant::now();
+    for _ in 0..reps {
+        gemm::sgemm(false, false, n, n, n, 1.0, &a, n, &b, n, 0.0, &mut c, n);
+    }
+    2.0 * (n * n * n * reps) as f64 / t.elapsed().as_secs_f64() / 1e9
+}
+
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+pub fn bench(args: &BenchArgs) -> Result<()> {
+    let spec = match &args.model {
+        Some(p) => load_model(p, None)?,
+        None => deepsea_tail(),
+    };
+    let net = Network::new(&spec)?;
+    let layer = match &args.layer {
+        Some(l) => spec
+            .find_layer(l)
+            .ok_or_else(|| crate::Error::Input(format!("--layer {l:?} not in the model")))?,
+        None if args.model.is_none() => 0,
+        None => {
+            // The input of the layer after the last convolution (the paper's usual choice).
+            let last_conv = spec.layers.iter().rposition(|l| matches!(l.kind, LayerKind::Conv1D { .. }));
+            last_conv.map_or(0, |i| i + 1)
+        }
+    };
+    println!("# {}; layer {layer} ({}), H = {:?}", spec.source, spec.layers[layer].name, net.input_shape(layer));
+    let peak = sgemm_gflops();
+    println!("# sgemm 2048³: {peak:.1} GFLOP/s (OPENBLAS_NUM_THREADS={})", std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into()));
+    for &b in &args.batch {
+        let mut sc = Scorer::new(&net, layer, b.max(1))?;
+        let n = sc.map_len();
+        let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
+        let mut h = weights(b * n, 1, 7 + b as u64);
+        let mut g = vec![0f32; b * n];
+        let mut s = vec![0f32; b];
+        sc.score_grad(&h, &classes, &mut s, &mut g); // warm-up: buffers, caches
+        let t = Instant::now();
+        for _ in 0..args.steps {
+            sc.score_grad(&h, &classes, &mut s, &mut g);
+            for (v, d) in h.iter_mut().zip(&g) {
+                *v += 0.01 * (d - 2.0 * *v);
+            }
+        }
+        let el = t.elapsed().as_secs_f64();
+        let rate = (b * args.steps) as f64 / el;
+        let gflops = rate * sc.flops_per_item() / 1e9;
+        println!(
+            "batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
+            gflops / peak,
+            peak_rss_mb()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The command line of SPEC.md.
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "deepresolve-mpi", version, about = "DeepResolve feature-map ascent and analysis, for any number of MPI ranks")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run gradient ascent for every (class, restart) and analyse the ensemble.
+    Run(RunArgs),
+    /// Recompute /analysis of a results file from its /ascent.
+    Analyze {
+        results: PathBuf,
+    },
+    /// List a model's layers: index, name, kind, output shape, parameters.
+    Inspect {
+        model: PathBuf,
+        #[arg(long, value_enum)]
+        keras1_backend: Option<Backend>,
+    },
+    /// Measure ascent speed on a DeepSEA-shaped network (or a real model).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Theano,
+    Tensorflow,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Keras HDF5 (.h5), Keras 3 archive (.keras) or native model file.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// H is the input of this layer: its name, or its 0-based index in the layer list.
+    #[arg(long)]
+    pub layer: String,
+    /// Results file (HDF5).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `all`, or output indices such as 0,3,7-9.
+    #[arg(long, default_value = "all")]
+    pub classes: String,
+    #[arg(long, default_value_t = 10)]
+    pub restarts: usize,
+    /// L2 coefficient λ.
+    #[arg(long = "lambda", default_value_t = 1.0, allow_negative_numbers = true)]
+    pub lambda: f32,
+    /// Learning rate lr0.
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 500)]
+    pub decay_start: usize,
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    pub decay_alpha: f32,
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = 10)]
+    pub patience: usize,
+    #[arg(long, default_value_t = 10000)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// One class name per line, in output order.
+    #[arg(long)]
+    pub class_names: Option<PathBuf>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Finish an interrupted run in the same file.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    /// Replace an existing results file.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Keras 1 files do not say which backend trained them; "th" ordering is taken as Theano.
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+    /// Items advanced together per GEMM (per rank).
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Items per lane, the unit of work a rank takes (default 2 × batch). Batch and
+    /// lane fix which items share a batch, so results are identical for any rank count.
+    #[arg(long)]
+    pub lane: Option<usize>,
+    /// Seconds between progress lines when the log is not a terminal.
+    #[arg(long, default_value_t = 30.0)]
+    pub progress_every: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// A real model instead of the DeepSEA-shaped random one.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Layer for a real model (default: the input of the last convolution's successor).
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Items per batch; several values give several lines.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub batch: Vec<usize>,
+    /// Ascent steps measured per batch size.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+}

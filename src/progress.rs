@@ -1,0 +1,110 @@
+//! Progress on rank 0: a bar on a terminal, timestamped lines in a batch log.
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    total: usize,
+    done: usize,
+    item_steps: u64,
+    start: Instant,
+    last: Instant,
+    every: Duration,
+    tty: bool,
+    quiet: bool,
+}
+
+fn hms(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn stamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    format!("{:02}:{:02}:{:02}Z", (now / 3600) % 24, (now / 60) % 60, now % 60)
+}
+
+impl Progress {
+    pub fn new(total: usize, already_done: usize, quiet: bool, every_s: f64) -> Self {
+        let now = Instant::now();
+        Progress {
+            total,
+            done: already_done,
+            item_steps: 0,
+            start: now,
+            last: now,
+            every: Duration::from_secs_f64(every_s.max(0.1)),
+            tty: std::io::stderr().is_terminal(),
+            quiet,
+        }
+    }
+
+    /// Record finished items and item-steps (one forward+backward pass of one item).
+    pub fn add(&mut self, items: usize, item_steps: u64) {
+        self.done += items;
+        self.item_steps += item_steps;
+        let due = if self.tty { Duration::from_millis(200) } else { self.every };
+        if !self.quiet && self.last.elapsed() >= due {
+            self.last = Instant::now();
+            self.print();
+        }
+    }
+
+    pub fn item_steps(&self) -> u64 {
+        self.item_steps
+    }
+
+    fn rate(&self) -> f64 {
+        self.item_steps as f64 / self.start.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    fn print(&self) {
+        let el = self.start.elapsed().as_secs_f64();
+        let frac = self.done as f64 / self.total.max(1) as f64;
+        let eta = if self.done > 0 && frac > 0.0 { el * (1.0 - frac) / frac.max(1e-9) } else { f64::NAN };
+        let eta = if eta.is_finite() { hms(eta) } else { "?".into() };
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let width = 30;
+            let fill = (frac * width as f64) as usize;
+            let _ = write!(
+                err,
+                "\r[{}{}] {}/{} items  {:.1} item-steps/s  ETA {}   ",
+                "#".repeat(fill),
+                "-".repeat(width - fill),
+                self.done,
+                self.total,
+                self.rate(),
+                eta
+            );
+        } else {
+            let _ = writeln!(
+                err,
+                "[{}] progress: {}/{} items ({:.1}%), {:.1} item-steps/s, elapsed {}, ETA {}",
+                stamp(),
+                self.done,
+                self.total,
+                100.0 * frac,
+                self.rate(),
+                hms(el),
+                eta
+            );
+        }
+    }
+
+    /// The closing line: total item-steps, wall time, rate.
+    pub fn finish(&self, idle_fraction: Option<f64>) -> String {
+        if self.tty && !self.quiet {
+            eprintln!();
+        }
+        let wall = self.start.elapsed().as_secs_f64();
+        let idle = idle_fraction.map(|f| format!(", idle {:.1}%", 100.0 * f)).unwrap_or_default();
+        format!(
+            "done: {} items, {} item-steps in {:.2} s = {:.1} item-steps/s{}",
+            self.done,
+            self.item_steps,
+            wall,
+            self.item_steps as f64 / wall.max(1e-9),
+            idle
+        )
+    }
+}
