@@ -25,6 +25,48 @@ pub enum Command {
     },
     /// Measure ascent speed on a DeepSEA-shaped network (or a real model).
     Bench(BenchArgs),
+    /// Draw the paper's figures from a results file (SVG and PNG).
+    Plot(PlotArgs),
+    /// Write each class's top channels as MEME motifs (first-layer filters only).
+    Motifs(MotifsArgs),
+    /// Class difference map D = OFIV_A − OFIV_B as a sorted table.
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlotArgs {
+    pub results: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Classes to draw per-class figures for (indices into the model's outputs, or names; default all).
+    #[arg(long)]
+    pub classes: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MotifsArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub results: PathBuf,
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DiffArgs {
+    pub results: PathBuf,
+    /// Class by output index or name.
+    pub class_a: String,
+    pub class_b: String,
+    /// Rows shown at each end of the table.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

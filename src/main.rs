@@ -2,7 +2,7 @@
 use anyhow::Context;
 use clap::Parser;
 use deepresolve_mpi::cli::{Cli, Command};
-use deepresolve_mpi::{bench, distributed, inspect, job, results};
+use deepresolve_mpi::{bench, diff, distributed, inspect, job, motifs, plot, results};
 use mpi::traits::*;
 
 fn main() {
@@ -34,6 +34,9 @@ fn main() {
             inspect::inspect(model, job::keras1(*keras1_backend)).map_err(anyhow::Error::from)
         }
         Command::Bench(args) => bench::bench(args).context("bench"),
+        Command::Plot(args) => plot::plot(args).map_err(anyhow::Error::from),
+        Command::Motifs(args) => motifs::motifs(args).map_err(anyhow::Error::from),
+        Command::Diff(args) => diff::diff(args).map_err(anyhow::Error::from),
     };
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));
