@@ -1,0 +1,220 @@
+//! A Keras layer config (any version) → a normalized description, before weights.
+use super::config::RawLayer;
+use crate::model::{Activation, Padding};
+use serde_json::Value;
+
+/// How a convolution kernel is stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelLayout {
+    /// Keras 2/3 Conv1D: (k, in, filters).
+    K2Conv1D,
+    /// Keras 2/3 Conv2D: (kh, kw, in, filters), whatever the data format.
+    K2Conv2D,
+    /// Keras 1 Convolution2D, "th": (filters, in, kh, kw).
+    V1Th,
+    /// Keras 1 Convolution2D, "tf": (kh, kw, in, filters).
+    V1Tf,
+    /// Keras 1 Convolution1D: (k, 1, in, filters).
+    V1Conv1D,
+}
+
+#[derive(Debug, Clone)]
+pub enum Desc {
+    Input,
+    Conv {
+        dims: u8,
+        filters: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        dilation: usize,
+        padding: Padding,
+        channels_first: bool,
+        activation: Activation,
+        use_bias: bool,
+        layout: KernelLayout,
+    },
+    Pool {
+        dims: u8,
+        ph: usize,
+        pw: usize,
+        stride: usize,
+        padding: Padding,
+        channels_first: bool,
+    },
+    GlobalPool {
+        max: bool,
+        dims: u8,
+        channels_first: bool,
+    },
+    /// `channels_first`: Keras 2/3 Flatten(data_format="channels_first") moves the
+    /// channel axis last before flattening.
+    Flatten { channels_first: bool },
+    Dense { units: usize, activation: Activation, use_bias: bool },
+    Act(Activation),
+    Dropout,
+    BatchNorm { axis: i64, eps: f32, center: bool, scale: bool },
+}
+
+pub type DescResult = Result<Desc, String>;
+
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, Softmax, Dropout, BatchNormalization, InputLayer)";
+
+pub fn get<'a>(l: &'a RawLayer, key: &str) -> Option<&'a Value> {
+    l.config.get(key).filter(|v| !v.is_null())
+}
+
+/// An integer, or the `i`-th entry of a list of integers.
+pub fn int_at(l: &RawLayer, key: &str, i: usize) -> Result<Option<usize>, String> {
+    let Some(v) = get(l, key) else { return Ok(None) };
+    let x = match v {
+        Value::Array(a) => a.get(i).and_then(Value::as_u64),
+        other => other.as_u64(),
+    };
+    x.map(|x| Some(x as usize)).ok_or_else(|| format!("{key} = {v} is not a positive integer (list)"))
+}
+
+pub fn req_int_at(l: &RawLayer, key: &str, i: usize) -> Result<usize, String> {
+    int_at(l, key, i)?.ok_or_else(|| format!("the config has no {key}"))
+}
+
+pub fn string(l: &RawLayer, key: &str) -> Option<String> {
+    get(l, key).and_then(Value::as_str).map(str::to_string)
+}
+
+pub fn flag(l: &RawLayer, key: &str, default: bool) -> bool {
+    get(l, key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+pub fn activation(l: &RawLayer, key: &str) -> Result<Activation, String> {
+    let name = match get(l, key) {
+        None => "linear".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        // Keras 3 may serialize a function as {"module": ..., "class_name": "function", "config": "relu"}.
+        Some(Value::Object(m)) => match (m.get("config"), m.get("class_name")) {
+            (Some(Value::String(s)), _) => s.clone(),
+            (_, Some(Value::String(s))) => s.clone(),
+            _ => return Err(format!("activation {} is not understood", Value::Object(m.clone()))),
+        },
+        Some(v) => return Err(format!("activation {v} is not understood")),
+    };
+    Activation::parse(&name).ok_or_else(|| format!("activation {name:?} is not supported"))
+}
+
+pub fn padding(l: &RawLayer, key: &str) -> Result<Padding, String> {
+    match string(l, key).as_deref().unwrap_or("valid") {
+        "valid" => Ok(Padding::Valid),
+        "same" => Ok(Padding::Same),
+        other => Err(format!("padding {other:?} is not supported (valid or same)")),
+    }
+}
+
+fn channels_first(l: &RawLayer) -> Result<bool, String> {
+    match string(l, "data_format").as_deref() {
+        None | Some("channels_last") => Ok(false),
+        Some("channels_first") => Ok(true),
+        Some(o) => Err(format!("data_format {o:?} is not understood")),
+    }
+}
+
+/// Keras 2.x / 3.x layer classes.
+pub fn describe(l: &RawLayer) -> DescResult {
+    let c = l.class_name.as_str();
+    Ok(match c {
+        "InputLayer" => Desc::Input,
+        "Conv1D" | "Convolution1D" | "Conv2D" | "Convolution2D" => {
+            let dims = if c.contains("1D") { 1 } else { 2 };
+            if let Some(g) = int_at(l, "groups", 0)? {
+                if g != 1 {
+                    return Err(format!("grouped convolution (groups = {g}) is not supported"));
+                }
+            }
+            let (kh, kw, stride, dilation, dh) = if dims == 1 {
+                (1, req_int_at(l, "kernel_size", 0)?, int_at(l, "strides", 0)?.unwrap_or(1), int_at(l, "dilation_rate", 0)?.unwrap_or(1), 1)
+            } else {
+                (
+                    req_int_at(l, "kernel_size", 0)?,
+                    req_int_at(l, "kernel_size", 1)?,
+                    int_at(l, "strides", 1)?.unwrap_or(1),
+                    int_at(l, "dilation_rate", 1)?.unwrap_or(1),
+                    int_at(l, "dilation_rate", 0)?.unwrap_or(1),
+                )
+            };
+            let _ = dh;
+            Desc::Conv {
+                dims,
+                filters: req_int_at(l, "filters", 0)?,
+                kh,
+                kw,
+                stride,
+                dilation,
+                padding: padding(l, "padding")?,
+                channels_first: channels_first(l)?,
+                activation: activation(l, "activation")?,
+                use_bias: flag(l, "use_bias", true),
+                layout: if dims == 1 { KernelLayout::K2Conv1D } else { KernelLayout::K2Conv2D },
+            }
+        }
+        "MaxPooling1D" | "MaxPool1D" | "MaxPooling2D" | "MaxPool2D" => {
+            let dims = if c.contains("1D") { 1 } else { 2 };
+            let (ph, pw) = if dims == 1 {
+                (1, int_at(l, "pool_size", 0)?.unwrap_or(2))
+            } else {
+                (int_at(l, "pool_size", 0)?.unwrap_or(2), int_at(l, "pool_size", 1)?.unwrap_or(2))
+            };
+            let stride = int_at(l, "strides", if dims == 1 { 0 } else { 1 })?.unwrap_or(pw);
+            Desc::Pool { dims, ph, pw, stride, padding: padding(l, "padding")?, channels_first: channels_first(l)? }
+        }
+        "GlobalMaxPooling1D" | "GlobalMaxPool1D" | "GlobalAveragePooling1D" | "GlobalAvgPool1D" | "GlobalMaxPooling2D"
+        | "GlobalMaxPool2D" | "GlobalAveragePooling2D" | "GlobalAvgPool2D" => Desc::GlobalPool {
+            max: c.contains("Max"),
+            dims: if c.contains("1D") { 1 } else { 2 },
+            channels_first: channels_first(l)?,
+        },
+        "Flatten" => Desc::Flatten { channels_first: channels_first(l)? },
+        "Dense" => Desc::Dense {
+            units: req_int_at(l, "units", 0)?,
+            activation: activation(l, "activation")?,
+            use_bias: flag(l, "use_bias", true),
+        },
+        "Activation" => Desc::Act(activation(l, "activation")?),
+        "ReLU" => {
+            let plain = get(l, "max_value").is_none()
+                && get(l, "negative_slope").and_then(Value::as_f64).unwrap_or(0.0) == 0.0
+                && get(l, "threshold").and_then(Value::as_f64).unwrap_or(0.0) == 0.0;
+            if !plain {
+                return Err("ReLU with max_value, negative_slope or threshold is not supported".into());
+            }
+            Desc::Act(Activation::Relu)
+        }
+        "Softmax" => Desc::Act(Activation::Softmax),
+        "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => Desc::Dropout,
+        "BatchNormalization" => {
+            let axis = match get(l, "axis") {
+                None => -1,
+                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64().ok_or("axis is not an integer")?,
+                Some(v) => v.as_i64().ok_or_else(|| format!("batch normalization over axis {v} is not supported"))?,
+            };
+            Desc::BatchNorm {
+                axis,
+                eps: get(l, "epsilon").and_then(Value::as_f64).unwrap_or(1e-3) as f32,
+                center: flag(l, "center", true),
+                scale: flag(l, "scale", true),
+            }
+        }
+        _ => return Err(UNSUPPORTED.to_string()),
+    })
+}
+
+/// The input shape (without the batch axis) a layer config declares, if any.
+pub fn declared_input_shape(l: &RawLayer) -> Option<Vec<Option<usize>>> {
+    for key in ["batch_input_shape", "batch_shape"] {
+        if let Some(Value::Array(a)) = get(l, key) {
+            return Some(a.iter().skip(1).map(|v| v.as_u64().map(|x| x as usize)).collect());
+        }
+    }
+    if let Some(Value::Array(a)) = l.config.get("input_shape") {
+        return Some(a.iter().map(|v| v.as_u64().map(|x| x as usize)).collect());
+    }
+    None
+}

@@ -1,0 +1,137 @@
+//! Where a layer's weights live.
+//!
+//! - `model.save("x.h5")` (Keras 1, 2 and 3's legacy writer): `model_weights/<layer>/`
+//!   holds a `weight_names` attribute listing dataset paths relative to that group
+//!   (`dense_53_W` in Keras 1, `dense_1/kernel:0` in Keras 2,
+//!   `<model>/<layer>/kernel` in Keras 3). Weights-only files have the layer
+//!   groups at the root.
+//! - `.keras` archives (`model.weights.h5`): `layers/<key>/vars/0, 1, ...` where
+//!   `<key>` is the snake-cased class name with a counter (`conv1d`, `conv1d_1`),
+//!   not the layer name; recent Keras 3 writes the layer name as the `name`
+//!   attribute of the `vars` group. Keras 2.13–2.15 archives of Sequential models
+//!   use `_layer_checkpoint_dependencies/<layer name>/vars/...`.
+use super::h5util::{read_tensor, string_attr, strings_attr, Tensor};
+use std::collections::HashMap;
+
+pub enum WeightStore {
+    Legacy { root: hdf5::Group },
+    V3 { file: hdf5::File, by_name: HashMap<String, String> },
+}
+
+/// Keras' `to_snake_case` of a class name.
+pub fn snake_case(class: &str) -> String {
+    let s: String = class.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let c: Vec<char> = s.chars().collect();
+    // (.)([A-Z][a-z]+) -> \1_\2
+    let mut a = String::new();
+    for i in 0..c.len() {
+        if i > 0 && c[i].is_ascii_uppercase() && i + 1 < c.len() && c[i + 1].is_ascii_lowercase() {
+            a.push('_');
+        }
+        a.push(c[i]);
+    }
+    // ([a-z])([A-Z]) -> \1_\2
+    let c: Vec<char> = a.chars().collect();
+    let mut b = String::new();
+    for i in 0..c.len() {
+        if i > 0 && c[i].is_ascii_uppercase() && c[i - 1].is_ascii_lowercase() {
+            b.push('_');
+        }
+        b.push(c[i]);
+    }
+    b.to_lowercase()
+}
+
+fn find_vars_groups(file: &hdf5::File) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for top in ["layers", "_layer_checkpoint_dependencies"] {
+        let Ok(g) = file.group(top) else { continue };
+        let Ok(keys) = g.member_names() else { continue };
+        for k in keys {
+            let path = format!("{top}/{k}/vars");
+            if let Ok(v) = file.group(&path) {
+                if let Ok(Some(name)) = string_attr(&v, "name") {
+                    map.entry(name).or_insert(path);
+                }
+            }
+        }
+    }
+    map
+}
+
+impl WeightStore {
+    pub fn legacy(file: &hdf5::File) -> WeightStore {
+        let root = file.group("model_weights").unwrap_or_else(|_| file.group("/").expect("root group"));
+        WeightStore::Legacy { root }
+    }
+
+    pub fn v3(file: hdf5::File) -> WeightStore {
+        let by_name = find_vars_groups(&file);
+        WeightStore::V3 { file, by_name }
+    }
+
+    /// The weights of one layer in Keras order. `v3_key` is the generated
+    /// `.keras` key (`conv1d_1`), used when the archive does not name its groups.
+    /// `Ok(None)` when the file has no entry for the layer at all.
+    pub fn layer(&self, name: &str, v3_key: &str) -> Result<Option<Vec<Tensor>>, String> {
+        match self {
+            WeightStore::Legacy { root } => {
+                let Ok(g) = root.group(name) else { return Ok(None) };
+                let names = strings_attr(&g, "weight_names")?.unwrap_or_default();
+                let mut out = Vec::new();
+                for n in names {
+                    let ds = g
+                        .dataset(&n)
+                        .map_err(|_| format!("weight {n:?} listed in weight_names is missing from the file"))?;
+                    out.push(read_tensor(&ds).map_err(|e| format!("weight {n:?}: {e}"))?);
+                }
+                Ok(Some(out))
+            }
+            WeightStore::V3 { file, by_name } => {
+                let path = match by_name.get(name) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let cands = [
+                            format!("layers/{v3_key}/vars"),
+                            format!("_layer_checkpoint_dependencies/{name}/vars"),
+                            format!("layers/{name}/vars"),
+                        ];
+                        match cands.into_iter().find(|p| file.group(p).is_ok()) {
+                            Some(p) => p,
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                let g = file.group(&path).map_err(|e| e.to_string())?;
+                let mut idx: Vec<usize> = g
+                    .member_names()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .filter_map(|m| m.parse().ok())
+                    .collect();
+                idx.sort_unstable();
+                let mut out = Vec::new();
+                for (want, i) in idx.iter().enumerate() {
+                    if *i != want {
+                        return Err(format!("weight {path}/{want} is missing from the file"));
+                    }
+                    let ds = g.dataset(&i.to_string()).map_err(|e| format!("weight {path}/{i}: {e}"))?;
+                    out.push(read_tensor(&ds).map_err(|e| format!("weight {path}/{i}: {e}"))?);
+                }
+                Ok(Some(out))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn snake() {
+        assert_eq!(super::snake_case("Conv1D"), "conv1d");
+        assert_eq!(super::snake_case("MaxPooling1D"), "max_pooling1d");
+        assert_eq!(super::snake_case("GlobalMaxPooling1D"), "global_max_pooling1d");
+        assert_eq!(super::snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(super::snake_case("InputLayer"), "input_layer");
+    }
+}
