@@ -1,4 +1,101 @@
-//! PLACEHOLDER: `diff` is being written; this file will be replaced.
-pub fn diff(_a: &crate::cli::DiffArgs) -> crate::Result<()> {
-    Err(crate::Error::Input("diff is not built yet".into()))
+//! `diff RESULTS.h5 CLASS_A CLASS_B`: the class difference map of the paper,
+//! D = OFIV_A − OFIV_B, as a table of channels sorted by D (highest first).
+use crate::cli::DiffArgs;
+use crate::plot::data::Results;
+use crate::Result;
+use std::fmt::Write as _;
+
+/// One channel of the difference map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffRow {
+    pub channel: usize,
+    pub d: f32,
+    pub ofiv_a: f32,
+    pub ofiv_b: f32,
+    pub nonadditive_a: bool,
+    pub nonadditive_b: bool,
+}
+
+/// All K channels sorted by D, highest first (ties by channel index).
+pub fn difference(r: &Results, a: usize, b: usize) -> Vec<DiffRow> {
+    let (oa, ob) = (r.ofiv_row(a), r.ofiv_row(b));
+    let (na, nb) = (r.nonadditive_row(a), r.nonadditive_row(b));
+    let mut rows: Vec<DiffRow> = (0..r.k)
+        .map(|k| DiffRow {
+            channel: k,
+            d: oa[k] - ob[k],
+            ofiv_a: oa[k],
+            ofiv_b: ob[k],
+            nonadditive_a: na[k] != 0,
+            nonadditive_b: nb[k] != 0,
+        })
+        .collect();
+    rows.sort_by(|x, y| y.d.total_cmp(&x.d).then(x.channel.cmp(&y.channel)));
+    rows
+}
+
+fn class_label(r: &Results, p: usize) -> String {
+    let (i, n) = (r.index[p], &r.names[p]);
+    if *n == i.to_string() {
+        format!("class {i}")
+    } else {
+        format!("class {i} ({n})")
+    }
+}
+
+/// The table `diff` prints.
+pub fn render(r: &Results, a: usize, b: usize, top: usize) -> String {
+    let rows = difference(r, a, b);
+    let k = rows.len();
+    let mut s = String::new();
+    let _ = writeln!(s, "# D = OFIV_A - OFIV_B, A = {}, B = {}", class_label(r, a), class_label(r, b));
+    let _ = writeln!(s, "# {} (layer {}), {k} channels, sorted by D, highest first", r.path.display(), r.layer);
+    let _ = writeln!(s, "# nonadditive: A/B = channel is non-additive in class A/B, - = additive in both");
+    let header = format!("{:>6} {:>8} {:>14} {:>14} {:>14} {:>11}", "row", "channel", "D", "OFIV_A", "OFIV_B", "nonadditive");
+    let line = |s: &mut String, i: usize, x: &DiffRow| {
+        let flags = match (x.nonadditive_a, x.nonadditive_b) {
+            (true, true) => "A,B",
+            (true, false) => "A",
+            (false, true) => "B",
+            (false, false) => "-",
+        };
+        let _ = writeln!(
+            s,
+            "{:>6} {:>8} {:>14.6e} {:>14.6e} {:>14.6e} {:>11}",
+            i + 1,
+            x.channel,
+            x.d,
+            x.ofiv_a,
+            x.ofiv_b,
+            flags
+        );
+    };
+    let _ = writeln!(s, "{header}");
+    if 2 * top >= k {
+        for (i, x) in rows.iter().enumerate() {
+            line(&mut s, i, x);
+        }
+    } else {
+        let _ = writeln!(s, "# top {top} (higher in A)");
+        for (i, x) in rows.iter().enumerate().take(top) {
+            line(&mut s, i, x);
+        }
+        let _ = writeln!(s, "# ... {} channels not shown ...", k - 2 * top);
+        let _ = writeln!(s, "# bottom {top} (higher in B)");
+        for (i, x) in rows.iter().enumerate().skip(k - top) {
+            line(&mut s, i, x);
+        }
+    }
+    s
+}
+
+pub fn diff(args: &DiffArgs) -> Result<()> {
+    let r = Results::read(&args.results)?;
+    let a = r.find_class(&args.class_a)?;
+    let b = r.find_class(&args.class_b)?;
+    if args.top == 0 {
+        return Err(crate::Error::Input("--top must be at least 1".into()));
+    }
+    print!("{}", render(&r, a, b, args.top));
+    Ok(())
 }
