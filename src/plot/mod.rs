@@ -1,5 +1,180 @@
-//! `plot RESULTS.h5 --out DIR`: the paper's figures as SVG and PNG.
+//! `plot RESULTS.h5 --out DIR [--classes LIST]`: the paper's figures, each as
+//! SVG and PNG.
+//!
+//! - `class_<index>_<name>`: one row of circles per restart (φ_k^t), the IL row
+//!   and the OFIV row, channels ordered by OFIV, non-additive channels starred
+//!   (the paper's Fig. 2 view);
+//! - `ofiv_<index>_<name>`: the class's OFIV as bars, in the same order;
+//! - `similarity`: the class-similarity heatmap in dendrogram leaf order with
+//!   the average-linkage dendrogram above and beside it (Figs. 7 and 9).
+//!
+//! Text is set in DejaVu Sans, compiled in, so no system font is needed.
+pub mod bars;
+pub mod class_figure;
 pub mod data;
-pub fn plot(_a: &crate::cli::PlotArgs) -> crate::Result<()> {
-    Err(crate::Error::Input("plot is not built yet".into()))
+pub mod heatmap;
+
+use crate::cli::PlotArgs;
+use crate::{Error, Result};
+use data::{sanitise, Results};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{FontStyle, FontTransform};
+use std::path::{Path, PathBuf};
+
+/// Per-class figures drawn by default at most (more only with `--classes`).
+pub const DEFAULT_MAX_CLASSES: usize = 50;
+
+static FONT: &[u8] = include_bytes!("DejaVuSans.ttf");
+
+pub(crate) const RED: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const BLUE: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const PURPLE: RGBColor = RGBColor(117, 112, 179);
+pub(crate) const GOLD: RGBColor = RGBColor(230, 159, 0);
+pub(crate) const GREY: RGBColor = RGBColor(120, 120, 120);
+pub(crate) const LIGHT: RGBColor = RGBColor(225, 225, 225);
+
+/// Register the compiled-in font for every family and style plotters asks for.
+pub fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for family in ["sans-serif", "serif", "monospace"] {
+            for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
+                // The bytes are a valid TTF (tested): an error here cannot happen.
+                let _ = plotters::style::register_font(family, style, FONT);
+            }
+        }
+    });
+}
+
+/// A figure that can be drawn on any plotters backend.
+pub trait Figure {
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+pub type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// Draw `fig` to `dir/stem.svg` and `dir/stem.png`; returns both paths.
+pub fn save(fig: &impl Figure, dir: &Path, stem: &str) -> Result<[PathBuf; 2]> {
+    register_fonts();
+    let svg = dir.join(format!("{stem}.svg"));
+    let png = dir.join(format!("{stem}.png"));
+    let err = |p: &Path, e: String| Error::Input(format!("cannot draw {}: {e}", p.display()));
+    {
+        let area = SVGBackend::new(&svg, fig.size()).into_drawing_area();
+        area.fill(&WHITE).map_err(|e| err(&svg, e.to_string()))?;
+        fig.draw(&area).map_err(|e| err(&svg, e.to_string()))?;
+        area.present().map_err(|e| err(&svg, e.to_string()))?;
+    }
+    {
+        let area = BitMapBackend::new(&png, fig.size()).into_drawing_area();
+        area.fill(&WHITE).map_err(|e| err(&png, e.to_string()))?;
+        fig.draw(&area).map_err(|e| err(&png, e.to_string()))?;
+        area.present().map_err(|e| err(&png, e.to_string()))?;
+    }
+    Ok([svg, png])
+}
+
+pub(crate) fn font(size: f64) -> FontDesc<'static> {
+    FontDesc::new(FontFamily::SansSerif, size, FontStyle::Normal)
+}
+
+/// Width of `s` in pixels at `size`.
+pub(crate) fn text_width(s: &str, size: f64) -> i32 {
+    register_fonts();
+    font(size).box_size(s).map(|(w, _)| w as i32).unwrap_or((s.chars().count() as f64 * size * 0.6) as i32)
+}
+
+/// Draw `s` anchored at (x, y); `vertical` reads bottom to top.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn text<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    (x, y): (i32, i32),
+    size: f64,
+    h: HPos,
+    v: VPos,
+    vertical: bool,
+    color: &RGBColor,
+) -> DrawResult<DB> {
+    let mut f = font(size);
+    if vertical {
+        f = f.transform(FontTransform::Rotate270);
+    }
+    let style = TextStyle::from(f).color(color).pos(Pos::new(h, v));
+    area.draw(&Text::new(s.to_string(), (x, y), style))
+}
+
+/// A five-pointed star centred at (x, y) with outer radius r.
+pub(crate) fn star(x: i32, y: i32, r: f64) -> Vec<(i32, i32)> {
+    (0..10)
+        .map(|i| {
+            let a = std::f64::consts::PI * (i as f64) / 5.0 - std::f64::consts::FRAC_PI_2;
+            let rr = if i % 2 == 0 { r } else { r * 0.45 };
+            (x + (rr * a.cos()).round() as i32, y + (rr * a.sin()).round() as i32)
+        })
+        .collect()
+}
+
+/// Every `step`-th of n labels, step chosen so labels `pitch` pixels apart
+/// need at least `need` pixels each.
+pub(crate) fn label_step(pitch: f64, need: f64) -> usize {
+    if pitch <= 0.0 {
+        return 1;
+    }
+    ((need / pitch).ceil() as usize).max(1)
+}
+
+/// Shorten a label to at most `max` characters.
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub(crate) fn class_title(r: &Results, ci: usize) -> String {
+    let (i, n) = (r.index[ci], &r.names[ci]);
+    if *n == i.to_string() {
+        format!("class {i}")
+    } else {
+        format!("class {i}: {n}")
+    }
+}
+
+pub fn plot(args: &PlotArgs) -> Result<()> {
+    let r = Results::read(&args.results)?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Error::Input(format!("cannot create output directory {}: {e}", args.out.display())))?;
+    let classes = match &args.classes {
+        Some(list) => r.select_classes(list)?,
+        None if r.c > DEFAULT_MAX_CLASSES => {
+            eprintln!(
+                "deepresolve-mpi: {} classes: per-class figures for the first {DEFAULT_MAX_CLASSES} only (choose others with --classes)",
+                r.c
+            );
+            (0..DEFAULT_MAX_CLASSES).collect()
+        }
+        None => (0..r.c).collect(),
+    };
+    let mut n = 0;
+    for &ci in &classes {
+        let stem = format!("{}_{}", r.index[ci], sanitise(&r.names[ci]));
+        save(&class_figure::ClassFigure::new(&r, ci), &args.out, &format!("class_{stem}"))?;
+        save(&bars::OfivBars::new(&r, ci), &args.out, &format!("ofiv_{stem}"))?;
+        n += 2;
+    }
+    save(&heatmap::SimilarityFigure::new(&r), &args.out, "similarity")?;
+    n += 1;
+    eprintln!(
+        "deepresolve-mpi: wrote {n} figures ({} classes) as SVG and PNG to {}",
+        classes.len(),
+        args.out.display()
+    );
+    Ok(())
 }

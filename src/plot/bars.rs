@@ -1,0 +1,108 @@
+//! One class's OFIV as bars (red positive, blue negative), channels ordered by
+//! OFIV, highest first; a star above (or below) each non-additive channel's bar.
+use super::data::Results;
+use super::{class_title, label_step, star, text_width, DrawResult, Figure, BLUE, GOLD, RED};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub struct OfivBars<'a> {
+    r: &'a Results,
+    ci: usize,
+    width: u32,
+    height: u32,
+}
+
+impl<'a> OfivBars<'a> {
+    pub fn new(r: &'a Results, ci: usize) -> Self {
+        let bw = (1400 / r.k as u32).clamp(2, 40);
+        let width = (bw * r.k as u32 + 160).max(640);
+        OfivBars { r, ci, width, height: 460 }
+    }
+}
+
+impl Figure for OfivBars<'_> {
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let (r, ci) = (self.r, self.ci);
+        let k = r.k;
+        let order = r.rank_row(ci);
+        let of = r.ofiv_row(ci);
+        let na = r.nonadditive_row(ci);
+        let vals: Vec<f64> = order.iter().map(|&c| of[c] as f64).filter(|v| v.is_finite()).collect();
+        let lo = vals.iter().cloned().fold(0.0f64, f64::min);
+        let hi = vals.iter().cloned().fold(0.0f64, f64::max);
+        let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
+        let (ylo, yhi) = (lo - 0.08 * span, hi + 0.08 * span);
+        let widest = (0..k).map(|c| text_width(&c.to_string(), 12.0)).max().unwrap_or(10);
+        let plot_w = self.width as f64 - 120.0;
+        let pitch = plot_w / k as f64;
+        let vertical = widest as f64 + 4.0 > pitch;
+        let step = if vertical { label_step(pitch, 15.0) } else { 1 };
+        let caption = format!("{} — OFIV by channel", class_title(r, ci));
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 18))
+            .margin(16)
+            .x_label_area_size(if vertical { widest + 44 } else { 44 })
+            .y_label_area_size(80)
+            .build_cartesian_2d((0..k as i32).into_segmented(), ylo..yhi)?;
+        let order_fmt = order.clone();
+        let fmt = move |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(j) if *j >= 0 && (*j as usize) < order_fmt.len() && (*j as usize) % step == 0 => {
+                order_fmt[*j as usize].to_string()
+            }
+            _ => String::new(),
+        };
+        let xdesc = if step > 1 {
+            format!("channel (ordered by OFIV; every {step}th labelled; ★ non-additive)")
+        } else {
+            "channel (ordered by OFIV; ★ non-additive)".to_string()
+        };
+        let label_style = if vertical {
+            ("sans-serif", 12).into_font().transform(FontTransform::Rotate270).into_text_style(area)
+        } else {
+            ("sans-serif", 12).into_font().into_text_style(area)
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE.mix(0.0))
+            .x_labels(k)
+            .x_label_formatter(&fmt)
+            .x_label_style(label_style)
+            .y_label_formatter(&|y| format!("{y:.2e}"))
+            .y_labels(8)
+            .label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", 13))
+            .x_desc(xdesc)
+            .y_desc("OFIV")
+            .draw()?;
+        chart.draw_series(order.iter().enumerate().map(|(j, &c)| {
+            let v = of[c] as f64;
+            let v = if v.is_finite() { v } else { 0.0 };
+            let color = if v >= 0.0 { RED } else { BLUE };
+            let mut bar = Rectangle::new([(SegmentValue::Exact(j as i32), 0.0), (SegmentValue::Exact(j as i32 + 1), v)], color.filled());
+            bar.set_margin(0, 0, 1, 1);
+            bar
+        }))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(SegmentValue::Exact(0), 0.0), (SegmentValue::Exact(k as i32), 0.0)],
+            BLACK.stroke_width(1),
+        )))?;
+        // Stars in pixel space, just beyond the bar's end.
+        let plot = chart.plotting_area();
+        let sr = (pitch * 0.4).clamp(2.5, 8.0);
+        for (j, &c) in order.iter().enumerate() {
+            if na[c] == 0 {
+                continue;
+            }
+            let v = if of[c].is_finite() { of[c] as f64 } else { 0.0 };
+            let (x, y) = plot.map_coordinate(&(SegmentValue::CenterOf(j as i32), v));
+            let y = if v >= 0.0 { y - sr as i32 - 3 } else { y + sr as i32 + 3 };
+            area.draw(&Polygon::new(star(x - area.get_base_pixel().0, y - area.get_base_pixel().1, sr), GOLD.filled()))?;
+        }
+        Ok(())
+    }
+}
