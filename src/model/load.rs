@@ -38,5 +38,10 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
     }
     spec.shapes()
         .map_err(|(i, msg)| Error::layer(path, spec.layers[i].name.clone(), msg))?;
+    for l in &spec.layers {
+        if let Some(what) = l.kind.non_finite_weight() {
+            return Err(Error::layer(path, l.name.clone(), format!("{what} contains NaN or infinite values")));
+        }
+    }
     Ok(spec)
 }

@@ -160,3 +160,75 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
         other => return Err(format!("unknown layer kind {other:?}")),
     })
 }
+
+/// Write a spec in the native layout (the inverse of [`load_native`]).
+pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
+    use hdf5::types::VarLenUnicode;
+    let e = |err: hdf5::Error| Error::model(path, format!("cannot write: {err}"));
+    let f = hdf5::File::create(path).map_err(e)?;
+    let s = |g: &hdf5::Location, n: &str, v: &str| -> hdf5::Result<()> {
+        g.new_attr::<VarLenUnicode>().create(n)?.write_scalar(&v.parse::<VarLenUnicode>().unwrap())
+    };
+    let i = |g: &hdf5::Location, n: &str, v: usize| -> hdf5::Result<()> { g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64)) };
+    let arr = |g: &hdf5::Group, n: &str, v: &[f32], shape: &[usize]| -> hdf5::Result<()> {
+        g.new_dataset::<f32>().shape(shape).create(n)?.write_raw(v)
+    };
+    let pad = |p: Padding| if p == Padding::Same { "same" } else { "valid" };
+    (|| -> hdf5::Result<()> {
+        s(&f, "format", FORMAT)?;
+        i(&f, "format_version", 1)?;
+        f.new_attr::<i64>().shape(2).create("input_shape")?.write_raw(&[spec.input_channels as i64, spec.input_width as i64])?;
+        if let Some(names) = &spec.class_names {
+            let v: Vec<VarLenUnicode> = names.iter().map(|n| n.parse().unwrap()).collect();
+            f.new_dataset_builder().with_data(&v).create("class_names")?;
+        }
+        let layers = f.create_group("layers")?;
+        for (idx, l) in spec.layers.iter().enumerate() {
+            let g = layers.create_group(&format!("{idx:04}"))?;
+            s(&g, "kind", l.kind.kind_name())?;
+            s(&g, "name", &l.name)?;
+            match &l.kind {
+                LayerKind::Conv1D { filters, in_channels, kernel_size, stride, dilation, padding, activation, kernel, bias } => {
+                    i(&g, "filters", *filters)?;
+                    i(&g, "kernel_size", *kernel_size)?;
+                    i(&g, "stride", *stride)?;
+                    i(&g, "dilation", *dilation)?;
+                    s(&g, "padding", pad(*padding))?;
+                    s(&g, "activation", activation.name())?;
+                    arr(&g, "kernel", kernel, &[*filters, *in_channels, *kernel_size])?;
+                    if let Some(b) = bias {
+                        arr(&g, "bias", b, &[*filters])?;
+                    }
+                }
+                LayerKind::MaxPool1D { pool, stride, padding } => {
+                    i(&g, "pool_size", *pool)?;
+                    i(&g, "stride", *stride)?;
+                    s(&g, "padding", pad(*padding))?;
+                }
+                LayerKind::Flatten { order } => s(
+                    &g,
+                    "order",
+                    if *order == FlattenOrder::ChannelMajor { "channel_major" } else { "position_major" },
+                )?,
+                LayerKind::Dense { units, in_features, activation, kernel, bias } => {
+                    i(&g, "units", *units)?;
+                    s(&g, "activation", activation.name())?;
+                    arr(&g, "kernel", kernel, &[*units, *in_features])?;
+                    if let Some(b) = bias {
+                        arr(&g, "bias", b, &[*units])?;
+                    }
+                }
+                LayerKind::Activation(a) => s(&g, "activation", a.name())?,
+                LayerKind::BatchNorm { gamma, beta, mean, var, eps } => {
+                    g.new_attr::<f64>().create("epsilon")?.write_scalar(&(*eps as f64))?;
+                    for (n, v) in [("gamma", gamma), ("beta", beta), ("running_mean", mean), ("running_var", var)] {
+                        arr(&g, n, v, &[v.len()])?;
+                    }
+                }
+                LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D | LayerKind::Dropout => {}
+            }
+        }
+        f.flush()
+    })()
+    .map_err(e)
+}

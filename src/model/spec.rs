@@ -120,6 +120,27 @@ impl LayerKind {
         }
     }
 
+    /// The name of the first weight array holding a NaN or infinity, if any.
+    pub fn non_finite_weight(&self) -> Option<&'static str> {
+        let bad = |v: &[f32]| v.iter().any(|x| !x.is_finite());
+        match self {
+            LayerKind::Conv1D { kernel, bias, .. } | LayerKind::Dense { kernel, bias, .. } => {
+                if bad(kernel) {
+                    Some("kernel")
+                } else if bias.as_deref().is_some_and(bad) {
+                    Some("bias")
+                } else {
+                    None
+                }
+            }
+            LayerKind::BatchNorm { gamma, beta, mean, var, .. } => [("gamma", gamma), ("beta", beta), ("moving mean", mean), ("moving variance", var)]
+                .into_iter()
+                .find(|(_, v)| bad(v))
+                .map(|(n, _)| n),
+            _ => None,
+        }
+    }
+
     pub fn param_count(&self) -> usize {
         match self {
             LayerKind::Conv1D { kernel, bias, .. } | LayerKind::Dense { kernel, bias, .. } => {

@@ -95,3 +95,95 @@ pub fn deepsea_like(seed: u64) -> ModelSpec {
         .act(Activation::Sigmoid);
     b.build()
 }
+
+/// The release binary, run directly or under `mpirun -n N`, killed after `timeout_s`
+/// (a hang fails the test instead of blocking CI).
+pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let mut cmd = match nproc {
+        None => Command::new(bin),
+        Some(n) => {
+            let mut c = Command::new("mpirun");
+            c.args(["-n", &n.to_string(), "--oversubscribe", bin]);
+            c
+        }
+    };
+    cmd.args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn deepresolve-mpi / mpirun");
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(timeout_s)) {
+        Ok(out) => out.expect("wait for deepresolve-mpi"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            let _ = Command::new("pkill").args(["-9", "-f", "deepresolve-mpi"]).status();
+            panic!("deepresolve-mpi {args:?} (ranks {nproc:?}) hung for more than {timeout_s} s");
+        }
+    }
+}
+
+pub fn stderr_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout)
+}
+
+pub fn fixture(rel: &str) -> String {
+    format!("{}/tests/fixtures/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory for one test's files.
+pub fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("drmpi-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Every dataset of /ascent and /analysis as raw bytes, for bitwise comparison.
+pub fn datasets(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let f = hdf5::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut out = vec![];
+    for g in ["classes", "ascent", "analysis"] {
+        let grp = f.group(g).unwrap_or_else(|_| panic!("{}: no /{g}", path.display()));
+        let mut names = grp.member_names().unwrap();
+        names.sort();
+        for n in names {
+            let ds = grp.dataset(&n).unwrap();
+            let bytes: Vec<u8> = if n == "names" {
+                deepresolve_mpi::model::h5util::string_dataset(&ds).unwrap().join("\n").into_bytes()
+            } else {
+                let td = ds.dtype().unwrap();
+                match (td.size(), format!("{:?}", td.to_descriptor().unwrap())) {
+                    (4, d) if d.contains("Float") => ds.read_raw::<f32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    (8, d) if d.contains("Float") => ds.read_raw::<f64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    (4, _) => ds.read_raw::<i32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    (8, _) => ds.read_raw::<i64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    (1, _) => ds.read_raw::<u8>().unwrap(),
+                    (s, d) => panic!("{n}: unexpected type {d} of size {s}"),
+                }
+            };
+            out.push((format!("/{g}/{n}"), bytes));
+        }
+    }
+    out
+}
+
+pub fn assert_same_datasets(a: &std::path::Path, b: &std::path::Path) {
+    let (da, db) = (datasets(a), datasets(b));
+    let na: Vec<&String> = da.iter().map(|x| &x.0).collect();
+    let nb: Vec<&String> = db.iter().map(|x| &x.0).collect();
+    assert_eq!(na, nb, "different datasets in {} and {}", a.display(), b.display());
+    for ((n, x), (_, y)) in da.iter().zip(&db) {
+        assert!(x == y, "{n} differs between {} and {}", a.display(), b.display());
+    }
+}

@@ -1,0 +1,130 @@
+//! The same numbers for any rank count, and a resume after SIGKILL that ends
+//! with the file an uninterrupted run writes.
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn base_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "run", "--model", model, "--layer", "7", "--out", out, "--restarts", "7", "--batch", "3", "--lane", "4",
+        "--quiet", "--overwrite",
+    ]
+}
+
+#[test]
+fn every_dataset_is_bitwise_identical_for_1_2_3_and_4_ranks() {
+    let d = tmpdir("ranks");
+    let m = fixture("pytorch/model.h5");
+    let mut files = vec![];
+    for n in 1..=4usize {
+        let out = d.join(format!("r{n}.h5"));
+        let o = run_bin(&base_args(&m, out.to_str().unwrap()), Some(n), 120);
+        assert!(o.status.success(), "{n} ranks: {}", stderr_of(&o));
+        files.push(out);
+    }
+    // Without mpirun too.
+    let out = d.join("plain.h5");
+    let o = run_bin(&base_args(&m, out.to_str().unwrap()), None, 120);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    files.push(out);
+    let steps: Vec<u8> = datasets(&files[0]).into_iter().find(|(n, _)| n == "/ascent/steps").unwrap().1;
+    assert!(steps.iter().any(|&b| b != 0), "no ascent steps were taken: the comparison would prove nothing");
+    for f in &files[1..] {
+        assert_same_datasets(&files[0], f);
+    }
+}
+
+/// Start a run, wait for its first progress line that shows items done, SIGKILL every rank.
+fn run_and_kill(args: &[&str], out: &std::path::Path) {
+    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let mut child = Command::new("mpirun")
+        .args(["-n", "2", "--oversubscribe", bin])
+        .args(args)
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut seen = String::new();
+    for line in err.lines() {
+        let line = line.unwrap();
+        seen += &line;
+        seen.push('\n');
+        // "progress: N/T items" with 0 < N < T
+        if let Some(p) = line.split("progress: ").nth(1) {
+            let (n, t) = p.split_once('/').unwrap();
+            let n: usize = n.parse().unwrap();
+            let t: usize = t.split_whitespace().next().unwrap().parse().unwrap();
+            if n > 0 && n < t / 2 {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no progress line in time:\n{seen}");
+    }
+    let pat = out.to_str().unwrap();
+    let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
+    assert!(seen.contains("progress:"), "the run ended before it could be killed:\n{seen}");
+}
+
+#[test]
+fn resume_after_sigkill_equals_an_uninterrupted_run() {
+    let d = tmpdir("resume");
+    let m = fixture("pytorch/model.h5");
+    let full = d.join("full.h5");
+    let cut = d.join("cut.h5");
+    // Slow items (small steps, long patience) so the kill lands mid-run.
+    let slow = [
+        "--restarts", "40", "--lr", "0.002", "--patience", "400", "--max-steps", "4000", "--batch", "4", "--lane", "4",
+        "--progress-every", "0.05",
+    ];
+    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", cut.to_str().unwrap()];
+    a.extend(slow);
+    run_and_kill(&a, &cut);
+    let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
+    let done: Vec<u8> = f.dataset("ascent/done").unwrap().read_raw().unwrap();
+    drop(f);
+    let n_done = done.iter().filter(|&&v| v == 1).count();
+    assert!(n_done > 0 && n_done < done.len(), "kill did not land mid-run: {n_done}/{} done", done.len());
+
+    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", cut.to_str().unwrap(), "--resume", "--quiet"];
+    a.extend(slow);
+    let o = run_bin(&a, Some(2), 300);
+    assert!(o.status.success(), "resume: {}", stderr_of(&o));
+
+    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", full.to_str().unwrap(), "--quiet"];
+    a.extend(slow);
+    let o = run_bin(&a, Some(3), 300);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_same_datasets(&full, &cut);
+}
+
+#[test]
+fn resume_with_a_changed_option_names_it() {
+    let d = tmpdir("resume-diff");
+    let m = fixture("pytorch/model.h5");
+    let out = d.join("r.h5");
+    let o = run_bin(&base_args(&m, out.to_str().unwrap()), None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    for (opt, val, name) in [("--lambda", "0.5", "lambda"), ("--seed", "3", "seed"), ("--restarts", "8", "restarts"), ("--lr", "0.2", "lr")] {
+        let mut a: Vec<&str> = base_args(&m, out.to_str().unwrap()).into_iter().filter(|s| *s != "--overwrite").collect();
+        if let Some(i) = a.iter().position(|s| *s == opt) {
+            a[i + 1] = val;
+        } else {
+            a.extend([opt, val]);
+        }
+        a.push("--resume");
+        let o = run_bin(&a, Some(2), 60);
+        let err = stderr_of(&o);
+        assert!(!o.status.success(), "resume with {opt} {val} succeeded");
+        assert!(err.contains(&format!("different {name}")), "{opt}: {err}");
+    }
+}
