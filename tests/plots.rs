@@ -1,0 +1,280 @@
+//! `plot`, `motifs` and `diff` on a results file made by the binary from the
+//! PyTorch fixture (3 classes; layer 7: K = 6 channels, the second conv's;
+//! layer 3: K = 8 channels, the first conv's filters).
+use deepresolve_mpi::model::{load_model, LayerKind};
+use deepresolve_mpi::plot::class_figure::{ClassFigure, LEGEND_CIRCLES, LEGEND_STARS};
+use deepresolve_mpi::plot::data::Results;
+use deepresolve_mpi::plot::heatmap::SimilarityFigure;
+use deepresolve_mpi::plot::Figure;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const BIN: &str = env!("CARGO_BIN_EXE_deepresolve-mpi");
+const MODEL: &str = "tests/fixtures/pytorch/model.h5";
+const RESTARTS: usize = 4;
+
+fn bin(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run deepresolve-mpi")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = bin(args);
+    assert!(o.status.success(), "{args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    o
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("deepresolve-plots-{}", std::process::id())).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Results of `run --layer L --restarts 4` on the fixture, made once per test binary.
+fn results(layer: &str) -> PathBuf {
+    static L7: OnceLock<PathBuf> = OnceLock::new();
+    static L3: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if layer == "7" { &L7 } else { &L3 };
+    cell.get_or_init(|| {
+        let d = tmp(&format!("results{layer}"));
+        let out = d.join("r.h5");
+        let r = RESTARTS.to_string();
+        ok(&["run", "--model", MODEL, "--layer", layer, "--out", out.to_str().unwrap(), "--restarts", &r, "--quiet"]);
+        out
+    })
+    .clone()
+}
+
+fn png_size(p: &Path) -> (u32, u32, Vec<u8>, png::ColorType) {
+    let dec = png::Decoder::new(std::fs::File::open(p).unwrap());
+    let mut reader = dec.read_info().unwrap_or_else(|e| panic!("{}: not a PNG: {e}", p.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap_or_else(|e| panic!("{}: PNG does not decode: {e}", p.display()));
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf, info.color_type)
+}
+
+fn svg_text(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn count(doc: &roxmltree::Document, tag: &str) -> usize {
+    doc.descendants().filter(|n| n.has_tag_name(tag)).count()
+}
+
+fn svg_size(doc: &roxmltree::Document) -> (u32, u32) {
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    (root.attribute("width").unwrap().parse().unwrap(), root.attribute("height").unwrap().parse().unwrap())
+}
+
+#[test]
+fn plot_draws_every_figure_with_countable_marks() {
+    let res = results("7");
+    let r = Results::read(&res).unwrap();
+    assert_eq!((r.c, r.t, r.k), (3, RESTARTS, 6));
+    let d = tmp("plot_all");
+    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap()]);
+    let names = ["classA", "classB", "classC"];
+    for (ci, name) in names.iter().enumerate() {
+        let stem = format!("class_{ci}_{name}");
+        let expect = ClassFigure::new(&r, ci).size();
+        let (w, h, pixels, color) = png_size(&d.join(format!("{stem}.png")));
+        assert_eq!((w, h), expect, "{stem}.png size");
+        // Red (positive) and blue (negative) circles really are drawn.
+        let px = if color == png::ColorType::Rgba { 4 } else { 3 };
+        let has = |rgb: [u8; 3]| pixels.chunks(px).any(|p| p[..3] == rgb);
+        assert!(has([214, 39, 40]) || has([31, 119, 180]), "{stem}.png has no circle colour");
+        let text = svg_text(&d.join(format!("{stem}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
+        assert_eq!(svg_size(&doc), expect, "{stem}.svg size");
+        // T restart rows + IL row + OFIV row, K circles each, plus the legend's.
+        assert_eq!(count(&doc, "circle"), (RESTARTS + 2) * 6 + LEGEND_CIRCLES, "{stem}.svg circles");
+        assert_eq!((RESTARTS + 2) * 6 + LEGEND_CIRCLES, 39);
+        let nonadd = r.nonadditive_row(ci).iter().filter(|&&x| x != 0).count();
+        assert_eq!(count(&doc, "polygon"), nonadd + LEGEND_STARS, "{stem}.svg stars");
+        // Channel labels in OFIV order.
+        let labels: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+            .filter(|t| t.len() == 1 && t.chars().all(|c| c.is_ascii_digit()))
+            .collect();
+        let rank: Vec<String> = r.rank_row(ci).iter().map(|c| c.to_string()).collect();
+        assert_eq!(labels, rank, "{stem}.svg channel labels are not in rank order");
+
+        let stem = format!("ofiv_{ci}_{name}");
+        let (w, h, _, _) = png_size(&d.join(format!("{stem}.png")));
+        let text = svg_text(&d.join(format!("{stem}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
+        assert_eq!(svg_size(&doc), (w, h), "{stem}: SVG and PNG sizes differ");
+        assert!(w >= 640 && h >= 400, "{stem}: {w}×{h}");
+    }
+    let expect = SimilarityFigure::new(&r).size();
+    let (w, h, _, _) = png_size(&d.join("similarity.png"));
+    assert_eq!((w, h), expect, "similarity.png size");
+    let text = svg_text(&d.join("similarity.svg"));
+    let doc = roxmltree::Document::parse(&text).expect("similarity.svg is XML");
+    assert_eq!(svg_size(&doc), expect);
+    // Each class name labels a row and a column.
+    for name in names {
+        let n = doc.descendants().filter(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(name)).count();
+        assert_eq!(n, 2, "similarity.svg labels {name} {n} times");
+    }
+    // Dendrogram: C − 1 merges, each drawn above and beside the heatmap.
+    let merges = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("points").is_some_and(|p| p.split_whitespace().count() == 4))
+        .count();
+    assert_eq!(merges, 2 * (r.c - 1), "dendrogram segments");
+    // The 3 × 3 cells: one filled rectangle each besides the background.
+    let cells = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill").is_some_and(|f| f != "none"))
+        .count();
+    assert_eq!(cells, 1 + r.c * r.c, "background + heatmap cells");
+}
+
+#[test]
+fn plot_classes_selects_by_index_range_and_name() {
+    let res = results("7");
+    let d = tmp("plot_sel");
+    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "0-1"]);
+    assert!(d.join("class_0_classA.png").exists() && d.join("class_1_classB.svg").exists());
+    assert!(!d.join("class_2_classC.png").exists());
+    let d = tmp("plot_sel_name");
+    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "classC"]);
+    assert!(d.join("class_2_classC.png").exists() && d.join("ofiv_2_classC.svg").exists());
+    assert!(!d.join("class_0_classA.png").exists());
+    assert!(d.join("similarity.png").exists());
+    let o = bin(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "nosuch"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("\"nosuch\""), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// (name, matrix) of each MOTIF in a MEME file.
+fn parse_meme(text: &str) -> Vec<(String, Vec<[f64; 4]>)> {
+    assert!(text.starts_with("MEME version 4\n"), "no MEME header");
+    assert!(text.contains("\nALPHABET= ACGT\n"));
+    assert!(text.contains("\nstrands: + -\n"));
+    assert!(text.contains("\nBackground letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n"));
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(l) = lines.next() {
+        let Some(name) = l.strip_prefix("MOTIF ") else { continue };
+        let hdr = lines.next().unwrap();
+        let w: usize = hdr
+            .strip_prefix("letter-probability matrix: alength= 4 w= ")
+            .and_then(|s| s.strip_suffix(" nsites= 20 E= 0"))
+            .unwrap_or_else(|| panic!("bad matrix header {hdr:?}"))
+            .parse()
+            .unwrap();
+        let m: Vec<[f64; 4]> = (0..w)
+            .map(|_| {
+                let v: Vec<f64> = lines.next().unwrap().split_whitespace().map(|x| x.parse().unwrap()).collect();
+                assert_eq!(v.len(), 4);
+                [v[0], v[1], v[2], v[3]]
+            })
+            .collect();
+        out.push((name.to_string(), m));
+    }
+    out
+}
+
+#[test]
+fn motifs_are_normalised_first_layer_filters() {
+    let res = results("3");
+    let r = Results::read(&res).unwrap();
+    assert_eq!(r.k, 8);
+    let d = tmp("motifs");
+    let out = d.join("m.meme");
+    ok(&["motifs", "--model", MODEL, "--results", res.to_str().unwrap(), "--top", "3", "--out", out.to_str().unwrap()]);
+    let motifs = parse_meme(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(motifs.len(), 3 * 3);
+
+    let spec = load_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL), None).unwrap();
+    let LayerKind::Conv1D { filters, in_channels, kernel_size, kernel, .. } = &spec.layers[0].kind else {
+        panic!("layer 0 is not a conv")
+    };
+    assert_eq!((*filters, *in_channels, *kernel_size), (8, 4, 5));
+    let names = ["classA", "classB", "classC"];
+    for ci in 0..3 {
+        for rr in 0..3 {
+            let ch = r.rank_row(ci)[rr];
+            let (name, m) = &motifs[ci * 3 + rr];
+            assert_eq!(name, &format!("{}_rank{}_ch{ch}", names[ci], rr + 1));
+            assert_eq!(m.len(), 5);
+            for j in 0..5 {
+                let col: Vec<f64> = (0..4).map(|a| (kernel[(ch * 4 + a) * 5 + j] as f64).max(0.0)).collect();
+                let s: f64 = col.iter().sum();
+                for a in 0..4 {
+                    let want = if s > 0.0 { col[a] / s } else { 0.25 };
+                    assert!((m[j][a] - want).abs() < 1e-6, "{name} column {j} letter {a}: {} vs {want}", m[j][a]);
+                }
+                let sum: f64 = m[j].iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "{name} column {j} sums to {sum}");
+            }
+        }
+    }
+}
+
+#[test]
+fn motifs_refuse_channels_that_are_not_first_layer_filters() {
+    let res = results("7");
+    let d = tmp("motifs7");
+    let out = d.join("m.meme");
+    let o = bin(&["motifs", "--model", MODEL, "--results", res.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("not first-layer filters") && err.contains("conv1d_4"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists());
+}
+
+/// (channel, D, OFIV_A, OFIV_B) rows of a diff table.
+fn parse_diff(stdout: &str) -> Vec<(usize, f32, f32, f32)> {
+    stdout
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim_start().starts_with("row"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f.len(), 6, "diff row {l:?}");
+            (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn diff_prints_sorted_ofiv_differences() {
+    let res = results("7");
+    let r = Results::read(&res).unwrap();
+    let (oa, ob) = (r.ofiv_row(0).to_vec(), r.ofiv_row(2).to_vec());
+    let close = |x: f32, y: f32| (x - y).abs() <= 1e-6 * y.abs().max(1e-12) + 1e-12;
+    // By name and by index, all rows (top 10 > K/2) and the ends (top 2).
+    for (a, b, top, rows) in [("classA", "2", "10", 6), ("0", "classC", "2", 4)] {
+        let o = ok(&["diff", res.to_str().unwrap(), a, b, "--top", top]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let t = parse_diff(&stdout);
+        assert_eq!(t.len(), rows, "{stdout}");
+        for w in t.windows(2) {
+            assert!(w[0].1 >= w[1].1, "not sorted by D:\n{stdout}");
+        }
+        for &(ch, dv, a_, b_) in &t {
+            assert!(close(a_, oa[ch]) && close(b_, ob[ch]), "channel {ch}: OFIV {a_} {b_} vs {} {}", oa[ch], ob[ch]);
+            assert!(close(dv, oa[ch] - ob[ch]), "channel {ch}: D {dv} vs {}", oa[ch] - ob[ch]);
+        }
+        // The top rows are the largest D, the bottom rows the smallest.
+        let mut all: Vec<f32> = (0..6).map(|k| oa[k] - ob[k]).collect();
+        all.sort_by(|x, y| y.total_cmp(x));
+        assert!(close(t[0].1, all[0]) && close(t[rows - 1].1, all[5]));
+    }
+    let o = bin(&["diff", res.to_str().unwrap(), "classA", "nosuch"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("\"nosuch\""), "{err}");
+}
