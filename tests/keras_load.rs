@@ -281,3 +281,15 @@ fn missing_and_non_model_files() {
     let e = load_keras(&p, None).unwrap_err().to_string();
     assert!(e.contains("reference.h5") && e.contains("model_config"), "{e}");
 }
+
+/// Archives whose `vars` groups are not named (older Keras 3): weights are found
+/// by the generated keys (`conv1d`, `conv1d_1`, ...; a Functional's InputLayer counts).
+#[test]
+fn keras3_archive_without_vars_names() {
+    let named = load_keras(&fixture("seq_sigmoid.keras"), None).unwrap();
+    let unnamed = load_keras(&fixture("seq_sigmoid_unnamed.keras"), None).unwrap();
+    assert_eq!(named.layers, unnamed.layers);
+    let named = load_keras(&fixture("multi_out.keras"), None).unwrap();
+    let unnamed = load_keras(&fixture("multi_out_unnamed.keras"), None).unwrap();
+    assert_eq!(named.layers, unnamed.layers);
+}
