@@ -1,7 +1,8 @@
 //! One class's OFIV as bars (red positive, blue negative), channels ordered by
 //! OFIV, highest first; a star above (or below) each non-additive channel's bar.
 use super::data::Results;
-use super::{class_title, label_step, star, text_width, DrawResult, Figure, BLUE, GOLD, RED};
+use super::{class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, RED};
+use plotters::style::text_anchor::{HPos, VPos};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -47,31 +48,18 @@ impl Figure for OfivBars<'_> {
             .margin(16)
             .x_label_area_size(if vertical { widest + 44 } else { 44 })
             .y_label_area_size(80)
-            .build_cartesian_2d((0..k as i32).into_segmented(), ylo..yhi)?;
-        let order_fmt = order.clone();
-        let fmt = move |v: &SegmentValue<i32>| match v {
-            SegmentValue::CenterOf(j) if *j >= 0 && (*j as usize) < order_fmt.len() && (*j as usize) % step == 0 => {
-                order_fmt[*j as usize].to_string()
-            }
-            _ => String::new(),
-        };
+            .build_cartesian_2d(0f64..k as f64, ylo..yhi)?;
         let xdesc = if step > 1 {
             format!("channel (ordered by OFIV; every {step}th labelled; ★ non-additive)")
         } else {
             "channel (ordered by OFIV; ★ non-additive)".to_string()
         };
-        let label_style = if vertical {
-            ("sans-serif", 12).into_font().transform(FontTransform::Rotate270).into_text_style(area)
-        } else {
-            ("sans-serif", 12).into_font().into_text_style(area)
-        };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .light_line_style(WHITE.mix(0.0))
-            .x_labels(k)
-            .x_label_formatter(&fmt)
-            .x_label_style(label_style)
+            .x_labels(0)
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|y| format!("{y:.2e}"))
             .y_labels(8)
             .label_style(("sans-serif", 12))
@@ -83,23 +71,35 @@ impl Figure for OfivBars<'_> {
             let v = of[c] as f64;
             let v = if v.is_finite() { v } else { 0.0 };
             let color = if v >= 0.0 { RED } else { BLUE };
-            let mut bar = Rectangle::new([(SegmentValue::Exact(j as i32), 0.0), (SegmentValue::Exact(j as i32 + 1), v)], color.filled());
-            bar.set_margin(0, 0, 1, 1);
-            bar
+            Rectangle::new([(j as f64 + 0.06, 0.0), (j as f64 + 0.94, v)], color.filled())
         }))?;
         chart.draw_series(std::iter::once(PathElement::new(
-            vec![(SegmentValue::Exact(0), 0.0), (SegmentValue::Exact(k as i32), 0.0)],
+            vec![(0.0, 0.0), (k as f64, 0.0)],
             BLACK.stroke_width(1),
         )))?;
-        // Stars in pixel space, just beyond the bar's end.
         let plot = chart.plotting_area();
+        // Channel labels in pixel space (thinned; never the bars).
+        let ybase = plot.get_pixel_range().1.end + 8;
+        for (j, &c) in order.iter().enumerate() {
+            if j % step != 0 {
+                continue;
+            }
+            let (x, _) = plot.map_coordinate(&(j as f64 + 0.5, 0.0));
+            area.draw(&PathElement::new(vec![(x, ybase - 8), (x, ybase - 4)], BLACK.stroke_width(1)))?;
+            if vertical {
+                text(area, &c.to_string(), (x, ybase), 12.0, HPos::Right, VPos::Center, true, &BLACK)?;
+            } else {
+                text(area, &c.to_string(), (x, ybase), 12.0, HPos::Center, VPos::Top, false, &BLACK)?;
+            }
+        }
+        // Stars in pixel space, just beyond the bar's end.
         let sr = (pitch * 0.4).clamp(2.5, 8.0);
         for (j, &c) in order.iter().enumerate() {
             if na[c] == 0 {
                 continue;
             }
             let v = if of[c].is_finite() { of[c] as f64 } else { 0.0 };
-            let (x, y) = plot.map_coordinate(&(SegmentValue::CenterOf(j as i32), v));
+            let (x, y) = plot.map_coordinate(&(j as f64 + 0.5, v));
             let y = if v >= 0.0 { y - sr as i32 - 3 } else { y + sr as i32 + 3 };
             area.draw(&Polygon::new(star(x - area.get_base_pixel().0, y - area.get_base_pixel().1, sr), GOLD.filled()))?;
         }
