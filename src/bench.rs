@@ -85,7 +85,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         Some(p) => load_model(p, None)?,
         None => deepsea_tail(),
     };
-    let net = Network::new(&spec)?;
+    let (source, names) = (spec.source.clone(), spec.layers.iter().map(|l| l.name.clone()).collect::<Vec<_>>());
     let layer = match &args.layer {
         Some(l) => spec
             .find_layer(l)
@@ -97,7 +97,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
             last_conv.map_or(0, |i| i + 1)
         }
     };
-    println!("# {}; layer {layer} ({}), H = {:?}", spec.source, spec.layers[layer].name, net.input_shape(layer));
+    let net = Network::from_spec(spec)?;
+    println!("# {source}; layer {layer} ({}), H = {:?}", names[layer], net.input_shape(layer));
     let peak = sgemm_gflops();
     println!("# sgemm 2048³: {peak:.1} GFLOP/s (OPENBLAS_NUM_THREADS={})", std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into()));
     for &b in &args.batch {

@@ -3,13 +3,12 @@
 use crate::ascent::{items, lane_ranges, AscentParams, Item};
 use crate::classes::{class_names, parse_classes};
 use crate::cli::{Backend, RunArgs};
-use crate::model::{load_model, Keras1Backend, ModelSpec};
+use crate::model::{load_model, Keras1Backend};
 use crate::network::{Network, Scorer};
 use crate::results::RunMeta;
 use crate::{Error, Result};
 
 pub struct Job {
-    pub spec: ModelSpec,
     pub net: Network,
     pub layer: usize,
     pub meta: RunMeta,
@@ -60,7 +59,7 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
         return Err(Error::Input("--lane must be at least 1".into()));
     }
     let spec = load_model(&a.model, keras1(a.keras1_backend))?;
-    let net = Network::new(&spec)?;
+    let model_class_names = spec.class_names.clone();
     let layer = spec.find_layer(&a.layer).ok_or_else(|| {
         let names: Vec<String> = spec.layers.iter().enumerate().map(|(i, l)| format!("{i}:{}", l.name)).collect();
         Error::Input(format!(
@@ -70,14 +69,16 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
             names.join(", ")
         ))
     })?;
+    let layer_name = spec.layers[layer].name.clone();
+    let net = Network::from_spec(spec)?;
     let scorer = Scorer::new(&net, layer, 1)?;
     let n_out = scorer.n_classes();
     let (k, w) = net.input_shape(layer);
     let classes = parse_classes(&a.classes, n_out)?;
-    let all_names = class_names(a.class_names.as_deref(), spec.class_names.as_deref(), n_out)?;
+    let all_names = class_names(a.class_names.as_deref(), model_class_names.as_deref(), n_out)?;
     let meta = RunMeta {
         model: a.model.display().to_string(),
-        layer: spec.layers[layer].name.clone(),
+        layer: layer_name,
         layer_index: layer,
         classes_arg: a.classes.clone(),
         class_names: classes.iter().map(|&c| all_names[c].clone()).collect(),
@@ -93,5 +94,5 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);
-    Ok(Job { spec, net, layer, meta, items, lanes })
+    Ok(Job { net, layer, meta, items, lanes })
 }

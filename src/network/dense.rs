@@ -13,13 +13,13 @@ pub struct Dense {
 }
 
 impl Dense {
-    pub fn new(n_in: usize, units: usize, act: Activation, kernel: &[f32], bias: Option<&[f32]>) -> Self {
+    pub fn new(n_in: usize, units: usize, act: Activation, kernel: Vec<f32>, bias: Option<Vec<f32>>) -> Self {
         Dense {
             n_in,
             units,
             act,
-            kernel: kernel.to_vec(),
-            bias: bias.map_or_else(|| vec![0.0; units], |b| b.to_vec()),
+            kernel,
+            bias: bias.unwrap_or_else(|| vec![0.0; units]),
         }
     }
 

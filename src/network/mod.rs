@@ -37,7 +37,7 @@ pub(crate) struct Scratch {
 }
 
 impl Layer {
-    fn from_spec(kind: &LayerKind, (k, w): (usize, usize), (ko, wo): (usize, usize)) -> Layer {
+    fn from_spec(kind: LayerKind, (k, w): (usize, usize), (ko, wo): (usize, usize)) -> Layer {
         match kind {
             LayerKind::Conv1D {
                 filters,
@@ -53,33 +53,33 @@ impl Layer {
                 k,
                 w,
                 wo,
-                *filters,
-                *kernel_size,
-                *stride,
-                *dilation,
-                *padding,
-                *activation,
-                kernel,
+                filters,
+                kernel_size,
+                stride,
+                dilation,
+                padding,
+                activation,
+                &kernel,
                 bias.as_deref(),
             )),
             LayerKind::MaxPool1D { pool, stride, padding } => {
-                Layer::MaxPool(pool::MaxPool::new(k, w, wo, *pool, *stride, *padding))
+                Layer::MaxPool(pool::MaxPool::new(k, w, wo, pool, stride, padding))
             }
             LayerKind::GlobalMaxPool1D => Layer::MaxPool(pool::MaxPool::global(k, w)),
             LayerKind::GlobalAvgPool1D => Layer::GlobalAvg { k, w },
-            LayerKind::Flatten { order } => Layer::Flatten { k, w, order: *order },
+            LayerKind::Flatten { order } => Layer::Flatten { k, w, order },
             LayerKind::Dense {
                 units,
                 activation,
                 kernel,
                 bias,
                 ..
-            } => Layer::Dense(dense::Dense::new(k, *units, *activation, kernel, bias.as_deref())),
-            LayerKind::Activation(a) => Layer::Act(*a, ko),
+            } => Layer::Dense(dense::Dense::new(k, units, activation, kernel, bias)),
+            LayerKind::Activation(a) => Layer::Act(a, ko),
             LayerKind::Dropout => Layer::Identity,
             LayerKind::BatchNorm { gamma, beta, mean, var, eps } => {
-                let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-                let shift = beta.iter().zip(mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+                let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
+                let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
                 Layer::Scale { scale, shift }
             }
         }
@@ -198,20 +198,22 @@ pub struct Network {
 
 impl Network {
     pub fn new(spec: &ModelSpec) -> Result<Network> {
+        Self::from_spec(spec.clone())
+    }
+
+    /// Build from a spec it consumes, so a large model's weights are held once.
+    pub fn from_spec(spec: ModelSpec) -> Result<Network> {
         let shapes = spec.shapes().map_err(|(i, msg)| {
             Error::layer(spec.source.clone(), spec.layers[i].name.clone(), msg)
         })?;
+        let names = spec.layers.iter().map(|l| l.name.clone()).collect();
         let layers = spec
             .layers
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, l)| Layer::from_spec(&l.kind, shapes[i], shapes[i + 1]))
+            .map(|(i, l)| Layer::from_spec(l.kind, shapes[i], shapes[i + 1]))
             .collect();
-        Ok(Network {
-            layers,
-            shapes,
-            names: spec.layers.iter().map(|l| l.name.clone()).collect(),
-        })
+        Ok(Network { layers, shapes, names })
     }
 
     pub fn len(&self) -> usize {
