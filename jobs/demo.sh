@@ -11,6 +11,7 @@ model=tests/fixtures/synthetic/dataset2.h5
 mkdir -p results
 $bin inspect "$model"
 mpirun -n 2 --oversubscribe "$bin" run --model "$model" --layer flatten \
+    --class-names tests/fixtures/synthetic/dataset2_classes.txt \
     --out results/demo.h5 --restarts 20 --overwrite
 $bin plot results/demo.h5 --out results/demo-plots
 $bin diff results/demo.h5 0 3 --top 5
