@@ -85,6 +85,10 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         Some(p) => load_model(p, None)?,
         None => deepsea_tail(),
     };
+    if let Some(path) = &args.save_model {
+        crate::model::native::save_native(&spec, path)?;
+        println!("# wrote the benchmark network to {}", path.display());
+    }
     let (source, names) = (spec.source.clone(), spec.layers.iter().map(|l| l.name.clone()).collect::<Vec<_>>());
     let layer = match &args.layer {
         Some(l) => spec

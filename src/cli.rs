@@ -150,4 +150,7 @@ pub struct BenchArgs {
     /// Ascent steps measured per batch size.
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
+    #[arg(long)]
+    pub save_model: Option<PathBuf>,
 }
