@@ -59,3 +59,31 @@ pub fn sdot(x: &[f32], y: &[f32]) -> f32 {
     assert_eq!(x.len(), y.len());
     unsafe { cblas_sdot(x.len() as i32, x.as_ptr(), 1, y.as_ptr(), 1) }
 }
+
+/// y = alpha · op(A) · x + beta · y with A (m × n) row-major: a matrix-vector
+/// product streams A once without packing it, which is what a batch of one needs.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemv(ta: bool, m: usize, n: usize, alpha: f32, a: &[f32], lda: usize, x: &[f32], beta: f32, y: &mut [f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (xl, yl) = if ta { (m, n) } else { (n, m) };
+    assert!(lda >= n && a.len() >= (m - 1) * lda + n, "sgemv: A too small");
+    assert!(x.len() >= xl && y.len() >= yl, "sgemv: x or y too small");
+    unsafe {
+        cblas_sys::cblas_sgemv(
+            CBLAS_LAYOUT::CblasRowMajor,
+            tr(ta),
+            m as i32,
+            n as i32,
+            alpha,
+            a.as_ptr(),
+            lda as i32,
+            x.as_ptr(),
+            1,
+            beta,
+            y.as_mut_ptr(),
+            1,
+        )
+    }
+}

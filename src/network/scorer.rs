@@ -207,11 +207,13 @@ impl<'n> Scorer<'n> {
     }
 }
 
-/// Batches up to this size take the fused hidden-Dense + head path.
-const FUSE_MAX_BATCH: usize = 8;
+/// Batches up to this size take the fused hidden-Dense + head path. Measured
+/// with `bench` on the DeepSEA tail (AMD EPYC, one thread): 34 vs 14
+/// item-steps/s at a batch of 1, 48 vs 41 at 4, a wash at 8, slower above.
+const FUSE_MAX_BATCH: usize = 4;
 /// Rows of the hidden Dense's kernel per block: small enough to stay in cache
-/// between its forward and backward use (16 × 50,880 floats = 3.3 MB).
-const FUSE_ROWS: usize = 16;
+/// between its forward and backward use (64 × 50,880 floats = 13 MB).
+const FUSE_ROWS: usize = 64;
 
 /// Score and input gradient through `hidden` (elementwise activation) and one
 /// unit of `head` per item, reading the hidden kernel once: each block of its
@@ -234,7 +236,11 @@ fn fused_tail(hidden: &Dense, head: &Dense, x: &[f32], classes: &[usize], scores
         let r = FUSE_ROWS.min(units - r0);
         let block = &hidden.kernel[r0 * n_in..(r0 + r) * n_in];
         let (y, w2, g) = (&mut y[..b * r], &mut w2[..b * r], &mut g[..b * r]);
-        gemm::sgemm(false, true, b, r, n_in, 1.0, x, n_in, block, n_in, 0.0, y, r);
+        if b == 1 {
+            gemm::sgemv(false, r, n_in, 1.0, block, n_in, x, 0.0, y);
+        } else {
+            gemm::sgemm(false, true, b, r, n_in, 1.0, x, n_in, block, n_in, 0.0, y, r);
+        }
         for (i, &c) in classes.iter().enumerate() {
             let yi = &mut y[i * r..(i + 1) * r];
             for (v, bias) in yi.iter_mut().zip(&hidden.bias[r0..r0 + r]) {
@@ -247,7 +253,11 @@ fn fused_tail(hidden: &Dense, head: &Dense, x: &[f32], classes: &[usize], scores
             scores[i] += y[i * r..(i + 1) * r].iter().zip(&w2[i * r..(i + 1) * r]).map(|(a, w)| a * w).sum::<f32>();
         }
         activation::backward(hidden.act, y, w2, g, r);
-        gemm::sgemm(false, false, b, n_in, r, 1.0, g, r, block, n_in, 1.0, dx, n_in);
+        if b == 1 {
+            gemm::sgemv(true, r, n_in, 1.0, block, n_in, g, 1.0, dx);
+        } else {
+            gemm::sgemm(false, false, b, n_in, r, 1.0, g, r, block, n_in, 1.0, dx, n_in);
+        }
         r0 += r;
     }
 }
