@@ -92,7 +92,7 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
     let size = world.size() as usize;
     // Rank 0 checks everything before any rank starts; the others wait for its word.
     let mut ok: u8 = 0;
-    let mut prepared: Option<(Job, ResultsFile, Vec<usize>, usize)> = None;
+    let mut prepared: Option<(Job, ResultsFile, Vec<usize>, Vec<u8>)> = None;
     if rank == 0 {
         match setup_root(args) {
             Ok(p) => {
@@ -111,9 +111,18 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut busy = 0.0f64;
     if rank == 0 {
-        let (job, mut file, pending, done_before) = prepared.unwrap();
-        let mut progress = Progress::new(job.items.len(), done_before, args.quiet, args.progress_every);
+        let (job, file, pending, done) = prepared.unwrap();
+        let done_before = done.iter().filter(|&&d| d != 0).count();
+        let progress = Progress::new(job.items.len(), done_before, args.quiet, args.progress_every);
+        let mut store = Store { file, done, restarts: job.meta.restarts, progress };
         if !args.quiet {
+            if args.resume {
+                eprintln!(
+                    "deepresolve-mpi: resuming {}: {done_before} of {} restarts already done",
+                    args.out.display(),
+                    job.items.len()
+                );
+            }
             eprintln!(
                 "deepresolve-mpi: {} classes × {} restarts on layer {} ({}), H = {} channels × {} positions; {} lanes to run on {} rank{}",
                 job.meta.classes.len(),
@@ -131,13 +140,9 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
         let mut stopped = 0usize;
         let mut first_error: Option<crate::Error> = None;
         // Serve requests from the other ranks: store what they finished, deal the next lane.
-        let serve = |file: &mut ResultsFile, progress: &mut Progress, next: &mut usize, stopped: &mut usize| -> Result<()> {
+        let serve = |store: &mut Store, next: &mut usize, stopped: &mut usize| -> Result<()> {
             while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-                let res = decode(&data);
-                if !res.is_empty() {
-                    file.write_items(&res)?;
-                    progress.add(res.len(), passes(&res));
-                }
+                store.put(&decode(&data))?;
                 let lane: i64 = if *next < pending.len() {
                     *next += 1;
                     pending[*next - 1] as i64
@@ -151,21 +156,18 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
         };
         let mut scorer = Scorer::new(&job.net, job.layer, args.batch)?;
         loop {
-            serve(&mut file, &mut progress, &mut next, &mut stopped)?;
+            serve(&mut store, &mut next, &mut stopped)?;
             if next >= pending.len() {
                 break;
             }
             next += 1;
             let lane = &job.items[job.lanes[pending[next - 1]].clone()];
             let start = Instant::now();
-            let mut on_step = |_m: usize| serve(&mut file, &mut progress, &mut next, &mut stopped);
+            let mut on_step = |_m: usize| serve(&mut store, &mut next, &mut stopped);
             let res = run_lane(&mut scorer, lane, &job.meta.params, (job.meta.k, job.meta.w), &mut on_step);
             busy += start.elapsed().as_secs_f64();
             match res {
-                Ok(res) => {
-                    file.write_items(&res)?;
-                    progress.add(res.len(), passes(&res));
-                }
+                Ok(res) => store.put(&res)?,
                 Err(e) => {
                     first_error = Some(e);
                     break;
@@ -176,12 +178,12 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
             return Err(e);
         }
         while stopped < size - 1 {
-            serve(&mut file, &mut progress, &mut next, &mut stopped)?;
+            serve(&mut store, &mut next, &mut stopped)?;
             std::thread::sleep(Duration::from_micros(300));
         }
         let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
-        let analysis = file.finish()?;
-        let summary = progress.finish(idle);
+        let analysis = store.file.finish()?;
+        let summary = store.progress.finish(idle);
         if !args.quiet {
             eprintln!("{summary}");
             eprintln!(
@@ -233,9 +235,34 @@ fn idle_fraction(world: &SimpleCommunicator, busy: f64, wall: f64) -> Option<f64
 }
 
 /// Rank 0's start: the job checked, the file created or reopened, the lanes still to run.
-fn setup_root(args: &RunArgs) -> Result<(Job, ResultsFile, Vec<usize>, usize)> {
+/// Rank 0's side of the gather: finished lanes into the file, and progress.
+struct Store {
+    file: ResultsFile,
+    done: Vec<u8>,
+    restarts: usize,
+    progress: Progress,
+}
+
+impl Store {
+    fn put(&mut self, res: &[ItemResult]) -> Result<()> {
+        if res.is_empty() {
+            return Ok(());
+        }
+        self.file.write_items(res)?;
+        let mut new = 0;
+        for r in res {
+            let d = &mut self.done[r.item.index(self.restarts)];
+            new += (*d == 0) as usize;
+            *d = 1;
+        }
+        self.progress.add(new, passes(res));
+        Ok(())
+    }
+}
+
+fn setup_root(args: &RunArgs) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>)> {
     let job = prepare(args)?;
-    let (file, pending, done_before) = if args.resume {
+    let (file, pending, done) = if args.resume {
         let (file, done) = ResultsFile::resume(&args.out, &job.meta)?;
         let t = job.meta.restarts;
         let pending: Vec<usize> = job
@@ -245,11 +272,10 @@ fn setup_root(args: &RunArgs) -> Result<(Job, ResultsFile, Vec<usize>, usize)> {
             .filter(|(_, r)| job.items[(*r).clone()].iter().any(|it| done[it.index(t)] == 0))
             .map(|(j, _)| j)
             .collect();
-        let done_before = done.iter().filter(|&&d| d != 0).count();
-        (file, pending, done_before)
+        (file, pending, done)
     } else {
         let file = ResultsFile::create(&args.out, &job.meta, args.overwrite)?;
-        ((file), (0..job.lanes.len()).collect(), 0)
+        (file, (0..job.lanes.len()).collect(), vec![0; job.items.len()])
     };
-    Ok((job, file, pending, done_before))
+    Ok((job, file, pending, done))
 }

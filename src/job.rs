@@ -90,7 +90,9 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
         w,
         batch: a.batch,
         lane,
-        keras1_backend: format!("{:?}", a.keras1_backend).to_lowercase(),
+        keras1_backend: a.keras1_backend.map_or("auto".into(), |b| format!("{b:?}").to_lowercase()),
+        quiet: a.quiet,
+        overwrite: a.overwrite,
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

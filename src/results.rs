@@ -30,6 +30,9 @@ pub struct RunMeta {
     pub batch: usize,
     pub lane: usize,
     pub keras1_backend: String,
+    /// Recorded for provenance only.
+    pub quiet: bool,
+    pub overwrite: bool,
 }
 
 /// What `/ascent` holds, read back for analysis.
@@ -103,6 +106,9 @@ impl ResultsFile {
             put_i64(&file, "max_steps", p.max_steps as i64)?;
             put_i64(&file, "seed", p.seed as i64)?;
             put_str(&file, "class_names", &meta.class_names_file)?;
+            put_i64(&file, "quiet", meta.quiet as i64)?;
+            put_i64(&file, "resume", 0)?;
+            put_i64(&file, "overwrite", meta.overwrite as i64)?;
             put_i64(&file, "batch", meta.batch as i64)?;
             put_i64(&file, "lane", meta.lane as i64)?;
             put_str(&file, "keras1_backend", &meta.keras1_backend)?;
@@ -172,6 +178,13 @@ impl ResultsFile {
         }
         let done: Vec<u8> = file.dataset("ascent/done").and_then(|d| d.read_raw()).map_err(&e)?;
         put_or_set_str(&file, "status", "running").map_err(&e)?;
+        if let Ok(a) = file.attr("resume") {
+            // How many times this file was resumed.
+            let n = a.read_scalar::<i64>().unwrap_or(0) + 1;
+            drop(a);
+            file.delete_attr("resume").map_err(&e)?;
+            put_i64(&file, "resume", n).map_err(&e)?;
+        }
         Ok((ResultsFile { file, path: path.to_path_buf(), k: meta.k, w: meta.w }, done))
     }
 
