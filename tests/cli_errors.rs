@@ -128,3 +128,29 @@ fn inspect_lists_layers_with_shapes() {
     let row0 = s.lines().find(|l| l.contains("conv1d_0")).unwrap();
     assert!(row0.contains("8 × 60") && row0.contains("168"), "{row0}");
 }
+
+#[test]
+fn a_full_disk_on_rank_0_ends_every_rank_with_the_reason() {
+    // A 300 kB tmpfs fills up while the results are written. Needs root and mount;
+    // where the sandbox forbids it the test says so and checks nothing.
+    let d = tmpdir("fulldisk");
+    let mnt = d.join("small");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!("skipping: cannot mount a small tmpfs here (not root?)");
+        return;
+    }
+    let out = mnt.join("r.h5");
+    let m = fixture("pytorch/model.h5");
+    let o = run_bin(&["run", "--model", &m, "--layer", "7", "--out", out.to_str().unwrap(), "--restarts", "200", "--quiet"], Some(2), 60);
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    let err = stderr_of(&o);
+    assert!(!o.status.success(), "succeeded on a full disk:\n{err}");
+    assert!(err.contains("r.h5") && err.contains("No space left on device"), "{err}");
+}
