@@ -1,6 +1,8 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
 use crate::cli::BenchArgs;
-use crate::model::{load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
+use crate::model::{
+    load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
+};
 use crate::network::{gemm, Network, Scorer};
 use crate::Result;
 use std::time::Instant;
@@ -8,10 +10,14 @@ use std::time::Instant;
 /// Uniform(−a, a) from a fixed LCG: 47 M weights in well under a second.
 fn weights(n: usize, fan_in: usize, seed: u64) -> Vec<f32> {
     let a = (3.0 / fan_in as f32).sqrt();
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((x >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * a
         })
         .collect()
@@ -47,15 +53,29 @@ pub fn deepsea_tail() -> ModelSpec {
     };
     let layers = [
         ("conv3", conv),
-        ("flatten", LayerKind::Flatten { order: FlattenOrder::ChannelMajor }),
+        (
+            "flatten",
+            LayerKind::Flatten {
+                order: FlattenOrder::ChannelMajor,
+            },
+        ),
         ("dense1", d1),
         ("dense2", d2),
         ("sigmoid", LayerKind::Activation(Activation::Sigmoid)),
     ]
     .into_iter()
-    .map(|(n, kind)| LayerSpec { name: n.into(), kind })
+    .map(|(n, kind)| LayerSpec {
+        name: n.into(),
+        kind,
+    })
     .collect();
-    ModelSpec { input_channels: 480, input_width: 60, layers, class_names: None, source: "bench: DeepSEA-shaped, seeded random weights".into() }
+    ModelSpec {
+        input_channels: 480,
+        input_width: 60,
+        layers,
+        class_names: None,
+        source: "bench: DeepSEA-shaped, seeded random weights".into(),
+    }
 }
 
 pub fn sgemm_gflops() -> f64 {
@@ -77,8 +97,16 @@ pub fn sgemm_gflops() -> f64 {
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -91,7 +119,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         crate::model::native::save_native(&spec, path)?;
         println!("# wrote the benchmark network to {}", path.display());
     }
-    let (source, names) = (spec.source.clone(), spec.layers.iter().map(|l| l.name.clone()).collect::<Vec<_>>());
+    let (source, names) = (
+        spec.source.clone(),
+        spec.layers
+            .iter()
+            .map(|l| l.name.clone())
+            .collect::<Vec<_>>(),
+    );
     let layer = match &args.layer {
         Some(l) => spec
             .find_layer(l)
@@ -99,14 +133,24 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         None if args.model.is_none() => 0,
         None => {
             // The input of the layer after the last convolution (the paper's usual choice).
-            let last_conv = spec.layers.iter().rposition(|l| matches!(l.kind, LayerKind::Conv1D { .. }));
+            let last_conv = spec
+                .layers
+                .iter()
+                .rposition(|l| matches!(l.kind, LayerKind::Conv1D { .. }));
             last_conv.map_or(0, |i| i + 1)
         }
     };
     let net = Network::from_spec(spec)?;
-    println!("# {source}; layer {layer} ({}), H = {:?}", names[layer], net.input_shape(layer));
+    println!(
+        "# {source}; layer {layer} ({}), H = {:?}",
+        names[layer],
+        net.input_shape(layer)
+    );
     let peak = sgemm_gflops();
-    println!("# sgemm 2048³ (best of 5): {peak:.1} GFLOP/s (OPENBLAS_NUM_THREADS={})", std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into()));
+    println!(
+        "# sgemm 2048³ (best of 5): {peak:.1} GFLOP/s (OPENBLAS_NUM_THREADS={})",
+        std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into())
+    );
     for &b in &args.batch {
         let mut sc = Scorer::new(&net, layer, b.max(1))?;
         let n = sc.map_len();
@@ -115,7 +159,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         let mut g = vec![0f32; b * n];
         let mut s = vec![0f32; b];
         sc.score_grad(&h, &classes, &mut s, &mut g); // warm-up: buffers, caches
-        // Best of three rounds of `steps` steps, like the sgemm figure it is compared with.
+                                                     // Best of three rounds of `steps` steps, like the sgemm figure it is compared with.
         let el = (0..3)
             .map(|_| {
                 let t = Instant::now();

@@ -15,13 +15,23 @@ pub fn parse_classes(arg: &str, n_outputs: usize) -> Result<Vec<usize>> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: usize = a.parse().map_err(|_| bad(part, "is not an index or a range a-b"))?;
-        let b: usize = b.parse().map_err(|_| bad(part, "is not an index or a range a-b"))?;
+        let a: usize = a
+            .parse()
+            .map_err(|_| bad(part, "is not an index or a range a-b"))?;
+        let b: usize = b
+            .parse()
+            .map_err(|_| bad(part, "is not an index or a range a-b"))?;
         if a > b {
             return Err(bad(part, "is a range that runs backwards"));
         }
         if b >= n_outputs {
-            return Err(bad(part, &format!("is past the model's last output (it has {n_outputs}: 0-{})", n_outputs.saturating_sub(1))));
+            return Err(bad(
+                part,
+                &format!(
+                    "is past the model's last output (it has {n_outputs}: 0-{})",
+                    n_outputs.saturating_sub(1)
+                ),
+            ));
         }
         for c in a..=b {
             if out.contains(&c) {
@@ -37,11 +47,19 @@ pub fn parse_classes(arg: &str, n_outputs: usize) -> Result<Vec<usize>> {
 }
 
 /// Names of all outputs: from `--class-names FILE`, else the model, else the index.
-pub fn class_names(file: Option<&Path>, from_model: Option<&[String]>, n_outputs: usize) -> Result<Vec<String>> {
+pub fn class_names(
+    file: Option<&Path>,
+    from_model: Option<&[String]>,
+    n_outputs: usize,
+) -> Result<Vec<String>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Input(format!("--class-names {}: {e}", path.display())))?;
-        let names: Vec<String> = text.lines().map(|l| l.trim_end_matches('\r').to_string()).filter(|l| !l.is_empty()).collect();
+        let names: Vec<String> = text
+            .lines()
+            .map(|l| l.trim_end_matches('\r').to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
         if names.len() != n_outputs {
             return Err(Error::Input(format!(
                 "--class-names {}: {} names for a model with {n_outputs} outputs",

@@ -3,7 +3,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "deepresolve-mpi", version, about = "DeepResolve feature-map ascent and analysis, for any number of MPI ranks")]
+#[command(
+    name = "deepresolve-mpi",
+    version,
+    about = "DeepResolve feature-map ascent and analysis, for any number of MPI ranks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -14,9 +18,7 @@ pub enum Command {
     /// Run gradient ascent for every (class, restart) and analyse the ensemble.
     Run(RunArgs),
     /// Recompute /analysis of a results file from its /ascent.
-    Analyze {
-        results: PathBuf,
-    },
+    Analyze { results: PathBuf },
     /// List a model's layers: index, name, kind, output shape, parameters.
     Inspect {
         model: PathBuf,

@@ -48,10 +48,26 @@ pub fn render(r: &Results, a: usize, b: usize, top: usize) -> String {
     let rows = difference(r, a, b);
     let k = rows.len();
     let mut s = String::new();
-    let _ = writeln!(s, "# D = OFIV_A - OFIV_B, A = {}, B = {}", class_label(r, a), class_label(r, b));
-    let _ = writeln!(s, "# {} (layer {}), {k} channels, sorted by D, highest first", r.path.display(), r.layer);
-    let _ = writeln!(s, "# nonadditive: A/B = channel is non-additive in class A/B, - = additive in both");
-    let header = format!("{:>6} {:>8} {:>14} {:>14} {:>14} {:>11}", "row", "channel", "D", "OFIV_A", "OFIV_B", "nonadditive");
+    let _ = writeln!(
+        s,
+        "# D = OFIV_A - OFIV_B, A = {}, B = {}",
+        class_label(r, a),
+        class_label(r, b)
+    );
+    let _ = writeln!(
+        s,
+        "# {} (layer {}), {k} channels, sorted by D, highest first",
+        r.path.display(),
+        r.layer
+    );
+    let _ = writeln!(
+        s,
+        "# nonadditive: A/B = channel is non-additive in class A/B, - = additive in both"
+    );
+    let header = format!(
+        "{:>6} {:>8} {:>14} {:>14} {:>14} {:>11}",
+        "row", "channel", "D", "OFIV_A", "OFIV_B", "nonadditive"
+    );
     let line = |s: &mut String, i: usize, x: &DiffRow| {
         let flags = match (x.nonadditive_a, x.nonadditive_b) {
             (true, true) => "A,B",

@@ -37,7 +37,13 @@ pub fn fail(world: &SimpleCommunicator, e: &dyn std::fmt::Display) -> ! {
 fn encode(results: &[ItemResult]) -> Vec<u8> {
     let mut b = Vec::new();
     for r in results {
-        for v in [r.item.class_pos as u32, r.item.class as u32, r.item.restart as u32, r.steps, r.converged as u32] {
+        for v in [
+            r.item.class_pos as u32,
+            r.item.class as u32,
+            r.item.restart as u32,
+            r.steps,
+            r.converged as u32,
+        ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b.extend_from_slice(&r.score.to_le_bytes());
@@ -58,13 +64,22 @@ fn decode(b: &[u8]) -> Vec<ItemResult> {
         v
     };
     while i < b.len() {
-        let (class_pos, class, restart, steps, conv) =
-            (u32_at(&mut i), u32_at(&mut i), u32_at(&mut i), u32_at(&mut i), u32_at(&mut i));
+        let (class_pos, class, restart, steps, conv) = (
+            u32_at(&mut i),
+            u32_at(&mut i),
+            u32_at(&mut i),
+            u32_at(&mut i),
+            u32_at(&mut i),
+        );
         let score = f32::from_bits(u32_at(&mut i));
         let n = u32_at(&mut i) as usize;
         let fim = (0..n).map(|_| f32::from_bits(u32_at(&mut i))).collect();
         out.push(ItemResult {
-            item: Item { class_pos: class_pos as usize, class: class as usize, restart: restart as usize },
+            item: Item {
+                class_pos: class_pos as usize,
+                class: class as usize,
+                restart: restart as usize,
+            },
             fim,
             score,
             steps,
@@ -113,8 +128,18 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
     if rank == 0 {
         let (job, file, pending, done) = prepared.unwrap();
         let done_before = done.iter().filter(|&&d| d != 0).count();
-        let progress = Progress::new(job.items.len(), done_before, args.quiet, args.progress_every);
-        let mut store = Store { file, done, restarts: job.meta.restarts, progress };
+        let progress = Progress::new(
+            job.items.len(),
+            done_before,
+            args.quiet,
+            args.progress_every,
+        );
+        let mut store = Store {
+            file,
+            done,
+            restarts: job.meta.restarts,
+            progress,
+        };
         if !args.quiet {
             if args.resume {
                 eprintln!(
@@ -164,7 +189,13 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
             let lane = &job.items[job.lanes[pending[next - 1]].clone()];
             let start = Instant::now();
             let mut on_step = |_m: usize| serve(&mut store, &mut next, &mut stopped);
-            let res = run_lane(&mut scorer, lane, &job.meta.params, (job.meta.k, job.meta.w), &mut on_step);
+            let res = run_lane(
+                &mut scorer,
+                lane,
+                &job.meta.params,
+                (job.meta.k, job.meta.w),
+                &mut on_step,
+            );
             busy += start.elapsed().as_secs_f64();
             match res {
                 Ok(res) => store.put(&res)?,
@@ -200,9 +231,14 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
         let mut scorer = Scorer::new(&job.net, job.layer, args.batch)?;
         let mut results: Vec<ItemResult> = Vec::new();
         loop {
-            world.process_at_rank(0).send_with_tag(&encode(&results)[..], TAG_REQUEST);
+            world
+                .process_at_rank(0)
+                .send_with_tag(&encode(&results)[..], TAG_REQUEST);
             let lane: i64 = loop {
-                if let Some((msg, _)) = world.process_at_rank(0).immediate_matched_probe_with_tag(TAG_LANE) {
+                if let Some((msg, _)) = world
+                    .process_at_rank(0)
+                    .immediate_matched_probe_with_tag(TAG_LANE)
+                {
                     break msg.matched_receive::<i64>().0;
                 }
                 std::thread::sleep(Duration::from_micros(200));
@@ -212,7 +248,13 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
             }
             let lane = &job.items[job.lanes[lane as usize].clone()];
             let start = Instant::now();
-            results = run_lane(&mut scorer, lane, &job.meta.params, (job.meta.k, job.meta.w), &mut |_| Ok(()))?;
+            results = run_lane(
+                &mut scorer,
+                lane,
+                &job.meta.params,
+                (job.meta.k, job.meta.w),
+                &mut |_| Ok(()),
+            )?;
             busy += start.elapsed().as_secs_f64();
         }
         idle_fraction(world, busy, t0.elapsed().as_secs_f64());
@@ -269,13 +311,21 @@ fn setup_root(args: &RunArgs) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>)>
             .lanes
             .iter()
             .enumerate()
-            .filter(|(_, r)| job.items[(*r).clone()].iter().any(|it| done[it.index(t)] == 0))
+            .filter(|(_, r)| {
+                job.items[(*r).clone()]
+                    .iter()
+                    .any(|it| done[it.index(t)] == 0)
+            })
             .map(|(j, _)| j)
             .collect();
         (file, pending, done)
     } else {
         let file = ResultsFile::create(&args.out, &job.meta, args.overwrite)?;
-        (file, (0..job.lanes.len()).collect(), vec![0; job.items.len()])
+        (
+            file,
+            (0..job.lanes.len()).collect(),
+            vec![0; job.items.len()],
+        )
     };
     Ok((job, file, pending, done))
 }

@@ -47,7 +47,11 @@ impl Error {
             msg: msg.into(),
         }
     }
-    pub fn layer(path: impl Into<PathBuf>, layer: impl Into<String>, msg: impl Into<String>) -> Self {
+    pub fn layer(
+        path: impl Into<PathBuf>,
+        layer: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> Self {
         Error::Layer {
             path: path.into(),
             layer: layer.into(),

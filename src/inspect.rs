@@ -13,7 +13,10 @@ pub fn describe(model: &Path, backend: Option<Keras1Backend>) -> Result<String> 
         spec.input_channels,
         spec.input_width
     );
-    s += &format!("{:>5}  {:<28} {:<17} {:>18}  {:>10}  {}\n", "index", "name", "kind", "output (K × W)", "params", "details");
+    s += &format!(
+        "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {}\n",
+        "index", "name", "kind", "output (K × W)", "params", "details"
+    );
     for (i, l) in spec.layers.iter().enumerate() {
         let (k, w) = shapes[i + 1];
         let details = match &l.kind {

@@ -26,7 +26,14 @@ pub fn keras1(b: Option<Backend>) -> Option<Keras1Backend> {
 fn check_params(a: &RunArgs) -> Result<AscentParams> {
     let pos = |name: &str, v: f32, allow_zero: bool| {
         if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
-            Err(Error::Input(format!("--{name} {v} must be a finite {} number", if allow_zero { "non-negative" } else { "positive" })))
+            Err(Error::Input(format!(
+                "--{name} {v} must be a finite {} number",
+                if allow_zero {
+                    "non-negative"
+                } else {
+                    "positive"
+                }
+            )))
         } else {
             Ok(())
         }
@@ -35,7 +42,11 @@ fn check_params(a: &RunArgs) -> Result<AscentParams> {
     pos("lr", a.lr, false)?;
     pos("decay-alpha", a.decay_alpha, true)?;
     pos("min-lr", a.min_lr, true)?;
-    for (name, v) in [("restarts", a.restarts), ("patience", a.patience), ("batch", a.batch)] {
+    for (name, v) in [
+        ("restarts", a.restarts),
+        ("patience", a.patience),
+        ("batch", a.batch),
+    ] {
         if v == 0 {
             return Err(Error::Input(format!("--{name} must be at least 1")));
         }
@@ -61,7 +72,12 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
     let spec = load_model(&a.model, keras1(a.keras1_backend))?;
     let model_class_names = spec.class_names.clone();
     let layer = spec.find_layer(&a.layer).ok_or_else(|| {
-        let names: Vec<String> = spec.layers.iter().enumerate().map(|(i, l)| format!("{i}:{}", l.name)).collect();
+        let names: Vec<String> = spec
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{i}:{}", l.name))
+            .collect();
         Error::Input(format!(
             "--layer {:?} is neither a layer name nor an index of {} (layers: {})",
             a.layer,
@@ -75,7 +91,11 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
     let n_out = scorer.n_classes();
     let (k, w) = net.input_shape(layer);
     let classes = parse_classes(&a.classes, n_out)?;
-    let all_names = class_names(a.class_names.as_deref(), model_class_names.as_deref(), n_out)?;
+    let all_names = class_names(
+        a.class_names.as_deref(),
+        model_class_names.as_deref(),
+        n_out,
+    )?;
     let meta = RunMeta {
         model: a.model.display().to_string(),
         layer: layer_name,
@@ -83,18 +103,30 @@ pub fn prepare(a: &RunArgs) -> Result<Job> {
         classes_arg: a.classes.clone(),
         class_names: classes.iter().map(|&c| all_names[c].clone()).collect(),
         classes,
-        class_names_file: a.class_names.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        class_names_file: a
+            .class_names
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         restarts: a.restarts,
         params,
         k,
         w,
         batch: a.batch,
         lane,
-        keras1_backend: a.keras1_backend.map_or("auto".into(), |b| format!("{b:?}").to_lowercase()),
+        keras1_backend: a
+            .keras1_backend
+            .map_or("auto".into(), |b| format!("{b:?}").to_lowercase()),
         quiet: a.quiet,
         overwrite: a.overwrite,
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);
-    Ok(Job { net, layer, meta, items, lanes })
+    Ok(Job {
+        net,
+        layer,
+        meta,
+        items,
+        lanes,
+    })
 }

@@ -28,11 +28,18 @@ fn main() {
         // The single-process commands run on rank 0; other ranks have nothing to do.
         _ if rank != 0 => Ok(()),
         Command::Analyze { results: path } => results::reanalyze(path)
-            .map(|a| eprintln!("deepresolve-mpi: /analysis of {} rewritten ({} classes)", path.display(), a.c))
+            .map(|a| {
+                eprintln!(
+                    "deepresolve-mpi: /analysis of {} rewritten ({} classes)",
+                    path.display(),
+                    a.c
+                )
+            })
             .map_err(anyhow::Error::from),
-        Command::Inspect { model, keras1_backend } => {
-            inspect::inspect(model, job::keras1(*keras1_backend)).map_err(anyhow::Error::from)
-        }
+        Command::Inspect {
+            model,
+            keras1_backend,
+        } => inspect::inspect(model, job::keras1(*keras1_backend)).map_err(anyhow::Error::from),
         Command::Bench(args) => bench::bench(args).context("bench"),
         Command::Plot(args) => plot::plot(args).map_err(anyhow::Error::from),
         Command::Motifs(args) => motifs::motifs(args).map_err(anyhow::Error::from),

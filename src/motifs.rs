@@ -11,16 +11,38 @@ use std::fmt::Write as _;
 
 /// The first-layer convolution whose filters are the channels of the input of
 /// layer `layer`: (filters, in_channels, kernel_size, dilation, kernel), or why not.
-pub fn first_layer_filters(spec: &ModelSpec, layer: usize) -> std::result::Result<(usize, usize, usize, usize, &[f32]), String> {
-    let not = |why: String| Err(format!("the channels of the input of layer {layer} are not first-layer filters ({why}), so they cannot be written as motifs"));
+pub fn first_layer_filters(
+    spec: &ModelSpec,
+    layer: usize,
+) -> std::result::Result<(usize, usize, usize, usize, &[f32]), String> {
+    let not = |why: String| {
+        Err(format!("the channels of the input of layer {layer} are not first-layer filters ({why}), so they cannot be written as motifs"))
+    };
     if layer == 0 || layer > spec.layers.len() {
-        return not(format!("layer {layer} is the model input or past its last layer"));
+        return not(format!(
+            "layer {layer} is the model input or past its last layer"
+        ));
     }
-    let LayerKind::Conv1D { filters, in_channels, kernel_size, dilation, kernel, .. } = &spec.layers[0].kind else {
-        return not(format!("layer 0 ({}) is a {}, not a Conv1D", spec.layers[0].name, spec.layers[0].kind.kind_name()));
+    let LayerKind::Conv1D {
+        filters,
+        in_channels,
+        kernel_size,
+        dilation,
+        kernel,
+        ..
+    } = &spec.layers[0].kind
+    else {
+        return not(format!(
+            "layer 0 ({}) is a {}, not a Conv1D",
+            spec.layers[0].name,
+            spec.layers[0].kind.kind_name()
+        ));
     };
     if spec.input_channels != 4 || *in_channels != 4 {
-        return not(format!("the model input has {} channels, not the 4 of one-hot DNA", spec.input_channels));
+        return not(format!(
+            "the model input has {} channels, not the 4 of one-hot DNA",
+            spec.input_channels
+        ));
     }
     let mut shape = (spec.input_channels, spec.input_width);
     shape = spec.layers[0]
@@ -41,21 +63,43 @@ pub fn first_layer_filters(spec: &ModelSpec, layer: usize) -> std::result::Resul
         };
         if !ok {
             let what = match &l.kind {
-                LayerKind::Flatten { .. } => format!("layer {i} ({}) flattens {} channels × {} positions", l.name, shape.0, shape.1),
-                k => format!("layer {i} ({}) is a {} that mixes channels", l.name, k.kind_name()),
+                LayerKind::Flatten { .. } => format!(
+                    "layer {i} ({}) flattens {} channels × {} positions",
+                    l.name, shape.0, shape.1
+                ),
+                k => format!(
+                    "layer {i} ({}) is a {} that mixes channels",
+                    l.name,
+                    k.kind_name()
+                ),
             };
             return not(what);
         }
-        shape = l.kind.output_shape(shape).map_err(|e| format!("layer {i} ({}): {e}", l.name))?;
+        shape = l
+            .kind
+            .output_shape(shape)
+            .map_err(|e| format!("layer {i} ({}): {e}", l.name))?;
     }
-    Ok((*filters, *in_channels, *kernel_size, *dilation, kernel.as_slice()))
+    Ok((
+        *filters,
+        *in_channels,
+        *kernel_size,
+        *dilation,
+        kernel.as_slice(),
+    ))
 }
 
 /// Position weight matrix of filter `f`: (width, 4) rows of A, C, G, T
 /// probabilities. Negative weights are clipped to 0 and each column is
 /// normalised to sum 1; an all-zero column is uniform. With dilation d the
 /// matrix spans d·(kernel_size − 1) + 1 positions, the gaps uniform.
-pub fn pwm(kernel: &[f32], in_channels: usize, kernel_size: usize, dilation: usize, f: usize) -> Vec<[f64; 4]> {
+pub fn pwm(
+    kernel: &[f32],
+    in_channels: usize,
+    kernel_size: usize,
+    dilation: usize,
+    f: usize,
+) -> Vec<[f64; 4]> {
     let span = dilation * (kernel_size - 1) + 1;
     let mut m = vec![[0.25f64; 4]; span];
     for j in 0..kernel_size {
@@ -64,7 +108,11 @@ pub fn pwm(kernel: &[f32], in_channels: usize, kernel_size: usize, dilation: usi
             *v = (kernel[(f * in_channels + a) * kernel_size + j] as f64).max(0.0);
         }
         let s: f64 = col.iter().sum();
-        m[j * dilation] = if s > 0.0 { col.map(|v| v / s) } else { [0.25; 4] };
+        m[j * dilation] = if s > 0.0 {
+            col.map(|v| v / s)
+        } else {
+            [0.25; 4]
+        };
     }
     m
 }
@@ -75,7 +123,8 @@ pub fn meme(spec: &ModelSpec, r: &Results, top: usize) -> Result<String> {
         .layer_index
         .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
     let (filters, in_channels, kernel_size, dilation, kernel) =
-        first_layer_filters(spec, layer as usize).map_err(|why| Error::Input(format!("{}: {why}", r.path.display())))?;
+        first_layer_filters(spec, layer as usize)
+            .map_err(|why| Error::Input(format!("{}: {why}", r.path.display())))?;
     if filters != r.k {
         return Err(Error::Input(format!(
             "{} has {} channels but the model's first convolution has {filters} filters: is it the model the results were made with ({})?",
@@ -92,9 +141,17 @@ pub fn meme(spec: &ModelSpec, r: &Results, top: usize) -> Result<String> {
         for (ri, &ch) in r.rank_row(ci).iter().take(top).enumerate() {
             let m = pwm(kernel, in_channels, kernel_size, dilation, ch);
             let _ = writeln!(s, "MOTIF {name}_rank{}_ch{ch}", ri + 1);
-            let _ = writeln!(s, "letter-probability matrix: alength= 4 w= {} nsites= 20 E= 0", m.len());
+            let _ = writeln!(
+                s,
+                "letter-probability matrix: alength= 4 w= {} nsites= 20 E= 0",
+                m.len()
+            );
             for col in &m {
-                let _ = writeln!(s, " {:.6} {:.6} {:.6} {:.6}", col[0], col[1], col[2], col[3]);
+                let _ = writeln!(
+                    s,
+                    " {:.6} {:.6} {:.6} {:.6}",
+                    col[0], col[1], col[2], col[3]
+                );
             }
             s.push('\n');
         }
@@ -109,7 +166,8 @@ pub fn motifs(args: &MotifsArgs) -> Result<()> {
     let r = Results::read(&args.results)?;
     let spec = load_model(&args.model, crate::job::keras1(args.keras1_backend))?;
     let text = meme(&spec, &r, args.top)?;
-    std::fs::write(&args.out, text).map_err(|e| Error::Input(format!("cannot write {}: {e}", args.out.display())))?;
+    std::fs::write(&args.out, text)
+        .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.out.display())))?;
     eprintln!(
         "deepresolve-mpi: wrote {} motifs ({} classes × top {}) to {}",
         r.c * args.top.min(r.k),

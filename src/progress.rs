@@ -19,8 +19,16 @@ fn hms(s: f64) -> String {
 }
 
 fn stamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    format!("{:02}:{:02}:{:02}Z", (now / 3600) % 24, (now / 60) % 60, now % 60)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!(
+        "{:02}:{:02}:{:02}Z",
+        (now / 3600) % 24,
+        (now / 60) % 60,
+        now % 60
+    )
 }
 
 impl Progress {
@@ -42,7 +50,11 @@ impl Progress {
     pub fn add(&mut self, items: usize, item_steps: u64) {
         self.done += items;
         self.item_steps += item_steps;
-        let due = if self.tty { Duration::from_millis(200) } else { self.every };
+        let due = if self.tty {
+            Duration::from_millis(200)
+        } else {
+            self.every
+        };
         if !self.quiet && self.last.elapsed() >= due {
             self.last = Instant::now();
             self.print();
@@ -60,8 +72,16 @@ impl Progress {
     fn print(&self) {
         let el = self.start.elapsed().as_secs_f64();
         let frac = self.done as f64 / self.total.max(1) as f64;
-        let eta = if self.done > 0 && frac > 0.0 { el * (1.0 - frac) / frac.max(1e-9) } else { f64::NAN };
-        let eta = if eta.is_finite() { hms(eta) } else { "?".into() };
+        let eta = if self.done > 0 && frac > 0.0 {
+            el * (1.0 - frac) / frac.max(1e-9)
+        } else {
+            f64::NAN
+        };
+        let eta = if eta.is_finite() {
+            hms(eta)
+        } else {
+            "?".into()
+        };
         let mut err = std::io::stderr().lock();
         if self.tty {
             let width = 30;
@@ -97,7 +117,9 @@ impl Progress {
             eprintln!();
         }
         let wall = self.start.elapsed().as_secs_f64();
-        let idle = idle_fraction.map(|f| format!(", idle {:.1}%", 100.0 * f)).unwrap_or_default();
+        let idle = idle_fraction
+            .map(|f| format!(", idle {:.1}%", 100.0 * f))
+            .unwrap_or_default();
         format!(
             "done: {} items, {} item-steps in {:.2} s = {:.1} item-steps/s{}",
             self.done,

@@ -62,7 +62,9 @@ fn vstr(s: &str) -> VarLenUnicode {
 }
 
 fn put_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()> {
-    loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&vstr(v))
+    loc.new_attr::<VarLenUnicode>()
+        .create(name)?
+        .write_scalar(&vstr(v))
 }
 fn put_i64(loc: &hdf5::Location, name: &str, v: i64) -> hdf5::Result<()> {
     loc.new_attr::<i64>().create(name)?.write_scalar(&v)
@@ -80,10 +82,14 @@ impl ResultsFile {
     /// An existing file is an error unless `overwrite`.
     pub fn create(path: &Path, meta: &RunMeta, overwrite: bool) -> Result<ResultsFile> {
         if path.exists() && !overwrite {
-            return Err(Error::results(path, "already exists (use --overwrite to replace it or --resume to finish it)"));
+            return Err(Error::results(
+                path,
+                "already exists (use --overwrite to replace it or --resume to finish it)",
+            ));
         }
         let e = h5err(path);
-        let file = hdf5::File::create(path).map_err(|err| Error::results(path, format!("cannot create: {err}")))?;
+        let file = hdf5::File::create(path)
+            .map_err(|err| Error::results(path, format!("cannot create: {err}")))?;
         let (c, t, k, w) = (meta.classes.len(), meta.restarts, meta.k, meta.w);
         (|| -> hdf5::Result<()> {
             put_str(&file, "format", FORMAT)?;
@@ -120,8 +126,14 @@ impl ResultsFile {
             let names: Vec<VarLenUnicode> = meta.class_names.iter().map(|s| vstr(s)).collect();
             g.new_dataset_builder().with_data(&names).create("names")?;
             let a = file.create_group("ascent")?;
-            a.new_dataset::<f32>().shape([c, t, k, w]).chunk([1, 1, k, w]).create("fim")?;
-            a.new_dataset::<f32>().shape([c, t, k]).chunk([1, 1, k]).create("fiv")?;
+            a.new_dataset::<f32>()
+                .shape([c, t, k, w])
+                .chunk([1, 1, k, w])
+                .create("fim")?;
+            a.new_dataset::<f32>()
+                .shape([c, t, k])
+                .chunk([1, 1, k])
+                .create("fiv")?;
             a.new_dataset::<f32>().shape([c, t]).create("score")?;
             a.new_dataset::<i32>().shape([c, t]).create("steps")?;
             a.new_dataset::<u8>().shape([c, t]).create("converged")?;
@@ -130,7 +142,12 @@ impl ResultsFile {
             Ok(())
         })()
         .map_err(&e)?;
-        Ok(ResultsFile { file, path: path.to_path_buf(), k, w })
+        Ok(ResultsFile {
+            file,
+            path: path.to_path_buf(),
+            k,
+            w,
+        })
     }
 
     /// Reopen an interrupted run. Every option that changes results must match;
@@ -139,24 +156,60 @@ impl ResultsFile {
         if !path.exists() {
             return Err(Error::results(path, "does not exist, nothing to resume"));
         }
-        let file = hdf5::File::open_rw(path).map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
+        let file = hdf5::File::open_rw(path)
+            .map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
         if get_str(&file, "format").as_deref() != Some(FORMAT) {
-            return Err(Error::results(path, "is not a deepresolve-mpi results file"));
+            return Err(Error::results(
+                path,
+                "is not a deepresolve-mpi results file",
+            ));
         }
         let num = |n: &str| file.attr(n).and_then(|a| a.read_scalar::<f64>()).ok();
         let p = &meta.params;
         let checks: Vec<(&str, String, String)> = vec![
-            ("model", get_str(&file, "model").unwrap_or_default(), meta.model.clone()),
-            ("layer", get_str(&file, "layer").unwrap_or_default(), meta.layer.clone()),
-            ("layer_index", fmt(num("layer_index")), fmt(Some(meta.layer_index as f64))),
-            ("restarts", fmt(num("restarts")), fmt(Some(meta.restarts as f64))),
+            (
+                "model",
+                get_str(&file, "model").unwrap_or_default(),
+                meta.model.clone(),
+            ),
+            (
+                "layer",
+                get_str(&file, "layer").unwrap_or_default(),
+                meta.layer.clone(),
+            ),
+            (
+                "layer_index",
+                fmt(num("layer_index")),
+                fmt(Some(meta.layer_index as f64)),
+            ),
+            (
+                "restarts",
+                fmt(num("restarts")),
+                fmt(Some(meta.restarts as f64)),
+            ),
             ("lambda", fmt(num("lambda")), fmt(Some(p.lambda as f64))),
             ("lr", fmt(num("lr")), fmt(Some(p.lr as f64))),
-            ("decay_start", fmt(num("decay_start")), fmt(Some(p.decay_start as f64))),
-            ("decay_alpha", fmt(num("decay_alpha")), fmt(Some(p.decay_alpha as f64))),
+            (
+                "decay_start",
+                fmt(num("decay_start")),
+                fmt(Some(p.decay_start as f64)),
+            ),
+            (
+                "decay_alpha",
+                fmt(num("decay_alpha")),
+                fmt(Some(p.decay_alpha as f64)),
+            ),
             ("min_lr", fmt(num("min_lr")), fmt(Some(p.min_lr as f64))),
-            ("patience", fmt(num("patience")), fmt(Some(p.patience as f64))),
-            ("max_steps", fmt(num("max_steps")), fmt(Some(p.max_steps as f64))),
+            (
+                "patience",
+                fmt(num("patience")),
+                fmt(Some(p.patience as f64)),
+            ),
+            (
+                "max_steps",
+                fmt(num("max_steps")),
+                fmt(Some(p.max_steps as f64)),
+            ),
             ("seed", fmt(num("seed")), fmt(Some(p.seed as f64))),
             ("batch", fmt(num("batch")), fmt(Some(meta.batch as f64))),
             ("lane", fmt(num("lane")), fmt(Some(meta.lane as f64))),
@@ -165,18 +218,27 @@ impl ResultsFile {
             if was != now {
                 return Err(Error::results(
                     path,
-                    format!("--resume with a different {}: the file has {was}, this run has {now}", name.replace('_', "-")),
+                    format!(
+                        "--resume with a different {}: the file has {was}, this run has {now}",
+                        name.replace('_', "-")
+                    ),
                 ));
             }
         }
         let e = h5err(path);
-        let idx: Vec<i64> = file.dataset("classes/index").and_then(|d| d.read_raw()).map_err(&e)?;
+        let idx: Vec<i64> = file
+            .dataset("classes/index")
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
         let want: Vec<i64> = meta.classes.iter().map(|&v| v as i64).collect();
         if idx != want {
             return Err(Error::results(path, format!("--resume with different --classes: the file has {} classes {:?}…, this run selects {} {:?}…",
                 idx.len(), &idx[..idx.len().min(5)], want.len(), &want[..want.len().min(5)])));
         }
-        let done: Vec<u8> = file.dataset("ascent/done").and_then(|d| d.read_raw()).map_err(&e)?;
+        let done: Vec<u8> = file
+            .dataset("ascent/done")
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
         put_or_set_str(&file, "status", "running").map_err(&e)?;
         if let Ok(a) = file.attr("resume") {
             // How many times this file was resumed.
@@ -185,7 +247,15 @@ impl ResultsFile {
             file.delete_attr("resume").map_err(&e)?;
             put_i64(&file, "resume", n).map_err(&e)?;
         }
-        Ok((ResultsFile { file, path: path.to_path_buf(), k: meta.k, w: meta.w }, done))
+        Ok((
+            ResultsFile {
+                file,
+                path: path.to_path_buf(),
+                k: meta.k,
+                w: meta.w,
+            },
+            done,
+        ))
     }
 
     /// Write finished items and flush, so they survive a kill of the job.
@@ -204,7 +274,10 @@ impl ResultsFile {
             );
             for r in results {
                 let (ci, ti) = (r.item.class_pos, r.item.restart);
-                fim.write_slice(&ArrayView2::from_shape((k, w), &r.fim).unwrap(), s![ci, ti, .., ..])?;
+                fim.write_slice(
+                    &ArrayView2::from_shape((k, w), &r.fim).unwrap(),
+                    s![ci, ti, .., ..],
+                )?;
                 let v = fiv(&r.fim, k, w);
                 fivd.write_slice(&ArrayView1::from(&v), s![ci, ti, ..])?;
                 score.write_slice(&[r.score], s![ci, ti..ti + 1])?;
@@ -213,7 +286,10 @@ impl ResultsFile {
             }
             // done last: a restart is only marked once all its data is in the file.
             for r in results {
-                done.write_slice(&[1u8], s![r.item.class_pos, r.item.restart..r.item.restart + 1])?;
+                done.write_slice(
+                    &[1u8],
+                    s![r.item.class_pos, r.item.restart..r.item.restart + 1],
+                )?;
             }
             self.file.flush()
         })()
@@ -245,21 +321,35 @@ fn put_or_set_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()>
 
 /// Read `/ascent` for analysis; every restart must be done.
 pub fn read_ascent(path: &Path) -> Result<Ascent> {
-    let file = hdf5::File::open(path).map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
+    let file =
+        hdf5::File::open(path).map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
     read_ascent_from(&file, path)
 }
 
 fn read_ascent_from(file: &hdf5::File, path: &Path) -> Result<Ascent> {
     let e = h5err(path);
-    let fivd = file.dataset("ascent/fiv").map_err(|_| Error::results(path, "no /ascent/fiv: not a deepresolve-mpi results file"))?;
+    let fivd = file
+        .dataset("ascent/fiv")
+        .map_err(|_| Error::results(path, "no /ascent/fiv: not a deepresolve-mpi results file"))?;
     let shape = fivd.shape();
     if shape.len() != 3 {
-        return Err(Error::results(path, format!("/ascent/fiv has shape {shape:?}, expected (C, T, K)")));
+        return Err(Error::results(
+            path,
+            format!("/ascent/fiv has shape {shape:?}, expected (C, T, K)"),
+        ));
     }
     let (c, t, k) = (shape[0], shape[1], shape[2]);
     let fiv = Array2::from_shape_vec((c * t, k), fivd.read_raw::<f32>().map_err(&e)?).unwrap();
-    let score = Array1::from(file.dataset("ascent/score").and_then(|d| d.read_raw::<f32>()).map_err(&e)?);
-    let done = Array1::from(file.dataset("ascent/done").and_then(|d| d.read_raw::<u8>()).map_err(&e)?);
+    let score = Array1::from(
+        file.dataset("ascent/score")
+            .and_then(|d| d.read_raw::<f32>())
+            .map_err(&e)?,
+    );
+    let done = Array1::from(
+        file.dataset("ascent/done")
+            .and_then(|d| d.read_raw::<u8>())
+            .map_err(&e)?,
+    );
     let classes = file
         .dataset("classes/index")
         .and_then(|d| d.read_raw::<i64>())
@@ -269,14 +359,29 @@ fn read_ascent_from(file: &hdf5::File, path: &Path) -> Result<Ascent> {
         .collect();
     let missing = done.iter().filter(|&&d| d == 0).count();
     if missing > 0 {
-        return Err(Error::results(path, format!("{missing} of {} restarts are not done; finish the run with --resume first", c * t)));
+        return Err(Error::results(
+            path,
+            format!(
+                "{missing} of {} restarts are not done; finish the run with --resume first",
+                c * t
+            ),
+        ));
     }
-    Ok(Ascent { c, t, k, fiv, score, done, classes })
+    Ok(Ascent {
+        c,
+        t,
+        k,
+        fiv,
+        score,
+        done,
+        classes,
+    })
 }
 
 /// `analyze`: recompute `/analysis` from `/ascent` alone.
 pub fn reanalyze(path: &Path) -> Result<RunAnalysis> {
-    let file = hdf5::File::open_rw(path).map_err(|e| Error::results(path, format!("cannot open for writing: {e}")))?;
+    let file = hdf5::File::open_rw(path)
+        .map_err(|e| Error::results(path, format!("cannot open for writing: {e}")))?;
     let asc = read_ascent_from(&file, path)?;
     let a = crate::analysis::analyze_run(&asc);
     write_analysis(&file, path, &a)?;
@@ -290,25 +395,40 @@ fn write_analysis(file: &hdf5::File, path: &Path, a: &RunAnalysis) -> Result<()>
             file.unlink("analysis")?;
         }
         let g = file.create_group("analysis")?;
-        let arr2 = |v: &[f32], r: usize, cc: usize| Array2::from_shape_vec((r, cc), v.to_vec()).unwrap();
-        g.new_dataset_builder().with_data(&arr2(&a.weight, c, t)).create("weight")?;
-        g.new_dataset_builder().with_data(&arr2(&a.il, c, k)).create("il")?;
+        let arr2 =
+            |v: &[f32], r: usize, cc: usize| Array2::from_shape_vec((r, cc), v.to_vec()).unwrap();
+        g.new_dataset_builder()
+            .with_data(&arr2(&a.weight, c, t))
+            .create("weight")?;
+        g.new_dataset_builder()
+            .with_data(&arr2(&a.il, c, k))
+            .create("il")?;
         g.new_dataset_builder()
             .with_data(&Array2::from_shape_vec((c, 3), a.gmm_bic.clone()).unwrap())
             .create("gmm_bic")?;
-        g.new_dataset_builder().with_data(&a.gmm_components).create("gmm_components")?;
+        g.new_dataset_builder()
+            .with_data(&a.gmm_components)
+            .create("gmm_components")?;
         g.new_dataset_builder()
             .with_data(&Array2::from_shape_vec((c, k), a.nonadditive.clone()).unwrap())
             .create("nonadditive")?;
-        g.new_dataset_builder().with_data(&arr2(&a.ofiv, c, k)).create("ofiv")?;
+        g.new_dataset_builder()
+            .with_data(&arr2(&a.ofiv, c, k))
+            .create("ofiv")?;
         g.new_dataset_builder()
             .with_data(&Array2::from_shape_vec((c, k), a.rank.clone()).unwrap())
             .create("rank")?;
-        g.new_dataset_builder().with_data(&arr2(&a.similarity, c, c)).create("similarity")?;
         g.new_dataset_builder()
-            .with_data(&Array2::from_shape_vec((c.saturating_sub(1), 4), a.linkage.clone()).unwrap())
+            .with_data(&arr2(&a.similarity, c, c))
+            .create("similarity")?;
+        g.new_dataset_builder()
+            .with_data(
+                &Array2::from_shape_vec((c.saturating_sub(1), 4), a.linkage.clone()).unwrap(),
+            )
             .create("linkage")?;
-        g.new_dataset_builder().with_data(&a.cluster_order).create("cluster_order")?;
+        g.new_dataset_builder()
+            .with_data(&a.cluster_order)
+            .create("cluster_order")?;
         put_or_set_str(file, "status", "complete")?;
         file.flush()
     })()

@@ -23,12 +23,17 @@ fn check(spec: &ModelSpec, from: usize, what: &str) {
     let n = sc.map_len();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let classes: Vec<usize> = (0..3).map(|i| i % sc.n_classes()).collect();
-    let h: Vec<f32> = (0..3 * n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let h: Vec<f32> = (0..3 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
     let mut s = vec![0.0; 3];
     let mut g = vec![0.0; 3 * n];
     sc.score_grad(&h, &classes, &mut s, &mut g);
     let gmax = g.iter().fold(0f32, |a, v| a.max(v.abs()));
-    assert!(gmax > 1e-4, "{what}: gradient is all zero — the test would prove nothing");
+    assert!(
+        gmax > 1e-4,
+        "{what}: gradient is all zero — the test would prove nothing"
+    );
     let step = 3e-3f32;
     let (mut checked, mut skipped) = (0, 0);
     let mut eval = |hh: &[f32], sc: &mut Scorer| {
@@ -61,7 +66,11 @@ fn check(spec: &ModelSpec, from: usize, what: &str) {
             g[idx]
         );
     }
-    assert!(checked > 0 && skipped * 5 <= checked + skipped, "{what}: {skipped} kinks skipped of {}", checked + skipped);
+    assert!(
+        checked > 0 && skipped * 5 <= checked + skipped,
+        "{what}: {skipped} kinks skipped of {}",
+        checked + skipped
+    );
 }
 
 const ACTS: [Activation; 7] = [
@@ -80,8 +89,14 @@ fn conv1d_every_padding_stride_dilation_activation() {
         for pad in [Padding::Valid, Padding::Same] {
             for (stride, dil) in [(1, 1), (2, 1), (1, 2), (3, 2)] {
                 let mut b = Builder::new(i as u64, 5, 19);
-                b.conv(6, 4, stride, dil, pad, *act).flatten(FlattenOrder::ChannelMajor).dense(3, Activation::Linear);
-                check(&b.build(), 0, &format!("conv {act:?} {pad:?} stride {stride} dilation {dil}"));
+                b.conv(6, 4, stride, dil, pad, *act)
+                    .flatten(FlattenOrder::ChannelMajor)
+                    .dense(3, Activation::Linear);
+                check(
+                    &b.build(),
+                    0,
+                    &format!("conv {act:?} {pad:?} stride {stride} dilation {dil}"),
+                );
             }
         }
     }
@@ -92,13 +107,17 @@ fn maxpool_and_global_pools() {
     for pad in [Padding::Valid, Padding::Same] {
         for (pool, stride) in [(2, 2), (3, 1), (4, 3)] {
             let mut b = Builder::new(3, 4, 17);
-            b.pool(pool, stride, pad).flatten(FlattenOrder::PositionMajor).dense(2, Activation::Linear);
+            b.pool(pool, stride, pad)
+                .flatten(FlattenOrder::PositionMajor)
+                .dense(2, Activation::Linear);
             check(&b.build(), 0, &format!("maxpool {pool}/{stride} {pad:?}"));
         }
     }
     for kind in [LayerKind::GlobalMaxPool1D, LayerKind::GlobalAvgPool1D] {
         let mut b = Builder::new(4, 6, 9);
-        b.push(kind.clone()).flatten(FlattenOrder::ChannelMajor).dense(3, Activation::Linear);
+        b.push(kind.clone())
+            .flatten(FlattenOrder::ChannelMajor)
+            .dense(3, Activation::Linear);
         check(&b.build(), 0, &format!("{kind:?}"));
     }
 }
@@ -107,15 +126,22 @@ fn maxpool_and_global_pools() {
 fn dense_activations_batchnorm_dropout_flatten_orders() {
     for (i, act) in ACTS.iter().enumerate() {
         let mut b = Builder::new(10 + i as u64, 7, 1);
-        b.dense(9, *act).push(LayerKind::Dropout).dense(4, Activation::Linear);
+        b.dense(9, *act)
+            .push(LayerKind::Dropout)
+            .dense(4, Activation::Linear);
         check(&b.build(), 0, &format!("dense {act:?}"));
         let mut b = Builder::new(20 + i as u64, 5, 4);
-        b.act(*act).flatten(FlattenOrder::ChannelMajor).dense(3, Activation::Linear);
+        b.act(*act)
+            .flatten(FlattenOrder::ChannelMajor)
+            .dense(3, Activation::Linear);
         check(&b.build(), 0, &format!("activation layer {act:?}"));
     }
     for order in [FlattenOrder::ChannelMajor, FlattenOrder::PositionMajor] {
         let mut b = Builder::new(30, 3, 5);
-        b.batchnorm().flatten(order).batchnorm().dense(2, Activation::Linear);
+        b.batchnorm()
+            .flatten(order)
+            .batchnorm()
+            .dense(2, Activation::Linear);
         check(&b.build(), 0, &format!("batchnorm + flatten {order:?}"));
     }
 }
@@ -132,7 +158,10 @@ fn terminal_sigmoid_and_softmax_are_left_out() {
             *activation = Activation::Linear;
         }
         let mut sep = lin.clone();
-        sep.layers.push(LayerSpec { name: "out".into(), kind: LayerKind::Activation(act) });
+        sep.layers.push(LayerSpec {
+            name: "out".into(),
+            kind: LayerKind::Activation(act),
+        });
         let h: Vec<f32> = (0..6).map(|i| i as f32 * 0.3 - 0.7).collect();
         let score = |spec: &ModelSpec, c: usize| {
             let net = Network::new(spec).unwrap();
@@ -141,7 +170,10 @@ fn terminal_sigmoid_and_softmax_are_left_out() {
             sc.score_grad(&h, &[c], &mut s, &mut g);
             s[0]
         };
-        let full = Network::new(&lin).unwrap().forward_prefix(&h, 1, 1).unwrap();
+        let full = Network::new(&lin)
+            .unwrap()
+            .forward_prefix(&h, 1, 1)
+            .unwrap();
         for c in 0..4 {
             // sdot (one row) and sgemm (all rows) may sum in different orders
             assert!((score(&inside, c) - full[c]).abs() <= 1e-6 * full[c].abs().max(1.0));
@@ -155,7 +187,11 @@ fn terminal_sigmoid_and_softmax_are_left_out() {
 fn deepsea_like_stack_from_every_layer() {
     let spec = deepsea_like(5);
     for from in 0..spec.layers.len() - 2 {
-        check(&spec, from, &format!("deepsea-like stack from layer {from}"));
+        check(
+            &spec,
+            from,
+            &format!("deepsea-like stack from layer {from}"),
+        );
     }
 }
 
@@ -172,7 +208,9 @@ fn batched_equals_one_by_one() {
         let mut one = Scorer::new(&net, from, 1).unwrap();
         let n = big.map_len();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let h: Vec<f32> = (0..17 * n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+        let h: Vec<f32> = (0..17 * n)
+            .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+            .collect();
         let classes: Vec<usize> = (0..17).map(|i| (i * 3) % 5).collect();
         let (mut s, mut g) = (vec![0.0; 17], vec![0.0; 17 * n]);
         big.score_grad(&h, &classes, &mut s, &mut g);
@@ -180,9 +218,17 @@ fn batched_equals_one_by_one() {
             let (mut s1, mut g1) = (vec![0.0], vec![0.0; n]);
             one.score_grad(&h[i * n..(i + 1) * n], &classes[i..i + 1], &mut s1, &mut g1);
             let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-2);
-            assert!(close(s1[0], s[i]), "layer {from}, item {i}: score {} vs {}", s1[0], s[i]);
+            assert!(
+                close(s1[0], s[i]),
+                "layer {from}, item {i}: score {} vs {}",
+                s1[0],
+                s[i]
+            );
             for (j, (a, b)) in g1.iter().zip(&g[i * n..(i + 1) * n]).enumerate() {
-                assert!(close(*a, *b), "layer {from}, item {i}, coordinate {j}: gradient {a} vs {b}");
+                assert!(
+                    close(*a, *b),
+                    "layer {from}, item {i}, coordinate {j}: gradient {a} vs {b}"
+                );
             }
         }
     }
@@ -193,15 +239,25 @@ fn layout_round_trip_and_forward_range_agree_with_scorer() {
     let spec = deepsea_like(2);
     let net = Network::new(&spec).unwrap();
     let (k, w) = net.input_shape(0);
-    let x: Vec<f32> = (0..2 * k * w).map(|i| ((i * 37) % 11) as f32 / 11.0).collect();
-    assert_eq!(layout::to_channel_major(&layout::to_position_major(&x, 2, k, w), 2, k, w), x);
+    let x: Vec<f32> = (0..2 * k * w)
+        .map(|i| ((i * 37) % 11) as f32 / 11.0)
+        .collect();
+    assert_eq!(
+        layout::to_channel_major(&layout::to_position_major(&x, 2, k, w), 2, k, w),
+        x
+    );
     // the score from layer 2's input equals the full forward pass's last Dense output
     let mid = net.forward_prefix(&x, 2, 2).unwrap();
     let logits = net.forward_prefix(&x, 2, spec.layers.len() - 1).unwrap();
     let (k2, w2) = net.input_shape(2);
     let mut sc = Scorer::new(&net, 2, 2).unwrap();
     let (mut s, mut g) = (vec![0.0; 2], vec![0.0; 2 * k2 * w2]);
-    sc.score_grad(&layout::to_position_major(&mid, 2, k2, w2), &[1, 3], &mut s, &mut g);
+    sc.score_grad(
+        &layout::to_position_major(&mid, 2, k2, w2),
+        &[1, 3],
+        &mut s,
+        &mut g,
+    );
     assert!((s[0] - logits[1]).abs() <= 1e-5 * logits[1].abs().max(1.0));
     assert!((s[1] - logits[5 + 3]).abs() <= 1e-5 * logits[8].abs().max(1.0));
 }

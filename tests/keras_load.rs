@@ -6,11 +6,15 @@ use deepresolve_mpi::model::{Activation, FlattenOrder, LayerKind, ModelSpec, Pad
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keras")
+        .join(name)
 }
 
 fn keras1_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.join("shared/fixtures/keras1-deepresolve-422tf");
+    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .join("shared/fixtures/keras1-deepresolve-422tf");
     d.is_dir().then_some(d)
 }
 
@@ -39,57 +43,144 @@ fn check_seq_sigmoid(spec: &ModelSpec) {
     assert_eq!((spec.input_channels, spec.input_width), (4, 50));
     assert_eq!(
         names(spec),
-        ["conv_a", "pool_a", "conv_b", "bn_b", "relu_b", "flat", "dense_a", "drop", "dense_out", "sigmoid_out"]
+        [
+            "conv_a",
+            "pool_a",
+            "conv_b",
+            "bn_b",
+            "relu_b",
+            "flat",
+            "dense_a",
+            "drop",
+            "dense_out",
+            "sigmoid_out"
+        ]
     );
     assert_eq!(
         kinds(spec),
-        ["conv1d", "maxpool1d", "conv1d", "batchnorm", "activation", "flatten", "dense", "dropout", "dense", "activation"]
+        [
+            "conv1d",
+            "maxpool1d",
+            "conv1d",
+            "batchnorm",
+            "activation",
+            "flatten",
+            "dense",
+            "dropout",
+            "dense",
+            "activation"
+        ]
     );
     let shapes = spec.shapes().unwrap();
     assert_eq!(
         shapes,
-        [(4, 50), (6, 46), (6, 23), (5, 23), (5, 23), (5, 23), (115, 1), (8, 1), (8, 1), (2, 1), (2, 1)]
+        [
+            (4, 50),
+            (6, 46),
+            (6, 23),
+            (5, 23),
+            (5, 23),
+            (5, 23),
+            (115, 1),
+            (8, 1),
+            (8, 1),
+            (2, 1),
+            (2, 1)
+        ]
     );
     match &spec.layers[0].kind {
-        LayerKind::Conv1D { filters, in_channels, kernel_size, stride, dilation, padding, activation, bias, .. } => {
-            assert_eq!((*filters, *in_channels, *kernel_size, *stride, *dilation), (6, 4, 5, 1, 1));
+        LayerKind::Conv1D {
+            filters,
+            in_channels,
+            kernel_size,
+            stride,
+            dilation,
+            padding,
+            activation,
+            bias,
+            ..
+        } => {
+            assert_eq!(
+                (*filters, *in_channels, *kernel_size, *stride, *dilation),
+                (6, 4, 5, 1, 1)
+            );
             assert_eq!((*padding, *activation), (Padding::Valid, Activation::Relu));
             assert_eq!(bias.as_ref().unwrap().len(), 6);
         }
         k => panic!("{k:?}"),
     }
     match &spec.layers[1].kind {
-        LayerKind::MaxPool1D { pool, stride, padding } => assert_eq!((*pool, *stride, *padding), (2, 2, Padding::Valid)),
+        LayerKind::MaxPool1D {
+            pool,
+            stride,
+            padding,
+        } => assert_eq!((*pool, *stride, *padding), (2, 2, Padding::Valid)),
         k => panic!("{k:?}"),
     }
     match &spec.layers[2].kind {
-        LayerKind::Conv1D { kernel_size, dilation, padding, activation, .. } => {
-            assert_eq!((*kernel_size, *dilation, *padding, *activation), (3, 2, Padding::Same, Activation::Linear))
+        LayerKind::Conv1D {
+            kernel_size,
+            dilation,
+            padding,
+            activation,
+            ..
+        } => {
+            assert_eq!(
+                (*kernel_size, *dilation, *padding, *activation),
+                (3, 2, Padding::Same, Activation::Linear)
+            )
         }
         k => panic!("{k:?}"),
     }
     match &spec.layers[3].kind {
-        LayerKind::BatchNorm { gamma, mean, var, eps, .. } => {
+        LayerKind::BatchNorm {
+            gamma,
+            mean,
+            var,
+            eps,
+            ..
+        } => {
             assert_eq!(gamma.len(), 5);
-            assert!(mean.iter().any(|&m| m != 0.0), "moving mean should be non-trivial");
+            assert!(
+                mean.iter().any(|&m| m != 0.0),
+                "moving mean should be non-trivial"
+            );
             assert!(var.iter().any(|&v| v != 1.0));
             assert!((eps - 1e-3).abs() < 1e-9);
         }
         k => panic!("{k:?}"),
     }
     assert_eq!(spec.layers[4].kind, LayerKind::Activation(Activation::Relu));
-    assert_eq!(spec.layers[5].kind, LayerKind::Flatten { order: FlattenOrder::PositionMajor });
+    assert_eq!(
+        spec.layers[5].kind,
+        LayerKind::Flatten {
+            order: FlattenOrder::PositionMajor
+        }
+    );
     match &spec.layers[6].kind {
-        LayerKind::Dense { units, in_features, activation, .. } => {
-            assert_eq!((*units, *in_features, *activation), (8, 115, Activation::Relu))
+        LayerKind::Dense {
+            units,
+            in_features,
+            activation,
+            ..
+        } => {
+            assert_eq!(
+                (*units, *in_features, *activation),
+                (8, 115, Activation::Relu)
+            )
         }
         k => panic!("{k:?}"),
     }
     match &spec.layers[8].kind {
-        LayerKind::Dense { units, activation, .. } => assert_eq!((*units, *activation), (2, Activation::Linear)),
+        LayerKind::Dense {
+            units, activation, ..
+        } => assert_eq!((*units, *activation), (2, Activation::Linear)),
         k => panic!("{k:?}"),
     }
-    assert_eq!(spec.layers[9].kind, LayerKind::Activation(Activation::Sigmoid));
+    assert_eq!(
+        spec.layers[9].kind,
+        LayerKind::Activation(Activation::Sigmoid)
+    );
     assert_eq!(spec.find_layer("flat"), Some(5));
     assert_eq!(spec.class_names, None);
 }
@@ -100,14 +191,31 @@ fn check_multi_out(spec: &ModelSpec) {
     assert_eq!(kinds(spec), ["conv1d", "global_maxpool1d", "dense"]);
     assert_eq!(spec.shapes().unwrap(), [(4, 40), (4, 17), (4, 1), (5, 1)]);
     match &spec.layers[0].kind {
-        LayerKind::Conv1D { filters, kernel_size, stride, activation, .. } => {
-            assert_eq!((*filters, *kernel_size, *stride, *activation), (4, 7, 2, Activation::Relu))
+        LayerKind::Conv1D {
+            filters,
+            kernel_size,
+            stride,
+            activation,
+            ..
+        } => {
+            assert_eq!(
+                (*filters, *kernel_size, *stride, *activation),
+                (4, 7, 2, Activation::Relu)
+            )
         }
         k => panic!("{k:?}"),
     }
     match &spec.layers[2].kind {
-        LayerKind::Dense { units, in_features, activation, .. } => {
-            assert_eq!((*units, *in_features, *activation), (5, 4, Activation::Sigmoid))
+        LayerKind::Dense {
+            units,
+            in_features,
+            activation,
+            ..
+        } => {
+            assert_eq!(
+                (*units, *in_features, *activation),
+                (5, 4, Activation::Sigmoid)
+            )
         }
         k => panic!("{k:?}"),
     }
@@ -137,10 +245,14 @@ fn keras3_functional_chain_h5_and_archive() {
 fn keras3_kernels_transposed() {
     let spec = load_keras(&fixture("seq_sigmoid.h5"), None).unwrap();
     let f = hdf5::File::open(fixture("seq_sigmoid.h5")).unwrap();
-    let raw = f.dataset("model_weights/conv_a/seq_sigmoid/conv_a/kernel").unwrap();
+    let raw = f
+        .dataset("model_weights/conv_a/seq_sigmoid/conv_a/kernel")
+        .unwrap();
     assert_eq!(raw.shape(), [5, 4, 6]);
     let raw: Vec<f32> = raw.read_raw().unwrap();
-    let LayerKind::Conv1D { kernel, .. } = &spec.layers[0].kind else { panic!() };
+    let LayerKind::Conv1D { kernel, .. } = &spec.layers[0].kind else {
+        panic!()
+    };
     for o in 0..6 {
         for i in 0..4 {
             for j in 0..5 {
@@ -148,8 +260,14 @@ fn keras3_kernels_transposed() {
             }
         }
     }
-    let raw: Vec<f32> = f.dataset("model_weights/dense_a/seq_sigmoid/dense_a/kernel").unwrap().read_raw().unwrap();
-    let LayerKind::Dense { kernel, .. } = &spec.layers[6].kind else { panic!() };
+    let raw: Vec<f32> = f
+        .dataset("model_weights/dense_a/seq_sigmoid/dense_a/kernel")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let LayerKind::Dense { kernel, .. } = &spec.layers[6].kind else {
+        panic!()
+    };
     for o in 0..8 {
         for i in 0..115 {
             assert_eq!(kernel[o * 115 + i], raw[i * 8 + o]);
@@ -166,16 +284,40 @@ fn keras1_deepresolve_models() {
     assert!(!models.is_empty());
     for p in &models {
         let spec = load_keras(p, None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((spec.input_channels, spec.input_width), (4, 101), "{}", p.display());
+        assert_eq!(
+            (spec.input_channels, spec.input_width),
+            (4, 101),
+            "{}",
+            p.display()
+        );
         assert_eq!(
             kinds(&spec),
-            ["conv1d", "maxpool1d", "flatten", "dense", "dropout", "dense", "activation"],
+            [
+                "conv1d",
+                "maxpool1d",
+                "flatten",
+                "dense",
+                "dropout",
+                "dense",
+                "activation"
+            ],
             "{}",
             p.display()
         );
         match &spec.layers[0].kind {
-            LayerKind::Conv1D { filters, in_channels, kernel_size, stride, padding, activation, .. } => {
-                assert_eq!((*filters, *in_channels, *kernel_size, *stride), (16, 4, 25, 1));
+            LayerKind::Conv1D {
+                filters,
+                in_channels,
+                kernel_size,
+                stride,
+                padding,
+                activation,
+                ..
+            } => {
+                assert_eq!(
+                    (*filters, *in_channels, *kernel_size, *stride),
+                    (16, 4, 25, 1)
+                );
                 assert_eq!((*padding, *activation), (Padding::Same, Activation::Relu));
             }
             k => panic!("{k:?}"),
@@ -184,20 +326,42 @@ fn keras1_deepresolve_models() {
             LayerKind::MaxPool1D { pool, .. } => assert_eq!(*pool, 101),
             k => panic!("{k:?}"),
         }
-        assert_eq!(spec.layers[2].kind, LayerKind::Flatten { order: FlattenOrder::ChannelMajor });
+        assert_eq!(
+            spec.layers[2].kind,
+            LayerKind::Flatten {
+                order: FlattenOrder::ChannelMajor
+            }
+        );
         match &spec.layers[3].kind {
-            LayerKind::Dense { units, in_features, activation, .. } => {
-                assert_eq!((*units, *in_features, *activation), (32, 16, Activation::Relu))
+            LayerKind::Dense {
+                units,
+                in_features,
+                activation,
+                ..
+            } => {
+                assert_eq!(
+                    (*units, *in_features, *activation),
+                    (32, 16, Activation::Relu)
+                )
             }
             k => panic!("{k:?}"),
         }
         match &spec.layers[5].kind {
-            LayerKind::Dense { units, activation, .. } => assert_eq!((*units, *activation), (1, Activation::Linear)),
+            LayerKind::Dense {
+                units, activation, ..
+            } => assert_eq!((*units, *activation), (1, Activation::Linear)),
             k => panic!("{k:?}"),
         }
-        assert_eq!(spec.layers[6].kind, LayerKind::Activation(Activation::Sigmoid));
+        assert_eq!(
+            spec.layers[6].kind,
+            LayerKind::Activation(Activation::Sigmoid)
+        );
         let shapes = spec.shapes().unwrap();
-        assert_eq!(shapes[3], (16, 1), "input of layer 3 (the paper's DeepResolve layer)");
+        assert_eq!(
+            shapes[3],
+            (16, 1),
+            "input of layer 3 (the paper's DeepResolve layer)"
+        );
         assert!(spec.layers[3].name.starts_with("dense_"));
         assert!(spec.source.contains("theano"), "{}", spec.source);
     }
@@ -212,8 +376,17 @@ fn keras1_theano_kernels_flipped() {
     };
     let p = &models[0];
     let f = hdf5::File::open(p).unwrap();
-    let conv = f.group("model_weights").unwrap().member_names().unwrap().into_iter().find(|n| n.starts_with("convolution2d")).unwrap();
-    let ds = f.dataset(&format!("model_weights/{conv}/{conv}_W")).unwrap();
+    let conv = f
+        .group("model_weights")
+        .unwrap()
+        .member_names()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.starts_with("convolution2d"))
+        .unwrap();
+    let ds = f
+        .dataset(&format!("model_weights/{conv}/{conv}_W"))
+        .unwrap();
     assert_eq!(ds.shape(), [16, 4, 1, 25]);
     let raw: Vec<f32> = ds.read_raw().unwrap();
     let flipped = load_keras(p, None).unwrap();
@@ -229,7 +402,11 @@ fn keras1_theano_kernels_flipped() {
         for i in 0..4 {
             for j in 0..25 {
                 let file = raw[(o * 4 + i) * 25 + j];
-                assert_eq!(kf[(o * 4 + i) * 25 + j], raw[(o * 4 + i) * 25 + (24 - j)], "filter {o} channel {i} tap {j}");
+                assert_eq!(
+                    kf[(o * 4 + i) * 25 + j],
+                    raw[(o * 4 + i) * 25 + (24 - j)],
+                    "filter {o} channel {i} tap {j}"
+                );
                 assert_eq!(kt[(o * 4 + i) * 25 + j], file);
             }
         }
@@ -240,9 +417,15 @@ fn keras1_theano_kernels_flipped() {
 fn expect_error(name: &str, layer: Option<&str>) -> String {
     let p = fixture(name);
     let e = load_keras(&p, None).expect_err(name).to_string();
-    assert!(e.contains(p.file_name().unwrap().to_str().unwrap()), "{name}: message does not name the file: {e}");
+    assert!(
+        e.contains(p.file_name().unwrap().to_str().unwrap()),
+        "{name}: message does not name the file: {e}"
+    );
     if let Some(l) = layer {
-        assert!(e.contains(l), "{name}: message does not name layer {l}: {e}");
+        assert!(
+            e.contains(l),
+            "{name}: message does not name layer {l}: {e}"
+        );
     }
     e
 }
@@ -279,7 +462,10 @@ fn missing_and_non_model_files() {
     assert!(e.contains("no_such_model.h5"), "{e}");
     let p = fixture("reference.h5");
     let e = load_keras(&p, None).unwrap_err().to_string();
-    assert!(e.contains("reference.h5") && e.contains("model_config"), "{e}");
+    assert!(
+        e.contains("reference.h5") && e.contains("model_config"),
+        "{e}"
+    );
 }
 
 /// Archives whose `vars` groups are not named (older Keras 3): weights are found

@@ -7,8 +7,21 @@ use std::process::{Command, Stdio};
 
 fn base_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
-        "run", "--model", model, "--layer", "7", "--out", out, "--restarts", "7", "--batch", "3", "--lane", "4",
-        "--quiet", "--overwrite",
+        "run",
+        "--model",
+        model,
+        "--layer",
+        "7",
+        "--out",
+        out,
+        "--restarts",
+        "7",
+        "--batch",
+        "3",
+        "--lane",
+        "4",
+        "--quiet",
+        "--overwrite",
     ]
 }
 
@@ -28,8 +41,15 @@ fn every_dataset_is_bitwise_identical_for_1_2_3_and_4_ranks() {
     let o = run_bin(&base_args(&m, out.to_str().unwrap()), None, 120);
     assert!(o.status.success(), "{}", stderr_of(&o));
     files.push(out);
-    let steps: Vec<u8> = datasets(&files[0]).into_iter().find(|(n, _)| n == "/ascent/steps").unwrap().1;
-    assert!(steps.iter().any(|&b| b != 0), "no ascent steps were taken: the comparison would prove nothing");
+    let steps: Vec<u8> = datasets(&files[0])
+        .into_iter()
+        .find(|(n, _)| n == "/ascent/steps")
+        .unwrap()
+        .1;
+    assert!(
+        steps.iter().any(|&b| b != 0),
+        "no ascent steps were taken: the comparison would prove nothing"
+    );
     for f in &files[1..] {
         assert_same_datasets(&files[0], f);
     }
@@ -65,14 +85,20 @@ fn run_and_kill(args: &[&str], out: &std::path::Path) {
                 break;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "no progress line in time:\n{seen}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress line in time:\n{seen}"
+        );
     }
     let pat = out.to_str().unwrap();
     let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
     let _ = child.kill();
     let _ = child.wait();
     let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
-    assert!(seen.contains("progress:"), "the run ended before it could be killed:\n{seen}");
+    assert!(
+        seen.contains("progress:"),
+        "the run ended before it could be killed:\n{seen}"
+    );
 }
 
 #[test]
@@ -83,24 +109,67 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
     let cut = d.join("cut.h5");
     // Slow items (small steps, long patience) so the kill lands mid-run.
     let slow = [
-        "--restarts", "40", "--lr", "0.002", "--patience", "400", "--max-steps", "4000", "--batch", "4", "--lane", "4",
-        "--progress-every", "0.05",
+        "--restarts",
+        "40",
+        "--lr",
+        "0.002",
+        "--patience",
+        "400",
+        "--max-steps",
+        "4000",
+        "--batch",
+        "4",
+        "--lane",
+        "4",
+        "--progress-every",
+        "0.05",
     ];
-    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", cut.to_str().unwrap()];
+    let mut a = vec![
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "7",
+        "--out",
+        cut.to_str().unwrap(),
+    ];
     a.extend(slow);
     run_and_kill(&a, &cut);
     let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
     let done: Vec<u8> = f.dataset("ascent/done").unwrap().read_raw().unwrap();
     drop(f);
     let n_done = done.iter().filter(|&&v| v == 1).count();
-    assert!(n_done > 0 && n_done < done.len(), "kill did not land mid-run: {n_done}/{} done", done.len());
+    assert!(
+        n_done > 0 && n_done < done.len(),
+        "kill did not land mid-run: {n_done}/{} done",
+        done.len()
+    );
 
-    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", cut.to_str().unwrap(), "--resume", "--quiet"];
+    let mut a = vec![
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "7",
+        "--out",
+        cut.to_str().unwrap(),
+        "--resume",
+        "--quiet",
+    ];
     a.extend(slow);
     let o = run_bin(&a, Some(2), 300);
     assert!(o.status.success(), "resume: {}", stderr_of(&o));
 
-    let mut a = vec!["run", "--model", &m, "--layer", "7", "--out", full.to_str().unwrap(), "--quiet"];
+    let mut a = vec![
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "7",
+        "--out",
+        full.to_str().unwrap(),
+        "--quiet",
+    ];
     a.extend(slow);
     let o = run_bin(&a, Some(3), 300);
     assert!(o.status.success(), "{}", stderr_of(&o));
@@ -114,8 +183,16 @@ fn resume_with_a_changed_option_names_it() {
     let out = d.join("r.h5");
     let o = run_bin(&base_args(&m, out.to_str().unwrap()), None, 60);
     assert!(o.status.success(), "{}", stderr_of(&o));
-    for (opt, val, name) in [("--lambda", "0.5", "lambda"), ("--seed", "3", "seed"), ("--restarts", "8", "restarts"), ("--lr", "0.2", "lr")] {
-        let mut a: Vec<&str> = base_args(&m, out.to_str().unwrap()).into_iter().filter(|s| *s != "--overwrite").collect();
+    for (opt, val, name) in [
+        ("--lambda", "0.5", "lambda"),
+        ("--seed", "3", "seed"),
+        ("--restarts", "8", "restarts"),
+        ("--lr", "0.2", "lr"),
+    ] {
+        let mut a: Vec<&str> = base_args(&m, out.to_str().unwrap())
+            .into_iter()
+            .filter(|s| *s != "--overwrite")
+            .collect();
         if let Some(i) = a.iter().position(|s| *s == opt) {
             a[i + 1] = val;
         } else {

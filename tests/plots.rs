@@ -25,12 +25,18 @@ fn bin(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> Output {
     let o = bin(args);
-    assert!(o.status.success(), "{args:?} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     o
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deepresolve-plots-{}", std::process::id())).join(name);
+    let d = std::env::temp_dir()
+        .join(format!("deepresolve-plots-{}", std::process::id()))
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -45,7 +51,18 @@ fn results(layer: &str) -> PathBuf {
         let d = tmp(&format!("results{layer}"));
         let out = d.join("r.h5");
         let r = RESTARTS.to_string();
-        ok(&["run", "--model", MODEL, "--layer", layer, "--out", out.to_str().unwrap(), "--restarts", &r, "--quiet"]);
+        ok(&[
+            "run",
+            "--model",
+            MODEL,
+            "--layer",
+            layer,
+            "--out",
+            out.to_str().unwrap(),
+            "--restarts",
+            &r,
+            "--quiet",
+        ]);
         out
     })
     .clone()
@@ -53,9 +70,13 @@ fn results(layer: &str) -> PathBuf {
 
 fn png_size(p: &Path) -> (u32, u32, Vec<u8>, png::ColorType) {
     let dec = png::Decoder::new(std::fs::File::open(p).unwrap());
-    let mut reader = dec.read_info().unwrap_or_else(|e| panic!("{}: not a PNG: {e}", p.display()));
+    let mut reader = dec
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", p.display()));
     let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap_or_else(|e| panic!("{}: PNG does not decode: {e}", p.display()));
+    let info = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: PNG does not decode: {e}", p.display()));
     buf.truncate(info.buffer_size());
     (info.width, info.height, buf, info.color_type)
 }
@@ -71,7 +92,10 @@ fn count(doc: &roxmltree::Document, tag: &str) -> usize {
 fn svg_size(doc: &roxmltree::Document) -> (u32, u32) {
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "svg");
-    (root.attribute("width").unwrap().parse().unwrap(), root.attribute("height").unwrap().parse().unwrap())
+    (
+        root.attribute("width").unwrap().parse().unwrap(),
+        root.attribute("height").unwrap().parse().unwrap(),
+    )
 }
 
 #[test]
@@ -90,15 +114,27 @@ fn plot_draws_every_figure_with_countable_marks() {
         // Red (positive) and blue (negative) circles really are drawn.
         let px = if color == png::ColorType::Rgba { 4 } else { 3 };
         let has = |rgb: [u8; 3]| pixels.chunks(px).any(|p| p[..3] == rgb);
-        assert!(has([214, 39, 40]) || has([31, 119, 180]), "{stem}.png has no circle colour");
+        assert!(
+            has([214, 39, 40]) || has([31, 119, 180]),
+            "{stem}.png has no circle colour"
+        );
         let text = svg_text(&d.join(format!("{stem}.svg")));
-        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
+        let doc = roxmltree::Document::parse(&text)
+            .unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
         assert_eq!(svg_size(&doc), expect, "{stem}.svg size");
         // T restart rows + IL row + OFIV row, K circles each, plus the legend's.
-        assert_eq!(count(&doc, "circle"), (RESTARTS + 2) * 6 + LEGEND_CIRCLES, "{stem}.svg circles");
+        assert_eq!(
+            count(&doc, "circle"),
+            (RESTARTS + 2) * 6 + LEGEND_CIRCLES,
+            "{stem}.svg circles"
+        );
         assert_eq!((RESTARTS + 2) * 6 + LEGEND_CIRCLES, 39);
         let nonadd = r.nonadditive_row(ci).iter().filter(|&&x| x != 0).count();
-        assert_eq!(count(&doc, "polygon"), nonadd + LEGEND_STARS, "{stem}.svg stars");
+        assert_eq!(
+            count(&doc, "polygon"),
+            nonadd + LEGEND_STARS,
+            "{stem}.svg stars"
+        );
         // Channel labels in OFIV order.
         let labels: Vec<String> = doc
             .descendants()
@@ -107,12 +143,16 @@ fn plot_draws_every_figure_with_countable_marks() {
             .filter(|t| t.len() == 1 && t.chars().all(|c| c.is_ascii_digit()))
             .collect();
         let rank: Vec<String> = r.rank_row(ci).iter().map(|c| c.to_string()).collect();
-        assert_eq!(labels, rank, "{stem}.svg channel labels are not in rank order");
+        assert_eq!(
+            labels, rank,
+            "{stem}.svg channel labels are not in rank order"
+        );
 
         let stem = format!("ofiv_{ci}_{name}");
         let (w, h, _, _) = png_size(&d.join(format!("{stem}.png")));
         let text = svg_text(&d.join(format!("{stem}.svg")));
-        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
+        let doc = roxmltree::Document::parse(&text)
+            .unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
         assert_eq!(svg_size(&doc), (w, h), "{stem}: SVG and PNG sizes differ");
         assert!(w >= 640 && h >= 400, "{stem}: {w}×{h}");
     }
@@ -124,13 +164,20 @@ fn plot_draws_every_figure_with_countable_marks() {
     assert_eq!(svg_size(&doc), expect);
     // Each class name labels a row and a column.
     for name in names {
-        let n = doc.descendants().filter(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(name)).count();
+        let n = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(name))
+            .count();
         assert_eq!(n, 2, "similarity.svg labels {name} {n} times");
     }
     // Dendrogram: C − 1 merges, each drawn above and beside the heatmap.
     let merges = doc
         .descendants()
-        .filter(|n| n.has_tag_name("polyline") && n.attribute("points").is_some_and(|p| p.split_whitespace().count() == 4))
+        .filter(|n| {
+            n.has_tag_name("polyline")
+                && n.attribute("points")
+                    .is_some_and(|p| p.split_whitespace().count() == 4)
+        })
         .count();
     assert_eq!(merges, 2 * (r.c - 1), "dendrogram segments");
     // The 3 × 3 cells: one filled rectangle each besides the background.
@@ -145,17 +192,42 @@ fn plot_draws_every_figure_with_countable_marks() {
 fn plot_classes_selects_by_index_range_and_name() {
     let res = results("7");
     let d = tmp("plot_sel");
-    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "0-1"]);
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--classes",
+        "0-1",
+    ]);
     assert!(d.join("class_0_classA.png").exists() && d.join("class_1_classB.svg").exists());
     assert!(!d.join("class_2_classC.png").exists());
     let d = tmp("plot_sel_name");
-    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "classC"]);
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--classes",
+        "classC",
+    ]);
     assert!(d.join("class_2_classC.png").exists() && d.join("ofiv_2_classC.svg").exists());
     assert!(!d.join("class_0_classA.png").exists());
     assert!(d.join("similarity.png").exists());
-    let o = bin(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap(), "--classes", "nosuch"]);
+    let o = bin(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--classes",
+        "nosuch",
+    ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("\"nosuch\""), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("\"nosuch\""),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// (name, matrix) of each MOTIF in a MEME file.
@@ -167,7 +239,9 @@ fn parse_meme(text: &str) -> Vec<(String, Vec<[f64; 4]>)> {
     let mut out = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(l) = lines.next() {
-        let Some(name) = l.strip_prefix("MOTIF ") else { continue };
+        let Some(name) = l.strip_prefix("MOTIF ") else {
+            continue;
+        };
         let hdr = lines.next().unwrap();
         let w: usize = hdr
             .strip_prefix("letter-probability matrix: alength= 4 w= ")
@@ -177,7 +251,12 @@ fn parse_meme(text: &str) -> Vec<(String, Vec<[f64; 4]>)> {
             .unwrap();
         let m: Vec<[f64; 4]> = (0..w)
             .map(|_| {
-                let v: Vec<f64> = lines.next().unwrap().split_whitespace().map(|x| x.parse().unwrap()).collect();
+                let v: Vec<f64> = lines
+                    .next()
+                    .unwrap()
+                    .split_whitespace()
+                    .map(|x| x.parse().unwrap())
+                    .collect();
                 assert_eq!(v.len(), 4);
                 [v[0], v[1], v[2], v[3]]
             })
@@ -194,12 +273,29 @@ fn motifs_are_normalised_first_layer_filters() {
     assert_eq!(r.k, 8);
     let d = tmp("motifs");
     let out = d.join("m.meme");
-    ok(&["motifs", "--model", MODEL, "--results", res.to_str().unwrap(), "--top", "3", "--out", out.to_str().unwrap()]);
+    ok(&[
+        "motifs",
+        "--model",
+        MODEL,
+        "--results",
+        res.to_str().unwrap(),
+        "--top",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let motifs = parse_meme(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(motifs.len(), 3 * 3);
 
     let spec = load_model(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL), None).unwrap();
-    let LayerKind::Conv1D { filters, in_channels, kernel_size, kernel, .. } = &spec.layers[0].kind else {
+    let LayerKind::Conv1D {
+        filters,
+        in_channels,
+        kernel_size,
+        kernel,
+        ..
+    } = &spec.layers[0].kind
+    else {
         panic!("layer 0 is not a conv")
     };
     assert_eq!((*filters, *in_channels, *kernel_size), (8, 4, 5));
@@ -211,11 +307,17 @@ fn motifs_are_normalised_first_layer_filters() {
             assert_eq!(name, &format!("{}_rank{}_ch{ch}", names[ci], rr + 1));
             assert_eq!(m.len(), 5);
             for j in 0..5 {
-                let col: Vec<f64> = (0..4).map(|a| (kernel[(ch * 4 + a) * 5 + j] as f64).max(0.0)).collect();
+                let col: Vec<f64> = (0..4)
+                    .map(|a| (kernel[(ch * 4 + a) * 5 + j] as f64).max(0.0))
+                    .collect();
                 let s: f64 = col.iter().sum();
                 for a in 0..4 {
                     let want = if s > 0.0 { col[a] / s } else { 0.25 };
-                    assert!((m[j][a] - want).abs() < 1e-6, "{name} column {j} letter {a}: {} vs {want}", m[j][a]);
+                    assert!(
+                        (m[j][a] - want).abs() < 1e-6,
+                        "{name} column {j} letter {a}: {} vs {want}",
+                        m[j][a]
+                    );
                 }
                 let sum: f64 = m[j].iter().sum();
                 assert!((sum - 1.0).abs() < 1e-5, "{name} column {j} sums to {sum}");
@@ -229,10 +331,21 @@ fn motifs_refuse_channels_that_are_not_first_layer_filters() {
     let res = results("7");
     let d = tmp("motifs7");
     let out = d.join("m.meme");
-    let o = bin(&["motifs", "--model", MODEL, "--results", res.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = bin(&[
+        "motifs",
+        "--model",
+        MODEL,
+        "--results",
+        res.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("not first-layer filters") && err.contains("conv1d_4"), "{err}");
+    assert!(
+        err.contains("not first-layer filters") && err.contains("conv1d_4"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(!out.exists());
 }
@@ -245,7 +358,12 @@ fn parse_diff(stdout: &str) -> Vec<(usize, f32, f32, f32)> {
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             assert_eq!(f.len(), 6, "diff row {l:?}");
-            (f[1].parse().unwrap(), f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap())
+            (
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
         })
         .collect()
 }
@@ -266,8 +384,17 @@ fn diff_prints_sorted_ofiv_differences() {
             assert!(w[0].1 >= w[1].1, "not sorted by D:\n{stdout}");
         }
         for &(ch, dv, a_, b_) in &t {
-            assert!(close(a_, oa[ch]) && close(b_, ob[ch]), "channel {ch}: OFIV {a_} {b_} vs {} {}", oa[ch], ob[ch]);
-            assert!(close(dv, oa[ch] - ob[ch]), "channel {ch}: D {dv} vs {}", oa[ch] - ob[ch]);
+            assert!(
+                close(a_, oa[ch]) && close(b_, ob[ch]),
+                "channel {ch}: OFIV {a_} {b_} vs {} {}",
+                oa[ch],
+                ob[ch]
+            );
+            assert!(
+                close(dv, oa[ch] - ob[ch]),
+                "channel {ch}: D {dv} vs {}",
+                oa[ch] - ob[ch]
+            );
         }
         // The top rows are the largest D, the bottom rows the smallest.
         let mut all: Vec<f32> = (0..6).map(|k| oa[k] - ob[k]).collect();

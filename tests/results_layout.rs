@@ -8,7 +8,24 @@ use hdf5::types::TypeDescriptor as TD;
 
 fn run_small(out: &std::path::Path, extra: &[&str]) {
     let m = fixture("pytorch/model.h5");
-    let mut a = vec!["run", "--model", &m, "--layer", "flatten_7", "--out", out.to_str().unwrap(), "--restarts", "5", "--classes", "0,2", "--batch", "2", "--lane", "3", "--quiet"];
+    let mut a = vec![
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "flatten_7",
+        "--out",
+        out.to_str().unwrap(),
+        "--restarts",
+        "5",
+        "--classes",
+        "0,2",
+        "--batch",
+        "2",
+        "--lane",
+        "3",
+        "--quiet",
+    ];
     a.extend(extra);
     let o = run_bin(&a, None, 60);
     assert!(o.status.success(), "{}", stderr_of(&o));
@@ -22,21 +39,52 @@ fn every_spec_name_type_and_shape() {
     let f = hdf5::File::open(&out).unwrap();
     let (c, t, k, w) = (2usize, 5usize, 6usize, 30usize);
     for a in [
-        "format", "format_version", "tool_version", "model", "layer", "layer_index", "out", "classes", "restarts",
-        "lambda", "lr", "decay_start", "decay_alpha", "min_lr", "patience", "max_steps", "seed", "class_names", "quiet",
-        "resume", "overwrite",
+        "format",
+        "format_version",
+        "tool_version",
+        "model",
+        "layer",
+        "layer_index",
+        "out",
+        "classes",
+        "restarts",
+        "lambda",
+        "lr",
+        "decay_start",
+        "decay_alpha",
+        "min_lr",
+        "patience",
+        "max_steps",
+        "seed",
+        "class_names",
+        "quiet",
+        "resume",
+        "overwrite",
     ] {
         assert!(f.attr(a).is_ok(), "root attribute {a} missing");
     }
     assert_eq!(str_attr(&f, "format").as_deref(), Some("deepresolve-mpi"));
-    assert_eq!(f.attr("format_version").unwrap().read_scalar::<i64>().unwrap(), 1);
+    assert_eq!(
+        f.attr("format_version")
+            .unwrap()
+            .read_scalar::<i64>()
+            .unwrap(),
+        1
+    );
     assert_eq!(str_attr(&f, "layer").as_deref(), Some("flatten_7"));
-    assert_eq!(f.attr("layer_index").unwrap().read_scalar::<i64>().unwrap(), 7);
+    assert_eq!(
+        f.attr("layer_index").unwrap().read_scalar::<i64>().unwrap(),
+        7
+    );
     assert_eq!(str_attr(&f, "status").as_deref(), Some("complete"));
     let check = |path: &str, td: TD, shape: &[usize]| {
         let ds = f.dataset(path).unwrap_or_else(|_| panic!("{path} missing"));
         assert_eq!(ds.shape(), shape, "{path} shape");
-        assert_eq!(ds.dtype().unwrap().to_descriptor().unwrap(), td, "{path} type");
+        assert_eq!(
+            ds.dtype().unwrap().to_descriptor().unwrap(),
+            td,
+            "{path} type"
+        );
     };
     use hdf5::types::{FloatSize as Fs, IntSize as Is};
     check("classes/index", TD::Integer(Is::U8), &[c]);
@@ -58,13 +106,19 @@ fn every_spec_name_type_and_shape() {
     check("analysis/cluster_order", TD::Integer(Is::U4), &[c]);
     let idx: Vec<i64> = f.dataset("classes/index").unwrap().read_raw().unwrap();
     assert_eq!(idx, vec![0, 2]);
-    let names = deepresolve_mpi::model::h5util::string_dataset(&f.dataset("classes/names").unwrap()).unwrap();
+    let names =
+        deepresolve_mpi::model::h5util::string_dataset(&f.dataset("classes/names").unwrap())
+            .unwrap();
     assert_eq!(names, vec!["classA", "classC"]);
     // fiv is the mean over positions of fim
     let fim: Vec<f32> = f.dataset("ascent/fim").unwrap().read_raw().unwrap();
     let fiv: Vec<f32> = f.dataset("ascent/fiv").unwrap().read_raw().unwrap();
     for (i, v) in fiv.iter().enumerate() {
-        let m = fim[i * w..(i + 1) * w].iter().map(|&x| x as f64).sum::<f64>() / w as f64;
+        let m = fim[i * w..(i + 1) * w]
+            .iter()
+            .map(|&x| x as f64)
+            .sum::<f64>()
+            / w as f64;
         assert!((m as f32 - v).abs() <= 1e-6 * m.abs().max(1.0) as f32);
     }
     let done: Vec<u8> = f.dataset("ascent/done").unwrap().read_raw().unwrap();
@@ -110,11 +164,31 @@ fn resume_recomputes_only_lanes_with_lost_restarts() {
         f.unlink("analysis").unwrap();
     }
     let m = fixture("pytorch/model.h5");
-    let a = vec!["run", "--model", &m, "--layer", "flatten_7", "--out", cut.to_str().unwrap(), "--restarts", "5", "--classes", "0,2", "--batch", "2", "--lane", "3", "--resume"];
+    let a = vec![
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "flatten_7",
+        "--out",
+        cut.to_str().unwrap(),
+        "--restarts",
+        "5",
+        "--classes",
+        "0,2",
+        "--batch",
+        "2",
+        "--lane",
+        "3",
+        "--resume",
+    ];
     let o = run_bin(&a, None, 60);
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
-    assert!(log.contains("8 of 10 restarts already done") && log.contains("1 lanes to run"), "{log}");
+    assert!(
+        log.contains("8 of 10 restarts already done") && log.contains("1 lanes to run"),
+        "{log}"
+    );
     assert!(log.contains("done: 10 items"), "{log}");
     assert_same_datasets(&full, &cut);
 }

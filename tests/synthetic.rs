@@ -99,7 +99,11 @@ fn read_names(attr: &hdf5::Attribute) -> Vec<String> {
 /// e.g. Keras 2's `kernel:0`) below `g`.
 fn find_kernel(g: &hdf5::Group, prefix: &str) -> Option<String> {
     for name in g.member_names().ok()? {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         if let Ok(sub) = g.group(&name) {
             if let Some(p) = find_kernel(&sub, &path) {
                 return Some(p);
@@ -116,8 +120,14 @@ fn find_kernel(g: &hdf5::Group, prefix: &str) -> Option<String> {
 /// `conv/kernel:0`) giving the datasets' paths relative to that group.
 fn read_kernel(model: &Path) -> Kernel {
     let f = hdf5::File::open(model).unwrap_or_else(|e| panic!("open {}: {e}", model.display()));
-    let root = if f.link_exists("model_weights") { f.group("model_weights").unwrap() } else { f.group("/").unwrap() };
-    let g = root.group("conv").expect("no `conv` layer group in the model's weights");
+    let root = if f.link_exists("model_weights") {
+        f.group("model_weights").unwrap()
+    } else {
+        f.group("/").unwrap()
+    };
+    let g = root
+        .group("conv")
+        .expect("no `conv` layer group in the model's weights");
     let from_attr = g
         .attr("weight_names")
         .ok()
@@ -132,9 +142,16 @@ fn read_kernel(model: &Path) -> Kernel {
     let ds = g.dataset(&path).unwrap();
     let shape = ds.shape();
     assert_eq!(shape.len(), 3, "conv kernel {path}: shape {shape:?}");
-    assert_eq!(shape[1], 4, "conv kernel {path}: expected 4 input channels, shape {shape:?}");
+    assert_eq!(
+        shape[1], 4,
+        "conv kernel {path}: expected 4 input channels, shape {shape:?}"
+    );
     let w = ds.read_raw::<f32>().unwrap();
-    Kernel { width: shape[0], filters: shape[2], w }
+    Kernel {
+        width: shape[0],
+        filters: shape[2],
+        w,
+    }
 }
 
 fn base_index(c: char) -> usize {
@@ -176,7 +193,9 @@ fn best_placement(k: &Kernel, f: usize, motif: &str) -> f32 {
 /// The filter's best possible response to any sequence, ignoring the bias:
 /// R = sum over positions of max(0, max over bases of the weight).
 fn reference(k: &Kernel, f: usize) -> f32 {
-    (0..k.width).map(|p| (0..4).map(|b| k.at(p, b, f)).fold(0.0f32, f32::max)).sum()
+    (0..k.width)
+        .map(|p| (0..4).map(|b| k.at(p, b, f)).fold(0.0f32, f32::max))
+        .sum()
 }
 
 /// Capture score of `motif` for filter `f`: best placement / R (0 if R = 0).
@@ -207,7 +226,9 @@ fn captures(k: &Kernel, f: usize, motif: &str) -> bool {
 fn consensus(k: &Kernel, f: usize) -> String {
     (0..k.width)
         .map(|p| {
-            let b = (0..4).max_by(|&a, &b| k.at(p, a, f).total_cmp(&k.at(p, b, f))).unwrap();
+            let b = (0..4)
+                .max_by(|&a, &b| k.at(p, a, f).total_cmp(&k.at(p, b, f)))
+                .unwrap();
             b"ACGT"[b] as char
         })
         .collect()
@@ -225,7 +246,11 @@ fn capture_table(k: &Kernel, motifs: &[&str]) -> String {
         for m in motifs {
             s += &format!("{:8.2}", capture_score(k, f, m));
         }
-        let caps: Vec<&str> = motifs.iter().copied().filter(|m| captures(k, f, m)).collect();
+        let caps: Vec<&str> = motifs
+            .iter()
+            .copied()
+            .filter(|m| captures(k, f, m))
+            .collect();
         s += &format!("  {}\n", caps.join(","));
     }
     s
@@ -245,7 +270,10 @@ struct Results {
 
 fn read_results(path: &Path) -> Results {
     let f = hdf5::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let ds = |name: &str| f.dataset(name).unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
+    let ds = |name: &str| {
+        f.dataset(name)
+            .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()))
+    };
     let shape = ds("/analysis/ofiv").shape();
     assert_eq!(shape.len(), 2, "/analysis/ofiv shape {shape:?}");
     let (c, k) = (shape[0], shape[1]);
@@ -275,18 +303,35 @@ impl Results {
     fn summary(&self, k: &Kernel, motifs: &[&str]) -> String {
         let mut s = String::new();
         for c in 0..self.c {
-            s += &format!("class {c}: gmm_components {}; top channels:", self.gmm_components[c]);
+            s += &format!(
+                "class {c}: gmm_components {}; top channels:",
+                self.gmm_components[c]
+            );
             for r in 0..5.min(self.k) {
                 let ch = self.rank[c * self.k + r] as usize;
-                let caps: Vec<&str> = motifs.iter().copied().filter(|m| captures(k, ch, m)).collect();
+                let caps: Vec<&str> = motifs
+                    .iter()
+                    .copied()
+                    .filter(|m| captures(k, ch, m))
+                    .collect();
                 s += &format!(
                     " {ch}(ofiv {:.3}{}{})",
                     self.ofiv[c * self.k + ch],
-                    if self.nonadditive[c * self.k + ch] == 1 { ", NA" } else { "" },
-                    if caps.is_empty() { String::new() } else { format!(", {}", caps.join("/")) }
+                    if self.nonadditive[c * self.k + ch] == 1 {
+                        ", NA"
+                    } else {
+                        ""
+                    },
+                    if caps.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", caps.join("/"))
+                    }
                 );
             }
-            let na: Vec<usize> = (0..self.k).filter(|&ch| self.nonadditive[c * self.k + ch] == 1).collect();
+            let na: Vec<usize> = (0..self.k)
+                .filter(|&ch| self.nonadditive[c * self.k + ch] == 1)
+                .collect();
             s += &format!("\n  non-additive: {na:?}\n");
         }
         if self.c > 1 {
@@ -305,7 +350,10 @@ impl Results {
 // ------------------------------------------------------------------- runs --
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("deepresolve-synthetic-{}-{tag}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "deepresolve-synthetic-{}-{tag}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -320,7 +368,13 @@ fn run(model: &str, out: &Path, seed: u64) {
         .args(["--layer", "flatten", "--classes", "all"])
         .arg("--out")
         .arg(out)
-        .args(["--restarts", &RESTARTS.to_string(), "--seed", &seed.to_string(), "--quiet"]);
+        .args([
+            "--restarts",
+            &RESTARTS.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--quiet",
+        ]);
     let o = cmd.output().unwrap_or_else(|e| panic!("spawn {BIN}: {e}"));
     assert!(
         o.status.success(),
@@ -342,12 +396,20 @@ fn dataset1_findings(dir: &Path, seed: u64, k: &Kernel) -> (Vec<Finding>, String
     let out = dir.join(format!("d1_seed{seed}.h5"));
     run("dataset1.h5", &out, seed);
     let r = read_results(&out);
-    assert_eq!((r.c, r.k), (1, k.filters), "dataset I: (C, K) of /analysis/ofiv");
+    assert_eq!(
+        (r.c, r.k),
+        (1, k.filters),
+        "dataset I: (C, K) of /analysis/ofiv"
+    );
     let xor_na: Vec<usize> = (0..r.k)
-        .filter(|&ch| r.nonadditive[ch] == 1 && (captures(k, ch, "GCTCAT") || captures(k, ch, "CGCTTG")))
+        .filter(|&ch| {
+            r.nonadditive[ch] == 1 && (captures(k, ch, "GCTCAT") || captures(k, ch, "CGCTTG"))
+        })
         .collect();
     let top = r.top(0);
-    let top_add = (0..r.k).map(|i| r.rank[i] as usize).find(|&ch| r.nonadditive[ch] == 0);
+    let top_add = (0..r.k)
+        .map(|i| r.rank[i] as usize)
+        .find(|&ch| r.nonadditive[ch] == 0);
     let f = vec![
         Finding {
             name: "I-a gmm_components[0] > 1",
@@ -379,7 +441,11 @@ fn dataset2_findings(dir: &Path, seed: u64, k: &Kernel) -> (Vec<Finding>, String
     let out = dir.join(format!("d2_seed{seed}.h5"));
     run("dataset2.h5", &out, seed);
     let r = read_results(&out);
-    assert_eq!((r.c, r.k), (4, k.filters), "dataset II: (C, K) of /analysis/ofiv");
+    assert_eq!(
+        (r.c, r.k),
+        (4, k.filters),
+        "dataset II: (C, K) of /analysis/ofiv"
+    );
     let with3 = [r.sim(0, 3), r.sim(1, 3), r.sim(2, 3)];
     let max3 = with3.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let shared = [(0, 1), (0, 2), (1, 2)];
@@ -389,17 +455,28 @@ fn dataset2_findings(dir: &Path, seed: u64, k: &Kernel) -> (Vec<Finding>, String
     for (c, motifs) in D2_CLASSES.iter().enumerate() {
         // classes 0-2: the top channel; class 3: any of the top 5 (see header)
         let depth = if c == 3 { 5 } else { 1 };
-        let chans: Vec<usize> = (0..depth.min(r.k)).map(|i| r.rank[c * r.k + i] as usize).collect();
-        let hit = chans.iter().any(|&ch| motifs.iter().any(|m| captures(k, ch, m)));
+        let chans: Vec<usize> = (0..depth.min(r.k))
+            .map(|i| r.rank[c * r.k + i] as usize)
+            .collect();
+        let hit = chans
+            .iter()
+            .any(|&ch| motifs.iter().any(|m| captures(k, ch, m)));
         tops_ok &= hit;
         let best: Vec<String> = chans
             .iter()
             .map(|&ch| {
-                let sc: Vec<String> = motifs.iter().map(|m| format!("{m} {:.2}", capture_score(k, ch, m))).collect();
+                let sc: Vec<String> = motifs
+                    .iter()
+                    .map(|m| format!("{m} {:.2}", capture_score(k, ch, m)))
+                    .collect();
                 format!("{ch} [{}]", sc.join(", "))
             })
             .collect();
-        tops += &format!("class {c}: top {}{}; ", best.join(" "), if hit { "" } else { " MISS" });
+        tops += &format!(
+            "class {c}: top {}{}; ",
+            best.join(" "),
+            if hit { "" } else { " MISS" }
+        );
     }
     let f = vec![
         Finding {
@@ -415,7 +492,11 @@ fn dataset2_findings(dir: &Path, seed: u64, k: &Kernel) -> (Vec<Finding>, String
                 with3[2]
             ),
         },
-        Finding { name: "II-b top channel (class 3: top 5) captures its own motif", holds: tops_ok, detail: tops },
+        Finding {
+            name: "II-b top channel (class 3: top 5) captures its own motif",
+            holds: tops_ok,
+            detail: tops,
+        },
     ];
     (f, r.summary(k, &D2_MOTIFS))
 }
@@ -434,7 +515,12 @@ fn check_seeds(seeds: &[u64], require_all: bool) {
         fs.extend(f2);
         eprintln!("---- seed {seed}\ndataset I:\n{s1}dataset II:\n{s2}");
         for f in &fs {
-            eprintln!("  [{}] {}: {}", if f.holds { "ok" } else { "FAIL" }, f.name, f.detail);
+            eprintln!(
+                "  [{}] {}: {}",
+                if f.holds { "ok" } else { "FAIL" },
+                f.name,
+                f.detail
+            );
             match tally.iter_mut().find(|(n, _)| *n == f.name) {
                 Some(t) => t.1 += f.holds as usize,
                 None => tally.push((f.name, f.holds as usize)),
@@ -449,7 +535,11 @@ fn check_seeds(seeds: &[u64], require_all: bool) {
         eprintln!("  {n}/{} {name}", seeds.len());
     }
     if require_all {
-        assert!(failures.is_empty(), "findings not reproduced:\n{}", failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "findings not reproduced:\n{}",
+            failures.join("\n")
+        );
     } else {
         // The sweep reports; it fails only if a finding holds for at most
         // half of the seeds.
@@ -458,7 +548,11 @@ fn check_seeds(seeds: &[u64], require_all: bool) {
             .filter(|(_, n)| 2 * n <= seeds.len())
             .map(|(name, n)| format!("{n}/{} {name}", seeds.len()))
             .collect();
-        assert!(weak.is_empty(), "findings holding for at most half the seeds:\n{}", weak.join("\n"));
+        assert!(
+            weak.is_empty(),
+            "findings holding for at most half the seeds:\n{}",
+            weak.join("\n")
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -468,7 +562,10 @@ fn check_seeds(seeds: &[u64], require_all: bool) {
 /// Fixture sanity (no binary needed): each motif is captured by some filter.
 #[test]
 fn fixture_filters_capture_motifs() {
-    for (model, motifs) in [("dataset1.h5", &D1_MOTIFS[..]), ("dataset2.h5", &D2_MOTIFS[..])] {
+    for (model, motifs) in [
+        ("dataset1.h5", &D1_MOTIFS[..]),
+        ("dataset2.h5", &D2_MOTIFS[..]),
+    ] {
         let k = read_kernel(&fixtures().join(model));
         assert_eq!((k.width, k.filters), (8, 32), "{model}: conv kernel shape");
         eprintln!("{model}:\n{}", capture_table(&k, motifs));

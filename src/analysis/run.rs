@@ -40,7 +40,12 @@ pub fn analyze_run(a: &Ascent) -> RunAnalysis {
     let fiv = a.fiv.as_slice().expect("contiguous fiv");
     let score = a.score.as_slice().expect("contiguous score");
     for ci in 0..c {
-        let ca = analyze_class(&fiv[ci * t * k..(ci + 1) * t * k], t, k, &score[ci * t..(ci + 1) * t]);
+        let ca = analyze_class(
+            &fiv[ci * t * k..(ci + 1) * t * k],
+            t,
+            k,
+            &score[ci * t..(ci + 1) * t],
+        );
         r.weight.extend(ca.weight);
         r.il.extend(ca.il);
         r.gmm_bic.extend(ca.gmm_bic);

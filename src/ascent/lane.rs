@@ -49,7 +49,13 @@ pub fn run_lane(
             let s = slots.len();
             let start = initial_map(p.seed, item.class, item.restart, n);
             h[s * n..(s + 1) * n].copy_from_slice(&layout::to_position_major(&start, 1, k, w));
-            slots.push(Slot { item, step: 0, best: f64::NEG_INFINITY, best_score: 0.0, since_best: 0 });
+            slots.push(Slot {
+                item,
+                step: 0,
+                best: f64::NEG_INFINITY,
+                best_score: 0.0,
+                since_best: 0,
+            });
         }
         if slots.is_empty() {
             break;

@@ -28,7 +28,13 @@ pub fn items(classes: &[usize], restarts: usize) -> Vec<Item> {
     classes
         .iter()
         .enumerate()
-        .flat_map(|(class_pos, &class)| (0..restarts).map(move |restart| Item { class_pos, class, restart }))
+        .flat_map(|(class_pos, &class)| {
+            (0..restarts).map(move |restart| Item {
+                class_pos,
+                class,
+                restart,
+            })
+        })
         .collect()
 }
 
@@ -46,7 +52,14 @@ mod tests {
     fn items_are_class_major_and_lanes_cover_them_once() {
         let it = items(&[4, 9], 3);
         assert_eq!(it.len(), 6);
-        assert_eq!(it[4], Item { class_pos: 1, class: 9, restart: 1 });
+        assert_eq!(
+            it[4],
+            Item {
+                class_pos: 1,
+                class: 9,
+                restart: 1
+            }
+        );
         assert_eq!(it[4].index(3), 4);
         let l = lane_ranges(10, 4);
         assert_eq!(l, vec![0..4, 4..8, 8..10]);

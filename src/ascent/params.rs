@@ -45,7 +45,13 @@ mod tests {
     use super::*;
     #[test]
     fn schedule_is_flat_then_decays_to_the_floor() {
-        let p = AscentParams { lr: 0.1, decay_start: 5, decay_alpha: 0.5, min_lr: 0.02, ..Default::default() };
+        let p = AscentParams {
+            lr: 0.1,
+            decay_start: 5,
+            decay_alpha: 0.5,
+            min_lr: 0.02,
+            ..Default::default()
+        };
         assert_eq!(p.lr_at(1), 0.1);
         assert_eq!(p.lr_at(5), 0.1);
         assert_eq!(p.lr_at(6), 0.1); // (6-5)^-0.5 = 1

@@ -24,6 +24,9 @@ mod tests {
         assert_ne!(a, initial_map(1, 3, 7, 100));
         let mean: f32 = a.iter().sum::<f32>() / 100.0;
         let var: f32 = a.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / 100.0;
-        assert!(mean.abs() < 0.35 && (0.6..1.5).contains(&var), "not N(0,1): mean {mean}, var {var}");
+        assert!(
+            mean.abs() < 0.35 && (0.6..1.5).contains(&var),
+            "not N(0,1): mean {mean}, var {var}"
+        );
     }
 }

@@ -6,14 +6,16 @@ use std::path::Path;
 pub use super::keras::Keras1Backend;
 
 pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<ModelSpec> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
     if meta.is_dir() {
         return Err(Error::model(path, "is a directory, not a model file"));
     }
     let mut magic = [0u8; 8];
     {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
         let _ = f.read(&mut magic);
     }
     let spec = if magic.starts_with(b"PK") {
@@ -40,7 +42,11 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
         .map_err(|(i, msg)| Error::layer(path, spec.layers[i].name.clone(), msg))?;
     for l in &spec.layers {
         if let Some(what) = l.kind.non_finite_weight() {
-            return Err(Error::layer(path, l.name.clone(), format!("{what} contains NaN or infinite values")));
+            return Err(Error::layer(
+                path,
+                l.name.clone(),
+                format!("{what} contains NaN or infinite values"),
+            ));
         }
     }
     Ok(spec)

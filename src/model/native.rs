@@ -19,7 +19,10 @@ pub fn is_native(file: &hdf5::File) -> bool {
 pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
     let version = int_attr(file, "format_version").unwrap_or(0);
     if version != 1 {
-        return Err(Error::model(path, format!("native format_version {version} is not supported (expected 1)")));
+        return Err(Error::model(
+            path,
+            format!("native format_version {version} is not supported (expected 1)"),
+        ));
     }
     let shape = int_array_attr(file, "input_shape")
         .filter(|s| s.len() == 2 && s.iter().all(|&v| v > 0))
@@ -27,20 +30,28 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
     let group = file
         .group("layers")
         .map_err(|_| Error::model(path, "no /layers group"))?;
-    let mut names = group.member_names().map_err(|e| Error::model(path, e.to_string()))?;
+    let mut names = group
+        .member_names()
+        .map_err(|e| Error::model(path, e.to_string()))?;
     names.sort();
     let mut layers = Vec::with_capacity(names.len());
     for (i, gname) in names.iter().enumerate() {
         if gname.parse::<usize>().ok() != Some(i) {
             return Err(Error::model(path, format!("layer groups must be numbered 0000, 0001, …; found /layers/{gname} at position {i}")));
         }
-        let g = group.group(gname).map_err(|e| Error::model(path, e.to_string()))?;
+        let g = group
+            .group(gname)
+            .map_err(|e| Error::model(path, e.to_string()))?;
         let name = str_attr(&g, "name").unwrap_or_else(|| format!("layer_{i}"));
-        let kind = read_layer(&g).map_err(|msg| Error::layer(path, format!("{name} (/layers/{gname})"), msg))?;
+        let kind = read_layer(&g)
+            .map_err(|msg| Error::layer(path, format!("{name} (/layers/{gname})"), msg))?;
         layers.push(LayerSpec { name, kind });
     }
     let class_names = match file.dataset("class_names") {
-        Ok(ds) => Some(string_dataset(&ds).ok_or_else(|| Error::model(path, "class_names is not a string dataset"))?),
+        Ok(ds) => Some(
+            string_dataset(&ds)
+                .ok_or_else(|| Error::model(path, "class_names is not a string dataset"))?,
+        ),
         Err(_) => None,
     };
     let spec = ModelSpec {
@@ -84,11 +95,18 @@ fn activation(g: &hdf5::Group) -> std::result::Result<Activation, String> {
 
 /// A float32 dataset with its shape checked.
 fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<Vec<f32>, String> {
-    let ds = g.dataset(name).map_err(|_| format!("missing weight dataset {name}"))?;
+    let ds = g
+        .dataset(name)
+        .map_err(|_| format!("missing weight dataset {name}"))?;
     if ds.shape() != shape {
-        return Err(format!("weight {name} has shape {:?}, expected {:?}", ds.shape(), shape));
+        return Err(format!(
+            "weight {name} has shape {:?}, expected {:?}",
+            ds.shape(),
+            shape
+        ));
     }
-    ds.read_raw::<f32>().map_err(|e| format!("cannot read weight {name}: {e}"))
+    ds.read_raw::<f32>()
+        .map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
 fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
@@ -97,10 +115,14 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
         "conv1d" => {
             let filters = req_int(g, "filters")?;
             let kernel_size = req_int(g, "kernel_size")?;
-            let ds = g.dataset("kernel").map_err(|_| "missing weight dataset kernel")?;
+            let ds = g
+                .dataset("kernel")
+                .map_err(|_| "missing weight dataset kernel")?;
             let s = ds.shape();
             if s.len() != 3 || s[0] != filters || s[2] != kernel_size {
-                return Err(format!("kernel has shape {s:?}, expected ({filters}, in_channels, {kernel_size})"));
+                return Err(format!(
+                    "kernel has shape {s:?}, expected ({filters}, in_channels, {kernel_size})"
+                ));
             }
             let in_channels = s[1];
             LayerKind::Conv1D {
@@ -112,12 +134,20 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 padding: padding(g)?,
                 activation: activation(g)?,
                 kernel: weights(g, "kernel", &[filters, in_channels, kernel_size])?,
-                bias: g.dataset("bias").is_ok().then(|| weights(g, "bias", &[filters])).transpose()?,
+                bias: g
+                    .dataset("bias")
+                    .is_ok()
+                    .then(|| weights(g, "bias", &[filters]))
+                    .transpose()?,
             }
         }
         "maxpool1d" => {
             let pool = req_int(g, "pool_size")?;
-            LayerKind::MaxPool1D { pool, stride: opt_int(g, "stride", pool)?, padding: padding(g)? }
+            LayerKind::MaxPool1D {
+                pool,
+                stride: opt_int(g, "stride", pool)?,
+                padding: padding(g)?,
+            }
         }
         "global_maxpool1d" => LayerKind::GlobalMaxPool1D,
         "global_avgpool1d" => LayerKind::GlobalAvgPool1D,
@@ -125,15 +155,23 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
             order: match str_attr(g, "order").as_deref() {
                 Some("channel_major") => FlattenOrder::ChannelMajor,
                 Some("position_major") => FlattenOrder::PositionMajor,
-                o => return Err(format!("flatten order {o:?} is not channel_major or position_major")),
+                o => {
+                    return Err(format!(
+                        "flatten order {o:?} is not channel_major or position_major"
+                    ))
+                }
             },
         },
         "dense" => {
             let units = req_int(g, "units")?;
-            let ds = g.dataset("kernel").map_err(|_| "missing weight dataset kernel")?;
+            let ds = g
+                .dataset("kernel")
+                .map_err(|_| "missing weight dataset kernel")?;
             let s = ds.shape();
             if s.len() != 2 || s[0] != units {
-                return Err(format!("kernel has shape {s:?}, expected ({units}, in_features)"));
+                return Err(format!(
+                    "kernel has shape {s:?}, expected ({units}, in_features)"
+                ));
             }
             let in_features = s[1];
             LayerKind::Dense {
@@ -141,13 +179,19 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 in_features,
                 activation: activation(g)?,
                 kernel: weights(g, "kernel", &[units, in_features])?,
-                bias: g.dataset("bias").is_ok().then(|| weights(g, "bias", &[units])).transpose()?,
+                bias: g
+                    .dataset("bias")
+                    .is_ok()
+                    .then(|| weights(g, "bias", &[units]))
+                    .transpose()?,
             }
         }
         "activation" => LayerKind::Activation(activation(g)?),
         "dropout" => LayerKind::Dropout,
         "batchnorm" => {
-            let ds = g.dataset("gamma").map_err(|_| "missing weight dataset gamma")?;
+            let ds = g
+                .dataset("gamma")
+                .map_err(|_| "missing weight dataset gamma")?;
             let n = ds.size();
             LayerKind::BatchNorm {
                 gamma: weights(g, "gamma", &[n])?,
@@ -167,9 +211,13 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
     let e = |err: hdf5::Error| Error::model(path, format!("cannot write: {err}"));
     let f = hdf5::File::create(path).map_err(e)?;
     let s = |g: &hdf5::Location, n: &str, v: &str| -> hdf5::Result<()> {
-        g.new_attr::<VarLenUnicode>().create(n)?.write_scalar(&v.parse::<VarLenUnicode>().unwrap())
+        g.new_attr::<VarLenUnicode>()
+            .create(n)?
+            .write_scalar(&v.parse::<VarLenUnicode>().unwrap())
     };
-    let i = |g: &hdf5::Location, n: &str, v: usize| -> hdf5::Result<()> { g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64)) };
+    let i = |g: &hdf5::Location, n: &str, v: usize| -> hdf5::Result<()> {
+        g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64))
+    };
     let arr = |g: &hdf5::Group, n: &str, v: &[f32], shape: &[usize]| -> hdf5::Result<()> {
         g.new_dataset::<f32>().shape(shape).create(n)?.write_raw(v)
     };
@@ -177,10 +225,15 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
     (|| -> hdf5::Result<()> {
         s(&f, "format", FORMAT)?;
         i(&f, "format_version", 1)?;
-        f.new_attr::<i64>().shape(2).create("input_shape")?.write_raw(&[spec.input_channels as i64, spec.input_width as i64])?;
+        f.new_attr::<i64>()
+            .shape(2)
+            .create("input_shape")?
+            .write_raw(&[spec.input_channels as i64, spec.input_width as i64])?;
         if let Some(names) = &spec.class_names {
             let v: Vec<VarLenUnicode> = names.iter().map(|n| n.parse().unwrap()).collect();
-            f.new_dataset_builder().with_data(&v).create("class_names")?;
+            f.new_dataset_builder()
+                .with_data(&v)
+                .create("class_names")?;
         }
         let layers = f.create_group("layers")?;
         for (idx, l) in spec.layers.iter().enumerate() {
@@ -188,19 +241,38 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
             s(&g, "kind", l.kind.kind_name())?;
             s(&g, "name", &l.name)?;
             match &l.kind {
-                LayerKind::Conv1D { filters, in_channels, kernel_size, stride, dilation, padding, activation, kernel, bias } => {
+                LayerKind::Conv1D {
+                    filters,
+                    in_channels,
+                    kernel_size,
+                    stride,
+                    dilation,
+                    padding,
+                    activation,
+                    kernel,
+                    bias,
+                } => {
                     i(&g, "filters", *filters)?;
                     i(&g, "kernel_size", *kernel_size)?;
                     i(&g, "stride", *stride)?;
                     i(&g, "dilation", *dilation)?;
                     s(&g, "padding", pad(*padding))?;
                     s(&g, "activation", activation.name())?;
-                    arr(&g, "kernel", kernel, &[*filters, *in_channels, *kernel_size])?;
+                    arr(
+                        &g,
+                        "kernel",
+                        kernel,
+                        &[*filters, *in_channels, *kernel_size],
+                    )?;
                     if let Some(b) = bias {
                         arr(&g, "bias", b, &[*filters])?;
                     }
                 }
-                LayerKind::MaxPool1D { pool, stride, padding } => {
+                LayerKind::MaxPool1D {
+                    pool,
+                    stride,
+                    padding,
+                } => {
                     i(&g, "pool_size", *pool)?;
                     i(&g, "stride", *stride)?;
                     s(&g, "padding", pad(*padding))?;
@@ -208,9 +280,19 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                 LayerKind::Flatten { order } => s(
                     &g,
                     "order",
-                    if *order == FlattenOrder::ChannelMajor { "channel_major" } else { "position_major" },
+                    if *order == FlattenOrder::ChannelMajor {
+                        "channel_major"
+                    } else {
+                        "position_major"
+                    },
                 )?,
-                LayerKind::Dense { units, in_features, activation, kernel, bias } => {
+                LayerKind::Dense {
+                    units,
+                    in_features,
+                    activation,
+                    kernel,
+                    bias,
+                } => {
                     i(&g, "units", *units)?;
                     s(&g, "activation", activation.name())?;
                     arr(&g, "kernel", kernel, &[*units, *in_features])?;
@@ -219,9 +301,22 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     }
                 }
                 LayerKind::Activation(a) => s(&g, "activation", a.name())?,
-                LayerKind::BatchNorm { gamma, beta, mean, var, eps } => {
-                    g.new_attr::<f64>().create("epsilon")?.write_scalar(&(*eps as f64))?;
-                    for (n, v) in [("gamma", gamma), ("beta", beta), ("running_mean", mean), ("running_var", var)] {
+                LayerKind::BatchNorm {
+                    gamma,
+                    beta,
+                    mean,
+                    var,
+                    eps,
+                } => {
+                    g.new_attr::<f64>()
+                        .create("epsilon")?
+                        .write_scalar(&(*eps as f64))?;
+                    for (n, v) in [
+                        ("gamma", gamma),
+                        ("beta", beta),
+                        ("running_mean", mean),
+                        ("running_var", var),
+                    ] {
                         arr(&g, n, v, &[v.len()])?;
                     }
                 }

@@ -133,10 +133,21 @@ impl LayerKind {
                     None
                 }
             }
-            LayerKind::BatchNorm { gamma, beta, mean, var, .. } => [("gamma", gamma), ("beta", beta), ("moving mean", mean), ("moving variance", var)]
-                .into_iter()
-                .find(|(_, v)| bad(v))
-                .map(|(n, _)| n),
+            LayerKind::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                ..
+            } => [
+                ("gamma", gamma),
+                ("beta", beta),
+                ("moving mean", mean),
+                ("moving variance", var),
+            ]
+            .into_iter()
+            .find(|(_, v)| bad(v))
+            .map(|(n, _)| n),
             _ => None,
         }
     }
@@ -219,8 +230,9 @@ impl LayerKind {
                     return Err("stride, dilation and kernel size must be positive".into());
                 }
                 let span = dilation * (kernel_size - 1) + 1;
-                let wo = out_len(w, span, *stride, *padding)
-                    .ok_or_else(|| format!("kernel span {span} is wider than the input ({w} positions)"))?;
+                let wo = out_len(w, span, *stride, *padding).ok_or_else(|| {
+                    format!("kernel span {span} is wider than the input ({w} positions)")
+                })?;
                 Ok((*filters, wo))
             }
             LayerKind::MaxPool1D {
@@ -231,8 +243,9 @@ impl LayerKind {
                 if *pool == 0 || *stride == 0 {
                     return Err("pool size and stride must be positive".into());
                 }
-                let wo = out_len(w, *pool, *stride, *padding)
-                    .ok_or_else(|| format!("pool {pool} is wider than the input ({w} positions)"))?;
+                let wo = out_len(w, *pool, *stride, *padding).ok_or_else(|| {
+                    format!("pool {pool} is wider than the input ({w} positions)")
+                })?;
                 Ok((k, wo))
             }
             LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D => Ok((k, 1)),
@@ -273,9 +286,17 @@ impl LayerKind {
                 var,
                 ..
             } => {
-                for (n, v) in [("gamma", gamma), ("beta", beta), ("mean", mean), ("variance", var)] {
+                for (n, v) in [
+                    ("gamma", gamma),
+                    ("beta", beta),
+                    ("mean", mean),
+                    ("variance", var),
+                ] {
                     if v.len() != k {
-                        return Err(format!("{n} has {} values, the input has {k} channels", v.len()));
+                        return Err(format!(
+                            "{n} has {} values, the input has {k} channels",
+                            v.len()
+                        ));
                     }
                 }
                 Ok((k, w))
@@ -290,7 +311,10 @@ impl ModelSpec {
     pub fn shapes(&self) -> Result<Vec<(usize, usize)>, (usize, String)> {
         let mut s = vec![(self.input_channels, self.input_width)];
         for (i, l) in self.layers.iter().enumerate() {
-            let next = l.kind.output_shape(*s.last().unwrap()).map_err(|e| (i, e))?;
+            let next = l
+                .kind
+                .output_shape(*s.last().unwrap())
+                .map_err(|e| (i, e))?;
             s.push(next);
         }
         Ok(s)

@@ -96,18 +96,54 @@ impl Conv1d {
         for r in y.chunks_mut(self.filters) {
             r.copy_from_slice(&self.bias);
         }
-        gemm::sgemm(false, true, m, self.filters, row, 1.0, cols, row, &self.w2, row, 1.0, y, self.filters);
+        gemm::sgemm(
+            false,
+            true,
+            m,
+            self.filters,
+            row,
+            1.0,
+            cols,
+            row,
+            &self.w2,
+            row,
+            1.0,
+            y,
+            self.filters,
+        );
         activation::forward(self.act, y, self.filters);
     }
 
     /// dx = ∂/∂x of Σ dy·y. `dz` and `cols` are scratch.
-    pub fn backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32], batch: usize, dz: &mut [f32], cols: &mut [f32]) {
+    pub fn backward(
+        &self,
+        y: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        batch: usize,
+        dz: &mut [f32],
+        cols: &mut [f32],
+    ) {
         let (k, row) = (self.k_in, self.ks * self.k_in);
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
         let cols = &mut cols[..m * row];
-        gemm::sgemm(false, false, m, row, self.filters, 1.0, &dz[..n], self.filters, &self.w2, row, 0.0, cols, row);
+        gemm::sgemm(
+            false,
+            false,
+            m,
+            row,
+            self.filters,
+            1.0,
+            &dz[..n],
+            self.filters,
+            &self.w2,
+            row,
+            0.0,
+            cols,
+            row,
+        );
         let dx = &mut dx[..batch * self.w_in * k];
         dx.fill(0.0);
         for b in 0..batch {
@@ -116,7 +152,10 @@ impl Conv1d {
                 let r = &cols[(b * self.w_out + o) * row..][..row];
                 for j in 0..self.ks {
                     if let Some(p) = self.src(o, j) {
-                        for (d, s) in dxb[p * k..(p + 1) * k].iter_mut().zip(&r[j * k..(j + 1) * k]) {
+                        for (d, s) in dxb[p * k..(p + 1) * k]
+                            .iter_mut()
+                            .zip(&r[j * k..(j + 1) * k])
+                        {
                             *d += s;
                         }
                     }

@@ -13,7 +13,13 @@ pub struct Dense {
 }
 
 impl Dense {
-    pub fn new(n_in: usize, units: usize, act: Activation, kernel: Vec<f32>, bias: Option<Vec<f32>>) -> Self {
+    pub fn new(
+        n_in: usize,
+        units: usize,
+        act: Activation,
+        kernel: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> Self {
         Dense {
             n_in,
             units,
@@ -28,14 +34,42 @@ impl Dense {
         for r in y.chunks_mut(self.units) {
             r.copy_from_slice(&self.bias);
         }
-        gemm::sgemm(false, true, batch, self.units, self.n_in, 1.0, x, self.n_in, &self.kernel, self.n_in, 1.0, y, self.units);
+        gemm::sgemm(
+            false,
+            true,
+            batch,
+            self.units,
+            self.n_in,
+            1.0,
+            x,
+            self.n_in,
+            &self.kernel,
+            self.n_in,
+            1.0,
+            y,
+            self.units,
+        );
         activation::forward(self.act, y, self.units);
     }
 
     pub fn backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32], batch: usize, dz: &mut [f32]) {
         let n = batch * self.units;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.units);
-        gemm::sgemm(false, false, batch, self.n_in, self.units, 1.0, &dz[..n], self.units, &self.kernel, self.n_in, 0.0, dx, self.n_in);
+        gemm::sgemm(
+            false,
+            false,
+            batch,
+            self.n_in,
+            self.units,
+            1.0,
+            &dz[..n],
+            self.units,
+            &self.kernel,
+            self.n_in,
+            0.0,
+            dx,
+            self.n_in,
+        );
     }
 
     /// One output unit's pre-activation for one item, and its gradient (the kernel row).

@@ -32,9 +32,18 @@ pub fn sgemm(
     // Bounds are checked here so the unsafe call below cannot read or write out of range.
     let (ar, ac) = if ta { (k, m) } else { (m, k) };
     let (br, bc) = if tb { (n, k) } else { (k, n) };
-    assert!(lda >= ac.max(1) && a.len() >= (ar - 1) * lda + ac, "sgemm: A too small");
-    assert!(ldb >= bc.max(1) && b.len() >= (br - 1) * ldb + bc, "sgemm: B too small");
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "sgemm: C too small");
+    assert!(
+        lda >= ac.max(1) && a.len() >= (ar - 1) * lda + ac,
+        "sgemm: A too small"
+    );
+    assert!(
+        ldb >= bc.max(1) && b.len() >= (br - 1) * ldb + bc,
+        "sgemm: B too small"
+    );
+    assert!(
+        ldc >= n && c.len() >= (m - 1) * ldc + n,
+        "sgemm: C too small"
+    );
     unsafe {
         cblas_sgemm(
             CBLAS_LAYOUT::CblasRowMajor,
@@ -63,12 +72,25 @@ pub fn sdot(x: &[f32], y: &[f32]) -> f32 {
 /// y = alpha · op(A) · x + beta · y with A (m × n) row-major: a matrix-vector
 /// product streams A once without packing it, which is what a batch of one needs.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemv(ta: bool, m: usize, n: usize, alpha: f32, a: &[f32], lda: usize, x: &[f32], beta: f32, y: &mut [f32]) {
+pub fn sgemv(
+    ta: bool,
+    m: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    x: &[f32],
+    beta: f32,
+    y: &mut [f32],
+) {
     if m == 0 || n == 0 {
         return;
     }
     let (xl, yl) = if ta { (m, n) } else { (n, m) };
-    assert!(lda >= n && a.len() >= (m - 1) * lda + n, "sgemv: A too small");
+    assert!(
+        lda >= n && a.len() >= (m - 1) * lda + n,
+        "sgemv: A too small"
+    );
     assert!(x.len() >= xl && y.len() >= yl, "sgemv: x or y too small");
     unsafe {
         cblas_sys::cblas_sgemv(

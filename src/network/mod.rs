@@ -20,13 +20,23 @@ use crate::{Error, Result};
 pub(crate) enum Layer {
     Conv(conv1d::Conv1d),
     MaxPool(pool::MaxPool),
-    GlobalAvg { k: usize, w: usize },
+    GlobalAvg {
+        k: usize,
+        w: usize,
+    },
     /// Channel-major flatten permutes; position-major is the engine's own layout.
-    Flatten { k: usize, w: usize, order: FlattenOrder },
+    Flatten {
+        k: usize,
+        w: usize,
+        order: FlattenOrder,
+    },
     Dense(dense::Dense),
     Act(Activation, usize),
     Identity,
-    Scale { scale: Vec<f32>, shift: Vec<f32> },
+    Scale {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation gradients).
@@ -62,9 +72,11 @@ impl Layer {
                 &kernel,
                 bias.as_deref(),
             )),
-            LayerKind::MaxPool1D { pool, stride, padding } => {
-                Layer::MaxPool(pool::MaxPool::new(k, w, wo, pool, stride, padding))
-            }
+            LayerKind::MaxPool1D {
+                pool,
+                stride,
+                padding,
+            } => Layer::MaxPool(pool::MaxPool::new(k, w, wo, pool, stride, padding)),
             LayerKind::GlobalMaxPool1D => Layer::MaxPool(pool::MaxPool::global(k, w)),
             LayerKind::GlobalAvgPool1D => Layer::GlobalAvg { k, w },
             LayerKind::Flatten { order } => Layer::Flatten { k, w, order },
@@ -77,16 +89,38 @@ impl Layer {
             } => Layer::Dense(dense::Dense::new(k, units, activation, kernel, bias)),
             LayerKind::Activation(a) => Layer::Act(a, ko),
             LayerKind::Dropout => Layer::Identity,
-            LayerKind::BatchNorm { gamma, beta, mean, var, eps } => {
-                let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + eps).sqrt()).collect();
-                let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+            LayerKind::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                eps,
+            } => {
+                let scale: Vec<f32> = gamma
+                    .iter()
+                    .zip(&var)
+                    .map(|(g, v)| g / (v + eps).sqrt())
+                    .collect();
+                let shift = beta
+                    .iter()
+                    .zip(&mean)
+                    .zip(&scale)
+                    .map(|((b, m), s)| b - m * s)
+                    .collect();
                 Layer::Scale { scale, shift }
             }
         }
     }
 
     /// `x` and `y` hold exactly `batch` maps each.
-    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, s: &mut Scratch, arg: &mut Vec<u32>) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        batch: usize,
+        s: &mut Scratch,
+        arg: &mut Vec<u32>,
+    ) {
         match self {
             Layer::Conv(c) => {
                 grow(&mut s.cols, c.cols_len(batch));
@@ -131,7 +165,15 @@ impl Layer {
 
     /// Gradient of the input from the gradient of the output. `y` is this layer's
     /// output; `y`, `dy` and `dx` hold exactly `batch` maps each.
-    pub fn backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32], batch: usize, s: &mut Scratch, arg: &[u32]) {
+    pub fn backward(
+        &self,
+        y: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        batch: usize,
+        s: &mut Scratch,
+        arg: &[u32],
+    ) {
         match self {
             Layer::Conv(c) => {
                 grow(&mut s.cols, c.cols_len(batch));
@@ -159,9 +201,7 @@ impl Layer {
                 grow(&mut s.dz, batch * d.units);
                 d.backward(y, dy, dx, batch, &mut s.dz)
             }
-            Layer::Act(a, k) => {
-                activation::backward(*a, y, dy, dx, *k)
-            }
+            Layer::Act(a, k) => activation::backward(*a, y, dy, dx, *k),
             Layer::Identity => dx.copy_from_slice(dy),
             Layer::Scale { scale, .. } => {
                 let k = scale.len();
@@ -213,7 +253,11 @@ impl Network {
             .enumerate()
             .map(|(i, l)| Layer::from_spec(l.kind, shapes[i], shapes[i + 1]))
             .collect();
-        Ok(Network { layers, shapes, names })
+        Ok(Network {
+            layers,
+            shapes,
+            names,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -235,7 +279,13 @@ impl Network {
 
     /// Run layers `from..upto` on `batch` maps given channel-major (B × K × W)
     /// and return the result channel-major. `from = 0` starts at the model input.
-    pub fn forward_range(&self, input: &[f32], batch: usize, from: usize, upto: usize) -> Result<Vec<f32>> {
+    pub fn forward_range(
+        &self,
+        input: &[f32],
+        batch: usize,
+        from: usize,
+        upto: usize,
+    ) -> Result<Vec<f32>> {
         if from > upto || upto > self.layers.len() {
             return Err(Error::Shape(format!(
                 "layer range {from}..{upto} outside the model's {} layers",

@@ -13,17 +13,38 @@ pub struct MaxPool {
 }
 
 impl MaxPool {
-    pub fn new(k: usize, w_in: usize, w_out: usize, pool: usize, stride: usize, padding: Padding) -> Self {
+    pub fn new(
+        k: usize,
+        w_in: usize,
+        w_out: usize,
+        pool: usize,
+        stride: usize,
+        padding: Padding,
+    ) -> Self {
         let pad_left = match padding {
             Padding::Valid => 0,
             Padding::Same => same_pad_left(w_in, pool, stride),
         };
-        MaxPool { k, w_in, w_out, pool, stride, pad_left }
+        MaxPool {
+            k,
+            w_in,
+            w_out,
+            pool,
+            stride,
+            pad_left,
+        }
     }
 
     /// A global max pool is a pool as wide as the map.
     pub fn global(k: usize, w_in: usize) -> Self {
-        MaxPool { k, w_in, w_out: 1, pool: w_in, stride: 1, pad_left: 0 }
+        MaxPool {
+            k,
+            w_in,
+            w_out: 1,
+            pool: w_in,
+            stride: 1,
+            pad_left: 0,
+        }
     }
 
     pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, arg: &mut [u32]) {

@@ -38,7 +38,11 @@ pub struct Scorer<'n> {
 fn is_output_squash(l: &Layer) -> bool {
     matches!(
         l,
-        Layer::Identity | Layer::Act(Activation::Sigmoid | Activation::Softmax | Activation::Linear, _)
+        Layer::Identity
+            | Layer::Act(
+                Activation::Sigmoid | Activation::Softmax | Activation::Linear,
+                _
+            )
     )
 }
 
@@ -58,7 +62,10 @@ impl<'n> Scorer<'n> {
         let (trunk_end, head) = match net.layers.get(end.wrapping_sub(1)) {
             Some(Layer::Dense(d))
                 if end > from
-                    && matches!(d.act, Activation::Linear | Activation::Sigmoid | Activation::Softmax) =>
+                    && matches!(
+                        d.act,
+                        Activation::Linear | Activation::Sigmoid | Activation::Softmax
+                    ) =>
             {
                 (end - 1, Head::Dense(end - 1))
             }
@@ -86,7 +93,9 @@ impl<'n> Scorer<'n> {
                     i -= 1;
                 }
                 match net.layers.get(i.wrapping_sub(1)) {
-                    Some(Layer::Dense(d)) if i > from && d.act != Activation::Softmax => Some(i - 1),
+                    Some(Layer::Dense(d)) if i > from && d.act != Activation::Softmax => {
+                        Some(i - 1)
+                    }
                     _ => None,
                 }
             }
@@ -146,10 +155,20 @@ impl<'n> Scorer<'n> {
     }
 
     /// Scores and gradients for `classes.len()` maps `h` (position-major, B × W × K).
-    pub fn score_grad(&mut self, h: &[f32], classes: &[usize], scores: &mut [f32], grad: &mut [f32]) {
+    pub fn score_grad(
+        &mut self,
+        h: &[f32],
+        classes: &[usize],
+        scores: &mut [f32],
+        grad: &mut [f32],
+    ) {
         let b = classes.len();
         let n = self.map_len();
-        assert!(b <= self.capacity, "batch {b} exceeds the scorer's capacity {}", self.capacity);
+        assert!(
+            b <= self.capacity,
+            "batch {b} exceeds the scorer's capacity {}",
+            self.capacity
+        );
         assert!(h.len() >= b * n && grad.len() >= b * n && scores.len() >= b);
         for &c in classes {
             assert!(c < self.n_classes, "class {c} out of range");
@@ -162,24 +181,46 @@ impl<'n> Scorer<'n> {
         for i in self.from..run_end {
             let j = i - self.from;
             let (prev, rest) = self.acts.split_at_mut(j);
-            let x: &[f32] = if j == 0 { &h[..b * n] } else { &prev[j - 1][..b * self.sizes[j]] };
+            let x: &[f32] = if j == 0 {
+                &h[..b * n]
+            } else {
+                &prev[j - 1][..b * self.sizes[j]]
+            };
             let y = &mut rest[0][..b * self.sizes[j + 1]];
             layers[i].forward(x, y, b, &mut self.scratch, &mut self.args[j]);
         }
         let nh = self.sizes[run_end - self.from];
-        let xh: &[f32] = if run_end == self.from { h } else { &self.acts[run_end - self.from - 1] };
+        let xh: &[f32] = if run_end == self.from {
+            h
+        } else {
+            &self.acts[run_end - self.from - 1]
+        };
         let [g0, g1] = &mut self.g;
         if let Some(d1) = fused {
-            let (Layer::Dense(hidden), Head::Dense(hl)) = (&layers[d1], self.head) else { unreachable!() };
-            let Layer::Dense(head) = &layers[hl] else { unreachable!() };
-            fused_tail(hidden, head, &xh[..b * nh], classes, scores, &mut g0[..b * nh], &mut self.fuse_buf);
+            let (Layer::Dense(hidden), Head::Dense(hl)) = (&layers[d1], self.head) else {
+                unreachable!()
+            };
+            let Layer::Dense(head) = &layers[hl] else {
+                unreachable!()
+            };
+            fused_tail(
+                hidden,
+                head,
+                &xh[..b * nh],
+                classes,
+                scores,
+                &mut g0[..b * nh],
+                &mut self.fuse_buf,
+            );
         } else {
             for (i, &c) in classes.iter().enumerate() {
                 let x = &xh[i * nh..(i + 1) * nh];
                 let g = &mut g0[i * nh..(i + 1) * nh];
                 match self.head {
                     Head::Dense(l) => {
-                        let Layer::Dense(d) = &layers[l] else { unreachable!() };
+                        let Layer::Dense(d) = &layers[l] else {
+                            unreachable!()
+                        };
                         let (s, w) = d.unit(x, c);
                         scores[i] = s;
                         g.copy_from_slice(w);
@@ -200,8 +241,19 @@ impl<'n> Scorer<'n> {
         for i in (self.from..run_end).rev() {
             let j = i - self.from;
             let (n_in, n_out) = (b * self.sizes[j], b * self.sizes[j + 1]);
-            let out: &mut [f32] = if i == self.from { &mut grad[..n_in] } else { &mut dx[..n_in] };
-            layers[i].backward(&self.acts[j][..n_out], &dy[..n_out], out, b, &mut self.scratch, &self.args[j]);
+            let out: &mut [f32] = if i == self.from {
+                &mut grad[..n_in]
+            } else {
+                &mut dx[..n_in]
+            };
+            layers[i].backward(
+                &self.acts[j][..n_out],
+                &dy[..n_out],
+                out,
+                b,
+                &mut self.scratch,
+                &self.args[j],
+            );
             std::mem::swap(&mut dy, &mut dx);
         }
     }
@@ -219,7 +271,15 @@ const FUSE_ROWS: usize = 64;
 /// unit of `head` per item, reading the hidden kernel once: each block of its
 /// rows gives the block's activations, their share of the score, and their
 /// share of dS/dx while still in cache.
-fn fused_tail(hidden: &Dense, head: &Dense, x: &[f32], classes: &[usize], scores: &mut [f32], dx: &mut [f32], buf: &mut Vec<f32>) {
+fn fused_tail(
+    hidden: &Dense,
+    head: &Dense,
+    x: &[f32],
+    classes: &[usize],
+    scores: &mut [f32],
+    dx: &mut [f32],
+    buf: &mut Vec<f32>,
+) {
     let b = classes.len();
     let (n_in, units) = (hidden.n_in, hidden.units);
     if buf.len() < 3 * b * FUSE_ROWS {
@@ -239,24 +299,33 @@ fn fused_tail(hidden: &Dense, head: &Dense, x: &[f32], classes: &[usize], scores
         if b == 1 {
             gemm::sgemv(false, r, n_in, 1.0, block, n_in, x, 0.0, y);
         } else {
-            gemm::sgemm(false, true, b, r, n_in, 1.0, x, n_in, block, n_in, 0.0, y, r);
+            gemm::sgemm(
+                false, true, b, r, n_in, 1.0, x, n_in, block, n_in, 0.0, y, r,
+            );
         }
         for (i, &c) in classes.iter().enumerate() {
             let yi = &mut y[i * r..(i + 1) * r];
             for (v, bias) in yi.iter_mut().zip(&hidden.bias[r0..r0 + r]) {
                 *v += bias;
             }
-            w2[i * r..(i + 1) * r].copy_from_slice(&head.kernel[c * head.n_in + r0..c * head.n_in + r0 + r]);
+            w2[i * r..(i + 1) * r]
+                .copy_from_slice(&head.kernel[c * head.n_in + r0..c * head.n_in + r0 + r]);
         }
         activation::forward(hidden.act, y, r);
         for i in 0..b {
-            scores[i] += y[i * r..(i + 1) * r].iter().zip(&w2[i * r..(i + 1) * r]).map(|(a, w)| a * w).sum::<f32>();
+            scores[i] += y[i * r..(i + 1) * r]
+                .iter()
+                .zip(&w2[i * r..(i + 1) * r])
+                .map(|(a, w)| a * w)
+                .sum::<f32>();
         }
         activation::backward(hidden.act, y, w2, g, r);
         if b == 1 {
             gemm::sgemv(true, r, n_in, 1.0, block, n_in, g, 1.0, dx);
         } else {
-            gemm::sgemm(false, false, b, n_in, r, 1.0, g, r, block, n_in, 1.0, dx, n_in);
+            gemm::sgemm(
+                false, false, b, n_in, r, 1.0, g, r, block, n_in, 1.0, dx, n_in,
+            );
         }
         r0 += r;
     }

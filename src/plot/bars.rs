@@ -2,9 +2,9 @@
 //! OFIV, highest first; a star above (or below) each non-additive channel's bar.
 use super::data::Results;
 use super::{class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, RED};
-use plotters::style::text_anchor::{HPos, VPos};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
 
 pub struct OfivBars<'a> {
     r: &'a Results,
@@ -17,7 +17,12 @@ impl<'a> OfivBars<'a> {
     pub fn new(r: &'a Results, ci: usize) -> Self {
         let bw = (1400 / r.k as u32).clamp(2, 40);
         let width = (bw * r.k as u32 + 160).max(640);
-        OfivBars { r, ci, width, height: 460 }
+        OfivBars {
+            r,
+            ci,
+            width,
+            height: 460,
+        }
     }
 }
 
@@ -32,12 +37,19 @@ impl Figure for OfivBars<'_> {
         let order = r.rank_row(ci);
         let of = r.ofiv_row(ci);
         let na = r.nonadditive_row(ci);
-        let vals: Vec<f64> = order.iter().map(|&c| of[c] as f64).filter(|v| v.is_finite()).collect();
+        let vals: Vec<f64> = order
+            .iter()
+            .map(|&c| of[c] as f64)
+            .filter(|v| v.is_finite())
+            .collect();
         let lo = vals.iter().cloned().fold(0.0f64, f64::min);
         let hi = vals.iter().cloned().fold(0.0f64, f64::max);
         let span = if hi - lo > 0.0 { hi - lo } else { 1.0 };
         let (ylo, yhi) = (lo - 0.08 * span, hi + 0.08 * span);
-        let widest = (0..k).map(|c| text_width(&c.to_string(), 12.0)).max().unwrap_or(10);
+        let widest = (0..k)
+            .map(|c| text_width(&c.to_string(), 12.0))
+            .max()
+            .unwrap_or(10);
         let plot_w = self.width as f64 - 120.0;
         let pitch = plot_w / k as f64;
         let vertical = widest as f64 + 4.0 > pitch;
@@ -71,7 +83,10 @@ impl Figure for OfivBars<'_> {
             let v = of[c] as f64;
             let v = if v.is_finite() { v } else { 0.0 };
             let color = if v >= 0.0 { RED } else { BLUE };
-            Rectangle::new([(j as f64 + 0.06, 0.0), (j as f64 + 0.94, v)], color.filled())
+            Rectangle::new(
+                [(j as f64 + 0.06, 0.0), (j as f64 + 0.94, v)],
+                color.filled(),
+            )
         }))?;
         chart.draw_series(std::iter::once(PathElement::new(
             vec![(0.0, 0.0), (k as f64, 0.0)],
@@ -85,11 +100,32 @@ impl Figure for OfivBars<'_> {
                 continue;
             }
             let (x, _) = plot.map_coordinate(&(j as f64 + 0.5, 0.0));
-            area.draw(&PathElement::new(vec![(x, ybase - 8), (x, ybase - 4)], BLACK.stroke_width(1)))?;
+            area.draw(&PathElement::new(
+                vec![(x, ybase - 8), (x, ybase - 4)],
+                BLACK.stroke_width(1),
+            ))?;
             if vertical {
-                text(area, &c.to_string(), (x, ybase), 12.0, HPos::Right, VPos::Center, true, &BLACK)?;
+                text(
+                    area,
+                    &c.to_string(),
+                    (x, ybase),
+                    12.0,
+                    HPos::Right,
+                    VPos::Center,
+                    true,
+                    &BLACK,
+                )?;
             } else {
-                text(area, &c.to_string(), (x, ybase), 12.0, HPos::Center, VPos::Top, false, &BLACK)?;
+                text(
+                    area,
+                    &c.to_string(),
+                    (x, ybase),
+                    12.0,
+                    HPos::Center,
+                    VPos::Top,
+                    false,
+                    &BLACK,
+                )?;
             }
         }
         // Stars in pixel space, just beyond the bar's end.
@@ -100,8 +136,15 @@ impl Figure for OfivBars<'_> {
             }
             let v = if of[c].is_finite() { of[c] as f64 } else { 0.0 };
             let (x, y) = plot.map_coordinate(&(j as f64 + 0.5, v));
-            let y = if v >= 0.0 { y - sr as i32 - 3 } else { y + sr as i32 + 3 };
-            area.draw(&Polygon::new(star(x - area.get_base_pixel().0, y - area.get_base_pixel().1, sr), GOLD.filled()))?;
+            let y = if v >= 0.0 {
+                y - sr as i32 - 3
+            } else {
+                y + sr as i32 + 3
+            };
+            area.draw(&Polygon::new(
+                star(x - area.get_base_pixel().0, y - area.get_base_pixel().1, sr),
+                GOLD.filled(),
+            ))?;
         }
         Ok(())
     }

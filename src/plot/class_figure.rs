@@ -6,7 +6,10 @@
 //! Marks, for counting: exactly (T + 2)·K data circles plus 3 legend circles;
 //! one star polygon per non-additive channel plus 1 legend star.
 use super::data::Results;
-use super::{class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED};
+use super::{
+    class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, GREY, LIGHT,
+    PURPLE, RED,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -49,12 +52,16 @@ impl<'a> ClassFigure<'a> {
             .unwrap_or(80)
             + 24;
         let right = text_width("max 0.000e-00", SMALL) + 24;
-        let widest = (0..r.k).map(|c| text_width(&c.to_string(), SMALL)).max().unwrap_or(10);
+        let widest = (0..r.k)
+            .map(|c| text_width(&c.to_string(), SMALL))
+            .max()
+            .unwrap_or(10);
         let vertical_labels = widest + 4 > cw;
         let xlabel_h = if vertical_labels { widest + 10 } else { 20 };
         let top = 70;
         let grid_w = cw * k;
-        let title_w = text_width(&Self::title(r, ci), TITLE).max(text_width(&Self::subtitle(r), SMALL));
+        let title_w =
+            text_width(&Self::title(r, ci), TITLE).max(text_width(&Self::subtitle(r), SMALL));
         let width = (left + grid_w + right).max(title_w + 40).max(560);
         let rows_h = rh * (t + 3) + gap;
         let height = top + rows_h + 8 + xlabel_h + 24 + 40;
@@ -106,7 +113,8 @@ impl<'a> ClassFigure<'a> {
 }
 
 fn abs_max(v: impl Iterator<Item = f32>) -> f32 {
-    v.filter(|x| x.is_finite()).fold(0.0f32, |m, x| m.max(x.abs()))
+    v.filter(|x| x.is_finite())
+        .fold(0.0f32, |m, x| m.max(x.abs()))
 }
 
 fn sci(x: f32) -> String {
@@ -121,8 +129,26 @@ impl Figure for ClassFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (r, ci) = (self.r, self.ci);
         let (t, k) = (r.t, r.k);
-        text(area, &Self::title(r, ci), (20, 22), TITLE, HPos::Left, VPos::Center, false, &BLACK)?;
-        text(area, &Self::subtitle(r), (20, 46), SMALL, HPos::Left, VPos::Center, false, &GREY)?;
+        text(
+            area,
+            &Self::title(r, ci),
+            (20, 22),
+            TITLE,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &BLACK,
+        )?;
+        text(
+            area,
+            &Self::subtitle(r),
+            (20, 46),
+            SMALL,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &GREY,
+        )?;
 
         let x0 = self.left;
         let x1 = self.left + self.cw * k as i32;
@@ -133,7 +159,10 @@ impl Figure for ClassFigure<'_> {
         for row in 0..t + 3 {
             let y = self.row_y(row);
             if row < t + 2 {
-                area.draw(&PathElement::new(vec![(x0, y), (x1, y)], LIGHT.stroke_width(1)))?;
+                area.draw(&PathElement::new(
+                    vec![(x0, y), (x1, y)],
+                    LIGHT.stroke_width(1),
+                ))?;
             }
             let label = match row {
                 _ if row < t => {
@@ -146,10 +175,32 @@ impl Figure for ClassFigure<'_> {
                 _ if row == t + 1 => "OFIV".into(),
                 _ => "non-additive".into(),
             };
-            text(area, &label, (x0 - 10, y), SMALL, HPos::Right, VPos::Center, false, &BLACK)?;
+            text(
+                area,
+                &label,
+                (x0 - 10, y),
+                SMALL,
+                HPos::Right,
+                VPos::Center,
+                false,
+                &BLACK,
+            )?;
             if row < t {
-                let share = if wsum > 0.0 { w[row] / wsum } else { 1.0 / t as f32 };
-                text(area, &format!("w {:.0}%", 100.0 * share), (x1 + 10, y), SMALL, HPos::Left, VPos::Center, false, &GREY)?;
+                let share = if wsum > 0.0 {
+                    w[row] / wsum
+                } else {
+                    1.0 / t as f32
+                };
+                text(
+                    area,
+                    &format!("w {:.0}%", 100.0 * share),
+                    (x1 + 10, y),
+                    SMALL,
+                    HPos::Left,
+                    VPos::Center,
+                    false,
+                    &GREY,
+                )?;
             }
         }
         // Block frames.
@@ -168,46 +219,104 @@ impl Figure for ClassFigure<'_> {
             for (j, &ch) in self.order.iter().enumerate() {
                 let v = fiv[ch];
                 let color = if v >= 0.0 { RED } else { BLUE };
-                area.draw(&Circle::new((self.col_x(j), self.row_y(tt)), self.radius(v, fmax), color.filled()))?;
+                area.draw(&Circle::new(
+                    (self.col_x(j), self.row_y(tt)),
+                    self.radius(v, fmax),
+                    color.filled(),
+                ))?;
             }
         }
         // IL.
         let il = r.il_row(ci);
         let imax = abs_max(il.iter().copied());
         for (j, &ch) in self.order.iter().enumerate() {
-            area.draw(&Circle::new((self.col_x(j), self.row_y(t)), self.radius(il[ch], imax), PURPLE.filled()))?;
+            area.draw(&Circle::new(
+                (self.col_x(j), self.row_y(t)),
+                self.radius(il[ch], imax),
+                PURPLE.filled(),
+            ))?;
         }
-        text(area, &format!("max {}", sci(imax)), (x1 + 10, self.row_y(t)), SMALL, HPos::Left, VPos::Center, false, &GREY)?;
+        text(
+            area,
+            &format!("max {}", sci(imax)),
+            (x1 + 10, self.row_y(t)),
+            SMALL,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &GREY,
+        )?;
         // OFIV.
         let of = r.ofiv_row(ci);
         let omax = abs_max(of.iter().copied());
         for (j, &ch) in self.order.iter().enumerate() {
             let v = of[ch];
             let color = if v >= 0.0 { RED } else { BLUE };
-            area.draw(&Circle::new((self.col_x(j), self.row_y(t + 1)), self.radius(v, omax), color.filled()))?;
+            area.draw(&Circle::new(
+                (self.col_x(j), self.row_y(t + 1)),
+                self.radius(v, omax),
+                color.filled(),
+            ))?;
         }
-        text(area, &format!("max {}", sci(omax)), (x1 + 10, self.row_y(t + 1)), SMALL, HPos::Left, VPos::Center, false, &GREY)?;
+        text(
+            area,
+            &format!("max {}", sci(omax)),
+            (x1 + 10, self.row_y(t + 1)),
+            SMALL,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &GREY,
+        )?;
         // Non-additive stars.
         let na = r.nonadditive_row(ci);
         let sr = (0.5 * self.cw.min(self.rh) as f64).max(2.0);
         for (j, &ch) in self.order.iter().enumerate() {
             if na[ch] != 0 {
-                area.draw(&Polygon::new(star(self.col_x(j), self.row_y(t + 2), sr), GOLD.filled()))?;
+                area.draw(&Polygon::new(
+                    star(self.col_x(j), self.row_y(t + 2), sr),
+                    GOLD.filled(),
+                ))?;
             }
         }
         // Channel labels, thinned (never the data).
         let ylab = self.row_y(t + 2) + self.rh / 2 + 6;
-        let step = if self.vertical_labels { label_step(self.cw as f64, 15.0) } else { 1 };
+        let step = if self.vertical_labels {
+            label_step(self.cw as f64, 15.0)
+        } else {
+            1
+        };
         for (j, &ch) in self.order.iter().enumerate() {
             if j % step != 0 {
                 continue;
             }
             let x = self.col_x(j);
-            area.draw(&PathElement::new(vec![(x, ylab - 4), (x, ylab - 1)], BLACK.stroke_width(1)))?;
+            area.draw(&PathElement::new(
+                vec![(x, ylab - 4), (x, ylab - 1)],
+                BLACK.stroke_width(1),
+            ))?;
             if self.vertical_labels {
-                text(area, &ch.to_string(), (x, ylab), SMALL, HPos::Right, VPos::Center, true, &BLACK)?;
+                text(
+                    area,
+                    &ch.to_string(),
+                    (x, ylab),
+                    SMALL,
+                    HPos::Right,
+                    VPos::Center,
+                    true,
+                    &BLACK,
+                )?;
             } else {
-                text(area, &ch.to_string(), (x, ylab), SMALL, HPos::Center, VPos::Top, false, &BLACK)?;
+                text(
+                    area,
+                    &ch.to_string(),
+                    (x, ylab),
+                    SMALL,
+                    HPos::Center,
+                    VPos::Top,
+                    false,
+                    &BLACK,
+                )?;
             }
         }
         let ycap = ylab + self.xlabel_h + 4;
@@ -216,17 +325,48 @@ impl Figure for ClassFigure<'_> {
         } else {
             "channel (ordered by OFIV, highest first)".to_string()
         };
-        text(area, &caption, ((x0 + x1) / 2, ycap), SMALL, HPos::Center, VPos::Top, false, &BLACK)?;
+        text(
+            area,
+            &caption,
+            ((x0 + x1) / 2, ycap),
+            SMALL,
+            HPos::Center,
+            VPos::Top,
+            false,
+            &BLACK,
+        )?;
         // Legend.
         let yl = ycap + 30;
         let mut x = 20;
-        for (label, color) in [("positive", RED), ("negative", BLUE), ("inconsistency level", PURPLE)] {
+        for (label, color) in [
+            ("positive", RED),
+            ("negative", BLUE),
+            ("inconsistency level", PURPLE),
+        ] {
             area.draw(&Circle::new((x + 6, yl), 6, color.filled()))?;
-            text(area, label, (x + 16, yl), SMALL, HPos::Left, VPos::Center, false, &BLACK)?;
+            text(
+                area,
+                label,
+                (x + 16, yl),
+                SMALL,
+                HPos::Left,
+                VPos::Center,
+                false,
+                &BLACK,
+            )?;
             x += 16 + text_width(label, SMALL) + 24;
         }
         area.draw(&Polygon::new(star(x + 6, yl, 7.0), GOLD.filled()))?;
-        text(area, "non-additive (GMM on IL)", (x + 16, yl), SMALL, HPos::Left, VPos::Center, false, &BLACK)?;
+        text(
+            area,
+            "non-additive (GMM on IL)",
+            (x + 16, yl),
+            SMALL,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &BLACK,
+        )?;
         let _ = self.right;
         Ok(())
     }

@@ -41,34 +41,64 @@ pub struct Results {
     pub cluster_order: Vec<i32>,
 }
 
-fn dataset<T: hdf5::H5Type>(file: &hdf5::File, path: &Path, name: &str, shape: &[usize]) -> Result<Vec<T>> {
-    let ds = file
-        .dataset(name)
-        .map_err(|_| Error::results(path, format!("has no {name} (is it a deepresolve-mpi results file, and was the run finished?)")))?;
+fn dataset<T: hdf5::H5Type>(
+    file: &hdf5::File,
+    path: &Path,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<T>> {
+    let ds = file.dataset(name).map_err(|_| {
+        Error::results(
+            path,
+            format!(
+                "has no {name} (is it a deepresolve-mpi results file, and was the run finished?)"
+            ),
+        )
+    })?;
     if ds.shape() != shape {
-        return Err(Error::results(path, format!("{name} has shape {:?}, expected {:?}", ds.shape(), shape)));
+        return Err(Error::results(
+            path,
+            format!("{name} has shape {:?}, expected {:?}", ds.shape(), shape),
+        ));
     }
-    ds.read_raw::<T>().map_err(|e| Error::results(path, format!("cannot read {name}: {e}")))
+    ds.read_raw::<T>()
+        .map_err(|e| Error::results(path, format!("cannot read {name}: {e}")))
 }
 
 impl Results {
     pub fn read(path: &Path) -> Result<Results> {
-        let file = hdf5::File::open(path).map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
-        let fiv_ds = file
-            .dataset("ascent/fiv")
-            .map_err(|_| Error::results(path, "has no /ascent/fiv (is it a deepresolve-mpi results file?)"))?;
+        let file = hdf5::File::open(path)
+            .map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
+        let fiv_ds = file.dataset("ascent/fiv").map_err(|_| {
+            Error::results(
+                path,
+                "has no /ascent/fiv (is it a deepresolve-mpi results file?)",
+            )
+        })?;
         let s = fiv_ds.shape();
         if s.len() != 3 {
-            return Err(Error::results(path, format!("/ascent/fiv has shape {s:?}, expected (C, T, K)")));
+            return Err(Error::results(
+                path,
+                format!("/ascent/fiv has shape {s:?}, expected (C, T, K)"),
+            ));
         }
         let (c, t, k) = (s[0], s[1], s[2]);
         if c == 0 || t == 0 || k == 0 {
-            return Err(Error::results(path, format!("/ascent/fiv is empty (shape {s:?})")));
+            return Err(Error::results(
+                path,
+                format!("/ascent/fiv is empty (shape {s:?})"),
+            ));
         }
-        let names_ds = file.dataset("classes/names").map_err(|_| Error::results(path, "has no /classes/names"))?;
-        let names = string_dataset(&names_ds).ok_or_else(|| Error::results(path, "/classes/names is not a string dataset"))?;
+        let names_ds = file
+            .dataset("classes/names")
+            .map_err(|_| Error::results(path, "has no /classes/names"))?;
+        let names = string_dataset(&names_ds)
+            .ok_or_else(|| Error::results(path, "/classes/names is not a string dataset"))?;
         if names.len() != c {
-            return Err(Error::results(path, format!("/classes/names has {} names for {c} classes", names.len())));
+            return Err(Error::results(
+                path,
+                format!("/classes/names has {} names for {c} classes", names.len()),
+            ));
         }
         let status = str_attr(&file, "status");
         let r = Results {
@@ -81,7 +111,9 @@ impl Results {
             k,
             index: dataset(&file, path, "classes/index", &[c])?,
             names,
-            fiv: fiv_ds.read_raw::<f32>().map_err(|e| Error::results(path, format!("cannot read /ascent/fiv: {e}")))?,
+            fiv: fiv_ds
+                .read_raw::<f32>()
+                .map_err(|e| Error::results(path, format!("cannot read /ascent/fiv: {e}")))?,
             score: dataset(&file, path, "ascent/score", &[c, t])?,
             weight: dataset(&file, path, "analysis/weight", &[c, t])?,
             il: dataset(&file, path, "analysis/il", &[c, k])?,
@@ -94,16 +126,25 @@ impl Results {
         };
         if let Some(s) = status {
             if s != "complete" {
-                eprintln!("deepresolve-mpi: warning: {} has status {s:?}; /analysis may be incomplete", path.display());
+                eprintln!(
+                    "deepresolve-mpi: warning: {} has status {s:?}; /analysis may be incomplete",
+                    path.display()
+                );
             }
         }
         for (ci, row) in r.rank.chunks(k).enumerate() {
             if row.iter().any(|&x| x < 0 || x as usize >= k) {
-                return Err(Error::results(path, format!("/analysis/rank row {ci} has a channel outside 0..{k}")));
+                return Err(Error::results(
+                    path,
+                    format!("/analysis/rank row {ci} has a channel outside 0..{k}"),
+                ));
             }
         }
         if r.cluster_order.iter().any(|&x| x < 0 || x as usize >= c) {
-            return Err(Error::results(path, format!("/analysis/cluster_order has a class outside 0..{c}")));
+            return Err(Error::results(
+                path,
+                format!("/analysis/cluster_order has a class outside 0..{c}"),
+            ));
         }
         Ok(r)
     }
@@ -125,7 +166,10 @@ impl Results {
         self.row(&self.nonadditive, ci)
     }
     pub fn rank_row(&self, ci: usize) -> Vec<usize> {
-        self.row(&self.rank, ci).iter().map(|&x| x as usize).collect()
+        self.row(&self.rank, ci)
+            .iter()
+            .map(|&x| x as usize)
+            .collect()
     }
 
     /// Position (0..C) of a class given by output index (as in /classes/index) or by name.
@@ -144,7 +188,13 @@ impl Results {
             .iter()
             .zip(&self.names)
             .take(12)
-            .map(|(i, n)| if n == &i.to_string() { n.clone() } else { format!("{i} ({n})") })
+            .map(|(i, n)| {
+                if n == &i.to_string() {
+                    n.clone()
+                } else {
+                    format!("{i} ({n})")
+                }
+            })
             .collect();
         Err(Error::Input(format!(
             "class {key:?} is not in {}: it has {} classes, by output index or name: {}{}",
@@ -177,9 +227,13 @@ impl Results {
             if let Some((a, b)) = part.split_once('-') {
                 if let (Ok(a), Ok(b)) = (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
                     if a > b {
-                        return Err(Error::Input(format!("--classes {list:?}: {part:?} is a range that runs backwards")));
+                        return Err(Error::Input(format!(
+                            "--classes {list:?}: {part:?} is a range that runs backwards"
+                        )));
                     }
-                    let hits: Vec<usize> = (0..self.c).filter(|&p| self.index[p] >= a && self.index[p] <= b).collect();
+                    let hits: Vec<usize> = (0..self.c)
+                        .filter(|&p| self.index[p] >= a && self.index[p] <= b)
+                        .collect();
                     if hits.is_empty() {
                         return Err(Error::Input(format!(
                             "--classes {list:?}: no class of {} has an output index in {part}",
@@ -192,7 +246,9 @@ impl Results {
                     continue;
                 }
             }
-            let p = self.find_class(part).map_err(|e| Error::Input(format!("--classes {list:?}: {e}")))?;
+            let p = self
+                .find_class(part)
+                .map_err(|e| Error::Input(format!("--classes {list:?}: {e}")))?;
             push(p, &mut out);
         }
         if out.is_empty() {
@@ -207,7 +263,13 @@ impl Results {
 pub fn sanitise(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|ch| if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     if s.is_empty() {
         "_".into()

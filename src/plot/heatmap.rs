@@ -25,7 +25,11 @@ pub fn color(v: f32) -> RGBColor {
         return RGBColor(190, 190, 190);
     }
     let v = v.clamp(-1.0, 1.0) as f64;
-    let (end, f) = if v >= 0.0 { ((178.0, 24.0, 43.0), v) } else { ((33.0, 102.0, 172.0), -v) };
+    let (end, f) = if v >= 0.0 {
+        ((178.0, 24.0, 43.0), v)
+    } else {
+        ((33.0, 102.0, 172.0), -v)
+    };
     let mix = |a: f64| (255.0 + (a - 255.0) * f).round() as u8;
     RGBColor(mix(end.0), mix(end.1), mix(end.2))
 }
@@ -47,7 +51,12 @@ impl<'a> PointCollection<'a, BackendCoord> for &'a Raster {
 }
 
 impl<DB: DrawingBackend> Drawable<DB> for Raster {
-    fn draw<I: Iterator<Item = BackendCoord>>(&self, mut pos: I, backend: &mut DB, _: (u32, u32)) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
+    fn draw<I: Iterator<Item = BackendCoord>>(
+        &self,
+        mut pos: I,
+        backend: &mut DB,
+        _: (u32, u32),
+    ) -> Result<(), DrawingErrorKind<DB::ErrorType>> {
         match pos.next() {
             Some(p) => backend.blit_bitmap(p, (self.w, self.h), &self.rgb),
             None => Ok(()),
@@ -74,7 +83,11 @@ impl<'a> SimilarityFigure<'a> {
         let c = r.c as i32;
         let n_px = (c * 28).clamp(320, 1000);
         let dendro = if r.c > 1 { 130 } else { 0 };
-        let lab_w = (0..r.c).map(|p| text_width(&Self::label(r, p), SMALL)).max().unwrap_or(20) + 10;
+        let lab_w = (0..r.c)
+            .map(|p| text_width(&Self::label(r, p), SMALL))
+            .max()
+            .unwrap_or(20)
+            + 10;
         let x0 = 20 + dendro + 6;
         let y0 = 70 + dendro + 6;
         let width = x0 + n_px + 6 + lab_w + 30 + 20 + 70;
@@ -120,14 +133,21 @@ impl<'a> SimilarityFigure<'a> {
             pos_of[p] = i;
         }
         let l = &self.r.linkage;
-        let dmax = (0..c - 1).map(|m| l[m * 4 + 2]).filter(|d| d.is_finite()).fold(0.0f64, f64::max);
+        let dmax = (0..c - 1)
+            .map(|m| l[m * 4 + 2])
+            .filter(|d| d.is_finite())
+            .fold(0.0f64, f64::max);
         let dmax = if dmax > 0.0 { dmax } else { 1.0 };
         let mut node: Vec<(f64, f64)> = (0..c).map(|p| (self.centre(pos_of[p]), 0.0)).collect();
         let mut segs = Vec::with_capacity(c - 1);
         for m in 0..c - 1 {
             let (a, b) = (l[m * 4] as usize, l[m * 4 + 1] as usize);
             let d = l[m * 4 + 2];
-            let h = if d.is_finite() { (d / dmax).clamp(0.0, 1.0) } else { 1.0 };
+            let h = if d.is_finite() {
+                (d / dmax).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
             let (Some(&na), Some(&nb)) = (node.get(a), node.get(b)) else {
                 node.push(((node.last().map_or(0.0, |n| n.0)), h));
                 continue;
@@ -149,10 +169,22 @@ impl Figure for SimilarityFigure<'_> {
         let r = self.r;
         let c = r.c;
         let (x0, y0, n) = (self.x0, self.y0, self.n_px);
-        text(area, "Class similarity (Pearson correlation of positive OFIV), average-linkage order", (20, 22), 18.0, HPos::Left, VPos::Center, false, &BLACK)?;
         text(
             area,
-            &format!("{} classes · input of layer {} · model {}", c, r.layer, r.model),
+            "Class similarity (Pearson correlation of positive OFIV), average-linkage order",
+            (20, 22),
+            18.0,
+            HPos::Left,
+            VPos::Center,
+            false,
+            &BLACK,
+        )?;
+        text(
+            area,
+            &format!(
+                "{} classes · input of layer {} · model {}",
+                c, r.layer, r.model
+            ),
             (20, 46),
             SMALL,
             HPos::Left,
@@ -167,7 +199,10 @@ impl Figure for SimilarityFigure<'_> {
                 for j in 0..c {
                     let col = color(sim(i, j));
                     area.draw(&Rectangle::new(
-                        [(x0 + self.edge(j), y0 + self.edge(i)), (x0 + self.edge(j + 1), y0 + self.edge(i + 1))],
+                        [
+                            (x0 + self.edge(j), y0 + self.edge(i)),
+                            (x0 + self.edge(j + 1), y0 + self.edge(i + 1)),
+                        ],
                         col.filled(),
                     ))?;
                 }
@@ -186,17 +221,31 @@ impl Figure for SimilarityFigure<'_> {
                     rgb[o + 2] = d;
                 }
             }
-            area.draw(&Raster { pos: (x0, y0), w: n as u32, h: n as u32, rgb })?;
+            area.draw(&Raster {
+                pos: (x0, y0),
+                w: n as u32,
+                h: n as u32,
+                rgb,
+            })?;
         }
-        area.draw(&Rectangle::new([(x0, y0), (x0 + n, y0 + n)], GREY.stroke_width(1)))?;
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + n, y0 + n)],
+            GREY.stroke_width(1),
+        ))?;
 
         // Dendrograms: above the columns, left of the rows.
         let dh = self.dendro as f64 - 8.0;
         let style = BLACK.stroke_width(1);
         for seg in self.dendrogram() {
-            let top: Vec<(i32, i32)> = seg.iter().map(|&(p, h)| (x0 + p.round() as i32, y0 - 4 - (h * dh).round() as i32)).collect();
+            let top: Vec<(i32, i32)> = seg
+                .iter()
+                .map(|&(p, h)| (x0 + p.round() as i32, y0 - 4 - (h * dh).round() as i32))
+                .collect();
             area.draw(&PathElement::new(top, style))?;
-            let left: Vec<(i32, i32)> = seg.iter().map(|&(p, h)| (x0 - 4 - (h * dh).round() as i32, y0 + p.round() as i32)).collect();
+            let left: Vec<(i32, i32)> = seg
+                .iter()
+                .map(|&(p, h)| (x0 - 4 - (h * dh).round() as i32, y0 + p.round() as i32))
+                .collect();
             area.draw(&PathElement::new(left, style))?;
         }
 
@@ -207,8 +256,26 @@ impl Figure for SimilarityFigure<'_> {
             let p = self.order[i];
             let label = Self::label(r, p);
             let mid = self.centre(i).round() as i32;
-            text(area, &label, (x0 + n + 6, y0 + mid), SMALL, HPos::Left, VPos::Center, false, &BLACK)?;
-            text(area, &label, (x0 + mid, y0 + n + 6), SMALL, HPos::Right, VPos::Center, true, &BLACK)?;
+            text(
+                area,
+                &label,
+                (x0 + n + 6, y0 + mid),
+                SMALL,
+                HPos::Left,
+                VPos::Center,
+                false,
+                &BLACK,
+            )?;
+            text(
+                area,
+                &label,
+                (x0 + mid, y0 + n + 6),
+                SMALL,
+                HPos::Right,
+                VPos::Center,
+                true,
+                &BLACK,
+            )?;
         }
         if step > 1 {
             text(
@@ -234,14 +301,49 @@ impl Figure for SimilarityFigure<'_> {
                 (0..20).flat_map(move |_| [a, b, d])
             })
             .collect();
-        area.draw(&Raster { pos: (bx, by), w: 20, h: bh as u32, rgb: bar })?;
-        area.draw(&Rectangle::new([(bx, by), (bx + 20, by + bh)], GREY.stroke_width(1)))?;
-        for (v, label) in [(1.0, "1"), (0.5, "0.5"), (0.0, "0"), (-0.5, "−0.5"), (-1.0, "−1")] {
+        area.draw(&Raster {
+            pos: (bx, by),
+            w: 20,
+            h: bh as u32,
+            rgb: bar,
+        })?;
+        area.draw(&Rectangle::new(
+            [(bx, by), (bx + 20, by + bh)],
+            GREY.stroke_width(1),
+        ))?;
+        for (v, label) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (0.0, "0"),
+            (-0.5, "−0.5"),
+            (-1.0, "−1"),
+        ] {
             let y = by + ((1.0 - v) / 2.0 * bh as f64).round() as i32;
-            area.draw(&PathElement::new(vec![(bx + 20, y), (bx + 24, y)], BLACK.stroke_width(1)))?;
-            text(area, label, (bx + 27, y), SMALL, HPos::Left, VPos::Center, false, &BLACK)?;
+            area.draw(&PathElement::new(
+                vec![(bx + 20, y), (bx + 24, y)],
+                BLACK.stroke_width(1),
+            ))?;
+            text(
+                area,
+                label,
+                (bx + 27, y),
+                SMALL,
+                HPos::Left,
+                VPos::Center,
+                false,
+                &BLACK,
+            )?;
         }
-        text(area, "A", (bx + 10, by - 10), SMALL, HPos::Center, VPos::Bottom, false, &BLACK)?;
+        text(
+            area,
+            "A",
+            (bx + 10, by - 10),
+            SMALL,
+            HPos::Center,
+            VPos::Bottom,
+            false,
+            &BLACK,
+        )?;
         Ok(())
     }
 }

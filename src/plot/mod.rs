@@ -40,7 +40,12 @@ pub fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for family in ["sans-serif", "serif", "monospace"] {
-            for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
+            for style in [
+                FontStyle::Normal,
+                FontStyle::Bold,
+                FontStyle::Italic,
+                FontStyle::Oblique,
+            ] {
                 // The bytes are a valid TTF (tested): an error here cannot happen.
                 let _ = plotters::style::register_font(family, style, FONT);
             }
@@ -54,7 +59,8 @@ pub trait Figure {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
 }
 
-pub type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub type DrawResult<DB> =
+    std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// Draw `fig` to `dir/stem.svg` and `dir/stem.png`; returns both paths.
 pub fn save(fig: &impl Figure, dir: &Path, stem: &str) -> Result<[PathBuf; 2]> {
@@ -84,7 +90,10 @@ pub(crate) fn font(size: f64) -> FontDesc<'static> {
 /// Width of `s` in pixels at `size`.
 pub(crate) fn text_width(s: &str, size: f64) -> i32 {
     register_fonts();
-    font(size).box_size(s).map(|(w, _)| w as i32).unwrap_or((s.chars().count() as f64 * size * 0.6) as i32)
+    font(size)
+        .box_size(s)
+        .map(|(w, _)| w as i32)
+        .unwrap_or((s.chars().count() as f64 * size * 0.6) as i32)
 }
 
 /// Draw `s` anchored at (x, y); `vertical` reads bottom to top.
@@ -113,7 +122,10 @@ pub(crate) fn star(x: i32, y: i32, r: f64) -> Vec<(i32, i32)> {
         .map(|i| {
             let a = std::f64::consts::PI * (i as f64) / 5.0 - std::f64::consts::FRAC_PI_2;
             let rr = if i % 2 == 0 { r } else { r * 0.45 };
-            (x + (rr * a.cos()).round() as i32, y + (rr * a.sin()).round() as i32)
+            (
+                x + (rr * a.cos()).round() as i32,
+                y + (rr * a.sin()).round() as i32,
+            )
         })
         .collect()
 }
@@ -149,8 +161,12 @@ pub(crate) fn class_title(r: &Results, ci: usize) -> String {
 
 pub fn plot(args: &PlotArgs) -> Result<()> {
     let r = Results::read(&args.results)?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Error::Input(format!("cannot create output directory {}: {e}", args.out.display())))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::Input(format!(
+            "cannot create output directory {}: {e}",
+            args.out.display()
+        ))
+    })?;
     let classes = match &args.classes {
         Some(list) => r.select_classes(list)?,
         None if r.c > DEFAULT_MAX_CLASSES => {
@@ -165,8 +181,16 @@ pub fn plot(args: &PlotArgs) -> Result<()> {
     let mut n = 0;
     for &ci in &classes {
         let stem = format!("{}_{}", r.index[ci], sanitise(&r.names[ci]));
-        save(&class_figure::ClassFigure::new(&r, ci), &args.out, &format!("class_{stem}"))?;
-        save(&bars::OfivBars::new(&r, ci), &args.out, &format!("ofiv_{stem}"))?;
+        save(
+            &class_figure::ClassFigure::new(&r, ci),
+            &args.out,
+            &format!("class_{stem}"),
+        )?;
+        save(
+            &bars::OfivBars::new(&r, ci),
+            &args.out,
+            &format!("ofiv_{stem}"),
+        )?;
         n += 2;
     }
     save(&heatmap::SimilarityFigure::new(&r), &args.out, "similarity")?;

@@ -25,7 +25,9 @@ impl Builder {
         }
     }
     pub fn rand(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| (self.rng.random::<f32>() * 2.0 - 1.0) * scale).collect()
+        (0..n)
+            .map(|_| (self.rng.random::<f32>() * 2.0 - 1.0) * scale)
+            .collect()
     }
     pub fn push(&mut self, kind: LayerKind) -> &mut Self {
         let name = format!("l{}", self.spec.layers.len());
@@ -34,7 +36,15 @@ impl Builder {
         self
     }
     #[allow(clippy::too_many_arguments)]
-    pub fn conv(&mut self, f: usize, ks: usize, stride: usize, dil: usize, pad: Padding, act: Activation) -> &mut Self {
+    pub fn conv(
+        &mut self,
+        f: usize,
+        ks: usize,
+        stride: usize,
+        dil: usize,
+        pad: Padding,
+        act: Activation,
+    ) -> &mut Self {
         let k = self.shape.0;
         let scale = 1.0 / ((k * ks) as f32).sqrt() * 1.5;
         let kernel = self.rand(f * k * ks, scale);
@@ -55,10 +65,20 @@ impl Builder {
         let n = self.shape.0;
         let kernel = self.rand(units * n, 1.5 / (n as f32).sqrt());
         let bias = Some(self.rand(units, 0.3));
-        self.push(LayerKind::Dense { units, in_features: n, activation: act, kernel, bias })
+        self.push(LayerKind::Dense {
+            units,
+            in_features: n,
+            activation: act,
+            kernel,
+            bias,
+        })
     }
     pub fn pool(&mut self, pool: usize, stride: usize, pad: Padding) -> &mut Self {
-        self.push(LayerKind::MaxPool1D { pool, stride, padding: pad })
+        self.push(LayerKind::MaxPool1D {
+            pool,
+            stride,
+            padding: pad,
+        })
     }
     pub fn flatten(&mut self, order: FlattenOrder) -> &mut Self {
         self.push(LayerKind::Flatten { order })
@@ -72,7 +92,13 @@ impl Builder {
         let beta = self.rand(k, 0.5);
         let mean = self.rand(k, 0.5);
         let var = self.rand(k, 0.5).iter().map(|v| v + 1.0).collect();
-        self.push(LayerKind::BatchNorm { gamma, beta, mean, var, eps: 1e-3 })
+        self.push(LayerKind::BatchNorm {
+            gamma,
+            beta,
+            mean,
+            var,
+            eps: 1e-3,
+        })
     }
     pub fn build(&self) -> ModelSpec {
         self.spec.clone()
@@ -127,7 +153,9 @@ pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::proc
         Ok(out) => out.expect("wait for deepresolve-mpi"),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            let _ = Command::new("pkill").args(["-9", "-f", "deepresolve-mpi"]).status();
+            let _ = Command::new("pkill")
+                .args(["-9", "-f", "deepresolve-mpi"])
+                .status();
             panic!("deepresolve-mpi {args:?} (ranks {nproc:?}) hung for more than {timeout_s} s");
         }
     }
@@ -154,20 +182,45 @@ pub fn datasets(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let f = hdf5::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let mut out = vec![];
     for g in ["classes", "ascent", "analysis"] {
-        let grp = f.group(g).unwrap_or_else(|_| panic!("{}: no /{g}", path.display()));
+        let grp = f
+            .group(g)
+            .unwrap_or_else(|_| panic!("{}: no /{g}", path.display()));
         let mut names = grp.member_names().unwrap();
         names.sort();
         for n in names {
             let ds = grp.dataset(&n).unwrap();
             let bytes: Vec<u8> = if n == "names" {
-                deepresolve_mpi::model::h5util::string_dataset(&ds).unwrap().join("\n").into_bytes()
+                deepresolve_mpi::model::h5util::string_dataset(&ds)
+                    .unwrap()
+                    .join("\n")
+                    .into_bytes()
             } else {
                 let td = ds.dtype().unwrap();
                 match (td.size(), format!("{:?}", td.to_descriptor().unwrap())) {
-                    (4, d) if d.contains("Float") => ds.read_raw::<f32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    (8, d) if d.contains("Float") => ds.read_raw::<f64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    (4, _) => ds.read_raw::<i32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
-                    (8, _) => ds.read_raw::<i64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                    (4, d) if d.contains("Float") => ds
+                        .read_raw::<f32>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    (8, d) if d.contains("Float") => ds
+                        .read_raw::<f64>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    (4, _) => ds
+                        .read_raw::<i32>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    (8, _) => ds
+                        .read_raw::<i64>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
                     (1, _) => ds.read_raw::<u8>().unwrap(),
                     (s, d) => panic!("{n}: unexpected type {d} of size {s}"),
                 }
@@ -182,8 +235,19 @@ pub fn assert_same_datasets(a: &std::path::Path, b: &std::path::Path) {
     let (da, db) = (datasets(a), datasets(b));
     let na: Vec<&String> = da.iter().map(|x| &x.0).collect();
     let nb: Vec<&String> = db.iter().map(|x| &x.0).collect();
-    assert_eq!(na, nb, "different datasets in {} and {}", a.display(), b.display());
+    assert_eq!(
+        na,
+        nb,
+        "different datasets in {} and {}",
+        a.display(),
+        b.display()
+    );
     for ((n, x), (_, y)) in da.iter().zip(&db) {
-        assert!(x == y, "{n} differs between {} and {}", a.display(), b.display());
+        assert!(
+            x == y,
+            "{n} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
     }
 }

@@ -22,7 +22,10 @@ pub struct ConfigError {
 }
 
 fn err(layer: Option<&str>, msg: impl Into<String>) -> ConfigError {
-    ConfigError { layer: layer.map(str::to_string), msg: msg.into() }
+    ConfigError {
+        layer: layer.map(str::to_string),
+        msg: msg.into(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,7 +40,12 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
     let class_name = v
         .get("class_name")
         .and_then(Value::as_str)
-        .ok_or_else(|| err(None, format!("layer entry {i} of the config has no class_name")))?
+        .ok_or_else(|| {
+            err(
+                None,
+                format!("layer entry {i} of the config has no class_name"),
+            )
+        })?
         .to_string();
     let config = v.get("config").cloned().unwrap_or(Value::Null);
     let name = config
@@ -46,7 +54,11 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
         .or_else(|| v.get("name").and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("layer_{i}"));
-    Ok(RawLayer { class_name, name, config })
+    Ok(RawLayer {
+        class_name,
+        name,
+        config,
+    })
 }
 
 /// Names of the layers whose tensors appear anywhere inside `v` (an inbound node):
@@ -130,7 +142,10 @@ fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
     let mut inputs: Vec<Vec<String>> = Vec::new();
     for (i, v) in list.iter().enumerate() {
         let l = raw_layer(v, i)?;
-        let nodes = v.get("inbound_nodes").cloned().unwrap_or(Value::Array(vec![]));
+        let nodes = v
+            .get("inbound_nodes")
+            .cloned()
+            .unwrap_or(Value::Array(vec![]));
         let node_count = nodes.as_array().map_or(0, Vec::len);
         if node_count > 1 {
             return Err(err(
@@ -146,16 +161,31 @@ fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
     let inputs_of_model = endpoint_names(config.get("input_layers"));
     let outputs_of_model = endpoint_names(config.get("output_layers"));
     if inputs_of_model.len() > 1 {
-        return Err(err(Some(&inputs_of_model[1]), format!("the model has {} inputs; only one is supported", inputs_of_model.len())));
+        return Err(err(
+            Some(&inputs_of_model[1]),
+            format!(
+                "the model has {} inputs; only one is supported",
+                inputs_of_model.len()
+            ),
+        ));
     }
     if outputs_of_model.len() > 1 {
-        return Err(err(Some(&outputs_of_model[1]), format!("the model has {} outputs; only one is supported", outputs_of_model.len())));
+        return Err(err(
+            Some(&outputs_of_model[1]),
+            format!(
+                "the model has {} outputs; only one is supported",
+                outputs_of_model.len()
+            ),
+        ));
     }
     // Consumers of every layer: a layer that feeds two others is where the graph branches.
     let mut consumers: HashMap<&str, Vec<&str>> = HashMap::new();
     for (l, ins) in layers.iter().zip(&inputs) {
         for i in ins {
-            consumers.entry(i.as_str()).or_default().push(l.name.as_str());
+            consumers
+                .entry(i.as_str())
+                .or_default()
+                .push(l.name.as_str());
         }
     }
     for l in &layers {
@@ -165,7 +195,12 @@ fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
                     .iter()
                     .zip(&inputs)
                     .find(|(_, ins)| ins.len() > 1)
-                    .map(|(m, _)| format!("; the branches merge at layer {} ({})", m.name, m.class_name))
+                    .map(|(m, _)| {
+                        format!(
+                            "; the branches merge at layer {} ({})",
+                            m.name, m.class_name
+                        )
+                    })
                     .unwrap_or_default();
                 return Err(err(
                     Some(&l.name),
@@ -182,12 +217,21 @@ fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
         if ins.len() > 1 {
             return Err(err(
                 Some(&l.name),
-                format!("layer {} ({}) merges {} inputs ({}); only chains are supported", l.name, l.class_name, ins.len(), ins.join(", ")),
+                format!(
+                    "layer {} ({}) merges {} inputs ({}); only chains are supported",
+                    l.name,
+                    l.class_name,
+                    ins.len(),
+                    ins.join(", ")
+                ),
             ));
         }
         if idx == 0 {
             if !ins.is_empty() {
-                return Err(err(Some(&l.name), "the first layer of the config has an input; expected the InputLayer"));
+                return Err(err(
+                    Some(&l.name),
+                    "the first layer of the config has an input; expected the InputLayer",
+                ));
             }
         } else if ins.first().map(String::as_str) != Some(layers[idx - 1].name.as_str()) {
             return Err(err(
@@ -203,7 +247,13 @@ fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
     }
     if let (Some(out), Some(last)) = (outputs_of_model.first(), layers.last()) {
         if *out != last.name {
-            return Err(err(Some(out), format!("the model output is layer {out}, not the last layer {}", last.name)));
+            return Err(err(
+                Some(out),
+                format!(
+                    "the model output is layer {out}, not the last layer {}",
+                    last.name
+                ),
+            ));
         }
     }
     Ok(layers)

@@ -12,13 +12,17 @@ pub struct Tensor {
 
 pub fn read_tensor(ds: &hdf5::Dataset) -> Result<Tensor, String> {
     let shape = ds.shape();
-    let data = ds.read_raw::<f32>().map_err(|e| format!("cannot read as float32: {e}"))?;
+    let data = ds
+        .read_raw::<f32>()
+        .map_err(|e| format!("cannot read as float32: {e}"))?;
     Ok(Tensor { shape, data })
 }
 
 fn clean(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).trim_end_matches(' ').to_string()
+    String::from_utf8_lossy(&bytes[..end])
+        .trim_end_matches(' ')
+        .to_string()
 }
 
 macro_rules! read_fixed {
@@ -57,7 +61,19 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
             16777216
         ),
         TypeDescriptor::FixedUnicode(n) => read_fixed!(
-            c, n, FixedUnicode, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+            c,
+            n,
+            FixedUnicode,
+            16,
+            64,
+            256,
+            1024,
+            4096,
+            16384,
+            65536,
+            262144,
+            1048576,
+            4194304,
             16777216
         ),
         other => Err(format!("expected a string, found {other}")),
@@ -66,7 +82,12 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
 
 /// One string attribute of an object.
 pub fn string_attr(loc: &hdf5::Location, name: &str) -> Result<Option<String>, String> {
-    if !loc.attr_names().map_err(|e| e.to_string())?.iter().any(|n| n == name) {
+    if !loc
+        .attr_names()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|n| n == name)
+    {
         return Ok(None);
     }
     let a = loc.attr(name).map_err(|e| e.to_string())?;
@@ -76,7 +97,12 @@ pub fn string_attr(loc: &hdf5::Location, name: &str) -> Result<Option<String>, S
 
 /// A string-list attribute (missing → None).
 pub fn strings_attr(loc: &hdf5::Location, name: &str) -> Result<Option<Vec<String>>, String> {
-    if !loc.attr_names().map_err(|e| e.to_string())?.iter().any(|n| n == name) {
+    if !loc
+        .attr_names()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|n| n == name)
+    {
         return Ok(None);
     }
     let a = loc.attr(name).map_err(|e| e.to_string())?;

@@ -49,11 +49,22 @@ pub enum Desc {
     },
     /// `channels_first`: Keras 2/3 Flatten(data_format="channels_first") moves the
     /// channel axis last before flattening.
-    Flatten { channels_first: bool },
-    Dense { units: usize, activation: Activation, use_bias: bool },
+    Flatten {
+        channels_first: bool,
+    },
+    Dense {
+        units: usize,
+        activation: Activation,
+        use_bias: bool,
+    },
     Act(Activation),
     Dropout,
-    BatchNorm { axis: i64, eps: f32, center: bool, scale: bool },
+    BatchNorm {
+        axis: i64,
+        eps: f32,
+        center: bool,
+        scale: bool,
+    },
 }
 
 pub type DescResult = Result<Desc, String>;
@@ -66,12 +77,15 @@ pub fn get<'a>(l: &'a RawLayer, key: &str) -> Option<&'a Value> {
 
 /// An integer, or the `i`-th entry of a list of integers.
 pub fn int_at(l: &RawLayer, key: &str, i: usize) -> Result<Option<usize>, String> {
-    let Some(v) = get(l, key) else { return Ok(None) };
+    let Some(v) = get(l, key) else {
+        return Ok(None);
+    };
     let x = match v {
         Value::Array(a) => a.get(i).and_then(Value::as_u64),
         other => other.as_u64(),
     };
-    x.map(|x| Some(x as usize)).ok_or_else(|| format!("{key} = {v} is not a positive integer (list)"))
+    x.map(|x| Some(x as usize))
+        .ok_or_else(|| format!("{key} = {v} is not a positive integer (list)"))
 }
 
 pub fn req_int_at(l: &RawLayer, key: &str, i: usize) -> Result<usize, String> {
@@ -94,7 +108,12 @@ pub fn activation(l: &RawLayer, key: &str) -> Result<Activation, String> {
         Some(Value::Object(m)) => match (m.get("config"), m.get("class_name")) {
             (Some(Value::String(s)), _) => s.clone(),
             (_, Some(Value::String(s))) => s.clone(),
-            _ => return Err(format!("activation {} is not understood", Value::Object(m.clone()))),
+            _ => {
+                return Err(format!(
+                    "activation {} is not understood",
+                    Value::Object(m.clone())
+                ))
+            }
         },
         Some(v) => return Err(format!("activation {v} is not understood")),
     };
@@ -105,7 +124,9 @@ pub fn padding(l: &RawLayer, key: &str) -> Result<Padding, String> {
     match string(l, key).as_deref().unwrap_or("valid") {
         "valid" => Ok(Padding::Valid),
         "same" => Ok(Padding::Same),
-        other => Err(format!("padding {other:?} is not supported (valid or same)")),
+        other => Err(format!(
+            "padding {other:?} is not supported (valid or same)"
+        )),
     }
 }
 
@@ -126,11 +147,19 @@ pub fn describe(l: &RawLayer) -> DescResult {
             let dims = if c.contains("1D") { 1 } else { 2 };
             if let Some(g) = int_at(l, "groups", 0)? {
                 if g != 1 {
-                    return Err(format!("grouped convolution (groups = {g}) is not supported"));
+                    return Err(format!(
+                        "grouped convolution (groups = {g}) is not supported"
+                    ));
                 }
             }
             let (kh, kw, stride, dilation, dh) = if dims == 1 {
-                (1, req_int_at(l, "kernel_size", 0)?, int_at(l, "strides", 0)?.unwrap_or(1), int_at(l, "dilation_rate", 0)?.unwrap_or(1), 1)
+                (
+                    1,
+                    req_int_at(l, "kernel_size", 0)?,
+                    int_at(l, "strides", 0)?.unwrap_or(1),
+                    int_at(l, "dilation_rate", 0)?.unwrap_or(1),
+                    1,
+                )
             } else {
                 (
                     req_int_at(l, "kernel_size", 0)?,
@@ -152,7 +181,11 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 channels_first: channels_first(l)?,
                 activation: activation(l, "activation")?,
                 use_bias: flag(l, "use_bias", true),
-                layout: if dims == 1 { KernelLayout::K2Conv1D } else { KernelLayout::K2Conv2D },
+                layout: if dims == 1 {
+                    KernelLayout::K2Conv1D
+                } else {
+                    KernelLayout::K2Conv2D
+                },
             }
         }
         "MaxPooling1D" | "MaxPool1D" | "MaxPooling2D" | "MaxPool2D" => {
@@ -160,18 +193,36 @@ pub fn describe(l: &RawLayer) -> DescResult {
             let (ph, pw) = if dims == 1 {
                 (1, int_at(l, "pool_size", 0)?.unwrap_or(2))
             } else {
-                (int_at(l, "pool_size", 0)?.unwrap_or(2), int_at(l, "pool_size", 1)?.unwrap_or(2))
+                (
+                    int_at(l, "pool_size", 0)?.unwrap_or(2),
+                    int_at(l, "pool_size", 1)?.unwrap_or(2),
+                )
             };
             let stride = int_at(l, "strides", if dims == 1 { 0 } else { 1 })?.unwrap_or(pw);
-            Desc::Pool { dims, ph, pw, stride, padding: padding(l, "padding")?, channels_first: channels_first(l)? }
+            Desc::Pool {
+                dims,
+                ph,
+                pw,
+                stride,
+                padding: padding(l, "padding")?,
+                channels_first: channels_first(l)?,
+            }
         }
-        "GlobalMaxPooling1D" | "GlobalMaxPool1D" | "GlobalAveragePooling1D" | "GlobalAvgPool1D" | "GlobalMaxPooling2D"
-        | "GlobalMaxPool2D" | "GlobalAveragePooling2D" | "GlobalAvgPool2D" => Desc::GlobalPool {
+        "GlobalMaxPooling1D"
+        | "GlobalMaxPool1D"
+        | "GlobalAveragePooling1D"
+        | "GlobalAvgPool1D"
+        | "GlobalMaxPooling2D"
+        | "GlobalMaxPool2D"
+        | "GlobalAveragePooling2D"
+        | "GlobalAvgPool2D" => Desc::GlobalPool {
             max: c.contains("Max"),
             dims: if c.contains("1D") { 1 } else { 2 },
             channels_first: channels_first(l)?,
         },
-        "Flatten" => Desc::Flatten { channels_first: channels_first(l)? },
+        "Flatten" => Desc::Flatten {
+            channels_first: channels_first(l)?,
+        },
         "Dense" => Desc::Dense {
             units: req_int_at(l, "units", 0)?,
             activation: activation(l, "activation")?,
@@ -180,20 +231,31 @@ pub fn describe(l: &RawLayer) -> DescResult {
         "Activation" => Desc::Act(activation(l, "activation")?),
         "ReLU" => {
             let plain = get(l, "max_value").is_none()
-                && get(l, "negative_slope").and_then(Value::as_f64).unwrap_or(0.0) == 0.0
+                && get(l, "negative_slope")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.0)
+                    == 0.0
                 && get(l, "threshold").and_then(Value::as_f64).unwrap_or(0.0) == 0.0;
             if !plain {
-                return Err("ReLU with max_value, negative_slope or threshold is not supported".into());
+                return Err(
+                    "ReLU with max_value, negative_slope or threshold is not supported".into(),
+                );
             }
             Desc::Act(Activation::Relu)
         }
         "Softmax" => Desc::Act(Activation::Softmax),
-        "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => Desc::Dropout,
+        "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => {
+            Desc::Dropout
+        }
         "BatchNormalization" => {
             let axis = match get(l, "axis") {
                 None => -1,
-                Some(Value::Array(a)) if a.len() == 1 => a[0].as_i64().ok_or("axis is not an integer")?,
-                Some(v) => v.as_i64().ok_or_else(|| format!("batch normalization over axis {v} is not supported"))?,
+                Some(Value::Array(a)) if a.len() == 1 => {
+                    a[0].as_i64().ok_or("axis is not an integer")?
+                }
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| format!("batch normalization over axis {v} is not supported"))?,
             };
             Desc::BatchNorm {
                 axis,
@@ -210,7 +272,12 @@ pub fn describe(l: &RawLayer) -> DescResult {
 pub fn declared_input_shape(l: &RawLayer) -> Option<Vec<Option<usize>>> {
     for key in ["batch_input_shape", "batch_shape"] {
         if let Some(Value::Array(a)) = get(l, key) {
-            return Some(a.iter().skip(1).map(|v| v.as_u64().map(|x| x as usize)).collect());
+            return Some(
+                a.iter()
+                    .skip(1)
+                    .map(|v| v.as_u64().map(|x| x as usize))
+                    .collect(),
+            );
         }
     }
     if let Some(Value::Array(a)) = l.config.get("input_shape") {

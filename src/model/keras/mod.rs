@@ -48,8 +48,12 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
     }
     if archive::is_zip(path) {
         let a = archive::open(path).map_err(|m| Error::model(path, m))?;
-        let file = hdf5::File::open(&a.weights.0)
-            .map_err(|e| Error::model(path, format!("model.weights.h5 in the archive is not readable HDF5: {e}")))?;
+        let file = hdf5::File::open(&a.weights.0).map_err(|e| {
+            Error::model(
+                path,
+                format!("model.weights.h5 in the archive is not readable HDF5: {e}"),
+            )
+        })?;
         let src = Source {
             config: a.config.clone(),
             keras_version: a.keras_version.clone(),
@@ -62,9 +66,16 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
         drop(a);
         spec
     } else {
-        let file = hdf5::File::open(path)
-            .map_err(|e| Error::model(path, format!("not a Keras .h5/.keras file (cannot open as HDF5: {e})")))?;
-        let attr = |n: &str| h5util::string_attr(&file, n).map_err(|m| Error::model(path, format!("attribute {n}: {m}")));
+        let file = hdf5::File::open(path).map_err(|e| {
+            Error::model(
+                path,
+                format!("not a Keras .h5/.keras file (cannot open as HDF5: {e})"),
+            )
+        })?;
+        let attr = |n: &str| {
+            h5util::string_attr(&file, n)
+                .map_err(|m| Error::model(path, format!("attribute {n}: {m}")))
+        };
         let config = attr("model_config")?.ok_or_else(|| {
             Error::model(
                 path,
@@ -100,7 +111,9 @@ fn major_version(src: &Source, cfg: &config::ModelConfig) -> u32 {
     }
     let v1 = cfg.layers.iter().any(|l| {
         V1_ONLY.contains(&l.class_name.as_str())
-            || ["nb_filter", "output_dim", "border_mode"].iter().any(|k| l.config.get(k).is_some())
+            || ["nb_filter", "output_dim", "border_mode"]
+                .iter()
+                .any(|k| l.config.get(k).is_some())
     });
     if v1 {
         1
@@ -109,7 +122,11 @@ fn major_version(src: &Source, cfg: &config::ModelConfig) -> u32 {
     }
 }
 
-fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> crate::Result<ModelSpec> {
+fn build(
+    path: &Path,
+    src: &Source,
+    keras1_backend: Option<Keras1Backend>,
+) -> crate::Result<ModelSpec> {
     let cfg = config::parse(&src.config).map_err(|e| match e.layer {
         Some(l) => Error::layer(path, l, e.msg),
         None => Error::model(path, e.msg),
@@ -129,8 +146,14 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
 
     let mut descs = Vec::new();
     for l in &cfg.layers {
-        let d = if major == 1 { v1::describe(l) } else { layers::describe(l) };
-        descs.push(d.map_err(|m| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name)))?);
+        let d = if major == 1 {
+            v1::describe(l)
+        } else {
+            layers::describe(l)
+        };
+        descs.push(
+            d.map_err(|m| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name)))?,
+        );
     }
 
     // `.keras` group keys: snake-cased class names with a counter, over the layers the
@@ -157,32 +180,68 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
     }
 
     // Input shape and layout.
-    let first = cfg.layers.first().ok_or_else(|| Error::model(path, "the model has no layers"))?;
+    let first = cfg
+        .layers
+        .first()
+        .ok_or_else(|| Error::model(path, "the model has no layers"))?;
     let shape = layers::declared_input_shape(first).ok_or_else(|| {
-        Error::layer(path, &first.name, "the config does not declare the model's input shape (batch_input_shape / batch_shape)")
+        Error::layer(
+            path,
+            &first.name,
+            "the config does not declare the model's input shape (batch_input_shape / batch_shape)",
+        )
     })?;
     let shape: Vec<usize> = shape
         .iter()
         .map(|d| d.ok_or(()))
         .collect::<Result<_, _>>()
-        .map_err(|_| Error::layer(path, &first.name, format!("the input shape {shape:?} has an unspecified length; a fixed length is needed")))?;
+        .map_err(|_| {
+            Error::layer(
+                path,
+                &first.name,
+                format!(
+                    "the input shape {shape:?} has an unspecified length; a fixed length is needed"
+                ),
+            )
+        })?;
     let cf = descs
         .iter()
         .find_map(|d| match d {
-            Desc::Conv { channels_first, .. } | Desc::Pool { channels_first, .. } | Desc::GlobalPool { channels_first, .. } => {
-                Some(*channels_first)
-            }
+            Desc::Conv { channels_first, .. }
+            | Desc::Pool { channels_first, .. }
+            | Desc::GlobalPool { channels_first, .. } => Some(*channels_first),
             _ => None,
         })
         .unwrap_or(false);
     let bad_input = |m: String| Error::layer(path, &first.name, m);
     let (input_channels, input_width, mut layout) = match shape.as_slice() {
-        [n] => (*n, 1, Layout { rank: 0, channels_first: cf }),
+        [n] => (
+            *n,
+            1,
+            Layout {
+                rank: 0,
+                channels_first: cf,
+            },
+        ),
         [a, b] => {
             if cf {
-                (*a, *b, Layout { rank: 1, channels_first: true })
+                (
+                    *a,
+                    *b,
+                    Layout {
+                        rank: 1,
+                        channels_first: true,
+                    },
+                )
             } else {
-                (*b, *a, Layout { rank: 1, channels_first: false })
+                (
+                    *b,
+                    *a,
+                    Layout {
+                        rank: 1,
+                        channels_first: false,
+                    },
+                )
             }
         }
         [a, b, c] => {
@@ -190,15 +249,33 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
                 if *b != 1 {
                     return Err(bad_input(format!("input shape {shape:?} (channels first): only one-row images (K, 1, L) are supported")));
                 }
-                (*a, *c, Layout { rank: 2, channels_first: true })
+                (
+                    *a,
+                    *c,
+                    Layout {
+                        rank: 2,
+                        channels_first: true,
+                    },
+                )
             } else {
                 if *a != 1 {
                     return Err(bad_input(format!("input shape {shape:?} (channels last): only one-row images (1, L, K) are supported")));
                 }
-                (*c, *b, Layout { rank: 2, channels_first: false })
+                (
+                    *c,
+                    *b,
+                    Layout {
+                        rank: 2,
+                        channels_first: false,
+                    },
+                )
             }
         }
-        _ => return Err(bad_input(format!("input shape {shape:?} is not supported (a sequence L × K)"))),
+        _ => {
+            return Err(bad_input(format!(
+                "input shape {shape:?} is not supported (a sequence L × K)"
+            )))
+        }
     };
 
     let mut out = Vec::new();
@@ -209,10 +286,16 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
         let lerr = |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
         let ws = src.store.layer(&l.name, key).map_err(lerr)?;
         let kind = convert(d, ws, &mut layout, theano).map_err(lerr)?;
-        out.push(LayerSpec { name: l.name.clone(), kind });
+        out.push(LayerSpec {
+            name: l.name.clone(),
+            kind,
+        });
     }
 
-    let version = src.keras_version.clone().unwrap_or_else(|| format!("{major}.x"));
+    let version = src
+        .keras_version
+        .clone()
+        .unwrap_or_else(|| format!("{major}.x"));
     let spec = ModelSpec {
         input_channels,
         input_width,
@@ -222,7 +305,11 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
             "keras {version} {} ({}){}",
             src.container,
             cfg.kind,
-            if theano { ", theano kernels flipped on load" } else { "" }
+            if theano {
+                ", theano kernels flipped on load"
+            } else {
+                ""
+            }
         ),
     };
     spec.shapes()
@@ -231,9 +318,13 @@ fn build(path: &Path, src: &Source, keras1_backend: Option<Keras1Backend>) -> cr
 }
 
 fn expect_weights(ws: Option<Vec<Tensor>>, n: usize, what: &str) -> Result<Vec<Tensor>, String> {
-    let ws = ws.ok_or_else(|| format!("the file has no weights for this layer (expected {what})"))?;
+    let ws =
+        ws.ok_or_else(|| format!("the file has no weights for this layer (expected {what})"))?;
     if ws.len() != n {
-        return Err(format!("expected {n} weight arrays ({what}), the file has {}", ws.len()));
+        return Err(format!(
+            "expected {n} weight arrays ({what}), the file has {}",
+            ws.len()
+        ));
     }
     Ok(ws)
 }
@@ -242,10 +333,17 @@ fn shape_err(what: &str, got: &[usize], want: &str) -> String {
     format!("{what} has shape {got:?}, expected {want}")
 }
 
-fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool) -> Result<LayerKind, String> {
+fn convert(
+    d: &Desc,
+    ws: Option<Vec<Tensor>>,
+    layout: &mut Layout,
+    theano: bool,
+) -> Result<LayerKind, String> {
     let no_weights = |ws: &Option<Vec<Tensor>>| -> Result<(), String> {
         match ws {
-            Some(w) if !w.is_empty() => Err(format!("expected no weights, the file has {}", w.len())),
+            Some(w) if !w.is_empty() => {
+                Err(format!("expected no weights, the file has {}", w.len()))
+            }
             _ => Ok(()),
         }
     };
@@ -260,37 +358,75 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
         if cf != layout.channels_first {
             return Err(format!(
                 "data format {} differs from the tensor's layout ({})",
-                if cf { "channels_first" } else { "channels_last" },
-                if layout.channels_first { "channels_first" } else { "channels_last" }
+                if cf {
+                    "channels_first"
+                } else {
+                    "channels_last"
+                },
+                if layout.channels_first {
+                    "channels_first"
+                } else {
+                    "channels_last"
+                }
             ));
         }
         Ok(())
     };
     Ok(match *d {
         Desc::Input => unreachable!(),
-        Desc::Conv { dims, filters, kh, kw, stride, dilation, padding, channels_first, activation, use_bias, layout: kl } => {
+        Desc::Conv {
+            dims,
+            filters,
+            kh,
+            kw,
+            stride,
+            dilation,
+            padding,
+            channels_first,
+            activation,
+            use_bias,
+            layout: kl,
+        } => {
             check_layout(dims, channels_first, layout)?;
             if kh != 1 {
-                return Err(format!("kernel height {kh}: only one-row kernels over one-row inputs are supported"));
+                return Err(format!(
+                    "kernel height {kh}: only one-row kernels over one-row inputs are supported"
+                ));
             }
             if theano && padding == Padding::Same && (kw % 2 == 0 || stride != 1) {
                 return Err(format!(
                     "Theano 'same' padding with kernel width {kw} and stride {stride} is not supported (odd width, stride 1 only)"
                 ));
             }
-            let ws = expect_weights(ws, 1 + use_bias as usize, if use_bias { "kernel, bias" } else { "kernel" })?;
+            let ws = expect_weights(
+                ws,
+                1 + use_bias as usize,
+                if use_bias { "kernel, bias" } else { "kernel" },
+            )?;
             let k = &ws[0];
             let s = k.shape.as_slice();
             // (in_channels, index of (o, i, j) in the stored array)
             let (inc, strides): (usize, [usize; 3]) = match (kl, s) {
-                (KernelLayout::K2Conv1D, [w, i, f]) if *w == kw && *f == filters => (*i, [1, *f, i * f]),
-                (KernelLayout::K2Conv2D | KernelLayout::V1Tf, [1, w, i, f]) if *w == kw && *f == filters => (*i, [1, *f, i * f]),
-                (KernelLayout::V1Conv1D, [w, 1, i, f]) if *w == kw && *f == filters => (*i, [1, *f, i * f]),
-                (KernelLayout::V1Th, [f, i, 1, w]) if *w == kw && *f == filters => (*i, [i * w, *w, 1]),
+                (KernelLayout::K2Conv1D, [w, i, f]) if *w == kw && *f == filters => {
+                    (*i, [1, *f, i * f])
+                }
+                (KernelLayout::K2Conv2D | KernelLayout::V1Tf, [1, w, i, f])
+                    if *w == kw && *f == filters =>
+                {
+                    (*i, [1, *f, i * f])
+                }
+                (KernelLayout::V1Conv1D, [w, 1, i, f]) if *w == kw && *f == filters => {
+                    (*i, [1, *f, i * f])
+                }
+                (KernelLayout::V1Th, [f, i, 1, w]) if *w == kw && *f == filters => {
+                    (*i, [i * w, *w, 1])
+                }
                 _ => {
                     let want = match kl {
                         KernelLayout::K2Conv1D => format!("({kw}, in, {filters})"),
-                        KernelLayout::K2Conv2D | KernelLayout::V1Tf => format!("(1, {kw}, in, {filters})"),
+                        KernelLayout::K2Conv2D | KernelLayout::V1Tf => {
+                            format!("(1, {kw}, in, {filters})")
+                        }
                         KernelLayout::V1Conv1D => format!("({kw}, 1, in, {filters})"),
                         KernelLayout::V1Th => format!("({filters}, in, 1, {kw})"),
                     };
@@ -302,32 +438,64 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
                 for i in 0..inc {
                     for j in 0..kw {
                         let js = if theano { kw - 1 - j } else { j };
-                        kernel[(o * inc + i) * kw + j] = k.data[o * strides[0] + i * strides[1] + js * strides[2]];
+                        kernel[(o * inc + i) * kw + j] =
+                            k.data[o * strides[0] + i * strides[1] + js * strides[2]];
                     }
                 }
             }
             let bias = if use_bias {
                 if ws[1].shape != [filters] {
-                    return Err(shape_err("the bias", &ws[1].shape, &format!("({filters},)")));
+                    return Err(shape_err(
+                        "the bias",
+                        &ws[1].shape,
+                        &format!("({filters},)"),
+                    ));
                 }
                 Some(ws[1].data.clone())
             } else {
                 None
             };
-            LayerKind::Conv1D { filters, in_channels: inc, kernel_size: kw, stride, dilation, padding, activation, kernel, bias }
+            LayerKind::Conv1D {
+                filters,
+                in_channels: inc,
+                kernel_size: kw,
+                stride,
+                dilation,
+                padding,
+                activation,
+                kernel,
+                bias,
+            }
         }
-        Desc::Pool { dims, ph, pw, stride, padding, channels_first } => {
+        Desc::Pool {
+            dims,
+            ph,
+            pw,
+            stride,
+            padding,
+            channels_first,
+        } => {
             check_layout(dims, channels_first, layout)?;
             no_weights(&ws)?;
             if ph != 1 {
-                return Err(format!("pool height {ph}: only one-row pooling over one-row inputs is supported"));
+                return Err(format!(
+                    "pool height {ph}: only one-row pooling over one-row inputs is supported"
+                ));
             }
             if theano && padding == Padding::Same && pw > 1 {
                 return Err("Theano 'same' pooling is not supported".into());
             }
-            LayerKind::MaxPool1D { pool: pw, stride, padding }
+            LayerKind::MaxPool1D {
+                pool: pw,
+                stride,
+                padding,
+            }
         }
-        Desc::GlobalPool { max, dims, channels_first } => {
+        Desc::GlobalPool {
+            max,
+            dims,
+            channels_first,
+        } => {
             check_layout(dims, channels_first, layout)?;
             no_weights(&ws)?;
             layout.rank = 0;
@@ -337,7 +505,9 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
                 LayerKind::GlobalAvgPool1D
             }
         }
-        Desc::Flatten { channels_first: moves_channels_last } => {
+        Desc::Flatten {
+            channels_first: moves_channels_last,
+        } => {
             no_weights(&ws)?;
             let order = match layout.rank {
                 0 => FlattenOrder::ChannelMajor,
@@ -359,11 +529,19 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
             layout.rank = 0;
             LayerKind::Flatten { order }
         }
-        Desc::Dense { units, activation, use_bias } => {
+        Desc::Dense {
+            units,
+            activation,
+            use_bias,
+        } => {
             if layout.rank != 0 {
                 return Err("a Dense layer applied to a sequence (not flattened or pooled) is not supported".into());
             }
-            let ws = expect_weights(ws, 1 + use_bias as usize, if use_bias { "kernel, bias" } else { "kernel" })?;
+            let ws = expect_weights(
+                ws,
+                1 + use_bias as usize,
+                if use_bias { "kernel, bias" } else { "kernel" },
+            )?;
             let k = &ws[0];
             let [inf, u] = k.shape[..] else {
                 return Err(shape_err("the kernel", &k.shape, &format!("(in, {units})")));
@@ -385,7 +563,13 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
             } else {
                 None
             };
-            LayerKind::Dense { units, in_features: inf, activation, kernel, bias }
+            LayerKind::Dense {
+                units,
+                in_features: inf,
+                activation,
+                kernel,
+                bias,
+            }
         }
         Desc::Act(a) => {
             no_weights(&ws)?;
@@ -395,27 +579,59 @@ fn convert(d: &Desc, ws: Option<Vec<Tensor>>, layout: &mut Layout, theano: bool)
             no_weights(&ws)?;
             LayerKind::Dropout
         }
-        Desc::BatchNorm { axis, eps, center, scale } => {
+        Desc::BatchNorm {
+            axis,
+            eps,
+            center,
+            scale,
+        } => {
             let ndim = layout.rank as i64 + 2; // with the batch axis
             let ax = if axis < 0 { ndim + axis } else { axis };
-            let channel_axis = if layout.rank == 0 || layout.channels_first { 1 } else { ndim - 1 };
+            let channel_axis = if layout.rank == 0 || layout.channels_first {
+                1
+            } else {
+                ndim - 1
+            };
             if ax != channel_axis {
-                return Err(format!("normalization over axis {axis} is not over the channels (axis {channel_axis})"));
+                return Err(format!(
+                    "normalization over axis {axis} is not over the channels (axis {channel_axis})"
+                ));
             }
             let n = 2 + center as usize + scale as usize;
-            let ws = expect_weights(ws, n, "gamma, beta, moving mean, moving variance (gamma/beta only when scale/center)")?;
+            let ws = expect_weights(
+                ws,
+                n,
+                "gamma, beta, moving mean, moving variance (gamma/beta only when scale/center)",
+            )?;
             let k = ws[ws.len() - 1].data.len();
             for w in &ws {
                 if w.data.len() != k || w.shape.len() != 1 {
-                    return Err(format!("batch-norm weights have shapes {:?}, expected all ({k},)", ws.iter().map(|w| &w.shape).collect::<Vec<_>>()));
+                    return Err(format!(
+                        "batch-norm weights have shapes {:?}, expected all ({k},)",
+                        ws.iter().map(|w| &w.shape).collect::<Vec<_>>()
+                    ));
                 }
             }
             let mut it = ws.into_iter();
-            let gamma = if scale { it.next().unwrap().data } else { vec![1.0; k] };
-            let beta = if center { it.next().unwrap().data } else { vec![0.0; k] };
+            let gamma = if scale {
+                it.next().unwrap().data
+            } else {
+                vec![1.0; k]
+            };
+            let beta = if center {
+                it.next().unwrap().data
+            } else {
+                vec![0.0; k]
+            };
             let mean = it.next().unwrap().data;
             let var = it.next().unwrap().data;
-            LayerKind::BatchNorm { gamma, beta, mean, var, eps }
+            LayerKind::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                eps,
+            }
         }
     })
 }

@@ -6,7 +6,9 @@
 //! The Theano backend computes true convolutions, so its kernels are flipped on
 //! load (done by the caller). BatchNormalization's `running_std` holds the variance.
 use super::config::RawLayer;
-use super::layers::{activation, flag, get, int_at, req_int_at, string, Desc, DescResult, KernelLayout, UNSUPPORTED};
+use super::layers::{
+    activation, flag, get, int_at, req_int_at, string, Desc, DescResult, KernelLayout, UNSUPPORTED,
+};
 use crate::model::Padding;
 use serde_json::Value;
 
@@ -14,7 +16,9 @@ fn border_mode(l: &RawLayer) -> Result<Padding, String> {
     match string(l, "border_mode").as_deref().unwrap_or("valid") {
         "valid" => Ok(Padding::Valid),
         "same" => Ok(Padding::Same),
-        o => Err(format!("border_mode {o:?} is not supported (valid or same)")),
+        o => Err(format!(
+            "border_mode {o:?} is not supported (valid or same)"
+        )),
     }
 }
 
@@ -57,7 +61,11 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 channels_first: cf,
                 activation: activation(l, "activation")?,
                 use_bias: flag(l, "bias", true),
-                layout: if cf { KernelLayout::V1Th } else { KernelLayout::V1Tf },
+                layout: if cf {
+                    KernelLayout::V1Th
+                } else {
+                    KernelLayout::V1Tf
+                },
             }
         }
         "MaxPooling1D" => {
@@ -83,14 +91,20 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 channels_first: channels_first(l)?,
             }
         }
-        "GlobalMaxPooling1D" | "GlobalAveragePooling1D" => {
-            Desc::GlobalPool { max: c.contains("Max"), dims: 1, channels_first: false }
-        }
-        "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => {
-            Desc::GlobalPool { max: c.contains("Max"), dims: 2, channels_first: channels_first(l)? }
-        }
+        "GlobalMaxPooling1D" | "GlobalAveragePooling1D" => Desc::GlobalPool {
+            max: c.contains("Max"),
+            dims: 1,
+            channels_first: false,
+        },
+        "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => Desc::GlobalPool {
+            max: c.contains("Max"),
+            dims: 2,
+            channels_first: channels_first(l)?,
+        },
         // Keras 1 Flatten is a plain reshape of the tensor as laid out.
-        "Flatten" => Desc::Flatten { channels_first: false },
+        "Flatten" => Desc::Flatten {
+            channels_first: false,
+        },
         "Dense" => Desc::Dense {
             units: req_int_at(l, "output_dim", 0)?,
             activation: activation(l, "activation")?,
@@ -101,7 +115,9 @@ pub fn describe(l: &RawLayer) -> DescResult {
         "BatchNormalization" => {
             let mode = get(l, "mode").and_then(Value::as_i64).unwrap_or(0);
             if mode != 0 {
-                return Err(format!("BatchNormalization mode {mode} is not supported (mode 0 only)"));
+                return Err(format!(
+                    "BatchNormalization mode {mode} is not supported (mode 0 only)"
+                ));
             }
             Desc::BatchNorm {
                 axis: get(l, "axis").and_then(Value::as_i64).unwrap_or(-1),

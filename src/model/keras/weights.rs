@@ -14,13 +14,21 @@ use super::h5util::{read_tensor, string_attr, strings_attr, Tensor};
 use std::collections::HashMap;
 
 pub enum WeightStore {
-    Legacy { root: hdf5::Group },
-    V3 { file: hdf5::File, by_name: HashMap<String, String> },
+    Legacy {
+        root: hdf5::Group,
+    },
+    V3 {
+        file: hdf5::File,
+        by_name: HashMap<String, String>,
+    },
 }
 
 /// Keras' `to_snake_case` of a class name.
 pub fn snake_case(class: &str) -> String {
-    let s: String = class.chars().filter(|c| c.is_alphanumeric() || *c == '_').collect();
+    let s: String = class
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
     let c: Vec<char> = s.chars().collect();
     // (.)([A-Z][a-z]+) -> \1_\2
     let mut a = String::new();
@@ -61,7 +69,9 @@ fn find_vars_groups(file: &hdf5::File) -> HashMap<String, String> {
 
 impl WeightStore {
     pub fn legacy(file: &hdf5::File) -> WeightStore {
-        let root = file.group("model_weights").unwrap_or_else(|_| file.group("/").expect("root group"));
+        let root = file
+            .group("model_weights")
+            .unwrap_or_else(|_| file.group("/").expect("root group"));
         WeightStore::Legacy { root }
     }
 
@@ -76,13 +86,15 @@ impl WeightStore {
     pub fn layer(&self, name: &str, v3_key: &str) -> Result<Option<Vec<Tensor>>, String> {
         match self {
             WeightStore::Legacy { root } => {
-                let Ok(g) = root.group(name) else { return Ok(None) };
+                let Ok(g) = root.group(name) else {
+                    return Ok(None);
+                };
                 let names = strings_attr(&g, "weight_names")?.unwrap_or_default();
                 let mut out = Vec::new();
                 for n in names {
-                    let ds = g
-                        .dataset(&n)
-                        .map_err(|_| format!("weight {n:?} listed in weight_names is missing from the file"))?;
+                    let ds = g.dataset(&n).map_err(|_| {
+                        format!("weight {n:?} listed in weight_names is missing from the file")
+                    })?;
                     out.push(read_tensor(&ds).map_err(|e| format!("weight {n:?}: {e}"))?);
                 }
                 Ok(Some(out))
@@ -115,7 +127,9 @@ impl WeightStore {
                     if *i != want {
                         return Err(format!("weight {path}/{want} is missing from the file"));
                     }
-                    let ds = g.dataset(&i.to_string()).map_err(|e| format!("weight {path}/{i}: {e}"))?;
+                    let ds = g
+                        .dataset(&i.to_string())
+                        .map_err(|e| format!("weight {path}/{i}: {e}"))?;
                     out.push(read_tensor(&ds).map_err(|e| format!("weight {path}/{i}: {e}"))?);
                 }
                 Ok(Some(out))
@@ -130,8 +144,14 @@ mod tests {
     fn snake() {
         assert_eq!(super::snake_case("Conv1D"), "conv1d");
         assert_eq!(super::snake_case("MaxPooling1D"), "max_pooling1d");
-        assert_eq!(super::snake_case("GlobalMaxPooling1D"), "global_max_pooling1d");
-        assert_eq!(super::snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(
+            super::snake_case("GlobalMaxPooling1D"),
+            "global_max_pooling1d"
+        );
+        assert_eq!(
+            super::snake_case("BatchNormalization"),
+            "batch_normalization"
+        );
         assert_eq!(super::snake_case("InputLayer"), "input_layer");
     }
 }
