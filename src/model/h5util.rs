@@ -1,44 +1,133 @@
-//! Small readers for HDF5 attributes and datasets as h5py and Keras write them
-//! (strings may be variable-length UTF-8/ASCII or fixed-length).
-use hdf5::types::{FixedAscii, FixedUnicode, VarLenAscii, VarLenUnicode};
-use hdf5::Location;
+//! Small HDF5 readers shared by the model loaders, the results file and the
+//! plots: strings stored every way h5py and Keras write them
+//! (fixed or variable length, ASCII or UTF-8, scalar or 1-D), and float arrays.
+use hdf5::types::{FixedAscii, FixedUnicode, TypeDescriptor, VarLenAscii, VarLenUnicode};
+use hdf5::Container;
 
-pub fn str_attr(loc: &Location, name: &str) -> Option<String> {
-    let a = loc.attr(name).ok()?;
-    if let Ok(s) = a.read_scalar::<VarLenUnicode>() {
-        return Some(s.as_str().to_string());
-    }
-    if let Ok(s) = a.read_scalar::<VarLenAscii>() {
-        return Some(s.as_str().to_string());
-    }
-    if let Ok(s) = a.read_scalar::<FixedAscii<65536>>() {
-        return Some(s.as_str().to_string());
-    }
-    if let Ok(s) = a.read_scalar::<FixedUnicode<65536>>() {
-        return Some(s.as_str().to_string());
-    }
-    None
+/// A dataset's values as f32 (any float or integer type HDF5 can convert) and its shape.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
 }
 
-pub fn int_attr(loc: &Location, name: &str) -> Option<i64> {
-    loc.attr(name).ok()?.read_scalar::<i64>().ok()
+pub fn read_tensor(ds: &hdf5::Dataset) -> Result<Tensor, String> {
+    let shape = ds.shape();
+    let data = ds
+        .read_raw::<f32>()
+        .map_err(|e| format!("cannot read as float32: {e}"))?;
+    Ok(Tensor { shape, data })
 }
 
-pub fn float_attr(loc: &Location, name: &str) -> Option<f64> {
-    loc.attr(name).ok()?.read_scalar::<f64>().ok()
+fn clean(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+        .trim_end_matches(' ')
+        .to_string()
 }
 
-pub fn int_array_attr(loc: &Location, name: &str) -> Option<Vec<i64>> {
-    loc.attr(name).ok()?.read_raw::<i64>().ok()
+macro_rules! read_fixed {
+    ($c:expr, $n:expr, $ty:ident, $($cap:literal),*) => {{
+        $(
+            if $n <= $cap {
+                return $c
+                    .read_raw::<$ty<$cap>>()
+                    .map(|v| v.iter().map(|s| clean(s.as_bytes())).collect())
+                    .map_err(|e| e.to_string());
+            }
+        )*
+        Err(format!("fixed-length string of {} bytes is too long", $n))
+    }};
+}
+
+/// Every string of a scalar or 1-D string attribute/dataset. An empty array of any
+/// type (h5py writes an empty `weight_names` as float64) is an empty list.
+pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
+    if c.size() == 0 {
+        return Ok(Vec::new());
+    }
+    let dtype = c.dtype().map_err(|e| e.to_string())?;
+    let desc = dtype.to_descriptor().map_err(|e| e.to_string())?;
+    match desc {
+        TypeDescriptor::VarLenUnicode => c
+            .read_raw::<VarLenUnicode>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .map_err(|e| e.to_string()),
+        TypeDescriptor::VarLenAscii => c
+            .read_raw::<VarLenAscii>()
+            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .map_err(|e| e.to_string()),
+        TypeDescriptor::FixedAscii(n) => read_fixed!(
+            c, n, FixedAscii, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+            16777216
+        ),
+        TypeDescriptor::FixedUnicode(n) => read_fixed!(
+            c,
+            n,
+            FixedUnicode,
+            16,
+            64,
+            256,
+            1024,
+            4096,
+            16384,
+            65536,
+            262144,
+            1048576,
+            4194304,
+            16777216
+        ),
+        other => Err(format!("expected a string, found {other}")),
+    }
+}
+
+/// One string attribute of an object.
+pub fn string_attr(loc: &hdf5::Location, name: &str) -> Result<Option<String>, String> {
+    if !loc
+        .attr_names()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|n| n == name)
+    {
+        return Ok(None);
+    }
+    let a = loc.attr(name).map_err(|e| e.to_string())?;
+    let v = read_strings(&a)?;
+    Ok(v.into_iter().next())
+}
+
+/// A string-list attribute (missing → None).
+pub fn strings_attr(loc: &hdf5::Location, name: &str) -> Result<Option<Vec<String>>, String> {
+    if !loc
+        .attr_names()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|n| n == name)
+    {
+        return Ok(None);
+    }
+    let a = loc.attr(name).map_err(|e| e.to_string())?;
+    read_strings(&a).map(Some)
+}
+
+/// A string attribute, or None when it is missing or not a string.
+pub fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
+    string_attr(loc, name).ok().flatten()
 }
 
 /// Strings of a 1-D dataset, whichever string type it was written with.
 pub fn string_dataset(ds: &hdf5::Dataset) -> Option<Vec<String>> {
-    if let Ok(v) = ds.read_raw::<VarLenUnicode>() {
-        return Some(v.iter().map(|s| s.as_str().to_string()).collect());
-    }
-    if let Ok(v) = ds.read_raw::<VarLenAscii>() {
-        return Some(v.iter().map(|s| s.as_str().to_string()).collect());
-    }
-    None
+    read_strings(ds).ok()
+}
+
+pub fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {
+    loc.attr(name).ok()?.read_scalar::<i64>().ok()
+}
+
+pub fn float_attr(loc: &hdf5::Location, name: &str) -> Option<f64> {
+    loc.attr(name).ok()?.read_scalar::<f64>().ok()
+}
+
+pub fn int_array_attr(loc: &hdf5::Location, name: &str) -> Option<Vec<i64>> {
+    loc.attr(name).ok()?.read_raw::<i64>().ok()
 }

@@ -8,7 +8,7 @@
 //! 2-D convolutions/poolings over a one-row image map onto the 1-D layers.
 mod archive;
 mod config;
-mod h5util;
+use crate::model::h5util;
 mod layers;
 mod v1;
 mod weights;

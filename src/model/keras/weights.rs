@@ -10,7 +10,7 @@
 //!   not the layer name; recent Keras 3 writes the layer name as the `name`
 //!   attribute of the `vars` group. Keras 2.13–2.15 archives of Sequential models
 //!   use `_layer_checkpoint_dependencies/<layer name>/vars/...`.
-use super::h5util::{read_tensor, string_attr, strings_attr, Tensor};
+use crate::model::h5util::{read_tensor, string_attr, strings_attr, Tensor};
 use std::collections::HashMap;
 
 pub enum WeightStore {
