@@ -73,6 +73,11 @@ fn put_f64(loc: &hdf5::Location, name: &str, v: f64) -> hdf5::Result<()> {
     loc.new_attr::<f64>().create(name)?.write_scalar(&v)
 }
 
+/// An f32 option as the f64 a user typed (0.1, not 0.10000000149).
+fn short(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(v as f64)
+}
+
 fn get_str(loc: &hdf5::Location, name: &str) -> Option<String> {
     crate::model::h5util::str_attr(loc, name)
 }
@@ -103,11 +108,11 @@ impl ResultsFile {
             put_str(&file, "classes", &meta.classes_arg)?;
             put_i64(&file, "restarts", t as i64)?;
             let p = &meta.params;
-            put_f64(&file, "lambda", p.lambda as f64)?;
-            put_f64(&file, "lr", p.lr as f64)?;
+            put_f64(&file, "lambda", short(p.lambda))?;
+            put_f64(&file, "lr", short(p.lr))?;
             put_i64(&file, "decay_start", p.decay_start as i64)?;
-            put_f64(&file, "decay_alpha", p.decay_alpha as f64)?;
-            put_f64(&file, "min_lr", p.min_lr as f64)?;
+            put_f64(&file, "decay_alpha", short(p.decay_alpha))?;
+            put_f64(&file, "min_lr", short(p.min_lr))?;
             put_i64(&file, "patience", p.patience as i64)?;
             put_i64(&file, "max_steps", p.max_steps as i64)?;
             put_i64(&file, "seed", p.seed as i64)?;
@@ -187,8 +192,8 @@ impl ResultsFile {
                 fmt(num("restarts")),
                 fmt(Some(meta.restarts as f64)),
             ),
-            ("lambda", fmt(num("lambda")), fmt(Some(p.lambda as f64))),
-            ("lr", fmt(num("lr")), fmt(Some(p.lr as f64))),
+            ("lambda", fmt(num("lambda")), fmt(Some(short(p.lambda)))),
+            ("lr", fmt(num("lr")), fmt(Some(short(p.lr)))),
             (
                 "decay_start",
                 fmt(num("decay_start")),
@@ -197,9 +202,9 @@ impl ResultsFile {
             (
                 "decay_alpha",
                 fmt(num("decay_alpha")),
-                fmt(Some(p.decay_alpha as f64)),
+                fmt(Some(short(p.decay_alpha))),
             ),
-            ("min_lr", fmt(num("min_lr")), fmt(Some(p.min_lr as f64))),
+            ("min_lr", fmt(num("min_lr")), fmt(Some(short(p.min_lr)))),
             (
                 "patience",
                 fmt(num("patience")),
