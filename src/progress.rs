@@ -113,8 +113,12 @@ impl Progress {
 
     /// The closing line: total item-steps, wall time, rate.
     pub fn finish(&self, idle_fraction: Option<f64>) -> String {
-        if self.tty && !self.quiet {
-            eprintln!();
+        if !self.quiet {
+            // The 100% line, so even a short run's log shows its progress format.
+            self.print();
+            if self.tty {
+                eprintln!();
+            }
         }
         let wall = self.start.elapsed().as_secs_f64();
         let idle = idle_fraction
