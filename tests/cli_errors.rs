@@ -247,10 +247,22 @@ fn bad_keras_files_name_the_file_and_layer() {
     let out = d.join("r.h5");
     let o = out.to_str().unwrap();
     for (file, names) in [
-        ("keras/bad/branching.h5", vec!["branching.h5", "layer dna", "branches"]),
-        ("keras/bad/malformed_config.h5", vec!["malformed_config.h5", "not valid JSON"]),
-        ("keras/bad/missing_weight.h5", vec!["missing_weight.h5", "layer dense_a", "missing"]),
-        ("keras/bad/unsupported_layer.h5", vec!["unsupported_layer.h5", "layer lstm", "LSTM"]),
+        (
+            "keras/bad/branching.h5",
+            vec!["branching.h5", "layer dna", "branches"],
+        ),
+        (
+            "keras/bad/malformed_config.h5",
+            vec!["malformed_config.h5", "not valid JSON"],
+        ),
+        (
+            "keras/bad/missing_weight.h5",
+            vec!["missing_weight.h5", "layer dense_a", "missing"],
+        ),
+        (
+            "keras/bad/unsupported_layer.h5",
+            vec!["unsupported_layer.h5", "layer lstm", "LSTM"],
+        ),
     ] {
         let f = fixture(file);
         expect_error(&run_args(&f, "0", o), &names);
