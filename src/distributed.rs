@@ -160,6 +160,13 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
                 size,
                 if size == 1 { "" } else { "s" }
             );
+            if size > 1 && pending.len() < 2 * size {
+                eprintln!(
+                    "deepresolve-mpi: note: {} lanes for {size} ranks, so some ranks will idle; a smaller --lane (now {}) spreads the work wider",
+                    pending.len(),
+                    job.meta.lane
+                );
+            }
         }
         let mut next = 0usize;
         let mut stopped = 0usize;
