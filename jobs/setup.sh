@@ -5,7 +5,9 @@
 # (or which cluster modules to load) and stops.
 set -euo pipefail
 
-need_pkgs=(libopenmpi-dev openmpi-bin libhdf5-dev libopenblas-dev libclang-dev pkg-config)
+need_pkgs=(libopenmpi-dev openmpi-bin libhdf5-dev libopenblas-dev libclang-dev pkg-config gcc)
+# rustup is fetched with curl when no Rust toolchain is found
+command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || need_pkgs+=(curl ca-certificates)
 
 have_libs() {
     command -v mpirun >/dev/null 2>&1 &&
