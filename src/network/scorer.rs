@@ -259,18 +259,20 @@ impl<'n> Scorer<'n> {
     }
 }
 
-/// Batches up to this size take the fused hidden-Dense + head path. Measured
-/// with `bench` on the DeepSEA tail (AMD EPYC, one thread): 34 vs 14
-/// item-steps/s at a batch of 1, 48 vs 41 at 4, a wash at 8, slower above.
+/// Batches up to this size take the fused hidden-Dense + head path, one
+/// sgemv per item on each cached block of the kernel (sgemm would pack the
+/// block for every call). Measured with `bench` on the DeepSEA tail (AMD EPYC,
+/// one thread, best of 3): 38 vs 14 item-steps/s at a batch of 1, 44 vs 27 at
+/// 2, 52 vs 45 at 4; at 8 the two paths tie, above it sgemm wins.
 const FUSE_MAX_BATCH: usize = 4;
 /// Rows of the hidden Dense's kernel per block: small enough to stay in cache
-/// between its forward and backward use (64 × 50,880 floats = 13 MB).
-const FUSE_ROWS: usize = 64;
+/// between its forward and backward use (32 × 50,880 floats = 6.5 MB).
+const FUSE_ROWS: usize = 32;
 
 /// Score and input gradient through `hidden` (elementwise activation) and one
-/// unit of `head` per item, reading the hidden kernel once: each block of its
-/// rows gives the block's activations, their share of the score, and their
-/// share of dS/dx while still in cache.
+/// unit of `head` per item, reading the hidden kernel from memory once: each
+/// block of its rows gives the block's activations, their share of the score,
+/// and their share of dS/dx while still in cache.
 fn fused_tail(
     hidden: &Dense,
     head: &Dense,
@@ -296,12 +298,9 @@ fn fused_tail(
         let r = FUSE_ROWS.min(units - r0);
         let block = &hidden.kernel[r0 * n_in..(r0 + r) * n_in];
         let (y, w2, g) = (&mut y[..b * r], &mut w2[..b * r], &mut g[..b * r]);
-        if b == 1 {
-            gemm::sgemv(false, r, n_in, 1.0, block, n_in, x, 0.0, y);
-        } else {
-            gemm::sgemm(
-                false, true, b, r, n_in, 1.0, x, n_in, block, n_in, 0.0, y, r,
-            );
+        for i in 0..b {
+            let (xi, yi) = (&x[i * n_in..(i + 1) * n_in], &mut y[i * r..(i + 1) * r]);
+            gemm::sgemv(false, r, n_in, 1.0, block, n_in, xi, 0.0, yi);
         }
         for (i, &c) in classes.iter().enumerate() {
             let yi = &mut y[i * r..(i + 1) * r];
@@ -320,12 +319,9 @@ fn fused_tail(
                 .sum::<f32>();
         }
         activation::backward(hidden.act, y, w2, g, r);
-        if b == 1 {
-            gemm::sgemv(true, r, n_in, 1.0, block, n_in, g, 1.0, dx);
-        } else {
-            gemm::sgemm(
-                false, false, b, n_in, r, 1.0, g, r, block, n_in, 1.0, dx, n_in,
-            );
+        for i in 0..b {
+            let (gi, di) = (&g[i * r..(i + 1) * r], &mut dx[i * n_in..(i + 1) * n_in]);
+            gemm::sgemv(true, r, n_in, 1.0, block, n_in, gi, 1.0, di);
         }
         r0 += r;
     }
