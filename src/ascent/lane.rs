@@ -48,7 +48,7 @@ pub fn run_lane(
             let Some(&item) = queue.next() else { break };
             let s = slots.len();
             let start = initial_map(p.seed, item.class, item.restart, n);
-            h[s * n..(s + 1) * n].copy_from_slice(&layout::to_position_major(&start, 1, k, w));
+            layout::position_major_into(&start, &mut h[s * n..(s + 1) * n], 1, k, w);
             slots.push(Slot {
                 item,
                 step: 0,

@@ -137,15 +137,7 @@ impl Layer {
                 let n = batch * k * w;
                 match order {
                     FlattenOrder::PositionMajor => y[..n].copy_from_slice(&x[..n]),
-                    FlattenOrder::ChannelMajor => {
-                        for b in 0..batch {
-                            for p in 0..*w {
-                                for c in 0..*k {
-                                    y[b * k * w + c * w + p] = x[(b * w + p) * k + c];
-                                }
-                            }
-                        }
-                    }
+                    FlattenOrder::ChannelMajor => layout::channel_major_into(x, y, batch, *k, *w),
                 }
             }
             Layer::Dense(d) => d.forward(x, y, batch),
@@ -187,13 +179,7 @@ impl Layer {
                 match order {
                     FlattenOrder::PositionMajor => dx[..n].copy_from_slice(&dy[..n]),
                     FlattenOrder::ChannelMajor => {
-                        for b in 0..batch {
-                            for p in 0..*w {
-                                for c in 0..*k {
-                                    dx[(b * w + p) * k + c] = dy[b * k * w + c * w + p];
-                                }
-                            }
-                        }
+                        layout::position_major_into(dy, dx, batch, *k, *w)
                     }
                 }
             }
