@@ -42,8 +42,6 @@ pub struct Ascent {
     pub k: usize,
     pub fiv: Array2<f32>,   // (C·T, K)
     pub score: Array1<f32>, // (C·T)
-    pub done: Array1<u8>,   // (C·T)
-    pub classes: Vec<usize>,
 }
 
 pub struct ResultsFile {
@@ -350,18 +348,10 @@ fn read_ascent_from(file: &hdf5::File, path: &Path) -> Result<Ascent> {
             .and_then(|d| d.read_raw::<f32>())
             .map_err(&e)?,
     );
-    let done = Array1::from(
-        file.dataset("ascent/done")
-            .and_then(|d| d.read_raw::<u8>())
-            .map_err(&e)?,
-    );
-    let classes = file
-        .dataset("classes/index")
-        .and_then(|d| d.read_raw::<i64>())
-        .map_err(&e)?
-        .into_iter()
-        .map(|v| v as usize)
-        .collect();
+    let done: Vec<u8> = file
+        .dataset("ascent/done")
+        .and_then(|d| d.read_raw())
+        .map_err(&e)?;
     let missing = done.iter().filter(|&&d| d == 0).count();
     if missing > 0 {
         return Err(Error::results(
@@ -378,8 +368,6 @@ fn read_ascent_from(file: &hdf5::File, path: &Path) -> Result<Ascent> {
         k,
         fiv,
         score,
-        done,
-        classes,
     })
 }
 
