@@ -58,6 +58,7 @@ fn every_dataset_is_bitwise_identical_for_1_2_3_and_4_ranks() {
 /// Start a run, wait for its first progress line that shows items done, SIGKILL every rank.
 fn run_and_kill(args: &[&str], out: &std::path::Path) {
     let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let guard = file_guard();
     let mut child = Command::new("mpirun")
         .args(["-n", "2", "--oversubscribe", bin])
         .args(args)
@@ -69,6 +70,7 @@ fn run_and_kill(args: &[&str], out: &std::path::Path) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    drop(guard);
     let err = BufReader::new(child.stderr.take().unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut seen = String::new();
@@ -135,9 +137,12 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
     ];
     a.extend(slow);
     run_and_kill(&a, &cut);
-    let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
-    let done: Vec<u8> = f.dataset("ascent/done").unwrap().read_raw().unwrap();
-    drop(f);
+    let done: Vec<u8> = {
+        let _g = file_guard();
+        let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
+        let done = f.dataset("ascent/done").unwrap().read_raw().unwrap();
+        done
+    };
     let n_done = done.iter().filter(|&&v| v == 1).count();
     assert!(
         n_done > 0 && n_done < done.len(),

@@ -133,6 +133,7 @@ fn analyze_rebuilds_analysis_from_ascent_alone() {
     let copy = d.join("copy.h5");
     std::fs::copy(&out, &copy).unwrap();
     {
+        let _g = file_guard();
         let f = hdf5::File::open_rw(&copy).unwrap();
         f.unlink("analysis").unwrap();
     }
@@ -150,6 +151,7 @@ fn resume_recomputes_only_lanes_with_lost_restarts() {
     std::fs::copy(&full, &cut).unwrap();
     {
         // Lose restarts 3 and 4 of class 0 (lane 1 = items 3..6) and wipe their data.
+        let _g = file_guard();
         let f = hdf5::File::open_rw(&cut).unwrap();
         let done = f.dataset("ascent/done").unwrap();
         let mut v: Vec<u8> = done.read_raw().unwrap();

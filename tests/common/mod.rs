@@ -122,6 +122,16 @@ pub fn deepsea_like(seed: u64) -> ModelSpec {
     b.build()
 }
 
+static FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Held while a test has an HDF5 file open that a later run will write, and
+/// while any test starts a child. HDF5 opens files without O_CLOEXEC, so a
+/// child started by another test thread inherits the descriptor and its lock,
+/// and the file cannot be opened for writing until that child ends.
+pub fn file_guard() -> std::sync::MutexGuard<'static, ()> {
+    FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The release binary, run directly or under `mpirun -n N`, killed after `timeout_s`
 /// (a hang fails the test instead of blocking CI).
 pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::process::Output {
@@ -143,7 +153,10 @@ pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::proc
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn deepresolve-mpi / mpirun");
+    let child = {
+        let _g = file_guard();
+        cmd.spawn().expect("spawn deepresolve-mpi / mpirun")
+    };
     let id = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
