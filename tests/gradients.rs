@@ -261,3 +261,50 @@ fn layout_round_trip_and_forward_range_agree_with_scorer() {
     assert!((s[0] - logits[1]).abs() <= 1e-5 * logits[1].abs().max(1.0));
     assert!((s[1] - logits[5 + 3]).abs() <= 1e-5 * logits[8].abs().max(1.0));
 }
+
+/// A Dense kernel of 4096 × 1100 (4.5 M weights) is past the size where the
+/// engine leaves OpenBLAS for its own small-batch kernels (batch ≤ 64 on
+/// AVX2/FMA CPUs): finite differences at a batch of 3, and a batch of 9 (the
+/// small-batch kernels) against a batch of 70 (sgemm).
+#[test]
+fn large_dense_small_batch_kernels() {
+    let mut b = Builder::new(3, 64, 64);
+    b.flatten(FlattenOrder::ChannelMajor)
+        .dense(1100, Activation::Relu)
+        .dense(8, Activation::Relu)
+        .dense(5, Activation::Linear);
+    let spec = b.build();
+    check(&spec, 0, "large dense");
+    let net = Network::new(&spec).unwrap();
+    let mut big = Scorer::new(&net, 0, 70).unwrap();
+    let mut small = Scorer::new(&net, 0, 9).unwrap();
+    let n = big.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let h: Vec<f32> = (0..70 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..70).map(|i| i % 5).collect();
+    let (mut s, mut g) = (vec![0.0; 70], vec![0.0; 70 * n]);
+    big.score_grad(&h, &classes, &mut s, &mut g);
+    let (mut s9, mut g9) = (vec![0.0; 9], vec![0.0; 9 * n]);
+    small.score_grad(&h[..9 * n], &classes[..9], &mut s9, &mut g9);
+    let gmax = g[..9 * n].iter().fold(0f32, |a, v| a.max(v.abs()));
+    assert!(
+        gmax > 1e-3,
+        "gradient is all zero — the test would prove nothing"
+    );
+    for i in 0..9 {
+        assert!(
+            (s[i] - s9[i]).abs() <= 1e-4 * s[i].abs().max(1.0),
+            "item {i}: score {} (batch 70) vs {} (batch 9)",
+            s[i],
+            s9[i]
+        );
+    }
+    for (j, (a, b)) in g[..9 * n].iter().zip(&g9).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * gmax,
+            "coordinate {j}: gradient {a} (batch 70) vs {b} (batch 9)"
+        );
+    }
+}

@@ -1,6 +1,12 @@
 //! Dense layer on flat inputs: one sgemm for the whole batch.
-use super::{activation, gemm};
+use super::weight_buf::WeightBuf;
+use super::{activation, gemm, skinny};
 use crate::model::Activation;
+
+/// Measured with `bench` on the DeepSEA tail (one EPYC core): see skinny.rs.
+const SKINNY_MAX_BATCH: usize = 64;
+/// 4 M floats = 16 MB: below this the kernel stays in cache and sgemm's packing pays.
+const SKINNY_MIN_WEIGHTS: usize = 1 << 22;
 
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -8,7 +14,7 @@ pub struct Dense {
     pub units: usize,
     pub act: Activation,
     /// (units, n_in) row-major, as in the spec.
-    pub kernel: Vec<f32>,
+    pub kernel: WeightBuf,
     pub bias: Vec<f32>,
 }
 
@@ -24,13 +30,31 @@ impl Dense {
             n_in,
             units,
             act,
-            kernel,
+            kernel: WeightBuf::from_vec(kernel),
             bias: bias.unwrap_or_else(|| vec![0.0; units]),
         }
     }
 
-    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize) {
+    /// Kernels too large for cache, at a few items per pass, take the
+    /// [`skinny`] products; everything else is one sgemm.
+    fn skinny(&self, batch: usize) -> bool {
+        batch <= SKINNY_MAX_BATCH
+            && self.units * self.n_in >= SKINNY_MIN_WEIGHTS
+            && skinny::available()
+    }
+
+    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, buf: &mut Vec<f32>) {
         let y = &mut y[..batch * self.units];
+        if self.skinny(batch) {
+            skinny::forward(&self.kernel, self.units, self.n_in, x, batch, y, buf);
+            for r in y.chunks_mut(self.units) {
+                for (v, b) in r.iter_mut().zip(&self.bias) {
+                    *v += b;
+                }
+            }
+            activation::forward(self.act, y, self.units);
+            return;
+        }
         for r in y.chunks_mut(self.units) {
             r.copy_from_slice(&self.bias);
         }
@@ -55,6 +79,10 @@ impl Dense {
     pub fn backward(&self, y: &[f32], dy: &[f32], dx: &mut [f32], batch: usize, dz: &mut [f32]) {
         let n = batch * self.units;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.units);
+        if self.skinny(batch) {
+            skinny::backward(&self.kernel, self.units, self.n_in, &dz[..n], batch, dx);
+            return;
+        }
         gemm::sgemm(
             false,
             false,

@@ -10,6 +10,8 @@ pub mod gemm;
 pub mod layout;
 mod pool;
 mod scorer;
+mod skinny;
+mod weight_buf;
 
 pub use scorer::Scorer;
 
@@ -140,7 +142,7 @@ impl Layer {
                     FlattenOrder::ChannelMajor => layout::channel_major_into(x, y, batch, *k, *w),
                 }
             }
-            Layer::Dense(d) => d.forward(x, y, batch),
+            Layer::Dense(d) => d.forward(x, y, batch, &mut s.cols),
             Layer::Act(a, k) => {
                 y.copy_from_slice(x);
                 activation::forward(*a, y, *k)
