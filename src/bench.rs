@@ -78,20 +78,69 @@ pub fn deepsea_tail() -> ModelSpec {
     }
 }
 
-pub fn sgemm_gflops() -> f64 {
-    let n = 2048;
-    let a = weights(n * n, n, 4);
-    let b = weights(n * n, n, 5);
-    let mut c = vec![0f32; n * n];
-    gemm::sgemm(false, false, n, n, n, 1.0, &a, n, &b, n, 0.0, &mut c, n);
-    // The best of several: a shared machine's noise only ever slows a run down.
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            gemm::sgemm(false, false, n, n, n, 1.0, &a, n, &b, n, 0.0, &mut c, n);
-            2.0 * (n * n * n) as f64 / t.elapsed().as_secs_f64() / 1e9
-        })
-        .fold(0.0, f64::max)
+/// Single-core sgemm rate on 2048² matrices, measured in rounds between the
+/// step rounds: a shared machine's speed drifts by ~20% within a minute, so
+/// the rate each figure is divided by is measured in the same window.
+pub struct SgemmProbe {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+    best: f64,
+}
+
+impl SgemmProbe {
+    const N: usize = 2048;
+
+    pub fn new() -> SgemmProbe {
+        let n = Self::N;
+        let mut p = SgemmProbe {
+            a: weights(n * n, n, 4),
+            b: weights(n * n, n, 5),
+            c: vec![0f32; n * n],
+            best: 0.0,
+        };
+        p.round(); // warm-up
+        p.best = 0.0;
+        p
+    }
+
+    /// One product; keeps the best rate seen since the last `take`.
+    pub fn round(&mut self) {
+        let n = Self::N;
+        let t = Instant::now();
+        gemm::sgemm(
+            false,
+            false,
+            n,
+            n,
+            n,
+            1.0,
+            &self.a,
+            n,
+            &self.b,
+            n,
+            0.0,
+            &mut self.c,
+            n,
+        );
+        let r = 2.0 * (n * n * n) as f64 / t.elapsed().as_secs_f64() / 1e9;
+        self.best = self.best.max(r);
+    }
+
+    pub fn take(&mut self) -> f64 {
+        std::mem::take(&mut self.best)
+    }
+
+    /// Resident bytes of the probe's matrices, MB (not the ascent's).
+    pub fn mb(&self) -> f64 {
+        ((self.a.len() + self.b.len() + self.c.len()) * 4) as f64 / (1024.0 * 1024.0)
+    }
+}
+
+impl Default for SgemmProbe {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 pub fn peak_rss_mb() -> f64 {
@@ -109,6 +158,9 @@ pub fn peak_rss_mb() -> f64 {
         })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// Step rounds (and sgemm rounds) per batch size; the best of each is kept.
+const ROUNDS: usize = 5;
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
     let spec = match &args.model {
@@ -146,11 +198,12 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         names[layer],
         net.input_shape(layer)
     );
-    let peak = sgemm_gflops();
     println!(
-        "# sgemm 2048³ (best of 5): {peak:.1} GFLOP/s (OPENBLAS_NUM_THREADS={})",
+        "# per line: best of {ROUNDS} rounds of {} steps, and best of {ROUNDS} sgemm 2048³ rounds interleaved with them (OPENBLAS_NUM_THREADS={}); peak_rss_mb leaves out the sgemm matrices",
+        args.steps,
         std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
+    let mut probe = SgemmProbe::new();
     for &b in &args.batch {
         let mut sc = Scorer::new(&net, layer, b.max(1))?;
         let n = sc.map_len();
@@ -159,9 +212,9 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         let mut g = vec![0f32; b * n];
         let mut s = vec![0f32; b];
         sc.score_grad(&h, &classes, &mut s, &mut g); // warm-up: buffers, caches
-                                                     // Best of three rounds of `steps` steps, like the sgemm figure it is compared with.
-        let el = (0..3)
+        let el = (0..ROUNDS)
             .map(|_| {
+                probe.round();
                 let t = Instant::now();
                 for _ in 0..args.steps {
                     sc.score_grad(&h, &classes, &mut s, &mut g);
@@ -172,12 +225,13 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
                 t.elapsed().as_secs_f64()
             })
             .fold(f64::INFINITY, f64::min);
+        let peak = probe.take();
         let rate = (b * args.steps) as f64 / el;
         let gflops = rate * sc.flops_per_item() / 1e9;
         println!(
             "batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
             gflops / peak,
-            peak_rss_mb()
+            peak_rss_mb() - probe.mb()
         );
     }
     Ok(())

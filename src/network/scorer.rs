@@ -267,7 +267,7 @@ impl<'n> Scorer<'n> {
 const FUSE_MAX_BATCH: usize = 4;
 /// Rows of the hidden Dense's kernel per block: small enough to stay in cache
 /// between its forward and backward use (32 × 50,880 floats = 6.5 MB).
-const FUSE_ROWS: usize = 32;
+const FUSE_ROWS: usize = 64;
 
 /// Score and input gradient through `hidden` (elementwise activation) and one
 /// unit of `head` per item, reading the hidden kernel from memory once: each

@@ -196,18 +196,30 @@ mod x86 {
     pub unsafe fn bwd(w: &[f32], units: usize, n_in: usize, g: &[f32], b: usize, dx: &mut [f32]) {
         let mut k0 = 0;
         while k0 + BWD_KT <= n_in {
-            let mut i0 = 0;
-            while i0 + BWD_BT <= b {
-                bwd_tile::<BWD_BT>(w, units, n_in, g, i0, k0, dx, i0 == 0);
-                i0 += BWD_BT;
-            }
-            match b - i0 {
-                5 => bwd_tile::<5>(w, units, n_in, g, i0, k0, dx, i0 == 0),
-                4 => bwd_tile::<4>(w, units, n_in, g, i0, k0, dx, i0 == 0),
-                3 => bwd_tile::<3>(w, units, n_in, g, i0, k0, dx, i0 == 0),
-                2 => bwd_tile::<2>(w, units, n_in, g, i0, k0, dx, i0 == 0),
-                1 => bwd_tile::<1>(w, units, n_in, g, i0, k0, dx, i0 == 0),
-                _ => {}
+            let mut u0 = 0;
+            while u0 < units {
+                let u1 = (u0 + BWD_UB).min(units);
+                let t = Tile {
+                    units,
+                    n_in,
+                    k0,
+                    u0,
+                    u1,
+                };
+                let mut i0 = 0;
+                while i0 + BWD_BT <= b {
+                    bwd_tile::<BWD_BT>(w, g, dx, &t, i0);
+                    i0 += BWD_BT;
+                }
+                match b - i0 {
+                    5 => bwd_tile::<5>(w, g, dx, &t, i0),
+                    4 => bwd_tile::<4>(w, g, dx, &t, i0),
+                    3 => bwd_tile::<3>(w, g, dx, &t, i0),
+                    2 => bwd_tile::<2>(w, g, dx, &t, i0),
+                    1 => bwd_tile::<1>(w, g, dx, &t, i0),
+                    _ => {}
+                }
+                u0 = u1;
             }
             k0 += BWD_KT;
         }
@@ -223,32 +235,49 @@ mod x86 {
         }
     }
 
-    /// dx[i0..i0+BT, k0..k0+16] = Σ_u g[i, u] · W[u, k0..k0+16]. The first item
-    /// tile of each k-tile prefetches the next-but-one k-tile of every row: W is
-    /// walked down its columns here, which the hardware prefetcher cannot follow.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn bwd_tile<const BT: usize>(
-        w: &[f32],
+    /// Rows of W per pass of the backward kernel: their 16-float pieces (16 KB)
+    /// stay in L1 while every item tile uses them.
+    const BWD_UB: usize = 256;
+
+    struct Tile {
         units: usize,
         n_in: usize,
-        g: &[f32],
-        i0: usize,
         k0: usize,
-        dx: &mut [f32],
-        prefetch: bool,
-    ) {
+        u0: usize,
+        u1: usize,
+    }
+
+    /// dx[i0..i0+BT, k0..k0+16] (+)= Σ_{u0 ≤ u < u1} g[i, u] · W[u, k0..k0+16],
+    /// summing over u in order whatever the blocking. The first item tile
+    /// prefetches the next-but-one k-tile of its rows: W is walked down its
+    /// columns here, which the hardware prefetcher cannot follow.
+    #[inline(always)]
+    unsafe fn bwd_tile<const BT: usize>(w: &[f32], g: &[f32], dx: &mut [f32], t: &Tile, i0: usize) {
+        let Tile {
+            units,
+            n_in,
+            k0,
+            u0,
+            u1,
+        } = *t;
         let mut acc = [[_mm256_setzero_ps(); 2]; BT];
+        if u0 > 0 {
+            for (i, a) in acc.iter_mut().enumerate() {
+                let d = dx.as_ptr().add((i0 + i) * n_in + k0);
+                a[0] = _mm256_loadu_ps(d);
+                a[1] = _mm256_loadu_ps(d.add(8));
+            }
+        }
         let wp = w.as_ptr().add(k0);
         let gp = g.as_ptr().add(i0 * units);
-        let ahead = if k0 + 3 * BWD_KT <= n_in {
+        let ahead = if i0 == 0 && k0 + 3 * BWD_KT <= n_in {
             2 * BWD_KT
         } else {
             0
         };
-        for u in 0..units {
+        for u in u0..u1 {
             let wr = wp.add(u * n_in);
-            if prefetch && ahead > 0 {
+            if ahead > 0 {
                 _mm_prefetch::<_MM_HINT_T1>(wr.add(ahead) as *const i8);
             }
             let w0 = _mm256_loadu_ps(wr);
