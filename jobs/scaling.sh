@@ -4,7 +4,7 @@
 # Environment: MODEL, LAYER, CLASSES, RESTARTS, MAX_STEPS, LANE, BATCH, RANKS.
 # On the DeepSEA-shaped network:
 #   target/release/deepresolve-mpi bench --save-model /tmp/ds.h5 --batch 1 --steps 1
-#   MODEL=/tmp/ds.h5 LAYER=0 CLASSES=0-7 RESTARTS=4 MAX_STEPS=60 LANE=4 BATCH=4 bash jobs/scaling.sh
+#   MODEL=/tmp/ds.h5 LAYER=0 CLASSES=0-7 RESTARTS=8 MAX_STEPS=60 LANE=16 BATCH=8 bash jobs/scaling.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . jobs/setup.sh
