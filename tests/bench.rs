@@ -1,0 +1,56 @@
+//! `bench` prints the documented line per batch size (the figures themselves
+//! are for people to read, not for tests to time).
+mod common;
+use common::*;
+
+#[test]
+fn bench_prints_one_line_per_batch_with_the_documented_fields() {
+    let out = run_bin(
+        &[
+            "bench",
+            "--model",
+            "tests/fixtures/pytorch/model.h5",
+            "--steps",
+            "2",
+            "--batch",
+            "1,3",
+        ],
+        None,
+        120,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 2, "one line per batch size:\n{text}");
+    for (line, b) in lines.iter().zip(["1", "3"]) {
+        let fields: Vec<(&str, &str)> = line
+            .split_whitespace()
+            .map(|f| {
+                f.split_once('=')
+                    .unwrap_or_else(|| panic!("not key=value: {f} in {line}"))
+            })
+            .collect();
+        let keys: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        assert_eq!(
+            keys,
+            [
+                "batch",
+                "item_steps_per_s",
+                "gflops",
+                "sgemm_gflops",
+                "efficiency",
+                "peak_rss_mb"
+            ],
+            "{line}"
+        );
+        assert_eq!(fields[0].1, b);
+        let v: Vec<f64> = fields[1..].iter().map(|f| f.1.parse().unwrap()).collect();
+        assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
+        // efficiency is gflops / sgemm_gflops
+        assert!((v[3] - v[1] / v[2]).abs() < 2e-3, "{line}");
+    }
+}
