@@ -308,3 +308,49 @@ fn large_dense_small_batch_kernels() {
         );
     }
 }
+
+/// A convolution with 512 filters × 8 taps over 256 channels (1 M weights):
+/// up to 64 output rows per batch it takes the small-batch kernel instead of
+/// sgemm. Finite differences at a batch of 3 (39 rows), and a batch of 3
+/// against a batch of 70 (910 rows, sgemm).
+#[test]
+fn large_conv_small_batch_kernel() {
+    let mut b = Builder::new(4, 256, 20);
+    b.conv(512, 8, 1, 1, Padding::Valid, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(5, Activation::Linear);
+    let spec = b.build();
+    check(&spec, 0, "large conv");
+    let net = Network::new(&spec).unwrap();
+    let mut big = Scorer::new(&net, 0, 70).unwrap();
+    let mut small = Scorer::new(&net, 0, 3).unwrap();
+    let n = big.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let h: Vec<f32> = (0..70 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..70).map(|i| i % 5).collect();
+    let (mut s, mut g) = (vec![0.0; 70], vec![0.0; 70 * n]);
+    big.score_grad(&h, &classes, &mut s, &mut g);
+    let (mut s3, mut g3) = (vec![0.0; 3], vec![0.0; 3 * n]);
+    small.score_grad(&h[..3 * n], &classes[..3], &mut s3, &mut g3);
+    let gmax = g[..3 * n].iter().fold(0f32, |a, v| a.max(v.abs()));
+    assert!(
+        gmax > 1e-3,
+        "gradient is all zero — the test would prove nothing"
+    );
+    for i in 0..3 {
+        assert!(
+            (s[i] - s3[i]).abs() <= 1e-4 * s[i].abs().max(1.0),
+            "item {i}: score {} (batch 70) vs {} (batch 3)",
+            s[i],
+            s3[i]
+        );
+    }
+    for (j, (a, b)) in g[..3 * n].iter().zip(&g3).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * gmax,
+            "coordinate {j}: gradient {a} (batch 70) vs {b} (batch 3)"
+        );
+    }
+}

@@ -41,11 +41,13 @@ pub(crate) enum Layer {
     },
 }
 
-/// Scratch shared by the layers of one pass (im2col columns, pre-activation gradients).
+/// Scratch shared by the layers of one pass (im2col columns, pre-activation
+/// gradients, inputs packed for the small-batch kernels).
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     pub cols: Vec<f32>,
     pub dz: Vec<f32>,
+    pub pack: Vec<f32>,
 }
 
 impl Layer {
@@ -126,7 +128,7 @@ impl Layer {
         match self {
             Layer::Conv(c) => {
                 grow(&mut s.cols, c.cols_len(batch));
-                c.forward(x, y, batch, &mut s.cols)
+                c.forward(x, y, batch, &mut s.cols, &mut s.pack)
             }
             Layer::MaxPool(p) => {
                 if arg.len() < batch * p.w_out * p.k {
@@ -142,7 +144,7 @@ impl Layer {
                     FlattenOrder::ChannelMajor => layout::channel_major_into(x, y, batch, *k, *w),
                 }
             }
-            Layer::Dense(d) => d.forward(x, y, batch, &mut s.cols),
+            Layer::Dense(d) => d.forward(x, y, batch, &mut s.pack),
             Layer::Act(a, k) => {
                 y.copy_from_slice(x);
                 activation::forward(*a, y, *k)
