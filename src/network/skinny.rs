@@ -206,18 +206,32 @@ mod x86 {
                     u0,
                     u1,
                 };
+                // Tiles of 6 items; a remainder of 1–3 is merged with one
+                // full tile and split in two (8 = 4 + 4, not 6 + 2): a tile of
+                // fewer than 4 items has fewer than 8 independent accumulators
+                // and waits on the FMA latency.
+                let r = b % BWD_BT;
+                let full = if r > 0 && r < 4 && b > BWD_BT {
+                    b / BWD_BT - 1
+                } else {
+                    b / BWD_BT
+                };
                 let mut i0 = 0;
-                while i0 + BWD_BT <= b {
+                for _ in 0..full {
                     bwd_tile::<BWD_BT>(w, g, dx, &t, i0);
                     i0 += BWD_BT;
                 }
-                match b - i0 {
-                    5 => bwd_tile::<5>(w, g, dx, &t, i0),
-                    4 => bwd_tile::<4>(w, g, dx, &t, i0),
-                    3 => bwd_tile::<3>(w, g, dx, &t, i0),
-                    2 => bwd_tile::<2>(w, g, dx, &t, i0),
-                    1 => bwd_tile::<1>(w, g, dx, &t, i0),
-                    _ => {}
+                while i0 < b {
+                    let left = b - i0;
+                    let n = if left > 5 { left - left / 2 } else { left };
+                    match n {
+                        5 => bwd_tile::<5>(w, g, dx, &t, i0),
+                        4 => bwd_tile::<4>(w, g, dx, &t, i0),
+                        3 => bwd_tile::<3>(w, g, dx, &t, i0),
+                        2 => bwd_tile::<2>(w, g, dx, &t, i0),
+                        _ => bwd_tile::<1>(w, g, dx, &t, i0),
+                    }
+                    i0 += n;
                 }
                 u0 = u1;
             }
