@@ -1,12 +1,15 @@
-//! Dense-layer products for a few items against a large kernel: y = x·Wᵀ and
-//! dx = g·W, with W (units × n_in) row-major, read from memory in place.
+//! Products of a few rows against a large weight matrix: y = x·Wᵀ and
+//! dx = g·W, with W (units × n_in) row-major, read from memory in place. The
+//! rows are a small batch of items at a Dense layer, or one map's im2col rows
+//! at a convolution.
 //!
-//! For a batch of 8–64 items and a kernel that does not fit in cache (DeepSEA's
-//! 925 × 50,880), OpenBLAS's sgemm packs the whole kernel on every call and
-//! reaches ~28 GFLOP/s at 8 items and ~60 at 32 on one EPYC core, where the
-//! same library does ~90 on square matrices. These AVX2/FMA kernels stream W
-//! once per product with no packing and keep a 12-vector tile of the result in
-//! registers. Other CPUs, and shapes these kernels don't help, fall back to sgemm.
+//! For 8–64 rows and a kernel that does not fit in cache (DeepSEA's 925 ×
+//! 50,880), OpenBLAS's sgemm packs the whole kernel on every call and reaches
+//! ~28 GFLOP/s at 8 rows and ~60 at 32 on one EPYC core, where the same
+//! library does ~90 on square matrices. These AVX2/FMA kernels read W once per
+//! product (once per 32 rows in the forward one) with no packing, and keep a
+//! tile of 8–12 result vectors in registers. CPUs without AVX2/FMA, and shapes
+//! these kernels don't help, use sgemm.
 
 /// True when this CPU can run the kernels here.
 pub fn available() -> bool {
