@@ -262,6 +262,43 @@ fn layout_round_trip_and_forward_range_agree_with_scorer() {
     assert!((s[1] - logits[5 + 3]).abs() <= 1e-5 * logits[8].abs().max(1.0));
 }
 
+/// Scores and gradients of the first `small` items at a batch of `small`
+/// against the same items inside a batch of 70 (which takes sgemm throughout).
+fn small_batch_agrees_with_sgemm(spec: &ModelSpec, small: usize, seed: u64) {
+    let net = Network::new(spec).unwrap();
+    let mut big = Scorer::new(&net, 0, 70).unwrap();
+    let mut few = Scorer::new(&net, 0, small).unwrap();
+    let n = big.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let h: Vec<f32> = (0..70 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..70).map(|i| i % big.n_classes()).collect();
+    let (mut s, mut g) = (vec![0.0; 70], vec![0.0; 70 * n]);
+    big.score_grad(&h, &classes, &mut s, &mut g);
+    let (mut s_few, mut g_few) = (vec![0.0; small], vec![0.0; small * n]);
+    few.score_grad(&h[..small * n], &classes[..small], &mut s_few, &mut g_few);
+    let gmax = g[..small * n].iter().fold(0f32, |a, v| a.max(v.abs()));
+    assert!(
+        gmax > 1e-3,
+        "gradient is all zero — the test would prove nothing"
+    );
+    for i in 0..small {
+        assert!(
+            (s[i] - s_few[i]).abs() <= 1e-4 * s[i].abs().max(1.0),
+            "item {i}: score {} (batch 70) vs {} (batch {small})",
+            s[i],
+            s_few[i]
+        );
+    }
+    for (j, (a, b)) in g[..small * n].iter().zip(&g_few).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-4 * gmax,
+            "coordinate {j}: gradient {a} (batch 70) vs {b} (batch {small})"
+        );
+    }
+}
+
 /// A Dense kernel of 4096 × 1100 (4.5 M weights) is past the size where the
 /// engine leaves OpenBLAS for its own small-batch kernels (batch ≤ 64 on
 /// AVX2/FMA CPUs): finite differences at a batch of 3, and a batch of 9 (the
@@ -275,38 +312,7 @@ fn large_dense_small_batch_kernels() {
         .dense(5, Activation::Linear);
     let spec = b.build();
     check(&spec, 0, "large dense");
-    let net = Network::new(&spec).unwrap();
-    let mut big = Scorer::new(&net, 0, 70).unwrap();
-    let mut small = Scorer::new(&net, 0, 9).unwrap();
-    let n = big.map_len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
-    let h: Vec<f32> = (0..70 * n)
-        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-        .collect();
-    let classes: Vec<usize> = (0..70).map(|i| i % 5).collect();
-    let (mut s, mut g) = (vec![0.0; 70], vec![0.0; 70 * n]);
-    big.score_grad(&h, &classes, &mut s, &mut g);
-    let (mut s9, mut g9) = (vec![0.0; 9], vec![0.0; 9 * n]);
-    small.score_grad(&h[..9 * n], &classes[..9], &mut s9, &mut g9);
-    let gmax = g[..9 * n].iter().fold(0f32, |a, v| a.max(v.abs()));
-    assert!(
-        gmax > 1e-3,
-        "gradient is all zero — the test would prove nothing"
-    );
-    for i in 0..9 {
-        assert!(
-            (s[i] - s9[i]).abs() <= 1e-4 * s[i].abs().max(1.0),
-            "item {i}: score {} (batch 70) vs {} (batch 9)",
-            s[i],
-            s9[i]
-        );
-    }
-    for (j, (a, b)) in g[..9 * n].iter().zip(&g9).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-4 * gmax,
-            "coordinate {j}: gradient {a} (batch 70) vs {b} (batch 9)"
-        );
-    }
+    small_batch_agrees_with_sgemm(&spec, 9, 5);
 }
 
 /// A convolution with 512 filters × 8 taps over 256 channels (1 M weights):
@@ -321,36 +327,5 @@ fn large_conv_small_batch_kernel() {
         .dense(5, Activation::Linear);
     let spec = b.build();
     check(&spec, 0, "large conv");
-    let net = Network::new(&spec).unwrap();
-    let mut big = Scorer::new(&net, 0, 70).unwrap();
-    let mut small = Scorer::new(&net, 0, 3).unwrap();
-    let n = big.map_len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
-    let h: Vec<f32> = (0..70 * n)
-        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-        .collect();
-    let classes: Vec<usize> = (0..70).map(|i| i % 5).collect();
-    let (mut s, mut g) = (vec![0.0; 70], vec![0.0; 70 * n]);
-    big.score_grad(&h, &classes, &mut s, &mut g);
-    let (mut s3, mut g3) = (vec![0.0; 3], vec![0.0; 3 * n]);
-    small.score_grad(&h[..3 * n], &classes[..3], &mut s3, &mut g3);
-    let gmax = g[..3 * n].iter().fold(0f32, |a, v| a.max(v.abs()));
-    assert!(
-        gmax > 1e-3,
-        "gradient is all zero — the test would prove nothing"
-    );
-    for i in 0..3 {
-        assert!(
-            (s[i] - s3[i]).abs() <= 1e-4 * s[i].abs().max(1.0),
-            "item {i}: score {} (batch 70) vs {} (batch 3)",
-            s[i],
-            s3[i]
-        );
-    }
-    for (j, (a, b)) in g[..3 * n].iter().zip(&g3).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-4 * gmax,
-            "coordinate {j}: gradient {a} (batch 70) vs {b} (batch 3)"
-        );
-    }
+    small_batch_agrees_with_sgemm(&spec, 3, 8);
 }
