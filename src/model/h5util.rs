@@ -83,17 +83,7 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
 
 /// One string attribute of an object.
 pub fn string_attr(loc: &hdf5::Location, name: &str) -> Result<Option<String>, String> {
-    if !loc
-        .attr_names()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|n| n == name)
-    {
-        return Ok(None);
-    }
-    let a = loc.attr(name).map_err(|e| e.to_string())?;
-    let v = read_strings(&a)?;
-    Ok(v.into_iter().next())
+    Ok(strings_attr(loc, name)?.and_then(|v| v.into_iter().next()))
 }
 
 /// A string-list attribute (missing → None).

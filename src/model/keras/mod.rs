@@ -333,6 +333,17 @@ fn shape_err(what: &str, got: &[usize], want: &str) -> String {
     format!("{what} has shape {got:?}, expected {want}")
 }
 
+/// The bias (weight array 1) of a layer with `n` outputs, if it has one.
+fn bias(ws: &[Tensor], use_bias: bool, n: usize) -> Result<Option<Vec<f32>>, String> {
+    if !use_bias {
+        return Ok(None);
+    }
+    if ws[1].shape != [n] {
+        return Err(shape_err("the bias", &ws[1].shape, &format!("({n},)")));
+    }
+    Ok(Some(ws[1].data.clone()))
+}
+
 fn convert(
     d: &Desc,
     ws: Option<Vec<Tensor>>,
@@ -443,18 +454,7 @@ fn convert(
                     }
                 }
             }
-            let bias = if use_bias {
-                if ws[1].shape != [filters] {
-                    return Err(shape_err(
-                        "the bias",
-                        &ws[1].shape,
-                        &format!("({filters},)"),
-                    ));
-                }
-                Some(ws[1].data.clone())
-            } else {
-                None
-            };
+            let bias = bias(&ws, use_bias, filters)?;
             LayerKind::Conv1D {
                 filters,
                 in_channels: inc,
@@ -555,14 +555,7 @@ fn convert(
                     kernel[o * inf + i] = k.data[i * units + o];
                 }
             }
-            let bias = if use_bias {
-                if ws[1].shape != [units] {
-                    return Err(shape_err("the bias", &ws[1].shape, &format!("({units},)")));
-                }
-                Some(ws[1].data.clone())
-            } else {
-                None
-            };
+            let bias = bias(&ws, use_bias, units)?;
             LayerKind::Dense {
                 units,
                 in_features: inf,
