@@ -1,10 +1,11 @@
 //! One class's OFIV as bars (red positive, blue negative), channels ordered by
 //! OFIV, highest first; a star above (or below) each non-additive channel's bar.
 use super::data::Results;
-use super::{class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, RED};
+use super::{
+    axis_label, class_title, label_step, sign_color, star, text_width, DrawResult, Figure, GOLD,
+};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, VPos};
 
 pub struct OfivBars<'a> {
     r: &'a Results,
@@ -82,10 +83,9 @@ impl Figure for OfivBars<'_> {
         chart.draw_series(order.iter().enumerate().map(|(j, &c)| {
             let v = of[c] as f64;
             let v = if v.is_finite() { v } else { 0.0 };
-            let color = if v >= 0.0 { RED } else { BLUE };
             Rectangle::new(
                 [(j as f64 + 0.06, 0.0), (j as f64 + 0.94, v)],
-                color.filled(),
+                sign_color(v).filled(),
             )
         }))?;
         chart.draw_series(std::iter::once(PathElement::new(
@@ -104,29 +104,7 @@ impl Figure for OfivBars<'_> {
                 vec![(x, ybase - 8), (x, ybase - 4)],
                 BLACK.stroke_width(1),
             ))?;
-            if vertical {
-                text(
-                    area,
-                    &c.to_string(),
-                    (x, ybase),
-                    12.0,
-                    HPos::Right,
-                    VPos::Center,
-                    true,
-                    &BLACK,
-                )?;
-            } else {
-                text(
-                    area,
-                    &c.to_string(),
-                    (x, ybase),
-                    12.0,
-                    HPos::Center,
-                    VPos::Top,
-                    false,
-                    &BLACK,
-                )?;
-            }
+            axis_label(area, &c.to_string(), (x, ybase), 12.0, vertical)?;
         }
         // Stars in pixel space, just beyond the bar's end.
         let sr = (pitch * 0.4).clamp(2.5, 8.0);

@@ -7,8 +7,8 @@
 //! one star polygon per non-additive channel plus 1 legend star.
 use super::data::Results;
 use super::{
-    class_title, label_step, star, text, text_width, DrawResult, Figure, BLUE, GOLD, GREY, LIGHT,
-    PURPLE, RED,
+    axis_label, class_title, header, label, label_step, sign_color, star, text, text_width,
+    DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED, SMALL, TITLE,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -34,9 +34,6 @@ pub struct ClassFigure<'a> {
     width: i32,
     height: i32,
 }
-
-const TITLE: f64 = 18.0;
-const SMALL: f64 = 12.0;
 
 impl<'a> ClassFigure<'a> {
     pub fn new(r: &'a Results, ci: usize) -> Self {
@@ -110,11 +107,34 @@ impl<'a> ClassFigure<'a> {
             0
         }
     }
+    /// One row of circles: each channel's value of `vals` in that channel's column.
+    fn circle_row<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        row: usize,
+        vals: &[f32],
+        max: f32,
+        color: fn(f32) -> RGBColor,
+    ) -> DrawResult<DB> {
+        for (j, &ch) in self.order.iter().enumerate() {
+            let v = vals[ch];
+            area.draw(&Circle::new(
+                (self.col_x(j), self.row_y(row)),
+                self.radius(v, max),
+                color(v).filled(),
+            ))?;
+        }
+        Ok(())
+    }
 }
 
 fn abs_max(v: impl Iterator<Item = f32>) -> f32 {
     v.filter(|x| x.is_finite())
         .fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
+fn signed(v: f32) -> RGBColor {
+    sign_color(v as f64)
 }
 
 fn sci(x: f32) -> String {
@@ -129,26 +149,7 @@ impl Figure for ClassFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (r, ci) = (self.r, self.ci);
         let (t, k) = (r.t, r.k);
-        text(
-            area,
-            &Self::title(r, ci),
-            (20, 22),
-            TITLE,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &BLACK,
-        )?;
-        text(
-            area,
-            &Self::subtitle(r),
-            (20, 46),
-            SMALL,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &GREY,
-        )?;
+        header(area, &Self::title(r, ci), &Self::subtitle(r))?;
 
         let x0 = self.left;
         let x1 = self.left + self.cw * k as i32;
@@ -164,7 +165,7 @@ impl Figure for ClassFigure<'_> {
                     LIGHT.stroke_width(1),
                 ))?;
             }
-            let label = match row {
+            let name = match row {
                 _ if row < t => {
                     if row % row_step != 0 && row != t - 1 {
                         continue;
@@ -177,7 +178,7 @@ impl Figure for ClassFigure<'_> {
             };
             text(
                 area,
-                &label,
+                &name,
                 (x0 - 10, y),
                 SMALL,
                 HPos::Right,
@@ -191,14 +192,11 @@ impl Figure for ClassFigure<'_> {
                 } else {
                     1.0 / t as f32
                 };
-                text(
+                label(
                     area,
                     &format!("w {:.0}%", 100.0 * share),
                     (x1 + 10, y),
                     SMALL,
-                    HPos::Left,
-                    VPos::Center,
-                    false,
                     &GREY,
                 )?;
             }
@@ -215,59 +213,16 @@ impl Figure for ClassFigure<'_> {
         // Restart circles: one scale for the block.
         let fmax = abs_max((0..t).flat_map(|tt| r.fiv(ci, tt).iter().copied()));
         for tt in 0..t {
-            let fiv = r.fiv(ci, tt);
-            for (j, &ch) in self.order.iter().enumerate() {
-                let v = fiv[ch];
-                let color = if v >= 0.0 { RED } else { BLUE };
-                area.draw(&Circle::new(
-                    (self.col_x(j), self.row_y(tt)),
-                    self.radius(v, fmax),
-                    color.filled(),
-                ))?;
-            }
+            self.circle_row(area, tt, r.fiv(ci, tt), fmax, signed)?;
         }
-        // IL.
-        let il = r.il_row(ci);
-        let imax = abs_max(il.iter().copied());
-        for (j, &ch) in self.order.iter().enumerate() {
-            area.draw(&Circle::new(
-                (self.col_x(j), self.row_y(t)),
-                self.radius(il[ch], imax),
-                PURPLE.filled(),
-            ))?;
+        // IL and OFIV: each on its own scale, noted at the right.
+        let purple: fn(f32) -> RGBColor = |_| PURPLE;
+        for (row, vals, color) in [(t, r.il_row(ci), purple), (t + 1, r.ofiv_row(ci), signed)] {
+            let max = abs_max(vals.iter().copied());
+            self.circle_row(area, row, vals, max, color)?;
+            let note = format!("max {}", sci(max));
+            label(area, &note, (x1 + 10, self.row_y(row)), SMALL, &GREY)?;
         }
-        text(
-            area,
-            &format!("max {}", sci(imax)),
-            (x1 + 10, self.row_y(t)),
-            SMALL,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &GREY,
-        )?;
-        // OFIV.
-        let of = r.ofiv_row(ci);
-        let omax = abs_max(of.iter().copied());
-        for (j, &ch) in self.order.iter().enumerate() {
-            let v = of[ch];
-            let color = if v >= 0.0 { RED } else { BLUE };
-            area.draw(&Circle::new(
-                (self.col_x(j), self.row_y(t + 1)),
-                self.radius(v, omax),
-                color.filled(),
-            ))?;
-        }
-        text(
-            area,
-            &format!("max {}", sci(omax)),
-            (x1 + 10, self.row_y(t + 1)),
-            SMALL,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &GREY,
-        )?;
         // Non-additive stars.
         let na = r.nonadditive_row(ci);
         let sr = (0.5 * self.cw.min(self.rh) as f64).max(2.0);
@@ -295,29 +250,13 @@ impl Figure for ClassFigure<'_> {
                 vec![(x, ylab - 4), (x, ylab - 1)],
                 BLACK.stroke_width(1),
             ))?;
-            if self.vertical_labels {
-                text(
-                    area,
-                    &ch.to_string(),
-                    (x, ylab),
-                    SMALL,
-                    HPos::Right,
-                    VPos::Center,
-                    true,
-                    &BLACK,
-                )?;
-            } else {
-                text(
-                    area,
-                    &ch.to_string(),
-                    (x, ylab),
-                    SMALL,
-                    HPos::Center,
-                    VPos::Top,
-                    false,
-                    &BLACK,
-                )?;
-            }
+            axis_label(
+                area,
+                &ch.to_string(),
+                (x, ylab),
+                SMALL,
+                self.vertical_labels,
+            )?;
         }
         let ycap = ylab + self.xlabel_h + 4;
         let caption = if step > 1 {
@@ -338,35 +277,18 @@ impl Figure for ClassFigure<'_> {
         // Legend.
         let yl = ycap + 30;
         let mut x = 20;
-        for (label, color) in [
+        for (name, color) in [
             ("positive", RED),
             ("negative", BLUE),
             ("inconsistency level", PURPLE),
         ] {
             area.draw(&Circle::new((x + 6, yl), 6, color.filled()))?;
-            text(
-                area,
-                label,
-                (x + 16, yl),
-                SMALL,
-                HPos::Left,
-                VPos::Center,
-                false,
-                &BLACK,
-            )?;
-            x += 16 + text_width(label, SMALL) + 24;
+            label(area, name, (x + 16, yl), SMALL, &BLACK)?;
+            x += 16 + text_width(name, SMALL) + 24;
         }
         area.draw(&Polygon::new(star(x + 6, yl, 7.0), GOLD.filled()))?;
-        text(
-            area,
-            "non-additive (GMM on IL)",
-            (x + 16, yl),
-            SMALL,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &BLACK,
-        )?;
+        let name = "non-additive (GMM on IL)";
+        label(area, name, (x + 16, yl), SMALL, &BLACK)?;
         let _ = self.right;
         Ok(())
     }

@@ -7,7 +7,10 @@
 //! are one raster image (embedded PNG in the SVG), every cell still drawn.
 //! Labels are thinned to stay legible; the data never are.
 use super::data::Results;
-use super::{label_step, shorten, text, text_width, DrawResult, Figure, GREY};
+use super::{
+    axis_label, header, label, label_step, shorten, text, text_width, DrawResult, Figure, GREY,
+    SMALL,
+};
 use plotters::coord::Shift;
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
@@ -16,7 +19,6 @@ use plotters_backend::{BackendCoord, DrawingErrorKind};
 
 /// Largest class count drawn as one rectangle per cell.
 pub const VECTOR_MAX: usize = 150;
-const SMALL: f64 = 12.0;
 const NAME_MAX: usize = 24;
 
 /// Diverging colour for a similarity in [−1, 1]: blue, white, red; NaN grey.
@@ -169,28 +171,13 @@ impl Figure for SimilarityFigure<'_> {
         let r = self.r;
         let c = r.c;
         let (x0, y0, n) = (self.x0, self.y0, self.n_px);
-        text(
+        header(
             area,
             "Class similarity (Pearson correlation of positive OFIV), average-linkage order",
-            (20, 22),
-            18.0,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &BLACK,
-        )?;
-        text(
-            area,
             &format!(
                 "{} classes · input of layer {} · model {}",
                 c, r.layer, r.model
             ),
-            (20, 46),
-            SMALL,
-            HPos::Left,
-            VPos::Center,
-            false,
-            &GREY,
         )?;
         // Cells.
         let sim = |i: usize, j: usize| r.similarity[self.order[i] * c + self.order[j]];
@@ -254,28 +241,10 @@ impl Figure for SimilarityFigure<'_> {
         let step = label_step(pitch, 14.0);
         for i in (0..c).step_by(step) {
             let p = self.order[i];
-            let label = Self::label(r, p);
+            let name = Self::label(r, p);
             let mid = self.centre(i).round() as i32;
-            text(
-                area,
-                &label,
-                (x0 + n + 6, y0 + mid),
-                SMALL,
-                HPos::Left,
-                VPos::Center,
-                false,
-                &BLACK,
-            )?;
-            text(
-                area,
-                &label,
-                (x0 + mid, y0 + n + 6),
-                SMALL,
-                HPos::Right,
-                VPos::Center,
-                true,
-                &BLACK,
-            )?;
+            label(area, &name, (x0 + n + 6, y0 + mid), SMALL, &BLACK)?;
+            axis_label(area, &name, (x0 + mid, y0 + n + 6), SMALL, true)?;
         }
         if step > 1 {
             text(
@@ -311,7 +280,7 @@ impl Figure for SimilarityFigure<'_> {
             [(bx, by), (bx + 20, by + bh)],
             GREY.stroke_width(1),
         ))?;
-        for (v, label) in [
+        for (v, name) in [
             (1.0, "1"),
             (0.5, "0.5"),
             (0.0, "0"),
@@ -323,16 +292,7 @@ impl Figure for SimilarityFigure<'_> {
                 vec![(bx + 20, y), (bx + 24, y)],
                 BLACK.stroke_width(1),
             ))?;
-            text(
-                area,
-                label,
-                (bx + 27, y),
-                SMALL,
-                HPos::Left,
-                VPos::Center,
-                false,
-                &BLACK,
-            )?;
+            label(area, name, (bx + 27, y), SMALL, &BLACK)?;
         }
         text(
             area,

@@ -35,6 +35,10 @@ pub(crate) const GOLD: RGBColor = RGBColor(230, 159, 0);
 pub(crate) const GREY: RGBColor = RGBColor(120, 120, 120);
 pub(crate) const LIGHT: RGBColor = RGBColor(225, 225, 225);
 
+/// Font sizes of titles and of all other text.
+pub(crate) const TITLE: f64 = 18.0;
+pub(crate) const SMALL: f64 = 12.0;
+
 /// Register the compiled-in font for every family and style plotters asks for.
 pub fn register_fonts() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -114,6 +118,52 @@ pub(crate) fn text<DB: DrawingBackend>(
     }
     let style = TextStyle::from(f).color(color).pos(Pos::new(h, v));
     area.draw(&Text::new(s.to_string(), (x, y), style))
+}
+
+/// Horizontal text starting at (x, y) and centred on y.
+pub(crate) fn label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    pos: (i32, i32),
+    size: f64,
+    color: &RGBColor,
+) -> DrawResult<DB> {
+    text(area, s, pos, size, HPos::Left, VPos::Center, false, color)
+}
+
+/// Title and grey subtitle, in the same place on every hand-laid figure.
+pub(crate) fn header<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> DrawResult<DB> {
+    label(area, title, (20, 22), TITLE, &BLACK)?;
+    label(area, subtitle, (20, 46), SMALL, &GREY)
+}
+
+/// A label hanging below (x, y); `vertical` turns it to read upwards so that
+/// narrow columns can still be labelled.
+pub(crate) fn axis_label<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &str,
+    pos: (i32, i32),
+    size: f64,
+    vertical: bool,
+) -> DrawResult<DB> {
+    if vertical {
+        text(area, s, pos, size, HPos::Right, VPos::Center, true, &BLACK)
+    } else {
+        text(area, s, pos, size, HPos::Center, VPos::Top, false, &BLACK)
+    }
+}
+
+/// Red for positive values, blue for negative (NaN counts as negative).
+pub(crate) fn sign_color(v: f64) -> RGBColor {
+    if v >= 0.0 {
+        RED
+    } else {
+        BLUE
+    }
 }
 
 /// A five-pointed star centred at (x, y) with outer radius r.
