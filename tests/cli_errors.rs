@@ -30,18 +30,9 @@ fn expect_error(args: &[&str], must_name: &[&str]) {
 }
 
 fn run_args<'a>(model: &'a str, layer: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "run",
-        "--model",
-        model,
-        "--layer",
-        layer,
-        "--out",
-        out,
-        "--restarts",
-        "2",
-        "--quiet",
-    ]
+    let mut a = run_base(model, layer, out);
+    a.extend(["--restarts", "2", "--quiet"]);
+    a
 }
 
 #[test]
@@ -216,22 +207,9 @@ fn a_full_disk_on_rank_0_ends_every_rank_with_the_reason() {
     }
     let out = mnt.join("r.h5");
     let m = fixture("pytorch/model.h5");
-    let o = run_bin(
-        &[
-            "run",
-            "--model",
-            &m,
-            "--layer",
-            "7",
-            "--out",
-            out.to_str().unwrap(),
-            "--restarts",
-            "200",
-            "--quiet",
-        ],
-        Some(2),
-        60,
-    );
+    let mut a = run_base(&m, "7", out.to_str().unwrap());
+    a.extend(["--restarts", "200", "--quiet"]);
+    let o = run_bin(&a, Some(2), 60);
     let _ = std::process::Command::new("umount").arg(&mnt).status();
     let err = stderr_of(&o);
     assert!(!o.status.success(), "succeeded on a full disk:\n{err}");

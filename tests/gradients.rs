@@ -36,7 +36,7 @@ fn check(spec: &ModelSpec, from: usize, what: &str) {
     );
     let step = 3e-3f32;
     let (mut checked, mut skipped) = (0, 0);
-    let mut eval = |hh: &[f32], sc: &mut Scorer| {
+    let eval = |hh: &[f32], sc: &mut Scorer| {
         let mut s2 = vec![0.0; 3];
         let mut g2 = vec![0.0; 3 * n];
         sc.score_grad(hh, &classes, &mut s2, &mut g2);

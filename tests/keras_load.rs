@@ -39,6 +39,19 @@ fn names(spec: &ModelSpec) -> Vec<&str> {
     spec.layers.iter().map(|l| l.name.as_str()).collect()
 }
 
+/// (units, in_features, activation) of a Dense layer.
+fn dense(kind: &LayerKind) -> (usize, usize, Activation) {
+    match kind {
+        LayerKind::Dense {
+            units,
+            in_features,
+            activation,
+            ..
+        } => (*units, *in_features, *activation),
+        k => panic!("{k:?}"),
+    }
+}
+
 fn check_seq_sigmoid(spec: &ModelSpec) {
     assert_eq!((spec.input_channels, spec.input_width), (4, 50));
     assert_eq!(
@@ -157,26 +170,9 @@ fn check_seq_sigmoid(spec: &ModelSpec) {
             order: FlattenOrder::PositionMajor
         }
     );
-    match &spec.layers[6].kind {
-        LayerKind::Dense {
-            units,
-            in_features,
-            activation,
-            ..
-        } => {
-            assert_eq!(
-                (*units, *in_features, *activation),
-                (8, 115, Activation::Relu)
-            )
-        }
-        k => panic!("{k:?}"),
-    }
-    match &spec.layers[8].kind {
-        LayerKind::Dense {
-            units, activation, ..
-        } => assert_eq!((*units, *activation), (2, Activation::Linear)),
-        k => panic!("{k:?}"),
-    }
+    assert_eq!(dense(&spec.layers[6].kind), (8, 115, Activation::Relu));
+    let (units, _, activation) = dense(&spec.layers[8].kind);
+    assert_eq!((units, activation), (2, Activation::Linear));
     assert_eq!(
         spec.layers[9].kind,
         LayerKind::Activation(Activation::Sigmoid)
@@ -205,39 +201,27 @@ fn check_multi_out(spec: &ModelSpec) {
         }
         k => panic!("{k:?}"),
     }
-    match &spec.layers[2].kind {
-        LayerKind::Dense {
-            units,
-            in_features,
-            activation,
-            ..
-        } => {
-            assert_eq!(
-                (*units, *in_features, *activation),
-                (5, 4, Activation::Sigmoid)
-            )
-        }
-        k => panic!("{k:?}"),
-    }
+    assert_eq!(dense(&spec.layers[2].kind), (5, 4, Activation::Sigmoid));
 }
 
-#[test]
-fn keras3_sequential_h5_and_archive() {
-    let h5 = load_keras(&fixture("seq_sigmoid.h5"), None).unwrap();
-    check_seq_sigmoid(&h5);
-    let ar = load_keras(&fixture("seq_sigmoid.keras"), None).unwrap();
-    check_seq_sigmoid(&ar);
+/// STEM.h5 and STEM.keras both pass CHECK, with the same layers.
+fn check_h5_and_archive(stem: &str, check: fn(&ModelSpec)) {
+    let h5 = load_keras(&fixture(&format!("{stem}.h5")), None).unwrap();
+    check(&h5);
+    let ar = load_keras(&fixture(&format!("{stem}.keras")), None).unwrap();
+    check(&ar);
     // Same weights whichever way the model was saved.
     assert_eq!(h5.layers, ar.layers);
 }
 
 #[test]
+fn keras3_sequential_h5_and_archive() {
+    check_h5_and_archive("seq_sigmoid", check_seq_sigmoid);
+}
+
+#[test]
 fn keras3_functional_chain_h5_and_archive() {
-    let h5 = load_keras(&fixture("multi_out.h5"), None).unwrap();
-    check_multi_out(&h5);
-    let ar = load_keras(&fixture("multi_out.keras"), None).unwrap();
-    check_multi_out(&ar);
-    assert_eq!(h5.layers, ar.layers);
+    check_h5_and_archive("multi_out", check_multi_out);
 }
 
 /// Kernels are transposed from Keras' (k, in, filters) / (in, units) to the spec's order.
@@ -332,26 +316,9 @@ fn keras1_deepresolve_models() {
                 order: FlattenOrder::ChannelMajor
             }
         );
-        match &spec.layers[3].kind {
-            LayerKind::Dense {
-                units,
-                in_features,
-                activation,
-                ..
-            } => {
-                assert_eq!(
-                    (*units, *in_features, *activation),
-                    (32, 16, Activation::Relu)
-                )
-            }
-            k => panic!("{k:?}"),
-        }
-        match &spec.layers[5].kind {
-            LayerKind::Dense {
-                units, activation, ..
-            } => assert_eq!((*units, *activation), (1, Activation::Linear)),
-            k => panic!("{k:?}"),
-        }
+        assert_eq!(dense(&spec.layers[3].kind), (32, 16, Activation::Relu));
+        let (units, _, activation) = dense(&spec.layers[5].kind);
+        assert_eq!((units, activation), (1, Activation::Linear));
         assert_eq!(
             spec.layers[6].kind,
             LayerKind::Activation(Activation::Sigmoid)

@@ -6,14 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 fn base_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
-        "run",
-        "--model",
-        model,
-        "--layer",
-        "7",
-        "--out",
-        out,
+    let mut a = run_base(model, "7", out);
+    a.extend([
         "--restarts",
         "7",
         "--batch",
@@ -22,7 +16,8 @@ fn base_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
         "4",
         "--quiet",
         "--overwrite",
-    ]
+    ]);
+    a
 }
 
 #[test]
@@ -103,14 +98,12 @@ fn run_and_kill(args: &[&str], out: &std::path::Path) {
     );
 }
 
-#[test]
-fn resume_after_sigkill_equals_an_uninterrupted_run() {
-    let d = tmpdir("resume");
-    let m = fixture("pytorch/model.h5");
-    let full = d.join("full.h5");
-    let cut = d.join("cut.h5");
-    // Slow items (small steps, long patience) so the kill lands mid-run.
-    let slow = [
+/// `run` of layer 7 to OUT with EXTRA options, then slow items (small steps, long
+/// patience) so the kill lands mid-run.
+fn slow_args<'a>(model: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = run_base(model, "7", out);
+    a.extend(extra);
+    a.extend([
         "--restarts",
         "40",
         "--lr",
@@ -125,18 +118,17 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
         "4",
         "--progress-every",
         "0.05",
-    ];
-    let mut a = vec![
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "7",
-        "--out",
-        cut.to_str().unwrap(),
-    ];
-    a.extend(slow);
-    run_and_kill(&a, &cut);
+    ]);
+    a
+}
+
+#[test]
+fn resume_after_sigkill_equals_an_uninterrupted_run() {
+    let d = tmpdir("resume");
+    let m = fixture("pytorch/model.h5");
+    let full = d.join("full.h5");
+    let cut = d.join("cut.h5");
+    run_and_kill(&slow_args(&m, cut.to_str().unwrap(), &[]), &cut);
     let done: Vec<u8> = {
         let _g = file_guard();
         let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
@@ -150,32 +142,11 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
         done.len()
     );
 
-    let mut a = vec![
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "7",
-        "--out",
-        cut.to_str().unwrap(),
-        "--resume",
-        "--quiet",
-    ];
-    a.extend(slow);
+    let a = slow_args(&m, cut.to_str().unwrap(), &["--resume", "--quiet"]);
     let o = run_bin(&a, Some(2), 300);
     assert!(o.status.success(), "resume: {}", stderr_of(&o));
 
-    let mut a = vec![
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "7",
-        "--out",
-        full.to_str().unwrap(),
-        "--quiet",
-    ];
-    a.extend(slow);
+    let a = slow_args(&m, full.to_str().unwrap(), &["--quiet"]);
     let o = run_bin(&a, Some(3), 300);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_same_datasets(&full, &cut);

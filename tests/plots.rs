@@ -188,40 +188,31 @@ fn plot_draws_every_figure_with_countable_marks() {
     assert_eq!(cells, 1 + r.c * r.c, "background + heatmap cells");
 }
 
+/// `plot RES --out D --classes CLASSES`
+fn plot_classes<'a>(res: &'a Path, d: &'a Path, classes: &'a str) -> [&'a str; 6] {
+    [
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--classes",
+        classes,
+    ]
+}
+
 #[test]
 fn plot_classes_selects_by_index_range_and_name() {
     let res = results("7");
     let d = tmp("plot_sel");
-    ok(&[
-        "plot",
-        res.to_str().unwrap(),
-        "--out",
-        d.to_str().unwrap(),
-        "--classes",
-        "0-1",
-    ]);
+    ok(&plot_classes(&res, &d, "0-1"));
     assert!(d.join("class_0_classA.png").exists() && d.join("class_1_classB.svg").exists());
     assert!(!d.join("class_2_classC.png").exists());
     let d = tmp("plot_sel_name");
-    ok(&[
-        "plot",
-        res.to_str().unwrap(),
-        "--out",
-        d.to_str().unwrap(),
-        "--classes",
-        "classC",
-    ]);
+    ok(&plot_classes(&res, &d, "classC"));
     assert!(d.join("class_2_classC.png").exists() && d.join("ofiv_2_classC.svg").exists());
     assert!(!d.join("class_0_classA.png").exists());
     assert!(d.join("similarity.png").exists());
-    let o = bin(&[
-        "plot",
-        res.to_str().unwrap(),
-        "--out",
-        d.to_str().unwrap(),
-        "--classes",
-        "nosuch",
-    ]);
+    let o = bin(&plot_classes(&res, &d, "nosuch"));
     assert!(!o.status.success());
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("\"nosuch\""),

@@ -8,14 +8,8 @@ fn batch_log_has_timestamped_progress_and_a_summary_and_quiet_is_silent() {
     let d = tmpdir("progress");
     let m = fixture("pytorch/model.h5");
     let out = d.join("r.h5");
-    let args = [
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "7",
-        "--out",
-        out.to_str().unwrap(),
+    let mut args = run_base(&m, "7", out.to_str().unwrap());
+    args.extend([
         "--restarts",
         "30",
         "--lr",
@@ -30,7 +24,7 @@ fn batch_log_has_timestamped_progress_and_a_summary_and_quiet_is_silent() {
         "4",
         "--progress-every",
         "0.01",
-    ];
+    ]);
     let o = run_bin(&args, Some(2), 120);
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
@@ -71,7 +65,7 @@ fn batch_log_has_timestamped_progress_and_a_summary_and_quiet_is_silent() {
     );
     drop(f);
 
-    let mut quiet = args.to_vec();
+    let mut quiet = args.clone();
     quiet.extend(["--quiet", "--overwrite"]);
     let o = run_bin(&quiet, Some(2), 120);
     assert!(o.status.success(), "{}", stderr_of(&o));

@@ -5,17 +5,15 @@ mod common;
 use common::*;
 use deepresolve_mpi::model::h5util::str_attr;
 use hdf5::types::TypeDescriptor as TD;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
-fn run_small(out: &std::path::Path, extra: &[&str]) {
+/// `run` of the PyTorch fixture's flatten_7 to OUT (5 restarts of classes 0 and 2),
+/// then EXTRA options.
+fn run_small_with(out: &Path, extra: &[&str]) -> Output {
     let m = fixture("pytorch/model.h5");
-    let mut a = vec![
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "flatten_7",
-        "--out",
-        out.to_str().unwrap(),
+    let mut a = run_base(&m, "flatten_7", out.to_str().unwrap());
+    a.extend([
         "--restarts",
         "5",
         "--classes",
@@ -24,18 +22,39 @@ fn run_small(out: &std::path::Path, extra: &[&str]) {
         "2",
         "--lane",
         "3",
-        "--quiet",
-    ];
+    ]);
     a.extend(extra);
-    let o = run_bin(&a, None, 60);
+    run_bin(&a, None, 60)
+}
+
+fn run_small(out: &Path) {
+    let o = run_small_with(out, &["--quiet"]);
     assert!(o.status.success(), "{}", stderr_of(&o));
+}
+
+/// A complete small run in D/ORIG, copied to D/COPY and changed there by EDIT.
+fn run_copy_and_edit(
+    d: &Path,
+    orig: &str,
+    copy: &str,
+    edit: impl FnOnce(&hdf5::File),
+) -> (PathBuf, PathBuf) {
+    let (orig, copy) = (d.join(orig), d.join(copy));
+    run_small(&orig);
+    std::fs::copy(&orig, &copy).unwrap();
+    {
+        let _g = file_guard();
+        let f = hdf5::File::open_rw(&copy).unwrap();
+        edit(&f);
+    }
+    (orig, copy)
 }
 
 #[test]
 fn every_spec_name_type_and_shape() {
     let d = tmpdir("layout");
     let out = d.join("r.h5");
-    run_small(&out, &[]);
+    run_small(&out);
     let f = hdf5::File::open(&out).unwrap();
     let (c, t, k, w) = (2usize, 5usize, 6usize, 30usize);
     for a in [
@@ -128,15 +147,9 @@ fn every_spec_name_type_and_shape() {
 #[test]
 fn analyze_rebuilds_analysis_from_ascent_alone() {
     let d = tmpdir("analyze");
-    let out = d.join("r.h5");
-    run_small(&out, &[]);
-    let copy = d.join("copy.h5");
-    std::fs::copy(&out, &copy).unwrap();
-    {
-        let _g = file_guard();
-        let f = hdf5::File::open_rw(&copy).unwrap();
+    let (out, copy) = run_copy_and_edit(&d, "r.h5", "copy.h5", |f| {
         f.unlink("analysis").unwrap();
-    }
+    });
     let o = run_bin(&["analyze", copy.to_str().unwrap()], None, 60);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_same_datasets(&out, &copy);
@@ -145,14 +158,8 @@ fn analyze_rebuilds_analysis_from_ascent_alone() {
 #[test]
 fn resume_recomputes_only_lanes_with_lost_restarts() {
     let d = tmpdir("lost");
-    let full = d.join("full.h5");
-    run_small(&full, &[]);
-    let cut = d.join("cut.h5");
-    std::fs::copy(&full, &cut).unwrap();
-    {
-        // Lose restarts 3 and 4 of class 0 (lane 1 = items 3..6) and wipe their data.
-        let _g = file_guard();
-        let f = hdf5::File::open_rw(&cut).unwrap();
+    // Lose restarts 3 and 4 of class 0 (lane 1 = items 3..6) and wipe their data.
+    let (full, cut) = run_copy_and_edit(&d, "full.h5", "cut.h5", |f| {
         let done = f.dataset("ascent/done").unwrap();
         let mut v: Vec<u8> = done.read_raw().unwrap();
         v[3] = 0;
@@ -164,27 +171,8 @@ fn resume_recomputes_only_lanes_with_lost_restarts() {
         s[4] = 0.0;
         score.write_raw(&s).unwrap();
         f.unlink("analysis").unwrap();
-    }
-    let m = fixture("pytorch/model.h5");
-    let a = vec![
-        "run",
-        "--model",
-        &m,
-        "--layer",
-        "flatten_7",
-        "--out",
-        cut.to_str().unwrap(),
-        "--restarts",
-        "5",
-        "--classes",
-        "0,2",
-        "--batch",
-        "2",
-        "--lane",
-        "3",
-        "--resume",
-    ];
-    let o = run_bin(&a, None, 60);
+    });
+    let o = run_small_with(&cut, &["--resume"]);
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
     assert!(

@@ -174,6 +174,12 @@ pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::proc
     }
 }
 
+/// `run --model MODEL --layer LAYER --out OUT`: the start of a `run` command line,
+/// to extend with the options a test needs.
+pub fn run_base<'a>(model: &'a str, layer: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec!["run", "--model", model, "--layer", layer, "--out", out]
+}
+
 pub fn stderr_of(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout)
 }
