@@ -64,15 +64,14 @@ pub fn deepsea_tail() -> ModelSpec {
         ("sigmoid", LayerKind::Activation(Activation::Sigmoid)),
     ]
     .into_iter()
-    .map(|(n, kind)| LayerSpec {
-        name: n.into(),
-        kind,
-    })
+    .enumerate()
+    .map(|(i, (n, kind))| LayerSpec::chained(n, kind, i))
     .collect();
     ModelSpec {
         input_channels: 480,
         input_width: 60,
         layers,
+        outputs: vec![],
         class_names: None,
         source: "bench: DeepSEA-shaped, seeded random weights".into(),
     }

@@ -47,10 +47,22 @@ pub fn first_layer_filters(
     let mut shape = (spec.input_channels, spec.input_width);
     shape = spec.layers[0]
         .kind
-        .output_shape(shape)
+        .output_shape(&[shape])
         .map_err(|e| format!("layer 0 ({}): {e}", spec.layers[0].name))?;
     for (i, l) in spec.layers.iter().enumerate().take(layer).skip(1) {
+        if l.inputs != [i] {
+            return not(format!(
+                "layer {i} ({}) does not read the layer before it (the path from the filters to H is not a chain)",
+                l.name
+            ));
+        }
         let ok = match &l.kind {
+            LayerKind::Relu { .. }
+            | LayerKind::PRelu { .. }
+            | LayerKind::Crop { .. }
+            | LayerKind::ZeroPad { .. }
+            | LayerKind::AvgPool1D { .. }
+            | LayerKind::UpSample { .. } => true,
             LayerKind::Activation(_)
             | LayerKind::Dropout
             | LayerKind::BatchNorm { .. }
@@ -77,7 +89,7 @@ pub fn first_layer_filters(
         }
         shape = l
             .kind
-            .output_shape(shape)
+            .output_shape(&[shape])
             .map_err(|e| format!("layer {i} ({}): {e}", l.name))?;
     }
     Ok((

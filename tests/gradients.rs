@@ -158,10 +158,9 @@ fn terminal_sigmoid_and_softmax_are_left_out() {
             *activation = Activation::Linear;
         }
         let mut sep = lin.clone();
-        sep.layers.push(LayerSpec {
-            name: "out".into(),
-            kind: LayerKind::Activation(act),
-        });
+        let i = sep.layers.len();
+        sep.layers
+            .push(LayerSpec::chained("out", LayerKind::Activation(act), i));
         let h: Vec<f32> = (0..6).map(|i| i as f32 * 0.3 - 0.7).collect();
         let score = |spec: &ModelSpec, c: usize| {
             let net = Network::new(spec).unwrap();

@@ -5,6 +5,12 @@
 //! `input_shape` = [K, W]; optional dataset `class_names`; one group per layer
 //! `/layers/0000`, `/layers/0001`, … with attributes `kind`, `name` and the
 //! kind's hyperparameters, and the weights as float32 datasets.
+//!
+//! Graphs: a layer's optional int64 attribute `inputs` lists the tensors it
+//! reads (0 = the model input, i + 1 = the output of layer i); without it the
+//! layer reads the one before it, so older files are chains. Optional root
+//! attributes `outputs` (tensor ids) and `output_names` name the heads; without
+//! them the last layer is the one output.
 use super::h5util::{float_attr, int_array_attr, int_attr, str_attr, string_dataset};
 use super::spec::*;
 use crate::{Error, Result};
@@ -45,8 +51,54 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         let name = str_attr(&g, "name").unwrap_or_else(|| format!("layer_{i}"));
         let kind = read_layer(&g)
             .map_err(|msg| Error::layer(path, format!("{name} (/layers/{gname})"), msg))?;
-        layers.push(LayerSpec { name, kind });
+        let inputs = match int_array_attr(&g, "inputs") {
+            None => vec![i],
+            Some(v) => v
+                .iter()
+                .map(|&t| usize::try_from(t).ok().filter(|&t| t <= i))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::layer(
+                        path,
+                        format!("{name} (/layers/{gname})"),
+                        format!("inputs {v:?} must be tensors before the layer (0 = model input, j + 1 = output of layer j ≤ {i})"),
+                    )
+                })?,
+        };
+        layers.push(LayerSpec { name, kind, inputs });
     }
+    let outputs = match int_array_attr(file, "outputs") {
+        None => vec![],
+        Some(ids) => {
+            let names = super::h5util::strings_attr(file, "output_names")
+                .map_err(|m| Error::model(path, format!("attribute output_names: {m}")))?
+                .unwrap_or_default();
+            ids.iter()
+                .enumerate()
+                .map(|(j, &t)| {
+                    let t = usize::try_from(t)
+                        .ok()
+                        .filter(|&t| t <= layers.len())
+                        .ok_or_else(|| {
+                            Error::model(
+                                path,
+                                format!("outputs[{j}] = {t} is not a tensor of the model"),
+                            )
+                        })?;
+                    Ok(OutputSpec {
+                        name: names.get(j).cloned().unwrap_or_else(|| {
+                            if t == 0 {
+                                "input".into()
+                            } else {
+                                layers[t - 1].name.clone()
+                            }
+                        }),
+                        tensor: t,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
     let class_names = match file.dataset("class_names") {
         Ok(ds) => Some(
             string_dataset(&ds)
@@ -58,6 +110,7 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         input_channels: shape[0] as usize,
         input_width: shape[1] as usize,
         layers,
+        outputs,
         class_names,
         source: path.display().to_string(),
     };
@@ -109,9 +162,73 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
         .map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
+fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
+    float_attr(g, name).map_or(default, |v| v as f32)
+}
+
+fn nonneg_int(g: &hdf5::Group, name: &str) -> std::result::Result<usize, String> {
+    match int_attr(g, name) {
+        Some(v) if v >= 0 => Ok(v as usize),
+        Some(v) => Err(format!("attribute {name} = {v} must not be negative")),
+        None => Ok(0),
+    }
+}
+
 fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
     let kind = str_attr(g, "kind").ok_or("missing attribute kind")?;
     Ok(match kind.as_str() {
+        "merge" => {
+            let op = str_attr(g, "op").unwrap_or_default();
+            LayerKind::Merge(MergeOp::parse(&op).ok_or_else(|| format!("unknown merge op {op:?}"))?)
+        }
+        "concatenate" => LayerKind::Concatenate {
+            axis: match str_attr(g, "axis").as_deref() {
+                Some("channels") => ConcatAxis::Channels,
+                Some("positions") => ConcatAxis::Positions,
+                a => {
+                    return Err(format!(
+                        "concatenate axis {a:?} is not channels or positions"
+                    ))
+                }
+            },
+        },
+        "crop1d" => LayerKind::Crop {
+            left: nonneg_int(g, "left")?,
+            right: nonneg_int(g, "right")?,
+        },
+        "zeropad1d" => LayerKind::ZeroPad {
+            left: nonneg_int(g, "left")?,
+            right: nonneg_int(g, "right")?,
+        },
+        "upsample1d" => LayerKind::UpSample {
+            size: req_int(g, "size")?,
+        },
+        "avgpool1d" => {
+            let pool = req_int(g, "pool_size")?;
+            LayerKind::AvgPool1D {
+                pool,
+                stride: opt_int(g, "stride", pool)?,
+                padding: padding(g)?,
+            }
+        }
+        "relu" => LayerKind::Relu {
+            negative_slope: float_or(g, "negative_slope", 0.0),
+            max_value: float_attr(g, "max_value").map(|v| v as f32),
+            threshold: float_or(g, "threshold", 0.0),
+        },
+        "prelu" => {
+            let ds = g
+                .dataset("alpha")
+                .map_err(|_| "missing weight dataset alpha")?;
+            let n = ds.size();
+            LayerKind::PRelu {
+                alpha: weights(g, "alpha", &ds.shape()).map(|a| a.into_iter().take(n).collect())?,
+            }
+        }
+        "reshape" => LayerKind::Reshape {
+            channels: req_int(g, "channels")?,
+            width: req_int(g, "width")?,
+        },
         "conv1d" => {
             let filters = req_int(g, "filters")?;
             let kernel_size = req_int(g, "kernel_size")?;
@@ -218,6 +335,13 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
     let i = |g: &hdf5::Location, n: &str, v: usize| -> hdf5::Result<()> {
         g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64))
     };
+    let fl = |g: &hdf5::Location, n: &str, v: f32| -> hdf5::Result<()> {
+        g.new_attr::<f64>().create(n)?.write_scalar(&(v as f64))
+    };
+    let ints = |g: &hdf5::Location, n: &str, v: &[usize]| -> hdf5::Result<()> {
+        let v: Vec<i64> = v.iter().map(|&x| x as i64).collect();
+        g.new_attr::<i64>().shape(v.len()).create(n)?.write_raw(&v)
+    };
     let arr = |g: &hdf5::Group, n: &str, v: &[f32], shape: &[usize]| -> hdf5::Result<()> {
         g.new_dataset::<f32>().shape(shape).create(n)?.write_raw(v)
     };
@@ -235,11 +359,27 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                 .with_data(&v)
                 .create("class_names")?;
         }
+        if !spec.outputs.is_empty() {
+            let ids: Vec<usize> = spec.outputs.iter().map(|o| o.tensor).collect();
+            ints(&f, "outputs", &ids)?;
+            let names: Vec<VarLenUnicode> = spec
+                .outputs
+                .iter()
+                .map(|o| o.name.parse().unwrap())
+                .collect();
+            f.new_attr::<VarLenUnicode>()
+                .shape(names.len())
+                .create("output_names")?
+                .write_raw(&names)?;
+        }
         let layers = f.create_group("layers")?;
         for (idx, l) in spec.layers.iter().enumerate() {
             let g = layers.create_group(&format!("{idx:04}"))?;
             s(&g, "kind", l.kind.kind_name())?;
             s(&g, "name", &l.name)?;
+            if l.inputs != [idx] {
+                ints(&g, "inputs", &l.inputs)?;
+            }
             match &l.kind {
                 LayerKind::Conv1D {
                     filters,
@@ -257,7 +397,7 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     i(&g, "stride", *stride)?;
                     i(&g, "dilation", *dilation)?;
                     s(&g, "padding", pad(*padding))?;
-                    s(&g, "activation", activation.name())?;
+                    s(&g, "activation", &activation.name())?;
                     arr(
                         &g,
                         "kernel",
@@ -294,13 +434,53 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     bias,
                 } => {
                     i(&g, "units", *units)?;
-                    s(&g, "activation", activation.name())?;
+                    s(&g, "activation", &activation.name())?;
                     arr(&g, "kernel", kernel, &[*units, *in_features])?;
                     if let Some(b) = bias {
                         arr(&g, "bias", b, &[*units])?;
                     }
                 }
-                LayerKind::Activation(a) => s(&g, "activation", a.name())?,
+                LayerKind::Activation(a) => s(&g, "activation", &a.name())?,
+                LayerKind::Merge(op) => s(&g, "op", op.name())?,
+                LayerKind::Concatenate { axis } => s(
+                    &g,
+                    "axis",
+                    if *axis == ConcatAxis::Channels {
+                        "channels"
+                    } else {
+                        "positions"
+                    },
+                )?,
+                LayerKind::Crop { left, right } | LayerKind::ZeroPad { left, right } => {
+                    i(&g, "left", *left)?;
+                    i(&g, "right", *right)?;
+                }
+                LayerKind::UpSample { size } => i(&g, "size", *size)?,
+                LayerKind::AvgPool1D {
+                    pool,
+                    stride,
+                    padding,
+                } => {
+                    i(&g, "pool_size", *pool)?;
+                    i(&g, "stride", *stride)?;
+                    s(&g, "padding", pad(*padding))?;
+                }
+                LayerKind::Relu {
+                    negative_slope,
+                    max_value,
+                    threshold,
+                } => {
+                    fl(&g, "negative_slope", *negative_slope)?;
+                    fl(&g, "threshold", *threshold)?;
+                    if let Some(m) = max_value {
+                        fl(&g, "max_value", *m)?;
+                    }
+                }
+                LayerKind::PRelu { alpha } => arr(&g, "alpha", alpha, &[alpha.len()])?,
+                LayerKind::Reshape { channels, width } => {
+                    i(&g, "channels", *channels)?;
+                    i(&g, "width", *width)?;
+                }
                 LayerKind::BatchNorm {
                     gamma,
                     beta,

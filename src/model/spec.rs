@@ -1,5 +1,8 @@
-//! A framework-neutral description of a sequential CNN: what every loader
-//! (native HDF5, Keras 1/2/3) produces and what the network engine is built from.
+//! A framework-neutral description of a CNN as a layer graph: what every
+//! loader (native HDF5, Keras 1/2/3) produces and what the network engine is
+//! built from. Layers are in topological order and name their input tensors;
+//! tensor 0 is the model input and tensor i + 1 the output of layer i, so a
+//! chain is the graph where layer i reads tensor i.
 //!
 //! Conventions every loader must meet so the engine needs no per-framework cases:
 //! - Feature maps are K channels × W positions. A flat vector of N values is
@@ -9,6 +12,9 @@
 //! - Conv1D kernels are stored `(filters, in_channels, kernel_size)` row-major,
 //!   Dense kernels `(units, in_features)` row-major (PyTorch's order).
 //! - Flatten says in which order the source framework lays out (K, W) as a vector.
+//! - Reshape only relabels the position-major order (index = p * K + k), which
+//!   is the order of a channels-last framework; anything that moves values is
+//!   a different layer (Flatten) or refused by the loader.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {
@@ -16,7 +22,7 @@ pub enum Padding {
     Same,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Activation {
     Linear,
     Relu,
@@ -25,7 +31,23 @@ pub enum Activation {
     Elu,
     Softplus,
     Softmax,
+    /// x·Φ(x), the exact form.
+    Gelu,
+    /// The tanh approximation (Keras `approximate=True`, PyTorch `approximate="tanh"`).
+    GeluTanh,
+    /// x·σ(x) (`swish`, `silu`).
+    Swish,
+    Exponential,
+    Selu,
+    /// clip(alpha·x + beta, 0, 1): Keras 2 and ONNX use 0.2, 0.5; Keras 3 and PyTorch 1/6, 0.5.
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
 }
+
+pub const SELU_ALPHA: f32 = 1.673_263_2;
+pub const SELU_SCALE: f32 = 1.050_701;
 
 impl Activation {
     pub fn parse(s: &str) -> Option<Activation> {
@@ -37,10 +59,27 @@ impl Activation {
             "elu" => Activation::Elu,
             "softplus" => Activation::Softplus,
             "softmax" => Activation::Softmax,
-            _ => return None,
+            "gelu" => Activation::Gelu,
+            "gelu_tanh" => Activation::GeluTanh,
+            "swish" | "silu" => Activation::Swish,
+            "exponential" | "exp" => Activation::Exponential,
+            "selu" => Activation::Selu,
+            "hard_sigmoid" => Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            other => {
+                // "hard_sigmoid:ALPHA:BETA", as `name()` writes a non-default one.
+                let rest = other.strip_prefix("hard_sigmoid:")?;
+                let (a, b) = rest.split_once(':')?;
+                Activation::HardSigmoid {
+                    alpha: a.parse().ok()?,
+                    beta: b.parse().ok()?,
+                }
+            }
         })
     }
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
             Activation::Linear => "linear",
             Activation::Relu => "relu",
@@ -49,8 +88,77 @@ impl Activation {
             Activation::Elu => "elu",
             Activation::Softplus => "softplus",
             Activation::Softmax => "softmax",
+            Activation::Gelu => "gelu",
+            Activation::GeluTanh => "gelu_tanh",
+            Activation::Swish => "swish",
+            Activation::Exponential => "exponential",
+            Activation::Selu => "selu",
+            Activation::HardSigmoid { alpha, beta } => {
+                return if alpha == 0.2 && beta == 0.5 {
+                    "hard_sigmoid".into()
+                } else {
+                    format!("hard_sigmoid:{alpha}:{beta}")
+                }
+            }
+        }
+        .into()
+    }
+
+    /// A monotone transform of a model output that S_c leaves out (SPEC: the
+    /// score before the final sigmoid/softmax; softplus and exp heads alike).
+    pub fn is_output_transform(self) -> bool {
+        matches!(
+            self,
+            Activation::Linear
+                | Activation::Sigmoid
+                | Activation::Softmax
+                | Activation::Softplus
+                | Activation::Exponential
+        )
+    }
+}
+
+/// How several tensors of one shape combine element-wise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeOp {
+    Add,
+    /// First minus second (two inputs).
+    Subtract,
+    Multiply,
+    Average,
+    Maximum,
+    Minimum,
+}
+
+impl MergeOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeOp::Add => "add",
+            MergeOp::Subtract => "subtract",
+            MergeOp::Multiply => "multiply",
+            MergeOp::Average => "average",
+            MergeOp::Maximum => "maximum",
+            MergeOp::Minimum => "minimum",
         }
     }
+    pub fn parse(s: &str) -> Option<MergeOp> {
+        Some(match s {
+            "add" => MergeOp::Add,
+            "subtract" => MergeOp::Subtract,
+            "multiply" => MergeOp::Multiply,
+            "average" => MergeOp::Average,
+            "maximum" => MergeOp::Maximum,
+            "minimum" => MergeOp::Minimum,
+            _ => return None,
+        })
+    }
+}
+
+/// The axis a concatenation joins along.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcatAxis {
+    Channels,
+    Positions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +210,49 @@ pub enum LayerKind {
         var: Vec<f32>,
         eps: f32,
     },
+    /// Element-wise combination of two or more tensors of one shape.
+    Merge(MergeOp),
+    Concatenate {
+        axis: ConcatAxis,
+    },
+    /// Drop `left` positions at the start and `right` at the end.
+    Crop {
+        left: usize,
+        right: usize,
+    },
+    /// Add `left` and `right` zero positions.
+    ZeroPad {
+        left: usize,
+        right: usize,
+    },
+    /// Repeat every position `size` times.
+    UpSample {
+        size: usize,
+    },
+    /// Mean over each window; "same" windows count only the positions inside
+    /// the input (TensorFlow's and ONNX's default).
+    AvgPool1D {
+        pool: usize,
+        stride: usize,
+        padding: Padding,
+    },
+    /// Keras ReLU / LeakyReLU layers: x for threshold ≤ x < max_value,
+    /// max_value above, negative_slope·(x − threshold) below the threshold.
+    Relu {
+        negative_slope: f32,
+        max_value: Option<f32>,
+        threshold: f32,
+    },
+    /// max(x, 0) + alpha·min(x, 0), alpha per channel (K values) or per
+    /// position and channel (W·K values, position-major).
+    PRelu {
+        alpha: Vec<f32>,
+    },
+    /// The same values as `channels` × `width` (position-major order kept).
+    Reshape {
+        channels: usize,
+        width: usize,
+    },
 }
 
 impl LayerKind {
@@ -117,7 +268,21 @@ impl LayerKind {
             LayerKind::Activation(_) => "activation",
             LayerKind::Dropout => "dropout",
             LayerKind::BatchNorm { .. } => "batchnorm",
+            LayerKind::Merge(_) => "merge",
+            LayerKind::Concatenate { .. } => "concatenate",
+            LayerKind::Crop { .. } => "crop1d",
+            LayerKind::ZeroPad { .. } => "zeropad1d",
+            LayerKind::UpSample { .. } => "upsample1d",
+            LayerKind::AvgPool1D { .. } => "avgpool1d",
+            LayerKind::Relu { .. } => "relu",
+            LayerKind::PRelu { .. } => "prelu",
+            LayerKind::Reshape { .. } => "reshape",
         }
+    }
+
+    /// Layers that combine several tensors; every other kind reads one.
+    pub fn is_merge(&self) -> bool {
+        matches!(self, LayerKind::Merge(_) | LayerKind::Concatenate { .. })
     }
 
     /// The name of the first weight array holding a NaN or infinity, if any.
@@ -148,6 +313,7 @@ impl LayerKind {
             .into_iter()
             .find(|(_, v)| bad(v))
             .map(|(n, _)| n),
+            LayerKind::PRelu { alpha } => bad(alpha).then_some("alpha"),
             _ => None,
         }
     }
@@ -158,16 +324,40 @@ impl LayerKind {
                 kernel.len() + bias.as_ref().map_or(0, |b| b.len())
             }
             LayerKind::BatchNorm { gamma, .. } => 4 * gamma.len(),
+            LayerKind::PRelu { alpha } => alpha.len(),
             _ => 0,
         }
     }
 }
+
+/// A tensor of the graph: 0 is the model input, i + 1 the output of layer i.
+pub type TensorId = usize;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerSpec {
     /// The layer's name in the source framework (Keras layer name, or "layer_<i>").
     pub name: String,
     pub kind: LayerKind,
+    /// The tensors it reads, in order; each comes before the layer.
+    pub inputs: Vec<TensorId>,
+}
+
+impl LayerSpec {
+    /// Layer `i` of a chain: it reads the output of layer i − 1 (the model input for i = 0).
+    pub fn chained(name: impl Into<String>, kind: LayerKind, i: usize) -> LayerSpec {
+        LayerSpec {
+            name: name.into(),
+            kind,
+            inputs: vec![i],
+        }
+    }
+}
+
+/// A model output ("head"): the tensor and the name the framework gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSpec {
+    pub name: String,
+    pub tensor: TensorId,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -175,8 +365,11 @@ pub struct ModelSpec {
     /// Input shape of the model, channels × positions (one-hot DNA: 4 × L).
     pub input_channels: usize,
     pub input_width: usize,
-    /// Layers in the order the framework counts them (`model.layers[i]` in Keras).
+    /// Layers in the order the framework counts them (`model.layers[i]` in Keras),
+    /// which must be a topological order.
     pub layers: Vec<LayerSpec>,
+    /// The model's outputs; empty means the last layer's output alone.
+    pub outputs: Vec<OutputSpec>,
     /// Output class names when the file carries them.
     pub class_names: Option<Vec<String>>,
     /// What the file was ("native", "keras 1.2.0 (theano kernels)", ...), for provenance.
@@ -198,8 +391,18 @@ pub fn same_pad_left(w: usize, window: usize, stride: usize) -> usize {
 }
 
 impl LayerKind {
-    /// Output shape (channels, positions) for an input shape, or why it does not fit.
-    pub fn output_shape(&self, (k, w): (usize, usize)) -> Result<(usize, usize), String> {
+    /// Output shape (channels, positions) for the shapes of its inputs, or why they do not fit.
+    pub fn output_shape(&self, inputs: &[(usize, usize)]) -> Result<(usize, usize), String> {
+        if self.is_merge() {
+            return self.merge_shape(inputs);
+        }
+        let [(k, w)] = inputs[..] else {
+            return Err(format!(
+                "a {} layer reads one tensor, this one is given {}",
+                self.kind_name(),
+                inputs.len()
+            ));
+        };
         match self {
             LayerKind::Conv1D {
                 filters,
@@ -301,23 +504,178 @@ impl LayerKind {
                 }
                 Ok((k, w))
             }
+            LayerKind::Merge(_) | LayerKind::Concatenate { .. } => unreachable!(),
+            LayerKind::Crop { left, right } => {
+                if left + right >= w {
+                    return Err(format!(
+                        "cropping {left} + {right} positions leaves nothing of {w}"
+                    ));
+                }
+                Ok((k, w - left - right))
+            }
+            LayerKind::ZeroPad { left, right } => Ok((k, w + left + right)),
+            LayerKind::UpSample { size } => {
+                if *size == 0 {
+                    return Err("the upsampling size must be positive".into());
+                }
+                Ok((k, w * size))
+            }
+            LayerKind::AvgPool1D {
+                pool,
+                stride,
+                padding,
+            } => {
+                if *pool == 0 || *stride == 0 {
+                    return Err("pool size and stride must be positive".into());
+                }
+                let wo = out_len(w, *pool, *stride, *padding).ok_or_else(|| {
+                    format!("pool {pool} is wider than the input ({w} positions)")
+                })?;
+                Ok((k, wo))
+            }
+            LayerKind::Relu { max_value, .. } => {
+                if max_value.is_some_and(|m| !(m >= 0.0)) {
+                    return Err(format!("max_value {max_value:?} must be non-negative"));
+                }
+                Ok((k, w))
+            }
+            LayerKind::PRelu { alpha } => {
+                if alpha.len() != k && alpha.len() != k * w {
+                    return Err(format!(
+                        "alpha has {} values; expected one per channel ({k}) or per position and channel ({})",
+                        alpha.len(),
+                        k * w
+                    ));
+                }
+                Ok((k, w))
+            }
+            LayerKind::Reshape { channels, width } => {
+                if channels * width != k * w {
+                    return Err(format!(
+                        "cannot reshape {k} channels × {w} positions to {channels} × {width}"
+                    ));
+                }
+                Ok((*channels, *width))
+            }
+        }
+    }
+
+    fn merge_shape(&self, inputs: &[(usize, usize)]) -> Result<(usize, usize), String> {
+        let want = match self {
+            LayerKind::Merge(MergeOp::Subtract) => "2",
+            _ => "2 or more",
+        };
+        if inputs.len() < 2 || (want == "2" && inputs.len() != 2) {
+            return Err(format!(
+                "a {} layer merges {want} tensors, this one is given {}",
+                self.kind_name(),
+                inputs.len()
+            ));
+        }
+        let (k0, w0) = inputs[0];
+        let show = || {
+            inputs
+                .iter()
+                .map(|(k, w)| format!("{k} × {w}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            LayerKind::Merge(_) => {
+                if inputs.iter().any(|&s| s != (k0, w0)) {
+                    return Err(format!(
+                        "merges tensors of different shapes ({}, channels × positions)",
+                        show()
+                    ));
+                }
+                Ok((k0, w0))
+            }
+            LayerKind::Concatenate {
+                axis: ConcatAxis::Channels,
+            } => {
+                if inputs.iter().any(|&(_, w)| w != w0) {
+                    return Err(format!(
+                        "joins channels of tensors with different lengths ({})",
+                        show()
+                    ));
+                }
+                Ok((inputs.iter().map(|s| s.0).sum(), w0))
+            }
+            LayerKind::Concatenate {
+                axis: ConcatAxis::Positions,
+            } => {
+                if inputs.iter().any(|&(k, _)| k != k0) {
+                    return Err(format!(
+                        "joins positions of tensors with different channel counts ({})",
+                        show()
+                    ));
+                }
+                Ok((k0, inputs.iter().map(|s| s.1).sum()))
+            }
+            _ => unreachable!(),
         }
     }
 }
 
 impl ModelSpec {
-    /// Input shape of every layer plus the model's output shape at the end
-    /// (`shapes[i]` is the input of layer i, `shapes[len]` the output).
+    /// The shape of every tensor: `shapes[0]` is the model input, `shapes[i + 1]`
+    /// the output of layer i (for a chain, `shapes[i]` is the input of layer i
+    /// and `shapes[len]` the output). Also checks that every layer reads only
+    /// tensors before it and that the outputs exist.
     pub fn shapes(&self) -> Result<Vec<(usize, usize)>, (usize, String)> {
         let mut s = vec![(self.input_channels, self.input_width)];
         for (i, l) in self.layers.iter().enumerate() {
-            let next = l
-                .kind
-                .output_shape(*s.last().unwrap())
-                .map_err(|e| (i, e))?;
+            if l.inputs.is_empty() {
+                return Err((i, "the layer reads no tensor".into()));
+            }
+            if let Some(&t) = l.inputs.iter().find(|&&t| t > i) {
+                return Err((
+                    i,
+                    format!(
+                        "reads tensor {t}, which is not computed before it (layers must be in topological order)"
+                    ),
+                ));
+            }
+            let ins: Vec<(usize, usize)> = l.inputs.iter().map(|&t| s[t]).collect();
+            let next = l.kind.output_shape(&ins).map_err(|e| (i, e))?;
             s.push(next);
         }
+        if let Some(o) = self.outputs.iter().find(|o| o.tensor > self.layers.len()) {
+            return Err((
+                self.layers.len().saturating_sub(1),
+                format!(
+                    "output {} names tensor {}, which does not exist",
+                    o.name, o.tensor
+                ),
+            ));
+        }
         Ok(s)
+    }
+
+    /// The model's outputs, with the chain default (the last layer) filled in.
+    pub fn output_list(&self) -> Vec<OutputSpec> {
+        if !self.outputs.is_empty() {
+            return self.outputs.clone();
+        }
+        match self.layers.last() {
+            Some(l) => vec![OutputSpec {
+                name: l.name.clone(),
+                tensor: self.layers.len(),
+            }],
+            None => vec![OutputSpec {
+                name: "input".into(),
+                tensor: 0,
+            }],
+        }
+    }
+
+    /// The name of a tensor: the layer that makes it, or "input".
+    pub fn tensor_name(&self, t: TensorId) -> &str {
+        if t == 0 {
+            "input"
+        } else {
+            &self.layers[t - 1].name
+        }
     }
 
     /// Find a layer by Keras name or 0-based index.

@@ -1,13 +1,54 @@
-//! Element-wise activations and their derivatives, computed from the output
-//! so a layer only has to keep what it produced.
-use crate::model::Activation;
+//! Element-wise activations and their derivatives. Most derivatives are
+//! written in terms of the output y = f(z), so a layer with a fused activation
+//! only keeps what it produced; GELU and swish are not functions of their
+//! output, so they take the input (the engine splits them off a fused layer).
+use crate::model::{Activation, SELU_ALPHA, SELU_SCALE};
+
+/// √(2/π), the GELU tanh approximation's constant.
+const GELU_C: f64 = 0.797_884_560_802_865_4;
+const GELU_K: f64 = 0.044_715;
+
+/// Activations whose derivative needs the input, not only the output.
+pub fn needs_input(act: Activation) -> bool {
+    matches!(
+        act,
+        Activation::Gelu | Activation::GeluTanh | Activation::Swish
+    )
+}
+
+fn sigmoid(v: f32) -> f32 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+fn gelu(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))) as f32
+}
+
+fn gelu_grad(x: f32) -> f32 {
+    let x = x as f64;
+    let cdf = 0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2));
+    let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    (cdf + x * pdf) as f32
+}
+
+fn gelu_tanh(x: f32) -> f32 {
+    let x = x as f64;
+    (0.5 * x * (1.0 + (GELU_C * (x + GELU_K * x * x * x)).tanh())) as f32
+}
+
+fn gelu_tanh_grad(x: f32) -> f32 {
+    let x = x as f64;
+    let t = (GELU_C * (x + GELU_K * x * x * x)).tanh();
+    (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)) as f32
+}
 
 /// Apply in place to rows of `k` values (softmax normalises within a row = across channels).
 pub fn forward(act: Activation, y: &mut [f32], k: usize) {
     match act {
         Activation::Linear => {}
         Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+        Activation::Sigmoid => y.iter_mut().for_each(|v| *v = sigmoid(*v)),
         Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
         Activation::Elu => y.iter_mut().for_each(|v| {
             if *v <= 0.0 {
@@ -29,10 +70,25 @@ pub fn forward(act: Activation, y: &mut [f32], k: usize) {
                 row.iter_mut().for_each(|v| *v /= s);
             }
         }
+        Activation::Gelu => y.iter_mut().for_each(|v| *v = gelu(*v)),
+        Activation::GeluTanh => y.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
+        Activation::Swish => y.iter_mut().for_each(|v| *v *= sigmoid(*v)),
+        Activation::Exponential => y.iter_mut().for_each(|v| *v = v.exp()),
+        Activation::Selu => y.iter_mut().for_each(|v| {
+            *v = if *v > 0.0 {
+                SELU_SCALE * *v
+            } else {
+                SELU_SCALE * SELU_ALPHA * v.exp_m1()
+            }
+        }),
+        Activation::HardSigmoid { alpha, beta } => y
+            .iter_mut()
+            .for_each(|v| *v = (alpha * *v + beta).clamp(0.0, 1.0)),
     }
 }
 
-/// dz = dy · f'(z), with f' written in terms of y = f(z). `dz` may alias nothing.
+/// dz = dy · f'(z), with f' written in terms of y = f(z). Not for the
+/// activations of [`needs_input`].
 pub fn backward(act: Activation, y: &[f32], dy: &[f32], dz: &mut [f32], k: usize) {
     match act {
         Activation::Linear => dz.copy_from_slice(dy),
@@ -49,6 +105,51 @@ pub fn backward(act: Activation, y: &[f32], dy: &[f32], dz: &mut [f32], k: usize
                 }
             }
         }
+        Activation::Exponential => zip3(y, dy, dz, |y, g| g * y),
+        Activation::Selu => zip3(y, dy, dz, |y, g| {
+            if y > 0.0 {
+                g * SELU_SCALE
+            } else {
+                g * (y + SELU_SCALE * SELU_ALPHA)
+            }
+        }),
+        Activation::HardSigmoid { alpha, .. } => {
+            zip3(
+                y,
+                dy,
+                dz,
+                |y, g| {
+                    if y > 0.0 && y < 1.0 {
+                        g * alpha
+                    } else {
+                        0.0
+                    }
+                },
+            )
+        }
+        Activation::Gelu | Activation::GeluTanh | Activation::Swish => {
+            unreachable!("{act:?} is differentiated from its input")
+        }
+    }
+}
+
+/// dz = dy · f'(z) from the input z (and the output, for the others).
+pub fn backward_from_input(
+    act: Activation,
+    z: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    dz: &mut [f32],
+    k: usize,
+) {
+    match act {
+        Activation::Gelu => zip3(z, dy, dz, |z, g| g * gelu_grad(z)),
+        Activation::GeluTanh => zip3(z, dy, dz, |z, g| g * gelu_tanh_grad(z)),
+        Activation::Swish => zip3(z, dy, dz, |z, g| {
+            let s = sigmoid(z);
+            g * s * (1.0 + z * (1.0 - s))
+        }),
+        _ => backward(act, y, dy, dz, k),
     }
 }
 

@@ -1,23 +1,37 @@
-//! The network engine: batched forward passes, and the backward pass of one
-//! class score per item to the input of a chosen layer.
+//! The network engine: batched forward passes over a layer graph, and the
+//! backward pass of one class score per item to a chosen tensor H.
 //!
 //! Feature maps inside the engine are position-major (W × K per item); use
 //! [`layout`] to convert from and to the channel-major maps users see.
+//!
+//! Adding an operation: a file here with its config struct and its
+//! forward/backward, a [`Layer`] variant, and its arms in [`Layer::from_spec`],
+//! [`Layer::forward`] and [`Layer::backward`] (the one dispatch).
 mod activation;
+mod avg_pool;
+mod concat;
 mod conv1d;
+mod crop_pad;
 mod dense;
 pub mod gemm;
 pub mod layout;
+mod merge;
+pub mod plan;
 mod pool;
+mod rectifier;
 mod scorer;
 mod skinny;
+mod upsample;
 mod weight_buf;
 
+pub use plan::{Head, Plan, Reduce};
 pub use scorer::Scorer;
 
-use crate::model::{Activation, FlattenOrder, LayerKind, ModelSpec};
+use crate::model::{Activation, FlattenOrder, LayerKind, ModelSpec, OutputSpec};
 use crate::{Error, Result};
 
+/// One engine operation. Every variant is a small config struct (or a few
+/// fields) with its forward and backward in its own file.
 #[derive(Debug, Clone)]
 pub(crate) enum Layer {
     Conv(conv1d::Conv1d),
@@ -33,12 +47,26 @@ pub(crate) enum Layer {
         order: FlattenOrder,
     },
     Dense(dense::Dense),
-    Act(Activation, usize),
-    Identity,
-    Scale {
+    Act {
+        act: Activation,
+        /// Values per row, for softmax (across channels).
+        channels: usize,
+    },
+    /// Inference-mode dropout, and any other layer that passes values through
+    /// unchanged (a Reshape relabels shape only).
+    Dropout,
+    /// Inference-mode batch normalisation: per-channel scale and shift.
+    BatchNorm {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    Merge(merge::Merge),
+    Concat(concat::Concat),
+    Window(crop_pad::Window),
+    UpSample(upsample::UpSample),
+    AvgPool(avg_pool::AvgPool),
+    Relu(rectifier::Relu),
+    PRelu(rectifier::PRelu),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -51,7 +79,9 @@ pub(crate) struct Scratch {
 }
 
 impl Layer {
-    fn from_spec(kind: LayerKind, (k, w): (usize, usize), (ko, wo): (usize, usize)) -> Layer {
+    /// The engine layer for a spec layer with input shapes `ins` and output shape `(ko, wo)`.
+    fn from_spec(kind: LayerKind, ins: &[(usize, usize)], (ko, wo): (usize, usize)) -> Layer {
+        let (k, w) = ins[0];
         match kind {
             LayerKind::Conv1D {
                 filters,
@@ -91,8 +121,8 @@ impl Layer {
                 bias,
                 ..
             } => Layer::Dense(dense::Dense::new(k, units, activation, kernel, bias)),
-            LayerKind::Activation(a) => Layer::Act(a, ko),
-            LayerKind::Dropout => Layer::Identity,
+            LayerKind::Activation(act) => Layer::Act { act, channels: ko },
+            LayerKind::Dropout | LayerKind::Reshape { .. } => Layer::Dropout,
             LayerKind::BatchNorm {
                 gamma,
                 beta,
@@ -111,20 +141,75 @@ impl Layer {
                     .zip(&scale)
                     .map(|((b, m), s)| b - m * s)
                     .collect();
-                Layer::Scale { scale, shift }
+                Layer::BatchNorm { scale, shift }
             }
+            LayerKind::Merge(op) => Layer::Merge(merge::Merge { op }),
+            LayerKind::Concatenate { axis } => Layer::Concat(concat::Concat {
+                axis,
+                shapes: ins.to_vec(),
+            }),
+            LayerKind::Crop { left, .. } => Layer::Window(crop_pad::Window {
+                k,
+                w_in: w,
+                w_out: wo,
+                left,
+                pad: false,
+            }),
+            LayerKind::ZeroPad { left, .. } => Layer::Window(crop_pad::Window {
+                k,
+                w_in: w,
+                w_out: wo,
+                left,
+                pad: true,
+            }),
+            LayerKind::UpSample { size } => {
+                Layer::UpSample(upsample::UpSample { k, w_in: w, size })
+            }
+            LayerKind::AvgPool1D {
+                pool,
+                stride,
+                padding,
+            } => Layer::AvgPool(avg_pool::AvgPool::new(k, w, wo, pool, stride, padding)),
+            LayerKind::Relu {
+                negative_slope,
+                max_value,
+                threshold,
+            } => Layer::Relu(rectifier::Relu {
+                negative_slope,
+                max_value,
+                threshold,
+            }),
+            LayerKind::PRelu { alpha } => Layer::PRelu(rectifier::PRelu { alpha }),
         }
     }
 
-    /// `x` and `y` hold exactly `batch` maps each.
+    /// The activation fused into a convolution or dense layer.
+    fn fused_activation(&self) -> Option<Activation> {
+        match self {
+            Layer::Conv(c) => Some(c.act),
+            Layer::Dense(d) => Some(d.act),
+            _ => None,
+        }
+    }
+
+    fn set_fused_activation(&mut self, a: Activation) {
+        match self {
+            Layer::Conv(c) => c.act = a,
+            Layer::Dense(d) => d.act = a,
+            _ => unreachable!(),
+        }
+    }
+
+    /// `xs` holds each input's `batch` maps, `y` exactly `batch` output maps.
     pub fn forward(
         &self,
-        x: &[f32],
+        xs: &[&[f32]],
         y: &mut [f32],
         batch: usize,
         s: &mut Scratch,
         arg: &mut Vec<u32>,
     ) {
+        let x = xs[0];
         match self {
             Layer::Conv(c) => {
                 grow(&mut s.cols, c.cols_len(batch));
@@ -145,31 +230,47 @@ impl Layer {
                 }
             }
             Layer::Dense(d) => d.forward(x, y, batch, &mut s.pack),
-            Layer::Act(a, k) => {
-                y.copy_from_slice(x);
-                activation::forward(*a, y, *k)
+            Layer::Act { act, channels } => {
+                y.copy_from_slice(&x[..y.len()]);
+                activation::forward(*act, y, *channels)
             }
-            Layer::Identity => y.copy_from_slice(x),
-            Layer::Scale { scale, shift } => {
+            Layer::Dropout => y.copy_from_slice(&x[..y.len()]),
+            Layer::BatchNorm { scale, shift } => {
                 let k = scale.len();
                 for (i, (o, v)) in y.iter_mut().zip(x).enumerate() {
                     *o = v * scale[i % k] + shift[i % k];
                 }
             }
+            Layer::Merge(m) => m.forward(xs, y),
+            Layer::Concat(c) => c.forward(xs, y, batch),
+            Layer::Window(c) => c.forward(x, y, batch),
+            Layer::UpSample(u) => u.forward(x, y, batch),
+            Layer::AvgPool(p) => p.forward(x, y, batch),
+            Layer::Relu(r) => r.forward(&x[..y.len()], y),
+            Layer::PRelu(r) => r.forward(&x[..y.len()], y),
         }
     }
 
-    /// Gradient of the input from the gradient of the output. `y` is this layer's
-    /// output; `y`, `dy` and `dx` hold exactly `batch` maps each.
+    /// Gradients of the inputs from the gradient of the output. `y` is this
+    /// layer's output; every slice holds exactly `batch` maps.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
+        xs: &[&[f32]],
         y: &[f32],
         dy: &[f32],
-        dx: &mut [f32],
+        dxs: &mut [&mut [f32]],
         batch: usize,
         s: &mut Scratch,
         arg: &[u32],
     ) {
+        if let Layer::Merge(m) = self {
+            return m.backward(xs, y, dy, dxs);
+        }
+        if let Layer::Concat(c) = self {
+            return c.backward(dy, dxs, batch);
+        }
+        let dx: &mut [f32] = dxs[0];
         match self {
             Layer::Conv(c) => {
                 grow(&mut s.cols, c.cols_len(batch));
@@ -191,14 +292,22 @@ impl Layer {
                 grow(&mut s.dz, batch * d.units);
                 d.backward(y, dy, dx, batch, &mut s.dz)
             }
-            Layer::Act(a, k) => activation::backward(*a, y, dy, dx, *k),
-            Layer::Identity => dx.copy_from_slice(dy),
-            Layer::Scale { scale, .. } => {
+            Layer::Act { act, channels } => {
+                activation::backward_from_input(*act, &xs[0][..y.len()], y, dy, dx, *channels)
+            }
+            Layer::Dropout => dx.copy_from_slice(dy),
+            Layer::BatchNorm { scale, .. } => {
                 let k = scale.len();
                 for (i, (o, g)) in dx.iter_mut().zip(dy).enumerate() {
                     *o = g * scale[i % k];
                 }
             }
+            Layer::Window(c) => c.backward(dy, dx, batch),
+            Layer::UpSample(u) => u.backward(dy, dx, batch),
+            Layer::AvgPool(p) => p.backward(dy, dx, batch),
+            Layer::Relu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::PRelu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
         }
     }
 
@@ -217,13 +326,32 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// A model ready to run: its layers and the shape entering each of them.
+/// One operation of the engine's graph and the tensors it reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Node {
+    pub op: Layer,
+    /// Engine tensors: 0 is the model input, j + 1 the output of node j.
+    pub inputs: Vec<usize>,
+    /// The spec layer it comes from.
+    pub layer: usize,
+}
+
+/// A model ready to run: its operations in topological order and the shape
+/// of every tensor. A spec layer is one node, or two where a fused activation
+/// must be differentiated from its input or left out of a head (GELU after a
+/// convolution, a convolution's softplus track head).
 #[derive(Debug, Clone)]
 pub struct Network {
-    pub(crate) layers: Vec<Layer>,
-    /// `shapes[i]` = (K, W) entering layer i; `shapes[len]` = the output.
+    pub(crate) nodes: Vec<Node>,
+    /// (K, W) of every engine tensor.
     shapes: Vec<(usize, usize)>,
     names: Vec<String>,
+    /// Spec tensor id → engine tensor id.
+    tensor_of: Vec<usize>,
+    /// The spec's outputs, by spec tensor id.
+    outputs: Vec<OutputSpec>,
+    /// Each spec layer's input tensors (spec ids).
+    layer_inputs: Vec<Vec<usize>>,
 }
 
 impl Network {
@@ -236,39 +364,128 @@ impl Network {
         let shapes = spec.shapes().map_err(|(i, msg)| {
             Error::layer(spec.source.clone(), spec.layers[i].name.clone(), msg)
         })?;
+        let outputs = spec.output_list();
         let names = spec.layers.iter().map(|l| l.name.clone()).collect();
-        let layers = spec
-            .layers
-            .into_iter()
-            .enumerate()
-            .map(|(i, l)| Layer::from_spec(l.kind, shapes[i], shapes[i + 1]))
-            .collect();
+        let layer_inputs = spec.layers.iter().map(|l| l.inputs.clone()).collect();
+        let mut nodes: Vec<Node> = Vec::with_capacity(spec.layers.len());
+        let mut eshapes = vec![shapes[0]];
+        let mut tensor_of = vec![0usize];
+        for (i, l) in spec.layers.into_iter().enumerate() {
+            let ins: Vec<(usize, usize)> = l.inputs.iter().map(|&t| shapes[t]).collect();
+            let inputs: Vec<usize> = l.inputs.iter().map(|&t| tensor_of[t]).collect();
+            let mut op = Layer::from_spec(l.kind, &ins, shapes[i + 1]);
+            let split = op.fused_activation().filter(|&a| {
+                activation::needs_input(a)
+                    || (matches!(op, Layer::Conv(_))
+                        && a != Activation::Linear
+                        && a.is_output_transform())
+            });
+            if split.is_some() {
+                op.set_fused_activation(Activation::Linear);
+            }
+            nodes.push(Node {
+                op,
+                inputs,
+                layer: i,
+            });
+            eshapes.push(shapes[i + 1]);
+            if let Some(act) = split {
+                nodes.push(Node {
+                    op: Layer::Act {
+                        act,
+                        channels: shapes[i + 1].0,
+                    },
+                    inputs: vec![nodes.len()],
+                    layer: i,
+                });
+                eshapes.push(shapes[i + 1]);
+            }
+            tensor_of.push(nodes.len());
+        }
         Ok(Network {
-            layers,
-            shapes,
+            nodes,
+            shapes: eshapes,
             names,
+            tensor_of,
+            outputs,
+            layer_inputs,
         })
     }
 
+    /// Number of layers of the model (spec layers, not engine nodes).
     pub fn len(&self) -> usize {
-        self.layers.len()
+        self.names.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.layers.is_empty()
+        self.names.is_empty()
     }
 
-    /// Shape (K, W) of the input of layer `i` (`i == len()` gives the output).
+    /// Shape (K, W) of the (first) input of layer `i`; `i == len()` gives the
+    /// first output's shape.
     pub fn input_shape(&self, i: usize) -> (usize, usize) {
-        self.shapes[i]
+        if i == self.len() {
+            return self.tensor_shape(self.outputs[0].tensor);
+        }
+        self.tensor_shape(self.layer_inputs[i][0])
+    }
+
+    /// Shape (K, W) of a spec tensor (0 = model input, i + 1 = output of layer i).
+    pub fn tensor_shape(&self, t: usize) -> (usize, usize) {
+        self.shapes[self.tensor_of[t]]
     }
 
     pub fn layer_name(&self, i: usize) -> &str {
         &self.names[i]
     }
 
-    /// Run layers `from..upto` on `batch` maps given channel-major (B × K × W)
-    /// and return the result channel-major. `from = 0` starts at the model input.
+    /// The input tensors (spec ids) of layer `i`.
+    pub fn layer_inputs(&self, i: usize) -> &[usize] {
+        &self.layer_inputs[i]
+    }
+
+    /// The model's outputs (spec tensor ids).
+    pub fn outputs(&self) -> &[OutputSpec] {
+        &self.outputs
+    }
+
+    /// Engine nodes whose output reaches engine tensor `to` and that depend
+    /// on engine tensor `from`, in order; or the first node that reads a
+    /// tensor bypassing `from` (then `from` is not a cut for `to`).
+    pub(crate) fn between(&self, from: usize, to: usize) -> std::result::Result<Vec<usize>, usize> {
+        let n = self.nodes.len();
+        let below = self.descendants(from);
+        // Ancestors of `to`.
+        let mut above = vec![false; n + 1];
+        above[to] = true;
+        for j in (0..n).rev() {
+            if above[j + 1] && j + 1 != from {
+                for &t in &self.nodes[j].inputs {
+                    above[t] = true;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (j, node) in self.nodes.iter().enumerate() {
+            if !(above[j + 1] && below[j + 1]) || j + 1 == from {
+                continue;
+            }
+            if node
+                .inputs
+                .iter()
+                .any(|&t| t != from && !(below[t] && above[t]))
+            {
+                return Err(j);
+            }
+            out.push(j);
+        }
+        Ok(out)
+    }
+
+    /// Run from spec tensor `from` (given channel-major, B × K × W) to spec
+    /// tensor `upto` and return it channel-major. For a chain, tensor i is the
+    /// input of layer i; `from = 0` starts at the model input. `from` must be a
+    /// cut: every path from the model input to `upto` passes through it.
     pub fn forward_range(
         &self,
         input: &[f32],
@@ -276,34 +493,76 @@ impl Network {
         from: usize,
         upto: usize,
     ) -> Result<Vec<f32>> {
-        if from > upto || upto > self.layers.len() {
+        if from > upto || upto > self.len() {
             return Err(Error::Shape(format!(
-                "layer range {from}..{upto} outside the model's {} layers",
-                self.layers.len()
+                "tensor range {from}..{upto} outside the model's {} layers",
+                self.len()
             )));
         }
-        let (k, w) = self.shapes[from];
+        let (ef, eu) = (self.tensor_of[from], self.tensor_of[upto]);
+        let (k, w) = self.shapes[ef];
         if input.len() != batch * k * w {
             return Err(Error::Shape(format!(
                 "input has {} values, expected {batch} × {k} × {w}",
                 input.len()
             )));
         }
-        let mut x = layout::to_position_major(input, batch, k, w);
+        let order = self.between(ef, eu).map_err(|j| {
+            Error::Input(format!(
+                "the input of {} does not lead to {} alone: layer {} reads a tensor that bypasses it",
+                self.names.get(from).map_or("the output", String::as_str),
+                if upto == 0 { "input" } else { &self.names[upto - 1] },
+                self.names[self.nodes[j].layer]
+            ))
+        })?;
+        let mut vals: Vec<Option<Vec<f32>>> = vec![None; self.nodes.len() + 1];
+        vals[ef] = Some(layout::to_position_major(input, batch, k, w));
         let mut scratch = Scratch::default();
-        for i in from..upto {
-            let (ko, wo) = self.shapes[i + 1];
+        for j in order {
+            let node = &self.nodes[j];
+            let (ko, wo) = self.shapes[j + 1];
             let mut y = vec![0.0; batch * ko * wo];
+            let xs: Vec<&[f32]> = node
+                .inputs
+                .iter()
+                .map(|&t| vals[t].as_deref().expect("inputs come first"))
+                .collect();
             let mut arg = Vec::new();
-            self.layers[i].forward(&x, &mut y, batch, &mut scratch, &mut arg);
-            x = y;
+            node.op.forward(&xs, &mut y, batch, &mut scratch, &mut arg);
+            vals[j + 1] = Some(y);
         }
-        let (k, w) = self.shapes[upto];
-        Ok(layout::to_channel_major(&x, batch, k, w))
+        let (k, w) = self.shapes[eu];
+        Ok(layout::to_channel_major(
+            vals[eu].as_deref().expect("computed"),
+            batch,
+            k,
+            w,
+        ))
     }
 
-    /// Output of layer `upto - 1` from the model input (all of it for `upto = len()`).
+    /// Spec tensor `upto` from the model input (for a chain: the output of
+    /// layer `upto - 1`, all of it for `upto = len()`).
     pub fn forward_prefix(&self, input: &[f32], batch: usize, upto: usize) -> Result<Vec<f32>> {
         self.forward_range(input, batch, 0, upto)
+    }
+
+    /// Which engine tensors depend on engine tensor `from` (itself included).
+    pub(crate) fn descendants(&self, from: usize) -> Vec<bool> {
+        let mut below = vec![false; self.nodes.len() + 1];
+        below[from] = true;
+        for (j, node) in self.nodes.iter().enumerate() {
+            if j + 1 > from && node.inputs.iter().any(|&t| below[t]) {
+                below[j + 1] = true;
+            }
+        }
+        below
+    }
+
+    pub(crate) fn engine_tensor(&self, spec_tensor: usize) -> usize {
+        self.tensor_of[spec_tensor]
+    }
+
+    pub(crate) fn engine_shape(&self, t: usize) -> (usize, usize) {
+        self.shapes[t]
     }
 }

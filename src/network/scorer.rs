@@ -1,157 +1,125 @@
-//! S_c(H) and dS_c/dH for a batch of maps H entering layer L, one class per item.
-//!
-//! The layers after L run in full as batched GEMMs, except the final Dense,
-//! of which only the row of each item's class is computed. A terminal
-//! sigmoid/softmax is left out, so S_c is the pre-activation score.
+//! S_c(H) and dS_c/dH for a batch of maps H, one class per item, over the
+//! [`Plan`]'s nodes. The nodes between H and the head run as batched GEMMs;
+//! a Dense head computes only the row of each item's class; the backward pass
+//! adds the gradients where one tensor feeds several nodes.
 use super::dense::Dense;
+use super::plan::{Head, Plan, Reduce};
 use super::{activation, gemm, Layer, Network, Scratch};
-use crate::model::Activation;
-use crate::{Error, Result};
-
-#[derive(Debug, Clone, Copy)]
-enum Head {
-    /// Score = one unit of this Dense layer (its activation left out).
-    Dense(usize),
-    /// Score = one value of the trunk's flat output.
-    Pick,
-}
+use crate::Result;
 
 pub struct Scorer<'n> {
     net: &'n Network,
-    from: usize,
-    trunk_end: usize,
-    head: Head,
+    plan: Plan,
     capacity: usize,
-    n_classes: usize,
-    acts: Vec<Vec<f32>>,
-    /// K·W entering layers from..=trunk_end, indexed from 0.
+    /// Engine tensor → its slot (H is slot 0), for the tensors the plan touches.
+    slot: Vec<usize>,
+    /// K·W of each slot's maps.
     sizes: Vec<usize>,
+    /// Each slot's activations (slot 0 unused: H is handed in).
+    acts: Vec<Vec<f32>>,
+    /// Each slot's gradient (slot 0 unused: it is written to the caller's buffer).
+    grads: Vec<Vec<f32>>,
+    /// Buffers for gradients that are added to a slot already written this pass.
+    extra: Vec<Vec<f32>>,
+    /// MaxPool argmax per plan node.
     args: Vec<Vec<u32>>,
-    g: [Vec<f32>; 2],
     scratch: Scratch,
-    /// Index of a hidden Dense that feeds the head directly (dropout between
-    /// allowed) with an elementwise activation: small batches fuse the two.
-    fused: Option<usize>,
     fuse_buf: Vec<f32>,
 }
 
-fn is_output_squash(l: &Layer) -> bool {
-    matches!(
-        l,
-        Layer::Identity
-            | Layer::Act(
-                Activation::Sigmoid | Activation::Softmax | Activation::Linear,
-                _
-            )
-    )
-}
+const NONE: usize = usize::MAX;
 
 impl<'n> Scorer<'n> {
-    /// A scorer for maps entering layer `from`, with buffers for `capacity` items.
+    /// A scorer for maps entering layer `from`, scoring the model's only
+    /// output, with buffers for `capacity` items.
     pub fn new(net: &'n Network, from: usize, capacity: usize) -> Result<Scorer<'n>> {
-        if from >= net.len() {
-            return Err(Error::Input(format!(
-                "layer index {from} is past the model's last layer ({})",
-                net.len().saturating_sub(1)
-            )));
-        }
-        let mut end = net.len();
-        while end > from && is_output_squash(&net.layers[end - 1]) {
-            end -= 1;
-        }
-        let (trunk_end, head) = match net.layers.get(end.wrapping_sub(1)) {
-            Some(Layer::Dense(d))
-                if end > from
-                    && matches!(
-                        d.act,
-                        Activation::Linear | Activation::Sigmoid | Activation::Softmax
-                    ) =>
-            {
-                (end - 1, Head::Dense(end - 1))
-            }
-            _ => (end, Head::Pick),
-        };
-        let (kh, wh) = net.input_shape(trunk_end);
-        let n_classes = match head {
-            Head::Dense(i) => match &net.layers[i] {
-                Layer::Dense(d) => d.units,
-                _ => unreachable!(),
-            },
-            Head::Pick => {
-                if wh != 1 {
-                    return Err(Error::Input(format!(
-                        "the model's output is {kh} channels × {wh} positions, not one score per class"
-                    )));
-                }
-                kh
-            }
-        };
-        let fused = match head {
-            Head::Dense(_) => {
-                let mut i = trunk_end;
-                while i > from && matches!(net.layers[i - 1], Layer::Identity) {
-                    i -= 1;
-                }
-                match net.layers.get(i.wrapping_sub(1)) {
-                    Some(Layer::Dense(d)) if i > from && d.act != Activation::Softmax => {
-                        Some(i - 1)
-                    }
-                    _ => None,
-                }
-            }
-            Head::Pick => None,
-        };
-        let acts = (from..trunk_end)
-            .map(|i| {
-                let (k, w) = net.input_shape(i + 1);
-                vec![0.0; capacity * k * w]
-            })
-            .collect();
-        let sizes: Vec<usize> = (from..=trunk_end)
-            .map(|i| {
-                let (k, w) = net.input_shape(i);
-                k * w
-            })
-            .collect();
-        let gmax = *sizes.iter().max().unwrap();
-        Ok(Scorer {
+        Ok(Self::with_plan(
             net,
-            from,
-            trunk_end,
-            head,
+            Plan::new(net, from, None, None)?,
             capacity,
-            n_classes,
-            acts,
+        ))
+    }
+
+    pub fn with_plan(net: &'n Network, plan: Plan, capacity: usize) -> Scorer<'n> {
+        let mut slot = vec![NONE; net.nodes.len() + 1];
+        let mut sizes = Vec::new();
+        let mut add = |t: usize, slot: &mut Vec<usize>| {
+            if slot[t] == NONE {
+                slot[t] = sizes.len();
+                let (k, w) = net.engine_shape(t);
+                sizes.push(k * w);
+            }
+        };
+        add(plan.h, &mut slot);
+        for &j in &plan.nodes {
+            add(j + 1, &mut slot);
+        }
+        add(plan.head.input(), &mut slot);
+        let acts = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                if i == 0 {
+                    Vec::new()
+                } else {
+                    vec![0.0; capacity * n]
+                }
+            })
+            .collect();
+        let grads = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                if i == 0 {
+                    Vec::new()
+                } else {
+                    vec![0.0; capacity * n]
+                }
+            })
+            .collect();
+        let args = vec![Vec::new(); plan.nodes.len()];
+        Scorer {
+            net,
+            plan,
+            capacity,
+            slot,
             sizes,
-            args: vec![Vec::new(); trunk_end - from],
-            g: [vec![0.0; capacity * gmax], vec![0.0; capacity * gmax]],
+            acts,
+            grads,
+            extra: Vec::new(),
+            args,
             scratch: Scratch::default(),
-            fused,
             fuse_buf: Vec::new(),
-        })
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     pub fn n_classes(&self) -> usize {
-        self.n_classes
+        self.plan.n_classes
     }
 
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Values per map entering layer L (K·W).
+    /// Values per map H (K·W).
     pub fn map_len(&self) -> usize {
-        let (k, w) = self.net.input_shape(self.from);
-        k * w
+        self.sizes[0]
     }
 
     /// Multiply-adds ×2 of one forward+backward pass of one item.
     pub fn flops_per_item(&self) -> f64 {
-        let trunk: f64 = (self.from..self.trunk_end)
-            .map(|i| self.net.layers[i].flops_per_item())
+        let trunk: f64 = self
+            .plan
+            .nodes
+            .iter()
+            .map(|&j| self.net.nodes[j].op.flops_per_item())
             .sum();
-        let (k, w) = self.net.input_shape(self.trunk_end);
-        2.0 * trunk + 4.0 * (k * w) as f64
+        let head = self.sizes[self.slot[self.plan.head.input()]];
+        2.0 * trunk + 4.0 * head as f64
     }
 
     /// Scores and gradients for `classes.len()` maps `h` (position-major, B × W × K).
@@ -171,90 +139,222 @@ impl<'n> Scorer<'n> {
         );
         assert!(h.len() >= b * n && grad.len() >= b * n && scores.len() >= b);
         for &c in classes {
-            assert!(c < self.n_classes, "class {c} out of range");
+            assert!(c < self.plan.n_classes, "class {c} out of range");
         }
         // Small batches are bound by reading the last hidden Dense's weights:
         // the fused tail reads them once per step instead of twice.
-        let fused = self.fused.filter(|_| b <= FUSE_MAX_BATCH);
-        let run_end = fused.unwrap_or(self.trunk_end);
-        let layers = &self.net.layers;
-        for i in self.from..run_end {
-            let j = i - self.from;
-            let (prev, rest) = self.acts.split_at_mut(j);
-            let x: &[f32] = if j == 0 {
+        let fused = self.plan.fused_from.filter(|_| b <= FUSE_MAX_BATCH);
+        let run = fused.unwrap_or(self.plan.nodes.len());
+        let nodes = &self.net.nodes;
+        for (p, &j) in self.plan.nodes[..run].iter().enumerate() {
+            let out = self.slot[j + 1];
+            let mut y = std::mem::take(&mut self.acts[out]);
+            {
+                let xs: Vec<&[f32]> = nodes[j]
+                    .inputs
+                    .iter()
+                    .map(|&t| input_slice(&self.slot, &self.sizes, &self.acts, h, t, b))
+                    .collect();
+                nodes[j].op.forward(
+                    &xs,
+                    &mut y[..b * self.sizes[out]],
+                    b,
+                    &mut self.scratch,
+                    &mut self.args[p],
+                );
+            }
+            self.acts[out] = y;
+        }
+        let mut written = vec![false; self.sizes.len()];
+        // The head: scores, and the gradient of the tensor it reads.
+        let hslot = match fused {
+            Some(p) => {
+                let j = self.plan.nodes[p];
+                self.slot[nodes[j].inputs[0]]
+            }
+            None => self.slot[self.plan.head.input()],
+        };
+        let nh = self.sizes[hslot];
+        {
+            let xh: &[f32] = if hslot == 0 {
                 &h[..b * n]
             } else {
-                &prev[j - 1][..b * self.sizes[j]]
+                &self.acts[hslot][..b * nh]
             };
-            let y = &mut rest[0][..b * self.sizes[j + 1]];
-            layers[i].forward(x, y, b, &mut self.scratch, &mut self.args[j]);
-        }
-        let nh = self.sizes[run_end - self.from];
-        let xh: &[f32] = if run_end == self.from {
-            h
-        } else {
-            &self.acts[run_end - self.from - 1]
-        };
-        let [g0, g1] = &mut self.g;
-        if let Some(d1) = fused {
-            let (Layer::Dense(hidden), Head::Dense(hl)) = (&layers[d1], self.head) else {
-                unreachable!()
+            let g: &mut [f32] = if hslot == 0 {
+                &mut grad[..b * n]
+            } else {
+                &mut self.grads[hslot][..b * nh]
             };
-            let Layer::Dense(head) = &layers[hl] else {
-                unreachable!()
-            };
-            fused_tail(
-                hidden,
-                head,
-                &xh[..b * nh],
-                classes,
-                scores,
-                &mut g0[..b * nh],
-                &mut self.fuse_buf,
-            );
-        } else {
-            for (i, &c) in classes.iter().enumerate() {
-                let x = &xh[i * nh..(i + 1) * nh];
-                let g = &mut g0[i * nh..(i + 1) * nh];
-                match self.head {
-                    Head::Dense(l) => {
-                        let Layer::Dense(d) = &layers[l] else {
-                            unreachable!()
-                        };
-                        let (s, w) = d.unit(x, c);
+            match (fused, self.plan.head) {
+                (Some(p), Head::Dense { node, .. }) => {
+                    let (Layer::Dense(hidden), Layer::Dense(head)) =
+                        (&nodes[self.plan.nodes[p]].op, &nodes[node].op)
+                    else {
+                        unreachable!()
+                    };
+                    fused_tail(hidden, head, xh, classes, scores, g, &mut self.fuse_buf);
+                }
+                (_, Head::Dense { node, .. }) => {
+                    let Layer::Dense(d) = &nodes[node].op else {
+                        unreachable!()
+                    };
+                    for (i, &c) in classes.iter().enumerate() {
+                        let (s, w) = d.unit(&xh[i * nh..(i + 1) * nh], c);
                         scores[i] = s;
-                        g.copy_from_slice(w);
+                        g[i * nh..(i + 1) * nh].copy_from_slice(w);
                     }
-                    Head::Pick => {
-                        scores[i] = x[c];
-                        g.fill(0.0);
-                        g[c] = 1.0;
+                }
+                (_, Head::Pick { .. }) => {
+                    for (i, &c) in classes.iter().enumerate() {
+                        scores[i] = xh[i * nh + c];
+                        let gi = &mut g[i * nh..(i + 1) * nh];
+                        gi.fill(0.0);
+                        gi[c] = 1.0;
+                    }
+                }
+                (_, Head::Reduce { tensor, how }) => {
+                    let (k, w) = self.net.engine_shape(tensor);
+                    for (i, &c) in classes.iter().enumerate() {
+                        let (s, gi) = (&xh[i * nh..(i + 1) * nh], &mut g[i * nh..(i + 1) * nh]);
+                        scores[i] = reduce_grad(how, s, gi, k, w, c);
                     }
                 }
             }
         }
-        if run_end == self.from {
-            grad[..b * n].copy_from_slice(&g0[..b * n]);
-            return;
+        written[hslot] = true;
+        // Backward over the nodes that ran, adding where a tensor feeds several.
+        for p in (0..run).rev() {
+            let j = self.plan.nodes[p];
+            let out = self.slot[j + 1];
+            debug_assert!(written[out], "every node's output reaches the head");
+            let dy = std::mem::take(&mut self.grads[out]);
+            let node = &nodes[j];
+            let k = node.inputs.len();
+            // Where each input's gradient goes: straight into its slot the
+            // first time, else into an extra buffer that is added afterwards.
+            let mut direct = vec![false; k];
+            let mut taken: Vec<Vec<f32>> = Vec::with_capacity(k);
+            for (i, &t) in node.inputs.iter().enumerate() {
+                let s = self.slot[t];
+                direct[i] = !written[s] && !node.inputs[..i].contains(&t);
+                taken.push(if direct[i] && s != 0 {
+                    std::mem::take(&mut self.grads[s])
+                } else {
+                    Vec::new()
+                });
+            }
+            let mut extra = std::mem::take(&mut self.extra);
+            if extra.len() < k {
+                extra.resize(k, Vec::new());
+            }
+            {
+                let xs: Vec<&[f32]> = node
+                    .inputs
+                    .iter()
+                    .map(|&t| input_slice(&self.slot, &self.sizes, &self.acts, h, t, b))
+                    .collect();
+                let mut grad_left = Some(&mut grad[..b * n]);
+                let mut dxs: Vec<&mut [f32]> = Vec::with_capacity(k);
+                for (i, (tk, ex)) in taken.iter_mut().zip(extra.iter_mut()).enumerate() {
+                    let s = self.slot[node.inputs[i]];
+                    let len = b * self.sizes[s];
+                    if direct[i] && s == 0 {
+                        dxs.push(grad_left.take().expect("H is written once directly"));
+                    } else if direct[i] {
+                        dxs.push(&mut tk[..len]);
+                    } else {
+                        if ex.len() < len {
+                            ex.resize(len, 0.0);
+                        }
+                        dxs.push(&mut ex[..len]);
+                    }
+                }
+                let y = &self.acts[out][..b * self.sizes[out]];
+                node.op.backward(
+                    &xs,
+                    y,
+                    &dy[..b * self.sizes[out]],
+                    &mut dxs,
+                    b,
+                    &mut self.scratch,
+                    &self.args[p],
+                );
+            }
+            self.grads[out] = dy;
+            for (i, tk) in taken.into_iter().enumerate() {
+                let s = self.slot[node.inputs[i]];
+                let len = b * self.sizes[s];
+                if direct[i] {
+                    if s != 0 {
+                        self.grads[s] = tk;
+                    }
+                } else {
+                    let dst: &mut [f32] = if s == 0 {
+                        &mut grad[..len]
+                    } else {
+                        &mut self.grads[s][..len]
+                    };
+                    dst.iter_mut()
+                        .zip(&extra[i][..len])
+                        .for_each(|(a, e)| *a += e);
+                }
+                written[s] = true;
+            }
+            self.extra = extra;
         }
-        let (mut dy, mut dx) = (g0, g1);
-        for i in (self.from..run_end).rev() {
-            let j = i - self.from;
-            let (n_in, n_out) = (b * self.sizes[j], b * self.sizes[j + 1]);
-            let out: &mut [f32] = if i == self.from {
-                &mut grad[..n_in]
+        if !written[0] {
+            // The head reads H itself, or nothing between H and the head ran.
+            grad[..b * n].fill(0.0);
+        }
+    }
+}
+
+/// The maps of engine tensor `t` (H itself for slot 0).
+fn input_slice<'a>(
+    slot: &[usize],
+    sizes: &[usize],
+    acts: &'a [Vec<f32>],
+    h: &'a [f32],
+    t: usize,
+    b: usize,
+) -> &'a [f32] {
+    let s = slot[t];
+    if s == 0 {
+        &h[..b * sizes[0]]
+    } else {
+        &acts[s][..b * sizes[s]]
+    }
+}
+
+/// One item's score from a positions × tracks map (position-major, W × K) and
+/// its gradient: sum, mean, or the first maximum of track c over positions.
+fn reduce_grad(how: Reduce, x: &[f32], g: &mut [f32], k: usize, w: usize, c: usize) -> f32 {
+    g.fill(0.0);
+    match how {
+        Reduce::Sum | Reduce::Mean => {
+            let scale = if how == Reduce::Mean {
+                1.0 / w as f32
             } else {
-                &mut dx[..n_in]
+                1.0
             };
-            layers[i].backward(
-                &self.acts[j][..n_out],
-                &dy[..n_out],
-                out,
-                b,
-                &mut self.scratch,
-                &self.args[j],
-            );
-            std::mem::swap(&mut dy, &mut dx);
+            let mut s = 0f64;
+            for p in 0..w {
+                s += x[p * k + c] as f64;
+                g[p * k + c] = scale;
+            }
+            (s * scale as f64) as f32
+        }
+        Reduce::Max => {
+            let (mut best, mut at) = (x[c], 0);
+            for p in 1..w {
+                if x[p * k + c] > best {
+                    best = x[p * k + c];
+                    at = p;
+                }
+            }
+            g[at * k + c] = 1.0;
+            best
         }
     }
 }

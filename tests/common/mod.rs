@@ -19,6 +19,7 @@ impl Builder {
                 input_channels: k,
                 input_width: w,
                 layers: vec![],
+                outputs: vec![],
                 class_names: None,
                 source: "test".into(),
             },
@@ -31,8 +32,9 @@ impl Builder {
     }
     pub fn push(&mut self, kind: LayerKind) -> &mut Self {
         let name = format!("l{}", self.spec.layers.len());
-        self.shape = kind.output_shape(self.shape).expect("test model shape");
-        self.spec.layers.push(LayerSpec { name, kind });
+        self.shape = kind.output_shape(&[self.shape]).expect("test model shape");
+        let i = self.spec.layers.len();
+        self.spec.layers.push(LayerSpec::chained(name, kind, i));
         self
     }
     #[allow(clippy::too_many_arguments)]

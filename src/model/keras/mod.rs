@@ -286,10 +286,8 @@ fn build(
         let lerr = |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
         let ws = src.store.layer(&l.name, key).map_err(lerr)?;
         let kind = convert(d, ws, &mut layout, theano).map_err(lerr)?;
-        out.push(LayerSpec {
-            name: l.name.clone(),
-            kind,
-        });
+        let i = out.len();
+        out.push(LayerSpec::chained(l.name.clone(), kind, i));
     }
 
     let version = src
@@ -300,6 +298,7 @@ fn build(
         input_channels,
         input_width,
         layers: out,
+        outputs: vec![],
         class_names: None,
         source: format!(
             "keras {version} {} ({}){}",
