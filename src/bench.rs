@@ -72,6 +72,7 @@ pub fn deepsea_tail() -> ModelSpec {
         input_width: 60,
         layers,
         outputs: vec![],
+        tensor_names: vec![],
         class_names: None,
         source: "bench: DeepSEA-shaped, seeded random weights".into(),
     }

@@ -111,6 +111,7 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         input_width: shape[1] as usize,
         layers,
         outputs,
+        tensor_names: vec![],
         class_names,
         source: path.display().to_string(),
     };
@@ -223,6 +224,18 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
             let n = ds.size();
             LayerKind::PRelu {
                 alpha: weights(g, "alpha", &ds.shape()).map(|a| a.into_iter().take(n).collect())?,
+            }
+        }
+        "affine" => {
+            let len = |n: &str| {
+                g.dataset(n)
+                    .map(|d| d.size())
+                    .map_err(|_| format!("missing weight dataset {n}"))
+            };
+            let (ns, nb) = (len("scale")?, len("shift")?);
+            LayerKind::Affine {
+                scale: weights(g, "scale", &[ns])?,
+                shift: weights(g, "shift", &[nb])?,
             }
         }
         "reshape" => LayerKind::Reshape {
@@ -477,6 +490,10 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     }
                 }
                 LayerKind::PRelu { alpha } => arr(&g, "alpha", alpha, &[alpha.len()])?,
+                LayerKind::Affine { scale, shift } => {
+                    arr(&g, "scale", scale, &[scale.len()])?;
+                    arr(&g, "shift", shift, &[shift.len()])?;
+                }
                 LayerKind::Reshape { channels, width } => {
                     i(&g, "channels", *channels)?;
                     i(&g, "width", *width)?;

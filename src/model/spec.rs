@@ -248,6 +248,13 @@ pub enum LayerKind {
     PRelu {
         alpha: Vec<f32>,
     },
+    /// y = x·scale + shift, the vectors repeating over the position-major map:
+    /// one value (a scalar), one per channel, or one per position and channel.
+    /// What a framework's arithmetic with constants becomes (ONNX Mul, Add, Div, Sub).
+    Affine {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
     /// The same values as `channels` × `width` (position-major order kept).
     Reshape {
         channels: usize,
@@ -277,6 +284,7 @@ impl LayerKind {
             LayerKind::Relu { .. } => "relu",
             LayerKind::PRelu { .. } => "prelu",
             LayerKind::Reshape { .. } => "reshape",
+            LayerKind::Affine { .. } => "affine",
         }
     }
 
@@ -314,6 +322,15 @@ impl LayerKind {
             .find(|(_, v)| bad(v))
             .map(|(n, _)| n),
             LayerKind::PRelu { alpha } => bad(alpha).then_some("alpha"),
+            LayerKind::Affine { scale, shift } => {
+                if bad(scale) {
+                    Some("scale")
+                } else if bad(shift) {
+                    Some("shift")
+                } else {
+                    None
+                }
+            }
             _ => None,
         }
     }
@@ -325,6 +342,7 @@ impl LayerKind {
             }
             LayerKind::BatchNorm { gamma, .. } => 4 * gamma.len(),
             LayerKind::PRelu { alpha } => alpha.len(),
+            LayerKind::Affine { scale, shift } => scale.len() + shift.len(),
             _ => 0,
         }
     }
@@ -370,6 +388,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
     /// The model's outputs; empty means the last layer's output alone.
     pub outputs: Vec<OutputSpec>,
+    /// Further names of tensors (ONNX value names), which `--layer` also takes:
+    /// H is then that tensor itself.
+    pub tensor_names: Vec<(String, TensorId)>,
     /// Output class names when the file carries them.
     pub class_names: Option<Vec<String>>,
     /// What the file was ("native", "keras 1.2.0 (theano kernels)", ...), for provenance.
@@ -546,6 +567,18 @@ impl LayerKind {
                         alpha.len(),
                         k * w
                     ));
+                }
+                Ok((k, w))
+            }
+            LayerKind::Affine { scale, shift } => {
+                for (n, v) in [("scale", scale), ("shift", shift)] {
+                    if ![1, k, k * w].contains(&v.len()) {
+                        return Err(format!(
+                            "{n} has {} values; expected 1, one per channel ({k}) or one per position and channel ({})",
+                            v.len(),
+                            k * w
+                        ));
+                    }
                 }
                 Ok((k, w))
             }

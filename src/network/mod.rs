@@ -55,8 +55,10 @@ pub(crate) enum Layer {
     /// Inference-mode dropout, and any other layer that passes values through
     /// unchanged (a Reshape relabels shape only).
     Dropout,
-    /// Inference-mode batch normalisation: per-channel scale and shift.
-    BatchNorm {
+    /// Inference-mode batch normalisation, and arithmetic with constants:
+    /// y = x·scale + shift with each vector repeating over the position-major
+    /// map (so 1 value is a scalar, K values one per channel).
+    Affine {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
@@ -141,7 +143,7 @@ impl Layer {
                     .zip(&scale)
                     .map(|((b, m), s)| b - m * s)
                     .collect();
-                Layer::BatchNorm { scale, shift }
+                Layer::Affine { scale, shift }
             }
             LayerKind::Merge(op) => Layer::Merge(merge::Merge { op }),
             LayerKind::Concatenate { axis } => Layer::Concat(concat::Concat {
@@ -180,6 +182,7 @@ impl Layer {
                 threshold,
             }),
             LayerKind::PRelu { alpha } => Layer::PRelu(rectifier::PRelu { alpha }),
+            LayerKind::Affine { scale, shift } => Layer::Affine { scale, shift },
         }
     }
 
@@ -235,10 +238,10 @@ impl Layer {
                 activation::forward(*act, y, *channels)
             }
             Layer::Dropout => y.copy_from_slice(&x[..y.len()]),
-            Layer::BatchNorm { scale, shift } => {
-                let k = scale.len();
+            Layer::Affine { scale, shift } => {
+                let (ks, kb) = (scale.len(), shift.len());
                 for (i, (o, v)) in y.iter_mut().zip(x).enumerate() {
-                    *o = v * scale[i % k] + shift[i % k];
+                    *o = v * scale[i % ks] + shift[i % kb];
                 }
             }
             Layer::Merge(m) => m.forward(xs, y),
@@ -296,7 +299,7 @@ impl Layer {
                 activation::backward_from_input(*act, &xs[0][..y.len()], y, dy, dx, *channels)
             }
             Layer::Dropout => dx.copy_from_slice(dy),
-            Layer::BatchNorm { scale, .. } => {
+            Layer::Affine { scale, .. } => {
                 let k = scale.len();
                 for (i, (o, g)) in dx.iter_mut().zip(dy).enumerate() {
                     *o = g * scale[i % k];

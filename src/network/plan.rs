@@ -107,6 +107,18 @@ impl Plan {
                 }
             )));
         }
+        Self::at_tensor(net, ins[0], net.layer_name(layer), output, reduce)
+    }
+
+    /// The plan for H = spec tensor `tensor` (0 = the model input, i + 1 = the
+    /// output of layer i); `label` names it in messages (`--layer` as given).
+    pub fn at_tensor(
+        net: &Network,
+        tensor: usize,
+        label: &str,
+        output: Option<usize>,
+        reduce: Option<Reduce>,
+    ) -> Result<Plan> {
         let outs = net.outputs();
         let output = match output {
             Some(o) if o < outs.len() => o,
@@ -125,7 +137,7 @@ impl Plan {
                 )))
             }
         };
-        let h = net.engine_tensor(ins[0]);
+        let h = net.engine_tensor(tensor);
         let mut t = net.engine_tensor(outs[output].tensor);
         let mut left_out = Vec::new();
         let mut positions = false;
@@ -190,8 +202,7 @@ impl Plan {
             let below = net.descendants(h);
             let bypass = node.inputs.iter().find(|&&x| !below[x]).copied();
             Error::Input(format!(
-                "--layer {}: its input is not a cut of the graph — layer {} also reads {}, which does not pass through it (a skip connection bypasses it); choose a tensor every path to the output passes through, such as the output of a merge between blocks",
-                net.layer_name(layer),
+                "--layer {label}: H is not a cut of the graph — layer {} also reads {}, which does not pass through H (a skip connection bypasses it); choose a tensor every path to the output passes through, such as the output of a merge between blocks",
                 net.layer_name(node.layer),
                 bypass.map_or("the model input".to_string(), |x| tensor_label_engine(net, x))
             ))

@@ -20,6 +20,7 @@ impl Builder {
                 input_width: w,
                 layers: vec![],
                 outputs: vec![],
+                tensor_names: vec![],
                 class_names: None,
                 source: "test".into(),
             },

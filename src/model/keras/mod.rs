@@ -299,6 +299,7 @@ fn build(
         input_width,
         layers: out,
         outputs: vec![],
+        tensor_names: vec![],
         class_names: None,
         source: format!(
             "keras {version} {} ({}){}",
