@@ -19,58 +19,8 @@ use rand::{Rng, SeedableRng};
 
 fn check(spec: &ModelSpec, from: usize, what: &str) {
     let net = Network::new(spec).unwrap_or_else(|e| panic!("{what}: {e}"));
-    let mut sc = Scorer::new(&net, from, 3).unwrap();
-    let n = sc.map_len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let classes: Vec<usize> = (0..3).map(|i| i % sc.n_classes()).collect();
-    let h: Vec<f32> = (0..3 * n)
-        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-        .collect();
-    let mut s = vec![0.0; 3];
-    let mut g = vec![0.0; 3 * n];
-    sc.score_grad(&h, &classes, &mut s, &mut g);
-    let gmax = g.iter().fold(0f32, |a, v| a.max(v.abs()));
-    assert!(
-        gmax > 1e-4,
-        "{what}: gradient is all zero — the test would prove nothing"
-    );
-    let step = 3e-3f32;
-    let (mut checked, mut skipped) = (0, 0);
-    let eval = |hh: &[f32], sc: &mut Scorer| {
-        let mut s2 = vec![0.0; 3];
-        let mut g2 = vec![0.0; 3 * n];
-        sc.score_grad(hh, &classes, &mut s2, &mut g2);
-        s2
-    };
-    for idx in 0..3 * n {
-        if n > 60 && idx % (n / 40).max(1) != 0 {
-            continue;
-        }
-        let item = idx / n;
-        let mut hp = h.clone();
-        hp[idx] += step;
-        let sp = eval(&hp, &mut sc)[item];
-        hp[idx] -= 2.0 * step;
-        let sm = eval(&hp, &mut sc)[item];
-        let (fwd, bwd) = ((sp - s[item]) / step, (s[item] - sm) / step);
-        let fd = (sp - sm) / (2.0 * step);
-        let tol = 2e-3 * g[idx].abs().max(1.0);
-        if (fwd - bwd).abs() > 2.0 * tol {
-            skipped += 1;
-            continue;
-        }
-        checked += 1;
-        assert!(
-            (fd - g[idx]).abs() <= tol,
-            "{what}: coordinate {idx}: finite difference {fd}, gradient {}",
-            g[idx]
-        );
-    }
-    assert!(
-        checked > 0 && skipped * 5 <= checked + skipped,
-        "{what}: {skipped} kinks skipped of {}",
-        checked + skipped
-    );
+    let sc = Scorer::new(&net, from, 3).unwrap();
+    check_scorer(sc, what);
 }
 
 const ACTS: [Activation; 7] = [

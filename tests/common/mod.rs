@@ -1,13 +1,19 @@
 //! Builders of small random models for the engine tests.
 #![allow(dead_code)]
 use deepresolve_mpi::model::*;
+use deepresolve_mpi::network::Scorer;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub struct Builder {
     pub rng: ChaCha8Rng,
+    /// Shape of the last tensor made (the one `push` continues from).
     pub shape: (usize, usize),
+    /// Shape of every tensor (0 = the model input).
+    pub shapes: Vec<(usize, usize)>,
     pub spec: ModelSpec,
+    /// The tensor the next chained layer reads.
+    pub at: TensorId,
 }
 
 impl Builder {
@@ -15,6 +21,8 @@ impl Builder {
         Builder {
             rng: ChaCha8Rng::seed_from_u64(seed),
             shape: (k, w),
+            shapes: vec![(k, w)],
+            at: 0,
             spec: ModelSpec {
                 input_channels: k,
                 input_width: w,
@@ -32,10 +40,36 @@ impl Builder {
             .collect()
     }
     pub fn push(&mut self, kind: LayerKind) -> &mut Self {
+        let at = self.at;
+        self.push_from(kind, &[at]);
+        self
+    }
+    /// Add a layer reading `inputs`; it becomes the tensor `push` continues from.
+    pub fn push_from(&mut self, kind: LayerKind, inputs: &[TensorId]) -> TensorId {
         let name = format!("l{}", self.spec.layers.len());
-        self.shape = kind.output_shape(&[self.shape]).expect("test model shape");
-        let i = self.spec.layers.len();
-        self.spec.layers.push(LayerSpec::chained(name, kind, i));
+        let ins: Vec<(usize, usize)> = inputs.iter().map(|&t| self.shapes[t]).collect();
+        self.shape = kind.output_shape(&ins).expect("test model shape");
+        self.shapes.push(self.shape);
+        self.spec.layers.push(LayerSpec {
+            name,
+            kind,
+            inputs: inputs.to_vec(),
+        });
+        self.at = self.spec.layers.len();
+        self.at
+    }
+    /// Continue from tensor `t`.
+    pub fn from(&mut self, t: TensorId) -> &mut Self {
+        self.at = t;
+        self.shape = self.shapes[t];
+        self
+    }
+    /// Name the current tensor an output of the model.
+    pub fn output(&mut self, name: &str) -> &mut Self {
+        self.spec.outputs.push(OutputSpec {
+            name: name.into(),
+            tensor: self.at,
+        });
         self
     }
     #[allow(clippy::too_many_arguments)]
@@ -272,4 +306,60 @@ pub fn assert_same_datasets(a: &std::path::Path, b: &std::path::Path) {
             b.display()
         );
     }
+}
+
+/// dS_c/dH of a scorer (capacity ≥ 3) against central finite differences
+/// (tests/gradients.rs explains the tolerances and the kink rule).
+pub fn check_scorer(mut sc: Scorer, what: &str) {
+    let n = sc.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let classes: Vec<usize> = (0..3).map(|i| i % sc.n_classes()).collect();
+    let h: Vec<f32> = (0..3 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let mut s = vec![0.0; 3];
+    let mut g = vec![0.0; 3 * n];
+    sc.score_grad(&h, &classes, &mut s, &mut g);
+    let gmax = g.iter().fold(0f32, |a, v| a.max(v.abs()));
+    assert!(
+        gmax > 1e-4,
+        "{what}: gradient is all zero — the test would prove nothing"
+    );
+    let step = 3e-3f32;
+    let (mut checked, mut skipped) = (0, 0);
+    let eval = |hh: &[f32], sc: &mut Scorer| {
+        let mut s2 = vec![0.0; 3];
+        let mut g2 = vec![0.0; 3 * n];
+        sc.score_grad(hh, &classes, &mut s2, &mut g2);
+        s2
+    };
+    for idx in 0..3 * n {
+        if n > 60 && idx % (n / 40).max(1) != 0 {
+            continue;
+        }
+        let item = idx / n;
+        let mut hp = h.clone();
+        hp[idx] += step;
+        let sp = eval(&hp, &mut sc)[item];
+        hp[idx] -= 2.0 * step;
+        let sm = eval(&hp, &mut sc)[item];
+        let (fwd, bwd) = ((sp - s[item]) / step, (s[item] - sm) / step);
+        let fd = (sp - sm) / (2.0 * step);
+        let tol = 2e-3 * g[idx].abs().max(1.0);
+        if (fwd - bwd).abs() > 2.0 * tol {
+            skipped += 1;
+            continue;
+        }
+        checked += 1;
+        assert!(
+            (fd - g[idx]).abs() <= tol,
+            "{what}: coordinate {idx}: finite difference {fd}, gradient {}",
+            g[idx]
+        );
+    }
+    assert!(
+        checked > 0 && skipped * 5 <= checked + skipped,
+        "{what}: {skipped} kinks skipped of {}",
+        checked + skipped
+    );
 }
