@@ -72,6 +72,13 @@ pub struct DiffArgs {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceArg {
+    Sum,
+    Mean,
+    Max,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Theano,
     Tensorflow,
@@ -82,9 +89,17 @@ pub struct RunArgs {
     /// Keras HDF5 (.h5), Keras 3 archive (.keras) or native model file.
     #[arg(long)]
     pub model: PathBuf,
-    /// H is the input of this layer: its name, or its 0-based index in the layer list.
+    /// H is the input of this layer: its name, or its 0-based index in the layer list
+    /// (for ONNX models also a tensor name: H is then that tensor).
     #[arg(long)]
     pub layer: String,
+    /// The model output whose units are the classes, by name or index (needed when there are several).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// For an output with positions (profile, track heads): the class score is the
+    /// sum, mean or max over positions of the track's pre-activation output.
+    #[arg(long, value_enum)]
+    pub reduce: Option<ReduceArg>,
     /// Results file (HDF5).
     #[arg(long)]
     pub out: PathBuf,

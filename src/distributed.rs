@@ -160,6 +160,18 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
                 size,
                 if size == 1 { "" } else { "s" }
             );
+            if !job.plan.left_out.is_empty() {
+                eprintln!(
+                    "deepresolve-mpi: S_c is output {}{} before the {}",
+                    job.meta.output,
+                    if job.meta.reduce.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} over positions)", job.meta.reduce)
+                    },
+                    job.plan.left_out.join(", ")
+                );
+            }
             if size > 1 && pending.len() < 2 * size {
                 eprintln!(
                     "deepresolve-mpi: note: {} lanes for {size} ranks, so some ranks will idle; a smaller --lane (now {}) spreads the work wider",
@@ -186,7 +198,7 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
             }
             Ok(())
         };
-        let mut scorer = Scorer::new(&job.net, job.layer, args.batch)?;
+        let mut scorer = Scorer::with_plan(&job.net, job.plan.clone(), args.batch);
         loop {
             serve(&mut store, &mut next, &mut stopped)?;
             if next >= pending.len() {
@@ -235,7 +247,7 @@ pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
         Ok(())
     } else {
         let job = prepare(args)?;
-        let mut scorer = Scorer::new(&job.net, job.layer, args.batch)?;
+        let mut scorer = Scorer::with_plan(&job.net, job.plan.clone(), args.batch);
         let mut results: Vec<ItemResult> = Vec::new();
         loop {
             world

@@ -1,10 +1,82 @@
-//! `inspect MODEL`: what a user needs to pick `--layer`.
-use crate::model::{load_model, Keras1Backend, LayerKind};
+//! `inspect MODEL`: what a user needs to pick `--layer`, `--output` and `--reduce`.
+use crate::model::{load_model, Keras1Backend, LayerKind, ModelSpec};
+use crate::network::{Network, Plan, Reduce};
 use crate::Result;
 use std::path::Path;
 
+fn details(kind: &LayerKind) -> String {
+    match kind {
+        LayerKind::Conv1D {
+            filters,
+            kernel_size,
+            stride,
+            dilation,
+            padding,
+            activation,
+            ..
+        } => format!(
+            "{filters} filters × {kernel_size}, stride {stride}, dilation {dilation}, {padding:?}, {}",
+            activation.name()
+        ),
+        LayerKind::MaxPool1D {
+            pool,
+            stride,
+            padding,
+        }
+        | LayerKind::AvgPool1D {
+            pool,
+            stride,
+            padding,
+        } => format!("pool {pool}, stride {stride}, {padding:?}"),
+        LayerKind::Flatten { order } => format!("{order:?}"),
+        LayerKind::Dense {
+            units, activation, ..
+        } => format!("{units} units, {}", activation.name()),
+        LayerKind::Activation(a) => a.name(),
+        LayerKind::Merge(op) => op.name().to_string(),
+        LayerKind::Concatenate { axis } => format!("along {axis:?}"),
+        LayerKind::Crop { left, right } | LayerKind::ZeroPad { left, right } => {
+            format!("{left} left, {right} right")
+        }
+        LayerKind::UpSample { size } => format!("× {size}"),
+        LayerKind::Relu {
+            negative_slope,
+            max_value,
+            threshold,
+        } => format!("slope {negative_slope}, max {max_value:?}, threshold {threshold}"),
+        _ => String::new(),
+    }
+}
+
+/// For which outputs the input of each layer is a valid H: "all", "-" (a
+/// merge layer, or no output), or the output names.
+fn cut_column(net: &Network, layer: usize) -> String {
+    if net.layer_inputs(layer).len() != 1 {
+        return "-".into();
+    }
+    let outs = net.outputs();
+    let ok: Vec<&str> = (0..outs.len())
+        .filter(|&o| {
+            Plan::new(net, layer, Some(o), Some(Reduce::Sum))
+                .or_else(|_| Plan::new(net, layer, Some(o), None))
+                .is_ok()
+        })
+        .map(|o| outs[o].name.as_str())
+        .collect();
+    if ok.is_empty() {
+        "-".into()
+    } else if ok.len() == outs.len() {
+        "all".into()
+    } else {
+        ok.join(",")
+    }
+}
+
 pub fn describe(model: &Path, backend: Option<Keras1Backend>) -> Result<String> {
-    let spec = load_model(model, backend)?;
+    describe_spec(model, load_model(model, backend)?)
+}
+
+pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
     let shapes = spec.shapes().expect("load_model validates shapes");
     let mut s = format!(
         "model {} ({}), input {} channels × {} positions\n",
@@ -13,34 +85,89 @@ pub fn describe(model: &Path, backend: Option<Keras1Backend>) -> Result<String> 
         spec.input_channels,
         spec.input_width
     );
+    let graph = spec.layers.iter().enumerate().any(|(i, l)| l.inputs != [i]);
     s += &format!(
-        "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {}\n",
-        "index", "name", "kind", "output (K × W)", "params", "details"
+        "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {:<6} {}{}\n",
+        "index",
+        "name",
+        "kind",
+        "output (K × W)",
+        "params",
+        "H ok",
+        if graph { "inputs; " } else { "" },
+        "details"
     );
-    for (i, l) in spec.layers.iter().enumerate() {
+    let aliases = spec.tensor_names.clone();
+    let layers: Vec<(String, LayerKind, Vec<usize>)> = spec
+        .layers
+        .iter()
+        .map(|l| (l.name.clone(), l.kind.clone(), l.inputs.clone()))
+        .collect();
+    let tensor_name = |t: usize| -> String {
+        if t == 0 {
+            "input".into()
+        } else {
+            layers[t - 1].0.clone()
+        }
+    };
+    let net = Network::from_spec(spec)?;
+    for (i, (name, kind, inputs)) in layers.iter().enumerate() {
         let (k, w) = shapes[i + 1];
-        let details = match &l.kind {
-            LayerKind::Conv1D { filters, kernel_size, stride, dilation, padding, activation, .. } => format!(
-                "{filters} filters × {kernel_size}, stride {stride}, dilation {dilation}, {padding:?}, {}",
-                activation.name()
-            ),
-            LayerKind::MaxPool1D { pool, stride, padding } => format!("pool {pool}, stride {stride}, {padding:?}"),
-            LayerKind::Flatten { order } => format!("{order:?}"),
-            LayerKind::Dense { units, activation, .. } => format!("{units} units, {}", activation.name()),
-            LayerKind::Activation(a) => a.name().to_string(),
-            _ => String::new(),
+        let ins = if graph {
+            let v: Vec<String> = inputs.iter().map(|&t| tensor_name(t)).collect();
+            format!("← {}; ", v.join(", "))
+        } else {
+            String::new()
         };
         s += &format!(
-            "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {}\n",
+            "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {:<6} {}{}\n",
             i,
-            l.name,
-            l.kind.kind_name(),
+            name,
+            kind.kind_name(),
             format!("{k} × {w}"),
-            l.kind.param_count(),
-            details
+            kind.param_count(),
+            cut_column(&net, i),
+            ins,
+            details(kind)
         );
     }
-    s += "H for `run --layer X` is the input of layer X, i.e. the output of the layer above it.\n";
+    s += "outputs (--output NAME|INDEX):\n";
+    for (o, out) in net.outputs().iter().enumerate() {
+        let (k, w) = net.tensor_shape(out.tensor);
+        // The score of this head from the model input: what it leaves out and whether it needs --reduce.
+        let plan = Plan::new(&net, 0, Some(o), None);
+        let what = match &plan {
+            Ok(p) if p.left_out.is_empty() => format!("{} classes", p.n_classes),
+            Ok(p) => format!(
+                "{} classes; S_c leaves out the {}",
+                p.n_classes,
+                p.left_out.join(", ")
+            ),
+            Err(_) => match Plan::new(&net, 0, Some(o), Some(Reduce::Sum)) {
+                Ok(p) => format!(
+                    "{} tracks with positions: needs --reduce sum|mean|max{}",
+                    p.n_classes,
+                    if p.left_out.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; S_c leaves out the {}", p.left_out.join(", "))
+                    }
+                ),
+                Err(e) => e.to_string(),
+            },
+        };
+        s += &format!("  {o}: {} ({k} × {w}) — {what}\n", out.name);
+    }
+    if !aliases.is_empty() {
+        s += "tensor names (--layer NAME takes them too; H is then that tensor):\n";
+        for (name, t) in &aliases {
+            let (k, w) = shapes[*t];
+            s += &format!("  {name}: {} ({k} × {w})\n", tensor_name(*t));
+        }
+    }
+    s += "H for `run --layer X` is the input of layer X, i.e. the output of the layer above it. \
+          \"H ok\" names the outputs for which it is a cut (every path from the model input to the \
+          output passes through it); merge layers have no single input.\n";
     Ok(s)
 }
 

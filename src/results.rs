@@ -33,6 +33,9 @@ pub struct RunMeta {
     /// Recorded for provenance only.
     pub quiet: bool,
     pub overwrite: bool,
+    /// The output scored (its name) and, for a head with positions, the reduction ("" otherwise).
+    pub output: String,
+    pub reduce: String,
 }
 
 /// What `/ascent` holds, read back for analysis.
@@ -121,6 +124,8 @@ impl ResultsFile {
             put_i64(&file, "batch", meta.batch as i64)?;
             put_i64(&file, "lane", meta.lane as i64)?;
             put_str(&file, "keras1_backend", &meta.keras1_backend)?;
+            put_str(&file, "output", &meta.output)?;
+            put_str(&file, "reduce", &meta.reduce)?;
             put_i64(&file, "channels", k as i64)?;
             put_i64(&file, "positions", w as i64)?;
             let g = file.create_group("classes")?;
@@ -179,6 +184,16 @@ impl ResultsFile {
                 "layer",
                 get_str(&file, "layer").unwrap_or_default(),
                 meta.layer.clone(),
+            ),
+            (
+                "output",
+                get_str(&file, "output").unwrap_or_else(|| meta.output.clone()),
+                meta.output.clone(),
+            ),
+            (
+                "reduce",
+                get_str(&file, "reduce").unwrap_or_default(),
+                meta.reduce.clone(),
             ),
             (
                 "layer_index",
