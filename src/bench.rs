@@ -1,5 +1,5 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchShape};
 use crate::model::{
     load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
 };
@@ -75,6 +75,100 @@ pub fn deepsea_tail() -> ModelSpec {
         tensor_names: vec![],
         class_names: None,
         source: "bench: DeepSEA-shaped, seeded random weights".into(),
+    }
+}
+
+/// ChromBPNet/BPNet at its published size: one-hot 4 × 2114 → conv 64×21 +
+/// ReLU → 8 residual blocks (conv 64×3, dilation 2…256, + ReLU; the skip
+/// cropped to match; Add) → a profile head (conv 1×75 → crop to 1000 →
+/// flatten) and a counts head (global average → dense 1). H is the first
+/// block's input (layer 1), the score the counts head.
+pub fn chrombpnet_tower() -> ModelSpec {
+    let f = 64;
+    let conv = |cin: usize, k: usize, dil: usize, act: Activation, seed: u64| LayerKind::Conv1D {
+        filters: if k == 75 { 1 } else { f },
+        in_channels: cin,
+        kernel_size: k,
+        stride: 1,
+        dilation: dil,
+        padding: Padding::Valid,
+        activation: act,
+        kernel: weights(if k == 75 { 1 } else { f } * cin * k, cin * k, seed),
+        bias: Some(vec![0.01; if k == 75 { 1 } else { f }]),
+    };
+    let mut layers = vec![LayerSpec::chained(
+        "conv0",
+        conv(4, 21, 1, Activation::Relu, 11),
+        0,
+    )];
+    let mut at = 1; // the tensor the next block reads
+    for i in 1..=8 {
+        let dil = 1 << i;
+        layers.push(LayerSpec::new(
+            format!("dil{i}"),
+            conv(f, 3, dil, Activation::Relu, 11 + i as u64),
+            vec![at],
+        ));
+        let c = layers.len();
+        layers.push(LayerSpec::new(
+            format!("crop{i}"),
+            LayerKind::Crop {
+                left: dil,
+                right: dil,
+            },
+            vec![at],
+        ));
+        layers.push(LayerSpec::new(
+            format!("add{i}"),
+            LayerKind::Merge(crate::model::MergeOp::Add),
+            vec![c, c + 1],
+        ));
+        at = layers.len();
+    }
+    // 2094 − 2·(2 + … + 256) = 1074 positions; conv 75 → 1000.
+    layers.push(LayerSpec::new(
+        "profile_conv",
+        conv(f, 75, 1, Activation::Linear, 30),
+        vec![at],
+    ));
+    layers.push(LayerSpec::new(
+        "profile",
+        LayerKind::Flatten {
+            order: FlattenOrder::ChannelMajor,
+        },
+        vec![layers.len()],
+    ));
+    let profile = layers.len();
+    layers.push(LayerSpec::new("gap", LayerKind::GlobalAvgPool1D, vec![at]));
+    layers.push(LayerSpec::new(
+        "counts",
+        LayerKind::Dense {
+            units: 1,
+            in_features: f,
+            activation: Activation::Linear,
+            kernel: weights(f, f, 31),
+            bias: Some(vec![0.0]),
+        },
+        vec![layers.len()],
+    ));
+    let counts = layers.len();
+    ModelSpec {
+        input_channels: 4,
+        input_width: 2114,
+        layers,
+        outputs: vec![
+            crate::model::OutputSpec {
+                name: "profile".into(),
+                tensor: profile,
+            },
+            crate::model::OutputSpec {
+                name: "counts".into(),
+                tensor: counts,
+            },
+        ],
+        tensor_names: vec![],
+        class_names: None,
+        source: "bench: ChromBPNet-shaped, seeded random weights".into(),
     }
 }
 
@@ -163,10 +257,13 @@ pub fn peak_rss_mb() -> f64 {
 const ROUNDS: usize = 5;
 
 pub fn bench(args: &BenchArgs) -> Result<()> {
-    let spec = match &args.model {
-        Some(p) => load_model(p, None)?,
-        None => deepsea_tail(),
+    let spec = match (&args.model, args.shape) {
+        (Some(p), _) => load_model(p, None)?,
+        (None, BenchShape::Deepsea) => deepsea_tail(),
+        (None, BenchShape::Chrombpnet) => chrombpnet_tower(),
     };
+    // A model with several outputs is scored on its last one (the counts head).
+    let output = (spec.output_list().len() > 1).then(|| spec.output_list().len() - 1);
     if let Some(path) = &args.save_model {
         crate::model::native::save_native(&spec, path)?;
         println!("# wrote the benchmark network to {}", path.display());
@@ -182,6 +279,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         Some(l) => spec
             .find_layer(l)
             .ok_or_else(|| crate::Error::Input(format!("--layer {l:?} not in the model")))?,
+        None if args.model.is_none() && args.shape == BenchShape::Chrombpnet => 1,
         None if args.model.is_none() => 0,
         None => {
             // The input of the layer after the last convolution (the paper's usual choice).
@@ -205,7 +303,8 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     );
     let mut probe = SgemmProbe::new();
     for &b in &args.batch {
-        let mut sc = Scorer::new(&net, layer, b.max(1))?;
+        let plan = crate::network::Plan::new(&net, layer, output, None)?;
+        let mut sc = Scorer::with_plan(&net, plan, b.max(1));
         let n = sc.map_len();
         let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
         let mut h = weights(b * n, 1, 7 + b as u64);

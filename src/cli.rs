@@ -72,6 +72,12 @@ pub struct DiffArgs {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchShape {
+    Deepsea,
+    Chrombpnet,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceArg {
     Sum,
     Mean,
@@ -158,6 +164,10 @@ pub struct BenchArgs {
     /// A real model instead of the DeepSEA-shaped random one.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// The random network to time when no --model is given: DeepSEA's tail
+    /// (480 × 60 → conv → dense → dense) or a ChromBPNet tower (scored on its counts head).
+    #[arg(long, value_enum, default_value = "deepsea")]
+    pub shape: BenchShape,
     /// Layer for a real model (default: the input of the last convolution's successor).
     #[arg(long)]
     pub layer: Option<String>,

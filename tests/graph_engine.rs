@@ -207,7 +207,10 @@ fn batched_equals_one_by_one_on_a_graph() {
     let net = Network::new(&spec).unwrap();
     let plan = Plan::new(&net, n.block1, Some(0), Some(Reduce::Max)).unwrap();
     let mut big = Scorer::with_plan(&net, plan.clone(), 7);
-    let mut one = Scorer::with_plan(&net, plan, 1);
+    let mut one = Scorer::with_plan(&net, plan.clone(), 1);
+    // Sub-batches of one item (as for long sequences) give the same.
+    let mut split = Scorer::with_plan(&net, plan, 7);
+    split.set_sub_batch_budget(1);
     let m = big.map_len();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let h: Vec<f32> = (0..7 * m)
@@ -216,6 +219,14 @@ fn batched_equals_one_by_one_on_a_graph() {
     let classes: Vec<usize> = (0..7).map(|i| i % 2).collect();
     let (mut s, mut g) = (vec![0.0; 7], vec![0.0; 7 * m]);
     big.score_grad(&h, &classes, &mut s, &mut g);
+    let (mut s3, mut g3) = (vec![0.0; 7], vec![0.0; 7 * m]);
+    split.score_grad(&h, &classes, &mut s3, &mut g3);
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-2);
+    assert!(
+        s.iter().zip(&s3).all(|(a, b)| close(*a, *b)),
+        "{s:?} vs {s3:?}"
+    );
+    assert!(g.iter().zip(&g3).all(|(a, b)| close(*a, *b)));
     for i in 0..7 {
         let (mut s1, mut g1) = (vec![0.0], vec![0.0; m]);
         one.score_grad(&h[i * m..(i + 1) * m], &classes[i..i + 1], &mut s1, &mut g1);

@@ -361,6 +361,14 @@ pub struct LayerSpec {
 }
 
 impl LayerSpec {
+    pub fn new(name: impl Into<String>, kind: LayerKind, inputs: Vec<TensorId>) -> LayerSpec {
+        LayerSpec {
+            name: name.into(),
+            kind,
+            inputs,
+        }
+    }
+
     /// Layer `i` of a chain: it reads the output of layer i − 1 (the model input for i = 0).
     pub fn chained(name: impl Into<String>, kind: LayerKind, i: usize) -> LayerSpec {
         LayerSpec {

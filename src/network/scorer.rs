@@ -25,6 +25,8 @@ pub struct Scorer<'n> {
     args: Vec<Vec<u32>>,
     scratch: Scratch,
     fuse_buf: Vec<f32>,
+    /// Bytes of activations and gradients a sub-batch may hold.
+    budget: usize,
 }
 
 const NONE: usize = usize::MAX;
@@ -90,7 +92,13 @@ impl<'n> Scorer<'n> {
             args,
             scratch: Scratch::default(),
             fuse_buf: Vec::new(),
+            budget: ACTIVATION_BUDGET,
         }
+    }
+
+    /// Change the sub-batch budget (bytes of maps per sub-batch; see `score_grad`).
+    pub fn set_sub_batch_budget(&mut self, bytes: usize) {
+        self.budget = bytes;
     }
 
     pub fn plan(&self) -> &Plan {
@@ -123,7 +131,39 @@ impl<'n> Scorer<'n> {
     }
 
     /// Scores and gradients for `classes.len()` maps `h` (position-major, B × W × K).
+    ///
+    /// A batch whose activations would not stay in cache (long sequences:
+    /// a ChromBPNet tower holds ~30 maps of 64 × 2,000 per item) runs in
+    /// sub-batches that do; where the weights dominate (DeepSEA's dense
+    /// layers) the whole batch shares each read of them. The split depends
+    /// only on the batch, so results stay the same for any rank count.
     pub fn score_grad(
+        &mut self,
+        h: &[f32],
+        classes: &[usize],
+        scores: &mut [f32],
+        grad: &mut [f32],
+    ) {
+        let b = classes.len();
+        let n = self.map_len();
+        let per_item = self.sizes.iter().sum::<usize>() * 2 * std::mem::size_of::<f32>();
+        let chunk = (self.budget / per_item.max(1)).clamp(1, b.max(1));
+        if chunk < b {
+            for c0 in (0..b).step_by(chunk) {
+                let c1 = (c0 + chunk).min(b);
+                self.score_grad_batch(
+                    &h[c0 * n..c1 * n],
+                    &classes[c0..c1],
+                    &mut scores[c0..c1],
+                    &mut grad[c0 * n..c1 * n],
+                );
+            }
+            return;
+        }
+        self.score_grad_batch(h, classes, scores, grad)
+    }
+
+    fn score_grad_batch(
         &mut self,
         h: &[f32],
         classes: &[usize],
@@ -358,6 +398,9 @@ fn reduce_grad(how: Reduce, x: &[f32], g: &mut [f32], k: usize, w: usize, c: usi
         }
     }
 }
+
+/// Bytes of activations and gradients a sub-batch may hold (see `score_grad`).
+const ACTIVATION_BUDGET: usize = 48 << 20;
 
 /// Batches up to this size take the fused hidden-Dense + head path, one
 /// sgemv per item on each cached block of the kernel (sgemm would pack the
