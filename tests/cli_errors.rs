@@ -5,30 +5,6 @@ mod common;
 use common::*;
 use deepresolve_mpi::model::native::save_native;
 
-fn expect_error(args: &[&str], must_name: &[&str]) {
-    for nproc in [None, Some(2)] {
-        let out = run_bin(args, nproc, 60);
-        let err = stderr_of(&out);
-        assert!(
-            !out.status.success(),
-            "{args:?} (ranks {nproc:?}) succeeded; output:\n{err}"
-        );
-        for m in must_name {
-            assert!(
-                err.contains(m),
-                "{args:?} (ranks {nproc:?}): error does not name {m:?}:\n{err}"
-            );
-        }
-        // One message, not one per rank.
-        let n = err.matches("error").count();
-        assert!(n >= 1, "{args:?}: no error line:\n{err}");
-        assert!(
-            !err.contains("panicked"),
-            "{args:?}: a panic instead of an error:\n{err}"
-        );
-    }
-}
-
 fn run_args<'a>(model: &'a str, layer: &'a str, out: &'a str) -> Vec<&'a str> {
     let mut a = run_base(model, layer, out);
     a.extend(["--restarts", "2", "--quiet"]);

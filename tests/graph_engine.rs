@@ -34,58 +34,6 @@ fn plan_err(
     }
 }
 
-/// Input 4 × 40 → conv → two dilated residual blocks (conv + cropped skip,
-/// joined by Add) → a profile head (conv → crop → flatten) and a counts head
-/// (global average → dense), as ChromBPNet. `relu_inside` puts a ReLU layer
-/// inside the first block, so its input is a tensor the skip bypasses.
-fn tower(seed: u64, relu_inside: bool) -> (ModelSpec, Names) {
-    let mut b = Builder::new(seed, 4, 40);
-    b.conv(6, 5, 1, 1, Padding::Valid, Activation::Relu);
-    let t1 = b.at;
-    b.conv(6, 3, 1, 2, Padding::Valid, Activation::Relu);
-    let mut inner = None;
-    if relu_inside {
-        inner = Some(b.spec.layers.len());
-        b.act(Activation::Tanh);
-    }
-    let t2 = b.at;
-    let crop1 = b.spec.layers.len();
-    let t3 = b.push_from(LayerKind::Crop { left: 2, right: 2 }, &[t1]);
-    let add1 = b.spec.layers.len();
-    let t4 = b.push_from(LayerKind::Merge(MergeOp::Add), &[t2, t3]);
-    let block2 = b.spec.layers.len();
-    b.conv(6, 3, 1, 4, Padding::Valid, Activation::Relu);
-    let t5 = b.at;
-    let t6 = b.push_from(LayerKind::Crop { left: 4, right: 4 }, &[t4]);
-    let t7 = b.push_from(LayerKind::Merge(MergeOp::Add), &[t5, t6]);
-    b.conv(2, 5, 1, 1, Padding::Valid, Activation::Linear)
-        .push(LayerKind::Crop { left: 2, right: 2 })
-        .flatten(FlattenOrder::ChannelMajor)
-        .output("profile");
-    b.from(t7)
-        .push(LayerKind::GlobalAvgPool1D)
-        .dense(1, Activation::Linear)
-        .output("counts");
-    (
-        b.build(),
-        Names {
-            block1: 1,
-            inner,
-            crop1,
-            add1,
-            block2,
-        },
-    )
-}
-
-struct Names {
-    block1: usize,
-    inner: Option<usize>,
-    crop1: usize,
-    add1: usize,
-    block2: usize,
-}
-
 #[test]
 fn residual_tower_gradients_for_both_heads_and_every_reduction() {
     let (spec, n) = tower(1, false);

@@ -363,3 +363,81 @@ pub fn check_scorer(mut sc: Scorer, what: &str) {
         checked + skipped
     );
 }
+
+/// A command that must fail, alone and under `mpirun -n 2`, with an error
+/// naming each of `must_name`, and no panic.
+pub fn expect_error(args: &[&str], must_name: &[&str]) {
+    for nproc in [None, Some(2)] {
+        let out = run_bin(args, nproc, 60);
+        let err = stderr_of(&out);
+        assert!(
+            !out.status.success(),
+            "{args:?} (ranks {nproc:?}) succeeded; output:\n{err}"
+        );
+        for m in must_name {
+            assert!(
+                err.contains(m),
+                "{args:?} (ranks {nproc:?}): error does not name {m:?}:\n{err}"
+            );
+        }
+        // One message, not one per rank.
+        let n = err.matches("error").count();
+        assert!(n >= 1, "{args:?}: no error line:\n{err}");
+        assert!(
+            !err.contains("panicked"),
+            "{args:?}: a panic instead of an error:\n{err}"
+        );
+    }
+}
+
+/// Input 4 × 40 → conv → two dilated residual blocks (conv + cropped skip,
+/// joined by Add) → a profile head (conv → crop → flatten) and a counts head
+/// (global average → dense), as ChromBPNet. `relu_inside` puts a ReLU layer
+/// inside the first block, so its input is a tensor the skip bypasses.
+pub fn tower(seed: u64, relu_inside: bool) -> (ModelSpec, Names) {
+    let mut b = Builder::new(seed, 4, 40);
+    b.conv(6, 5, 1, 1, Padding::Valid, Activation::Relu);
+    let t1 = b.at;
+    b.conv(6, 3, 1, 2, Padding::Valid, Activation::Relu);
+    let mut inner = None;
+    if relu_inside {
+        inner = Some(b.spec.layers.len());
+        b.act(Activation::Tanh);
+    }
+    let t2 = b.at;
+    let crop1 = b.spec.layers.len();
+    let t3 = b.push_from(LayerKind::Crop { left: 2, right: 2 }, &[t1]);
+    let add1 = b.spec.layers.len();
+    let t4 = b.push_from(LayerKind::Merge(MergeOp::Add), &[t2, t3]);
+    let block2 = b.spec.layers.len();
+    b.conv(6, 3, 1, 4, Padding::Valid, Activation::Relu);
+    let t5 = b.at;
+    let t6 = b.push_from(LayerKind::Crop { left: 4, right: 4 }, &[t4]);
+    let t7 = b.push_from(LayerKind::Merge(MergeOp::Add), &[t5, t6]);
+    b.conv(2, 5, 1, 1, Padding::Valid, Activation::Linear)
+        .push(LayerKind::Crop { left: 2, right: 2 })
+        .flatten(FlattenOrder::ChannelMajor)
+        .output("profile");
+    b.from(t7)
+        .push(LayerKind::GlobalAvgPool1D)
+        .dense(1, Activation::Linear)
+        .output("counts");
+    (
+        b.build(),
+        Names {
+            block1: 1,
+            inner,
+            crop1,
+            add1,
+            block2,
+        },
+    )
+}
+
+pub struct Names {
+    pub block1: usize,
+    pub inner: Option<usize>,
+    pub crop1: usize,
+    pub add1: usize,
+    pub block2: usize,
+}
