@@ -116,7 +116,7 @@ fn reported_scores_equal_the_model_at_the_returned_maps() {
     let h_tensor = spec.layers[n.block1].inputs[0];
     // The profile output before its flatten: the crop that feeds it.
     let crop = spec.outputs[0].tensor - 1;
-    let (k, w) = (shape[2], shape[3]);
+
     let items = shape[0] * shape[1];
     let track = net.forward_range(&fim, items, h_tensor, crop).unwrap();
     let (tk, tw) = net.tensor_shape(crop);
