@@ -277,4 +277,12 @@ fn large_conv_small_batch_kernel() {
     let spec = b.build();
     check(&spec, 0, "large conv");
     small_batch_agrees_with_sgemm(&spec, 3, 8);
+    // Dilated (span 15, 6 output positions) on the same path.
+    let mut b = Builder::new(5, 256, 20);
+    b.conv(512, 8, 1, 2, Padding::Valid, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(5, Activation::Linear);
+    let spec = b.build();
+    check(&spec, 0, "large dilated conv");
+    small_batch_agrees_with_sgemm(&spec, 3, 8);
 }
