@@ -20,13 +20,13 @@ pub struct Conv1d {
     pub w_in: usize,
     pub filters: usize,
     pub w_out: usize,
-    ks: usize,
+    kernel_size: usize,
     stride: usize,
-    dil: usize,
+    dilation: usize,
     pad_left: usize,
     pub act: Activation,
-    /// (filters, ks·k_in) with column j·k_in + c = tap j, channel c.
-    w2: Vec<f32>,
+    /// (filters, kernel_size·k_in) with column j·k_in + c = tap j, channel c.
+    kernel_taps: Vec<f32>,
     bias: Vec<f32>,
 }
 
@@ -37,23 +37,24 @@ impl Conv1d {
         w_in: usize,
         w_out: usize,
         filters: usize,
-        ks: usize,
+        kernel_size: usize,
         stride: usize,
-        dil: usize,
+        dilation: usize,
         padding: Padding,
         act: Activation,
         kernel: &[f32],
         bias: Option<&[f32]>,
     ) -> Self {
-        let mut w2 = vec![0.0; filters * ks * k_in];
+        let mut kernel_taps = vec![0.0; filters * kernel_size * k_in];
         for f in 0..filters {
             for c in 0..k_in {
-                for j in 0..ks {
-                    w2[f * ks * k_in + j * k_in + c] = kernel[(f * k_in + c) * ks + j];
+                for j in 0..kernel_size {
+                    kernel_taps[f * kernel_size * k_in + j * k_in + c] =
+                        kernel[(f * k_in + c) * kernel_size + j];
                 }
             }
         }
-        let span = dil * (ks - 1) + 1;
+        let span = dilation * (kernel_size - 1) + 1;
         let pad_left = match padding {
             Padding::Valid => 0,
             Padding::Same => same_pad_left(w_in, span, stride),
@@ -63,24 +64,24 @@ impl Conv1d {
             w_in,
             filters,
             w_out,
-            ks,
+            kernel_size,
             stride,
-            dil,
+            dilation,
             pad_left,
             act,
-            w2,
+            kernel_taps,
             bias: bias.map_or_else(|| vec![0.0; filters], |b| b.to_vec()),
         }
     }
 
     pub fn cols_len(&self, batch: usize) -> usize {
-        batch * self.w_out * self.ks * self.k_in
+        batch * self.w_out * self.kernel_size * self.k_in
     }
 
     /// Input position of tap j at output position o, if inside the map.
     #[inline]
     fn src(&self, o: usize, j: usize) -> Option<usize> {
-        let p = (o * self.stride + j * self.dil) as isize - self.pad_left as isize;
+        let p = (o * self.stride + j * self.dilation) as isize - self.pad_left as isize;
         (p >= 0 && (p as usize) < self.w_in).then_some(p as usize)
     }
 
@@ -92,13 +93,13 @@ impl Conv1d {
         cols: &mut [f32],
         pack: &mut Vec<f32>,
     ) {
-        let (k, row) = (self.k_in, self.ks * self.k_in);
+        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
         let cols = &mut cols[..batch * self.w_out * row];
         for b in 0..batch {
             let xb = &x[b * self.w_in * k..(b + 1) * self.w_in * k];
             for o in 0..self.w_out {
                 let r = &mut cols[(b * self.w_out + o) * row..][..row];
-                for j in 0..self.ks {
+                for j in 0..self.kernel_size {
                     let dst = &mut r[j * k..(j + 1) * k];
                     match self.src(o, j) {
                         Some(p) => dst.copy_from_slice(&xb[p * k..(p + 1) * k]),
@@ -109,8 +110,11 @@ impl Conv1d {
         }
         let m = batch * self.w_out;
         let y = &mut y[..m * self.filters];
-        if m <= SKINNY_MAX_ROWS && self.w2.len() >= SKINNY_MIN_WEIGHTS && skinny::available() {
-            skinny::forward(&self.w2, self.filters, row, cols, m, y, pack);
+        if m <= SKINNY_MAX_ROWS
+            && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
+            && skinny::available()
+        {
+            skinny::forward(&self.kernel_taps, self.filters, row, cols, m, y, pack);
             for r in y.chunks_mut(self.filters) {
                 for (v, b) in r.iter_mut().zip(&self.bias) {
                     *v += b;
@@ -131,7 +135,7 @@ impl Conv1d {
             1.0,
             cols,
             row,
-            &self.w2,
+            &self.kernel_taps,
             row,
             1.0,
             y,
@@ -150,7 +154,7 @@ impl Conv1d {
         dz: &mut [f32],
         cols: &mut [f32],
     ) {
-        let (k, row) = (self.k_in, self.ks * self.k_in);
+        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
@@ -164,7 +168,7 @@ impl Conv1d {
             1.0,
             &dz[..n],
             self.filters,
-            &self.w2,
+            &self.kernel_taps,
             row,
             0.0,
             cols,
@@ -176,7 +180,7 @@ impl Conv1d {
             let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
             for o in 0..self.w_out {
                 let r = &cols[(b * self.w_out + o) * row..][..row];
-                for j in 0..self.ks {
+                for j in 0..self.kernel_size {
                     if let Some(p) = self.src(o, j) {
                         for (d, s) in dxb[p * k..(p + 1) * k]
                             .iter_mut()
@@ -191,6 +195,6 @@ impl Conv1d {
     }
 
     pub fn flops_per_item(&self) -> f64 {
-        2.0 * (self.w_out * self.filters * self.ks * self.k_in) as f64
+        2.0 * (self.w_out * self.filters * self.kernel_size * self.k_in) as f64
     }
 }

@@ -431,7 +431,7 @@ fn fused_tail(
         buf.resize(3 * b * FUSE_ROWS, 0.0);
     }
     let (y, rest) = buf.split_at_mut(b * FUSE_ROWS);
-    let (w2, g) = rest.split_at_mut(b * FUSE_ROWS);
+    let (head_row, g) = rest.split_at_mut(b * FUSE_ROWS);
     for (i, &c) in classes.iter().enumerate() {
         scores[i] = head.bias[c];
     }
@@ -440,7 +440,7 @@ fn fused_tail(
     while r0 < units {
         let r = FUSE_ROWS.min(units - r0);
         let block = &hidden.kernel[r0 * n_in..(r0 + r) * n_in];
-        let (y, w2, g) = (&mut y[..b * r], &mut w2[..b * r], &mut g[..b * r]);
+        let (y, head_row, g) = (&mut y[..b * r], &mut head_row[..b * r], &mut g[..b * r]);
         for i in 0..b {
             let (xi, yi) = (&x[i * n_in..(i + 1) * n_in], &mut y[i * r..(i + 1) * r]);
             gemm::sgemv(false, r, n_in, 1.0, block, n_in, xi, 0.0, yi);
@@ -450,18 +450,18 @@ fn fused_tail(
             for (v, bias) in yi.iter_mut().zip(&hidden.bias[r0..r0 + r]) {
                 *v += bias;
             }
-            w2[i * r..(i + 1) * r]
+            head_row[i * r..(i + 1) * r]
                 .copy_from_slice(&head.kernel[c * head.n_in + r0..c * head.n_in + r0 + r]);
         }
         activation::forward(hidden.act, y, r);
         for i in 0..b {
             scores[i] += y[i * r..(i + 1) * r]
                 .iter()
-                .zip(&w2[i * r..(i + 1) * r])
+                .zip(&head_row[i * r..(i + 1) * r])
                 .map(|(a, w)| a * w)
                 .sum::<f32>();
         }
-        activation::backward(hidden.act, y, w2, g, r);
+        activation::backward(hidden.act, y, head_row, g, r);
         for i in 0..b {
             let (gi, di) = (&g[i * r..(i + 1) * r], &mut dx[i * n_in..(i + 1) * n_in]);
             gemm::sgemv(true, r, n_in, 1.0, block, n_in, gi, 1.0, di);
