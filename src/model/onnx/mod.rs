@@ -29,6 +29,8 @@ mod convert;
 mod fold;
 mod patterns;
 mod tensor;
+#[cfg(test)]
+mod tests;
 
 /// Read an ONNX model file (weights stored inside it or as external data
 /// files beside it).
