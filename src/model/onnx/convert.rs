@@ -464,7 +464,7 @@ impl<'a> Cv<'a> {
         Ok(())
     }
 
-    fn out_name<'n>(n: &'n NodeProto) -> &'n str {
+    fn out_name(n: &NodeProto) -> &str {
         n.output.first().map_or("", String::as_str)
     }
 
@@ -641,8 +641,8 @@ impl<'a> Cv<'a> {
             "Pow" => {
                 let e = self.const_in(n, 1)?.scalar();
                 match e {
-                    Some(v) if v == 1.0 => self.alias(n, 0),
-                    Some(v) if v == 2.0 => {
+                    Some(1.0) => self.alias(n, 0),
+                    Some(2.0) => {
                         let (x, dims) = self.map_in(n, 0)?;
                         self.layer_out(
                             n,
@@ -867,7 +867,7 @@ impl<'a> Cv<'a> {
             LayerKind::Flatten {
                 order: FlattenOrder::ChannelMajor,
             }
-        } else if (wa == 1 && kb == 1) || ka == 1 && kb == 1 {
+        } else if kb == 1 && (wa == 1 || ka == 1) {
             LayerKind::Reshape {
                 channels: kb,
                 width: wb,

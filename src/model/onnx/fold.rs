@@ -103,7 +103,7 @@ pub fn reshape_dims(dims: &[usize], target: &[i64], allowzero: bool) -> Result<V
     }
     if let Some(i) = infer {
         let rest = numel(&out);
-        if rest == 0 || total % rest != 0 {
+        if rest == 0 || !total.is_multiple_of(rest) {
             return Err(format!("cannot reshape {dims:?} to {target:?}"));
         }
         out[i] = total / rest;
@@ -570,11 +570,11 @@ pub fn shape_slice(at: &Attrs, v: Vec<i64>) -> Const {
     Const::ints(vec![v.len()], v)
 }
 
+/// starts, ends, axes, steps.
+pub type SliceParams = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
+
 /// Slice's starts, ends, axes, steps: inputs from opset 10 on, attributes before.
-pub fn slice_params(
-    node: &NodeProto,
-    ins: &[Option<&Const>],
-) -> Result<(Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>), String> {
+pub fn slice_params(node: &NodeProto, ins: &[Option<&Const>]) -> Result<SliceParams, String> {
     let at = Attrs::of(node);
     let get = |i: usize, name: &str| -> Result<Option<Vec<i64>>, String> {
         if let Some(v) = at.ints(name) {
