@@ -300,6 +300,12 @@ impl<'a> Cv<'a> {
                 shown.join(", ")
             )));
         };
+        if c > w {
+            return Err(bad(format!(
+                "shape ({}) looks channels-last (N, L, C): more channels than positions; export the model with PyTorch's (N, C, L) layout",
+                shown.join(", ")
+            )));
+        }
         self.batch_fixed = fixed(&dims[0]).map(|v| v as i64);
         let dims = if spec_dims.is_some() {
             vec![c, 1, w]
@@ -1246,6 +1252,10 @@ impl<'a> Cv<'a> {
                 }
             })
             .collect();
+        if pos.is_none_or(|p| !axes.contains(&p)) {
+            // Only axes of size 1: the values stay as they are.
+            return self.relabel(n, label, out);
+        }
         let w = self.shapes[x].1;
         let kind = if op == "ReduceMax" {
             LayerKind::GlobalMaxPool1D

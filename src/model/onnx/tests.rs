@@ -274,6 +274,29 @@ fn refusals_name_the_node_and_the_opset() {
         vec![],
     );
     assert!(e.contains("exact GELU"), "{e}");
+    let e = load(
+        "channels_last",
+        100,
+        4,
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("input x") && e.contains("channels-last"), "{e}");
+    // A mean over an axis of size 1 keeps the values: no layer.
+    let s = load(
+        "unit_mean",
+        4,
+        8,
+        vec![
+            node("Unsqueeze", "u", &["x", "two"], &["x4"], vec![]),
+            node("ReduceMean", "m", &["x4"], &["y"], vec![ints("axes", &[2])]),
+        ],
+        vec![init_i64("two", &[2])],
+    )
+    .unwrap();
+    assert!(s.layers.is_empty(), "{:?}", kinds(&s));
     let s = load(
         "flatten_ok",
         4,
