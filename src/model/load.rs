@@ -1,4 +1,4 @@
-//! Open any supported model file: the native layout, Keras HDF5, or a `.keras` archive.
+//! Open any supported model file: the native layout, Keras HDF5, a `.keras` archive, or ONNX.
 use super::spec::ModelSpec;
 use crate::{Error, Result};
 use std::path::Path;
@@ -20,6 +20,8 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
     }
     let spec = if magic.starts_with(b"PK") {
         super::keras::load_keras(path, keras1_backend)?
+    } else if super::onnx::is_onnx(path, &magic) {
+        super::onnx::load_onnx(path)?
     } else {
         let file = hdf5::File::open(path)
             .map_err(|_| Error::model(path, "not an HDF5 file (nor a .keras archive)"))?;

@@ -1,0 +1,309 @@
+//! Small graphs written here node by node: the mappings the PyTorch fixtures
+//! do not reach (explicit pads, count_include_pad with pads, MatMul,
+//! ReduceSum, constants on the left) and the refusals.
+use super::proto::*;
+use crate::model::spec::{LayerKind, ModelSpec};
+use crate::network::Network;
+use prost::Message;
+
+fn ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: 7,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, i: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i,
+        ..Default::default()
+    }
+}
+
+fn node(
+    op: &str,
+    name: &str,
+    ins: &[&str],
+    outs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: name.into(),
+        input: ins.iter().map(|s| s.to_string()).collect(),
+        output: outs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: 1,
+        float_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn init_i64(name: &str, v: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: 7,
+        int64_data: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    use tensor_shape_proto::{dimension::Value as D, Dimension};
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(match d {
+                                Some(v) => D::DimValue(*v),
+                                None => D::DimParam("N".into()),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A model with input "x" of (N, c, w) and output "y", written to a file and loaded.
+fn load(
+    tag: &str,
+    c: i64,
+    w: i64,
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+) -> crate::Result<ModelSpec> {
+    let m = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        graph: Some(GraphProto {
+            node: nodes,
+            initializer: inits,
+            input: vec![value("x", &[None, Some(c), Some(w)])],
+            output: vec![value("y", &[])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = std::env::temp_dir().join(format!("deepresolve-onnx-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{tag}.onnx"));
+    std::fs::write(&path, m.encode_to_vec()).unwrap();
+    super::load_onnx(&path)
+}
+
+fn run(spec: &ModelSpec, x: &[f32]) -> Vec<f32> {
+    let net = Network::new(spec).unwrap();
+    let t = spec.outputs[0].tensor;
+    net.forward_prefix(x, 1, t).unwrap()
+}
+
+fn kinds(spec: &ModelSpec) -> Vec<&'static str> {
+    spec.layers.iter().map(|l| l.kind.kind_name()).collect()
+}
+
+fn close(a: &[f32], b: &[f32]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
+fn average_pool_count_include_pad() {
+    let pool = |cip| {
+        vec![node(
+            "AveragePool",
+            "p",
+            &["x"],
+            &["y"],
+            vec![
+                ints("kernel_shape", &[3]),
+                ints("pads", &[1, 1]),
+                int("count_include_pad", cip),
+            ],
+        )]
+    };
+    let x = [1.0, 2.0, 3.0, 4.0];
+    // count_include_pad = 1: the pad zeros count (a zero pad, then a valid pool).
+    let s = load("avg1", 1, 4, pool(1), vec![]).unwrap();
+    assert_eq!(kinds(&s), ["zeropad1d", "avgpool1d"]);
+    assert_eq!(s.layers[1].name, "p:pool");
+    close(&run(&s, &x), &[1.0, 2.0, 3.0, 7.0 / 3.0]);
+    // count_include_pad = 0 with "same" pads: only the positions inside count.
+    let s = load("avg0", 1, 4, pool(0), vec![]).unwrap();
+    assert_eq!(kinds(&s), ["avgpool1d"]);
+    close(&run(&s, &x), &[1.5, 2.0, 3.0, 3.5]);
+}
+
+#[test]
+fn asymmetric_conv_pads_and_constants() {
+    // y = 2 − conv(x) with pads (2, 0): a causal convolution.
+    let nodes = vec![
+        node(
+            "Conv",
+            "c",
+            &["x", "w"],
+            &["h"],
+            vec![ints("kernel_shape", &[3]), ints("pads", &[2, 0])],
+        ),
+        node("Sub", "s", &["two", "h"], &["y"], vec![]),
+    ];
+    let inits = vec![
+        init("w", &[1, 1, 3], &[1.0, 10.0, 100.0]),
+        init("two", &[], &[2.0]),
+    ];
+    let s = load("causal", 1, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["zeropad1d", "conv1d", "affine"]);
+    assert_eq!(s.layers[1].name, "c:conv");
+    // conv at p: x[p−2] + 10 x[p−1] + 100 x[p].
+    let conv = [100.0, 10.0 + 200.0, 1.0 + 20.0 + 300.0];
+    close(&run(&s, &[1.0, 2.0, 3.0]), &conv.map(|v| 2.0 - v));
+}
+
+#[test]
+fn reduce_sum_and_matmul() {
+    // y = ReduceSum(x, axis 2, keepdims 0) @ W: (N, 2) @ (2, 3).
+    let nodes = vec![
+        node(
+            "ReduceSum",
+            "r",
+            &["x", "axes"],
+            &["s"],
+            vec![int("keepdims", 0)],
+        ),
+        node("MatMul", "m", &["s", "w"], &["y"], vec![]),
+    ];
+    let inits = vec![
+        init_i64("axes", &[-1]),
+        init("w", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+    ];
+    let s = load("sum_matmul", 2, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["global_avgpool1d", "affine", "dense"]);
+    // channel sums 6 and 15 (x channel-major [1 2 3; 4 5 6]).
+    let sums = [6.0, 15.0];
+    let want: Vec<f32> = (0..3)
+        .map(|u| sums[0] * [1.0, 2.0, 3.0][u] + sums[1] * [4.0, 5.0, 6.0][u])
+        .collect();
+    close(&run(&s, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), &want);
+}
+
+#[test]
+fn refusals_name_the_node_and_the_opset() {
+    let err = |tag: &str, nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
+        let e = load(tag, 4, 8, nodes, inits).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{tag}.onnx")) && !e.contains('\n'),
+            "{e}"
+        );
+        e
+    };
+    let e = err(
+        "group",
+        vec![node(
+            "Conv",
+            "g",
+            &["x", "w"],
+            &["y"],
+            vec![int("group", 2)],
+        )],
+        vec![init("w", &[4, 2, 3], &[0.0; 24])],
+    );
+    assert!(e.contains("layer g: Conv (opset 17): group = 2"), "{e}");
+    let e = err(
+        "transpose",
+        vec![node(
+            "Transpose",
+            "t",
+            &["x"],
+            &["y"],
+            vec![ints("perm", &[0, 2, 1])],
+        )],
+        vec![],
+    );
+    assert!(
+        e.contains("layer t: Transpose (opset 17)") && e.contains("moves data"),
+        "{e}"
+    );
+    let e = err(
+        "reshape",
+        vec![node("Reshape", "r", &["x", "shape"], &["y"], vec![])],
+        vec![init_i64("shape", &[0, 8, 4])],
+    );
+    assert!(
+        e.contains("layer r: Reshape") && e.contains("moves values"),
+        "{e}"
+    );
+    let e = err(
+        "lstm",
+        vec![node("LSTM", "", &["x"], &["y"], vec![])],
+        vec![],
+    );
+    assert!(
+        e.contains("layer LSTM_0: op type LSTM (opset 17) is not supported"),
+        "{e}"
+    );
+    let e = err(
+        "erf",
+        vec![node("Erf", "e", &["x"], &["y"], vec![])],
+        vec![],
+    );
+    assert!(e.contains("exact GELU"), "{e}");
+    let e = load(
+        "channels_last",
+        100,
+        4,
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("input x") && e.contains("channels-last"), "{e}");
+    // A mean over an axis of size 1 keeps the values: no layer.
+    let s = load(
+        "unit_mean",
+        4,
+        8,
+        vec![
+            node("Unsqueeze", "u", &["x", "two"], &["x4"], vec![]),
+            node("ReduceMean", "m", &["x4"], &["y"], vec![ints("axes", &[2])]),
+        ],
+        vec![init_i64("two", &[2])],
+    )
+    .unwrap();
+    assert!(s.layers.is_empty(), "{:?}", kinds(&s));
+    let s = load(
+        "flatten_ok",
+        4,
+        8,
+        vec![node("Reshape", "r", &["x", "shape"], &["y"], vec![])],
+        vec![init_i64("shape", &[-1, 32])],
+    )
+    .unwrap();
+    assert!(matches!(s.layers[0].kind, LayerKind::Flatten { .. }));
+}
