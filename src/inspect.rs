@@ -137,7 +137,11 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
         // The score of this head from the model input: what it leaves out and whether it needs --reduce.
         let plan = Plan::new(&net, 0, Some(o), None);
         let what = match &plan {
-            Ok(p) if p.left_out.is_empty() => format!("{} classes", p.n_classes),
+            Ok(p) if p.left_out.is_empty() => format!(
+                "{} class{}",
+                p.n_classes,
+                if p.n_classes == 1 { "" } else { "es" }
+            ),
             Ok(p) => format!(
                 "{} classes; S_c leaves out the {}",
                 p.n_classes,
