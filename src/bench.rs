@@ -1,11 +1,30 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
-use crate::cli::BenchArgs;
 use crate::model::{
     load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
 };
 use crate::network::{gemm, Network, Scorer};
 use crate::Result;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What `bench` measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchOptions {
+    /// A real model instead of the DeepSEA-shaped random one.
+    pub model: Option<PathBuf>,
+    /// Layer for a real model (default: the input of the last convolution's successor).
+    pub layer: Option<String>,
+    /// Items per batch; one line per value.
+    pub batch: Vec<usize>,
+    /// Ascent steps measured per batch size.
+    pub steps: usize,
+    /// Also write the benchmark network as a native model file.
+    pub save_model: Option<PathBuf>,
+}
+
+impl BenchOptions {
+    pub const DEFAULT_STEPS: usize = 5;
+}
 
 /// Uniform(−a, a) from a fixed LCG: 47 M weights in well under a second.
 fn weights(n: usize, fan_in: usize, seed: u64) -> Vec<f32> {
@@ -162,7 +181,7 @@ pub fn peak_rss_mb() -> f64 {
 /// Step rounds (and sgemm rounds) per batch size; the best of each is kept.
 const ROUNDS: usize = 5;
 
-pub fn bench(args: &BenchArgs) -> Result<()> {
+pub fn bench(args: &BenchOptions) -> Result<()> {
     let spec = match &args.model {
         Some(p) => load_model(p, None)?,
         None => deepsea_tail(),

@@ -1,6 +1,5 @@
 //! `diff RESULTS.h5 CLASS_A CLASS_B`: the class difference map of the paper,
 //! D = OFIV_A − OFIV_B, as a table of channels sorted by D (highest first).
-use crate::cli::DiffArgs;
 use crate::plot::data::Results;
 use crate::Result;
 use std::fmt::Write as _;
@@ -105,7 +104,22 @@ pub fn render(r: &Results, a: usize, b: usize, top: usize) -> String {
     s
 }
 
-pub fn diff(args: &DiffArgs) -> Result<()> {
+/// What `diff` compares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffOptions {
+    pub results: std::path::PathBuf,
+    /// Classes by output index or name.
+    pub class_a: String,
+    pub class_b: String,
+    /// Rows shown at each end of the table.
+    pub top: usize,
+}
+
+impl DiffOptions {
+    pub const DEFAULT_TOP: usize = 10;
+}
+
+pub fn diff(args: &DiffOptions) -> Result<()> {
     let r = Results::read(&args.results)?;
     let a = r.find_class(&args.class_a)?;
     let b = r.find_class(&args.class_b)?;

@@ -4,8 +4,7 @@
 //! run it, send it back with their next request. Everything else in the crate
 //! is plain functions that know nothing of MPI.
 use crate::ascent::{run_lane, Item, ItemResult};
-use crate::cli::RunArgs;
-use crate::job::{prepare, Job};
+use crate::job::{prepare, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
 use crate::results::ResultsFile;
@@ -102,7 +101,7 @@ fn poll_message(world: &SimpleCommunicator, tag: i32) -> Option<(Vec<u8>, i32)> 
     Some((data, status.source_rank()))
 }
 
-pub fn run(world: &SimpleCommunicator, args: &RunArgs) -> Result<()> {
+pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let rank = world.rank();
     let size = world.size() as usize;
     // Rank 0 checks everything before any rank starts; the others wait for its word.
@@ -309,7 +308,7 @@ impl Store {
     }
 }
 
-fn setup_root(args: &RunArgs) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>)> {
+fn setup_root(args: &RunConfig) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>)> {
     let job = prepare(args)?;
     let (file, pending, done) = if args.resume {
         let (file, done) = ResultsFile::resume(&args.out, &job.meta)?;

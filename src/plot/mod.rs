@@ -14,7 +14,6 @@ pub mod class_figure;
 pub mod data;
 pub mod heatmap;
 
-use crate::cli::PlotArgs;
 use crate::{Error, Result};
 use data::{sanitise, Results};
 use plotters::coord::Shift;
@@ -209,7 +208,17 @@ pub(crate) fn class_title(r: &Results, ci: usize) -> String {
     }
 }
 
-pub fn plot(args: &PlotArgs) -> Result<()> {
+/// What `plot` draws, from which file, into which directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotOptions {
+    pub results: PathBuf,
+    /// Output directory (created if missing).
+    pub out: PathBuf,
+    /// Classes to draw per-class figures for (default: all, at most [`DEFAULT_MAX_CLASSES`]).
+    pub classes: Option<String>,
+}
+
+pub fn plot(args: &PlotOptions) -> Result<()> {
     let r = Results::read(&args.results)?;
     std::fs::create_dir_all(&args.out).map_err(|e| {
         Error::Input(format!(
