@@ -111,22 +111,22 @@ pub struct RunArgs {
     #[arg(long, default_value_t = RunConfig::DEFAULT_RESTARTS)]
     pub restarts: usize,
     /// L2 coefficient λ.
-    #[arg(long = "lambda", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long = "lambda", default_value_t = AscentParams::DEFAULT_LAMBDA, allow_negative_numbers = true)]
     pub lambda: f32,
     /// Learning rate lr0.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
     pub lr: f32,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
     pub decay_start: usize,
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
     pub decay_alpha: f32,
-    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
     pub min_lr: f32,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
     pub patience: usize,
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MAX_STEPS)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
     pub seed: u64,
     /// One class name per line, in output order.
     #[arg(long)]
@@ -183,16 +183,15 @@ impl RunArgs {
             out: self.out.clone(),
             classes: self.classes.clone(),
             restarts: self.restarts,
-            params: AscentParams {
-                lambda: self.lambda,
-                lr: self.lr,
-                decay_start: self.decay_start,
-                decay_alpha: self.decay_alpha,
-                min_lr: self.min_lr,
-                patience: self.patience,
-                max_steps: self.max_steps,
-                seed: self.seed,
-            },
+            params: AscentParams::new()
+                .lambda(self.lambda)
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps)
+                .seed(self.seed),
             class_names: self.class_names.clone(),
             quiet: self.quiet,
             resume: self.resume,

@@ -1,6 +1,6 @@
 //! From `run` options to a checked job: the model loaded, the layer and the
 //! classes resolved, the options validated, the work cut into lanes.
-use crate::ascent::{items, lane_ranges, AscentParams, Item};
+use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, parse_classes};
 use crate::model::{load_model, Keras1Backend};
 use crate::network::{Network, Scorer};
@@ -61,7 +61,7 @@ impl RunConfig {
             out: out.into(),
             classes: Self::DEFAULT_CLASSES.into(),
             restarts: Self::DEFAULT_RESTARTS,
-            params: AscentParams::default(),
+            params: AscentParams::new(),
             class_names: None,
             quiet: false,
             resume: false,
@@ -82,36 +82,15 @@ pub struct Job {
     pub lanes: Vec<std::ops::Range<usize>>,
 }
 
-fn check_params(a: &RunConfig) -> Result<AscentParams> {
-    let p = &a.params;
-    let pos = |name: &str, v: f32, allow_zero: bool| {
-        if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
-            Err(Error::Input(format!(
-                "--{name} {v} must be a finite {} number",
-                if allow_zero {
-                    "non-negative"
-                } else {
-                    "positive"
-                }
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    pos("lambda", p.lambda, true)?;
-    pos("lr", p.lr, false)?;
-    pos("decay-alpha", p.decay_alpha, true)?;
-    pos("min-lr", p.min_lr, true)?;
-    for (name, v) in [
-        ("restarts", a.restarts),
-        ("patience", p.patience),
-        ("batch", a.batch),
-    ] {
+/// The ascent options checked, then the run's own counts (restarts, batch).
+fn check_params(a: &RunConfig) -> Result<ValidAscentParams> {
+    let params = a.params.check()?;
+    for (name, v) in [("restarts", a.restarts), ("batch", a.batch)] {
         if v == 0 {
             return Err(Error::Input(format!("--{name} must be at least 1")));
         }
     }
-    Ok(*p)
+    Ok(params)
 }
 
 pub fn prepare(a: &RunConfig) -> Result<Job> {

@@ -2,7 +2,7 @@
 //! (written lane by lane and flushed, so a killed run keeps what it finished)
 //! and `/analysis` (written at the end, or again by `analyze`).
 use crate::analysis::RunAnalysis;
-use crate::ascent::{fiv, AscentParams, ItemResult};
+use crate::ascent::{fiv, ItemResult, ValidAscentParams};
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
@@ -22,7 +22,7 @@ pub struct RunMeta {
     pub class_names: Vec<String>,
     pub class_names_file: String,
     pub restarts: usize,
-    pub params: AscentParams,
+    pub params: ValidAscentParams,
     pub k: usize,
     pub w: usize,
     /// Items per batch and per lane: they fix which items share a batch, so
@@ -106,14 +106,14 @@ impl ResultsFile {
             put_str(&file, "classes", &meta.classes_arg)?;
             put_i64(&file, "restarts", t as i64)?;
             let p = &meta.params;
-            put_f64(&file, "lambda", short(p.lambda))?;
-            put_f64(&file, "lr", short(p.lr))?;
-            put_i64(&file, "decay_start", p.decay_start as i64)?;
-            put_f64(&file, "decay_alpha", short(p.decay_alpha))?;
-            put_f64(&file, "min_lr", short(p.min_lr))?;
-            put_i64(&file, "patience", p.patience as i64)?;
-            put_i64(&file, "max_steps", p.max_steps as i64)?;
-            put_i64(&file, "seed", p.seed as i64)?;
+            put_f64(&file, "lambda", short(p.lambda()))?;
+            put_f64(&file, "lr", short(p.lr()))?;
+            put_i64(&file, "decay_start", p.decay_start() as i64)?;
+            put_f64(&file, "decay_alpha", short(p.decay_alpha()))?;
+            put_f64(&file, "min_lr", short(p.min_lr()))?;
+            put_i64(&file, "patience", p.patience() as i64)?;
+            put_i64(&file, "max_steps", p.max_steps() as i64)?;
+            put_i64(&file, "seed", p.seed() as i64)?;
             put_str(&file, "class_names", &meta.class_names_file)?;
             put_i64(&file, "quiet", meta.quiet as i64)?;
             put_i64(&file, "resume", 0)?;
@@ -190,30 +190,30 @@ impl ResultsFile {
                 fmt(num("restarts")),
                 fmt(Some(meta.restarts as f64)),
             ),
-            ("lambda", fmt(num("lambda")), fmt(Some(short(p.lambda)))),
-            ("lr", fmt(num("lr")), fmt(Some(short(p.lr)))),
+            ("lambda", fmt(num("lambda")), fmt(Some(short(p.lambda())))),
+            ("lr", fmt(num("lr")), fmt(Some(short(p.lr())))),
             (
                 "decay_start",
                 fmt(num("decay_start")),
-                fmt(Some(p.decay_start as f64)),
+                fmt(Some(p.decay_start() as f64)),
             ),
             (
                 "decay_alpha",
                 fmt(num("decay_alpha")),
-                fmt(Some(short(p.decay_alpha))),
+                fmt(Some(short(p.decay_alpha()))),
             ),
-            ("min_lr", fmt(num("min_lr")), fmt(Some(short(p.min_lr)))),
+            ("min_lr", fmt(num("min_lr")), fmt(Some(short(p.min_lr())))),
             (
                 "patience",
                 fmt(num("patience")),
-                fmt(Some(p.patience as f64)),
+                fmt(Some(p.patience() as f64)),
             ),
             (
                 "max_steps",
                 fmt(num("max_steps")),
-                fmt(Some(p.max_steps as f64)),
+                fmt(Some(p.max_steps() as f64)),
             ),
-            ("seed", fmt(num("seed")), fmt(Some(p.seed as f64))),
+            ("seed", fmt(num("seed")), fmt(Some(p.seed() as f64))),
             ("batch", fmt(num("batch")), fmt(Some(meta.batch as f64))),
             ("lane", fmt(num("lane")), fmt(Some(meta.lane as f64))),
         ];

@@ -1,7 +1,7 @@
 //! Gradient ascent of one lane of items as one batch that shrinks as items
 //! stop and is refilled from the lane in order, so no slot computes for an
 //! item that has already stopped.
-use super::{initial_map, AscentParams, Item};
+use super::{initial_map, Item, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
@@ -28,7 +28,7 @@ struct Slot {
 pub fn run_lane(
     scorer: &mut Scorer,
     lane: &[Item],
-    p: &AscentParams,
+    p: &ValidAscentParams,
     (k, w): (usize, usize),
     on_step: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Vec<ItemResult>> {
@@ -47,7 +47,7 @@ pub fn run_lane(
         while slots.len() < cap {
             let Some(&item) = queue.next() else { break };
             let s = slots.len();
-            let start = initial_map(p.seed, item.class, item.restart, n);
+            let start = initial_map(p.seed(), item.class, item.restart, n);
             layout::position_major_into(&start, &mut h[s * n..(s + 1) * n], 1, k, w);
             slots.push(Slot {
                 item,
@@ -69,7 +69,7 @@ pub fn run_lane(
             let hs = &mut h[s * n..(s + 1) * n];
             let slot = &mut slots[s];
             let norm2: f64 = hs.iter().map(|&v| (v as f64) * (v as f64)).sum();
-            let obj = scores[s] as f64 - p.lambda as f64 * norm2;
+            let obj = scores[s] as f64 - p.lambda() as f64 * norm2;
             if !obj.is_finite() {
                 return Err(Error::NonFinite {
                     class: slot.item.class,
@@ -86,8 +86,8 @@ pub fn run_lane(
             } else {
                 slot.since_best += 1;
             }
-            let converged = slot.since_best >= p.patience;
-            if converged || slot.step >= p.max_steps {
+            let converged = slot.since_best >= p.patience();
+            if converged || slot.step >= p.max_steps() {
                 out.push(ItemResult {
                     item: slot.item,
                     fim: layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w),
@@ -105,7 +105,7 @@ pub fn run_lane(
             }
             slot.step += 1;
             let lr = p.lr_at(slot.step);
-            let two_lambda = 2.0 * p.lambda;
+            let two_lambda = 2.0 * p.lambda();
             for (v, g) in hs.iter_mut().zip(&grad[s * n..(s + 1) * n]) {
                 *v += lr * (g - two_lambda * *v);
             }

@@ -7,7 +7,7 @@ mod start;
 
 pub use lane::{run_lane, ItemResult};
 pub use lanes::{items, lane_ranges, Item};
-pub use params::AscentParams;
+pub use params::{AscentParams, ValidAscentParams};
 pub use start::initial_map;
 
 /// FIV: the mean over positions of each channel of a channel-major K × W map.
