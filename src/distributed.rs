@@ -46,9 +46,11 @@ fn encode(results: &[ItemResult]) -> Vec<u8> {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b.extend_from_slice(&r.score.to_le_bytes());
-        b.extend_from_slice(&(r.fim.len() as u32).to_le_bytes());
-        for v in &r.fim {
-            b.extend_from_slice(&v.to_le_bytes());
+        for map in [&r.fim, &r.fiv] {
+            b.extend_from_slice(&(map.len() as u32).to_le_bytes());
+            for v in map {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
         }
     }
     b
@@ -73,6 +75,8 @@ fn decode(b: &[u8]) -> Vec<ItemResult> {
         let score = f32::from_bits(u32_at(&mut i));
         let n = u32_at(&mut i) as usize;
         let fim = (0..n).map(|_| f32::from_bits(u32_at(&mut i))).collect();
+        let n = u32_at(&mut i) as usize;
+        let fiv = (0..n).map(|_| f32::from_bits(u32_at(&mut i))).collect();
         out.push(ItemResult {
             item: Item {
                 class_pos: class_pos as usize,
@@ -80,6 +84,7 @@ fn decode(b: &[u8]) -> Vec<ItemResult> {
                 restart: restart as usize,
             },
             fim,
+            fiv,
             score,
             steps,
             converged: conv != 0,

@@ -2,7 +2,7 @@
 //! (written lane by lane and flushed, so a killed run keeps what it finished)
 //! and `/analysis` (written at the end, or again by `analyze`).
 use crate::analysis::RunAnalysis;
-use crate::ascent::{fiv, ItemResult, ValidAscentParams};
+use crate::ascent::{ItemResult, ValidAscentParams};
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2};
@@ -281,8 +281,7 @@ impl ResultsFile {
                     &ArrayView2::from_shape((k, w), &r.fim).unwrap(),
                     s![ci, ti, .., ..],
                 )?;
-                let v = fiv(&r.fim, k, w);
-                fivd.write_slice(&ArrayView1::from(&v), s![ci, ti, ..])?;
+                fivd.write_slice(&ArrayView1::from(&r.fiv), s![ci, ti, ..])?;
                 score.write_slice(&[r.score], s![ci, ti..ti + 1])?;
                 steps.write_slice(&[r.steps as i32], s![ci, ti..ti + 1])?;
                 conv.write_slice(&[r.converged as u8], s![ci, ti..ti + 1])?;

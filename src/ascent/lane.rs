@@ -1,15 +1,17 @@
 //! Gradient ascent of one lane of items as one batch that shrinks as items
 //! stop and is refilled from the lane in order, so no slot computes for an
 //! item that has already stopped.
-use super::{initial_map, Item, ValidAscentParams};
+use super::{fiv, initial_map, Item, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
-/// What one restart returns (the map is channel-major, K × W).
+/// What one restart returns: its best map (channel-major, K × W) and that
+/// map's FIV (K, the mean over positions of each channel).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemResult {
     pub item: Item,
     pub fim: Vec<f32>,
+    pub fiv: Vec<f32>,
     pub score: f32,
     pub steps: u32,
     pub converged: bool,
@@ -88,9 +90,11 @@ pub fn run_lane(
             }
             let converged = slot.since_best >= p.patience();
             if converged || slot.step >= p.max_steps() {
+                let fim = layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w);
                 out.push(ItemResult {
                     item: slot.item,
-                    fim: layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w),
+                    fiv: fiv(&fim, k, w),
+                    fim,
                     score: slot.best_score,
                     steps: slot.step as u32,
                     converged,
