@@ -3,11 +3,12 @@
 //! the results file, and computes the analysis. Other ranks ask for a lane,
 //! run it, send it back with their next request. Everything else in the crate
 //! is plain functions that know nothing of MPI.
+use crate::analysis::analyze_run;
 use crate::ascent::{run_lane, Item, ItemResult};
 use crate::job::{prepare, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
-use crate::results::ResultsFile;
+use crate::results::ResultsWriter;
 use crate::Result;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -111,7 +112,7 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let size = world.size() as usize;
     // Rank 0 checks everything before any rank starts; the others wait for its word.
     let mut ok: u8 = 0;
-    let mut prepared: Option<(Job, ResultsFile, Vec<usize>, Vec<u8>)> = None;
+    let mut prepared: Option<(Job, ResultsWriter, Vec<usize>, Vec<u8>)> = None;
     if rank == 0 {
         match setup_root(args) {
             Ok(p) => {
@@ -224,7 +225,8 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
             std::thread::sleep(Duration::from_micros(300));
         }
         let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
-        let analysis = store.file.finish()?;
+        let analysis = analyze_run(&store.file.read_ensemble()?);
+        store.file.write_analysis(&analysis)?;
         let summary = store.progress.finish(idle);
         if !args.quiet {
             eprintln!("{summary}");
@@ -290,7 +292,7 @@ fn idle_fraction(world: &SimpleCommunicator, busy: f64, wall: f64) -> Option<f64
 /// Rank 0's start: the job checked, the file created or reopened, the lanes still to run.
 /// Rank 0's side of the gather: finished lanes into the file, and progress.
 struct Store {
-    file: ResultsFile,
+    file: ResultsWriter,
     done: Vec<u8>,
     restarts: usize,
     progress: Progress,
@@ -313,10 +315,10 @@ impl Store {
     }
 }
 
-fn setup_root(args: &RunConfig) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>)> {
+fn setup_root(args: &RunConfig) -> Result<(Job, ResultsWriter, Vec<usize>, Vec<u8>)> {
     let job = prepare(args)?;
     let (file, pending, done) = if args.resume {
-        let (file, done) = ResultsFile::resume(&args.out, &job.meta)?;
+        let (file, done) = ResultsWriter::resume(&args.out, &job.meta)?;
         let t = job.meta.restarts;
         let pending: Vec<usize> = job
             .lanes
@@ -331,7 +333,7 @@ fn setup_root(args: &RunConfig) -> Result<(Job, ResultsFile, Vec<usize>, Vec<u8>
             .collect();
         (file, pending, done)
     } else {
-        let file = ResultsFile::create(&args.out, &job.meta, args.overwrite)?;
+        let file = ResultsWriter::create(&args.out, &job.meta, args.overwrite)?;
         (
             file,
             (0..job.lanes.len()).collect(),

@@ -4,7 +4,9 @@ mod cli;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
-use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot, results};
+use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
+use deepresolve_mpi::results::ResultsWriter;
+use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot};
 use mpi::traits::*;
 
 fn main() {
@@ -31,7 +33,7 @@ fn main() {
         }
         // The single-process commands run on rank 0; other ranks have nothing to do.
         _ if rank != 0 => Ok(()),
-        Command::Analyze { results: path } => results::reanalyze(path)
+        Command::Analyze { results: path } => reanalyze(path)
             .map(|a| {
                 eprintln!(
                     "deepresolve-mpi: /analysis of {} rewritten ({} classes)",
@@ -52,4 +54,12 @@ fn main() {
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));
     }
+}
+
+/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
+fn reanalyze(path: &std::path::Path) -> deepresolve_mpi::Result<RunAnalysis> {
+    let file = ResultsWriter::open_for_analysis(path)?;
+    let analysis = analyze_run(&file.read_ensemble()?);
+    file.write_analysis(&analysis)?;
+    Ok(analysis)
 }

@@ -4,7 +4,8 @@
 //! first convolution (a Conv1D on the one-hot input followed by nothing but
 //! channel-preserving layers).
 use crate::model::{load_model, Keras1Backend, LayerKind, ModelSpec};
-use crate::plot::data::{sanitise, Results};
+use crate::plot::sanitise;
+use crate::results::FinishedRun;
 use crate::{Error, Result};
 use std::fmt::Write as _;
 
@@ -117,7 +118,7 @@ pub fn pwm(
 }
 
 /// The MEME file for every class of `r`: its top `top` channels.
-pub fn meme(spec: &ModelSpec, r: &Results, top: usize) -> Result<String> {
+pub fn meme(spec: &ModelSpec, r: &FinishedRun, top: usize) -> Result<String> {
     let layer = r
         .layer_index
         .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
@@ -177,7 +178,7 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
     if args.top == 0 {
         return Err(Error::Input("--top must be at least 1".into()));
     }
-    let r = Results::read(&args.results)?;
+    let r = FinishedRun::read(&args.results)?;
     let spec = load_model(&args.model, args.keras1_backend)?;
     let text = meme(&spec, &r, args.top)?;
     std::fs::write(&args.out, text)

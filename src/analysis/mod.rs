@@ -146,4 +146,4 @@ mod tests {
 }
 
 mod run;
-pub use run::{analyze_run, RunAnalysis};
+pub use run::{analyze_run, Ensemble, RunAnalysis};
