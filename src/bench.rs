@@ -151,7 +151,7 @@ impl SgemmProbe {
     }
 
     /// Resident bytes of the probe's matrices, MB (not the ascent's).
-    pub fn mb(&self) -> f64 {
+    pub fn matrices_mb(&self) -> f64 {
         ((self.a.len() + self.b.len() + self.c.len()) * 4) as f64 / (1024.0 * 1024.0)
     }
 }
@@ -250,7 +250,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         println!(
             "batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
             gflops / peak,
-            peak_rss_mb() - probe.mb()
+            peak_rss_mb() - probe.matrices_mb()
         );
     }
     Ok(())

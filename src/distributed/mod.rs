@@ -58,7 +58,7 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
 }
 
 /// Item-steps of finished items: every step is one forward+backward pass, plus the first evaluation.
-fn passes(results: &[ItemResult]) -> u64 {
+fn item_steps(results: &[ItemResult]) -> u64 {
     results.iter().map(|r| r.steps as u64 + 1).sum()
 }
 

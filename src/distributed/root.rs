@@ -2,7 +2,7 @@
 //! deal lanes on request (running lanes itself between requests), write every
 //! finished lane, and at the end analyse the ensemble and write `/analysis`.
 use super::message::{decode, STOP, TAG_LANE, TAG_REQUEST};
-use super::{idle_fraction, passes, poll_message};
+use super::{idle_fraction, item_steps, poll_message};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare, Job, RunConfig};
@@ -58,14 +58,14 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
 }
 
 /// Rank 0's side of the gather: finished lanes into the file, and progress.
-struct Store {
+struct ResultsSink {
     file: ResultsWriter,
     done: Vec<u8>,
     restarts: usize,
     progress: Progress,
 }
 
-impl Store {
+impl ResultsSink {
     fn put(&mut self, res: &[ItemResult]) -> Result<()> {
         if res.is_empty() {
             return Ok(());
@@ -77,7 +77,7 @@ impl Store {
             new += (*d == 0) as usize;
             *d = 1;
         }
-        self.progress.add(new, passes(res));
+        self.progress.add(new, item_steps(res));
         Ok(())
     }
 }
@@ -145,7 +145,7 @@ pub(super) fn run_root(
         args.quiet,
         args.progress_every,
     );
-    let mut store = Store {
+    let mut sink = ResultsSink {
         file,
         done,
         restarts: job.meta.restarts,
@@ -158,9 +158,9 @@ pub(super) fn run_root(
     let mut stopped = 0usize;
     let mut first_error: Option<crate::Error> = None;
     // Serve requests from the other ranks: store what they finished, deal the next lane.
-    let serve = |store: &mut Store, next: &mut usize, stopped: &mut usize| -> Result<()> {
+    let serve = |sink: &mut ResultsSink, next: &mut usize, stopped: &mut usize| -> Result<()> {
         while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-            store.put(&decode(&data)?)?;
+            sink.put(&decode(&data)?)?;
             let lane: i64 = if *next < pending.len() {
                 *next += 1;
                 pending[*next - 1] as i64
@@ -174,14 +174,14 @@ pub(super) fn run_root(
     };
     let mut scorer = Scorer::new(&job.net, job.layer, args.batch)?;
     loop {
-        serve(&mut store, &mut next, &mut stopped)?;
+        serve(&mut sink, &mut next, &mut stopped)?;
         if next >= pending.len() {
             break;
         }
         next += 1;
         let lane = &job.items[job.lanes[pending[next - 1]].clone()];
         let start = Instant::now();
-        let mut on_step = |_m: usize| serve(&mut store, &mut next, &mut stopped);
+        let mut on_step = |_m: usize| serve(&mut sink, &mut next, &mut stopped);
         let res = run_lane(
             &mut scorer,
             lane,
@@ -191,7 +191,7 @@ pub(super) fn run_root(
         );
         busy += start.elapsed().as_secs_f64();
         match res {
-            Ok(res) => store.put(&res)?,
+            Ok(res) => sink.put(&res)?,
             Err(e) => {
                 first_error = Some(e);
                 break;
@@ -202,13 +202,13 @@ pub(super) fn run_root(
         return Err(e);
     }
     while stopped < size - 1 {
-        serve(&mut store, &mut next, &mut stopped)?;
+        serve(&mut sink, &mut next, &mut stopped)?;
         std::thread::sleep(Duration::from_micros(300));
     }
     let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
-    let analysis = analyze_run(&store.file.read_ensemble()?);
-    store.file.write_analysis(&analysis)?;
-    let summary = store.progress.finish(idle);
+    let analysis = analyze_run(&sink.file.read_ensemble()?);
+    sink.file.write_analysis(&analysis)?;
+    let summary = sink.progress.finish(idle);
     if !args.quiet {
         conclude(args, &summary, &analysis);
     }

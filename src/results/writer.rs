@@ -46,14 +46,14 @@ fn h5err(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
     move |e| Error::results(path, e.to_string())
 }
 
-fn vstr(s: &str) -> VarLenUnicode {
+fn var_len_unicode(s: &str) -> VarLenUnicode {
     s.parse().expect("VarLenUnicode from str cannot fail")
 }
 
 fn put_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()> {
     loc.new_attr::<VarLenUnicode>()
         .create(name)?
-        .write_scalar(&vstr(v))
+        .write_scalar(&var_len_unicode(v))
 }
 fn put_i64(loc: &hdf5::Location, name: &str, v: i64) -> hdf5::Result<()> {
     loc.new_attr::<i64>().create(name)?.write_scalar(&v)
@@ -111,7 +111,11 @@ impl ResultsWriter {
             file.new_dataset_builder()
                 .with_data(&idx)
                 .create(CLASSES_INDEX)?;
-            let names: Vec<VarLenUnicode> = meta.class_names.iter().map(|s| vstr(s)).collect();
+            let names: Vec<VarLenUnicode> = meta
+                .class_names
+                .iter()
+                .map(|s| var_len_unicode(s))
+                .collect();
             file.new_dataset_builder()
                 .with_data(&names)
                 .create(CLASSES_NAMES)?;
