@@ -1,4 +1,4 @@
-//! The command line of SPEC.md, a module of the binary: clap parses it here
+//! The command line of docs/SPEC.md ("Command line"), a module of the binary: clap parses it here
 //! and each command's arguments become the library's plain option structs
 //! (`RunConfig`, `PlotOptions`, …), so the library knows nothing of clap.
 use clap::{Args, Parser, Subcommand};

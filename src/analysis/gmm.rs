@@ -1,4 +1,4 @@
-//! SPEC step 6: 1-D Gaussian mixtures with 1, 2 and 3 components, chosen by
+//! docs/SPEC.md, method step 6: 1-D Gaussian mixtures with 1, 2 and 3 components, chosen by
 //! BIC.
 //!
 //! Each fit follows scikit-learn's

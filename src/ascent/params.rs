@@ -1,4 +1,4 @@
-//! The options of SPEC step 1 that change results, and the learning-rate schedule.
+//! The options of docs/SPEC.md, method step 1, that change results, and the learning-rate schedule.
 //!
 //! [`AscentParams`] is the unchecked set a caller fills in (every default is
 //! written once, in [`AscentParams::new`]); [`AscentParams::check`] turns it into

@@ -1,4 +1,4 @@
-//! The one table of names in a results file (SPEC.md, "The results file"):
+//! The one table of names in a results file (docs/SPEC.md, "The results file (HDF5)"):
 //! every writer and reader goes through these constants, and the attributes
 //! that make up a run's identity are listed once, in [`provenance`].
 use super::RunMeta;

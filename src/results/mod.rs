@@ -1,4 +1,4 @@
-//! The results file of SPEC.md, "The results file": read and written here and
+//! The results file of docs/SPEC.md, "The results file (HDF5)": read and written here and
 //! nowhere else, with no analysis inside. [`layout`] names every dataset and
 //! attribute; [`ResultsWriter`] creates, resumes and fills a file;
 //! [`read_ensemble`] and [`FinishedRun`] read it back. The caller (rank 0 at

@@ -1,4 +1,4 @@
-//! Reading a results file (SPEC.md, "The results file"): `/ascent` as the
+//! Reading a results file (docs/SPEC.md, "The results file (HDF5)"): `/ascent` as the
 //! analysis input ([`read_ensemble`]), and a finished run as the commands that
 //! look at it (`plot`, `motifs` and `diff`) need it ([`FinishedRun`]).
 use super::layout::*;
