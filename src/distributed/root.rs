@@ -57,12 +57,18 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
     })
 }
 
+/// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL right
+/// after writing this many lanes, as a queue's time limit would.
+pub const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
+
 /// Rank 0's side of the gather: finished lanes into the file, and progress.
 struct ResultsSink {
     file: ResultsWriter,
     done: Vec<u8>,
     restarts: usize,
     progress: Progress,
+    lanes_written: usize,
+    abort_after_lanes: Option<usize>,
 }
 
 impl ResultsSink {
@@ -78,6 +84,17 @@ impl ResultsSink {
             *d = 1;
         }
         self.progress.add(new, item_steps(res));
+        self.lanes_written += 1;
+        if self.abort_after_lanes == Some(self.lanes_written) {
+            eprintln!(
+                "deepresolve-mpi: {TEST_ABORT_AFTER_LANES}={}: killing rank 0 after {} lanes",
+                self.lanes_written, self.lanes_written
+            );
+            // SAFETY: sends SIGKILL to this process; nothing runs after it.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
         Ok(())
     }
 }
@@ -150,6 +167,10 @@ pub(super) fn run_root(
         done,
         restarts: job.meta.restarts,
         progress,
+        lanes_written: 0,
+        abort_after_lanes: std::env::var(TEST_ABORT_AFTER_LANES)
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     if !args.quiet {
         announce(args, &job, pending.len(), done_before, size);
