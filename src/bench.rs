@@ -1,11 +1,41 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
-use crate::cli::{BenchArgs, BenchShape};
 use crate::model::{
     load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
 };
 use crate::network::{gemm, Network, Scorer};
 use crate::Result;
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// What `bench` measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchOptions {
+    /// A real model instead of the DeepSEA-shaped random one.
+    pub model: Option<PathBuf>,
+    /// The random network to time when there is no model.
+    pub shape: BenchShape,
+    /// Layer for a real model (default: the input of the last convolution's successor).
+    pub layer: Option<String>,
+    /// Items per batch; one line per value.
+    pub batch: Vec<usize>,
+    /// Ascent steps measured per batch size.
+    pub steps: usize,
+    /// Also write the benchmark network as a native model file.
+    pub save_model: Option<PathBuf>,
+}
+
+/// The random networks `bench` builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchShape {
+    /// DeepSEA from the input of its third convolution ([`deepsea_tail`]).
+    Deepsea,
+    /// A ChromBPNet tower scored on its counts head ([`chrombpnet_tower`]).
+    Chrombpnet,
+}
+
+impl BenchOptions {
+    pub const DEFAULT_STEPS: usize = 5;
+}
 
 /// Uniform(−a, a) from a fixed LCG: 47 M weights in well under a second.
 fn weights(n: usize, fan_in: usize, seed: u64) -> Vec<f32> {
@@ -226,7 +256,7 @@ impl SgemmProbe {
     }
 
     /// Resident bytes of the probe's matrices, MB (not the ascent's).
-    pub fn mb(&self) -> f64 {
+    pub fn matrices_mb(&self) -> f64 {
         ((self.a.len() + self.b.len() + self.c.len()) * 4) as f64 / (1024.0 * 1024.0)
     }
 }
@@ -256,7 +286,7 @@ pub fn peak_rss_mb() -> f64 {
 /// Step rounds (and sgemm rounds) per batch size; the best of each is kept.
 const ROUNDS: usize = 5;
 
-pub fn bench(args: &BenchArgs) -> Result<()> {
+pub fn bench(args: &BenchOptions) -> Result<()> {
     let spec = match (&args.model, args.shape) {
         (Some(p), _) => load_model(p, None)?,
         (None, BenchShape::Deepsea) => deepsea_tail(),
@@ -330,7 +360,7 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
         println!(
             "batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
             gflops / peak,
-            peak_rss_mb() - probe.mb()
+            peak_rss_mb() - probe.matrices_mb()
         );
     }
     Ok(())

@@ -1,5 +1,15 @@
-//! The command line of SPEC.md.
+//! The command line of docs/SPEC.md ("Command line"), a module of the binary: clap parses it here
+//! and each command's arguments become the library's plain option structs
+//! (`RunConfig`, `PlotOptions`, …), so the library knows nothing of clap.
 use clap::{Args, Parser, Subcommand};
+use deepresolve_mpi::ascent::AscentParams;
+use deepresolve_mpi::bench::{BenchOptions, BenchShape};
+use deepresolve_mpi::diff::DiffOptions;
+use deepresolve_mpi::job::RunConfig;
+use deepresolve_mpi::model::Keras1Backend;
+use deepresolve_mpi::motifs::MotifsOptions;
+use deepresolve_mpi::network::Reduce;
+use deepresolve_mpi::plot::PlotOptions;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -52,7 +62,7 @@ pub struct MotifsArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub results: PathBuf,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = MotifsOptions::DEFAULT_TOP)]
     pub top: usize,
     #[arg(long)]
     pub out: PathBuf,
@@ -67,12 +77,12 @@ pub struct DiffArgs {
     pub class_a: String,
     pub class_b: String,
     /// Rows shown at each end of the table.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DiffOptions::DEFAULT_TOP)]
     pub top: usize,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BenchShape {
+pub enum BenchShapeArg {
     Deepsea,
     Chrombpnet,
 }
@@ -88,6 +98,14 @@ pub enum ReduceArg {
 pub enum Backend {
     Theano,
     Tensorflow,
+}
+
+/// The library's backend choice for a `--keras1-backend` value.
+pub fn keras1(b: Option<Backend>) -> Option<Keras1Backend> {
+    b.map(|b| match b {
+        Backend::Theano => Keras1Backend::Theano,
+        Backend::Tensorflow => Keras1Backend::Tensorflow,
+    })
 }
 
 #[derive(Args, Debug, Clone)]
@@ -110,27 +128,27 @@ pub struct RunArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// `all`, or output indices such as 0,3,7-9.
-    #[arg(long, default_value = "all")]
+    #[arg(long, default_value = RunConfig::DEFAULT_CLASSES)]
     pub classes: String,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = RunConfig::DEFAULT_RESTARTS)]
     pub restarts: usize,
     /// L2 coefficient λ.
-    #[arg(long = "lambda", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long = "lambda", default_value_t = AscentParams::DEFAULT_LAMBDA, allow_negative_numbers = true)]
     pub lambda: f32,
     /// Learning rate lr0.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
     pub lr: f32,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
     pub decay_start: usize,
-    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
     pub decay_alpha: f32,
-    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
     pub min_lr: f32,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
     pub patience: usize,
-    #[arg(long, default_value_t = 10000)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MAX_STEPS)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
     pub seed: u64,
     /// One class name per line, in output order.
     #[arg(long)]
@@ -148,14 +166,14 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub keras1_backend: Option<Backend>,
     /// Items advanced together per GEMM (per rank).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = RunConfig::DEFAULT_BATCH)]
     pub batch: usize,
     /// Items per lane, the unit of work a rank takes (default 2 × batch). Batch and
     /// lane fix which items share a batch, so results are identical for any rank count.
     #[arg(long)]
     pub lane: Option<usize>,
     /// Seconds between progress lines when the log is not a terminal.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
 }
 
@@ -167,7 +185,7 @@ pub struct BenchArgs {
     /// The random network to time when no --model is given: DeepSEA's tail
     /// (480 × 60 → conv → dense → dense) or a ChromBPNet tower (scored on its counts head).
     #[arg(long, value_enum, default_value = "deepsea")]
-    pub shape: BenchShape,
+    pub shape: BenchShapeArg,
     /// Layer for a real model (default: the input of the last convolution's successor).
     #[arg(long)]
     pub layer: Option<String>,
@@ -175,9 +193,94 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     pub batch: Vec<usize>,
     /// Ascent steps measured per batch size.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = BenchOptions::DEFAULT_STEPS)]
     pub steps: usize,
     /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
     #[arg(long)]
     pub save_model: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The library's run configuration for these arguments.
+    pub fn to_config(&self) -> RunConfig {
+        RunConfig {
+            model: self.model.clone(),
+            layer: self.layer.clone(),
+            output: self.output.clone(),
+            reduce: self.reduce.map(|r| match r {
+                ReduceArg::Sum => Reduce::Sum,
+                ReduceArg::Mean => Reduce::Mean,
+                ReduceArg::Max => Reduce::Max,
+            }),
+            out: self.out.clone(),
+            classes: self.classes.clone(),
+            restarts: self.restarts,
+            params: AscentParams::new()
+                .lambda(self.lambda)
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps)
+                .seed(self.seed),
+            class_names: self.class_names.clone(),
+            quiet: self.quiet,
+            resume: self.resume,
+            overwrite: self.overwrite,
+            keras1_backend: keras1(self.keras1_backend),
+            batch: self.batch,
+            lane: self.lane,
+            progress_every: self.progress_every,
+        }
+    }
+}
+
+impl BenchArgs {
+    pub fn to_options(&self) -> BenchOptions {
+        BenchOptions {
+            model: self.model.clone(),
+            shape: match self.shape {
+                BenchShapeArg::Deepsea => BenchShape::Deepsea,
+                BenchShapeArg::Chrombpnet => BenchShape::Chrombpnet,
+            },
+            layer: self.layer.clone(),
+            batch: self.batch.clone(),
+            steps: self.steps,
+            save_model: self.save_model.clone(),
+        }
+    }
+}
+
+impl PlotArgs {
+    pub fn to_options(&self) -> PlotOptions {
+        PlotOptions {
+            results: self.results.clone(),
+            out: self.out.clone(),
+            classes: self.classes.clone(),
+        }
+    }
+}
+
+impl MotifsArgs {
+    pub fn to_options(&self) -> MotifsOptions {
+        MotifsOptions {
+            model: self.model.clone(),
+            results: self.results.clone(),
+            top: self.top,
+            out: self.out.clone(),
+            keras1_backend: keras1(self.keras1_backend),
+        }
+    }
+}
+
+impl DiffArgs {
+    pub fn to_options(&self) -> DiffOptions {
+        DiffOptions {
+            results: self.results.clone(),
+            class_a: self.class_a.clone(),
+            class_b: self.class_b.clone(),
+            top: self.top,
+        }
+    }
 }

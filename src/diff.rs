@@ -1,7 +1,6 @@
 //! `diff RESULTS.h5 CLASS_A CLASS_B`: the class difference map of the paper,
 //! D = OFIV_A − OFIV_B, as a table of channels sorted by D (highest first).
-use crate::cli::DiffArgs;
-use crate::plot::data::Results;
+use crate::results::FinishedRun;
 use crate::Result;
 use std::fmt::Write as _;
 
@@ -17,7 +16,7 @@ pub struct DiffRow {
 }
 
 /// All K channels sorted by D, highest first (ties by channel index).
-pub fn difference(r: &Results, a: usize, b: usize) -> Vec<DiffRow> {
+pub fn difference(r: &FinishedRun, a: usize, b: usize) -> Vec<DiffRow> {
     let (oa, ob) = (r.ofiv_row(a), r.ofiv_row(b));
     let (na, nb) = (r.nonadditive_row(a), r.nonadditive_row(b));
     let mut rows: Vec<DiffRow> = (0..r.k)
@@ -34,7 +33,7 @@ pub fn difference(r: &Results, a: usize, b: usize) -> Vec<DiffRow> {
     rows
 }
 
-fn class_label(r: &Results, p: usize) -> String {
+fn class_label(r: &FinishedRun, p: usize) -> String {
     let (i, n) = (r.index[p], &r.names[p]);
     if *n == i.to_string() {
         format!("class {i}")
@@ -44,7 +43,7 @@ fn class_label(r: &Results, p: usize) -> String {
 }
 
 /// The table `diff` prints.
-pub fn render(r: &Results, a: usize, b: usize, top: usize) -> String {
+pub fn render(r: &FinishedRun, a: usize, b: usize, top: usize) -> String {
     let rows = difference(r, a, b);
     let k = rows.len();
     let mut s = String::new();
@@ -105,8 +104,23 @@ pub fn render(r: &Results, a: usize, b: usize, top: usize) -> String {
     s
 }
 
-pub fn diff(args: &DiffArgs) -> Result<()> {
-    let r = Results::read(&args.results)?;
+/// What `diff` compares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffOptions {
+    pub results: std::path::PathBuf,
+    /// Classes by output index or name.
+    pub class_a: String,
+    pub class_b: String,
+    /// Rows shown at each end of the table.
+    pub top: usize,
+}
+
+impl DiffOptions {
+    pub const DEFAULT_TOP: usize = 10;
+}
+
+pub fn diff(args: &DiffOptions) -> Result<()> {
+    let r = FinishedRun::read(&args.results)?;
     let a = r.find_class(&args.class_a)?;
     let b = r.find_class(&args.class_b)?;
     if args.top == 0 {

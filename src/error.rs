@@ -28,6 +28,10 @@ pub enum Error {
     #[error("shape mismatch: {0}")]
     Shape(String),
 
+    /// A message between ranks that is not what the sender should have sent.
+    #[error("malformed message between ranks: {0}")]
+    Message(String),
+
     /// The ascent objective became NaN or infinite.
     #[error("non-finite objective for class {class}, restart {restart}, at step {step}: {what}")]
     NonFinite {

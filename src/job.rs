@@ -1,12 +1,85 @@
 //! From `run` options to a checked job: the model loaded, the layer and the
 //! classes resolved, the options validated, the work cut into lanes.
-use crate::ascent::{items, lane_ranges, AscentParams, Item};
+use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, parse_classes};
-use crate::cli::{Backend, ReduceArg, RunArgs};
 use crate::model::{load_model, Keras1Backend, ModelSpec};
 use crate::network::{Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// The options of `run` as the library takes them: plain values, no command
+/// line. The binary builds one from its parsed arguments; a test or another
+/// program can build one directly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Keras HDF5, Keras 3 archive or native model file.
+    pub model: PathBuf,
+    /// H is the input of this layer: its name, or its 0-based index (or a
+    /// tensor name the model file gives: H is then that tensor).
+    pub layer: String,
+    /// The output whose units are the classes, by name or index (`None`: the only one).
+    pub output: Option<String>,
+    /// For an output with positions: how a track's positions make one score.
+    pub reduce: Option<Reduce>,
+    /// Results file (HDF5).
+    pub out: PathBuf,
+    /// `all`, or output indices such as `0,3,7-9`.
+    pub classes: String,
+    /// Restarts per class.
+    pub restarts: usize,
+    /// The ascent options that change results (checked by [`prepare`]).
+    pub params: AscentParams,
+    /// One class name per line, in output order.
+    pub class_names: Option<PathBuf>,
+    /// No progress output.
+    pub quiet: bool,
+    /// Finish an interrupted run in the same file.
+    pub resume: bool,
+    /// Replace an existing results file.
+    pub overwrite: bool,
+    /// Which backend trained a Keras 1 file (`None`: from the file).
+    pub keras1_backend: Option<Keras1Backend>,
+    /// Items advanced together per GEMM (per rank).
+    pub batch: usize,
+    /// Items per lane (`None`: 2 × batch).
+    pub lane: Option<usize>,
+    /// Seconds between progress lines when the log is not a terminal.
+    pub progress_every: f64,
+}
+
+impl RunConfig {
+    pub const DEFAULT_CLASSES: &'static str = "all";
+    pub const DEFAULT_RESTARTS: usize = 10;
+    pub const DEFAULT_BATCH: usize = 32;
+    pub const DEFAULT_PROGRESS_EVERY: f64 = 30.0;
+
+    /// A run of `model` at `layer` into `out` with every other option at its default.
+    pub fn new(
+        model: impl Into<PathBuf>,
+        layer: impl Into<String>,
+        out: impl Into<PathBuf>,
+    ) -> Self {
+        RunConfig {
+            model: model.into(),
+            layer: layer.into(),
+            output: None,
+            reduce: None,
+            out: out.into(),
+            classes: Self::DEFAULT_CLASSES.into(),
+            restarts: Self::DEFAULT_RESTARTS,
+            params: AscentParams::new(),
+            class_names: None,
+            quiet: false,
+            resume: false,
+            overwrite: false,
+            keras1_backend: None,
+            batch: Self::DEFAULT_BATCH,
+            lane: None,
+            progress_every: Self::DEFAULT_PROGRESS_EVERY,
+        }
+    }
+}
 
 pub struct Job {
     pub net: Network,
@@ -18,71 +91,31 @@ pub struct Job {
     pub lanes: Vec<std::ops::Range<usize>>,
 }
 
-pub fn keras1(b: Option<Backend>) -> Option<Keras1Backend> {
-    b.map(|b| match b {
-        Backend::Theano => Keras1Backend::Theano,
-        Backend::Tensorflow => Keras1Backend::Tensorflow,
-    })
-}
-
-fn check_params(a: &RunArgs) -> Result<AscentParams> {
-    let pos = |name: &str, v: f32, allow_zero: bool| {
-        if !v.is_finite() || v < 0.0 || (!allow_zero && v == 0.0) {
-            Err(Error::Input(format!(
-                "--{name} {v} must be a finite {} number",
-                if allow_zero {
-                    "non-negative"
-                } else {
-                    "positive"
-                }
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    pos("lambda", a.lambda, true)?;
-    pos("lr", a.lr, false)?;
-    pos("decay-alpha", a.decay_alpha, true)?;
-    pos("min-lr", a.min_lr, true)?;
-    for (name, v) in [
-        ("restarts", a.restarts),
-        ("patience", a.patience),
-        ("batch", a.batch),
-    ] {
+/// The ascent options checked, then the run's own counts (restarts, batch).
+fn check_params(a: &RunConfig) -> Result<ValidAscentParams> {
+    let params = a.params.check()?;
+    for (name, v) in [("restarts", a.restarts), ("batch", a.batch)] {
         if v == 0 {
             return Err(Error::Input(format!("--{name} must be at least 1")));
         }
     }
-    Ok(AscentParams {
-        lambda: a.lambda,
-        lr: a.lr,
-        decay_start: a.decay_start,
-        decay_alpha: a.decay_alpha,
-        min_lr: a.min_lr,
-        patience: a.patience,
-        max_steps: a.max_steps,
-        seed: a.seed,
-    })
+    Ok(params)
 }
 
-pub fn prepare(a: &RunArgs) -> Result<Job> {
+pub fn prepare(a: &RunConfig) -> Result<Job> {
     let params = check_params(a)?;
     let lane = a.lane.unwrap_or(2 * a.batch);
     if lane == 0 {
         return Err(Error::Input("--lane must be at least 1".into()));
     }
-    let spec = load_model(&a.model, keras1(a.keras1_backend))?;
+    let spec = load_model(&a.model, a.keras1_backend)?;
     let model_class_names = spec.class_names.clone();
     let (layer, h_tensor) = find_h(&spec, &a.layer, &a.model)?;
     let output = match &a.output {
         None => None,
         Some(o) => Some(find_output(&spec, o)?),
     };
-    let reduce = a.reduce.map(|r| match r {
-        ReduceArg::Sum => Reduce::Sum,
-        ReduceArg::Mean => Reduce::Mean,
-        ReduceArg::Max => Reduce::Max,
-    });
+    let reduce = a.reduce;
     let output_name = output.map(|o| spec.output_list()[o].name.clone());
     let net = Network::from_spec(spec)?;
     let plan = match h_tensor {

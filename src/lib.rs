@@ -8,7 +8,6 @@ pub mod analysis;
 pub mod ascent;
 pub mod bench;
 pub mod classes;
-pub mod cli;
 pub mod diff;
 pub mod distributed;
 pub mod error;

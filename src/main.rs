@@ -1,8 +1,12 @@
 //! The binary's edge: MPI start-up, argument parsing, errors to exit codes.
+mod cli;
+
 use anyhow::Context;
 use clap::Parser;
-use deepresolve_mpi::cli::{Cli, Command};
-use deepresolve_mpi::{bench, diff, distributed, inspect, job, motifs, plot, results};
+use cli::{Cli, Command};
+use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
+use deepresolve_mpi::results::ResultsWriter;
+use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot};
 use mpi::traits::*;
 
 fn main() {
@@ -24,10 +28,12 @@ fn main() {
         }
     };
     let outcome: anyhow::Result<()> = match &cli.command {
-        Command::Run(args) => distributed::run(&world, args).map_err(anyhow::Error::from),
+        Command::Run(args) => {
+            distributed::run(&world, &args.to_config()).map_err(anyhow::Error::from)
+        }
         // The single-process commands run on rank 0; other ranks have nothing to do.
         _ if rank != 0 => Ok(()),
-        Command::Analyze { results: path } => results::reanalyze(path)
+        Command::Analyze { results: path } => reanalyze(path)
             .map(|a| {
                 eprintln!(
                     "deepresolve-mpi: /analysis of {} rewritten ({} classes)",
@@ -39,13 +45,21 @@ fn main() {
         Command::Inspect {
             model,
             keras1_backend,
-        } => inspect::inspect(model, job::keras1(*keras1_backend)).map_err(anyhow::Error::from),
-        Command::Bench(args) => bench::bench(args).context("bench"),
-        Command::Plot(args) => plot::plot(args).map_err(anyhow::Error::from),
-        Command::Motifs(args) => motifs::motifs(args).map_err(anyhow::Error::from),
-        Command::Diff(args) => diff::diff(args).map_err(anyhow::Error::from),
+        } => inspect::inspect(model, cli::keras1(*keras1_backend)).map_err(anyhow::Error::from),
+        Command::Bench(args) => bench::bench(&args.to_options()).context("bench"),
+        Command::Plot(args) => plot::plot(&args.to_options()).map_err(anyhow::Error::from),
+        Command::Motifs(args) => motifs::motifs(&args.to_options()).map_err(anyhow::Error::from),
+        Command::Diff(args) => diff::diff(&args.to_options()).map_err(anyhow::Error::from),
     };
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));
     }
+}
+
+/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
+fn reanalyze(path: &std::path::Path) -> deepresolve_mpi::Result<RunAnalysis> {
+    let file = ResultsWriter::open_for_analysis(path)?;
+    let analysis = analyze_run(&file.read_ensemble()?);
+    file.write_analysis(&analysis)?;
+    Ok(analysis)
 }

@@ -3,9 +3,9 @@
 //! format — only when the channels of the analysed layer are the filters of the
 //! first convolution (a Conv1D on the one-hot input followed by nothing but
 //! channel-preserving layers).
-use crate::cli::MotifsArgs;
-use crate::model::{load_model, LayerKind, ModelSpec};
-use crate::plot::data::{sanitise, Results};
+use crate::model::{load_model, Keras1Backend, LayerKind, ModelSpec};
+use crate::plot::sanitise;
+use crate::results::FinishedRun;
 use crate::{Error, Result};
 use std::fmt::Write as _;
 
@@ -130,7 +130,7 @@ pub fn pwm(
 }
 
 /// The MEME file for every class of `r`: its top `top` channels.
-pub fn meme(spec: &ModelSpec, r: &Results, top: usize) -> Result<String> {
+pub fn meme(spec: &ModelSpec, r: &FinishedRun, top: usize) -> Result<String> {
     let layer = r
         .layer_index
         .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
@@ -171,12 +171,27 @@ pub fn meme(spec: &ModelSpec, r: &Results, top: usize) -> Result<String> {
     Ok(s)
 }
 
-pub fn motifs(args: &MotifsArgs) -> Result<()> {
+/// What `motifs` writes, from which model and results file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MotifsOptions {
+    pub model: std::path::PathBuf,
+    pub results: std::path::PathBuf,
+    /// Channels per class.
+    pub top: usize,
+    pub out: std::path::PathBuf,
+    pub keras1_backend: Option<Keras1Backend>,
+}
+
+impl MotifsOptions {
+    pub const DEFAULT_TOP: usize = 5;
+}
+
+pub fn motifs(args: &MotifsOptions) -> Result<()> {
     if args.top == 0 {
         return Err(Error::Input("--top must be at least 1".into()));
     }
-    let r = Results::read(&args.results)?;
-    let spec = load_model(&args.model, crate::job::keras1(args.keras1_backend))?;
+    let r = FinishedRun::read(&args.results)?;
+    let spec = load_model(&args.model, args.keras1_backend)?;
     let text = meme(&spec, &r, args.top)?;
     std::fs::write(&args.out, text)
         .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.out.display())))?;

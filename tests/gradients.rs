@@ -149,7 +149,7 @@ fn batched_equals_one_by_one() {
     // OpenBLAS picks different kernels for different row counts (seen here on
     // AMD EPYC: row 0 of A·B changes in the last bit with M), so a batch agrees
     // with single items to rounding, not bit for bit. Bitwise reproducibility
-    // across rank counts comes from fixed lanes instead (see ascent::lanes).
+    // across rank counts comes from fixed lanes instead (see ascent::work_items).
     let spec = deepsea_like(9);
     let net = Network::new(&spec).unwrap();
     for from in [0, 2, 4, 7] {

@@ -2,8 +2,6 @@
 //! with the file an uninterrupted run writes.
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 fn base_args<'a>(model: &'a str, out: &'a str) -> Vec<&'a str> {
     let mut a = run_base(model, "7", out);
@@ -50,50 +48,19 @@ fn every_dataset_is_bitwise_identical_for_1_2_3_and_4_ranks() {
     }
 }
 
-/// Start a run, wait for its first progress line that shows items done, SIGKILL every rank.
-fn run_and_kill(args: &[&str], out: &std::path::Path) {
-    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
-    let guard = file_guard();
-    let mut child = Command::new("mpirun")
-        .args(["-n", "2", "--oversubscribe", bin])
-        .args(args)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(guard);
-    let err = BufReader::new(child.stderr.take().unwrap());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut seen = String::new();
-    for line in err.lines() {
-        let line = line.unwrap();
-        seen += &line;
-        seen.push('\n');
-        // "progress: N/T items" with 0 < N < T
-        if let Some(p) = line.split("progress: ").nth(1) {
-            let (n, t) = p.split_once('/').unwrap();
-            let n: usize = n.parse().unwrap();
-            let t: usize = t.split_whitespace().next().unwrap().parse().unwrap();
-            if n > 0 && n < t / 2 {
-                break;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no progress line in time:\n{seen}"
-        );
-    }
-    let pat = out.to_str().unwrap();
-    let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = Command::new("pkill").args(["-9", "-f", pat]).status();
+/// Start a run on 2 ranks that rank 0 ends with SIGKILL after writing 2 lanes
+/// (the test-only DEEPRESOLVE_TEST_ABORT_AFTER_LANES hook), as a queue's time limit would.
+fn run_and_kill(args: &[&str]) {
+    let o = run_bin_env(
+        args,
+        Some(2),
+        120,
+        &[("DEEPRESOLVE_TEST_ABORT_AFTER_LANES", "2")],
+    );
+    let seen = stderr_of(&o);
     assert!(
-        seen.contains("progress:"),
+        !o.status.success()
+            && seen.contains("DEEPRESOLVE_TEST_ABORT_AFTER_LANES=2: killing rank 0"),
         "the run ended before it could be killed:\n{seen}"
     );
 }
@@ -128,7 +95,7 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
     let m = fixture("pytorch/model.h5");
     let full = d.join("full.h5");
     let cut = d.join("cut.h5");
-    run_and_kill(&slow_args(&m, cut.to_str().unwrap(), &[]), &cut);
+    run_and_kill(&slow_args(&m, cut.to_str().unwrap(), &[]));
     let done: Vec<u8> = {
         let _g = file_guard();
         let f = hdf5::File::open(&cut).expect("the killed run's file still opens");

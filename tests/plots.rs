@@ -3,9 +3,9 @@
 //! layer 3: K = 8 channels, the first conv's filters).
 use deepresolve_mpi::model::{load_model, LayerKind};
 use deepresolve_mpi::plot::class_figure::{ClassFigure, LEGEND_CIRCLES, LEGEND_STARS};
-use deepresolve_mpi::plot::data::Results;
 use deepresolve_mpi::plot::heatmap::SimilarityFigure;
 use deepresolve_mpi::plot::Figure;
+use deepresolve_mpi::results::FinishedRun;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -101,7 +101,7 @@ fn svg_size(doc: &roxmltree::Document) -> (u32, u32) {
 #[test]
 fn plot_draws_every_figure_with_countable_marks() {
     let res = results("7");
-    let r = Results::read(&res).unwrap();
+    let r = FinishedRun::read(&res).unwrap();
     assert_eq!((r.c, r.t, r.k), (3, RESTARTS, 6));
     let d = tmp("plot_all");
     ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap()]);
@@ -260,7 +260,7 @@ fn parse_meme(text: &str) -> Vec<(String, Vec<[f64; 4]>)> {
 #[test]
 fn motifs_are_normalised_first_layer_filters() {
     let res = results("3");
-    let r = Results::read(&res).unwrap();
+    let r = FinishedRun::read(&res).unwrap();
     assert_eq!(r.k, 8);
     let d = tmp("motifs");
     let out = d.join("m.meme");
@@ -362,7 +362,7 @@ fn parse_diff(stdout: &str) -> Vec<(usize, f32, f32, f32)> {
 #[test]
 fn diff_prints_sorted_ofiv_differences() {
     let res = results("7");
-    let r = Results::read(&res).unwrap();
+    let r = FinishedRun::read(&res).unwrap();
     let (oa, ob) = (r.ofiv_row(0).to_vec(), r.ofiv_row(2).to_vec());
     let close = |x: f32, y: f32| (x - y).abs() <= 1e-6 * y.abs().max(1e-12) + 1e-12;
     // By name and by index, all rows (top 10 > K/2) and the ends (top 2).

@@ -1,4 +1,4 @@
-//! The results file keeps every name, type and shape of SPEC.md; `analyze`
+//! The results file keeps every name, type and shape of docs/SPEC.md; `analyze`
 //! rebuilds /analysis from /ascent alone; `--resume` after restarts were lost
 //! recomputes only their lanes and ends with the same file.
 mod common;

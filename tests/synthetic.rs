@@ -18,11 +18,11 @@
 //!        (the XOR partners);
 //! * I-c  the highest-OFIV *additive* channel (first channel of
 //!        `/analysis/rank[0]` with `nonadditive == 0`) captures CAGGTC. Not
-//!        rank[0][0]: per SPEC step 7 a sign-flipping non-additive channel's
+//!        rank[0][0]: per docs/SPEC.md, method step 7 a sign-flipping non-additive channel's
 //!        OFIV is the mean of its positive FIVs only, and on this model that
 //!        puts the XOR partners (CGCTTG/GCTCAT filters) above CAGGTC — see
 //!        tests/fixtures/synthetic/reference_deepresolve.py, a NumPy/JAX
-//!        implementation of SPEC's method, which gives rank[0][..7] = XOR
+//!        implementation of docs/SPEC.md's method, which gives rank[0][..7] = XOR
 //!        partner filters, then the CAGGTC filters 31, 25, 29 (additive);
 //! * II-a similarity A(0,1), A(0,2), A(1,2) are each above every A(i,3)
 //!        (the three classes sharing patterns vs. the one that shares none);

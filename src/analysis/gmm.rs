@@ -1,4 +1,4 @@
-//! SPEC step 6: 1-D Gaussian mixtures with 1, 2 and 3 components, chosen by
+//! docs/SPEC.md, method step 6: 1-D Gaussian mixtures with 1, 2 and 3 components, chosen by
 //! BIC.
 //!
 //! Each fit follows scikit-learn's
@@ -39,12 +39,98 @@
 // index loops read closest to the formulas here
 #![allow(clippy::needless_range_loop)]
 
-/// scikit-learn's `reg_covar` default.
-pub const REG_COVAR: f64 = 1e-6;
-/// scikit-learn's `tol` default (on the change of the mean log-likelihood).
-pub const TOL: f64 = 1e-3;
-/// scikit-learn's `max_iter` default.
-pub const MAX_ITER: usize = 100;
+use crate::{Error, Result};
+
+/// EM options as given, not yet checked: scikit-learn's defaults from
+/// [`GmmParams::new`], changed with the setters, then [`check`](GmmParams::check).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GmmParams(GmmValidParams);
+
+/// EM options that passed [`GmmParams::check`]; fits and selects mixtures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GmmValidParams {
+    tol: f64,
+    reg_covar: f64,
+    max_iter: usize,
+    n_init: usize,
+}
+
+impl GmmParams {
+    /// scikit-learn's `tol` default (on the change of the mean log-likelihood).
+    pub const DEFAULT_TOL: f64 = 1e-3;
+    /// scikit-learn's `reg_covar` default.
+    pub const DEFAULT_REG_COVAR: f64 = 1e-6;
+    /// scikit-learn's `max_iter` default.
+    pub const DEFAULT_MAX_ITER: usize = 100;
+    /// scikit-learn's `n_init` default.
+    pub const DEFAULT_N_INIT: usize = 1;
+
+    pub const fn new() -> Self {
+        GmmParams(GmmValidParams {
+            tol: Self::DEFAULT_TOL,
+            reg_covar: Self::DEFAULT_REG_COVAR,
+            max_iter: Self::DEFAULT_MAX_ITER,
+            n_init: Self::DEFAULT_N_INIT,
+        })
+    }
+    /// EM stops when the mean log-likelihood changes by less than this.
+    pub fn tol(mut self, v: f64) -> Self {
+        self.0.tol = v;
+        self
+    }
+    /// Added to every variance.
+    pub fn reg_covar(mut self, v: f64) -> Self {
+        self.0.reg_covar = v;
+        self
+    }
+    /// EM iterations at most.
+    pub fn max_iter(mut self, v: usize) -> Self {
+        self.0.max_iter = v;
+        self
+    }
+    /// Initialisations per fit.
+    pub fn n_init(mut self, v: usize) -> Self {
+        self.0.n_init = v;
+        self
+    }
+
+    /// tol and reg_covar finite and ≥ 0, max_iter ≥ 1, n_init = 1 (the
+    /// initialisation is the deterministic optimal k-means, so another start
+    /// would repeat the same fit).
+    pub fn check(&self) -> Result<GmmValidParams> {
+        let p = &self.0;
+        for (name, v) in [("tol", p.tol), ("reg_covar", p.reg_covar)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::Input(format!(
+                    "GMM {name} {v} must be a finite non-negative number"
+                )));
+            }
+        }
+        if p.max_iter == 0 {
+            return Err(Error::Input("GMM max_iter must be at least 1".into()));
+        }
+        if p.n_init != 1 {
+            return Err(Error::Input(format!(
+                "GMM n_init {} must be 1: the k-means initialisation is deterministic",
+                p.n_init
+            )));
+        }
+        Ok(*p)
+    }
+}
+
+impl Default for GmmParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Default for GmmValidParams {
+    /// scikit-learn's defaults, which are valid.
+    fn default() -> Self {
+        GmmParams::new().0
+    }
+}
 
 /// One fitted mixture.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +145,7 @@ pub struct GmmFit {
     pub labels: Vec<usize>,
     /// EM iterations run.
     pub n_iter: usize,
-    /// True if the lower bound changed by less than `TOL` within `MAX_ITER`.
+    /// True if the lower bound changed by less than `tol` within `max_iter`.
     pub converged: bool,
 }
 
@@ -197,7 +283,7 @@ struct Params {
     var: Vec<f64>,
 }
 
-fn m_step(x: &[f64], resp: &[f64], k: usize, normalise_by_sum: bool) -> Params {
+fn m_step(x: &[f64], resp: &[f64], k: usize, normalise_by_sum: bool, reg_covar: f64) -> Params {
     let n = x.len();
     let eps10 = 10.0 * f64::EPSILON;
     let mut nk = vec![0.0; k];
@@ -220,7 +306,7 @@ fn m_step(x: &[f64], resp: &[f64], k: usize, normalise_by_sum: bool) -> Params {
         }
     }
     for c in 0..k {
-        var[c] = var[c] / nk[c] + REG_COVAR;
+        var[c] = var[c] / nk[c] + reg_covar;
     }
     let total: f64 = if normalise_by_sum {
         nk.iter().sum()
@@ -259,63 +345,105 @@ fn e_step(x: &[f64], p: &Params, log_resp: &mut [f64]) -> f64 {
     total
 }
 
-/// Fit a k-component 1-D mixture as described in the module docs. `None`
-/// when k = 0, or k exceeds the number of distinct values.
+/// [`GmmValidParams::fit`] with scikit-learn's defaults.
 pub fn fit(x: &[f64], k: usize) -> Option<GmmFit> {
-    let n = x.len();
-    if k == 0 || n == 0 || k > distinct_count(x) {
-        return None;
+    GmmValidParams::default().fit(x, k)
+}
+
+impl GmmValidParams {
+    pub fn tol(&self) -> f64 {
+        self.tol
     }
-    let init = kmeans_1d(x, k);
-    let mut resp = vec![0.0; n * k];
-    for (i, &l) in init.iter().enumerate() {
-        resp[i * k + l] = 1.0;
+    pub fn reg_covar(&self) -> f64 {
+        self.reg_covar
     }
-    let mut p = m_step(x, &resp, k, false);
-    let mut log_resp = vec![0.0; n * k];
-    let mut lower = f64::NEG_INFINITY;
-    let mut converged = false;
-    let mut n_iter = 0;
-    for it in 1..=MAX_ITER {
-        n_iter = it;
-        let prev = lower;
-        let ll = e_step(x, &p, &mut log_resp);
-        for (r, l) in resp.iter_mut().zip(&log_resp) {
-            *r = l.exp();
+    pub fn max_iter(&self) -> usize {
+        self.max_iter
+    }
+    pub fn n_init(&self) -> usize {
+        self.n_init
+    }
+
+    /// Fit a k-component 1-D mixture as described in the module docs. `None`
+    /// when k = 0, or k exceeds the number of distinct values.
+    pub fn fit(&self, x: &[f64], k: usize) -> Option<GmmFit> {
+        let n = x.len();
+        if k == 0 || n == 0 || k > distinct_count(x) {
+            return None;
         }
-        p = m_step(x, &resp, k, true);
-        lower = ll / n as f64;
-        if (lower - prev).abs() < TOL {
-            converged = true;
-            break;
+        let init = kmeans_1d(x, k);
+        let mut resp = vec![0.0; n * k];
+        for (i, &l) in init.iter().enumerate() {
+            resp[i * k + l] = 1.0;
         }
-    }
-    let ll = e_step(x, &p, &mut log_resp);
-    let labels = (0..n)
-        .map(|i| {
-            let row = &log_resp[i * k..(i + 1) * k];
-            let mut b = 0;
-            for c in 1..k {
-                if row[c] > row[b] {
-                    b = c;
-                }
+        let mut p = m_step(x, &resp, k, false, self.reg_covar);
+        let mut log_resp = vec![0.0; n * k];
+        let mut lower = f64::NEG_INFINITY;
+        let mut converged = false;
+        let mut n_iter = 0;
+        for it in 1..=self.max_iter {
+            n_iter = it;
+            let prev = lower;
+            let ll = e_step(x, &p, &mut log_resp);
+            for (r, l) in resp.iter_mut().zip(&log_resp) {
+                *r = l.exp();
             }
-            b
+            p = m_step(x, &resp, k, true, self.reg_covar);
+            lower = ll / n as f64;
+            if (lower - prev).abs() < self.tol {
+                converged = true;
+                break;
+            }
+        }
+        let ll = e_step(x, &p, &mut log_resp);
+        let labels = (0..n)
+            .map(|i| {
+                let row = &log_resp[i * k..(i + 1) * k];
+                let mut b = 0;
+                for c in 1..k {
+                    if row[c] > row[b] {
+                        b = c;
+                    }
+                }
+                b
+            })
+            .collect();
+        let n_params = (3 * k - 1) as f64;
+        let bic = -2.0 * ll + n_params * (n as f64).ln();
+        let bic = if bic.is_finite() { bic } else { f64::INFINITY };
+        Some(GmmFit {
+            weights: p.w,
+            means: p.mu,
+            variances: p.var,
+            log_likelihood: ll,
+            bic,
+            labels,
+            n_iter,
+            converged,
         })
-        .collect();
-    let n_params = (3 * k - 1) as f64;
-    let bic = -2.0 * ll + n_params * (n as f64).ln();
-    let bic = if bic.is_finite() { bic } else { f64::INFINITY };
-    Some(GmmFit {
-        weights: p.w,
-        means: p.mu,
-        variances: p.var,
-        log_likelihood: ll,
-        bic,
-        labels,
-        n_iter,
-        converged,
-    })
+    }
+
+    /// Fit k = 1, 2, 3 and keep the lowest BIC (ties → fewer components).
+    /// Empty input: k = 1, BIC all +∞, no labels.
+    pub fn select(&self, x: &[f64]) -> GmmChoice {
+        let fits: Vec<Option<GmmFit>> = (1..=3).map(|k| self.fit(x, k)).collect();
+        let bic = [0, 1, 2].map(|i| fits[i].as_ref().map_or(f64::INFINITY, |f| f.bic));
+        let best = choose(&bic) - 1;
+        match &fits[best] {
+            Some(f) => GmmChoice {
+                bic,
+                components: best + 1,
+                labels: f.labels.clone(),
+                means: f.means.clone(),
+            },
+            None => GmmChoice {
+                bic,
+                components: 1,
+                labels: vec![0; x.len()],
+                means: vec![0.0],
+            },
+        }
+    }
 }
 
 /// The component count (1-based) with the lowest BIC; ties → fewer
@@ -330,26 +458,9 @@ pub fn choose(bic: &[f64; 3]) -> usize {
     best + 1
 }
 
-/// Fit k = 1, 2, 3 and keep the lowest BIC (ties → fewer components).
-/// Empty input: k = 1, BIC all +∞, no labels.
+/// [`GmmValidParams::select`] with scikit-learn's defaults.
 pub fn select(x: &[f64]) -> GmmChoice {
-    let fits: Vec<Option<GmmFit>> = (1..=3).map(|k| fit(x, k)).collect();
-    let bic = [0, 1, 2].map(|i| fits[i].as_ref().map_or(f64::INFINITY, |f| f.bic));
-    let best = choose(&bic) - 1;
-    match &fits[best] {
-        Some(f) => GmmChoice {
-            bic,
-            components: best + 1,
-            labels: f.labels.clone(),
-            means: f.means.clone(),
-        },
-        None => GmmChoice {
-            bic,
-            components: 1,
-            labels: vec![0; x.len()],
-            means: vec![0.0],
-        },
-    }
+    GmmValidParams::default().select(x)
 }
 
 #[cfg(test)]
@@ -405,10 +516,25 @@ mod tests {
     }
 
     #[test]
+    fn params_default_to_sklearn_and_check_refuses_bad_values() {
+        let p = GmmParams::new().check().unwrap();
+        assert_eq!(
+            (p.tol(), p.reg_covar(), p.max_iter(), p.n_init()),
+            (1e-3, 1e-6, 100, 1)
+        );
+        assert!(GmmParams::new().tol(f64::NAN).check().is_err());
+        assert!(GmmParams::new().reg_covar(-1.0).check().is_err());
+        assert!(GmmParams::new().max_iter(0).check().is_err());
+        assert!(GmmParams::new().n_init(2).check().is_err());
+        let x = [0.0, 0.1, 5.0, 5.2, 9.9];
+        assert_eq!(select(&x), p.select(&x));
+    }
+
+    #[test]
     fn one_component_is_closed_form() {
         let x = [1.0, 2.0, 3.0, 4.0];
         let f = fit(&x, 1).unwrap();
-        let var = 1.25 + REG_COVAR;
+        let var = 1.25 + GmmParams::DEFAULT_REG_COVAR;
         let ll: f64 = x
             .iter()
             .map(|v| {

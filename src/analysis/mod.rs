@@ -1,4 +1,4 @@
-//! The analysis half of DeepResolve (SPEC steps 4–8) as plain functions:
+//! The analysis half of DeepResolve (docs/SPEC.md, method steps 4–8) as plain functions:
 //! no MPI, no HDF5, no failure modes.
 //!
 //! * [`weights`] — step 4, restart weights;
@@ -146,4 +146,4 @@ mod tests {
 }
 
 mod run;
-pub use run::{analyze_run, RunAnalysis};
+pub use run::{analyze_run, Ensemble, RunAnalysis};

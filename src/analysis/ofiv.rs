@@ -1,4 +1,4 @@
-//! SPEC step 7: overall feature importance vector, and the channel ranking.
+//! docs/SPEC.md, method step 7: overall feature importance vector, and the channel ranking.
 //!
 //! For an additive channel, and for a non-additive channel whose φ_k^t do not
 //! take both signs: OFIV_k = weighted mean of φ_k^t over restarts.

@@ -1,6 +1,18 @@
 //! Steps 4–8 for a whole run: every class, then similarity and clustering.
 use super::{analyze_class, linkage, similarity};
-use crate::results::Ascent;
+use ndarray::{Array1, Array2};
+
+/// The analysis input: the FIV and score of every restart of every class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensemble {
+    pub c: usize,
+    pub t: usize,
+    pub k: usize,
+    /// (C·T, K), class-major.
+    pub fiv: Array2<f32>,
+    /// (C·T)
+    pub score: Array1<f32>,
+}
 
 /// `/analysis` of a run, row-major arrays as the results file lays them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +32,7 @@ pub struct RunAnalysis {
     pub cluster_order: Vec<i32>,
 }
 
-pub fn analyze_run(a: &Ascent) -> RunAnalysis {
+pub fn analyze_run(a: &Ensemble) -> RunAnalysis {
     let (c, t, k) = (a.c, a.t, a.k);
     let mut r = RunAnalysis {
         c,

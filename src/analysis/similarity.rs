@@ -1,4 +1,4 @@
-//! SPEC step 8: class similarity and class difference.
+//! docs/SPEC.md, method step 8: class similarity and class difference.
 //!
 //! A_ij = Pearson correlation of max(OFIV_i, 0) and max(OFIV_j, 0), in f64.
 //! The diagonal is exactly 1. Off the diagonal, a constant vector (zero

@@ -1,5 +1,5 @@
 //! Weighted mean and weighted (population) variance over restarts, and the
-//! inconsistency level IL (SPEC step 5).
+//! inconsistency level IL (docs/SPEC.md, method step 5).
 //!
 //! Weights are normalised: μ = Σ w x / Σ w, var = Σ w (x − μ)² / Σ w.
 //! If the weights sum to 0 (or are empty of mass), the plain mean / variance

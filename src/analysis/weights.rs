@@ -1,4 +1,4 @@
-//! SPEC step 4: restart weights.
+//! docs/SPEC.md, method step 4: restart weights.
 //!
 //! w_t = s_t; if any s_t < 0, w_t = s_t − min_t s_t (so the worst restart
 //! weighs 0). If every weight is 0 (e.g. all scores 0, or all scores equal
@@ -10,7 +10,7 @@
 //! get weight 0 and take no part in the shift; if no usable weight remains,
 //! every weight is 1. Arithmetic is in f64, the result is stored as f32.
 
-/// Restart weights from the restart scores s_t (SPEC step 4).
+/// Restart weights from the restart scores s_t (docs/SPEC.md, method step 4).
 pub fn restart_weights(score: &[f32]) -> Vec<f32> {
     let finite = |s: f32| s.is_finite();
     let min = score

@@ -1,14 +1,14 @@
 //! DeepResolve step 1–3: gradient ascent on feature maps, from random starts,
 //! for (class, restart) work items grouped into lanes.
-mod lane;
-pub mod lanes;
 mod params;
+mod run_lane;
 mod start;
+pub mod work_items;
 
-pub use lane::{run_lane, ItemResult};
-pub use lanes::{items, lane_ranges, Item};
-pub use params::AscentParams;
+pub use params::{AscentParams, ValidAscentParams};
+pub use run_lane::{run_lane, ItemResult};
 pub use start::initial_map;
+pub use work_items::{items, lane_ranges, Item};
 
 /// FIV: the mean over positions of each channel of a channel-major K × W map.
 pub fn fiv(fim: &[f32], k: usize, w: usize) -> Vec<f32> {

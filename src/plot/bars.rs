@@ -1,21 +1,21 @@
 //! One class's OFIV as bars (red positive, blue negative), channels ordered by
 //! OFIV, highest first; a star above (or below) each non-additive channel's bar.
-use super::data::Results;
 use super::{
     axis_label, class_title, label_step, sign_color, star, text_width, DrawResult, Figure, GOLD,
 };
+use crate::results::FinishedRun;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub struct OfivBars<'a> {
-    r: &'a Results,
+    r: &'a FinishedRun,
     ci: usize,
     width: u32,
     height: u32,
 }
 
 impl<'a> OfivBars<'a> {
-    pub fn new(r: &'a Results, ci: usize) -> Self {
+    pub fn new(r: &'a FinishedRun, ci: usize) -> Self {
         let bw = (1400 / r.k as u32).clamp(2, 40);
         let width = (bw * r.k as u32 + 160).max(640);
         OfivBars {

@@ -5,11 +5,11 @@
 //!
 //! Marks, for counting: exactly (T + 2)·K data circles plus 3 legend circles;
 //! one star polygon per non-additive channel plus 1 legend star.
-use super::data::Results;
 use super::{
     axis_label, class_title, header, label, label_step, sign_color, star, text, text_width,
     DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED, SMALL, TITLE,
 };
+use crate::results::FinishedRun;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
@@ -20,7 +20,7 @@ pub const LEGEND_CIRCLES: usize = 3;
 pub const LEGEND_STARS: usize = 1;
 
 pub struct ClassFigure<'a> {
-    r: &'a Results,
+    r: &'a FinishedRun,
     ci: usize,
     order: Vec<usize>,
     cw: i32,
@@ -36,7 +36,7 @@ pub struct ClassFigure<'a> {
 }
 
 impl<'a> ClassFigure<'a> {
-    pub fn new(r: &'a Results, ci: usize) -> Self {
+    pub fn new(r: &'a FinishedRun, ci: usize) -> Self {
         let (t, k) = (r.t as i32, r.k as i32);
         let cw = (1400 / k).clamp(3, 36);
         let rh = (560 / (t + 3)).clamp(8, 36);
@@ -79,10 +79,10 @@ impl<'a> ClassFigure<'a> {
         }
     }
 
-    fn title(r: &Results, ci: usize) -> String {
+    fn title(r: &FinishedRun, ci: usize) -> String {
         format!("{} — feature importance by restart", class_title(r, ci))
     }
-    fn subtitle(r: &Results) -> String {
+    fn subtitle(r: &FinishedRun) -> String {
         format!(
             "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block",
             r.layer, r.t, r.k

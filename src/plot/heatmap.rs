@@ -6,11 +6,11 @@
 //! Up to [`VECTOR_MAX`] classes every cell is one rectangle; beyond, the cells
 //! are one raster image (embedded PNG in the SVG), every cell still drawn.
 //! Labels are thinned to stay legible; the data never are.
-use super::data::Results;
 use super::{
     axis_label, header, label, label_step, shorten, text, text_width, DrawResult, Figure, GREY,
     SMALL,
 };
+use crate::results::FinishedRun;
 use plotters::coord::Shift;
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
@@ -67,7 +67,7 @@ impl<DB: DrawingBackend> Drawable<DB> for Raster {
 }
 
 pub struct SimilarityFigure<'a> {
-    r: &'a Results,
+    r: &'a FinishedRun,
     /// Leaf order: position → class.
     order: Vec<usize>,
     /// Heatmap side in pixels and its origin.
@@ -81,7 +81,7 @@ pub struct SimilarityFigure<'a> {
 }
 
 impl<'a> SimilarityFigure<'a> {
-    pub fn new(r: &'a Results) -> Self {
+    pub fn new(r: &'a FinishedRun) -> Self {
         let c = r.c as i32;
         let n_px = (c * 28).clamp(320, 1000);
         let dendro = if r.c > 1 { 130 } else { 0 };
@@ -107,7 +107,7 @@ impl<'a> SimilarityFigure<'a> {
         }
     }
 
-    fn label(r: &Results, p: usize) -> String {
+    fn label(r: &FinishedRun, p: usize) -> String {
         let (i, n) = (r.index[p], &r.names[p]);
         if *n == i.to_string() {
             n.clone()

@@ -11,12 +11,10 @@
 //! Text is set in DejaVu Sans, compiled in, so no system font is needed.
 pub mod bars;
 pub mod class_figure;
-pub mod data;
 pub mod heatmap;
 
-use crate::cli::PlotArgs;
+use crate::results::FinishedRun;
 use crate::{Error, Result};
-use data::{sanitise, Results};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -200,7 +198,27 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-pub(crate) fn class_title(r: &Results, ci: usize) -> String {
+/// A class name made safe for file names and MEME identifiers: whitespace → `_`,
+/// anything but letters, digits, `-`, `_`, `.` → `_`.
+pub fn sanitise(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|ch| {
+            if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}
+
+pub(crate) fn class_title(r: &FinishedRun, ci: usize) -> String {
     let (i, n) = (r.index[ci], &r.names[ci]);
     if *n == i.to_string() {
         format!("class {i}")
@@ -209,8 +227,18 @@ pub(crate) fn class_title(r: &Results, ci: usize) -> String {
     }
 }
 
-pub fn plot(args: &PlotArgs) -> Result<()> {
-    let r = Results::read(&args.results)?;
+/// What `plot` draws, from which file, into which directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotOptions {
+    pub results: PathBuf,
+    /// Output directory (created if missing).
+    pub out: PathBuf,
+    /// Classes to draw per-class figures for (default: all, at most [`DEFAULT_MAX_CLASSES`]).
+    pub classes: Option<String>,
+}
+
+pub fn plot(args: &PlotOptions) -> Result<()> {
+    let r = FinishedRun::read(&args.results)?;
     std::fs::create_dir_all(&args.out).map_err(|e| {
         Error::Input(format!(
             "cannot create output directory {}: {e}",

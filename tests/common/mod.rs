@@ -172,6 +172,16 @@ pub fn file_guard() -> std::sync::MutexGuard<'static, ()> {
 /// The release binary, run directly or under `mpirun -n N`, killed after `timeout_s`
 /// (a hang fails the test instead of blocking CI).
 pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::process::Output {
+    run_bin_env(args, nproc, timeout_s, &[])
+}
+
+/// [`run_bin`] with extra environment variables.
+pub fn run_bin_env(
+    args: &[&str],
+    nproc: Option<usize>,
+    timeout_s: u64,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     use std::process::{Command, Stdio};
     let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
     let mut cmd = match nproc {
@@ -187,6 +197,7 @@ pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::proc
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OPENBLAS_NUM_THREADS", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,15 +1,17 @@
 //! Gradient ascent of one lane of items as one batch that shrinks as items
 //! stop and is refilled from the lane in order, so no slot computes for an
 //! item that has already stopped.
-use super::{initial_map, AscentParams, Item};
+use super::{fiv, initial_map, Item, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
-/// What one restart returns (the map is channel-major, K × W).
+/// What one restart returns: its best map (channel-major, K × W) and that
+/// map's FIV (K, the mean over positions of each channel).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemResult {
     pub item: Item,
     pub fim: Vec<f32>,
+    pub fiv: Vec<f32>,
     pub score: f32,
     pub steps: u32,
     pub converged: bool,
@@ -28,7 +30,7 @@ struct Slot {
 pub fn run_lane(
     scorer: &mut Scorer,
     lane: &[Item],
-    p: &AscentParams,
+    p: &ValidAscentParams,
     (k, w): (usize, usize),
     on_step: &mut dyn FnMut(usize) -> Result<()>,
 ) -> Result<Vec<ItemResult>> {
@@ -47,7 +49,7 @@ pub fn run_lane(
         while slots.len() < cap {
             let Some(&item) = queue.next() else { break };
             let s = slots.len();
-            let start = initial_map(p.seed, item.class, item.restart, n);
+            let start = initial_map(p.seed(), item.class, item.restart, n);
             layout::position_major_into(&start, &mut h[s * n..(s + 1) * n], 1, k, w);
             slots.push(Slot {
                 item,
@@ -69,7 +71,7 @@ pub fn run_lane(
             let hs = &mut h[s * n..(s + 1) * n];
             let slot = &mut slots[s];
             let norm2: f64 = hs.iter().map(|&v| (v as f64) * (v as f64)).sum();
-            let obj = scores[s] as f64 - p.lambda as f64 * norm2;
+            let obj = scores[s] as f64 - p.lambda() as f64 * norm2;
             if !obj.is_finite() {
                 return Err(Error::NonFinite {
                     class: slot.item.class,
@@ -86,11 +88,13 @@ pub fn run_lane(
             } else {
                 slot.since_best += 1;
             }
-            let converged = slot.since_best >= p.patience;
-            if converged || slot.step >= p.max_steps {
+            let converged = slot.since_best >= p.patience();
+            if converged || slot.step >= p.max_steps() {
+                let fim = layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w);
                 out.push(ItemResult {
                     item: slot.item,
-                    fim: layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w),
+                    fiv: fiv(&fim, k, w),
+                    fim,
                     score: slot.best_score,
                     steps: slot.step as u32,
                     converged,
@@ -105,7 +109,7 @@ pub fn run_lane(
             }
             slot.step += 1;
             let lr = p.lr_at(slot.step);
-            let two_lambda = 2.0 * p.lambda;
+            let two_lambda = 2.0 * p.lambda();
             for (v, g) in hs.iter_mut().zip(&grad[s * n..(s + 1) * n]) {
                 *v += lr * (g - two_lambda * *v);
             }

@@ -1,13 +1,74 @@
-//! Reading a finished results file (SPEC.md, "The results file") for the
-//! commands that look at it: `plot`, `motifs` and `diff`.
+//! Reading a results file (docs/SPEC.md, "The results file (HDF5)"): `/ascent` as the
+//! analysis input ([`read_ensemble`]), and a finished run as the commands that
+//! look at it (`plot`, `motifs` and `diff`) need it ([`FinishedRun`]).
+use super::layout::*;
+use crate::analysis::Ensemble;
 use crate::model::h5util::{int_attr, str_attr, string_dataset};
 use crate::{Error, Result};
+use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
 
-/// Everything `plot`, `motifs` and `diff` read from a results file. Arrays are
+pub(crate) fn get_str(loc: &hdf5::Location, name: &str) -> Option<String> {
+    str_attr(loc, name)
+}
+
+/// Read `/ascent` for analysis; every restart must be done.
+pub fn read_ensemble(path: &Path) -> Result<Ensemble> {
+    let file =
+        hdf5::File::open(path).map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
+    ensemble_from(&file, path)
+}
+
+pub(crate) fn ensemble_from(file: &hdf5::File, path: &Path) -> Result<Ensemble> {
+    let e = |e: hdf5::Error| Error::results(path, e.to_string());
+    let fivd = file.dataset(ASCENT_FIV).map_err(|_| {
+        Error::results(
+            path,
+            format!("no /{ASCENT_FIV}: not a deepresolve-mpi results file"),
+        )
+    })?;
+    let shape = fivd.shape();
+    if shape.len() != 3 {
+        return Err(Error::results(
+            path,
+            format!("/{ASCENT_FIV} has shape {shape:?}, expected (C, T, K)"),
+        ));
+    }
+    let (c, t, k) = (shape[0], shape[1], shape[2]);
+    let fiv = Array2::from_shape_vec((c * t, k), fivd.read_raw::<f32>().map_err(e)?).unwrap();
+    let score = Array1::from(
+        file.dataset(ASCENT_SCORE)
+            .and_then(|d| d.read_raw::<f32>())
+            .map_err(e)?,
+    );
+    let done: Vec<u8> = file
+        .dataset(ASCENT_DONE)
+        .and_then(|d| d.read_raw())
+        .map_err(e)?;
+    let missing = done.iter().filter(|&&d| d == 0).count();
+    if missing > 0 {
+        return Err(Error::results(
+            path,
+            format!(
+                "{missing} of {} restarts are not done; finish the run with --resume first",
+                c * t
+            ),
+        ));
+    }
+    Ok(Ensemble {
+        c,
+        t,
+        k,
+        fiv,
+        score,
+    })
+}
+
+/// A finished run as `plot`, `motifs` and `diff` read it: provenance, classes,
+/// the FIVs and scores of `/ascent` and all of `/analysis`. Arrays are
 /// row-major, as in the file.
 #[derive(Debug, Clone)]
-pub struct Results {
+pub struct FinishedRun {
     pub path: PathBuf,
     pub model: String,
     pub layer: String,
@@ -65,67 +126,68 @@ fn dataset<T: hdf5::H5Type>(
         .map_err(|e| Error::results(path, format!("cannot read {name}: {e}")))
 }
 
-impl Results {
-    pub fn read(path: &Path) -> Result<Results> {
+impl FinishedRun {
+    pub fn read(path: &Path) -> Result<FinishedRun> {
         let file = hdf5::File::open(path)
             .map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
-        let fiv_ds = file.dataset("ascent/fiv").map_err(|_| {
+        let fiv_ds = file.dataset(ASCENT_FIV).map_err(|_| {
             Error::results(
                 path,
-                "has no /ascent/fiv (is it a deepresolve-mpi results file?)",
+                format!("has no /{ASCENT_FIV} (is it a deepresolve-mpi results file?)"),
             )
         })?;
         let s = fiv_ds.shape();
         if s.len() != 3 {
             return Err(Error::results(
                 path,
-                format!("/ascent/fiv has shape {s:?}, expected (C, T, K)"),
+                format!("/{ASCENT_FIV} has shape {s:?}, expected (C, T, K)"),
             ));
         }
         let (c, t, k) = (s[0], s[1], s[2]);
         if c == 0 || t == 0 || k == 0 {
             return Err(Error::results(
                 path,
-                format!("/ascent/fiv is empty (shape {s:?})"),
+                format!("/{ASCENT_FIV} is empty (shape {s:?})"),
             ));
         }
         let names_ds = file
-            .dataset("classes/names")
-            .map_err(|_| Error::results(path, "has no /classes/names"))?;
-        let names = string_dataset(&names_ds)
-            .ok_or_else(|| Error::results(path, "/classes/names is not a string dataset"))?;
+            .dataset(CLASSES_NAMES)
+            .map_err(|_| Error::results(path, format!("has no /{CLASSES_NAMES}")))?;
+        let names = string_dataset(&names_ds).ok_or_else(|| {
+            Error::results(path, format!("/{CLASSES_NAMES} is not a string dataset"))
+        })?;
         if names.len() != c {
             return Err(Error::results(
                 path,
-                format!("/classes/names has {} names for {c} classes", names.len()),
+                format!("/{CLASSES_NAMES} has {} names for {c} classes", names.len()),
             ));
         }
-        let status = str_attr(&file, "status");
-        let r = Results {
+        let status = str_attr(&file, ATTR_STATUS);
+        let r = FinishedRun {
             path: path.to_path_buf(),
-            model: str_attr(&file, "model").unwrap_or_default(),
-            layer: str_attr(&file, "layer").unwrap_or_default(),
-            layer_index: int_attr(&file, "layer_index"),
+            model: str_attr(&file, ATTR_MODEL).unwrap_or_default(),
+            layer: str_attr(&file, ATTR_LAYER).unwrap_or_default(),
+            layer_index: int_attr(&file, ATTR_LAYER_INDEX),
             c,
             t,
             k,
-            index: dataset(&file, path, "classes/index", &[c])?,
+            index: dataset(&file, path, CLASSES_INDEX, &[c])?,
             names,
             fiv: fiv_ds
                 .read_raw::<f32>()
-                .map_err(|e| Error::results(path, format!("cannot read /ascent/fiv: {e}")))?,
-            score: dataset(&file, path, "ascent/score", &[c, t])?,
-            weight: dataset(&file, path, "analysis/weight", &[c, t])?,
-            il: dataset(&file, path, "analysis/il", &[c, k])?,
-            nonadditive: dataset(&file, path, "analysis/nonadditive", &[c, k])?,
-            ofiv: dataset(&file, path, "analysis/ofiv", &[c, k])?,
-            rank: dataset(&file, path, "analysis/rank", &[c, k])?,
-            similarity: dataset(&file, path, "analysis/similarity", &[c, c])?,
-            linkage: dataset(&file, path, "analysis/linkage", &[c - 1, 4])?,
-            cluster_order: dataset(&file, path, "analysis/cluster_order", &[c])?,
+                .map_err(|e| Error::results(path, format!("cannot read /{ASCENT_FIV}: {e}")))?,
+            score: dataset(&file, path, ASCENT_SCORE, &[c, t])?,
+            weight: dataset(&file, path, ANALYSIS_WEIGHT, &[c, t])?,
+            il: dataset(&file, path, ANALYSIS_IL, &[c, k])?,
+            nonadditive: dataset(&file, path, ANALYSIS_NONADDITIVE, &[c, k])?,
+            ofiv: dataset(&file, path, ANALYSIS_OFIV, &[c, k])?,
+            rank: dataset(&file, path, ANALYSIS_RANK, &[c, k])?,
+            similarity: dataset(&file, path, ANALYSIS_SIMILARITY, &[c, c])?,
+            linkage: dataset(&file, path, ANALYSIS_LINKAGE, &[c - 1, 4])?,
+            cluster_order: dataset(&file, path, ANALYSIS_CLUSTER_ORDER, &[c])?,
         };
         if let Some(s) = status {
-            if s != "complete" {
+            if s != STATUS_COMPLETE {
                 eprintln!(
                     "deepresolve-mpi: warning: {} has status {s:?}; /analysis may be incomplete",
                     path.display()
@@ -136,14 +198,14 @@ impl Results {
             if row.iter().any(|&x| x < 0 || x as usize >= k) {
                 return Err(Error::results(
                     path,
-                    format!("/analysis/rank row {ci} has a channel outside 0..{k}"),
+                    format!("/{ANALYSIS_RANK} row {ci} has a channel outside 0..{k}"),
                 ));
             }
         }
         if r.cluster_order.iter().any(|&x| x < 0 || x as usize >= c) {
             return Err(Error::results(
                 path,
-                format!("/analysis/cluster_order has a class outside 0..{c}"),
+                format!("/{ANALYSIS_CLUSTER_ORDER} has a class outside 0..{c}"),
             ));
         }
         Ok(r)
@@ -255,25 +317,5 @@ impl Results {
             return Err(Error::Input(format!("--classes {list:?} selects no class")));
         }
         Ok(out)
-    }
-}
-
-/// A class name made safe for file names and MEME identifiers: whitespace → `_`,
-/// anything but letters, digits, `-`, `_`, `.` → `_`.
-pub fn sanitise(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|ch| {
-            if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        "_".into()
-    } else {
-        s
     }
 }

@@ -1,0 +1,85 @@
+//! The MPI edge, split by role. Rank 0 ([`root`]) validates the job, deals
+//! lanes on request (and runs lanes itself between requests), receives every
+//! finished lane, writes it to the results file, and computes the analysis.
+//! Other ranks ([`worker`]) ask for a lane, run it, send it back with their
+//! next request; [`message`] is what travels between them. Everything else
+//! in the crate is plain functions that know nothing of MPI.
+mod message;
+mod root;
+mod worker;
+
+use crate::ascent::ItemResult;
+use crate::job::RunConfig;
+use crate::Result;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+/// Print an error as this rank's own and end every rank with a non-zero exit.
+pub fn fail(world: &SimpleCommunicator, e: &dyn std::fmt::Display) -> ! {
+    let rank = world.rank();
+    if world.size() > 1 {
+        eprintln!("deepresolve-mpi: error (rank {rank}): {e}");
+    } else {
+        eprintln!("deepresolve-mpi: error: {e}");
+    }
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    if world.size() == 1 {
+        std::process::exit(1);
+    }
+    world.abort(1)
+}
+
+/// `run` on every rank: rank 0 checks everything before any rank starts (the
+/// others wait for its word), then each rank plays its role.
+pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
+    let rank = world.rank();
+    let mut ok: u8 = 0;
+    let mut prepared = None;
+    if rank == 0 {
+        match root::setup(args) {
+            Ok(p) => {
+                ok = 1;
+                prepared = Some(p);
+            }
+            Err(e) => {
+                eprintln!("deepresolve-mpi: error: {e}");
+            }
+        }
+    }
+    world.process_at_rank(0).broadcast_into(&mut ok);
+    if ok == 0 {
+        std::process::exit(1);
+    }
+    match prepared {
+        Some(p) => root::run_root(world, args, p),
+        None => worker::run_worker(world, args),
+    }
+}
+
+/// Item-steps of finished items: every step is one forward+backward pass, plus the first evaluation.
+fn item_steps(results: &[ItemResult]) -> u64 {
+    results.iter().map(|r| r.steps as u64 + 1).sum()
+}
+
+/// Wait for a message with `tag` from any rank without spinning a core.
+fn poll_message(world: &SimpleCommunicator, tag: i32) -> Option<(Vec<u8>, i32)> {
+    let (msg, status) = world.any_process().immediate_matched_probe_with_tag(tag)?;
+    let mut data = vec![0u8; status.count(u8::equivalent_datatype()) as usize];
+    msg.matched_receive_into(&mut data[..]);
+    Some((data, status.source_rank()))
+}
+
+/// 1 − (time spent running lanes, summed over ranks) / (ranks × wall time).
+fn idle_fraction(world: &SimpleCommunicator, busy: f64, wall: f64) -> Option<f64> {
+    let root = world.process_at_rank(0);
+    if world.rank() == 0 {
+        let mut all = vec![0f64; world.size() as usize];
+        root.gather_into_root(&busy, &mut all[..]);
+        let total: f64 = all.iter().sum();
+        Some((1.0 - total / (world.size() as f64 * wall.max(1e-9))).clamp(0.0, 1.0))
+    } else {
+        root.gather_into(&busy);
+        None
+    }
+}

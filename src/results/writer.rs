@@ -1,0 +1,338 @@
+//! Writing a results file: provenance attributes, `/classes`, `/ascent`
+//! (written lane by lane and flushed, so a killed run keeps what it finished)
+//! and `/analysis` (handed in by the caller at the end, or again by `analyze`).
+use super::layout::{self, AttrValue, *};
+use super::reader::{ensemble_from, get_str};
+use crate::analysis::{Ensemble, RunAnalysis};
+use crate::ascent::{ItemResult, ValidAscentParams};
+use crate::{Error, Result};
+use hdf5::types::VarLenUnicode;
+use ndarray::{s, Array2, ArrayView1, ArrayView2};
+use std::path::{Path, PathBuf};
+
+/// Everything that identifies a run; resuming demands the same values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    pub model: String,
+    pub layer: String,
+    pub layer_index: usize,
+    pub classes_arg: String,
+    pub classes: Vec<usize>,
+    pub class_names: Vec<String>,
+    pub class_names_file: String,
+    pub restarts: usize,
+    pub params: ValidAscentParams,
+    pub k: usize,
+    pub w: usize,
+    /// Items per batch and per lane: they fix which items share a batch, so
+    /// they change results in the last bits and are part of the identity.
+    pub batch: usize,
+    pub lane: usize,
+    pub keras1_backend: String,
+    /// Recorded for provenance only.
+    pub quiet: bool,
+    pub overwrite: bool,
+    /// The output scored (its name) and, for a head with positions, the reduction ("" otherwise).
+    pub output: String,
+    pub reduce: String,
+}
+
+/// A results file open for writing.
+pub struct ResultsWriter {
+    file: hdf5::File,
+    path: PathBuf,
+    k: usize,
+    w: usize,
+}
+
+fn h5err(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
+    move |e| Error::results(path, e.to_string())
+}
+
+fn var_len_unicode(s: &str) -> VarLenUnicode {
+    s.parse().expect("VarLenUnicode from str cannot fail")
+}
+
+fn put_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()> {
+    loc.new_attr::<VarLenUnicode>()
+        .create(name)?
+        .write_scalar(&var_len_unicode(v))
+}
+fn put_i64(loc: &hdf5::Location, name: &str, v: i64) -> hdf5::Result<()> {
+    loc.new_attr::<i64>().create(name)?.write_scalar(&v)
+}
+fn put_f64(loc: &hdf5::Location, name: &str, v: f64) -> hdf5::Result<()> {
+    loc.new_attr::<f64>().create(name)?.write_scalar(&v)
+}
+fn put_attr(loc: &hdf5::Location, name: &str, v: &AttrValue) -> hdf5::Result<()> {
+    match v {
+        AttrValue::Str(s) => put_str(loc, name, s),
+        AttrValue::Int(i) => put_i64(loc, name, *i),
+        AttrValue::Real(x) => put_f64(loc, name, *x),
+    }
+}
+
+fn put_or_set_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()> {
+    if loc.attr(name).is_ok() {
+        loc.delete_attr(name)?;
+    }
+    put_str(loc, name, v)
+}
+
+/// A number as `--resume` shows it in an error, or `(missing)`.
+fn number_or_missing(v: Option<f64>) -> String {
+    match v {
+        Some(x) => format!("{x}"),
+        None => "(missing)".into(),
+    }
+}
+
+impl ResultsWriter {
+    /// A new file with every `/ascent` dataset allocated and `done` all 0.
+    /// An existing file is an error unless `overwrite`.
+    pub fn create(path: &Path, meta: &RunMeta, overwrite: bool) -> Result<ResultsWriter> {
+        if path.exists() && !overwrite {
+            return Err(Error::results(
+                path,
+                "already exists (use --overwrite to replace it or --resume to finish it)",
+            ));
+        }
+        let e = h5err(path);
+        let file = hdf5::File::create(path)
+            .map_err(|err| Error::results(path, format!("cannot create: {err}")))?;
+        let (c, t, k, w) = (meta.classes.len(), meta.restarts, meta.k, meta.w);
+        (|| -> hdf5::Result<()> {
+            put_str(&file, ATTR_FORMAT, FORMAT)?;
+            put_i64(&file, ATTR_FORMAT_VERSION, FORMAT_VERSION)?;
+            put_str(&file, ATTR_TOOL_VERSION, env!("CARGO_PKG_VERSION"))?;
+            put_str(&file, ATTR_STATUS, STATUS_RUNNING)?;
+            for a in layout::provenance(meta, path) {
+                put_attr(&file, a.name, &a.value)?;
+            }
+            file.create_group(CLASSES)?;
+            let idx: Vec<i64> = meta.classes.iter().map(|&v| v as i64).collect();
+            file.new_dataset_builder()
+                .with_data(&idx)
+                .create(CLASSES_INDEX)?;
+            let names: Vec<VarLenUnicode> = meta
+                .class_names
+                .iter()
+                .map(|s| var_len_unicode(s))
+                .collect();
+            file.new_dataset_builder()
+                .with_data(&names)
+                .create(CLASSES_NAMES)?;
+            file.create_group(ASCENT)?;
+            file.new_dataset::<f32>()
+                .shape([c, t, k, w])
+                .chunk([1, 1, k, w])
+                .create(ASCENT_FIM)?;
+            file.new_dataset::<f32>()
+                .shape([c, t, k])
+                .chunk([1, 1, k])
+                .create(ASCENT_FIV)?;
+            file.new_dataset::<f32>()
+                .shape([c, t])
+                .create(ASCENT_SCORE)?;
+            file.new_dataset::<i32>()
+                .shape([c, t])
+                .create(ASCENT_STEPS)?;
+            file.new_dataset::<u8>()
+                .shape([c, t])
+                .create(ASCENT_CONVERGED)?;
+            file.new_dataset::<u8>().shape([c, t]).create(ASCENT_DONE)?;
+            file.flush()?;
+            Ok(())
+        })()
+        .map_err(&e)?;
+        Ok(ResultsWriter {
+            file,
+            path: path.to_path_buf(),
+            k,
+            w,
+        })
+    }
+
+    /// Reopen an interrupted run. Every option that changes results must match;
+    /// the error names the first that differs. Returns the `done` flags (C·T).
+    pub fn resume(path: &Path, meta: &RunMeta) -> Result<(ResultsWriter, Vec<u8>)> {
+        if !path.exists() {
+            return Err(Error::results(path, "does not exist, nothing to resume"));
+        }
+        let file = hdf5::File::open_rw(path)
+            .map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
+        if get_str(&file, ATTR_FORMAT).as_deref() != Some(FORMAT) {
+            return Err(Error::results(
+                path,
+                "is not a deepresolve-mpi results file",
+            ));
+        }
+        let num = |n: &str| file.attr(n).and_then(|a| a.read_scalar::<f64>()).ok();
+        for a in layout::provenance(meta, path)
+            .into_iter()
+            .filter(|a| a.identity)
+        {
+            let (was, now) = match &a.value {
+                // A file written before the attribute existed: it was a chain with one output.
+                AttrValue::Str(s) if layout::ADDED_LATER.contains(&a.name) => (
+                    get_str(&file, a.name).unwrap_or_else(|| s.clone()),
+                    s.clone(),
+                ),
+                AttrValue::Str(s) => (get_str(&file, a.name).unwrap_or_default(), s.clone()),
+                AttrValue::Int(i) => (
+                    number_or_missing(num(a.name)),
+                    number_or_missing(Some(*i as f64)),
+                ),
+                AttrValue::Real(x) => (number_or_missing(num(a.name)), number_or_missing(Some(*x))),
+            };
+            if was != now {
+                return Err(Error::results(
+                    path,
+                    format!(
+                        "--resume with a different {}: the file has {was}, this run has {now}",
+                        a.name.replace('_', "-")
+                    ),
+                ));
+            }
+        }
+        let e = h5err(path);
+        let idx: Vec<i64> = file
+            .dataset(CLASSES_INDEX)
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
+        let want: Vec<i64> = meta.classes.iter().map(|&v| v as i64).collect();
+        if idx != want {
+            return Err(Error::results(path, format!("--resume with different --classes: the file has {} classes {:?}…, this run selects {} {:?}…",
+                idx.len(), &idx[..idx.len().min(5)], want.len(), &want[..want.len().min(5)])));
+        }
+        let done: Vec<u8> = file
+            .dataset(ASCENT_DONE)
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
+        put_or_set_str(&file, ATTR_STATUS, STATUS_RUNNING).map_err(&e)?;
+        if let Ok(a) = file.attr(ATTR_RESUME) {
+            // How many times this file was resumed.
+            let n = a.read_scalar::<i64>().unwrap_or(0) + 1;
+            drop(a);
+            file.delete_attr(ATTR_RESUME).map_err(&e)?;
+            put_i64(&file, ATTR_RESUME, n).map_err(&e)?;
+        }
+        Ok((
+            ResultsWriter {
+                file,
+                path: path.to_path_buf(),
+                k: meta.k,
+                w: meta.w,
+            },
+            done,
+        ))
+    }
+
+    /// Open a finished (or any) results file to rewrite its `/analysis`.
+    pub fn open_for_analysis(path: &Path) -> Result<ResultsWriter> {
+        let file = hdf5::File::open_rw(path)
+            .map_err(|e| Error::results(path, format!("cannot open for writing: {e}")))?;
+        let (k, w) = match file.dataset(ASCENT_FIM).map(|d| d.shape()) {
+            Ok(s) if s.len() == 4 => (s[2], s[3]),
+            _ => (0, 0),
+        };
+        Ok(ResultsWriter {
+            file,
+            path: path.to_path_buf(),
+            k,
+            w,
+        })
+    }
+
+    /// Write finished items and flush, so they survive a kill of the job.
+    pub fn write_items(&mut self, results: &[ItemResult]) -> Result<()> {
+        let e = h5err(&self.path);
+        let (k, w) = (self.k, self.w);
+        (|| -> hdf5::Result<()> {
+            let f = &self.file;
+            let (fim, fivd, score, steps, conv, done) = (
+                f.dataset(ASCENT_FIM)?,
+                f.dataset(ASCENT_FIV)?,
+                f.dataset(ASCENT_SCORE)?,
+                f.dataset(ASCENT_STEPS)?,
+                f.dataset(ASCENT_CONVERGED)?,
+                f.dataset(ASCENT_DONE)?,
+            );
+            for r in results {
+                let (ci, ti) = (r.item.class_pos, r.item.restart);
+                fim.write_slice(
+                    &ArrayView2::from_shape((k, w), &r.fim).unwrap(),
+                    s![ci, ti, .., ..],
+                )?;
+                fivd.write_slice(&ArrayView1::from(&r.fiv), s![ci, ti, ..])?;
+                score.write_slice(&[r.score], s![ci, ti..ti + 1])?;
+                steps.write_slice(&[r.steps as i32], s![ci, ti..ti + 1])?;
+                conv.write_slice(&[r.converged as u8], s![ci, ti..ti + 1])?;
+            }
+            // done last: a restart is only marked once all its data is in the file.
+            for r in results {
+                done.write_slice(
+                    &[1u8],
+                    s![r.item.class_pos, r.item.restart..r.item.restart + 1],
+                )?;
+            }
+            self.file.flush()
+        })()
+        .map_err(e)
+    }
+
+    /// The FIVs and scores of `/ascent`, for the analysis; every restart must be done.
+    pub fn read_ensemble(&self) -> Result<Ensemble> {
+        ensemble_from(&self.file, &self.path)
+    }
+
+    /// Replace `/analysis` with `a` and mark the file complete.
+    pub fn write_analysis(&self, a: &RunAnalysis) -> Result<()> {
+        let (file, path) = (&self.file, &self.path);
+        let (c, t, k) = (a.c, a.t, a.k);
+        (|| -> hdf5::Result<()> {
+            if file.group(ANALYSIS).is_ok() {
+                file.unlink(ANALYSIS)?;
+            }
+            file.create_group(ANALYSIS)?;
+            let arr2 = |v: &[f32], r: usize, cc: usize| {
+                Array2::from_shape_vec((r, cc), v.to_vec()).unwrap()
+            };
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.weight, c, t))
+                .create(ANALYSIS_WEIGHT)?;
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.il, c, k))
+                .create(ANALYSIS_IL)?;
+            file.new_dataset_builder()
+                .with_data(&Array2::from_shape_vec((c, 3), a.gmm_bic.clone()).unwrap())
+                .create(ANALYSIS_GMM_BIC)?;
+            file.new_dataset_builder()
+                .with_data(&a.gmm_components)
+                .create(ANALYSIS_GMM_COMPONENTS)?;
+            file.new_dataset_builder()
+                .with_data(&Array2::from_shape_vec((c, k), a.nonadditive.clone()).unwrap())
+                .create(ANALYSIS_NONADDITIVE)?;
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.ofiv, c, k))
+                .create(ANALYSIS_OFIV)?;
+            file.new_dataset_builder()
+                .with_data(&Array2::from_shape_vec((c, k), a.rank.clone()).unwrap())
+                .create(ANALYSIS_RANK)?;
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.similarity, c, c))
+                .create(ANALYSIS_SIMILARITY)?;
+            file.new_dataset_builder()
+                .with_data(
+                    &Array2::from_shape_vec((c.saturating_sub(1), 4), a.linkage.clone()).unwrap(),
+                )
+                .create(ANALYSIS_LINKAGE)?;
+            file.new_dataset_builder()
+                .with_data(&a.cluster_order)
+                .create(ANALYSIS_CLUSTER_ORDER)?;
+            put_or_set_str(file, ATTR_STATUS, STATUS_COMPLETE)?;
+            file.flush()
+        })()
+        .map_err(|e| Error::results(path, format!("cannot write /analysis: {e}")))
+    }
+}
