@@ -104,7 +104,7 @@ impl Activation {
         .into()
     }
 
-    /// A monotone transform of a model output that S_c leaves out (SPEC: the
+    /// A monotone transform of a model output that S_c leaves out (docs/SPEC.md, method step 1: the
     /// score before the final sigmoid/softmax; softplus and exp heads alike).
     pub fn is_output_transform(self) -> bool {
         matches!(
