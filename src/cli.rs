@@ -2,7 +2,7 @@
 //! and each command's arguments become the library's plain option structs
 //! (`RunConfig`, `PlotOptions`, …), so the library knows nothing of clap.
 use clap::{Args, Parser, Subcommand};
-use deepresolve_mpi::ascent::AscentParams;
+use deepresolve_mpi::ascent::{AscentParams, Init, Keep};
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
@@ -88,6 +88,18 @@ pub enum BenchShapeArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitArg {
+    Normal,
+    Uniform,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeepArg {
+    Best,
+    Final,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceArg {
     Sum,
     Mean,
@@ -150,6 +162,12 @@ pub struct RunArgs {
     pub max_steps: usize,
     #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
     pub seed: u64,
+    /// Starting maps: N(0, 1) noise (the method), or U[0, 1) as the authors' code.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub init: InitArg,
+    /// The map a restart returns: the best one seen, or the last iterate as the authors' code.
+    #[arg(long, value_enum, default_value = "best")]
+    pub keep: KeepArg,
     /// One class name per line, in output order.
     #[arg(long)]
     pub class_names: Option<PathBuf>,
@@ -223,7 +241,15 @@ impl RunArgs {
                 .min_lr(self.min_lr)
                 .patience(self.patience)
                 .max_steps(self.max_steps)
-                .seed(self.seed),
+                .seed(self.seed)
+                .init(match self.init {
+                    InitArg::Normal => Init::Normal,
+                    InitArg::Uniform => Init::Uniform,
+                })
+                .keep(match self.keep {
+                    KeepArg::Best => Keep::Best,
+                    KeepArg::Final => Keep::Final,
+                }),
             class_names: self.class_names.clone(),
             quiet: self.quiet,
             resume: self.resume,

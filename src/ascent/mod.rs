@@ -5,9 +5,9 @@ mod run_lane;
 mod start;
 pub mod work_items;
 
-pub use params::{AscentParams, ValidAscentParams};
+pub use params::{AscentParams, Init, Keep, ValidAscentParams};
 pub use run_lane::{run_lane, ItemResult};
-pub use start::initial_map;
+pub use start::{initial_map, start_map};
 pub use work_items::{items, lane_ranges, Item};
 
 /// FIV: the mean over positions of each channel of a channel-major K × W map.

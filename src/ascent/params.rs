@@ -10,6 +10,42 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AscentParams(ValidAscentParams);
 
+/// Where a restart starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// N(0, 1) noise (the method as published).
+    Normal,
+    /// U[0, 1) noise, as the authors' code starts.
+    Uniform,
+}
+
+/// Which map a restart returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The map with the best objective seen.
+    Best,
+    /// The last iterate, as the authors' code saves it (its score is stored).
+    Final,
+}
+
+impl Init {
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Normal => "normal",
+            Init::Uniform => "uniform",
+        }
+    }
+}
+
+impl Keep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Keep::Best => "best",
+            Keep::Final => "final",
+        }
+    }
+}
+
 /// Ascent options that passed [`AscentParams::check`]: λ ≥ 0, lr0 > 0, α ≥ 0 and
 /// min_lr ≥ 0 all finite, patience ≥ 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,6 +58,8 @@ pub struct ValidAscentParams {
     patience: usize,
     max_steps: usize,
     seed: u64,
+    init: Init,
+    keep: Keep,
 }
 
 impl AscentParams {
@@ -45,7 +83,20 @@ impl AscentParams {
             patience: Self::DEFAULT_PATIENCE,
             max_steps: Self::DEFAULT_MAX_STEPS,
             seed: Self::DEFAULT_SEED,
+            init: Init::Normal,
+            keep: Keep::Best,
         })
+    }
+
+    /// How restarts start.
+    pub fn init(mut self, v: Init) -> Self {
+        self.0.init = v;
+        self
+    }
+    /// Which map a restart returns.
+    pub fn keep(mut self, v: Keep) -> Self {
+        self.0.keep = v;
+        self
     }
 
     /// L2 coefficient λ of the objective S_c(H) − λ‖H‖².
@@ -148,6 +199,12 @@ impl ValidAscentParams {
     }
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+    pub fn init(&self) -> Init {
+        self.init
+    }
+    pub fn keep(&self) -> Keep {
+        self.keep
     }
 
     /// Learning rate of update number `step` (1-based): lr0 for the first

@@ -1,7 +1,7 @@
 //! Gradient ascent of one lane of items as one batch that shrinks as items
 //! stop and is refilled from the lane in order, so no slot computes for an
 //! item that has already stopped.
-use super::{fiv, initial_map, Item, ValidAscentParams};
+use super::{fiv, start_map, Item, Keep, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
@@ -49,7 +49,7 @@ pub fn run_lane(
         while slots.len() < cap {
             let Some(&item) = queue.next() else { break };
             let s = slots.len();
-            let start = initial_map(p.seed(), item.class, item.restart, n);
+            let start = start_map(p.init(), p.seed(), item.class, item.restart, n);
             layout::position_major_into(&start, &mut h[s * n..(s + 1) * n], 1, k, w);
             slots.push(Slot {
                 item,
@@ -90,12 +90,17 @@ pub fn run_lane(
             }
             let converged = slot.since_best >= p.patience();
             if converged || slot.step >= p.max_steps() {
-                let fim = layout::to_channel_major(&best_h[s * n..(s + 1) * n], 1, k, w);
+                // The last iterate is the map just evaluated: no update follows it.
+                let (kept, score) = match p.keep() {
+                    Keep::Best => (&best_h[s * n..(s + 1) * n], slot.best_score),
+                    Keep::Final => (&h[s * n..(s + 1) * n], scores[s]),
+                };
+                let fim = layout::to_channel_major(kept, 1, k, w);
                 out.push(ItemResult {
                     item: slot.item,
                     fiv: fiv(&fim, k, w),
                     fim,
-                    score: slot.best_score,
+                    score,
                     steps: slot.step as u32,
                     converged,
                 });

@@ -62,9 +62,15 @@ pub const ATTR_LAYER_INDEX: &str = "layer_index";
 pub const STATUS_RUNNING: &str = "running";
 pub const STATUS_COMPLETE: &str = "complete";
 
-/// Identity attributes that files of earlier versions lack; `--resume` of
-/// such a file takes them as this run's.
-pub const ADDED_LATER: &[&str] = &["output", "reduce"];
+/// Identity attributes that files of earlier versions lack, with the value
+/// those versions implied (`None`: the one output of a chain, whatever this
+/// run names it); `--resume` of such a file compares against that.
+pub const ADDED_LATER: &[(&str, Option<&str>)] = &[
+    ("output", None),
+    ("reduce", Some("")),
+    ("init", Some("normal")),
+    ("keep", Some("best")),
+];
 
 /// The value of one root attribute.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +120,8 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
         attr("patience", Int(p.patience() as i64), true),
         attr("max_steps", Int(p.max_steps() as i64), true),
         attr("seed", Int(p.seed() as i64), true),
+        attr("init", Str(p.init().name().into()), true),
+        attr("keep", Str(p.keep().name().into()), true),
         attr("class_names", Str(meta.class_names_file.clone()), false),
         attr("quiet", Int(meta.quiet as i64), false),
         attr(ATTR_RESUME, Int(0), false),

@@ -173,11 +173,16 @@ impl ResultsWriter {
             .filter(|a| a.identity)
         {
             let (was, now) = match &a.value {
-                // A file written before the attribute existed: it was a chain with one output.
-                AttrValue::Str(s) if layout::ADDED_LATER.contains(&a.name) => (
-                    get_str(&file, a.name).unwrap_or_else(|| s.clone()),
-                    s.clone(),
-                ),
+                // A file written before the attribute existed: compare with what that version implied.
+                AttrValue::Str(s) if layout::ADDED_LATER.iter().any(|(n, _)| *n == a.name) => {
+                    let implied = layout::ADDED_LATER
+                        .iter()
+                        .find(|(n, _)| *n == a.name)
+                        .and_then(|(_, v)| *v);
+                    let was = get_str(&file, a.name)
+                        .unwrap_or_else(|| implied.map_or_else(|| s.clone(), str::to_string));
+                    (was, s.clone())
+                }
                 AttrValue::Str(s) => (get_str(&file, a.name).unwrap_or_default(), s.clone()),
                 AttrValue::Int(i) => (
                     number_or_missing(num(a.name)),
