@@ -4,5 +4,5 @@ pub mod keras;
 mod load;
 pub mod native;
 pub mod spec;
-pub use load::{load_model, Keras1Backend};
+pub use load::{load_model, load_model_with_weights, Keras1Backend};
 pub use spec::*;
