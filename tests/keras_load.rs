@@ -420,7 +420,10 @@ fn bad_malformed_config() {
 #[test]
 fn branching_graph_loads() {
     let spec = load_keras(&fixture("bad/branching.h5"), None).unwrap();
-    assert_eq!(names(&spec), ["branch_a", "branch_b", "merge", "gmax", "out"]);
+    assert_eq!(
+        names(&spec),
+        ["branch_a", "branch_b", "merge", "gmax", "out"]
+    );
     assert_eq!(
         kinds(&spec),
         ["conv1d", "conv1d", "merge", "global_maxpool1d", "dense"]

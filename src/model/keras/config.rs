@@ -232,7 +232,9 @@ fn parse_model(class: &str, config: &Value) -> Result<ModelConfig, ConfigError> 
         "Model" | "Functional" => parse_functional(config),
         other => Err(err(
             None,
-            format!("model class {other:?} is not supported (only Sequential and Functional/Model)"),
+            format!(
+                "model class {other:?} is not supported (only Sequential and Functional/Model)"
+            ),
         )),
     }
 }

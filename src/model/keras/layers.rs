@@ -181,7 +181,9 @@ fn channels_first(l: &RawLayer) -> Result<bool, String> {
 fn pair(l: &RawLayer, key: &str, default: usize) -> Result<(usize, usize), String> {
     match get(l, key) {
         None => Ok((default, default)),
-        Some(Value::Array(a)) if a.len() == 2 => Ok((req_int_at(l, key, 0)?, req_int_at(l, key, 1)?)),
+        Some(Value::Array(a)) if a.len() == 2 => {
+            Ok((req_int_at(l, key, 0)?, req_int_at(l, key, 1)?))
+        }
         Some(Value::Array(a)) if a.len() == 1 => {
             let x = req_int_at(l, key, 0)?;
             Ok((x, x))
@@ -205,8 +207,12 @@ fn int_list(l: &RawLayer, key: &str) -> Result<Vec<i64>, String> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|v| {
-                v.as_i64()
-                    .ok_or_else(|| format!("{key} = {} is not a list of integers", Value::Array(a.clone())))
+                v.as_i64().ok_or_else(|| {
+                    format!(
+                        "{key} = {} is not a list of integers",
+                        Value::Array(a.clone())
+                    )
+                })
             })
             .collect(),
         Some(v) => Err(format!("{key} = {v} is not a list of integers")),
@@ -363,13 +369,20 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
         "ELU" => {
             let a = float(l, "alpha").unwrap_or(1.0);
             if a != 1.0 {
-                return Err(format!("ELU with alpha {a} is not supported (alpha 1 only)"));
+                return Err(format!(
+                    "ELU with alpha {a} is not supported (alpha 1 only)"
+                ));
             }
             Desc::Act(Activation::Elu)
         }
         "Softmax" => Desc::Act(Activation::Softmax),
-        "Dropout" | "SpatialDropout1D" | "SpatialDropout2D" | "GaussianNoise"
-        | "GaussianDropout" | "AlphaDropout" | "ActivityRegularization" => Desc::Dropout,
+        "Dropout"
+        | "SpatialDropout1D"
+        | "SpatialDropout2D"
+        | "GaussianNoise"
+        | "GaussianDropout"
+        | "AlphaDropout"
+        | "ActivityRegularization" => Desc::Dropout,
         "BatchNormalization" => {
             let axis = match get(l, "axis") {
                 None => -1,

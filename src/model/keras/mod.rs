@@ -305,7 +305,8 @@ impl<'a> Expand<'a, '_> {
     ) -> crate::Result<Vec<usize>> {
         let path = self.path;
         for (l, key) in cfg.layers.iter().zip(v3_keys(cfg)) {
-            let lerr = |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
+            let lerr =
+                |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
             if let Some(inner) = &l.nested {
                 let ins = resolve(&local, &l.inputs).map_err(lerr)?;
                 if inner.inputs.len() != 1 {
@@ -368,7 +369,11 @@ impl<'a> Expand<'a, '_> {
             local.insert(l.name.clone(), vec![self.flat.len()]);
         }
         resolve(&local, &cfg.outputs).map_err(|m| {
-            let o = cfg.outputs.iter().map(|r| r.layer.as_str()).collect::<Vec<_>>();
+            let o = cfg
+                .outputs
+                .iter()
+                .map(|r| r.layer.as_str())
+                .collect::<Vec<_>>();
             Error::model(path, format!("the model outputs ({}): {m}", o.join(", ")))
         })
     }
@@ -507,13 +512,25 @@ fn build(
     for f in &flat {
         let l = f.raw;
         let lerr = |m: String| Error::layer(path, &f.name, format!("{} layer: {m}", l.class_name));
-        let ws = src.store.layer(&f.scope, &l.name, &f.key).map_err(|m| match &src.weights_path {
-            Some(w) => Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name)),
-            None => lerr(m.clone()),
-        })?;
+        let ws =
+            src.store
+                .layer(&f.scope, &l.name, &f.key)
+                .map_err(|m| match &src.weights_path {
+                    Some(w) => Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name)),
+                    None => lerr(m.clone()),
+                })?;
         let ins: Vec<(Layout, (usize, usize))> =
             f.inputs.iter().map(|&t| (layouts[t], shapes[t])).collect();
-        let (kind, lo) = convert(&f.desc, ws, &ins, theano).map_err(lerr)?;
+        let no_entry = ws.is_none();
+        let (kind, lo) = convert(&f.desc, ws, &ins, theano).map_err(|m| {
+            // With a separate weights file, what is wrong with the weights is in that file.
+            match &src.weights_path {
+                Some(w) if no_entry || m.contains("weight") || m.contains("has shape") => {
+                    Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name))
+                }
+                _ => lerr(m),
+            }
+        })?;
         let in_shapes: Vec<(usize, usize)> = ins.iter().map(|x| x.1).collect();
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
         out.push(LayerSpec {
@@ -635,10 +652,7 @@ fn reshape_to(target: &[usize], lo: &mut Layout, k: usize, w: usize) -> Result<L
         channels_first: lo.channels_first,
     };
     if kk * ww != k * w {
-        return Err(format!(
-            "cannot reshape {} values to {target:?}",
-            k * w
-        ));
+        return Err(format!("cannot reshape {} values to {target:?}", k * w));
     }
     if !lo.row_major_is_position_major(k, w) || !out.row_major_is_position_major(kk, ww) {
         return Err(format!(
@@ -714,7 +728,11 @@ fn convert_one(
         if cf != layout.channels_first {
             return Err(format!(
                 "data format {} differs from the tensor's layout {}",
-                if cf { "channels_first" } else { "channels_last" },
+                if cf {
+                    "channels_first"
+                } else {
+                    "channels_last"
+                },
                 layout.describe()
             ));
         }
@@ -832,8 +850,7 @@ fn convert_one(
             let ws = expect_weights(ws, 1, "alpha")?;
             let a = &ws[0];
             let (kd, pos, ch) = layout.keras_dims(k, w);
-            if a.shape.len() != kd.len()
-                || a.shape.iter().zip(&kd).any(|(&s, &d)| s != 1 && s != d)
+            if a.shape.len() != kd.len() || a.shape.iter().zip(&kd).any(|(&s, &d)| s != 1 && s != d)
             {
                 return Err(shape_err(
                     "alpha",
@@ -845,7 +862,13 @@ fn convert_one(
             for i in (0..a.shape.len().saturating_sub(1)).rev() {
                 strides[i] = strides[i + 1] * a.shape[i + 1];
             }
-            let at = |axis: usize, x: usize| if a.shape[axis] == 1 { 0 } else { x * strides[axis] };
+            let at = |axis: usize, x: usize| {
+                if a.shape[axis] == 1 {
+                    0
+                } else {
+                    x * strides[axis]
+                }
+            };
             let per_channel = a.shape.iter().enumerate().all(|(i, &s)| i == ch || s == 1);
             let alpha = if per_channel {
                 (0..k).map(|c| a.data[at(ch, c)]).collect()

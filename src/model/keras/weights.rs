@@ -69,7 +69,10 @@ pub fn snake_case(class: &str) -> String {
 fn find_vars_groups(file: &hdf5::File, prefix: &str) -> HashMap<String, String> {
     let mut map = HashMap::new();
     let tops = if prefix.is_empty() {
-        vec!["layers".to_string(), "_layer_checkpoint_dependencies".to_string()]
+        vec![
+            "layers".to_string(),
+            "_layer_checkpoint_dependencies".to_string(),
+        ]
     } else {
         vec![format!("{prefix}layers")]
     };
