@@ -277,3 +277,88 @@ fn parse_functional(config: &Value) -> Result<ModelConfig, ConfigError> {
         keras3_marks,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(layer: &str, tensor: usize) -> TensorRef {
+        TensorRef {
+            layer: layer.into(),
+            node: 0,
+            tensor,
+        }
+    }
+
+    /// Keras 2's `inbound_nodes`: a list of calls, each a list of [name, node, tensor, kwargs].
+    #[test]
+    fn keras2_functional_graph() {
+        let text = r#"{"class_name": "Model", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_input_shape": [null, 10, 4]}, "inbound_nodes": []},
+            {"class_name": "Conv1D", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+            {"class_name": "Conv1D", "name": "b", "config": {"name": "b"}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+            {"class_name": "Add", "name": "add", "config": {"name": "add"}, "inbound_nodes": [[["a", 0, 0, {}], ["b", 0, 0, {}]]]}
+          ],
+          "input_layers": [["in", 0, 0]],
+          "output_layers": [["add", 0, 0], ["b", 0, 0]]}}"#;
+        let m = parse(text).unwrap();
+        assert_eq!(m.kind, "Functional");
+        assert!(!m.keras3_marks);
+        assert_eq!(m.inputs, [r("in", 0)]);
+        assert_eq!(m.outputs, [r("add", 0), r("b", 0)]);
+        assert_eq!(m.layers[3].inputs, [r("a", 0), r("b", 0)]);
+        assert!(m.layers[0].inputs.is_empty());
+    }
+
+    /// Keras 3: {"args": [...], "kwargs": {...}} with `keras_history`; a single
+    /// endpoint written as one [name, node, tensor].
+    #[test]
+    fn keras3_functional_graph() {
+        let t = |n: &str, i: usize| {
+            format!(
+                r#"{{"class_name": "__keras_tensor__", "config": {{"shape": [null, 10, 4], "keras_history": ["{n}", 0, {i}]}}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"module": "keras", "class_name": "Functional", "config": {{"name": "m", "layers": [
+            {{"class_name": "InputLayer", "name": "in", "config": {{"name": "in", "batch_shape": [null, 10, 4]}}, "inbound_nodes": []}},
+            {{"class_name": "Concatenate", "name": "cat", "config": {{"name": "cat", "axis": -1}}, "inbound_nodes": [{{"args": [[{}, {}]], "kwargs": {{"mask": null}}}}]}}
+          ],
+          "input_layers": ["in", 0, 0],
+          "output_layers": ["cat", 0, 0]}}}}"#,
+            t("in", 0),
+            t("in", 0)
+        );
+        let m = parse(&text).unwrap();
+        assert!(m.keras3_marks);
+        assert_eq!(m.inputs, [r("in", 0)]);
+        assert_eq!(m.outputs, [r("cat", 0)]);
+        assert_eq!(m.layers[1].inputs, [r("in", 0), r("in", 0)]);
+    }
+
+    #[test]
+    fn shared_layer_is_refused_by_name() {
+        let text = r#"{"class_name": "Functional", "config": {"layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in"}, "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d"}, "inbound_nodes": [[["in", 0, 0, {}]], [["in", 0, 0, {}]]]}
+          ], "input_layers": [["in", 0, 0]], "output_layers": [["d", 1, 0]]}}"#;
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.layer.as_deref(), Some("d"));
+        assert!(
+            e.msg.contains("shared") && e.msg.contains("Dense"),
+            "{}",
+            e.msg
+        );
+    }
+
+    #[test]
+    fn sequential_is_a_chain() {
+        let text = r#"{"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "Dense", "config": {"name": "a", "batch_input_shape": [null, 3]}},
+            {"class_name": "Dense", "config": {"name": "b"}}]}}"#;
+        let m = parse(text).unwrap();
+        assert_eq!(m.layers[1].inputs, [r("a", 0)]);
+        assert_eq!(m.inputs, m.layers[0].inputs);
+        assert_eq!(m.outputs, [r("b", 0)]);
+    }
+}

@@ -1138,3 +1138,163 @@ fn convert_one(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MergeOp;
+
+    const CL: Layout = Layout {
+        rank: 1,
+        channels_first: false,
+    };
+    const CF: Layout = Layout {
+        rank: 1,
+        channels_first: true,
+    };
+    const FLAT: Layout = Layout {
+        rank: 0,
+        channels_first: false,
+    };
+
+    fn conv(
+        d: Desc,
+        ins: &[(Layout, (usize, usize))],
+        ws: Option<Vec<Tensor>>,
+    ) -> Result<(LayerKind, Layout), String> {
+        convert(&d, ws, ins, false)
+    }
+
+    #[test]
+    fn concatenate_axes_follow_the_layout() {
+        let cat = |axis, lo| conv(Desc::Concat { axis }, &[(lo, (4, 10)), (lo, (4, 10))], None);
+        let axis = |r: Result<(LayerKind, Layout), String>| match r.unwrap().0 {
+            LayerKind::Concatenate { axis } => axis,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(axis(cat(-1, CL)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(2, CL)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(1, CL)), ConcatAxis::Positions);
+        assert_eq!(axis(cat(1, CF)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(-1, CF)), ConcatAxis::Positions);
+        assert_eq!(axis(cat(-1, FLAT)), ConcatAxis::Channels);
+        assert!(cat(0, CL).is_err());
+        // Different layouts do not merge.
+        let e = conv(
+            Desc::Merge(MergeOp::Add),
+            &[(CL, (4, 4)), (CF, (4, 4))],
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("layouts"), "{e}");
+    }
+
+    #[test]
+    fn reshape_only_relabels() {
+        let rs = |target: Vec<i64>, lo, s| conv(Desc::Reshape { target }, &[(lo, s)], None);
+        // Flat 8 → (1, 8): one position, 8 channels.
+        let (k, lo) = rs(vec![1, 8], FLAT, (8, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 8,
+                width: 1
+            }
+        );
+        assert_eq!(lo, CL);
+        // (W=10, K=4) → (-1,) flat: 40 channels.
+        let (k, lo) = rs(vec![-1], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 40,
+                width: 1
+            }
+        );
+        assert_eq!(lo.rank, 0);
+        // (10, 4) → (20, 2) channels-last: a relabel of the position-major order.
+        let (k, _) = rs(vec![20, 2], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 2,
+                width: 20
+            }
+        );
+        // (1, W, K) images.
+        let (k, lo) = rs(vec![1, 10, 4], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 4,
+                width: 10
+            }
+        );
+        assert_eq!(lo.rank, 2);
+        // Channels-first data with both axes longer than 1 would move values.
+        assert!(rs(vec![-1], CF, (4, 10))
+            .unwrap_err()
+            .contains("moves values"));
+        assert!(rs(vec![4, 1, 10], CF, (4, 1)).is_err());
+        let (k, _) = rs(vec![-1], CF, (4, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 4,
+                width: 1
+            }
+        );
+    }
+
+    #[test]
+    fn permute_only_of_unit_axes() {
+        let p = |dims: Vec<usize>, s| conv(Desc::Permute { dims }, &[(CL, s)], None);
+        // (W=1, K=8) → (8, 1): 1 channel × 8 positions, the same order.
+        let (k, _) = p(vec![2, 1], (8, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 1,
+                width: 8
+            }
+        );
+        assert!(p(vec![2, 1], (4, 10)).unwrap_err().contains("moves values"));
+        assert!(p(vec![1, 1], (4, 10)).is_err());
+    }
+
+    #[test]
+    fn prelu_alpha_per_channel_or_position_major() {
+        let t = |shape: Vec<usize>, data: Vec<f32>| Some(vec![Tensor { shape, data }]);
+        // shared_axes [1] on (W, K): alpha (1, K).
+        let (k, _) = conv(Desc::PRelu, &[(CL, (2, 3))], t(vec![1, 2], vec![0.1, 0.2])).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![0.1, 0.2]
+            }
+        );
+        // No shared axes on channels-first (K=2, W=3): alpha (K, W) → position-major.
+        let a = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (k, _) = conv(Desc::PRelu, &[(CF, (2, 3))], t(vec![2, 3], a)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+            }
+        );
+        // Shared over channels (W, 1): repeated per channel.
+        let (k, _) = conv(
+            Desc::PRelu,
+            &[(CL, (2, 3))],
+            t(vec![3, 1], vec![1.0, 2.0, 3.0]),
+        )
+        .unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+            }
+        );
+        assert!(conv(Desc::PRelu, &[(CL, (2, 3))], t(vec![2, 2], vec![0.0; 4])).is_err());
+    }
+}
