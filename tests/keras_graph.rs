@@ -297,6 +297,10 @@ fn deepstarr_json_and_weights_equal_h5() {
             load_model_with_weights(&fixture("deepstarr.json"), Some(&fixture(w)), None).unwrap();
         assert_eq!(via.layers, full.layers, "{w} via load_model_with_weights");
     }
+    let e = load_model(&fixture("deepstarr.json"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("deepstarr.json") && e.contains("weights"), "{e}");
     let same = load_model_with_weights(&fixture("deepstarr.h5"), None, None).unwrap();
     assert_eq!(same, load_model(&fixture("deepstarr.h5"), None).unwrap());
     assert_eq!(output_names(&full), ["Dense_Dev", "Dense_Hk"]);

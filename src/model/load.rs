@@ -33,6 +33,12 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
             .map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
         let _ = f.read(&mut magic);
     }
+    if magic.trim_ascii_start().starts_with(b"{") {
+        return Err(Error::model(
+            path,
+            "is a Keras architecture (JSON) without weights; give its weights file too (--weights WEIGHTS.h5)",
+        ));
+    }
     let spec = if magic.starts_with(b"PK") {
         super::keras::load_keras(path, keras1_backend)?
     } else {
