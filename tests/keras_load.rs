@@ -415,11 +415,21 @@ fn bad_malformed_config() {
     assert!(e.contains("JSON"), "{e}");
 }
 
+/// Branching graphs were refused before layer graphs were supported; this one
+/// (two convolution branches merged by Add) now loads as a graph.
 #[test]
-fn bad_branching() {
-    let e = expect_error("bad/branching.h5", Some("dna"));
-    assert!(e.contains("branch"), "{e}");
-    assert!(e.contains("merge"), "{e}");
+fn branching_graph_loads() {
+    let spec = load_keras(&fixture("bad/branching.h5"), None).unwrap();
+    assert_eq!(
+        names(&spec),
+        ["branch_a", "branch_b", "merge", "gmax", "out"]
+    );
+    assert_eq!(
+        kinds(&spec),
+        ["conv1d", "conv1d", "merge", "global_maxpool1d", "dense"]
+    );
+    let inputs: Vec<&[usize]> = spec.layers.iter().map(|l| l.inputs.as_slice()).collect();
+    assert_eq!(inputs, [&[0][..], &[0], &[1, 2], &[3], &[4]]);
 }
 
 #[test]

@@ -5,6 +5,21 @@ use std::path::Path;
 
 pub use super::keras::Keras1Backend;
 
+/// Load a model given as an architecture and a separate weights file
+/// (`--model ARCH.json --weights WEIGHTS.h5`: Keras `to_json()` + `save_weights`),
+/// or, with `weights = None`, a model file as [`load_model`] does.
+pub fn load_model_with_weights(
+    model: &Path,
+    weights: Option<&Path>,
+    keras1_backend: Option<Keras1Backend>,
+) -> Result<ModelSpec> {
+    let Some(weights) = weights else {
+        return load_model(model, keras1_backend);
+    };
+    let spec = super::keras::load_keras_json(model, weights, keras1_backend)?;
+    check(model, spec)
+}
+
 pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<ModelSpec> {
     let meta =
         std::fs::metadata(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
@@ -17,6 +32,12 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
         let mut f = std::fs::File::open(path)
             .map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
         let _ = f.read(&mut magic);
+    }
+    if magic.trim_ascii_start().starts_with(b"{") {
+        return Err(Error::model(
+            path,
+            "is a Keras architecture (JSON) without weights; give its weights file too (--weights WEIGHTS.h5)",
+        ));
     }
     let spec = if magic.starts_with(b"PK") {
         super::keras::load_keras(path, keras1_backend)?
@@ -37,6 +58,11 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
             ));
         }
     };
+    check(path, spec)
+}
+
+/// The checks every loaded model passes: layers, shapes, finite weights.
+fn check(path: &Path, spec: ModelSpec) -> Result<ModelSpec> {
     if spec.layers.is_empty() {
         return Err(Error::model(path, "the model has no layers"));
     }

@@ -1,10 +1,19 @@
-//! The Keras model config (JSON) → the ordered chain of layers it describes.
+//! The Keras model config (JSON) → its layers and the tensors each reads.
 //!
 //! Accepts Sequential configs (Keras 1 and 2.0–2.2: a plain list; later: a dict
 //! with `layers`) and Functional configs (`Model` in Keras 1/2, `Functional` in
-//! Keras 2.4+/3) whose graph is a chain. Anything that branches or merges is refused.
+//! Keras 2.4+/3) of any graph shape. A model used as a layer of another is kept
+//! as a nested [`ModelConfig`] (the loader expands it). A layer called more than
+//! once (shared) is refused here, by name.
 use serde_json::Value;
-use std::collections::HashMap;
+
+/// A tensor of the Keras graph: output `tensor` of call `node` of layer `layer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorRef {
+    pub layer: String,
+    pub node: usize,
+    pub tensor: usize,
+}
 
 /// One layer of the config, in model order.
 #[derive(Debug, Clone)]
@@ -12,6 +21,10 @@ pub struct RawLayer {
     pub class_name: String,
     pub name: String,
     pub config: Value,
+    /// The tensors it reads (its one call), in order. Empty for an InputLayer.
+    pub inputs: Vec<TensorRef>,
+    /// A model used as a layer (ChromBPNet's wrapper around BPNet).
+    pub nested: Option<Box<ModelConfig>>,
 }
 
 /// A config error: which layer (if any) and what.
@@ -34,6 +47,12 @@ pub struct ModelConfig {
     pub kind: &'static str,
     /// All layers in `model.layers` order, InputLayer included where the config has one.
     pub layers: Vec<RawLayer>,
+    /// The model's inputs (for a Sequential without an InputLayer, a name no layer has).
+    pub inputs: Vec<TensorRef>,
+    /// The model's outputs, in order.
+    pub outputs: Vec<TensorRef>,
+    /// The config carries Keras 3 serialization marks (`module`, `registered_name`).
+    pub keras3_marks: bool,
 }
 
 fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
@@ -54,54 +73,95 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
         .or_else(|| v.get("name").and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("layer_{i}"));
+    let nested = match class_name.as_str() {
+        "Functional" | "Model" | "Sequential" if config.get("layers").is_some() => {
+            let inner = parse_model(&class_name, &config).map_err(|e| ConfigError {
+                layer: e.layer.or_else(|| Some(name.clone())),
+                msg: format!("in the model {name} used as a layer: {}", e.msg),
+            })?;
+            Some(Box::new(inner))
+        }
+        _ => None,
+    };
     Ok(RawLayer {
         class_name,
         name,
         config,
+        inputs: Vec::new(),
+        nested,
     })
 }
 
-/// Names of the layers whose tensors appear anywhere inside `v` (an inbound node):
-/// Keras 3 writes `{"keras_history": [name, node, tensor]}`, Keras 1/2 write
+fn as_index(v: &Value) -> Option<usize> {
+    v.as_u64().map(|x| x as usize)
+}
+
+/// The tensors referenced anywhere inside `v`, in order: Keras 3 writes
+/// `{"keras_history": [name, node, tensor]}`, Keras 1/2 write
 /// `[name, node, tensor, {kwargs}]` lists.
-fn collect_history(v: &Value, out: &mut Vec<String>) {
+fn collect_refs(v: &Value, out: &mut Vec<TensorRef>) {
     match v {
         Value::Object(m) => {
             if let Some(Value::Array(h)) = m.get("keras_history") {
-                if let Some(Value::String(s)) = h.first() {
-                    out.push(s.clone());
+                if let (Some(Value::String(s)), Some(n), Some(t)) = (
+                    h.first(),
+                    h.get(1).and_then(as_index),
+                    h.get(2).and_then(as_index),
+                ) {
+                    out.push(TensorRef {
+                        layer: s.clone(),
+                        node: n,
+                        tensor: t,
+                    });
                     return;
                 }
             }
-            for x in m.values() {
-                collect_history(x, out);
+            // Keras 3: positional arguments before keyword arguments.
+            if let Some(a) = m.get("args") {
+                collect_refs(a, out);
+            }
+            for (k, x) in m {
+                if k != "args" {
+                    collect_refs(x, out);
+                }
             }
         }
         Value::Array(a) => {
             if a.len() >= 3 && a[0].is_string() && a[1].is_number() && a[2].is_number() {
-                out.push(a[0].as_str().unwrap().to_string());
+                out.push(TensorRef {
+                    layer: a[0].as_str().unwrap().to_string(),
+                    node: as_index(&a[1]).unwrap_or(0),
+                    tensor: as_index(&a[2]).unwrap_or(0),
+                });
                 return;
             }
             for x in a {
-                collect_history(x, out);
+                collect_refs(x, out);
             }
         }
         _ => {}
     }
 }
 
-fn endpoint_names(v: Option<&Value>) -> Vec<String> {
+fn endpoints(v: Option<&Value>) -> Vec<TensorRef> {
     let mut out = Vec::new();
     if let Some(v) = v {
-        collect_history(v, &mut out);
+        collect_refs(v, &mut out);
         if out.is_empty() {
-            // Keras 3 may write a single endpoint as ["name", 0, 0] (handled) or a bare name.
             if let Some(s) = v.as_str() {
-                out.push(s.to_string());
+                out.push(TensorRef {
+                    layer: s.to_string(),
+                    node: 0,
+                    tensor: 0,
+                });
             }
         }
     }
     out
+}
+
+fn has_keras3_marks(v: &Value) -> bool {
+    v.get("module").is_some() || v.get("registered_name").is_some()
 }
 
 pub fn parse(text: &str) -> Result<ModelConfig, ConfigError> {
@@ -112,6 +172,17 @@ pub fn parse(text: &str) -> Result<ModelConfig, ConfigError> {
         .and_then(Value::as_str)
         .ok_or_else(|| err(None, "the model config has no class_name"))?;
     let config = root.get("config").unwrap_or(&Value::Null);
+    let mut m = parse_model(class, config)?;
+    m.keras3_marks |= has_keras3_marks(&root);
+    Ok(m)
+}
+
+fn parse_model(class: &str, config: &Value) -> Result<ModelConfig, ConfigError> {
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     match class {
         "Sequential" => {
             let list = match config {
@@ -122,139 +193,172 @@ pub fn parse(text: &str) -> Result<ModelConfig, ConfigError> {
                     .ok_or_else(|| err(None, "the Sequential config has no layer list"))?,
                 _ => return Err(err(None, "the Sequential config has no layer list")),
             };
-            let layers = list.iter().enumerate().map(|(i, v)| raw_layer(v, i)).collect::<Result<Vec<_>, _>>()?;
-            Ok(ModelConfig { kind: "Sequential", layers })
+            let mut layers = list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| raw_layer(v, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let keras3_marks = list.iter().any(has_keras3_marks);
+            // A chain: each layer reads the one before it.
+            let input = match layers.first() {
+                Some(l) if l.class_name == "InputLayer" => l.name.clone(),
+                _ => format!("{name}\u{0}input"),
+            };
+            let mut prev = input.clone();
+            for l in layers.iter_mut() {
+                if l.class_name == "InputLayer" && l.name == input {
+                    continue;
+                }
+                l.inputs = vec![TensorRef {
+                    layer: prev.clone(),
+                    node: 0,
+                    tensor: 0,
+                }];
+                prev = l.name.clone();
+            }
+            let at = |layer: String| TensorRef {
+                layer,
+                node: 0,
+                tensor: 0,
+            };
+            Ok(ModelConfig {
+                kind: "Sequential",
+                layers,
+                inputs: vec![at(input)],
+                outputs: vec![at(prev)],
+                keras3_marks,
+            })
         }
-        "Model" | "Functional" => parse_functional(config).map(|layers| ModelConfig { kind: "Functional", layers }),
+        "Model" | "Functional" => parse_functional(config),
         other => Err(err(
             None,
-            format!("model class {other:?} is not supported (only Sequential and Functional/Model chains)"),
+            format!(
+                "model class {other:?} is not supported (only Sequential and Functional/Model)"
+            ),
         )),
     }
 }
 
-fn parse_functional(config: &Value) -> Result<Vec<RawLayer>, ConfigError> {
+fn parse_functional(config: &Value) -> Result<ModelConfig, ConfigError> {
     let list = config
         .get("layers")
         .and_then(Value::as_array)
         .ok_or_else(|| err(None, "the Functional config has no layer list"))?;
     let mut layers = Vec::new();
-    let mut inputs: Vec<Vec<String>> = Vec::new();
     for (i, v) in list.iter().enumerate() {
-        let l = raw_layer(v, i)?;
+        let mut l = raw_layer(v, i)?;
         let nodes = v
             .get("inbound_nodes")
+            .and_then(Value::as_array)
             .cloned()
-            .unwrap_or(Value::Array(vec![]));
-        let node_count = nodes.as_array().map_or(0, Vec::len);
-        if node_count > 1 {
-            return Err(err(
-                Some(&l.name),
-                format!("layer is shared ({node_count} calls); only chains of layers called once are supported"),
-            ));
-        }
-        let mut ins = Vec::new();
-        collect_history(&nodes, &mut ins);
-        inputs.push(ins);
-        layers.push(l);
-    }
-    let inputs_of_model = endpoint_names(config.get("input_layers"));
-    let outputs_of_model = endpoint_names(config.get("output_layers"));
-    if inputs_of_model.len() > 1 {
-        return Err(err(
-            Some(&inputs_of_model[1]),
-            format!(
-                "the model has {} inputs; only one is supported",
-                inputs_of_model.len()
-            ),
-        ));
-    }
-    if outputs_of_model.len() > 1 {
-        return Err(err(
-            Some(&outputs_of_model[1]),
-            format!(
-                "the model has {} outputs; only one is supported",
-                outputs_of_model.len()
-            ),
-        ));
-    }
-    // Consumers of every layer: a layer that feeds two others is where the graph branches.
-    let mut consumers: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (l, ins) in layers.iter().zip(&inputs) {
-        for i in ins {
-            consumers
-                .entry(i.as_str())
-                .or_default()
-                .push(l.name.as_str());
-        }
-    }
-    for l in &layers {
-        if let Some(c) = consumers.get(l.name.as_str()) {
-            if c.len() > 1 {
-                let merge = layers
-                    .iter()
-                    .zip(&inputs)
-                    .find(|(_, ins)| ins.len() > 1)
-                    .map(|(m, _)| {
-                        format!(
-                            "; the branches merge at layer {} ({})",
-                            m.name, m.class_name
-                        )
-                    })
-                    .unwrap_or_default();
-                return Err(err(
-                    Some(&l.name),
-                    format!(
-                        "the model graph branches at layer {} (its output feeds {}){merge}; only chains are supported",
-                        l.name,
-                        c.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-    for (idx, (l, ins)) in layers.iter().zip(&inputs).enumerate() {
-        if ins.len() > 1 {
+            .unwrap_or_default();
+        if nodes.len() > 1 {
             return Err(err(
                 Some(&l.name),
                 format!(
-                    "layer {} ({}) merges {} inputs ({}); only chains are supported",
+                    "layer {} ({}) is shared: the model calls it {} times; only layers called once are supported",
                     l.name,
                     l.class_name,
-                    ins.len(),
-                    ins.join(", ")
+                    nodes.len()
                 ),
             ));
         }
-        if idx == 0 {
-            if !ins.is_empty() {
-                return Err(err(
-                    Some(&l.name),
-                    "the first layer of the config has an input; expected the InputLayer",
-                ));
-            }
-        } else if ins.first().map(String::as_str) != Some(layers[idx - 1].name.as_str()) {
-            return Err(err(
-                Some(&l.name),
-                format!(
-                    "layer {} takes its input from {} rather than from the layer before it ({}); only chains are supported",
-                    l.name,
-                    ins.first().map_or("nothing", String::as_str),
-                    layers[idx - 1].name
-                ),
-            ));
+        if let Some(n) = nodes.first() {
+            collect_refs(n, &mut l.inputs);
+        }
+        layers.push(l);
+    }
+    let keras3_marks = list.iter().any(has_keras3_marks);
+    Ok(ModelConfig {
+        kind: "Functional",
+        layers,
+        inputs: endpoints(config.get("input_layers")),
+        outputs: endpoints(config.get("output_layers")),
+        keras3_marks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(layer: &str, tensor: usize) -> TensorRef {
+        TensorRef {
+            layer: layer.into(),
+            node: 0,
+            tensor,
         }
     }
-    if let (Some(out), Some(last)) = (outputs_of_model.first(), layers.last()) {
-        if *out != last.name {
-            return Err(err(
-                Some(out),
-                format!(
-                    "the model output is layer {out}, not the last layer {}",
-                    last.name
-                ),
-            ));
-        }
+
+    /// Keras 2's `inbound_nodes`: a list of calls, each a list of [name, node, tensor, kwargs].
+    #[test]
+    fn keras2_functional_graph() {
+        let text = r#"{"class_name": "Model", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_input_shape": [null, 10, 4]}, "inbound_nodes": []},
+            {"class_name": "Conv1D", "name": "a", "config": {"name": "a"}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+            {"class_name": "Conv1D", "name": "b", "config": {"name": "b"}, "inbound_nodes": [[["in", 0, 0, {}]]]},
+            {"class_name": "Add", "name": "add", "config": {"name": "add"}, "inbound_nodes": [[["a", 0, 0, {}], ["b", 0, 0, {}]]]}
+          ],
+          "input_layers": [["in", 0, 0]],
+          "output_layers": [["add", 0, 0], ["b", 0, 0]]}}"#;
+        let m = parse(text).unwrap();
+        assert_eq!(m.kind, "Functional");
+        assert!(!m.keras3_marks);
+        assert_eq!(m.inputs, [r("in", 0)]);
+        assert_eq!(m.outputs, [r("add", 0), r("b", 0)]);
+        assert_eq!(m.layers[3].inputs, [r("a", 0), r("b", 0)]);
+        assert!(m.layers[0].inputs.is_empty());
     }
-    Ok(layers)
+
+    /// Keras 3: {"args": [...], "kwargs": {...}} with `keras_history`; a single
+    /// endpoint written as one [name, node, tensor].
+    #[test]
+    fn keras3_functional_graph() {
+        let t = |n: &str, i: usize| {
+            format!(
+                r#"{{"class_name": "__keras_tensor__", "config": {{"shape": [null, 10, 4], "keras_history": ["{n}", 0, {i}]}}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"module": "keras", "class_name": "Functional", "config": {{"name": "m", "layers": [
+            {{"class_name": "InputLayer", "name": "in", "config": {{"name": "in", "batch_shape": [null, 10, 4]}}, "inbound_nodes": []}},
+            {{"class_name": "Concatenate", "name": "cat", "config": {{"name": "cat", "axis": -1}}, "inbound_nodes": [{{"args": [[{}, {}]], "kwargs": {{"mask": null}}}}]}}
+          ],
+          "input_layers": ["in", 0, 0],
+          "output_layers": ["cat", 0, 0]}}}}"#,
+            t("in", 0),
+            t("in", 0)
+        );
+        let m = parse(&text).unwrap();
+        assert!(m.keras3_marks);
+        assert_eq!(m.inputs, [r("in", 0)]);
+        assert_eq!(m.outputs, [r("cat", 0)]);
+        assert_eq!(m.layers[1].inputs, [r("in", 0), r("in", 0)]);
+    }
+
+    #[test]
+    fn shared_layer_is_refused_by_name() {
+        let text = r#"{"class_name": "Functional", "config": {"layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in"}, "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d"}, "inbound_nodes": [[["in", 0, 0, {}]], [["in", 0, 0, {}]]]}
+          ], "input_layers": [["in", 0, 0]], "output_layers": [["d", 1, 0]]}}"#;
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.layer.as_deref(), Some("d"));
+        assert!(
+            e.msg.contains("shared") && e.msg.contains("Dense"),
+            "{}",
+            e.msg
+        );
+    }
+
+    #[test]
+    fn sequential_is_a_chain() {
+        let text = r#"{"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "Dense", "config": {"name": "a", "batch_input_shape": [null, 3]}},
+            {"class_name": "Dense", "config": {"name": "b"}}]}}"#;
+        let m = parse(text).unwrap();
+        assert_eq!(m.layers[1].inputs, [r("a", 0)]);
+        assert_eq!(m.inputs, m.layers[0].inputs);
+        assert_eq!(m.outputs, [r("b", 0)]);
+    }
 }

@@ -1,6 +1,6 @@
 //! A Keras layer config (any version) → a normalized description, before weights.
 use super::config::RawLayer;
-use crate::model::{Activation, Padding};
+use crate::model::{Activation, MergeOp, Padding};
 use serde_json::Value;
 
 /// How a convolution kernel is stored in the file.
@@ -35,6 +35,8 @@ pub enum Desc {
         layout: KernelLayout,
     },
     Pool {
+        /// Average pooling (else max).
+        avg: bool,
         dims: u8,
         ph: usize,
         pw: usize,
@@ -46,6 +48,8 @@ pub enum Desc {
         max: bool,
         dims: u8,
         channels_first: bool,
+        /// The output keeps its positions axis (of length 1).
+        keepdims: bool,
     },
     /// `channels_first`: Keras 2/3 Flatten(data_format="channels_first") moves the
     /// channel axis last before flattening.
@@ -65,11 +69,46 @@ pub enum Desc {
         center: bool,
         scale: bool,
     },
+    Merge(MergeOp),
+    /// Keras' axis (counting the batch axis; negative from the end).
+    Concat {
+        axis: i64,
+    },
+    Crop {
+        left: usize,
+        right: usize,
+        channels_first: bool,
+    },
+    ZeroPad {
+        left: usize,
+        right: usize,
+        channels_first: bool,
+    },
+    UpSample {
+        size: usize,
+        channels_first: bool,
+    },
+    Relu {
+        negative_slope: f32,
+        max_value: Option<f32>,
+        threshold: f32,
+    },
+    PRelu,
+    /// Keras' target shape without the batch axis (-1 = inferred).
+    Reshape {
+        target: Vec<i64>,
+    },
+    /// Keras' permutation of the non-batch axes (1-based).
+    Permute {
+        dims: Vec<usize>,
+    },
 }
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, Softmax, Dropout, BatchNormalization, InputLayer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, InputLayer; a model used as a layer)";
+
+pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
 pub fn get<'a>(l: &'a RawLayer, key: &str) -> Option<&'a Value> {
     l.config.get(key).filter(|v| !v.is_null())
@@ -138,8 +177,72 @@ fn channels_first(l: &RawLayer) -> Result<bool, String> {
     }
 }
 
+/// An integer or a pair `(left, right)` (Cropping1D, ZeroPadding1D).
+fn pair(l: &RawLayer, key: &str, default: usize) -> Result<(usize, usize), String> {
+    match get(l, key) {
+        None => Ok((default, default)),
+        Some(Value::Array(a)) if a.len() == 2 => {
+            Ok((req_int_at(l, key, 0)?, req_int_at(l, key, 1)?))
+        }
+        Some(Value::Array(a)) if a.len() == 1 => {
+            let x = req_int_at(l, key, 0)?;
+            Ok((x, x))
+        }
+        Some(v) => {
+            let x = v
+                .as_u64()
+                .ok_or_else(|| format!("{key} = {v} is not an integer or a pair of integers"))?
+                as usize;
+            Ok((x, x))
+        }
+    }
+}
+
+fn float(l: &RawLayer, key: &str) -> Option<f32> {
+    get(l, key).and_then(Value::as_f64).map(|x| x as f32)
+}
+
+fn int_list(l: &RawLayer, key: &str) -> Result<Vec<i64>, String> {
+    match get(l, key) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_i64().ok_or_else(|| {
+                    format!(
+                        "{key} = {} is not a list of integers",
+                        Value::Array(a.clone())
+                    )
+                })
+            })
+            .collect(),
+        Some(v) => Err(format!("{key} = {v} is not a list of integers")),
+        None => Err(format!("the config has no {key}")),
+    }
+}
+
+/// An activation by Keras version: Keras 3's `hard_sigmoid` is relu6(x + 3) / 6.
+fn act(l: &RawLayer, key: &str, keras3: bool) -> Result<Activation, String> {
+    let a = activation(l, key)?;
+    Ok(match a {
+        Activation::HardSigmoid { .. } if keras3 => Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        },
+        a => a,
+    })
+}
+
+/// The name of an activation as written (string, or Keras 3's function dict).
+fn activation_name(l: &RawLayer, key: &str) -> Option<String> {
+    match get(l, key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(m) => m.get("config").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
 /// Keras 2.x / 3.x layer classes.
-pub fn describe(l: &RawLayer) -> DescResult {
+pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
     let c = l.class_name.as_str();
     Ok(match c {
         "InputLayer" => Desc::Input,
@@ -152,13 +255,12 @@ pub fn describe(l: &RawLayer) -> DescResult {
                     ));
                 }
             }
-            let (kh, kw, stride, dilation, dh) = if dims == 1 {
+            let (kh, kw, stride, dilation) = if dims == 1 {
                 (
                     1,
                     req_int_at(l, "kernel_size", 0)?,
                     int_at(l, "strides", 0)?.unwrap_or(1),
                     int_at(l, "dilation_rate", 0)?.unwrap_or(1),
-                    1,
                 )
             } else {
                 (
@@ -166,10 +268,8 @@ pub fn describe(l: &RawLayer) -> DescResult {
                     req_int_at(l, "kernel_size", 1)?,
                     int_at(l, "strides", 1)?.unwrap_or(1),
                     int_at(l, "dilation_rate", 1)?.unwrap_or(1),
-                    int_at(l, "dilation_rate", 0)?.unwrap_or(1),
                 )
             };
-            let _ = dh;
             Desc::Conv {
                 dims,
                 filters: req_int_at(l, "filters", 0)?,
@@ -179,7 +279,7 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 dilation,
                 padding: padding(l, "padding")?,
                 channels_first: channels_first(l)?,
-                activation: activation(l, "activation")?,
+                activation: act(l, "activation", keras3)?,
                 use_bias: flag(l, "use_bias", true),
                 layout: if dims == 1 {
                     KernelLayout::K2Conv1D
@@ -188,7 +288,8 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 },
             }
         }
-        "MaxPooling1D" | "MaxPool1D" | "MaxPooling2D" | "MaxPool2D" => {
+        "MaxPooling1D" | "MaxPool1D" | "MaxPooling2D" | "MaxPool2D" | "AveragePooling1D"
+        | "AvgPool1D" | "AveragePooling2D" | "AvgPool2D" => {
             let dims = if c.contains("1D") { 1 } else { 2 };
             let (ph, pw) = if dims == 1 {
                 (1, int_at(l, "pool_size", 0)?.unwrap_or(2))
@@ -200,6 +301,7 @@ pub fn describe(l: &RawLayer) -> DescResult {
             };
             let stride = int_at(l, "strides", if dims == 1 { 0 } else { 1 })?.unwrap_or(pw);
             Desc::Pool {
+                avg: c.starts_with("Av"),
                 dims,
                 ph,
                 pw,
@@ -219,34 +321,68 @@ pub fn describe(l: &RawLayer) -> DescResult {
             max: c.contains("Max"),
             dims: if c.contains("1D") { 1 } else { 2 },
             channels_first: channels_first(l)?,
+            keepdims: flag(l, "keepdims", false),
         },
         "Flatten" => Desc::Flatten {
             channels_first: channels_first(l)?,
         },
         "Dense" => Desc::Dense {
             units: req_int_at(l, "units", 0)?,
-            activation: activation(l, "activation")?,
+            activation: act(l, "activation", keras3)?,
             use_bias: flag(l, "use_bias", true),
         },
-        "Activation" => Desc::Act(activation(l, "activation")?),
+        "Activation" => match activation_name(l, "activation").as_deref() {
+            Some("relu6") => Desc::Relu {
+                negative_slope: 0.0,
+                max_value: Some(6.0),
+                threshold: 0.0,
+            },
+            Some("leaky_relu") => Desc::Relu {
+                negative_slope: 0.2,
+                max_value: None,
+                threshold: 0.0,
+            },
+            _ => Desc::Act(act(l, "activation", keras3)?),
+        },
         "ReLU" => {
-            let plain = get(l, "max_value").is_none()
-                && get(l, "negative_slope")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0)
-                    == 0.0
-                && get(l, "threshold").and_then(Value::as_f64).unwrap_or(0.0) == 0.0;
-            if !plain {
-                return Err(
-                    "ReLU with max_value, negative_slope or threshold is not supported".into(),
-                );
+            let negative_slope = float(l, "negative_slope").unwrap_or(0.0);
+            let max_value = float(l, "max_value");
+            let threshold = float(l, "threshold").unwrap_or(0.0);
+            if max_value.is_none() && negative_slope == 0.0 && threshold == 0.0 {
+                Desc::Act(Activation::Relu)
+            } else {
+                Desc::Relu {
+                    negative_slope,
+                    max_value,
+                    threshold,
+                }
             }
-            Desc::Act(Activation::Relu)
+        }
+        "LeakyReLU" => Desc::Relu {
+            negative_slope: float(l, "negative_slope")
+                .or_else(|| float(l, "alpha"))
+                .unwrap_or(0.3),
+            max_value: None,
+            threshold: 0.0,
+        },
+        "PReLU" => Desc::PRelu,
+        "ELU" => {
+            let a = float(l, "alpha").unwrap_or(1.0);
+            if a != 1.0 {
+                return Err(format!(
+                    "ELU with alpha {a} is not supported (alpha 1 only)"
+                ));
+            }
+            Desc::Act(Activation::Elu)
         }
         "Softmax" => Desc::Act(Activation::Softmax),
-        "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout" | "AlphaDropout" => {
-            Desc::Dropout
-        }
+        "Dropout"
+        | "SpatialDropout1D"
+        | "SpatialDropout2D"
+        | "GaussianNoise"
+        | "GaussianDropout"
+        | "AlphaDropout"
+        | "ActivityRegularization" => Desc::Dropout,
         "BatchNormalization" => {
             let axis = match get(l, "axis") {
                 None => -1,
@@ -264,6 +400,42 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 scale: flag(l, "scale", true),
             }
         }
+        "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
+            Desc::Merge(MergeOp::parse(&c.to_ascii_lowercase()).expect("merge class"))
+        }
+        "Concatenate" => Desc::Concat {
+            axis: get(l, "axis").and_then(Value::as_i64).unwrap_or(-1),
+        },
+        "Cropping1D" => {
+            let (left, right) = pair(l, "cropping", 1)?;
+            Desc::Crop {
+                left,
+                right,
+                channels_first: channels_first(l)?,
+            }
+        }
+        "ZeroPadding1D" => {
+            let (left, right) = pair(l, "padding", 1)?;
+            Desc::ZeroPad {
+                left,
+                right,
+                channels_first: channels_first(l)?,
+            }
+        }
+        "UpSampling1D" => Desc::UpSample {
+            size: int_at(l, "size", 0)?.unwrap_or(2),
+            channels_first: channels_first(l)?,
+        },
+        "Reshape" => Desc::Reshape {
+            target: int_list(l, "target_shape")?,
+        },
+        "Permute" => Desc::Permute {
+            dims: int_list(l, "dims")?
+                .into_iter()
+                .map(|d| usize::try_from(d).map_err(|_| format!("Permute dims has {d}")))
+                .collect::<Result<_, _>>()?,
+        },
+        "Lambda" => return Err(LAMBDA.to_string()),
         _ => return Err(UNSUPPORTED.to_string()),
     })
 }

@@ -1,11 +1,16 @@
 //! Keras models as their users saved them: `model.save("x.h5")` from Keras 1.2,
-//! 2.x and 3.x, and Keras 3 `.keras` archives.
+//! 2.x and 3.x, Keras 3 `.keras` archives, and `to_json()` architectures with
+//! their `save_weights` files.
 //!
-//! Sequential models and Functional models whose graph is a chain load into a
+//! Sequential and Functional models of any graph shape load into a
 //! [`ModelSpec`]; InputLayer is not a layer (indices count as `model.layers[i]`
-//! does for a Sequential). Kernels are converted to the spec's conventions:
+//! without it). A model used as a layer of another is expanded in place (its
+//! layers keep their names, prefixed with the inner model's name where that
+//! would repeat a name). Kernels are converted to the spec's conventions:
 //! Conv1D (filters, in, k), Dense (units, in), Theano kernels flipped.
 //! 2-D convolutions/poolings over a one-row image map onto the 1-D layers.
+//! Refused by name: shared layers (called more than once), models with several
+//! inputs, Lambda layers and any layer class not listed in [`layers`].
 mod archive;
 mod config;
 use crate::model::h5util;
@@ -14,10 +19,14 @@ mod v1;
 mod weights;
 
 use crate::error::Error;
-use crate::model::{FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
+use crate::model::{
+    ConcatAxis, FlattenOrder, LayerKind, LayerSpec, ModelSpec, OutputSpec, Padding,
+};
+use config::{ModelConfig, RawLayer, TensorRef};
 use h5util::Tensor;
 use layers::{Desc, KernelLayout};
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use weights::WeightStore;
 
 /// The backend a Keras 1 model was trained with (Keras 1 files do not say).
@@ -35,6 +44,8 @@ struct Source {
     backend: Option<String>,
     store: WeightStore,
     container: &'static str,
+    /// Where the weights are when they are not in the model file (`save_weights`).
+    weights_path: Option<PathBuf>,
 }
 
 /// Load a Keras `.h5` (`model.save`) or `.keras` file.
@@ -60,6 +71,7 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
             backend: None,
             store: WeightStore::v3(file),
             container: ".keras archive",
+            weights_path: None,
         };
         let spec = build(path, &src, keras1_backend);
         drop(src);
@@ -79,7 +91,7 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
         let config = attr("model_config")?.ok_or_else(|| {
             Error::model(
                 path,
-                "no model_config attribute: not a file written by Keras model.save (a weights-only file has no architecture)",
+                "no model_config attribute: not a file written by Keras model.save (a weights-only file has no architecture; give it with the architecture JSON)",
             )
         })?;
         let src = Source {
@@ -88,37 +100,282 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
             backend: attr("backend")?,
             store: WeightStore::legacy(&file),
             container: "HDF5",
+            weights_path: None,
         };
         build(path, &src, keras1_backend)
     }
 }
 
+/// Load a Keras architecture written by `model.to_json()` (Keras 1.2, 2.x, 3.x)
+/// with the weights written by `model.save_weights` (or `model.save`): Keras 1/2
+/// and legacy-format HDF5 (layer groups with `weight_names`, at the root or under
+/// `model_weights`) or Keras 3 `.weights.h5` (`layers/<key>/vars/<i>`).
+pub fn load_keras_json(
+    arch: &Path,
+    weights: &Path,
+    keras1_backend: Option<Keras1Backend>,
+) -> crate::Result<ModelSpec> {
+    let text = std::fs::read_to_string(arch)
+        .map_err(|e| Error::model(arch, format!("cannot read the architecture JSON: {e}")))?;
+    let root: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::model(arch, format!("the architecture is not valid JSON: {e}")))?;
+    let json_str = |k: &str| root.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    if !weights.exists() {
+        return Err(Error::model(weights, "no such file"));
+    }
+    let file = hdf5::File::open(weights).map_err(|e| {
+        Error::model(
+            weights,
+            format!("not a Keras weights file (cannot open as HDF5: {e})"),
+        )
+    })?;
+    let attr = |n: &str| h5util::string_attr(&file, n).ok().flatten();
+    let keras_version = json_str("keras_version").or_else(|| attr("keras_version"));
+    let backend = json_str("backend").or_else(|| attr("backend"));
+    let (store, container) = if WeightStore::is_v3_file(&file) {
+        (WeightStore::v3(file), "JSON + .weights.h5")
+    } else {
+        (WeightStore::legacy(&file), "JSON + HDF5 weights")
+    };
+    let src = Source {
+        config: text,
+        keras_version,
+        backend,
+        store,
+        container,
+        weights_path: Some(weights.to_path_buf()),
+    };
+    build(arch, &src, keras1_backend)
+}
+
 /// The tensor layout between layers: rank 0 = flat vector, 1 = (W, K) or (K, W),
 /// 2 = (1, W, K) or (K, 1, W).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
     rank: u8,
     channels_first: bool,
 }
 
+impl Layout {
+    fn same(&self, o: &Layout) -> bool {
+        self.rank == o.rank && (self.rank == 0 || self.channels_first == o.channels_first)
+    }
+
+    fn describe(&self) -> &'static str {
+        match (self.rank, self.channels_first) {
+            (0, _) => "flat",
+            (1, false) => "(positions, channels)",
+            (1, true) => "(channels, positions)",
+            (_, false) => "(1, positions, channels)",
+            (_, true) => "(channels, 1, positions)",
+        }
+    }
+
+    /// The tensor's Keras dimensions (without the batch axis) for K channels × W
+    /// positions, and which of them are the positions and the channels.
+    fn keras_dims(&self, k: usize, w: usize) -> (Vec<usize>, Option<usize>, usize) {
+        match (self.rank, self.channels_first) {
+            (0, _) => (vec![k], None, 0),
+            (1, false) => (vec![w, k], Some(0), 1),
+            (1, true) => (vec![k, w], Some(1), 0),
+            (_, false) => (vec![1, w, k], Some(1), 2),
+            (_, true) => (vec![k, 1, w], Some(2), 0),
+        }
+    }
+
+    /// Whether Keras' row-major order of the tensor is the spec's position-major one.
+    fn row_major_is_position_major(&self, k: usize, w: usize) -> bool {
+        !(self.rank > 0 && self.channels_first && k > 1 && w > 1)
+    }
+}
+
 const V1_ONLY: &[&str] = &["Convolution1D", "Convolution2D", "AtrousConvolution1D"];
 
-fn major_version(src: &Source, cfg: &config::ModelConfig) -> u32 {
+fn all_layers<'a>(cfg: &'a ModelConfig, out: &mut Vec<&'a RawLayer>) {
+    for l in &cfg.layers {
+        out.push(l);
+        if let Some(n) = &l.nested {
+            all_layers(n, out);
+        }
+    }
+}
+
+fn major_version(src: &Source, cfg: &ModelConfig, layers: &[&RawLayer]) -> u32 {
     if let Some(v) = &src.keras_version {
         if let Some(m) = v.split('.').next().and_then(|m| m.trim().parse().ok()) {
             return m;
         }
     }
-    let v1 = cfg.layers.iter().any(|l| {
+    let v1 = layers.iter().any(|l| {
         V1_ONLY.contains(&l.class_name.as_str())
             || ["nb_filter", "output_dim", "border_mode"]
                 .iter()
                 .any(|k| l.config.get(k).is_some())
     });
+    let v3 = cfg.keras3_marks
+        || matches!(src.store, WeightStore::V3 { .. })
+        || layers.iter().any(|l| {
+            l.config.get("batch_shape").is_some()
+                || l.config.get("dtype").is_some_and(|d| d.is_object())
+        });
     if v1 {
         1
+    } else if v3 {
+        3
     } else {
         2
+    }
+}
+
+/// A layer of the expanded graph, before weights.
+struct Flat<'a> {
+    raw: &'a RawLayer,
+    /// Its name in the spec (unique).
+    name: String,
+    /// The models used as layers that hold it.
+    scope: Vec<(String, String)>,
+    /// Its `.keras` key within its model.
+    key: String,
+    inputs: Vec<usize>,
+    desc: Desc,
+}
+
+struct Expand<'a, 'p> {
+    path: &'p Path,
+    keras3: bool,
+    v1: bool,
+    flat: Vec<Flat<'a>>,
+    names: HashSet<String>,
+}
+
+/// `.keras` group keys: snake-cased class names with a counter, over the layers the
+/// model tracks (a Sequential does not track its InputLayer, a Functional does).
+fn v3_keys(cfg: &ModelConfig) -> Vec<String> {
+    let mut used = HashMap::<String, usize>::new();
+    cfg.layers
+        .iter()
+        .map(|l| {
+            if l.class_name == "InputLayer" && cfg.kind == "Sequential" {
+                return String::new();
+            }
+            let base = weights::snake_case(&l.class_name);
+            match used.get_mut(&base) {
+                Some(n) => {
+                    *n += 1;
+                    format!("{base}_{n}")
+                }
+                None => {
+                    used.insert(base.clone(), 0);
+                    base
+                }
+            }
+        })
+        .collect()
+}
+
+fn resolve(local: &HashMap<String, Vec<usize>>, refs: &[TensorRef]) -> Result<Vec<usize>, String> {
+    refs.iter()
+        .map(|r| {
+            let ts = local.get(&r.layer).ok_or_else(|| {
+                format!(
+                    "reads the output of {}, which the config does not define before it (layers must be listed in topological order)",
+                    r.layer
+                )
+            })?;
+            ts.get(r.tensor).copied().ok_or_else(|| {
+                format!(
+                    "reads output {} of {}, which has {}",
+                    r.tensor,
+                    r.layer,
+                    ts.len()
+                )
+            })
+        })
+        .collect()
+}
+
+impl<'a> Expand<'a, '_> {
+    /// Append the layers of `cfg` (whose input layers read the tensors `bound`)
+    /// and return the tensors of its outputs.
+    fn model(
+        &mut self,
+        cfg: &'a ModelConfig,
+        scope: &[(String, String)],
+        mut local: HashMap<String, Vec<usize>>,
+    ) -> crate::Result<Vec<usize>> {
+        let path = self.path;
+        for (l, key) in cfg.layers.iter().zip(v3_keys(cfg)) {
+            let lerr =
+                |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
+            if let Some(inner) = &l.nested {
+                let ins = resolve(&local, &l.inputs).map_err(lerr)?;
+                if inner.inputs.len() != 1 {
+                    return Err(lerr(format!(
+                        "the model used as a layer has {} inputs; only one is supported",
+                        inner.inputs.len()
+                    )));
+                }
+                if ins.len() != 1 {
+                    return Err(lerr(format!(
+                        "the model used as a layer is called on {} tensors; it takes one",
+                        ins.len()
+                    )));
+                }
+                let mut bound = HashMap::new();
+                bound.insert(inner.inputs[0].layer.clone(), ins);
+                let mut sc = scope.to_vec();
+                sc.push((l.name.clone(), key));
+                let outs = self.model(inner, &sc, bound)?;
+                local.insert(l.name.clone(), outs);
+                continue;
+            }
+            let desc = if self.v1 {
+                v1::describe(l)
+            } else {
+                layers::describe(l, self.keras3)
+            }
+            .map_err(lerr)?;
+            if matches!(desc, Desc::Input) {
+                if !local.contains_key(&l.name) {
+                    return Err(lerr(
+                        "an input layer that is not the model's input (only models with one input are supported)"
+                            .into(),
+                    ));
+                }
+                continue;
+            }
+            if l.inputs.is_empty() {
+                return Err(lerr("the config gives the layer no input tensor".into()));
+            }
+            let inputs = resolve(&local, &l.inputs).map_err(lerr)?;
+            let name = if self.names.contains(&l.name) && !scope.is_empty() {
+                let mut n: Vec<&str> = scope.iter().map(|(s, _)| s.as_str()).collect();
+                n.push(&l.name);
+                n.join("/")
+            } else {
+                l.name.clone()
+            };
+            if !self.names.insert(name.clone()) {
+                return Err(lerr(format!("a second layer named {name}")));
+            }
+            self.flat.push(Flat {
+                raw: l,
+                name,
+                scope: scope.to_vec(),
+                key,
+                inputs,
+                desc,
+            });
+            local.insert(l.name.clone(), vec![self.flat.len()]);
+        }
+        resolve(&local, &cfg.outputs).map_err(|m| {
+            let o = cfg
+                .outputs
+                .iter()
+                .map(|r| r.layer.as_str())
+                .collect::<Vec<_>>();
+            Error::model(path, format!("the model outputs ({}): {m}", o.join(", ")))
+        })
     }
 }
 
@@ -131,12 +388,13 @@ fn build(
         Some(l) => Error::layer(path, l, e.msg),
         None => Error::model(path, e.msg),
     })?;
-    let major = major_version(src, &cfg);
+    let mut every = Vec::new();
+    all_layers(&cfg, &mut every);
+    let major = major_version(src, &cfg, &every);
     let theano = if major == 1 {
         match keras1_backend {
             Some(b) => b == Keras1Backend::Theano,
-            None => cfg
-                .layers
+            None => every
                 .iter()
                 .any(|l| l.config.get("dim_ordering").and_then(|v| v.as_str()) == Some("th")),
         }
@@ -144,45 +402,46 @@ fn build(
         src.backend.as_deref() == Some("theano")
     };
 
-    let mut descs = Vec::new();
-    for l in &cfg.layers {
-        let d = if major == 1 {
-            v1::describe(l)
-        } else {
-            layers::describe(l)
-        };
-        descs.push(
-            d.map_err(|m| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name)))?,
-        );
-    }
-
-    // `.keras` group keys: snake-cased class names with a counter, over the layers the
-    // model tracks (a Sequential does not track its InputLayer, a Functional does).
-    let mut used = std::collections::HashMap::<String, usize>::new();
-    let mut keys = Vec::new();
-    for (l, d) in cfg.layers.iter().zip(&descs) {
-        if matches!(d, Desc::Input) && cfg.kind == "Sequential" {
-            keys.push(String::new());
-            continue;
+    // One input.
+    let input = match cfg.inputs.as_slice() {
+        [] => return Err(Error::model(path, "the model config names no input layer")),
+        [i] => i,
+        [_, second, ..] => {
+            let names: Vec<&str> = cfg.inputs.iter().map(|r| r.layer.as_str()).collect();
+            let class = cfg
+                .layers
+                .iter()
+                .find(|l| l.name == second.layer)
+                .map_or("InputLayer", |l| l.class_name.as_str());
+            return Err(Error::layer(
+                path,
+                &second.layer,
+                format!(
+                    "{class} layer: the model has {} inputs ({}); only models with one input are supported",
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
         }
-        let base = weights::snake_case(&l.class_name);
-        let key = match used.get_mut(&base) {
-            Some(n) => {
-                *n += 1;
-                format!("{base}_{n}")
-            }
-            None => {
-                used.insert(base.clone(), 0);
-                base
-            }
-        };
-        keys.push(key);
-    }
+    };
+    let mut ex = Expand {
+        path,
+        keras3: major >= 3,
+        v1: major == 1,
+        flat: Vec::new(),
+        names: HashSet::new(),
+    };
+    let mut bound = HashMap::new();
+    bound.insert(input.layer.clone(), vec![0]);
+    let outs = ex.model(&cfg, &[], bound)?;
+    let flat = ex.flat;
 
     // Input shape and layout.
     let first = cfg
         .layers
-        .first()
+        .iter()
+        .find(|l| l.name == input.layer)
+        .or(cfg.layers.first())
         .ok_or_else(|| Error::model(path, "the model has no layers"))?;
     let shape = layers::declared_input_shape(first).ok_or_else(|| {
         Error::layer(
@@ -204,44 +463,27 @@ fn build(
                 ),
             )
         })?;
-    let cf = descs
+    let cf = flat
         .iter()
-        .find_map(|d| match d {
+        .find_map(|f| match f.desc {
             Desc::Conv { channels_first, .. }
             | Desc::Pool { channels_first, .. }
-            | Desc::GlobalPool { channels_first, .. } => Some(*channels_first),
+            | Desc::GlobalPool { channels_first, .. } => Some(channels_first),
             _ => None,
         })
         .unwrap_or(false);
     let bad_input = |m: String| Error::layer(path, &first.name, m);
-    let (input_channels, input_width, mut layout) = match shape.as_slice() {
-        [n] => (
-            *n,
-            1,
-            Layout {
-                rank: 0,
-                channels_first: cf,
-            },
-        ),
+    let lay = |rank, channels_first| Layout {
+        rank,
+        channels_first,
+    };
+    let (input_channels, input_width, layout) = match shape.as_slice() {
+        [n] => (*n, 1, lay(0, cf)),
         [a, b] => {
             if cf {
-                (
-                    *a,
-                    *b,
-                    Layout {
-                        rank: 1,
-                        channels_first: true,
-                    },
-                )
+                (*a, *b, lay(1, true))
             } else {
-                (
-                    *b,
-                    *a,
-                    Layout {
-                        rank: 1,
-                        channels_first: false,
-                    },
-                )
+                (*b, *a, lay(1, false))
             }
         }
         [a, b, c] => {
@@ -249,26 +491,12 @@ fn build(
                 if *b != 1 {
                     return Err(bad_input(format!("input shape {shape:?} (channels first): only one-row images (K, 1, L) are supported")));
                 }
-                (
-                    *a,
-                    *c,
-                    Layout {
-                        rank: 2,
-                        channels_first: true,
-                    },
-                )
+                (*a, *c, lay(2, true))
             } else {
                 if *a != 1 {
                     return Err(bad_input(format!("input shape {shape:?} (channels last): only one-row images (1, L, K) are supported")));
                 }
-                (
-                    *c,
-                    *b,
-                    Layout {
-                        rank: 2,
-                        channels_first: false,
-                    },
-                )
+                (*c, *b, lay(2, false))
             }
         }
         _ => {
@@ -278,18 +506,56 @@ fn build(
         }
     };
 
+    let mut layouts = vec![layout];
+    let mut shapes = vec![(input_channels, input_width)];
     let mut out = Vec::new();
-    for ((l, d), key) in cfg.layers.iter().zip(&descs).zip(&keys) {
-        if matches!(d, Desc::Input) {
-            continue;
-        }
-        let lerr = |m: String| Error::layer(path, &l.name, format!("{} layer: {m}", l.class_name));
-        let ws = src.store.layer(&l.name, key).map_err(lerr)?;
-        let kind = convert(d, ws, &mut layout, theano).map_err(lerr)?;
-        let i = out.len();
-        out.push(LayerSpec::chained(l.name.clone(), kind, i));
+    for f in &flat {
+        let l = f.raw;
+        let lerr = |m: String| Error::layer(path, &f.name, format!("{} layer: {m}", l.class_name));
+        let ws =
+            src.store
+                .layer(&f.scope, &l.name, &f.key)
+                .map_err(|m| match &src.weights_path {
+                    Some(w) => Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name)),
+                    None => lerr(m.clone()),
+                })?;
+        let ins: Vec<(Layout, (usize, usize))> =
+            f.inputs.iter().map(|&t| (layouts[t], shapes[t])).collect();
+        let no_entry = ws.is_none();
+        let (kind, lo) = convert(&f.desc, ws, &ins, theano).map_err(|m| {
+            // With a separate weights file, what is wrong with the weights is in that file.
+            match &src.weights_path {
+                Some(w) if no_entry || m.contains("weight") || m.contains("has shape") => {
+                    Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name))
+                }
+                _ => lerr(m),
+            }
+        })?;
+        let in_shapes: Vec<(usize, usize)> = ins.iter().map(|x| x.1).collect();
+        let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
+        out.push(LayerSpec {
+            name: f.name.clone(),
+            kind,
+            inputs: f.inputs.clone(),
+        });
+        layouts.push(lo);
+        shapes.push(shape);
     }
 
+    let outputs = if outs.len() == 1 && outs[0] == out.len() {
+        vec![]
+    } else {
+        outs.iter()
+            .map(|&t| OutputSpec {
+                name: if t == 0 {
+                    "input".to_string()
+                } else {
+                    out[t - 1].name.clone()
+                },
+                tensor: t,
+            })
+            .collect()
+    };
     let version = src
         .keras_version
         .clone()
@@ -298,7 +564,7 @@ fn build(
         input_channels,
         input_width,
         layers: out,
-        outputs: vec![],
+        outputs,
         tensor_names: vec![],
         class_names: None,
         source: format!(
@@ -312,6 +578,9 @@ fn build(
             }
         ),
     };
+    if spec.layers.is_empty() {
+        return Err(Error::model(path, "the model has no layers"));
+    }
     spec.shapes()
         .map_err(|(i, m)| Error::layer(path, &spec.layers[i].name, m))?;
     Ok(spec)
@@ -344,10 +613,66 @@ fn bias(ws: &[Tensor], use_bias: bool, n: usize) -> Result<Option<Vec<f32>>, Str
     Ok(Some(ws[1].data.clone()))
 }
 
+/// A layer description and its weights → the spec layer and its output's layout,
+/// for inputs of these layouts and shapes (K, W).
 fn convert(
     d: &Desc,
     ws: Option<Vec<Tensor>>,
+    ins: &[(Layout, (usize, usize))],
+    theano: bool,
+) -> Result<(LayerKind, Layout), String> {
+    let (mut lo, (k, w)) = ins[0];
+    let kind = convert_one(d, ws, &mut lo, ins, (k, w), theano)?;
+    Ok((kind, lo))
+}
+
+/// The spec's Reshape for Keras target shape `target` (no batch axis, no -1)
+/// of a tensor of layout `lo` and shape (K, W); `lo` becomes the output's.
+fn reshape_to(target: &[usize], lo: &mut Layout, k: usize, w: usize) -> Result<LayerKind, String> {
+    let cf = lo.channels_first;
+    let (rank, kk, ww) = match *target {
+        [n] => (0, n, 1),
+        [a, b] => {
+            if cf {
+                (1, a, b)
+            } else {
+                (1, b, a)
+            }
+        }
+        [a, b, c] if cf && b == 1 => (2, a, c),
+        [a, b, c] if !cf && a == 1 => (2, c, b),
+        _ => {
+            return Err(format!(
+                "target shape {target:?} is not a sequence (positions, channels), a one-row image or a flat vector"
+            ))
+        }
+    };
+    let out = Layout {
+        rank,
+        channels_first: lo.channels_first,
+    };
+    if kk * ww != k * w {
+        return Err(format!("cannot reshape {} values to {target:?}", k * w));
+    }
+    if !lo.row_major_is_position_major(k, w) || !out.row_major_is_position_major(kk, ww) {
+        return Err(format!(
+            "reshaping channels-first data {} to {target:?} moves values (only relabellings, where a unit axis keeps the order, are supported)",
+            lo.describe()
+        ));
+    }
+    *lo = out;
+    Ok(LayerKind::Reshape {
+        channels: kk,
+        width: ww,
+    })
+}
+
+fn convert_one(
+    d: &Desc,
+    ws: Option<Vec<Tensor>>,
     layout: &mut Layout,
+    ins: &[(Layout, (usize, usize))],
+    (k, w): (usize, usize),
     theano: bool,
 ) -> Result<LayerKind, String> {
     let no_weights = |ws: &Option<Vec<Tensor>>| -> Result<(), String> {
@@ -383,8 +708,181 @@ fn convert(
         }
         Ok(())
     };
+    let same_layouts = || -> Result<(), String> {
+        if let Some((o, _)) = ins.iter().find(|(o, _)| !o.same(layout)) {
+            return Err(format!(
+                "merges tensors of different layouts ({} and {})",
+                layout.describe(),
+                o.describe()
+            ));
+        }
+        Ok(())
+    };
+    let seq_1d = |cf: bool, layout: &Layout| -> Result<(), String> {
+        if layout.rank != 1 {
+            return Err(format!(
+                "a 1-D layer applied to a {} tensor",
+                layout.describe()
+            ));
+        }
+        if cf != layout.channels_first {
+            return Err(format!(
+                "data format {} differs from the tensor's layout {}",
+                if cf {
+                    "channels_first"
+                } else {
+                    "channels_last"
+                },
+                layout.describe()
+            ));
+        }
+        Ok(())
+    };
+    match d {
+        Desc::Reshape { target } => {
+            no_weights(&ws)?;
+            let total = (k * w) as i64;
+            let known: i64 = target.iter().filter(|&&t| t != -1).product();
+            let unknown = target.iter().filter(|&&t| t == -1).count();
+            if target.iter().any(|&t| t == 0 || t < -1) || unknown > 1 {
+                return Err(format!("target shape {target:?} is not understood"));
+            }
+            let t: Vec<usize> = target
+                .iter()
+                .map(|&t| {
+                    if t == -1 {
+                        (total / known.max(1)) as usize
+                    } else {
+                        t as usize
+                    }
+                })
+                .collect();
+            return reshape_to(&t, layout, k, w);
+        }
+        Desc::Permute { dims } => {
+            no_weights(&ws)?;
+            let (kd, _, _) = layout.keras_dims(k, w);
+            let mut sorted = dims.clone();
+            sorted.sort_unstable();
+            if sorted != (1..=kd.len()).collect::<Vec<_>>() {
+                return Err(format!(
+                    "dims {dims:?} is not a permutation of the tensor's {} axes {kd:?}",
+                    kd.len()
+                ));
+            }
+            // A relabelling when the axes longer than 1 keep their order.
+            let big: Vec<usize> = dims.iter().copied().filter(|&d| kd[d - 1] > 1).collect();
+            if big.windows(2).any(|p| p[0] > p[1]) {
+                return Err(format!(
+                    "permuting axes {dims:?} of a {} tensor {kd:?} moves values (only permutations of unit axes, which relabel, are supported)",
+                    layout.describe()
+                ));
+            }
+            let t: Vec<usize> = dims.iter().map(|&d| kd[d - 1]).collect();
+            return reshape_to(&t, layout, k, w);
+        }
+        _ => {}
+    }
     Ok(match *d {
-        Desc::Input => unreachable!(),
+        Desc::Input | Desc::Reshape { .. } | Desc::Permute { .. } => unreachable!(),
+        Desc::Merge(op) => {
+            no_weights(&ws)?;
+            same_layouts()?;
+            LayerKind::Merge(op)
+        }
+        Desc::Concat { axis } => {
+            no_weights(&ws)?;
+            same_layouts()?;
+            let ndim = layout.rank as i64 + 2;
+            let ax = if axis < 0 { ndim + axis } else { axis };
+            let (_, pos, ch) = layout.keras_dims(k, w);
+            let axis = if ax == ch as i64 + 1 {
+                ConcatAxis::Channels
+            } else if pos.is_some_and(|p| ax == p as i64 + 1) {
+                ConcatAxis::Positions
+            } else {
+                return Err(format!(
+                    "concatenation over axis {axis} of {} tensors is over neither the channels nor the positions",
+                    layout.describe()
+                ));
+            };
+            LayerKind::Concatenate { axis }
+        }
+        Desc::Crop {
+            left,
+            right,
+            channels_first,
+        } => {
+            no_weights(&ws)?;
+            seq_1d(channels_first, layout)?;
+            LayerKind::Crop { left, right }
+        }
+        Desc::ZeroPad {
+            left,
+            right,
+            channels_first,
+        } => {
+            no_weights(&ws)?;
+            seq_1d(channels_first, layout)?;
+            LayerKind::ZeroPad { left, right }
+        }
+        Desc::UpSample {
+            size,
+            channels_first,
+        } => {
+            no_weights(&ws)?;
+            seq_1d(channels_first, layout)?;
+            LayerKind::UpSample { size }
+        }
+        Desc::Relu {
+            negative_slope,
+            max_value,
+            threshold,
+        } => {
+            no_weights(&ws)?;
+            LayerKind::Relu {
+                negative_slope,
+                max_value,
+                threshold,
+            }
+        }
+        Desc::PRelu => {
+            let ws = expect_weights(ws, 1, "alpha")?;
+            let a = &ws[0];
+            let (kd, pos, ch) = layout.keras_dims(k, w);
+            if a.shape.len() != kd.len() || a.shape.iter().zip(&kd).any(|(&s, &d)| s != 1 && s != d)
+            {
+                return Err(shape_err(
+                    "alpha",
+                    &a.shape,
+                    &format!("{kd:?} or that with shared axes of length 1"),
+                ));
+            }
+            let mut strides = vec![1usize; a.shape.len()];
+            for i in (0..a.shape.len().saturating_sub(1)).rev() {
+                strides[i] = strides[i + 1] * a.shape[i + 1];
+            }
+            let at = |axis: usize, x: usize| {
+                if a.shape[axis] == 1 {
+                    0
+                } else {
+                    x * strides[axis]
+                }
+            };
+            let per_channel = a.shape.iter().enumerate().all(|(i, &s)| i == ch || s == 1);
+            let alpha = if per_channel {
+                (0..k).map(|c| a.data[at(ch, c)]).collect()
+            } else {
+                let mut v = Vec::with_capacity(k * w);
+                for p in 0..w {
+                    for c in 0..k {
+                        v.push(a.data[at(ch, c) + pos.map_or(0, |pa| at(pa, p))]);
+                    }
+                }
+                v
+            };
+            LayerKind::PRelu { alpha }
+        }
         Desc::Conv {
             dims,
             filters,
@@ -468,6 +966,7 @@ fn convert(
             }
         }
         Desc::Pool {
+            avg,
             dims,
             ph,
             pw,
@@ -485,20 +984,31 @@ fn convert(
             if theano && padding == Padding::Same && pw > 1 {
                 return Err("Theano 'same' pooling is not supported".into());
             }
-            LayerKind::MaxPool1D {
-                pool: pw,
-                stride,
-                padding,
+            if avg {
+                LayerKind::AvgPool1D {
+                    pool: pw,
+                    stride,
+                    padding,
+                }
+            } else {
+                LayerKind::MaxPool1D {
+                    pool: pw,
+                    stride,
+                    padding,
+                }
             }
         }
         Desc::GlobalPool {
             max,
             dims,
             channels_first,
+            keepdims,
         } => {
             check_layout(dims, channels_first, layout)?;
             no_weights(&ws)?;
-            layout.rank = 0;
+            if !keepdims {
+                layout.rank = 0;
+            }
             if max {
                 LayerKind::GlobalMaxPool1D
             } else {
@@ -627,4 +1137,164 @@ fn convert(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MergeOp;
+
+    const CL: Layout = Layout {
+        rank: 1,
+        channels_first: false,
+    };
+    const CF: Layout = Layout {
+        rank: 1,
+        channels_first: true,
+    };
+    const FLAT: Layout = Layout {
+        rank: 0,
+        channels_first: false,
+    };
+
+    fn conv(
+        d: Desc,
+        ins: &[(Layout, (usize, usize))],
+        ws: Option<Vec<Tensor>>,
+    ) -> Result<(LayerKind, Layout), String> {
+        convert(&d, ws, ins, false)
+    }
+
+    #[test]
+    fn concatenate_axes_follow_the_layout() {
+        let cat = |axis, lo| conv(Desc::Concat { axis }, &[(lo, (4, 10)), (lo, (4, 10))], None);
+        let axis = |r: Result<(LayerKind, Layout), String>| match r.unwrap().0 {
+            LayerKind::Concatenate { axis } => axis,
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(axis(cat(-1, CL)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(2, CL)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(1, CL)), ConcatAxis::Positions);
+        assert_eq!(axis(cat(1, CF)), ConcatAxis::Channels);
+        assert_eq!(axis(cat(-1, CF)), ConcatAxis::Positions);
+        assert_eq!(axis(cat(-1, FLAT)), ConcatAxis::Channels);
+        assert!(cat(0, CL).is_err());
+        // Different layouts do not merge.
+        let e = conv(
+            Desc::Merge(MergeOp::Add),
+            &[(CL, (4, 4)), (CF, (4, 4))],
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("layouts"), "{e}");
+    }
+
+    #[test]
+    fn reshape_only_relabels() {
+        let rs = |target: Vec<i64>, lo, s| conv(Desc::Reshape { target }, &[(lo, s)], None);
+        // Flat 8 → (1, 8): one position, 8 channels.
+        let (k, lo) = rs(vec![1, 8], FLAT, (8, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 8,
+                width: 1
+            }
+        );
+        assert_eq!(lo, CL);
+        // (W=10, K=4) → (-1,) flat: 40 channels.
+        let (k, lo) = rs(vec![-1], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 40,
+                width: 1
+            }
+        );
+        assert_eq!(lo.rank, 0);
+        // (10, 4) → (20, 2) channels-last: a relabel of the position-major order.
+        let (k, _) = rs(vec![20, 2], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 2,
+                width: 20
+            }
+        );
+        // (1, W, K) images.
+        let (k, lo) = rs(vec![1, 10, 4], CL, (4, 10)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 4,
+                width: 10
+            }
+        );
+        assert_eq!(lo.rank, 2);
+        // Channels-first data with both axes longer than 1 would move values.
+        assert!(rs(vec![-1], CF, (4, 10))
+            .unwrap_err()
+            .contains("moves values"));
+        assert!(rs(vec![4, 1, 10], CF, (4, 1)).is_err());
+        let (k, _) = rs(vec![-1], CF, (4, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 4,
+                width: 1
+            }
+        );
+    }
+
+    #[test]
+    fn permute_only_of_unit_axes() {
+        let p = |dims: Vec<usize>, s| conv(Desc::Permute { dims }, &[(CL, s)], None);
+        // (W=1, K=8) → (8, 1): 1 channel × 8 positions, the same order.
+        let (k, _) = p(vec![2, 1], (8, 1)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::Reshape {
+                channels: 1,
+                width: 8
+            }
+        );
+        assert!(p(vec![2, 1], (4, 10)).unwrap_err().contains("moves values"));
+        assert!(p(vec![1, 1], (4, 10)).is_err());
+    }
+
+    #[test]
+    fn prelu_alpha_per_channel_or_position_major() {
+        let t = |shape: Vec<usize>, data: Vec<f32>| Some(vec![Tensor { shape, data }]);
+        // shared_axes [1] on (W, K): alpha (1, K).
+        let (k, _) = conv(Desc::PRelu, &[(CL, (2, 3))], t(vec![1, 2], vec![0.1, 0.2])).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![0.1, 0.2]
+            }
+        );
+        // No shared axes on channels-first (K=2, W=3): alpha (K, W) → position-major.
+        let a = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (k, _) = conv(Desc::PRelu, &[(CF, (2, 3))], t(vec![2, 3], a)).unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+            }
+        );
+        // Shared over channels (W, 1): repeated per channel.
+        let (k, _) = conv(
+            Desc::PRelu,
+            &[(CL, (2, 3))],
+            t(vec![3, 1], vec![1.0, 2.0, 3.0]),
+        )
+        .unwrap();
+        assert_eq!(
+            k,
+            LayerKind::PRelu {
+                alpha: vec![1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
+            }
+        );
+        assert!(conv(Desc::PRelu, &[(CL, (2, 3))], t(vec![2, 2], vec![0.0; 4])).is_err());
+    }
 }

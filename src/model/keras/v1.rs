@@ -68,9 +68,10 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 },
             }
         }
-        "MaxPooling1D" => {
+        "MaxPooling1D" | "AveragePooling1D" => {
             let pw = int_at(l, "pool_length", 0)?.unwrap_or(2);
             Desc::Pool {
+                avg: c.starts_with("Av"),
                 dims: 1,
                 ph: 1,
                 pw,
@@ -79,10 +80,11 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 channels_first: false,
             }
         }
-        "MaxPooling2D" => {
+        "MaxPooling2D" | "AveragePooling2D" => {
             let ph = int_at(l, "pool_size", 0)?.unwrap_or(2);
             let pw = int_at(l, "pool_size", 1)?.unwrap_or(2);
             Desc::Pool {
+                avg: c.starts_with("Av"),
                 dims: 2,
                 ph,
                 pw,
@@ -95,11 +97,13 @@ pub fn describe(l: &RawLayer) -> DescResult {
             max: c.contains("Max"),
             dims: 1,
             channels_first: false,
+            keepdims: false,
         },
         "GlobalMaxPooling2D" | "GlobalAveragePooling2D" => Desc::GlobalPool {
             max: c.contains("Max"),
             dims: 2,
             channels_first: channels_first(l)?,
+            keepdims: false,
         },
         // Keras 1 Flatten is a plain reshape of the tensor as laid out.
         "Flatten" => Desc::Flatten {
@@ -112,6 +116,12 @@ pub fn describe(l: &RawLayer) -> DescResult {
         },
         "Activation" => Desc::Act(activation(l, "activation")?),
         "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout" => Desc::Dropout,
+        "LeakyReLU" => Desc::Relu {
+            negative_slope: get(l, "alpha").and_then(Value::as_f64).unwrap_or(0.3) as f32,
+            max_value: None,
+            threshold: 0.0,
+        },
+        "Lambda" => return Err(super::layers::LAMBDA.to_string()),
         "BatchNormalization" => {
             let mode = get(l, "mode").and_then(Value::as_i64).unwrap_or(0);
             if mode != 0 {

@@ -10,7 +10,15 @@
 //!   not the layer name; recent Keras 3 writes the layer name as the `name`
 //!   attribute of the `vars` group. Keras 2.13–2.15 archives of Sequential models
 //!   use `_layer_checkpoint_dependencies/<layer name>/vars/...`.
+//! - A model used as a layer of another: in `.h5` files its weights are all in
+//!   the group of that layer (`model_weights/<inner model>/`), `weight_names`
+//!   naming `<layer>/kernel` (Keras 3) or `<layer>/kernel:0` (Keras 2); in
+//!   `.keras` archives under `layers/<key>/layers/<inner key>/vars`.
+//! - `save_weights` files: Keras 1/2 and Keras 3's legacy writer as the layer
+//!   groups at the root (attribute `layer_names`); Keras 3 `.weights.h5` as
+//!   `model.weights.h5` of an archive.
 use crate::model::h5util::{read_tensor, string_attr, strings_attr, Tensor};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 pub enum WeightStore {
@@ -19,8 +27,16 @@ pub enum WeightStore {
     },
     V3 {
         file: hdf5::File,
-        by_name: HashMap<String, String>,
+        /// Per nesting prefix: layer name → its `vars` group.
+        by_name: RefCell<HashMap<String, HashMap<String, String>>>,
     },
+}
+
+/// The models (as layers) a layer sits in, outermost first: (layer name, `.keras` key).
+pub type Scope = [(String, String)];
+
+fn v3_prefix(scope: &Scope) -> String {
+    scope.iter().map(|(_, k)| format!("layers/{k}/")).collect()
 }
 
 /// Keras' `to_snake_case` of a class name.
@@ -50,10 +66,18 @@ pub fn snake_case(class: &str) -> String {
     b.to_lowercase()
 }
 
-fn find_vars_groups(file: &hdf5::File) -> HashMap<String, String> {
+fn find_vars_groups(file: &hdf5::File, prefix: &str) -> HashMap<String, String> {
     let mut map = HashMap::new();
-    for top in ["layers", "_layer_checkpoint_dependencies"] {
-        let Ok(g) = file.group(top) else { continue };
+    let tops = if prefix.is_empty() {
+        vec![
+            "layers".to_string(),
+            "_layer_checkpoint_dependencies".to_string(),
+        ]
+    } else {
+        vec![format!("{prefix}layers")]
+    };
+    for top in tops {
+        let Ok(g) = file.group(&top) else { continue };
         let Ok(keys) = g.member_names() else { continue };
         for k in keys {
             let path = format!("{top}/{k}/vars");
@@ -76,20 +100,41 @@ impl WeightStore {
     }
 
     pub fn v3(file: hdf5::File) -> WeightStore {
-        let by_name = find_vars_groups(&file);
-        WeightStore::V3 { file, by_name }
+        WeightStore::V3 {
+            file,
+            by_name: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The `.keras` weights layout (`layers/<key>/vars`), as opposed to layer groups.
+    pub fn is_v3_file(file: &hdf5::File) -> bool {
+        file.group("layers").is_ok() || file.group("_layer_checkpoint_dependencies").is_ok()
     }
 
     /// The weights of one layer in Keras order. `v3_key` is the generated
     /// `.keras` key (`conv1d_1`), used when the archive does not name its groups.
     /// `Ok(None)` when the file has no entry for the layer at all.
-    pub fn layer(&self, name: &str, v3_key: &str) -> Result<Option<Vec<Tensor>>, String> {
+    /// `scope`: the models used as layers that hold it (empty at the top level).
+    pub fn layer(
+        &self,
+        scope: &Scope,
+        name: &str,
+        v3_key: &str,
+    ) -> Result<Option<Vec<Tensor>>, String> {
         match self {
             WeightStore::Legacy { root } => {
-                let Ok(g) = root.group(name) else {
+                let group = scope.first().map_or(name, |(n, _)| n.as_str());
+                let Ok(g) = root.group(group) else {
                     return Ok(None);
                 };
-                let names = strings_attr(&g, "weight_names")?.unwrap_or_default();
+                let mut names = strings_attr(&g, "weight_names")?.unwrap_or_default();
+                if !scope.is_empty() {
+                    // The inner model's group lists the weights of all its layers.
+                    names.retain(|n| {
+                        let parts: Vec<&str> = n.split('/').collect();
+                        parts[..parts.len() - 1].contains(&name)
+                    });
+                }
                 let mut out = Vec::new();
                 for n in names {
                     let ds = g.dataset(&n).map_err(|_| {
@@ -100,14 +145,23 @@ impl WeightStore {
                 Ok(Some(out))
             }
             WeightStore::V3 { file, by_name } => {
-                let path = match by_name.get(name) {
-                    Some(p) => p.clone(),
+                let prefix = v3_prefix(scope);
+                let found = by_name
+                    .borrow_mut()
+                    .entry(prefix.clone())
+                    .or_insert_with(|| find_vars_groups(file, &prefix))
+                    .get(name)
+                    .cloned();
+                let path = match found {
+                    Some(p) => p,
                     None => {
-                        let cands = [
-                            format!("layers/{v3_key}/vars"),
-                            format!("_layer_checkpoint_dependencies/{name}/vars"),
-                            format!("layers/{name}/vars"),
+                        let mut cands = vec![
+                            format!("{prefix}layers/{v3_key}/vars"),
+                            format!("{prefix}layers/{name}/vars"),
                         ];
+                        if prefix.is_empty() {
+                            cands.insert(1, format!("_layer_checkpoint_dependencies/{name}/vars"));
+                        }
                         match cands.into_iter().find(|p| file.group(p).is_ok()) {
                             Some(p) => p,
                             None => return Ok(None),
