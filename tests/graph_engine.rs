@@ -147,6 +147,15 @@ fn plan_refuses_non_cuts_merges_ambiguous_outputs_and_wrong_reduce() {
     );
     let e = plan_err(&spec, n.block1, Some(5), None);
     assert!(e.contains("--output 5"), "{e}");
+    // H on the profile head's own branch does not lead to the counts head.
+    let profile_conv = spec.layers.len() - 5;
+    let e = plan_err(&spec, profile_conv + 1, Some(1), None);
+    assert!(e.contains("does not depend on H"), "{e}");
+    let net = Network::new(&spec).unwrap();
+    let x = vec![0.1f32; 4 * 40];
+    let t = spec.layers[profile_conv + 1].inputs[0];
+    let h = net.forward_prefix(&x, 1, t).unwrap();
+    assert!(net.forward_range(&h, 1, t, spec.outputs[1].tensor).is_err());
 }
 
 #[test]

@@ -510,6 +510,11 @@ impl Network {
                 input.len()
             )));
         }
+        if !self.descendants(ef)[eu] {
+            return Err(Error::Input(format!(
+                "tensor {upto} does not depend on tensor {from}: no path leads from one to the other"
+            )));
+        }
         let order = self.between(ef, eu).map_err(|j| {
             Error::Input(format!(
                 "the input of {} does not lead to {} alone: layer {} reads a tensor that bypasses it",

@@ -197,6 +197,11 @@ impl Plan {
             },
             _ => k,
         };
+        if !net.descendants(h)[head.input()] {
+            return Err(Error::Input(format!(
+                "--layer {label}: output {oname} does not depend on H (no path from H leads to it); choose a tensor on the way to {oname}"
+            )));
+        }
         let nodes = net.between(h, head.input()).map_err(|j| {
             let node = &net.nodes[j];
             let below = net.descendants(h);
