@@ -79,35 +79,33 @@ pub fn tomtom(queries: &[Motif], targets: &[Motif], dist: ColumnScore) -> Vec<Ma
     for t in targets {
         db.extend(reverse_complement(&t.cols).iter().map(|c| dist.prepare(c)));
     }
-    let mut out = Vec::with_capacity(queries.len() * targets.len());
-    let mut sums = Vec::new();
-    for (qi, q) in queries.iter().enumerate() {
-        let qc: Vec<[f64; 4]> = q.cols.iter().map(|c| dist.prepare(c)).collect();
-        let null = QueryNull::new(&qc, &db, dist);
-        let nq = qc.len();
-        for (ti, t) in targets.iter().enumerate() {
-            let nt = t.width();
-            let f = best_offset(&null.v, nq, starts[ti], nt, &mut sums);
-            let r = best_offset(&null.v, nq, n_fwd + starts[ti], nt, &mut sums);
-            let rc = r.score > f.score;
-            let b = if rc { r } else { f };
-            // Both strands have the same null, so the better score has the smaller
-            // p-value; the two strands are then corrected for as two tries.
-            let p1 = null.p_value(nt, b.score);
-            let p = (p1 * (2.0 - p1)).clamp(0.0, 1.0);
-            out.push(Match {
-                query: qi,
-                target: ti,
-                offset: b.offset,
-                overlap: b.overlap,
-                rc,
-                score: b.score,
-                p,
-                e: p * targets.len() as f64,
-                q: 1.0,
-            });
-        }
-    }
+    // Queries are independent: split them over the cores, in input order.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(queries.len().div_ceil(8))
+        .max(1);
+    let chunk = queries.len().div_ceil(threads).max(1);
+    let (db, starts) = (&db, &starts);
+    let mut out: Vec<Match> = std::thread::scope(|sc| {
+        let handles: Vec<_> = queries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, qs)| {
+                sc.spawn(move || {
+                    let mut out = Vec::with_capacity(qs.len() * targets.len());
+                    for (k, q) in qs.iter().enumerate() {
+                        match_query(c * chunk + k, q, targets, db, starts, n_fwd, dist, &mut out);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a matching thread panicked"))
+            .collect()
+    });
     let p: Vec<f64> = out.iter().map(|m| m.p).collect();
     for (m, q) in out.iter_mut().zip(benjamini_hochberg(&p)) {
         m.q = q;
@@ -125,4 +123,44 @@ pub fn best_per_query(all: &[Match], n_queries: usize) -> Vec<Option<&Match>> {
         }
     }
     best
+}
+
+/// The matches of query `qi` with every target, appended to `out`.
+#[allow(clippy::too_many_arguments)]
+fn match_query(
+    qi: usize,
+    q: &Motif,
+    targets: &[Motif],
+    db: &[[f64; 4]],
+    starts: &[usize],
+    n_fwd: usize,
+    dist: ColumnScore,
+    out: &mut Vec<Match>,
+) {
+    let mut sums = Vec::new();
+    let qc: Vec<[f64; 4]> = q.cols.iter().map(|c| dist.prepare(c)).collect();
+    let null = QueryNull::new(&qc, db, dist);
+    let nq = qc.len();
+    for (ti, t) in targets.iter().enumerate() {
+        let nt = t.width();
+        let f = best_offset(&null.v, nq, starts[ti], nt, &mut sums);
+        let r = best_offset(&null.v, nq, n_fwd + starts[ti], nt, &mut sums);
+        let rc = r.score > f.score;
+        let b = if rc { r } else { f };
+        // Both strands have the same null, so the better score has the smaller
+        // p-value; the two strands are then corrected for as two tries.
+        let p1 = null.p_value(nt, b.score);
+        let p = (p1 * (2.0 - p1)).clamp(0.0, 1.0);
+        out.push(Match {
+            query: qi,
+            target: ti,
+            offset: b.offset,
+            overlap: b.overlap,
+            rc,
+            score: b.score,
+            p,
+            e: p * targets.len() as f64,
+            q: 1.0,
+        });
+    }
 }
