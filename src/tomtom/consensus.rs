@@ -4,12 +4,7 @@
 pub fn consensus(cols: &[[f64; 4]]) -> String {
     cols.iter()
         .map(|c| {
-            let mut best = 0;
-            for a in 1..4 {
-                if c[a] > c[best] {
-                    best = a;
-                }
-            }
+            let best = (1..4).fold(0, |b, a| if c[a] > c[b] { a } else { b });
             b"ACGT"[best] as char
         })
         .collect()

@@ -39,7 +39,7 @@ pub struct MatchOptions {
 
 /// The `match` command: read both files, match, write the table.
 pub fn run(opts: &MatchOptions) -> Result<()> {
-    if !(opts.thresh > 0.0) {
+    if opts.thresh.is_nan() || opts.thresh <= 0.0 {
         return Err(Error::Input(format!(
             "--thresh must be a p-value above 0 (got {})",
             opts.thresh
