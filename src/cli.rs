@@ -43,6 +43,48 @@ pub enum Command {
     Motifs(MotifsArgs),
     /// Class difference map D = OFIV_A − OFIV_B as a sorted table.
     Diff(DiffArgs),
+    /// TOMTOM: match query motifs against a motif database (MEME files).
+    Match(MatchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MatchArgs {
+    /// Query motifs (MEME format).
+    #[arg(long)]
+    pub motifs: PathBuf,
+    /// Motif database (MEME format), e.g. data/JASPAR2024_CORE_vertebrates_non-redundant.meme.
+    #[arg(long)]
+    pub db: PathBuf,
+    /// Table file (TOMTOM's tab-separated columns); standard output if absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Report pairs with p-value below this (1: every pair).
+    #[arg(long, default_value_t = 0.5)]
+    pub thresh: f64,
+    /// Column similarity: Pearson correlation (TOMTOM's default) or Euclidean distance.
+    #[arg(long, value_enum, default_value = "pearson")]
+    pub dist: DistArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DistArg {
+    Pearson,
+    Ed,
+}
+
+impl MatchArgs {
+    pub fn options(&self) -> deepresolve_mpi::tomtom::MatchOptions {
+        deepresolve_mpi::tomtom::MatchOptions {
+            motifs: self.motifs.clone(),
+            db: self.db.clone(),
+            out: self.out.clone(),
+            thresh: self.thresh,
+            dist: match self.dist {
+                DistArg::Pearson => deepresolve_mpi::tomtom::ColumnScore::Pearson,
+                DistArg::Ed => deepresolve_mpi::tomtom::ColumnScore::Ed,
+            },
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -68,6 +110,10 @@ pub struct MotifsArgs {
     pub out: PathBuf,
     #[arg(long, value_enum)]
     pub keras1_backend: Option<Backend>,
+    /// Also match the motifs against this MEME database (TOMTOM, Pearson) and
+    /// print each class's top channels with their best known motif.
+    #[arg(long = "match")]
+    pub match_db: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -296,6 +342,7 @@ impl MotifsArgs {
             top: self.top,
             out: self.out.clone(),
             keras1_backend: keras1(self.keras1_backend),
+            match_db: self.match_db.clone(),
         }
     }
 }

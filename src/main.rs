@@ -50,6 +50,9 @@ fn main() {
         Command::Plot(args) => plot::plot(&args.to_options()).map_err(anyhow::Error::from),
         Command::Motifs(args) => motifs::motifs(&args.to_options()).map_err(anyhow::Error::from),
         Command::Diff(args) => diff::diff(&args.to_options()).map_err(anyhow::Error::from),
+        Command::Match(args) => {
+            deepresolve_mpi::tomtom::run(&args.options()).map_err(anyhow::Error::from)
+        }
     };
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));

@@ -180,6 +180,8 @@ pub struct MotifsOptions {
     pub top: usize,
     pub out: std::path::PathBuf,
     pub keras1_backend: Option<Keras1Backend>,
+    /// A MEME motif database: name each top channel's best known motif.
+    pub match_db: Option<std::path::PathBuf>,
 }
 
 impl MotifsOptions {
@@ -193,8 +195,16 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
     let r = FinishedRun::read(&args.results)?;
     let spec = load_model(&args.model, args.keras1_backend)?;
     let text = meme(&spec, &r, args.top)?;
-    std::fs::write(&args.out, text)
+    // Read the database before writing anything, so a bad one fails cleanly.
+    let db = match &args.match_db {
+        Some(p) => Some(crate::tomtom::read_meme(p)?),
+        None => None,
+    };
+    std::fs::write(&args.out, &text)
         .map_err(|e| Error::Input(format!("cannot write {}: {e}", args.out.display())))?;
+    if let Some(db) = db {
+        print!("{}", match_table(&r, &text, args.top, &db)?);
+    }
     eprintln!(
         "deepresolve-mpi: wrote {} motifs ({} classes × top {}) to {}",
         r.c * args.top.min(r.k),
@@ -203,4 +213,43 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// `motifs --match DB`: each class's top channels (in the MEME file's order)
+/// with the database motif of smallest TOMTOM p-value (Pearson columns; q-values
+/// by Benjamini–Hochberg over every channel × database pair).
+fn match_table(
+    r: &FinishedRun,
+    text: &str,
+    top: usize,
+    db: &[crate::tomtom::Motif],
+) -> Result<String> {
+    use crate::tomtom::{best_per_query, parse_meme, report::g6, tomtom, ColumnScore};
+    let queries = parse_meme(text, "the motifs written")?;
+    let all = tomtom(&queries, db, ColumnScore::Pearson);
+    let best = best_per_query(&all, queries.len());
+    let mut s = String::from(
+        "class\trank\tchannel\tbest_match\tmatch_name\tp-value\tq-value\torientation\n",
+    );
+    let mut qi = 0;
+    for ci in 0..r.c {
+        for (ri, &ch) in r.rank_row(ci).iter().take(top.min(r.k)).enumerate() {
+            if let Some(m) = best[qi] {
+                let t = &db[m.target];
+                let _ = writeln!(
+                    s,
+                    "{}\t{}\t{ch}\t{}\t{}\t{}\t{}\t{}",
+                    r.names[ci],
+                    ri + 1,
+                    t.id,
+                    t.alt.as_deref().unwrap_or("-"),
+                    g6(m.p),
+                    g6(m.q),
+                    if m.rc { '-' } else { '+' }
+                );
+            }
+            qi += 1;
+        }
+    }
+    Ok(s)
 }
