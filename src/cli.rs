@@ -32,6 +32,9 @@ pub enum Command {
     /// List a model's layers: index, name, kind, output shape, parameters.
     Inspect {
         model: PathBuf,
+        /// Weights for an architecture-only model file (Keras `to_json()` + `save_weights`).
+        #[arg(long)]
+        weights: Option<PathBuf>,
         #[arg(long, value_enum)]
         keras1_backend: Option<Backend>,
     },
@@ -171,6 +174,10 @@ pub struct RunArgs {
     /// Keras HDF5 (.h5), Keras 3 archive (.keras) or native model file.
     #[arg(long)]
     pub model: PathBuf,
+    /// Weights for an architecture-only model file: a Keras `model.to_json()` file
+    /// with its `save_weights` HDF5 (Keras 1.2, 2 and 3 forms).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// H is the input of this layer: its name, or its 0-based index in the layer list
     /// (for ONNX models also a tensor name: H is then that tensor).
     #[arg(long)]
@@ -269,6 +276,7 @@ impl RunArgs {
     pub fn to_config(&self) -> RunConfig {
         RunConfig {
             model: self.model.clone(),
+            weights: self.weights.clone(),
             layer: self.layer.clone(),
             output: self.output.clone(),
             reduce: self.reduce.map(|r| match r {

@@ -1,5 +1,5 @@
 //! `inspect MODEL`: what a user needs to pick `--layer`, `--output` and `--reduce`.
-use crate::model::{load_model, Keras1Backend, LayerKind, ModelSpec};
+use crate::model::{load_model_with_weights, Keras1Backend, LayerKind, ModelSpec};
 use crate::network::{Network, Plan, Reduce};
 use crate::Result;
 use std::path::Path;
@@ -72,8 +72,12 @@ fn cut_column(net: &Network, layer: usize) -> String {
     }
 }
 
-pub fn describe(model: &Path, backend: Option<Keras1Backend>) -> Result<String> {
-    describe_spec(model, load_model(model, backend)?)
+pub fn describe(
+    model: &Path,
+    weights: Option<&Path>,
+    backend: Option<Keras1Backend>,
+) -> Result<String> {
+    describe_spec(model, load_model_with_weights(model, weights, backend)?)
 }
 
 pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
@@ -175,7 +179,7 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
     Ok(s)
 }
 
-pub fn inspect(model: &Path, backend: Option<Keras1Backend>) -> Result<()> {
-    print!("{}", describe(model, backend)?);
+pub fn inspect(model: &Path, weights: Option<&Path>, backend: Option<Keras1Backend>) -> Result<()> {
+    print!("{}", describe(model, weights, backend)?);
     Ok(())
 }

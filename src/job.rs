@@ -2,7 +2,7 @@
 //! classes resolved, the options validated, the work cut into lanes.
 use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, parse_classes};
-use crate::model::{load_model, Keras1Backend, ModelSpec};
+use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
 use crate::network::{Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{Error, Result};
@@ -13,8 +13,10 @@ use std::path::PathBuf;
 /// program can build one directly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
-    /// Keras HDF5, Keras 3 archive or native model file.
+    /// Keras HDF5, Keras 3 archive, ONNX, native model file, or a Keras JSON architecture.
     pub model: PathBuf,
+    /// The weights of an architecture-only `model` (Keras `to_json()` + `save_weights`).
+    pub weights: Option<PathBuf>,
     /// H is the input of this layer: its name, or its 0-based index (or a
     /// tensor name the model file gives: H is then that tensor).
     pub layer: String,
@@ -62,6 +64,7 @@ impl RunConfig {
     ) -> Self {
         RunConfig {
             model: model.into(),
+            weights: None,
             layer: layer.into(),
             output: None,
             reduce: None,
@@ -108,7 +111,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
     if lane == 0 {
         return Err(Error::Input("--lane must be at least 1".into()));
     }
-    let spec = load_model(&a.model, a.keras1_backend)?;
+    let spec = load_model_with_weights(&a.model, a.weights.as_deref(), a.keras1_backend)?;
     let model_class_names = spec.class_names.clone();
     let (layer, h_tensor) = find_h(&spec, &a.layer, &a.model)?;
     let output = match &a.output {
@@ -163,6 +166,11 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         overwrite: a.overwrite,
         output: output_name,
         reduce: reduce.map_or(String::new(), |r| r.name().to_string()),
+        weights: a
+            .weights
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

@@ -44,8 +44,10 @@ fn main() {
             .map_err(anyhow::Error::from),
         Command::Inspect {
             model,
+            weights,
             keras1_backend,
-        } => inspect::inspect(model, cli::keras1(*keras1_backend)).map_err(anyhow::Error::from),
+        } => inspect::inspect(model, weights.as_deref(), cli::keras1(*keras1_backend))
+            .map_err(anyhow::Error::from),
         Command::Bench(args) => bench::bench(&args.to_options()).context("bench"),
         Command::Plot(args) => plot::plot(&args.to_options()).map_err(anyhow::Error::from),
         Command::Motifs(args) => motifs::motifs(&args.to_options()).map_err(anyhow::Error::from),

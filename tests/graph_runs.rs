@@ -163,3 +163,79 @@ fn graph_refusals_end_every_rank_with_one_error() {
     );
     assert!(!out.exists(), "a refused run left a results file");
 }
+
+#[test]
+fn keras_graphs_run_from_their_files() {
+    let d = tmpdir("graph-keras");
+    let fx = |f: &str| fixture(&format!("graphs/{f}"));
+    let runs: Vec<(String, Vec<String>)> = vec![
+        (
+            "chrombpnet".into(),
+            vec![
+                "--model".into(),
+                fx("chrombpnet.h5"),
+                "--layer".into(),
+                "bpnet_3conv".into(),
+                "--output".into(),
+                "profile".into(),
+                "--reduce".into(),
+                "sum".into(),
+            ],
+        ),
+        (
+            "deepstarr".into(),
+            vec![
+                "--model".into(),
+                fx("deepstarr.json"),
+                "--weights".into(),
+                fx("deepstarr.weights.h5"),
+                "--layer".into(),
+                "Conv1D_2".into(),
+                "--output".into(),
+                "Dense_Hk".into(),
+            ],
+        ),
+        (
+            "basenji".into(),
+            vec![
+                "--model".into(),
+                fx("basenji.keras"),
+                "--layer".into(),
+                "res1_gelu_a".into(),
+                "--reduce".into(),
+                "mean".into(),
+            ],
+        ),
+    ];
+    for (tag, model_args) in runs {
+        let mut files = vec![];
+        for ranks in [1usize, 2] {
+            let out = d.join(format!("{tag}{ranks}.h5"));
+            let mut a: Vec<&str> = vec!["run"];
+            a.extend(model_args.iter().map(String::as_str));
+            a.extend([
+                "--out",
+                out.to_str().unwrap(),
+                "--restarts",
+                "3",
+                "--max-steps",
+                "60",
+                "--batch",
+                "2",
+                "--quiet",
+            ]);
+            let o = run_bin(&a, Some(ranks), 120);
+            assert!(
+                o.status.success(),
+                "{tag}, {ranks} ranks: {}",
+                stderr_of(&o)
+            );
+            files.push(out);
+        }
+        assert_eq!(
+            datasets(&files[0]),
+            datasets(&files[1]),
+            "{tag}: 1 and 2 ranks differ"
+        );
+    }
+}

@@ -67,6 +67,7 @@ pub const STATUS_COMPLETE: &str = "complete";
 /// run names it); `--resume` of such a file compares against that.
 pub const ADDED_LATER: &[(&str, Option<&str>)] = &[
     ("output", None),
+    ("weights", Some("")),
     ("reduce", Some("")),
     ("init", Some("normal")),
     ("keep", Some("best")),
@@ -107,6 +108,7 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
     };
     vec![
         attr(ATTR_MODEL, Str(meta.model.clone()), true),
+        attr("weights", Str(meta.weights.clone()), true),
         attr(ATTR_LAYER, Str(meta.layer.clone()), true),
         attr(ATTR_LAYER_INDEX, Int(meta.layer_index as i64), true),
         attr("out", Str(out.display().to_string()), false),

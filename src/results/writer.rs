@@ -35,6 +35,8 @@ pub struct RunMeta {
     /// The output scored (its name) and, for a head with positions, the reduction ("" otherwise).
     pub output: String,
     pub reduce: String,
+    /// The weights file of an architecture-only model ("" otherwise).
+    pub weights: String,
 }
 
 /// A results file open for writing.
