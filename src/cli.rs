@@ -171,9 +171,16 @@ pub fn keras1(b: Option<Backend>) -> Option<Keras1Backend> {
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// Keras HDF5 (.h5), Keras 3 archive (.keras) or native model file.
-    #[arg(long)]
-    pub model: PathBuf,
+    /// Keras HDF5 (.h5), Keras 3 archive (.keras), ONNX (.onnx) or native model file.
+    #[arg(long, required_unless_present = "models", conflicts_with = "models")]
+    pub model: Option<PathBuf>,
+    /// Many models in one job: a text file of `MODEL [NAME [WEIGHTS]]` lines, or a
+    /// directory of model files; each model's results go to OUT_DIR/NAME.h5.
+    #[arg(long, requires = "out_dir")]
+    pub models: Option<PathBuf>,
+    /// Where a multi-model job writes its results files (created if missing).
+    #[arg(long, requires = "models", conflicts_with = "out")]
+    pub out_dir: Option<PathBuf>,
     /// Weights for an architecture-only model file: a Keras `model.to_json()` file
     /// with its `save_weights` HDF5 (Keras 1.2, 2 and 3 forms).
     #[arg(long)]
@@ -190,8 +197,8 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub reduce: Option<ReduceArg>,
     /// Results file (HDF5).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "out_dir")]
+    pub out: Option<PathBuf>,
     /// `all`, or output indices such as 0,3,7-9.
     #[arg(long, default_value = RunConfig::DEFAULT_CLASSES)]
     pub classes: String,
@@ -275,8 +282,10 @@ impl RunArgs {
     /// The library's run configuration for these arguments.
     pub fn to_config(&self) -> RunConfig {
         RunConfig {
-            model: self.model.clone(),
+            model: self.model.clone().unwrap_or_default(),
             weights: self.weights.clone(),
+            models: self.models.clone(),
+            out_dir: self.out_dir.clone(),
             layer: self.layer.clone(),
             output: self.output.clone(),
             reduce: self.reduce.map(|r| match r {
@@ -284,7 +293,7 @@ impl RunArgs {
                 ReduceArg::Mean => Reduce::Mean,
                 ReduceArg::Max => Reduce::Max,
             }),
-            out: self.out.clone(),
+            out: self.out.clone().unwrap_or_default(),
             classes: self.classes.clone(),
             restarts: self.restarts,
             params: AscentParams::new()

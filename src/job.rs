@@ -6,7 +6,7 @@ use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
 use crate::network::{Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The options of `run` as the library takes them: plain values, no command
 /// line. The binary builds one from its parsed arguments; a test or another
@@ -17,6 +17,11 @@ pub struct RunConfig {
     pub model: PathBuf,
     /// The weights of an architecture-only `model` (Keras `to_json()` + `save_weights`).
     pub weights: Option<PathBuf>,
+    /// Many models in one job: a list file (or a directory of model files);
+    /// `model`, `weights` and `out` are then unused and each model's results
+    /// go to `out_dir`.
+    pub models: Option<PathBuf>,
+    pub out_dir: Option<PathBuf>,
     /// H is the input of this layer: its name, or its 0-based index (or a
     /// tensor name the model file gives: H is then that tensor).
     pub layer: String,
@@ -65,6 +70,8 @@ impl RunConfig {
         RunConfig {
             model: model.into(),
             weights: None,
+            models: None,
+            out_dir: None,
             layer: layer.into(),
             output: None,
             reduce: None,
@@ -85,6 +92,10 @@ impl RunConfig {
 }
 
 pub struct Job {
+    /// The model's name in a multi-model job (its file stem, or the list's second column).
+    pub name: String,
+    /// Its results file.
+    pub out: PathBuf,
     pub net: Network,
     pub layer: usize,
     /// What S_c is: H, the head, the transforms left out.
@@ -175,6 +186,11 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);
     Ok(Job {
+        name: a
+            .model
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+        out: a.out.clone(),
         net,
         layer,
         plan,
@@ -238,4 +254,121 @@ fn find_output(spec: &ModelSpec, key: &str) -> Result<usize> {
         "--output {key:?} is not an output of the model (outputs: {})",
         list.join(", ")
     )))
+}
+
+/// One model of a multi-model job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    pub model: PathBuf,
+    pub weights: Option<PathBuf>,
+    /// Names its results file, `<out-dir>/<name>.h5`.
+    pub name: String,
+}
+
+const MODEL_EXTENSIONS: [&str; 4] = ["h5", "hdf5", "keras", "onnx"];
+
+/// The models of `--models`: a directory (every `.h5`, `.hdf5`, `.keras` and
+/// `.onnx` file in it, by name), or a text file with one model per line:
+/// `MODEL [NAME [WEIGHTS]]`, whitespace-separated (`-` for NAME keeps the
+/// file stem; WEIGHTS for a Keras JSON architecture); `#` starts a comment.
+/// Names must be unique: they name the results files.
+pub fn model_list(list: &Path) -> Result<Vec<ModelEntry>> {
+    let bad = |m: String| Error::Input(format!("--models {}: {m}", list.display()));
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    };
+    let mut out = Vec::new();
+    if list.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(list)
+            .map_err(|e| bad(e.to_string()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    })
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            out.push(ModelEntry {
+                name: stem(&f),
+                model: f,
+                weights: None,
+            });
+        }
+    } else {
+        let text = std::fs::read_to_string(list).map_err(|e| bad(format!("cannot read: {e}")))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() > 3 {
+                return Err(bad(format!(
+                    "line {}: {} columns; expected MODEL [NAME [WEIGHTS]]",
+                    n + 1,
+                    cols.len()
+                )));
+            }
+            let model = PathBuf::from(cols[0]);
+            out.push(ModelEntry {
+                name: match cols.get(1) {
+                    Some(&"-") | None => stem(&model),
+                    Some(s) => s.to_string(),
+                },
+                weights: cols.get(2).map(PathBuf::from),
+                model,
+            });
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no models".into()));
+    }
+    let mut seen = std::collections::HashMap::new();
+    for e in &out {
+        if e.name.is_empty() || e.name.contains('/') {
+            return Err(bad(format!(
+                "model {} has no usable name {:?}",
+                e.model.display(),
+                e.name
+            )));
+        }
+        if let Some(first) = seen.insert(e.name.clone(), e.model.clone()) {
+            return Err(bad(format!(
+                "{} and {} would both write {}.h5: give them names in the list's second column",
+                first.display(),
+                e.model.display(),
+                e.name
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Every model of the job checked before any work starts: one model
+/// (`--model`), or each of `--models` with the same options, writing
+/// `<out-dir>/<name>.h5`.
+pub fn prepare_all(a: &RunConfig) -> Result<Vec<Job>> {
+    let Some(list) = &a.models else {
+        return Ok(vec![prepare(a)?]);
+    };
+    let dir = a
+        .out_dir
+        .as_ref()
+        .ok_or_else(|| Error::Input("--models needs --out-dir".into()))?;
+    let mut jobs = Vec::new();
+    for e in model_list(list)? {
+        let mut one = a.clone();
+        one.models = None;
+        one.model = e.model.clone();
+        one.weights = e.weights.clone();
+        one.out = dir.join(format!("{}.h5", e.name));
+        let mut job = prepare(&one)?;
+        job.name = e.name;
+        jobs.push(job);
+    }
+    Ok(jobs)
 }

@@ -61,6 +61,17 @@ impl Progress {
         }
     }
 
+    /// A line of its own between progress lines (a bar on a terminal is ended first).
+    pub fn note(&mut self, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("deepresolve-mpi: {} {msg}", stamp());
+    }
+
     pub fn item_steps(&self) -> u64 {
         self.item_steps
     }

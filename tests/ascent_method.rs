@@ -139,3 +139,60 @@ fn a_refilled_batch_gives_every_item_the_map_it_gets_alone() {
         assert!((b.score - alone.score).abs() <= 1e-6 * alone.score.abs().max(1.0));
     }
 }
+
+#[test]
+fn keep_final_returns_the_last_iterate_and_uniform_starts_lie_in_0_1() {
+    use deepresolve_mpi::ascent::{start_map, Init, Keep};
+    // lr so large that each step overshoots: H_t − H* = (1 − 2λ·lr)^t (H_0 − H*)
+    // with |1 − 2λ·lr| = 1.5, so the objective falls at every step and the
+    // best map is the start, the final one H_3.
+    let (n, lambda, lr, steps) = (5usize, 0.5f32, 2.5f32, 3usize);
+    let spec = linear_head(n, 2);
+    let w = row(&spec, 0);
+    let LayerKind::Dense { bias, .. } = &spec.layers[0].kind else {
+        unreachable!()
+    };
+    let b0 = bias.as_ref().unwrap()[0];
+    let net = Network::from_spec(spec.clone()).unwrap();
+    let lane = &items(&[0], 1)[..];
+    let p = |init, keep| {
+        AscentParams::new()
+            .lambda(lambda)
+            .lr(lr)
+            .decay_start(100_000)
+            .patience(100_000)
+            .max_steps(steps)
+            .init(init)
+            .keep(keep)
+    };
+    for init in [Init::Normal, Init::Uniform] {
+        let h0 = start_map(init, 0, 0, 0, n);
+        let best = &run(&net, 1, lane, &p(init, Keep::Best))[0];
+        assert_eq!(best.fim, h0, "{init:?}: the best map is the start");
+        if init == Init::Uniform {
+            assert!(h0.iter().all(|v| (0.0..1.0).contains(v)), "{h0:?}");
+        }
+        let fin = &run(&net, 1, lane, &p(init, Keep::Final))[0];
+        let rate = 1.0 - 2.0 * lambda as f64 * lr as f64;
+        let want: Vec<f32> = h0
+            .iter()
+            .zip(&w)
+            .map(|(&h, &wk)| {
+                let star = wk as f64 / (2.0 * lambda as f64);
+                (star + rate.powi(steps as i32) * (h as f64 - star)) as f32
+            })
+            .collect();
+        assert!(
+            max_abs_diff(&fin.fim, &want) < 1e-4,
+            "{init:?}: {:?} vs {want:?}",
+            fin.fim
+        );
+        let score: f32 = want.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>() + b0;
+        assert!(
+            (fin.score - score).abs() < 1e-3 * score.abs().max(1.0),
+            "{} vs {score}",
+            fin.score
+        );
+        assert_ne!(fin.fim, best.fim);
+    }
+}

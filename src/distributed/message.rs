@@ -39,6 +39,22 @@ pub fn encode(results: &[ItemResult]) -> Vec<u8> {
     b
 }
 
+/// A worker's request: the global index of the lane it finished (none on its
+/// first request) as a u32 (`u32::MAX` for none), then the lane's bytes.
+pub fn encode_finished(lane: Option<usize>, results: &[ItemResult]) -> Vec<u8> {
+    let mut b = lane.map_or(u32::MAX, |l| l as u32).to_le_bytes().to_vec();
+    b.extend(encode(results));
+    b
+}
+
+/// The lane index and results of a request; an error if malformed.
+pub fn decode_finished(bytes: &[u8]) -> Result<(Option<usize>, Vec<ItemResult>)> {
+    let mut w = Words { bytes, at: 0 };
+    let lane = w.u32()?;
+    let results = decode(&bytes[4..])?;
+    Ok(((lane != u32::MAX).then_some(lane as usize), results))
+}
+
 /// Reads 32-bit words from a buffer, failing instead of running past its end.
 struct Words<'a> {
     bytes: &'a [u8],
@@ -156,6 +172,20 @@ mod tests {
         let mut big = b[..24].to_vec();
         big.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode(&big).is_err());
+    }
+
+    #[test]
+    fn a_request_carries_its_lane_index() {
+        let l = lane();
+        assert_eq!(
+            decode_finished(&encode_finished(Some(7), &l)).unwrap(),
+            (Some(7), l)
+        );
+        assert_eq!(
+            decode_finished(&encode_finished(None, &[])).unwrap(),
+            (None, vec![])
+        );
+        assert!(decode_finished(&[1, 2]).is_err());
     }
 
     #[test]

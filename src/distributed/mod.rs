@@ -57,6 +57,40 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     }
 }
 
+/// The lanes of every model of a job, numbered globally in model order
+/// (what travels between ranks is the global number).
+pub(crate) struct Lanes {
+    /// First global lane of each model, and the total at the end.
+    offsets: Vec<usize>,
+}
+
+impl Lanes {
+    pub(crate) fn new(jobs: &[crate::job::Job]) -> Lanes {
+        let mut offsets = vec![0];
+        for j in jobs {
+            offsets.push(offsets.last().unwrap() + j.lanes.len());
+        }
+        Lanes { offsets }
+    }
+    pub(crate) fn global(&self, model: usize, lane: usize) -> usize {
+        self.offsets[model] + lane
+    }
+    /// (model, lane within it) of a global lane.
+    pub(crate) fn local(&self, g: usize) -> (usize, usize) {
+        let j = self.offsets.partition_point(|&o| o <= g) - 1;
+        (j, g - self.offsets[j])
+    }
+    fn total(&self) -> usize {
+        *self.offsets.last().unwrap()
+    }
+    pub(crate) fn check(&self, g: usize) -> Result<usize> {
+        self.check_i64(g as i64)
+    }
+    pub(crate) fn check_i64(&self, g: i64) -> Result<usize> {
+        message::decode_lane_index(g, self.total())
+    }
+}
+
 /// Item-steps of finished items: every step is one forward+backward pass, plus the first evaluation.
 fn item_steps(results: &[ItemResult]) -> u64 {
     results.iter().map(|r| r.steps as u64 + 1).sum()

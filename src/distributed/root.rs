@@ -1,57 +1,59 @@
-//! Rank 0: check the job and open the results file before any rank starts,
-//! deal lanes on request (running lanes itself between requests), write every
-//! finished lane, and at the end analyse the ensemble and write `/analysis`.
-use super::message::{decode, STOP, TAG_LANE, TAG_REQUEST};
-use super::{idle_fraction, item_steps, poll_message};
+//! Rank 0: check every model of the job and open its results file before any
+//! rank starts, deal lanes on request (running lanes itself between
+//! requests), write every finished lane to its model's file, and analyse and
+//! close each file as soon as its model's last lane is in.
+use super::message::{decode_finished, STOP, TAG_LANE, TAG_REQUEST};
+use super::{idle_fraction, item_steps, poll_message, Lanes};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lane, ItemResult};
-use crate::job::{prepare, Job, RunConfig};
+use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
 use crate::results::ResultsWriter;
-use crate::Result;
+use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::time::{Duration, Instant};
 
-/// Rank 0's start: the job checked, the file created or reopened, the lanes still to run.
+/// Rank 0's start: the models checked, their files created or reopened, the lanes still to run.
 pub(super) struct Prepared {
-    job: Job,
-    file: ResultsWriter,
-    /// Indices of the lanes with unfinished restarts.
+    jobs: Vec<Job>,
+    files: Vec<ResultsWriter>,
+    /// Global indices of the lanes with unfinished restarts, in model order.
     pending: Vec<usize>,
-    /// Per item: 1 once its data are in the file.
-    done: Vec<u8>,
+    /// Per model, per item: 1 once its data are in the file.
+    done: Vec<Vec<u8>>,
 }
 
 pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
-    let job = prepare(args)?;
-    let (file, pending, done) = if args.resume {
-        let (file, done) = ResultsWriter::resume(&args.out, &job.meta)?;
+    let jobs = prepare_all(args)?;
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Input(format!("--out-dir {}: cannot create: {e}", dir.display()))
+        })?;
+    }
+    let lanes = Lanes::new(&jobs);
+    let (mut files, mut done, mut pending) = (Vec::new(), Vec::new(), Vec::new());
+    for (j, job) in jobs.iter().enumerate() {
+        // A multi-model --resume also starts the files that were never made.
+        let (file, d) = if args.resume && (args.models.is_none() || job.out.exists()) {
+            ResultsWriter::resume(&job.out, &job.meta)?
+        } else {
+            let f = ResultsWriter::create(&job.out, &job.meta, args.overwrite)?;
+            (f, vec![0; job.items.len()])
+        };
         let t = job.meta.restarts;
-        let pending: Vec<usize> = job
-            .lanes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| {
-                job.items[(*r).clone()]
-                    .iter()
-                    .any(|it| done[it.index(t)] == 0)
-            })
-            .map(|(j, _)| j)
-            .collect();
-        (file, pending, done)
-    } else {
-        let file = ResultsWriter::create(&args.out, &job.meta, args.overwrite)?;
-        (
-            file,
-            (0..job.lanes.len()).collect(),
-            vec![0; job.items.len()],
-        )
-    };
+        for (l, r) in job.lanes.iter().enumerate() {
+            if job.items[r.clone()].iter().any(|it| d[it.index(t)] == 0) {
+                pending.push(lanes.global(j, l));
+            }
+        }
+        files.push(file);
+        done.push(d);
+    }
     Ok(Prepared {
-        job,
-        file,
+        jobs,
+        files,
         pending,
         done,
     })
@@ -61,29 +63,45 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
 /// after writing this many lanes, as a queue's time limit would.
 pub const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
 
-/// Rank 0's side of the gather: finished lanes into the file, and progress.
-struct ResultsSink {
-    file: ResultsWriter,
-    done: Vec<u8>,
-    restarts: usize,
+/// Rank 0's side of the gather: finished lanes into their files, each file
+/// analysed and closed when its model is complete, and progress.
+struct ResultsSink<'j> {
+    jobs: &'j [Job],
+    lanes: &'j Lanes,
+    /// `None` once the model is complete and its file closed.
+    files: Vec<Option<ResultsWriter>>,
+    done: Vec<Vec<u8>>,
+    /// Lanes still to come per model.
+    left: Vec<usize>,
     progress: Progress,
     lanes_written: usize,
     abort_after_lanes: Option<usize>,
+    /// Announce each finished model (multi-model jobs).
+    say_models: bool,
+    last_analysis: Option<RunAnalysis>,
 }
 
-impl ResultsSink {
-    fn put(&mut self, res: &[ItemResult]) -> Result<()> {
-        if res.is_empty() {
-            return Ok(());
+impl ResultsSink<'_> {
+    fn put(&mut self, lane: usize, res: &[ItemResult]) -> Result<()> {
+        let (j, _) = self.lanes.local(lane);
+        if !res.is_empty() {
+            let file = self.files[j].as_mut().ok_or_else(|| {
+                Error::Message(format!("lane {lane} arrived for a model already complete"))
+            })?;
+            file.write_items(res)?;
+            let restarts = self.jobs[j].meta.restarts;
+            let mut new = 0;
+            for r in res {
+                let d = &mut self.done[j][r.item.index(restarts)];
+                new += (*d == 0) as usize;
+                *d = 1;
+            }
+            self.progress.add(new, item_steps(res));
         }
-        self.file.write_items(res)?;
-        let mut new = 0;
-        for r in res {
-            let d = &mut self.done[r.item.index(self.restarts)];
-            new += (*d == 0) as usize;
-            *d = 1;
+        self.left[j] -= 1;
+        if self.left[j] == 0 {
+            self.finish(j)?;
         }
-        self.progress.add(new, item_steps(res));
         self.lanes_written += 1;
         if self.abort_after_lanes == Some(self.lanes_written) {
             eprintln!(
@@ -97,39 +115,94 @@ impl ResultsSink {
         }
         Ok(())
     }
+
+    /// A model's last lane is in: analyse, write `/analysis`, close the file.
+    fn finish(&mut self, j: usize) -> Result<()> {
+        let Some(file) = self.files[j].take() else {
+            return Ok(());
+        };
+        let analysis = analyze_run(&file.read_ensemble()?);
+        file.write_analysis(&analysis)?;
+        drop(file);
+        if self.say_models {
+            self.progress.note(&format!(
+                "model {} done: {}",
+                self.jobs[j].name,
+                self.jobs[j].out.display()
+            ));
+        }
+        self.last_analysis = Some(analysis);
+        Ok(())
+    }
 }
 
 /// What the job is, said once before the work starts.
-fn announce(args: &RunConfig, job: &Job, pending: usize, done_before: usize, size: usize) {
+fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, size: usize) {
+    let total: usize = jobs.iter().map(|j| j.items.len()).sum();
+    let job = &jobs[0];
     if args.resume {
         eprintln!(
-            "deepresolve-mpi: resuming {}: {done_before} of {} restarts already done",
-            args.out.display(),
-            job.items.len()
+            "deepresolve-mpi: resuming {}: {done_before} of {total} restarts already done",
+            if jobs.len() == 1 {
+                job.out.display().to_string()
+            } else {
+                format!(
+                    "{} models in {}",
+                    jobs.len(),
+                    args.out_dir
+                        .as_deref()
+                        .unwrap_or(job.out.as_ref())
+                        .display()
+                )
+            }
         );
     }
-    eprintln!(
-        "deepresolve-mpi: {} classes × {} restarts on layer {} ({}), H = {} channels × {} positions; {} lanes to run on {} rank{}",
-        job.meta.classes.len(),
-        job.meta.restarts,
-        job.layer,
-        job.meta.layer,
-        job.meta.k,
-        job.meta.w,
-        pending,
-        size,
-        if size == 1 { "" } else { "s" }
-    );
-    if !job.plan.left_out.is_empty() {
+    if jobs.len() == 1 {
         eprintln!(
-            "deepresolve-mpi: S_c is output {}{} before the {}",
+            "deepresolve-mpi: {} classes × {} restarts on layer {} ({}), H = {} channels × {} positions; {} lanes to run on {} rank{}",
+            job.meta.classes.len(),
+            job.meta.restarts,
+            job.layer,
+            job.meta.layer,
+            job.meta.k,
+            job.meta.w,
+            pending,
+            size,
+            if size == 1 { "" } else { "s" }
+        );
+    } else {
+        eprintln!(
+            "deepresolve-mpi: {} models, {total} restarts in all ({} × {} restarts for the first, {}, on layer {}); {} lanes to run on {} rank{}",
+            jobs.len(),
+            job.meta.classes.len(),
+            job.meta.restarts,
+            job.name,
+            job.meta.layer,
+            pending,
+            size,
+            if size == 1 { "" } else { "s" }
+        );
+    }
+    let mut said = Vec::new();
+    for job in jobs {
+        if job.plan.left_out.is_empty() || said.contains(&job.plan.left_out) {
+            continue;
+        }
+        said.push(job.plan.left_out.clone());
+        eprintln!(
+            "deepresolve-mpi: S_c is output {}{} before the {}{}",
             job.meta.output,
             if job.meta.reduce.is_empty() {
                 String::new()
             } else {
                 format!(" ({} over positions)", job.meta.reduce)
             },
-            job.plan.left_out.join(", ")
+            job.plan.left_out.join(", "),
+            if jobs.len() > 1 {
+                format!(" (model {} and others like it)", job.name)
+            } else {
+                String::new()
+            }
         );
     }
     if size > 1 && pending < 2 * size {
@@ -142,15 +215,25 @@ fn announce(args: &RunConfig, job: &Job, pending: usize, done_before: usize, siz
 }
 
 /// The last lines: the run's totals and where the results are.
-fn conclude(args: &RunConfig, summary: &str, analysis: &RunAnalysis) {
+fn conclude(args: &RunConfig, jobs: &[Job], summary: &str, analysis: Option<&RunAnalysis>) {
     eprintln!("{summary}");
-    eprintln!(
-        "deepresolve-mpi: results in {} ({} classes, GMM components {:?}{})",
-        args.out.display(),
-        analysis.c,
-        &analysis.gmm_components[..analysis.c.min(8)],
-        if analysis.c > 8 { ", …" } else { "" }
-    );
+    match (jobs.len(), analysis) {
+        (1, Some(analysis)) => eprintln!(
+            "deepresolve-mpi: results in {} ({} classes, GMM components {:?}{})",
+            jobs[0].out.display(),
+            analysis.c,
+            &analysis.gmm_components[..analysis.c.min(8)],
+            if analysis.c > 8 { ", …" } else { "" }
+        ),
+        _ => eprintln!(
+            "deepresolve-mpi: results of {} models in {}",
+            jobs.len(),
+            args.out_dir
+                .as_deref()
+                .unwrap_or(jobs[0].out.as_ref())
+                .display()
+        ),
+    }
 }
 
 pub(super) fn run_root(
@@ -162,38 +245,52 @@ pub(super) fn run_root(
     let mut busy = 0.0f64;
     let size = world.size() as usize;
     let Prepared {
-        job,
-        file,
+        jobs,
+        files,
         pending,
         done,
     } = prepared;
-    let done_before = done.iter().filter(|&&d| d != 0).count();
-    let progress = Progress::new(
-        job.items.len(),
-        done_before,
-        args.quiet,
-        args.progress_every,
-    );
+    let lanes = Lanes::new(&jobs);
+    let done_before = done.iter().flatten().filter(|&&d| d != 0).count();
+    let total: usize = jobs.iter().map(|j| j.items.len()).sum();
+    let progress = Progress::new(total, done_before, args.quiet, args.progress_every);
+    let mut left = vec![0usize; jobs.len()];
+    for &g in &pending {
+        left[lanes.local(g).0] += 1;
+    }
     let mut sink = ResultsSink {
-        file,
+        jobs: &jobs,
+        lanes: &lanes,
+        files: files.into_iter().map(Some).collect(),
         done,
-        restarts: job.meta.restarts,
+        left,
         progress,
         lanes_written: 0,
         abort_after_lanes: std::env::var(TEST_ABORT_AFTER_LANES)
             .ok()
             .and_then(|v| v.parse().ok()),
+        say_models: jobs.len() > 1 && !args.quiet,
+        last_analysis: None,
     };
     if !args.quiet {
-        announce(args, &job, pending.len(), done_before, size);
+        announce(args, &jobs, pending.len(), done_before, size);
+    }
+    // Models resumed with nothing left to run are analysed again at once.
+    for j in 0..jobs.len() {
+        if sink.left[j] == 0 {
+            sink.finish(j)?;
+        }
     }
     let mut next = 0usize;
     let mut stopped = 0usize;
-    let mut first_error: Option<crate::Error> = None;
+    let mut first_error: Option<Error> = None;
     // Serve requests from the other ranks: store what they finished, deal the next lane.
     let serve = |sink: &mut ResultsSink, next: &mut usize, stopped: &mut usize| -> Result<()> {
         while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-            sink.put(&decode(&data)?)?;
+            let (finished, res) = decode_finished(&data)?;
+            if let Some(g) = finished {
+                sink.put(lanes.check(g)?, &res)?;
+            }
             let lane: i64 = if *next < pending.len() {
                 *next += 1;
                 pending[*next - 1] as i64
@@ -205,18 +302,26 @@ pub(super) fn run_root(
         }
         Ok(())
     };
-    let mut scorer = Scorer::with_plan(&job.net, job.plan.clone(), args.batch);
+    // One scorer at a time: lanes come in model order, so it changes once per model.
+    let mut scorer: Option<(usize, Scorer)> = None;
     loop {
         serve(&mut sink, &mut next, &mut stopped)?;
         if next >= pending.len() {
             break;
         }
         next += 1;
-        let lane = &job.items[job.lanes[pending[next - 1]].clone()];
+        let g = pending[next - 1];
+        let (j, l) = lanes.local(g);
+        let job = &jobs[j];
+        if scorer.as_ref().is_none_or(|(sj, _)| *sj != j) {
+            scorer = Some((j, Scorer::with_plan(&job.net, job.plan.clone(), args.batch)));
+        }
+        let sc = &mut scorer.as_mut().unwrap().1;
+        let lane = &job.items[job.lanes[l].clone()];
         let start = Instant::now();
         let mut on_step = |_m: usize| serve(&mut sink, &mut next, &mut stopped);
         let res = run_lane(
-            &mut scorer,
+            sc,
             lane,
             &job.meta.params,
             (job.meta.k, job.meta.w),
@@ -224,7 +329,7 @@ pub(super) fn run_root(
         );
         busy += start.elapsed().as_secs_f64();
         match res {
-            Ok(res) => sink.put(&res)?,
+            Ok(res) => sink.put(g, &res)?,
             Err(e) => {
                 first_error = Some(e);
                 break;
@@ -239,11 +344,9 @@ pub(super) fn run_root(
         std::thread::sleep(Duration::from_micros(300));
     }
     let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
-    let analysis = analyze_run(&sink.file.read_ensemble()?);
-    sink.file.write_analysis(&analysis)?;
     let summary = sink.progress.finish(idle);
     if !args.quiet {
-        conclude(args, &summary, &analysis);
+        conclude(args, &jobs, &summary, sink.last_analysis.as_ref());
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! A rank other than 0: ask rank 0 for a lane (handing in the last one
 //! finished), run it, repeat until told to stop.
-use super::idle_fraction;
-use super::message::{decode_lane_index, encode, STOP, TAG_LANE, TAG_REQUEST};
+use super::message::{encode_finished, STOP, TAG_LANE, TAG_REQUEST};
+use super::{idle_fraction, Lanes};
 use crate::ascent::{run_lane, ItemResult};
-use crate::job::{prepare, RunConfig};
+use crate::job::{prepare_all, RunConfig};
 use crate::network::Scorer;
 use crate::Result;
 use mpi::topology::SimpleCommunicator;
@@ -13,13 +13,15 @@ use std::time::{Duration, Instant};
 pub(super) fn run_worker(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let t0 = Instant::now();
     let mut busy = 0.0f64;
-    let job = prepare(args)?;
-    let mut scorer = Scorer::with_plan(&job.net, job.plan.clone(), args.batch);
+    let jobs = prepare_all(args)?;
+    let lanes = Lanes::new(&jobs);
+    let mut scorer: Option<(usize, Scorer)> = None;
+    let mut finished: Option<usize> = None;
     let mut results: Vec<ItemResult> = Vec::new();
     loop {
         world
             .process_at_rank(0)
-            .send_with_tag(&encode(&results)[..], TAG_REQUEST);
+            .send_with_tag(&encode_finished(finished, &results)[..], TAG_REQUEST);
         let lane: i64 = loop {
             if let Some((msg, _)) = world
                 .process_at_rank(0)
@@ -32,15 +34,22 @@ pub(super) fn run_worker(world: &SimpleCommunicator, args: &RunConfig) -> Result
         if lane == STOP {
             break;
         }
-        let lane = &job.items[job.lanes[decode_lane_index(lane, job.lanes.len())?].clone()];
+        let g = lanes.check_i64(lane)?;
+        let (j, l) = lanes.local(g);
+        let job = &jobs[j];
+        if scorer.as_ref().is_none_or(|(sj, _)| *sj != j) {
+            scorer = Some((j, Scorer::with_plan(&job.net, job.plan.clone(), args.batch)));
+        }
+        let sc = &mut scorer.as_mut().unwrap().1;
         let start = Instant::now();
         results = run_lane(
-            &mut scorer,
-            lane,
+            sc,
+            &job.items[job.lanes[l].clone()],
             &job.meta.params,
             (job.meta.k, job.meta.w),
             &mut |_| Ok(()),
         )?;
+        finished = Some(g);
         busy += start.elapsed().as_secs_f64();
     }
     idle_fraction(world, busy, t0.elapsed().as_secs_f64());
