@@ -105,6 +105,9 @@ pub struct PlotArgs {
 pub struct MotifsArgs {
     #[arg(long)]
     pub model: PathBuf,
+    /// Weights for an architecture-only model file (Keras `to_json()` + `save_weights`).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     #[arg(long)]
     pub results: PathBuf,
     #[arg(long, default_value_t = MotifsOptions::DEFAULT_TOP)]
@@ -360,6 +363,7 @@ impl MotifsArgs {
             out: self.out.clone(),
             keras1_backend: keras1(self.keras1_backend),
             match_db: self.match_db.clone(),
+            weights: self.weights.clone(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! format — only when the channels of the analysed layer are the filters of the
 //! first convolution (a Conv1D on the one-hot input followed by nothing but
 //! channel-preserving layers).
-use crate::model::{load_model, Keras1Backend, LayerKind, ModelSpec};
+use crate::model::{Keras1Backend, LayerKind, ModelSpec};
 use crate::plot::sanitise;
 use crate::results::FinishedRun;
 use crate::{Error, Result};
@@ -182,6 +182,8 @@ pub struct MotifsOptions {
     pub keras1_backend: Option<Keras1Backend>,
     /// A MEME motif database: name each top channel's best known motif.
     pub match_db: Option<std::path::PathBuf>,
+    /// The weights of an architecture-only model file.
+    pub weights: Option<std::path::PathBuf>,
 }
 
 impl MotifsOptions {
@@ -193,7 +195,11 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
         return Err(Error::Input("--top must be at least 1".into()));
     }
     let r = FinishedRun::read(&args.results)?;
-    let spec = load_model(&args.model, args.keras1_backend)?;
+    let spec = crate::model::load_model_with_weights(
+        &args.model,
+        args.weights.as_deref(),
+        args.keras1_backend,
+    )?;
     let text = meme(&spec, &r, args.top)?;
     // Read the database before writing anything, so a bad one fails cleanly.
     let db = match &args.match_db {
