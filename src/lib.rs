@@ -19,4 +19,5 @@ pub mod network;
 pub mod plot;
 pub mod progress;
 pub mod results;
+pub mod sequences;
 pub use error::{Error, Result};
