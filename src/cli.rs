@@ -4,12 +4,14 @@
 use clap::{Args, Parser, Subcommand};
 use deepresolve_mpi::ascent::AscentParams;
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
+use deepresolve_mpi::calibrate::{parse_lambdas, CalibrateOptions};
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
 use deepresolve_mpi::network::Reduce;
 use deepresolve_mpi::plot::PlotOptions;
+use deepresolve_mpi::sequences::{Alphabet, Fit};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -43,6 +45,12 @@ pub enum Command {
     Motifs(MotifsArgs),
     /// Class difference map D = OFIV_A − OFIV_B as a sorted table.
     Diff(DiffArgs),
+    /// The paper's λ heuristic: norms of real feature maps (from a FASTA) against
+    /// the norms of FIMs a short ascent reaches, for a grid of λ.
+    Calibrate(CalibrateArgs),
+    /// The paper's Fig. 6: each channel of H as a sequence motif, by gradient
+    /// ascent on the one-hot window that is its receptive field.
+    Channels(ChannelsArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -282,5 +290,122 @@ impl DiffArgs {
             class_b: self.class_b.clone(),
             top: self.top,
         }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitArg {
+    Exact,
+    Center,
+}
+
+impl FitArg {
+    pub fn to_fit(self) -> Fit {
+        match self {
+            FitArg::Exact => Fit::Exact,
+            FitArg::Center => Fit::Center,
+        }
+    }
+}
+
+fn reduce_of(r: Option<ReduceArg>) -> Option<Reduce> {
+    r.map(|r| match r {
+        ReduceArg::Sum => Reduce::Sum,
+        ReduceArg::Mean => Reduce::Mean,
+        ReduceArg::Max => Reduce::Max,
+    })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CalibrateArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// H is the input of this layer (as in `run`).
+    #[arg(long)]
+    pub layer: String,
+    #[arg(long)]
+    pub output: Option<String>,
+    #[arg(long, value_enum)]
+    pub reduce: Option<ReduceArg>,
+    /// Real sequences (FASTA, plain or gzip), as long as the model's input.
+    #[arg(long)]
+    pub fasta: PathBuf,
+    /// The letters of the model's input channels, in channel order.
+    #[arg(long, default_value = Alphabet::DEFAULT)]
+    pub alphabet: String,
+    /// Sequences of another length: an error (exact) or cut/padded around their centre.
+    #[arg(long, value_enum, default_value = "exact")]
+    pub fit: FitArg,
+    /// Sequences sampled (seeded by --seed) for the real feature maps.
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_SAMPLE)]
+    pub sample: usize,
+    /// Classes ascended (default: the first 4).
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// The grid of λ.
+    #[arg(long, default_value = CalibrateOptions::DEFAULT_LAMBDAS)]
+    pub lambdas: String,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_RESTARTS)]
+    pub restarts: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
+    pub lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    pub decay_start: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
+    pub decay_alpha: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    pub patience: usize,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
+    pub seed: u64,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_BATCH)]
+    pub batch: usize,
+    #[arg(long)]
+    pub lane: Option<usize>,
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl CalibrateArgs {
+    pub fn to_options(&self) -> deepresolve_mpi::Result<CalibrateOptions> {
+        Ok(CalibrateOptions {
+            model: self.model.clone(),
+            layer: self.layer.clone(),
+            output: self.output.clone(),
+            reduce: reduce_of(self.reduce),
+            fasta: self.fasta.clone(),
+            alphabet: self.alphabet.clone(),
+            fit: self.fit.to_fit(),
+            sample: self.sample,
+            classes: self.classes.clone(),
+            lambdas: parse_lambdas(&self.lambdas)?,
+            restarts: self.restarts,
+            params: AscentParams::new()
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps)
+                .seed(self.seed),
+            batch: self.batch,
+            lane: self.lane,
+            keras1_backend: keras1(self.keras1_backend),
+            quiet: self.quiet,
+        })
+    }
+}
+#[derive(Args, Debug, Clone)]
+pub struct ChannelsArgs {}
+impl ChannelsArgs {
+    pub fn to_options(
+        &self,
+    ) -> deepresolve_mpi::Result<deepresolve_mpi::channels::ChannelsOptions> {
+        Ok(deepresolve_mpi::channels::ChannelsOptions)
     }
 }

@@ -31,6 +31,16 @@ fn main() {
         Command::Run(args) => {
             distributed::run(&world, &args.to_config()).map_err(anyhow::Error::from)
         }
+        Command::Calibrate(args) => match args.to_options() {
+            Ok(o) => deepresolve_mpi::calibrate::calibrate(&world, &o)
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+            Err(e) => usage_error(rank, &e),
+        },
+        Command::Channels(args) => match args.to_options() {
+            Ok(o) => deepresolve_mpi::channels::channels(&world, &o).map_err(anyhow::Error::from),
+            Err(e) => usage_error(rank, &e),
+        },
         // The single-process commands run on rank 0; other ranks have nothing to do.
         _ if rank != 0 => Ok(()),
         Command::Analyze { results: path } => reanalyze(path)
@@ -54,6 +64,14 @@ fn main() {
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));
     }
+}
+
+/// An option that every rank finds wrong: said once, by rank 0; every rank exits.
+fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
+    if rank == 0 {
+        eprintln!("deepresolve-mpi: error: {e}");
+    }
+    std::process::exit(1)
 }
 
 /// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.

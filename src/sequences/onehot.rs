@@ -126,10 +126,12 @@ pub fn encode(record: &Record, alphabet: &Alphabet, width: usize, fit: Fit) -> R
         )));
     }
     let shift: i64 = match fit {
-        Fit::Exact if n != width => return Err(Error::Input(format!(
+        Fit::Exact if n != width => {
+            return Err(Error::Input(format!(
             "{} has {n} letters but the model reads {width} (use --fit center to cut or pad it)",
             record.label()
-        ))),
+        )))
+        }
         Fit::Exact => 0,
         // Longer: drop (n − width) / 2 on the left; shorter: pad (width − n) / 2 on the left.
         Fit::Center if n >= width => ((n - width) / 2) as i64,
