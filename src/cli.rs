@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use deepresolve_mpi::ascent::AscentParams;
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
 use deepresolve_mpi::calibrate::{parse_lambdas, CalibrateOptions};
+use deepresolve_mpi::channels::ChannelsOptions;
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
@@ -401,11 +402,103 @@ impl CalibrateArgs {
     }
 }
 #[derive(Args, Debug, Clone)]
-pub struct ChannelsArgs {}
+pub struct ChannelsArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// H is the input of this layer (as in `run`); its channels become motifs.
+    #[arg(long)]
+    pub layer: String,
+    /// Sequences whose best windows start the ascents (FASTA, plain or gzip).
+    #[arg(long)]
+    pub fasta: PathBuf,
+    /// Results file (HDF5).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = Alphabet::DEFAULT)]
+    pub alphabet: String,
+    #[arg(long, value_enum, default_value = "exact")]
+    pub fit: FitArg,
+    /// Initial windows per channel: the top windows of the sequences by its activation.
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_INITS)]
+    pub inits: usize,
+    /// Also write one motif per channel (its best init), MEME minimal format.
+    #[arg(long)]
+    pub meme: Option<PathBuf>,
+    /// With --meme: every init, named ch<k>_init<i>.
+    #[arg(long)]
+    pub all_inits: bool,
+    /// Name each channel's best known motif (needs the TOMTOM module: not yet available).
+    #[arg(long = "match")]
+    pub match_db: Option<PathBuf>,
+    /// PWM thresholding τ: window values below τ × the window's maximum are dropped.
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// L2 coefficient λ on the window.
+    #[arg(long = "lambda", default_value_t = ChannelsOptions::DEFAULT_LAMBDA, allow_negative_numbers = true)]
+    pub lambda: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
+    pub lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    pub decay_start: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
+    pub decay_alpha: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    pub patience: usize,
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_BATCH)]
+    pub batch: usize,
+    #[arg(long)]
+    pub lane: Option<usize>,
+    /// Finish an interrupted job in the same file.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+    #[arg(long)]
+    pub quiet: bool,
+    #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
+    pub progress_every: f64,
+}
+
 impl ChannelsArgs {
-    pub fn to_options(
-        &self,
-    ) -> deepresolve_mpi::Result<deepresolve_mpi::channels::ChannelsOptions> {
-        Ok(deepresolve_mpi::channels::ChannelsOptions)
+    pub fn to_options(&self) -> deepresolve_mpi::Result<ChannelsOptions> {
+        if let Some(db) = &self.match_db {
+            return Err(deepresolve_mpi::Error::Input(format!(
+                "--match {}: matching channels to known motifs needs the TOMTOM module, which this build does not have yet; write the motifs with --meme and match them with TOMTOM",
+                db.display()
+            )));
+        }
+        Ok(ChannelsOptions {
+            model: self.model.clone(),
+            layer: self.layer.clone(),
+            fasta: self.fasta.clone(),
+            out: self.out.clone(),
+            alphabet: self.alphabet.clone(),
+            fit: self.fit.to_fit(),
+            inits: self.inits,
+            params: AscentParams::new()
+                .lambda(self.lambda)
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps),
+            threshold: self.threshold,
+            meme: self.meme.clone(),
+            all_inits: self.all_inits,
+            batch: self.batch,
+            lane: self.lane,
+            resume: self.resume,
+            overwrite: self.overwrite,
+            keras1_backend: keras1(self.keras1_backend),
+            quiet: self.quiet,
+            progress_every: self.progress_every,
+        })
     }
 }
