@@ -10,7 +10,8 @@
 //!    `--max-steps` 200 by default) for each (class, restart) of a few
 //!    classes; the FIM norm of λ is the mean of ‖FIM‖₂ over them.
 //! 3. The suggested λ is the grid value whose FIM norm is closest to the
-//!    target on a log scale (the smallest |ln(FIM norm / target)|).
+//!    target on a log scale (the smallest |ln(FIM norm / target)|), leaving
+//!    out any λ with 2λ·lr ≥ 1 (the step overshoots; marked unstable).
 //!
 //! Work items are (λ, class, restart); each λ's items are cut into lanes
 //! that are dealt over MPI ranks, so the table is the same for any rank count.
@@ -131,8 +132,9 @@ pub struct Calibration {
     /// Per λ: mean S_c at the FIMs, and mean steps taken.
     pub score: Vec<f64>,
     pub steps: Vec<f64>,
-    /// Per λ: λ·lr ≥ 1, so each step overshoots (|1 − 2λ·lr| ≥ 1) and the
-    /// ascent cannot settle; such a λ is never suggested.
+    /// Per λ: 2λ·lr ≥ 1, so each step's L2 term overshoots zero (H flips
+    /// sign every step, or diverges) and the short ascent does not settle;
+    /// such a λ is never suggested.
     pub unstable: Vec<bool>,
     /// Index into `lambdas` of the suggestion.
     pub suggested: usize,
@@ -166,7 +168,7 @@ impl Calibration {
                 if i == self.suggested {
                     "\t<- closest"
                 } else if self.unstable[i] {
-                    "\t(unstable: lambda * lr >= 1, lower --lr)"
+                    "\t(unstable: 2 * lambda * lr >= 1, lower --lr)"
                 } else {
                     ""
                 }
@@ -420,7 +422,11 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
         steps.push(vals.iter().map(|v| v.2 as f64).sum::<f64>() / m);
     }
     let lr = o.params.check()?.lr() as f64;
-    let unstable: Vec<bool> = o.lambdas.iter().map(|&l| l as f64 * lr >= 1.0).collect();
+    let unstable: Vec<bool> = o
+        .lambdas
+        .iter()
+        .map(|&l| 2.0 * l as f64 * lr >= 1.0)
+        .collect();
     let suggested = closest_log(&fim_norm, &unstable, real_norm);
     let table = Calibration {
         layer: s.job.meta.layer.clone(),
