@@ -521,3 +521,91 @@ fn channels_is_bitwise_the_same_for_1_and_2_ranks_and_resumes_after_sigkill() {
         stderr_of(&r)
     );
 }
+
+/// Random 0/1/2/3 letters, `n` records of `w` bases.
+fn random_fasta(path: &Path, n: usize, w: usize, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(">r{i}\n"));
+        s.extend((0..w).map(|_| b"ACGT"[rng.random_range(0..4)] as char));
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn rf_size(path: &Path) -> i64 {
+    hdf5::File::open(path)
+        .unwrap()
+        .attr("rf_size")
+        .unwrap()
+        .read_scalar()
+        .unwrap()
+}
+
+#[test]
+fn channels_windows_follow_graphs_dilations_strides_and_same_padding() {
+    use common::Builder;
+    use deepresolve_mpi::model::native::save_native;
+    use deepresolve_mpi::model::{Activation, FlattenOrder, Padding};
+    let dir = tmpdir("channels-graphs");
+    let fa = dir.join("r.fa");
+    random_fasta(&fa, 24, 40, 5);
+    // A ChromBPNet-like tower: dilated residual blocks joined by Add.
+    let (tower, names) = common::tower(3, false);
+    let t = dir.join("tower.h5");
+    save_native(&tower, &t).unwrap();
+    // A chain with "same" padding, a stride, a pool and a dilation.
+    let mut b = Builder::new(4, 4, 40);
+    b.conv(5, 5, 1, 1, Padding::Same, Activation::Relu)
+        .conv(5, 3, 2, 1, Padding::Same, Activation::Relu)
+        .pool(2, 2, Padding::Same)
+        .conv(3, 3, 1, 2, Padding::Same, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(2, Activation::Linear);
+    let c = dir.join("chain.h5");
+    save_native(&b.build(), &c).unwrap();
+    // (model, layer, receptive field): the tower's second block reads the first
+    // Add (5 + 2·2 = 9); its head conv reads the second Add (9 + 2·4 = 17). The
+    // chain's flatten reads conv 5 → conv 3 stride 2 → pool 2 → conv 3 dilation 2:
+    // 5, + 2·1 = 7 (stride 2), + 1·2 = 9 (stride 4), + 4·4 = 25.
+    for (m, layer, rf) in [
+        (&t, names.block2.to_string(), 9),
+        (&t, (names.block2 + 3).to_string(), 17),
+        (&c, "4".to_string(), 25),
+    ] {
+        let out = dir.join(format!(
+            "{}-{layer}.h5",
+            m.file_stem().unwrap().to_str().unwrap()
+        ));
+        let r = run_bin(
+            &[
+                "channels",
+                "--model",
+                m.to_str().unwrap(),
+                "--layer",
+                &layer,
+                "--fasta",
+                fa.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--inits",
+                "3",
+                "--max-steps",
+                "50",
+                "--quiet",
+            ],
+            None,
+            120,
+        );
+        // The run checks the cut model against the full model's activation.
+        assert!(
+            r.status.success(),
+            "{} layer {layer}: {}",
+            m.display(),
+            stderr_of(&r)
+        );
+        assert_eq!(rf_size(&out), rf, "{} layer {layer}", m.display());
+    }
+}
