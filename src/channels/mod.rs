@@ -538,7 +538,6 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         put(&res)?;
     }
     dealer.finish(&mut |_, d| put(&decode_lane(d)?))?;
-    drop(put);
     let (act, pwms) = file.read_results()?;
     let ni = s.inits;
     let best: Vec<i32> = (0..s.k())
@@ -562,13 +561,13 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
             pwms[at..at + r * a].chunks(a).map(|c| c.to_vec()).collect()
         };
         let mut motifs = Vec::new();
-        for k in 0..s.k() {
+        for (k, &b) in best.iter().enumerate() {
             if o.all_inits {
                 for i in 0..ni {
                     motifs.push((format!("ch{k}_init{i}"), m(k, i)));
                 }
             } else {
-                motifs.push((format!("ch{k}"), m(k, best[k] as usize)));
+                motifs.push((format!("ch{k}"), m(k, b as usize)));
             }
         }
         std::fs::write(path, pwm::meme(&o.alphabet.to_ascii_uppercase(), &motifs))
