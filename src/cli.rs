@@ -4,12 +4,15 @@
 use clap::{Args, Parser, Subcommand};
 use deepresolve_mpi::ascent::{AscentParams, Init, Keep};
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
+use deepresolve_mpi::calibrate::{parse_lambdas, CalibrateOptions};
+use deepresolve_mpi::channels::ChannelsOptions;
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
 use deepresolve_mpi::network::Reduce;
 use deepresolve_mpi::plot::PlotOptions;
+use deepresolve_mpi::sequences::{Alphabet, Fit};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -46,6 +49,12 @@ pub enum Command {
     Motifs(MotifsArgs),
     /// Class difference map D = OFIV_A − OFIV_B as a sorted table.
     Diff(DiffArgs),
+    /// The paper's λ heuristic: norms of real feature maps (from a FASTA) against
+    /// the norms of FIMs a short ascent reaches, for a grid of λ.
+    Calibrate(CalibrateArgs),
+    /// The paper's Fig. 6: each channel of H as a sequence motif, by gradient
+    /// ascent on the one-hot window that is its receptive field.
+    Channels(ChannelsArgs),
     /// TOMTOM: match query motifs against a motif database (MEME files).
     Match(MatchArgs),
 }
@@ -376,5 +385,214 @@ impl DiffArgs {
             class_b: self.class_b.clone(),
             top: self.top,
         }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitArg {
+    Exact,
+    Center,
+}
+
+impl FitArg {
+    pub fn to_fit(self) -> Fit {
+        match self {
+            FitArg::Exact => Fit::Exact,
+            FitArg::Center => Fit::Center,
+        }
+    }
+}
+
+fn reduce_of(r: Option<ReduceArg>) -> Option<Reduce> {
+    r.map(|r| match r {
+        ReduceArg::Sum => Reduce::Sum,
+        ReduceArg::Mean => Reduce::Mean,
+        ReduceArg::Max => Reduce::Max,
+    })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CalibrateArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// H is the input of this layer (as in `run`).
+    #[arg(long)]
+    pub layer: String,
+    #[arg(long)]
+    pub output: Option<String>,
+    #[arg(long, value_enum)]
+    pub reduce: Option<ReduceArg>,
+    /// Real sequences (FASTA, plain or gzip), as long as the model's input.
+    #[arg(long)]
+    pub fasta: PathBuf,
+    /// The letters of the model's input channels, in channel order.
+    #[arg(long, default_value = Alphabet::DEFAULT)]
+    pub alphabet: String,
+    /// Sequences of another length: an error (exact) or cut/padded around their centre.
+    #[arg(long, value_enum, default_value = "exact")]
+    pub fit: FitArg,
+    /// Sequences sampled (seeded by --seed) for the real feature maps.
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_SAMPLE)]
+    pub sample: usize,
+    /// Classes ascended (default: the first 4).
+    #[arg(long)]
+    pub classes: Option<String>,
+    /// The grid of λ.
+    #[arg(long, default_value = CalibrateOptions::DEFAULT_LAMBDAS)]
+    pub lambdas: String,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_RESTARTS)]
+    pub restarts: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
+    pub lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    pub decay_start: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
+    pub decay_alpha: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    pub patience: usize,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
+    pub seed: u64,
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_BATCH)]
+    pub batch: usize,
+    #[arg(long)]
+    pub lane: Option<usize>,
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl CalibrateArgs {
+    pub fn to_options(&self) -> deepresolve_mpi::Result<CalibrateOptions> {
+        Ok(CalibrateOptions {
+            model: self.model.clone(),
+            layer: self.layer.clone(),
+            output: self.output.clone(),
+            reduce: reduce_of(self.reduce),
+            fasta: self.fasta.clone(),
+            alphabet: self.alphabet.clone(),
+            fit: self.fit.to_fit(),
+            sample: self.sample,
+            classes: self.classes.clone(),
+            lambdas: parse_lambdas(&self.lambdas)?,
+            restarts: self.restarts,
+            params: AscentParams::new()
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps)
+                .seed(self.seed),
+            batch: self.batch,
+            lane: self.lane,
+            keras1_backend: keras1(self.keras1_backend),
+            quiet: self.quiet,
+        })
+    }
+}
+#[derive(Args, Debug, Clone)]
+pub struct ChannelsArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    /// H is the input of this layer (as in `run`); its channels become motifs.
+    #[arg(long)]
+    pub layer: String,
+    /// Sequences whose best windows start the ascents (FASTA, plain or gzip).
+    #[arg(long)]
+    pub fasta: PathBuf,
+    /// Results file (HDF5).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = Alphabet::DEFAULT)]
+    pub alphabet: String,
+    #[arg(long, value_enum, default_value = "exact")]
+    pub fit: FitArg,
+    /// Initial windows per channel: the top windows of the sequences by its activation.
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_INITS)]
+    pub inits: usize,
+    /// Also write one motif per channel (its best init), MEME minimal format.
+    #[arg(long)]
+    pub meme: Option<PathBuf>,
+    /// With --meme: every init, named ch<k>_init<i>.
+    #[arg(long)]
+    pub all_inits: bool,
+    /// Name each channel's best known motif (needs the TOMTOM module: not yet available).
+    #[arg(long = "match")]
+    pub match_db: Option<PathBuf>,
+    /// PWM thresholding τ: window values below τ × the window's maximum are dropped.
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
+    /// L2 coefficient λ on the window.
+    #[arg(long = "lambda", default_value_t = ChannelsOptions::DEFAULT_LAMBDA, allow_negative_numbers = true)]
+    pub lambda: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
+    pub lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    pub decay_start: usize,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
+    pub decay_alpha: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
+    pub min_lr: f32,
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    pub patience: usize,
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_BATCH)]
+    pub batch: usize,
+    #[arg(long)]
+    pub lane: Option<usize>,
+    /// Finish an interrupted job in the same file.
+    #[arg(long, conflicts_with = "overwrite")]
+    pub resume: bool,
+    #[arg(long)]
+    pub overwrite: bool,
+    #[arg(long, value_enum)]
+    pub keras1_backend: Option<Backend>,
+    #[arg(long)]
+    pub quiet: bool,
+    #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
+    pub progress_every: f64,
+}
+
+impl ChannelsArgs {
+    pub fn to_options(&self) -> deepresolve_mpi::Result<ChannelsOptions> {
+        if let Some(db) = &self.match_db {
+            return Err(deepresolve_mpi::Error::Input(format!(
+                "--match {}: matching channels to known motifs needs the TOMTOM module, which this build does not have yet; write the motifs with --meme and match them with TOMTOM",
+                db.display()
+            )));
+        }
+        Ok(ChannelsOptions {
+            model: self.model.clone(),
+            layer: self.layer.clone(),
+            fasta: self.fasta.clone(),
+            out: self.out.clone(),
+            alphabet: self.alphabet.clone(),
+            fit: self.fit.to_fit(),
+            inits: self.inits,
+            params: AscentParams::new()
+                .lambda(self.lambda)
+                .lr(self.lr)
+                .decay_start(self.decay_start)
+                .decay_alpha(self.decay_alpha)
+                .min_lr(self.min_lr)
+                .patience(self.patience)
+                .max_steps(self.max_steps),
+            threshold: self.threshold,
+            meme: self.meme.clone(),
+            all_inits: self.all_inits,
+            batch: self.batch,
+            lane: self.lane,
+            resume: self.resume,
+            overwrite: self.overwrite,
+            keras1_backend: keras1(self.keras1_backend),
+            quiet: self.quiet,
+            progress_every: self.progress_every,
+        })
     }
 }

@@ -7,6 +7,7 @@ use cli::{Cli, Command};
 use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
 use deepresolve_mpi::results::ResultsWriter;
 use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot};
+use mpi::traits::Communicator;
 
 /// This process's rank as the launcher tells it (mpirun, srun), before any
 /// MPI start-up: only `run` starts MPI, so the single-process commands start
@@ -35,13 +36,35 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    if let Command::Run(args) = &cli.command {
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Calibrate(_) | Command::Channels(_)
+    ) {
         let Some(universe) = mpi::initialize() else {
             eprintln!("deepresolve-mpi: error: MPI could not be initialised");
             std::process::exit(1);
         };
         let world = universe.world();
-        if let Err(e) = distributed::run(&world, &args.to_config()) {
+        let rank = world.rank();
+        let outcome: anyhow::Result<()> = match &cli.command {
+            Command::Run(args) => {
+                distributed::run(&world, &args.to_config()).map_err(anyhow::Error::from)
+            }
+            Command::Calibrate(args) => match args.to_options() {
+                Ok(o) => deepresolve_mpi::calibrate::calibrate(&world, &o)
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from),
+                Err(e) => usage_error(rank, &e),
+            },
+            Command::Channels(args) => match args.to_options() {
+                Ok(o) => {
+                    deepresolve_mpi::channels::channels(&world, &o).map_err(anyhow::Error::from)
+                }
+                Err(e) => usage_error(rank, &e),
+            },
+            _ => unreachable!(),
+        };
+        if let Err(e) = outcome {
             distributed::fail(&world, &format!("{e:#}"));
         }
         return;
@@ -51,7 +74,7 @@ fn main() {
         return;
     }
     let outcome: anyhow::Result<()> = match &cli.command {
-        Command::Run(_) => unreachable!(),
+        Command::Run(_) | Command::Calibrate(_) | Command::Channels(_) => unreachable!(),
         Command::Analyze { results: path } => reanalyze(path)
             .map(|a| {
                 eprintln!(
@@ -79,6 +102,14 @@ fn main() {
         eprintln!("deepresolve-mpi: error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// An option that every rank finds wrong: said once, by rank 0; every rank exits.
+fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
+    if rank == 0 {
+        eprintln!("deepresolve-mpi: error: {e}");
+    }
+    std::process::exit(1)
 }
 
 /// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
