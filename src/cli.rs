@@ -521,7 +521,7 @@ pub struct ChannelsArgs {
     /// With --meme: every init, named ch<k>_init<i>.
     #[arg(long)]
     pub all_inits: bool,
-    /// Name each channel's best known motif (needs the TOMTOM module: not yet available).
+    /// Name each channel's best known motif in this MEME database (built-in TOMTOM).
     #[arg(long = "match")]
     pub match_db: Option<PathBuf>,
     /// PWM thresholding τ: window values below τ × the window's maximum are dropped.
@@ -561,12 +561,6 @@ pub struct ChannelsArgs {
 
 impl ChannelsArgs {
     pub fn to_options(&self) -> deepresolve_mpi::Result<ChannelsOptions> {
-        if let Some(db) = &self.match_db {
-            return Err(deepresolve_mpi::Error::Input(format!(
-                "--match {}: matching channels to known motifs needs the TOMTOM module, which this build does not have yet; write the motifs with --meme and match them with TOMTOM",
-                db.display()
-            )));
-        }
         Ok(ChannelsOptions {
             model: self.model.clone(),
             layer: self.layer.clone(),
@@ -585,6 +579,7 @@ impl ChannelsArgs {
                 .max_steps(self.max_steps),
             threshold: self.threshold,
             meme: self.meme.clone(),
+            match_db: self.match_db.clone(),
             all_inits: self.all_inits,
             batch: self.batch,
             lane: self.lane,

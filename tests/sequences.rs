@@ -207,7 +207,7 @@ fn bad_fasta_files_are_one_error_naming_the_record() {
             &names,
         );
     }
-    // An alphabet that does not fit the model, and --match without the TOMTOM module.
+    // An alphabet that does not fit the model, and --match with a database that is not there.
     let f = fasta();
     expect_error(
         &[
@@ -370,6 +370,24 @@ fn channels_fed_by_motif_filters_recover_the_planted_motifs() {
     else {
         panic!("layer 0 is not a convolution")
     };
+    // The planted motifs as a database for --match.
+    let db = dir.join("planted.meme");
+    let mut text = String::from("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n");
+    for m in D1_MOTIFS {
+        text += &format!(
+            "MOTIF {m}\nletter-probability matrix: alength= 4 w= {}\n",
+            m.len()
+        );
+        for row in onehot(m) {
+            let row: Vec<String> = row
+                .iter()
+                .map(|v| format!("{:.3}", 0.01 + 0.96 * v))
+                .collect();
+            text += &format!("{}\n", row.join(" "));
+        }
+        text += "\n";
+    }
+    std::fs::write(&db, text).unwrap();
     // H = the input of `flatten` (the pooled filters) and of `pool` (the filters).
     for layer in ["flatten", "pool"] {
         let out = dir.join(format!("{layer}.h5"));
@@ -377,13 +395,34 @@ fn channels_fed_by_motif_filters_recover_the_planted_motifs() {
         let (o, me, f) = (out.to_str().unwrap(), meme.to_str().unwrap(), fasta());
         let r = run_bin(
             &[
-                "channels", "--model", &m, "--layer", layer, "--fasta", &f, "--out", o, "--meme",
-                me, "--quiet",
+                "channels",
+                "--model",
+                &m,
+                "--layer",
+                layer,
+                "--fasta",
+                &f,
+                "--out",
+                o,
+                "--meme",
+                me,
+                "--quiet",
+                "--match",
+                db.to_str().unwrap(),
             ],
             None,
             120,
         );
         assert!(r.status.success(), "{}", stderr_of(&r));
+        let table = String::from_utf8_lossy(&r.stdout).to_string();
+        assert!(table.starts_with("channel\tbest_match"), "{table}");
+        let best_of = |ch: usize| -> String {
+            let line = table
+                .lines()
+                .find(|l| l.starts_with(&format!("ch{ch}\t")))
+                .unwrap();
+            line.split('\t').nth(1).unwrap().to_string()
+        };
         let (pwms, _) = read_pwms(&out);
         assert_eq!(pwms.len(), *filters);
         assert_eq!(
@@ -410,6 +449,12 @@ fn channels_fed_by_motif_filters_recover_the_planted_motifs() {
                 "{layer}: channel {ch} (filter matches {} at r = {fr:.2}) recovered {} at r = {r:.2}: {pwm:?}",
                 D1_MOTIFS[planted],
                 D1_MOTIFS[got]
+            );
+            // The built-in TOMTOM names the same motif.
+            assert_eq!(
+                best_of(ch),
+                D1_MOTIFS[planted],
+                "{layer}: --match on channel {ch}"
             );
         }
         assert!(

@@ -45,6 +45,8 @@ pub struct ChannelsOptions {
     pub threshold: f32,
     /// Also write the motifs (MEME minimal format).
     pub meme: Option<PathBuf>,
+    /// A MEME database: print each channel's best known motif (built-in TOMTOM, Pearson).
+    pub match_db: Option<PathBuf>,
     /// In the MEME file, every init (`ch<k>_init<i>`), not only each channel's best (`ch<k>`).
     pub all_inits: bool,
     pub batch: usize,
@@ -82,6 +84,7 @@ impl ChannelsOptions {
                 .max_steps(Self::DEFAULT_MAX_STEPS),
             threshold: Self::DEFAULT_THRESHOLD,
             meme: None,
+            match_db: None,
             all_inits: false,
             batch: Self::DEFAULT_BATCH,
             lane: None,
@@ -412,6 +415,11 @@ const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
 /// `channels` on every rank.
 pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
     let prepared = work_loop::agree(world, || {
+        if let Some(db) = &o.match_db {
+            // A bad database is found before the work, not after it.
+            crate::tomtom::read_meme(db)
+                .map_err(|e| Error::Input(format!("--match {}: {e}", db.display())))?;
+        }
         let (s, spec) = setup(o)?;
         let full = Network::from_spec(spec)?;
         let inits = find_inits(&s, &full)?;
@@ -554,12 +562,20 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         .collect();
     file.finish(&best)?;
     let summary = progress.finish(None);
+    let (r, a) = (s.r, s.a);
+    let m = |k: usize, i: usize| -> Vec<Vec<f32>> {
+        let at = (k * ni + i) * r * a;
+        pwms[at..at + r * a].chunks(a).map(|c| c.to_vec()).collect()
+    };
+    if let Some(db) = &o.match_db {
+        let best_motifs: Vec<(String, Vec<Vec<f32>>)> = best
+            .iter()
+            .enumerate()
+            .map(|(k, &b)| (format!("ch{k}"), m(k, b as usize)))
+            .collect();
+        print!("{}", match_channels(&o.alphabet, &best_motifs, db)?);
+    }
     if let Some(path) = &o.meme {
-        let (r, a) = (s.r, s.a);
-        let m = |k: usize, i: usize| -> Vec<Vec<f32>> {
-            let at = (k * ni + i) * r * a;
-            pwms[at..at + r * a].chunks(a).map(|c| c.to_vec()).collect()
-        };
         let mut motifs = Vec::new();
         for (k, &b) in best.iter().enumerate() {
             if o.all_inits {
@@ -585,4 +601,46 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         eprintln!("deepresolve-mpi: channels in {}", o.out.display());
     }
     Ok(())
+}
+
+/// `channels --match DB`: each channel's best init against a MEME database
+/// with the built-in TOMTOM (Pearson columns, complete scores; q-values by
+/// Benjamini–Hochberg over every channel × database pair).
+fn match_channels(
+    alphabet: &str,
+    motifs: &[(String, Vec<Vec<f32>>)],
+    db: &std::path::Path,
+) -> Result<String> {
+    use crate::tomtom::{best_per_query, parse_meme, read_meme, report::g6, tomtom, ColumnScore};
+    use std::fmt::Write;
+    let targets =
+        read_meme(db).map_err(|e| Error::Input(format!("--match {}: {e}", db.display())))?;
+    let queries = parse_meme(
+        &pwm::meme(&alphabet.to_ascii_uppercase(), motifs),
+        "the channels' motifs",
+    )?;
+    let all = tomtom(&queries, &targets, ColumnScore::Pearson);
+    let best = best_per_query(&all, queries.len());
+    let mut s = String::from("channel\tbest_match\tmatch_name\tp-value\tq-value\torientation\n");
+    for (q, b) in best.iter().enumerate() {
+        match b {
+            Some(m) => {
+                let t = &targets[m.target];
+                let _ = writeln!(
+                    s,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    motifs[q].0,
+                    t.id,
+                    t.alt.as_deref().unwrap_or("-"),
+                    g6(m.p),
+                    g6(m.q),
+                    if m.rc { '-' } else { '+' }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "{}\t-\t-\t-\t-\t-", motifs[q].0);
+            }
+        }
+    }
+    Ok(s)
 }
