@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use deepresolve_mpi::ascent::AscentParams;
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
+use deepresolve_mpi::clusters::ClustersOptions;
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
@@ -43,6 +44,41 @@ pub enum Command {
     Motifs(MotifsArgs),
     /// Class difference map D = OFIV_A − OFIV_B as a sorted table.
     Diff(DiffArgs),
+    /// Flat clusters of the classes from /analysis/linkage (SciPy's fcluster).
+    Clusters(ClustersArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClustersArgs {
+    pub results: PathBuf,
+    /// Cut the tree at this height of 1 − A (fcluster criterion "distance"; default 0.5).
+    #[arg(long, conflicts_with = "k")]
+    pub cut: Option<f64>,
+    /// At most N clusters (fcluster criterion "maxclust").
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Also write a TSV: cluster, class_index, class_name, one row per class.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// HDF5 file of training labels (examples × classes): adds each cluster's mean label correlation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The dataset in --labels (default: labels, y, Y or traindata, or the file's only 2-D dataset).
+    #[arg(long, requires = "labels")]
+    pub labels_dataset: Option<String>,
+}
+
+impl ClustersArgs {
+    pub fn to_options(&self) -> ClustersOptions {
+        ClustersOptions {
+            results: self.results.clone(),
+            cut: self.cut,
+            k: self.k,
+            out: self.out.clone(),
+            labels: self.labels.clone(),
+            labels_dataset: self.labels_dataset.clone(),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod ascent;
 pub mod bench;
 pub mod classes;
+pub mod clusters;
 pub mod diff;
 pub mod distributed;
 pub mod error;

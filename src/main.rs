@@ -6,7 +6,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
 use deepresolve_mpi::results::ResultsWriter;
-use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot};
+use deepresolve_mpi::{bench, clusters, diff, distributed, inspect, motifs, plot};
 use mpi::traits::*;
 
 fn main() {
@@ -50,6 +50,9 @@ fn main() {
         Command::Plot(args) => plot::plot(&args.to_options()).map_err(anyhow::Error::from),
         Command::Motifs(args) => motifs::motifs(&args.to_options()).map_err(anyhow::Error::from),
         Command::Diff(args) => diff::diff(&args.to_options()).map_err(anyhow::Error::from),
+        Command::Clusters(args) => {
+            clusters::clusters(&args.to_options()).map_err(anyhow::Error::from)
+        }
     };
     if let Err(e) = outcome {
         distributed::fail(&world, &format!("{e:#}"));

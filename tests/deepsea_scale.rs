@@ -1,0 +1,341 @@
+//! The DeepSEA shape (issue 19): a results file with 919 classes and 480
+//! channels, written here from a seeded generator (/ascent) and analysed by the
+//! binary's `analyze`; then `clusters` against SciPy's `fcluster`, the class
+//! figure with many channels, the similarity figure with cluster boundaries and
+//! the sub-matrix panels, and R's `hclust`/`cutree` on the file's linkage.
+mod common;
+use common::*;
+use deepresolve_mpi::ascent::{AscentParams, Item, ItemResult};
+use deepresolve_mpi::clusters::{fcluster, Cut};
+use deepresolve_mpi::results::{FinishedRun, ResultsWriter, RunMeta};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub const C: usize = 919;
+pub const T: usize = 5;
+pub const K: usize = 480;
+/// Latent groups of classes sharing a feature profile.
+const GROUPS: usize = 24;
+
+/// DeepSEA-like names: 125 DNase, 690 TF, 104 histone-mark experiments.
+pub fn class_name(c: usize) -> String {
+    if c < 125 {
+        format!("DNase_{c}")
+    } else if c < 125 + 690 {
+        format!("TF_{}", c - 125)
+    } else {
+        format!("Hist_{}", c - 815)
+    }
+}
+
+/// N(0, 1) by Box–Muller (enough for a test generator).
+fn normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u: f64 = rng.random::<f64>().max(1e-12);
+    let v: f64 = rng.random::<f64>();
+    ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+}
+
+/// Write /ascent of a 919 × 5 × 480 run (W = 1) with group structure and a few
+/// sign-flipping channels per class, then run `analyze`.
+fn write_results(path: &Path) {
+    let mut rng = ChaCha8Rng::seed_from_u64(919_480);
+    let protos: Vec<Vec<f32>> = (0..GROUPS)
+        .map(|_| (0..K).map(|_| normal(&mut rng)).collect())
+        .collect();
+    let meta = RunMeta {
+        model: "generated (tests/deepsea_scale.rs)".into(),
+        layer: "conv3_input".into(),
+        layer_index: 8,
+        classes_arg: "all".into(),
+        classes: (0..C).collect(),
+        class_names: (0..C).map(class_name).collect(),
+        class_names_file: String::new(),
+        restarts: T,
+        params: AscentParams::new().check().unwrap(),
+        k: K,
+        w: 1,
+        batch: 32,
+        lane: 64,
+        keras1_backend: "auto".into(),
+        quiet: true,
+        overwrite: true,
+        output: "out".into(),
+        reduce: String::new(),
+    };
+    let mut items = Vec::with_capacity(C * T);
+    for c in 0..C {
+        // Groups of uneven size; a class mixes its group's profile with noise.
+        let g = (c * c / 7 + c) % GROUPS;
+        let own: Vec<f32> = (0..K)
+            .map(|k| protos[g][k] + 0.8 * normal(&mut rng))
+            .collect();
+        let flips: Vec<usize> = (0..8).map(|_| rng.random_range(0..K)).collect();
+        for t in 0..T {
+            let mut fiv: Vec<f32> = own.iter().map(|&v| v + 0.2 * normal(&mut rng)).collect();
+            for &k in &flips {
+                fiv[k] = if t % 2 == 0 { 6.0 } else { -6.0 } * (1.0 + 0.3 * normal(&mut rng));
+            }
+            items.push(ItemResult {
+                item: Item {
+                    class_pos: c,
+                    class: c,
+                    restart: t,
+                },
+                fim: fiv.clone(),
+                fiv,
+                score: 1.0 + rng.random::<f32>(),
+                steps: 100,
+                converged: true,
+            });
+        }
+    }
+    {
+        let _g = file_guard();
+        let mut w = ResultsWriter::create(path, &meta, true).unwrap();
+        w.write_items(&items).unwrap();
+    }
+    let o = run_bin(&["analyze", path.to_str().unwrap()], None, 600);
+    assert!(o.status.success(), "analyze: {}", stderr_of(&o));
+}
+
+/// The generated file, made once per test binary.
+pub fn results() -> PathBuf {
+    static R: OnceLock<PathBuf> = OnceLock::new();
+    R.get_or_init(|| {
+        let d = tmpdir("deepsea_scale");
+        let p = d.join("r.h5");
+        write_results(&p);
+        if let Ok(keep) = std::env::var("DEEPRESOLVE_KEEP_SCALE_FILE") {
+            std::fs::copy(&p, &keep).unwrap();
+        }
+        p
+    })
+    .clone()
+}
+
+fn ok(args: &[&str]) -> std::process::Output {
+    let o = run_bin(args, None, 600);
+    assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
+    o
+}
+
+/// (cluster, class_index, class_name) rows of a `clusters --out` TSV.
+fn read_tsv(p: &Path) -> Vec<(usize, i64, String)> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("cluster\tclass_index\tclass_name"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 3, "{l:?}");
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// SciPy's answers on the committed linkage (tests/fixtures/clusters/make_reference.py).
+struct Reference {
+    linkage: Vec<f64>,
+    ks: Vec<i64>,
+    maxclust: Vec<Vec<i32>>,
+    hs: Vec<f64>,
+    distance: Vec<Vec<i32>>,
+}
+
+fn reference() -> Reference {
+    let f = hdf5::File::open(fixture("clusters/reference.h5")).unwrap();
+    let rows = |name: &str| -> Vec<Vec<i32>> {
+        let v: Vec<i32> = f.dataset(name).unwrap().read_raw().unwrap();
+        v.chunks(C).map(|c| c.to_vec()).collect()
+    };
+    Reference {
+        linkage: f.dataset("linkage").unwrap().read_raw().unwrap(),
+        ks: f.dataset("maxclust_k").unwrap().read_raw().unwrap(),
+        maxclust: rows("maxclust"),
+        hs: f.dataset("distance_h").unwrap().read_raw().unwrap(),
+        distance: rows("distance"),
+    }
+}
+
+/// A copy of the generated file whose /analysis/linkage is the committed one.
+fn with_reference_linkage(z: &[f64]) -> PathBuf {
+    static R: OnceLock<PathBuf> = OnceLock::new();
+    R.get_or_init(|| {
+        let src = results();
+        let p = src.with_file_name("reference_linkage.h5");
+        std::fs::copy(&src, &p).unwrap();
+        let _g = file_guard();
+        let f = hdf5::File::open_rw(&p).unwrap();
+        f.dataset("analysis/linkage").unwrap().write_raw(z).unwrap();
+        p
+    })
+    .clone()
+}
+
+fn clusters_tsv(res: &Path, opt: &str, val: &str, name: &str) -> Vec<(usize, i64, String)> {
+    let out = res.with_file_name(name);
+    let o = ok(&[
+        "clusters",
+        res.to_str().unwrap(),
+        opt,
+        val,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let rows = read_tsv(&out);
+    assert_eq!(rows.len(), C);
+    // The printed list names every class exactly once.
+    let listed: usize = stdout
+        .lines()
+        .filter(|l| l.starts_with("cluster "))
+        .map(|l| l.split_once("):").unwrap().1.split(", ").count())
+        .sum();
+    assert_eq!(listed, C, "{stdout}");
+    rows
+}
+
+#[test]
+fn clusters_k20_assigns_all_919_classes_to_20_clusters_as_scipy() {
+    let res = results();
+    let r = FinishedRun::read(&res).unwrap();
+    assert_eq!((r.c, r.t, r.k), (C, T, K));
+    let rows = clusters_tsv(&res, "--k", "20", "k20.tsv");
+    for (p, (id, idx, name)) in rows.iter().enumerate() {
+        assert_eq!(*idx, p as i64);
+        assert_eq!(name, &class_name(p));
+        assert!((1..=20).contains(id));
+    }
+    let mut ids: Vec<usize> = rows.iter().map(|r| r.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "20 clusters");
+    // Largest first in the printed list.
+    let o = ok(&["clusters", res.to_str().unwrap(), "--k", "20"]);
+    let sizes: Vec<usize> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("cluster "))
+        .map(|l| {
+            l.split_once(" (")
+                .unwrap()
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(sizes.len(), 20);
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), C);
+
+    // SciPy's fcluster on the same linkage: the committed one (from this
+    // generator), written into a copy of the file, gives its reference ids.
+    let refs = reference();
+    let same = refs.linkage.len() == r.linkage.len()
+        && refs
+            .linkage
+            .chunks(4)
+            .zip(r.linkage.chunks(4))
+            .all(|(a, b)| a[0] == b[0] && a[1] == b[1] && (a[2] - b[2]).abs() < 1e-9);
+    if !same {
+        eprintln!("note: this machine's linkage differs from the committed one; comparing on the committed linkage only");
+    }
+    let copy = with_reference_linkage(&refs.linkage);
+    for (k, want) in refs.ks.iter().zip(&refs.maxclust) {
+        let got = clusters_tsv(&copy, "--k", &k.to_string(), &format!("ref_k{k}.tsv"));
+        let got: Vec<i32> = got.iter().map(|r| r.0 as i32).collect();
+        assert_eq!(
+            &got, want,
+            "--k {k} differs from fcluster(Z, {k}, 'maxclust')"
+        );
+        let lib: Vec<i32> = fcluster(&refs.linkage, C, Cut::MaxClust(*k as usize))
+            .into_iter()
+            .map(|v| v as i32)
+            .collect();
+        assert_eq!(&lib, want);
+        if same {
+            let own = fcluster(&r.linkage, C, Cut::MaxClust(*k as usize));
+            assert_eq!(own.iter().map(|&v| v as i32).collect::<Vec<_>>(), *want);
+        }
+    }
+}
+
+#[test]
+fn clusters_cut_h_equals_scipy_distance_criterion() {
+    let refs = reference();
+    let copy = with_reference_linkage(&refs.linkage);
+    for (h, want) in refs.hs.iter().zip(&refs.distance) {
+        // `{h}` prints the shortest text that parses back to the same f64.
+        let got = clusters_tsv(&copy, "--cut", &format!("{h}"), "ref_cut.tsv");
+        let got: Vec<i32> = got.iter().map(|r| r.0 as i32).collect();
+        assert_eq!(
+            &got, want,
+            "--cut {h} differs from fcluster(Z, {h}, 'distance')"
+        );
+    }
+    let o = run_bin(
+        &[
+            "clusters",
+            copy.to_str().unwrap(),
+            "--k",
+            "3",
+            "--cut",
+            "0.5",
+        ],
+        None,
+        60,
+    );
+    assert!(!o.status.success());
+}
+
+#[test]
+fn clusters_labels_add_mean_label_correlation() {
+    let res = results();
+    let d = tmpdir("scale_labels");
+    let y = d.join("y.h5");
+    // 200 examples × 919 classes; classes 0 and 1 share labels, so a cluster
+    // holding both has a finite correlation.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut lab = vec![0u8; 200 * C];
+    for e in 0..200 {
+        for c in 0..C {
+            lab[e * C + c] = (rng.random::<f32>() < 0.2) as u8;
+        }
+        lab[e * C + 1] = lab[e * C];
+    }
+    {
+        let _g = file_guard();
+        let f = hdf5::File::create(&y).unwrap();
+        f.new_dataset_builder()
+            .with_data(&ndarray::Array2::from_shape_vec((200, C), lab).unwrap())
+            .create("labels")
+            .unwrap();
+    }
+    let o = ok(&[
+        "clusters",
+        res.to_str().unwrap(),
+        "--k",
+        "20",
+        "--labels",
+        y.to_str().unwrap(),
+    ]);
+    let err = stderr_of(&o);
+    assert!(
+        err.contains(":/labels, 200 examples × 919 classes"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let with = out
+        .lines()
+        .filter(|l| l.starts_with("cluster ") && l.contains("mean label correlation"))
+        .count();
+    assert_eq!(with, 20, "{out}");
+}
