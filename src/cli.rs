@@ -10,6 +10,7 @@ use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
 use deepresolve_mpi::network::Reduce;
+use deepresolve_mpi::plot::class_figure::Channels;
 use deepresolve_mpi::plot::PlotOptions;
 use std::path::PathBuf;
 
@@ -90,6 +91,29 @@ pub struct PlotArgs {
     /// Classes to draw per-class figures for (indices into the model's outputs, or names; default all).
     #[arg(long)]
     pub classes: Option<String>,
+    /// Columns of the class figures: N (the ¾N highest and ¼N lowest by OFIV, plus the
+    /// non-additive channels) or `all` (default: all up to 60 channels, else 40).
+    #[arg(long, value_parser = parse_channels)]
+    pub channels: Option<Channels>,
+    /// Draw cluster boundaries on the similarity figure, cutting the tree at this height of 1 − A.
+    #[arg(long, conflicts_with = "k")]
+    pub cut: Option<f64>,
+    /// Draw the boundaries of at most N clusters on the similarity figure.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Similarity sub-matrix: rows are the classes whose names match this regular expression.
+    #[arg(long)]
+    pub rows: Option<String>,
+    /// Similarity sub-matrix: columns are the classes whose names match this regular expression.
+    #[arg(long)]
+    pub cols: Option<String>,
+    /// Similarity sub-matrix of one cluster (its id in `clusters` with the same --cut/--k).
+    #[arg(long)]
+    pub cluster: Option<usize>,
+}
+
+fn parse_channels(s: &str) -> Result<Channels, String> {
+    Channels::parse(s).ok_or_else(|| format!("{s:?}: expected a number of channels ≥ 1, or all"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -291,9 +315,14 @@ impl BenchArgs {
 impl PlotArgs {
     pub fn to_options(&self) -> PlotOptions {
         PlotOptions {
-            results: self.results.clone(),
-            out: self.out.clone(),
             classes: self.classes.clone(),
+            channels: self.channels.unwrap_or_default(),
+            cut: self.cut,
+            k: self.k,
+            rows: self.rows.clone(),
+            cols: self.cols.clone(),
+            cluster: self.cluster,
+            ..PlotOptions::new(self.results.clone(), self.out.clone())
         }
     }
 }

@@ -98,6 +98,16 @@ pub fn fcluster(z: &[f64], n: usize, cut: Cut) -> Vec<usize> {
     monocrit(z, &md, h, n)
 }
 
+/// The height at which `cut` cuts the tree: H itself for `Distance(H)`, the
+/// chosen merge height for `MaxClust` (−∞ when every class is alone).
+pub fn cut_height(z: &[f64], n: usize, cut: Cut) -> f64 {
+    match cut {
+        Cut::Distance(h) => h,
+        Cut::MaxClust(k) if k >= n || n < 2 => f64::NEG_INFINITY,
+        Cut::MaxClust(k) => maxclust_threshold(z, &max_dists(z, n), n, k),
+    }
+}
+
 fn children(z: &[f64], node: usize) -> (usize, usize) {
     (z[node * 4] as usize, z[node * 4 + 1] as usize)
 }
