@@ -339,3 +339,344 @@ fn clusters_labels_add_mean_label_correlation() {
         .count();
     assert_eq!(with, 20, "{out}");
 }
+
+// ---- pictures ----
+
+use deepresolve_mpi::plot::class_figure::{
+    Channels, ClassFigure, DEFAULT_BOTTOM, DEFAULT_TOP, LEGEND_CIRCLES, LEGEND_STARS,
+};
+use deepresolve_mpi::plot::heatmap::{SimilarityFigure, LASTP};
+use deepresolve_mpi::plot::Figure;
+
+fn png_size(p: &Path) -> (u32, u32) {
+    let dec = png::Decoder::new(std::fs::File::open(p).unwrap());
+    let mut reader = dec
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", p.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: PNG does not decode: {e}", p.display()));
+    (info.width, info.height)
+}
+
+/// Parse D/STEM.svg, check it and D/STEM.png have `size`, and hand the document to `f`.
+fn with_svg<T>(
+    d: &Path,
+    stem: &str,
+    size: (u32, u32),
+    f: impl FnOnce(&roxmltree::Document) -> T,
+) -> T {
+    assert_eq!(
+        png_size(&d.join(format!("{stem}.png"))),
+        size,
+        "{stem}.png size"
+    );
+    let text = std::fs::read_to_string(d.join(format!("{stem}.svg"))).unwrap();
+    let doc =
+        roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{stem}.svg is not XML: {e}"));
+    let root = doc.root_element();
+    let got: (u32, u32) = (
+        root.attribute("width").unwrap().parse().unwrap(),
+        root.attribute("height").unwrap().parse().unwrap(),
+    );
+    assert_eq!(got, size, "{stem}.svg size");
+    f(&doc)
+}
+
+fn count(doc: &roxmltree::Document, tag: &str) -> usize {
+    doc.descendants().filter(|n| n.has_tag_name(tag)).count()
+}
+
+fn filled_rects<'a>(doc: &'a roxmltree::Document) -> Vec<roxmltree::Node<'a, 'a>> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("rect") && n.attribute("fill").is_some_and(|f| f != "none"))
+        .collect()
+}
+
+fn texts(doc: &roxmltree::Document) -> Vec<(String, bool)> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| {
+            n.text()
+                .map(|t| (t.trim().to_string(), n.attribute("transform").is_some()))
+        })
+        .collect()
+}
+
+/// Columns the documented default shows: the 30 highest and 10 lowest by OFIV
+/// and every non-additive channel (ranks, increasing).
+fn documented_columns(r: &FinishedRun, ci: usize, hi: usize, lo: usize) -> Vec<usize> {
+    let rank = r.rank_row(ci);
+    let na = r.nonadditive_row(ci);
+    (0..r.k)
+        .filter(|&j| j < hi || j >= r.k - lo || na[rank[j]] != 0)
+        .collect()
+}
+
+#[test]
+fn class_figure_with_480_channels_shows_the_documented_columns_and_a_full_heatmap() {
+    let res = results();
+    let r = FinishedRun::read(&res).unwrap();
+    assert_eq!((DEFAULT_TOP, DEFAULT_BOTTOM), (30, 10));
+    let d = tmpdir("scale_class");
+    for (opt, hi, lo) in [
+        (None, 30usize, 10usize),
+        (Some("12"), 9, 3),
+        (Some("all"), K, 0),
+    ] {
+        let mut a = vec![
+            "plot",
+            res.to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+            "--classes",
+            "0,TF_3",
+        ];
+        if let Some(o) = opt {
+            a.extend(["--channels", o]);
+        }
+        ok(&a);
+        let sel = opt.map_or(Channels::Auto, |o| Channels::parse(o).unwrap());
+        for (ci, stem) in [(0usize, "class_0_DNase_0"), (128, "class_128_TF_3")] {
+            let cols = documented_columns(&r, ci, hi, lo);
+            let n = cols.len();
+            let fig = ClassFigure::with_channels(&r, ci, sel);
+            let rank = r.rank_row(ci);
+            let want: Vec<usize> = cols.iter().map(|&j| rank[j]).collect();
+            assert_eq!(fig.columns(), &want[..], "{stem} {opt:?}");
+            let nonadd = cols
+                .iter()
+                .filter(|&&j| r.nonadditive_row(ci)[rank[j]] != 0)
+                .count();
+            with_svg(&d, stem, fig.size(), |doc| {
+                assert_eq!(
+                    count(doc, "circle"),
+                    (T + 2) * n + LEGEND_CIRCLES,
+                    "{stem} {opt:?}: circles"
+                );
+                assert_eq!(count(doc, "polygon"), nonadd + LEGEND_STARS, "{stem} stars");
+                // The heatmap: one filled cell per restart and channel, 480 columns.
+                let cells = filled_rects(doc);
+                assert_eq!(cells.len(), 1 + T * K, "{stem}: background + T × K cells");
+                let mut xs: Vec<&str> = cells[1..]
+                    .iter()
+                    .map(|c| c.attribute("x").unwrap())
+                    .collect();
+                xs.sort_unstable();
+                xs.dedup();
+                assert_eq!(xs.len(), K, "{stem}: heatmap columns");
+                let all = texts(doc)
+                    .into_iter()
+                    .map(|t| t.0)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if n < K {
+                    assert!(
+                        all.contains(&format!("{n} of 480 channels shown"))
+                            && all.contains(&format!("{} left out", K - n))
+                            && all.contains("--channels N")
+                            && all.contains("--channels all"),
+                        "{stem}: no note on the channels left out"
+                    );
+                } else {
+                    assert!(!all.contains("left out"), "{stem}");
+                }
+            });
+        }
+    }
+    assert!(Channels::parse("0").is_none() && Channels::parse("x").is_none());
+    let o = run_bin(
+        &[
+            "plot",
+            res.to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+            "--channels",
+            "none",
+        ],
+        None,
+        60,
+    );
+    assert!(!o.status.success());
+}
+
+#[test]
+fn similarity_at_919_classes_truncates_dendrograms_and_frames_the_k_clusters() {
+    let res = results();
+    let r = FinishedRun::read(&res).unwrap();
+    let d = tmpdir("scale_sim");
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--classes",
+        "0",
+        "--k",
+        "20",
+    ]);
+    let fig = SimilarityFigure::with_cut(&r, Cut::MaxClust(20));
+    with_svg(&d, "similarity", fig.size(), |doc| {
+        let merges = doc
+            .descendants()
+            .filter(|n| {
+                n.has_tag_name("polyline")
+                    && n.attribute("points")
+                        .is_some_and(|p| p.split_whitespace().count() == 4)
+            })
+            .count();
+        assert_eq!(merges, 2 * (LASTP - 1), "truncated dendrogram segments");
+        let frames = doc
+            .descendants()
+            .filter(|n| {
+                n.has_tag_name("rect")
+                    && n.attribute("fill") == Some("none")
+                    && n.attribute("stroke") == Some("#000000")
+            })
+            .count();
+        assert_eq!(frames, 20, "one frame per cluster");
+        // Counts of the truncated leaves add up to every class, on each side.
+        let counts: usize = texts(doc)
+            .iter()
+            .filter_map(|(t, _)| {
+                t.strip_prefix('(')?
+                    .strip_suffix(')')?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .sum();
+        assert_eq!(counts, 2 * C, "leaf counts above and beside");
+    });
+}
+
+#[test]
+fn plot_rows_cols_draws_exactly_the_matching_classes() {
+    let res = results();
+    let d = tmpdir("scale_sub");
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--rows",
+        "^TF_1[0-9]$",
+        "--cols",
+        "^DNase_[0-9]$",
+    ]);
+    assert!(!d.join("similarity.png").exists(), "panels only");
+    let r = FinishedRun::read(&res).unwrap();
+    let rows: Vec<usize> = (0..C)
+        .filter(|&p| r.names[p].starts_with("TF_1") && r.names[p].len() == 5)
+        .collect();
+    let cols: Vec<usize> = (0..10).collect();
+    assert_eq!(rows.len(), 10);
+    let fig = SimilarityFigure::sub(&r, &rows, &cols, "x");
+    let mut got_rows: Vec<usize> = fig.rows().to_vec();
+    got_rows.sort_unstable();
+    assert_eq!(got_rows, rows);
+    with_svg(&d, "similarity_sub", fig.size(), |doc| {
+        assert_eq!(filled_rects(doc).len(), 1 + 10 * 10, "background + cells");
+        let names: Vec<(String, bool)> = texts(doc)
+            .into_iter()
+            .filter(|(t, _)| {
+                t.starts_with("TF_") || t.starts_with("DNase_") || t.starts_with("Hist_")
+            })
+            .collect();
+        let mut row_names: Vec<String> =
+            names.iter().filter(|t| !t.1).map(|t| t.0.clone()).collect();
+        let mut col_names: Vec<String> =
+            names.iter().filter(|t| t.1).map(|t| t.0.clone()).collect();
+        row_names.sort();
+        col_names.sort();
+        let mut want_r: Vec<String> = rows.iter().map(|&p| class_name(p)).collect();
+        let mut want_c: Vec<String> = cols.iter().map(|&p| class_name(p)).collect();
+        want_r.sort();
+        want_c.sort();
+        assert_eq!(row_names, want_r);
+        assert_eq!(col_names, want_c);
+        // Bi-clustered: a dendrogram over each side.
+        let merges = doc
+            .descendants()
+            .filter(|n| {
+                n.has_tag_name("polyline")
+                    && n.attribute("points")
+                        .is_some_and(|p| p.split_whitespace().count() == 4)
+            })
+            .count();
+        assert_eq!(merges, 9 + 9);
+    });
+    let o = run_bin(
+        &[
+            "plot",
+            res.to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+            "--rows",
+            "^nosuch$",
+        ],
+        None,
+        60,
+    );
+    assert!(!o.status.success() && stderr_of(&o).contains("matches no class name"));
+}
+
+#[test]
+fn plot_cluster_draws_one_clusters_sub_matrix() {
+    let res = results();
+    let d = tmpdir("scale_cluster");
+    let rows = clusters_tsv(&res, "--k", "20", "k20_for_plot.tsv");
+    let id = rows[0].0;
+    let members: Vec<String> = rows
+        .iter()
+        .filter(|r| r.0 == id)
+        .map(|r| r.2.clone())
+        .collect();
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--k",
+        "20",
+        "--cluster",
+        &id.to_string(),
+    ]);
+    let stem = format!("similarity_cluster_{id}");
+    let r = FinishedRun::read(&res).unwrap();
+    let pos: Vec<usize> = (0..C).filter(|&p| rows[p].0 == id).collect();
+    let fig = SimilarityFigure::sub(&r, &pos, &pos, "x");
+    with_svg(&d, &stem, fig.size(), |doc| {
+        let m = members.len();
+        if m <= 150 {
+            assert_eq!(filled_rects(doc).len(), 1 + m * m);
+        }
+        let mut labelled: Vec<String> = texts(doc)
+            .into_iter()
+            .filter(|(t, v)| !v && members.contains(t))
+            .map(|t| t.0)
+            .collect();
+        labelled.sort();
+        let mut want = members.clone();
+        want.sort();
+        // Rows at least one line of text apart: every member is labelled.
+        if 1000 / m >= 14 {
+            assert_eq!(labelled, want);
+        }
+    });
+    let o = run_bin(
+        &[
+            "plot",
+            res.to_str().unwrap(),
+            "--out",
+            d.to_str().unwrap(),
+            "--k",
+            "20",
+            "--cluster",
+            "21",
+        ],
+        None,
+        60,
+    );
+    assert!(!o.status.success() && stderr_of(&o).contains("--cluster 21"));
+}
