@@ -680,3 +680,105 @@ fn plot_cluster_draws_one_clusters_sub_matrix() {
     );
     assert!(!o.status.success() && stderr_of(&o).contains("--cluster 21"));
 }
+
+// ---- R ----
+
+/// The README's R block that turns /analysis/linkage into an hclust object.
+fn readme_r_block() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find("```r\n# /analysis/linkage (SciPy's layout) as an R hclust object")
+        .expect("README has the hclust block");
+    let body = &readme[start + 5..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+/// Rscript with rhdf5 or hdf5r: installed with apt-get when missing, as root
+/// on Debian (`R_TEST_NO_INSTALL=1` skips that); None (the test then skips) otherwise.
+fn rscript() -> Option<&'static str> {
+    let has = || {
+        std::process::Command::new("Rscript")
+            .args([
+                "-e",
+                "q(status = if (requireNamespace('rhdf5', quietly = TRUE) || requireNamespace('hdf5r', quietly = TRUE)) 0 else 1)",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has() {
+        return Some("Rscript");
+    }
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root
+        && Path::new("/usr/bin/apt-get").exists()
+        && std::env::var_os("R_TEST_NO_INSTALL").is_none()
+    {
+        eprintln!("R or rhdf5/hdf5r missing: apt-get install r-base-core r-cran-hdf5r (this can take a while)");
+        let _ = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "export DEBIAN_FRONTEND=noninteractive; (apt-get install -y -qq --no-install-recommends r-base-core r-cran-hdf5r || (apt-get update -qq && apt-get install -y -qq --no-install-recommends r-base-core r-cran-hdf5r)) >/dev/null 2>&1",
+            ])
+            .status();
+        if has() {
+            return Some("Rscript");
+        }
+    }
+    None
+}
+
+#[test]
+fn readme_r_lines_make_an_hclust_whose_cutree_equals_clusters_k() {
+    let Some(rs) = rscript() else {
+        eprintln!("SKIPPED: no Rscript with rhdf5 or hdf5r (apt-get install r-bioc-rhdf5 or r-cran-hdf5r)");
+        return;
+    };
+    let res = results();
+    let d = tmpdir("scale_r");
+    let out = d.join("cutree.txt");
+    // rhdf5 if present, else the same h5read on hdf5r.
+    let prelude = "if (!requireNamespace('rhdf5', quietly = TRUE)) {\n  h5read <- function(f, name) { h <- hdf5r::H5File$new(f, 'r'); on.exit(h$close_all()); h[[name]]$read() }\n  library <- function(...) invisible(NULL)\n}\n";
+    let block = readme_r_block().replace(
+        "f <- \"results/demo.h5\"",
+        &format!("f <- {:?}", res.to_str().unwrap()),
+    );
+    assert!(
+        block.contains(res.to_str().unwrap()),
+        "README block sets f <- \"results/demo.h5\""
+    );
+    let script = format!(
+        "{prelude}{block}\nstopifnot(identical(sort(hc$order), seq_len(n)))\nwriteLines(as.character(cutree(hc, k = 20)), {:?})\n",
+        out.to_str().unwrap()
+    );
+    let sp = d.join("hclust.R");
+    std::fs::write(&sp, &script).unwrap();
+    let o = std::process::Command::new(rs).arg(&sp).output().unwrap();
+    assert!(
+        o.status.success(),
+        "R failed:\n{}\n{script}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r_ids: Vec<usize> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(r_ids.len(), C);
+    let ours: Vec<usize> = clusters_tsv(&res, "--k", "20", "k20_r.tsv")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    // The same partition (R numbers clusters by first member, SciPy by its walk).
+    let mut map = std::collections::HashMap::new();
+    for (a, b) in ours.iter().zip(&r_ids) {
+        assert_eq!(*map.entry(*a).or_insert(*b), *b, "cutree splits a cluster");
+    }
+    let mut rs: Vec<usize> = map.values().copied().collect();
+    rs.sort_unstable();
+    rs.dedup();
+    assert_eq!((map.len(), rs.len()), (20, 20), "cutree joins clusters");
+}
