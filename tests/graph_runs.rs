@@ -10,7 +10,11 @@ use deepresolve_mpi::network::Network;
 fn tower_file(d: &std::path::Path, relu_inside: bool) -> (String, Names) {
     let (spec, names) = tower(21, relu_inside);
     let p = d.join("tower.h5");
-    save_native(&spec, &p).unwrap();
+    {
+        // No child may inherit the file's descriptor (and lock) while it is written.
+        let _g = file_guard();
+        save_native(&spec, &p).unwrap();
+    }
     (p.to_str().unwrap().to_string(), names)
 }
 
