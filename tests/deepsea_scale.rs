@@ -756,7 +756,12 @@ fn readme_r_lines_make_an_hclust_whose_cutree_equals_clusters_k() {
     );
     let sp = d.join("hclust.R");
     std::fs::write(&sp, &script).unwrap();
-    let o = std::process::Command::new(rs).arg(&sp).output().unwrap();
+    // In the temporary directory: the block's plot() writes Rplots.pdf there.
+    let o = std::process::Command::new(rs)
+        .arg(&sp)
+        .current_dir(&d)
+        .output()
+        .unwrap();
     assert!(
         o.status.success(),
         "R failed:\n{}\n{script}",
