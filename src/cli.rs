@@ -6,11 +6,13 @@ use deepresolve_mpi::ascent::{AscentParams, Init, Keep};
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
 use deepresolve_mpi::calibrate::{parse_lambdas, CalibrateOptions};
 use deepresolve_mpi::channels::ChannelsOptions;
+use deepresolve_mpi::clusters::ClustersOptions;
 use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
 use deepresolve_mpi::network::Reduce;
+use deepresolve_mpi::plot::class_figure::Channels;
 use deepresolve_mpi::plot::PlotOptions;
 use deepresolve_mpi::sequences::{Alphabet, Fit};
 use std::path::PathBuf;
@@ -57,6 +59,8 @@ pub enum Command {
     Channels(ChannelsArgs),
     /// TOMTOM: match query motifs against a motif database (MEME files).
     Match(MatchArgs),
+    /// Flat clusters of the classes from /analysis/linkage (SciPy's fcluster).
+    Clusters(ClustersArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -100,6 +104,39 @@ impl MatchArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct ClustersArgs {
+    pub results: PathBuf,
+    /// Cut the tree at this height of 1 − A (fcluster criterion "distance"; default 0.5).
+    #[arg(long, conflicts_with = "k")]
+    pub cut: Option<f64>,
+    /// At most N clusters (fcluster criterion "maxclust").
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Also write a TSV: cluster, class_index, class_name, one row per class.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// HDF5 file of training labels (examples × classes): adds each cluster's mean label correlation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The dataset in --labels (default: labels, y, Y or traindata, or the file's only 2-D dataset).
+    #[arg(long, requires = "labels")]
+    pub labels_dataset: Option<String>,
+}
+
+impl ClustersArgs {
+    pub fn to_options(&self) -> ClustersOptions {
+        ClustersOptions {
+            results: self.results.clone(),
+            cut: self.cut,
+            k: self.k,
+            out: self.out.clone(),
+            labels: self.labels.clone(),
+            labels_dataset: self.labels_dataset.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
 pub struct PlotArgs {
     pub results: PathBuf,
     /// Output directory (created if missing).
@@ -108,6 +145,29 @@ pub struct PlotArgs {
     /// Classes to draw per-class figures for (indices into the model's outputs, or names; default all).
     #[arg(long)]
     pub classes: Option<String>,
+    /// Columns of the class figures: N (the ¾N highest and ¼N lowest by OFIV, plus the
+    /// non-additive channels) or `all` (default: all up to 60 channels, else 40).
+    #[arg(long, value_parser = parse_channels)]
+    pub channels: Option<Channels>,
+    /// Draw cluster boundaries on the similarity figure, cutting the tree at this height of 1 − A.
+    #[arg(long, conflicts_with = "k")]
+    pub cut: Option<f64>,
+    /// Draw the boundaries of at most N clusters on the similarity figure.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Similarity sub-matrix: rows are the classes whose names match this regular expression.
+    #[arg(long)]
+    pub rows: Option<String>,
+    /// Similarity sub-matrix: columns are the classes whose names match this regular expression.
+    #[arg(long)]
+    pub cols: Option<String>,
+    /// Similarity sub-matrix of one cluster (its id in `clusters` with the same --cut/--k).
+    #[arg(long)]
+    pub cluster: Option<usize>,
+}
+
+fn parse_channels(s: &str) -> Result<Channels, String> {
+    Channels::parse(s).ok_or_else(|| format!("{s:?}: expected a number of channels ≥ 1, or all"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -356,9 +416,14 @@ impl BenchArgs {
 impl PlotArgs {
     pub fn to_options(&self) -> PlotOptions {
         PlotOptions {
-            results: self.results.clone(),
-            out: self.out.clone(),
             classes: self.classes.clone(),
+            channels: self.channels.unwrap_or_default(),
+            cut: self.cut,
+            k: self.k,
+            rows: self.rows.clone(),
+            cols: self.cols.clone(),
+            cluster: self.cluster,
+            ..PlotOptions::new(self.results.clone(), self.out.clone())
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod calibrate;
 pub mod channels;
 pub mod classes;
+pub mod clusters;
 pub mod diff;
 pub mod distributed;
 pub mod error;

@@ -6,7 +6,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
 use deepresolve_mpi::results::ResultsWriter;
-use deepresolve_mpi::{bench, diff, distributed, inspect, motifs, plot};
+use deepresolve_mpi::{bench, clusters, diff, distributed, inspect, motifs, plot};
 use mpi::traits::Communicator;
 
 /// This process's rank as the launcher tells it (mpirun, srun), before any
@@ -96,6 +96,9 @@ fn main() {
         Command::Diff(args) => diff::diff(&args.to_options()).map_err(anyhow::Error::from),
         Command::Match(args) => {
             deepresolve_mpi::tomtom::run(&args.options()).map_err(anyhow::Error::from)
+        }
+        Command::Clusters(args) => {
+            clusters::clusters(&args.to_options()).map_err(anyhow::Error::from)
         }
     };
     if let Err(e) = outcome {

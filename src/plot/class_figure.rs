@@ -3,8 +3,17 @@
 //! row and a row of stars under the non-additive channels. Columns are the
 //! channels ordered by OFIV, highest first (/analysis/rank).
 //!
-//! Marks, for counting: exactly (T + 2)·K data circles plus 3 legend circles;
-//! one star polygon per non-additive channel plus 1 legend star.
+//! Many channels (K > [`MANY_CHANNELS`], e.g. DeepSEA's 480): by default the
+//! columns are only the [`DEFAULT_TOP`] highest and [`DEFAULT_BOTTOM`] lowest
+//! channels by OFIV plus every non-additive channel (still in OFIV order, a
+//! light rule where channels are skipped); the figure says how many are left
+//! out and how to show them (`plot --channels N`, `--channels all`). Beneath,
+//! a compact FIV heatmap keeps every channel visible: restarts × all K
+//! channels in OFIV order, one cell each, diverging colours centred at 0.
+//!
+//! Marks, for counting: exactly (T + 2)·N data circles (N columns) plus 3
+//! legend circles; one star polygon per non-additive column plus 1 legend
+//! star; with K > [`MANY_CHANNELS`], T·K filled heatmap cells (rectangles).
 use super::{
     axis_label, class_title, header, label, label_step, sign_color, star, text, text_width,
     DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED, SMALL, TITLE,
@@ -18,6 +27,69 @@ use plotters::style::text_anchor::{HPos, VPos};
 pub const LEGEND_CIRCLES: usize = 3;
 /// Legend stars drawn besides the non-additive stars.
 pub const LEGEND_STARS: usize = 1;
+/// Above this many channels the default columns are a selection, and the FIV
+/// heatmap of every channel is drawn beneath.
+pub const MANY_CHANNELS: usize = 60;
+/// Highest and lowest channels by OFIV shown by default with many channels.
+pub const DEFAULT_TOP: usize = 30;
+pub const DEFAULT_BOTTOM: usize = 10;
+
+/// Which channels get a column of circles (`plot --channels`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Channels {
+    /// All up to [`MANY_CHANNELS`], else [`DEFAULT_TOP`] + [`DEFAULT_BOTTOM`]
+    /// and the non-additive ones.
+    #[default]
+    Auto,
+    /// `--channels N`: the ⌈3N/4⌉ highest and the other ⌊N/4⌋ lowest by OFIV, plus
+    /// every non-additive channel (all when N ≥ K).
+    Top(usize),
+    /// `--channels all`.
+    All,
+}
+
+impl Channels {
+    /// `all` or a number.
+    pub fn parse(s: &str) -> Option<Channels> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("all") {
+            return Some(Channels::All);
+        }
+        s.parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Channels::Top)
+    }
+
+    /// (highest, lowest) counts for K channels; None = all.
+    fn ends(self, k: usize) -> Option<(usize, usize)> {
+        let (hi, lo) = match self {
+            Channels::All => return None,
+            Channels::Auto if k <= MANY_CHANNELS => return None,
+            Channels::Auto => (DEFAULT_TOP, DEFAULT_BOTTOM),
+            Channels::Top(n) => ((3 * n).div_ceil(4), n - (3 * n).div_ceil(4)),
+        };
+        if hi + lo >= k {
+            None
+        } else {
+            Some((hi, lo))
+        }
+    }
+}
+
+/// The columns of `r`'s class `ci` under `sel`: positions in the OFIV ranking
+/// (0 = highest) that are shown, increasing.
+pub fn shown_ranks(r: &FinishedRun, ci: usize, sel: Channels) -> Vec<usize> {
+    let k = r.k;
+    let rank = r.rank_row(ci);
+    let Some((hi, lo)) = sel.ends(k) else {
+        return (0..k).collect();
+    };
+    let na = r.nonadditive_row(ci);
+    (0..k)
+        .filter(|&j| j < hi || j >= k - lo || na[rank[j]] != 0)
+        .collect()
+}
 
 pub struct ClassFigure<'a> {
     r: &'a FinishedRun,
@@ -31,14 +103,32 @@ pub struct ClassFigure<'a> {
     top: i32,
     vertical_labels: bool,
     xlabel_h: i32,
+    /// Positions in the OFIV ranking of the columns (increasing).
+    ranks: Vec<usize>,
+    /// Where the part below the circles starts (note, heatmap).
+    base: i32,
+    /// FIV heatmap: cell width and height (None: not drawn).
+    heat: Option<(i32, i32)>,
     width: i32,
     height: i32,
 }
 
+/// Height of the heatmap's title line and of its colour-bar line.
+const HEAT_TITLE: i32 = 26;
+const HEAT_FOOT: i32 = 40;
+
 impl<'a> ClassFigure<'a> {
+    /// The default columns ([`Channels::Auto`]).
     pub fn new(r: &'a FinishedRun, ci: usize) -> Self {
-        let (t, k) = (r.t as i32, r.k as i32);
-        let cw = (1400 / k).clamp(3, 36);
+        Self::with_channels(r, ci, Channels::Auto)
+    }
+
+    pub fn with_channels(r: &'a FinishedRun, ci: usize, sel: Channels) -> Self {
+        let rank = r.rank_row(ci);
+        let ranks = shown_ranks(r, ci, sel);
+        let order: Vec<usize> = ranks.iter().map(|&j| rank[j]).collect();
+        let (t, n) = (r.t as i32, order.len() as i32);
+        let cw = (1400 / n.max(1)).clamp(3, 36);
         let rh = (560 / (t + 3)).clamp(8, 36);
         let gap = (rh / 2).max(8);
         let last = format!("restart {}", r.t);
@@ -49,23 +139,38 @@ impl<'a> ClassFigure<'a> {
             .unwrap_or(80)
             + 24;
         let right = text_width("max 0.000e-00", SMALL) + 24;
-        let widest = (0..r.k)
+        let widest = order
+            .iter()
             .map(|c| text_width(&c.to_string(), SMALL))
             .max()
             .unwrap_or(10);
         let vertical_labels = widest + 4 > cw;
         let xlabel_h = if vertical_labels { widest + 10 } else { 20 };
         let top = 70;
-        let grid_w = cw * k;
+        let grid_w = cw * n;
         let title_w =
             text_width(&Self::title(r, ci), TITLE).max(text_width(&Self::subtitle(r), SMALL));
-        let width = (left + grid_w + right).max(title_w + 40).max(560);
+        let mut width = (left + grid_w + right).max(title_w + 40).max(560);
         let rows_h = rh * (t + 3) + gap;
-        let height = top + rows_h + 8 + xlabel_h + 24 + 40;
+        let base = top + rows_h + 8 + xlabel_h + 24 + 40;
+        let mut height = base;
+        if ranks.len() < r.k {
+            height += 24;
+            width = width.max(text_width(&Self::left_out_note(r, &ranks), SMALL) + 40);
+        }
+        let heat = (r.k > MANY_CHANNELS).then(|| {
+            let hw = (1400 / r.k as i32).clamp(1, 12);
+            let hh = (160 / t).clamp(4, 14);
+            (hw, hh)
+        });
+        if let Some((hw, hh)) = heat {
+            height += HEAT_TITLE + hh * t + HEAT_FOOT;
+            width = width.max(left + hw * r.k as i32 + right);
+        }
         ClassFigure {
             r,
             ci,
-            order: r.rank_row(ci),
+            order,
             cw,
             rh,
             gap,
@@ -74,9 +179,26 @@ impl<'a> ClassFigure<'a> {
             top,
             vertical_labels,
             xlabel_h,
+            ranks,
+            base,
+            heat,
             width,
             height,
         }
+    }
+
+    /// The channels shown, in column order (OFIV order).
+    pub fn columns(&self) -> &[usize] {
+        &self.order
+    }
+
+    fn left_out_note(r: &FinishedRun, ranks: &[usize]) -> String {
+        let k = r.k;
+        let na = ranks.len();
+        format!(
+            "{na} of {k} channels shown (highest and lowest by OFIV, and every non-additive one); {} left out: plot --channels N shows more, --channels all every one",
+            k - na
+        )
     }
 
     fn title(r: &FinishedRun, ci: usize) -> String {
@@ -128,6 +250,99 @@ impl<'a> ClassFigure<'a> {
     }
 }
 
+impl ClassFigure<'_> {
+    /// The FIV of every restart and every channel, in OFIV order, one cell each.
+    fn draw_heat<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        y: i32,
+        hw: i32,
+        hh: i32,
+    ) -> DrawResult<DB> {
+        let (r, ci) = (self.r, self.ci);
+        let (t, k) = (r.t, r.k);
+        let rank = r.rank_row(ci);
+        // Colour scale: the 99th percentile of |FIV|, so that a few huge
+        // values (sign-flipping channels) do not wash out the rest.
+        let mut mags: Vec<f32> = (0..t)
+            .flat_map(|tt| r.fiv(ci, tt).iter().map(|v| v.abs()))
+            .filter(|v| v.is_finite())
+            .collect();
+        mags.sort_by(f32::total_cmp);
+        let fmax = match mags.len() {
+            0 => 0.0,
+            m => {
+                let q = mags[((m - 1) as f64 * 0.99).round() as usize];
+                if q > 0.0 {
+                    q
+                } else {
+                    mags[m - 1]
+                }
+            }
+        };
+        label(
+            area,
+            &format!(
+                "FIV of all {k} channels: {t} restarts × {k} channels in OFIV order (highest left); blue < 0 < red, full colour at ±{} (99th percentile of |FIV|)",
+                sci(fmax)
+            ),
+            (20, y + 10),
+            SMALL,
+            &BLACK,
+        )?;
+        let y0 = y + HEAT_TITLE;
+        let x0 = self.left;
+        for tt in 0..t {
+            let row = r.fiv(ci, tt);
+            for (j, &ch) in rank.iter().enumerate() {
+                let v = if fmax > 0.0 { row[ch] / fmax } else { 0.0 };
+                let (xa, ya) = (x0 + hw * j as i32, y0 + hh * tt as i32);
+                area.draw(&Rectangle::new(
+                    [(xa, ya), (xa + hw, ya + hh)],
+                    super::heatmap::color(v).filled(),
+                ))?;
+            }
+            if tt == 0 || tt + 1 == t {
+                text(
+                    area,
+                    &format!("restart {}", tt + 1),
+                    (x0 - 6, y0 + hh * tt as i32 + hh / 2),
+                    SMALL,
+                    HPos::Right,
+                    VPos::Center,
+                    false,
+                    &BLACK,
+                )?;
+            }
+        }
+        let x1 = x0 + hw * k as i32;
+        let y1 = y0 + hh * t as i32;
+        area.draw(&Rectangle::new([(x0, y0), (x1, y1)], GREY.stroke_width(1)))?;
+        // Ticks under the channels that have a column above.
+        for &j in &self.ranks {
+            let x = x0 + hw * j as i32 + hw / 2;
+            area.draw(&PathElement::new(
+                vec![(x, y1 + 1), (x, y1 + 5)],
+                BLACK.stroke_width(1),
+            ))?;
+        }
+        text(
+            area,
+            &format!(
+                "ticks: the {} channels drawn as circles above",
+                self.ranks.len()
+            ),
+            (x0, y1 + 8),
+            SMALL,
+            HPos::Left,
+            VPos::Top,
+            false,
+            &GREY,
+        )?;
+        Ok(())
+    }
+}
+
 fn abs_max(v: impl Iterator<Item = f32>) -> f32 {
     v.filter(|x| x.is_finite())
         .fold(0.0f32, |m, x| m.max(x.abs()))
@@ -148,11 +363,12 @@ impl Figure for ClassFigure<'_> {
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         let (r, ci) = (self.r, self.ci);
-        let (t, k) = (r.t, r.k);
+        let t = r.t;
+        let n = self.order.len();
         header(area, &Self::title(r, ci), &Self::subtitle(r))?;
 
         let x0 = self.left;
-        let x1 = self.left + self.cw * k as i32;
+        let x1 = self.left + self.cw * n as i32;
         // Row guides and labels.
         let row_step = label_step(self.rh as f64, 14.0);
         let w = &r.weight[ci * t..(ci + 1) * t];
@@ -209,6 +425,16 @@ impl Figure for ClassFigure<'_> {
         let yil = self.row_y(t) - self.rh / 2;
         let yof = self.row_y(t + 1) + self.rh / 2;
         area.draw(&Rectangle::new([(x0 - 2, yil), (x1 + 2, yof)], frame))?;
+        // Where channels are left out between two columns: a light rule.
+        for j in 1..n {
+            if self.ranks[j] != self.ranks[j - 1] + 1 {
+                let x = self.left + self.cw * j as i32;
+                area.draw(&PathElement::new(
+                    vec![(x, ytop - 4), (x, self.row_y(t + 2) + self.rh / 2)],
+                    GREY.stroke_width(1),
+                ))?;
+            }
+        }
 
         // Restart circles: one scale for the block.
         let fmax = abs_max((0..t).flat_map(|tt| r.fiv(ci, tt).iter().copied()));
@@ -259,10 +485,15 @@ impl Figure for ClassFigure<'_> {
             )?;
         }
         let ycap = ylab + self.xlabel_h + 4;
-        let caption = if step > 1 {
-            format!("channel (ordered by OFIV, highest first; every {step}th labelled)")
+        let skipped = if n < r.k {
+            "; grey rules where channels are left out"
         } else {
-            "channel (ordered by OFIV, highest first)".to_string()
+            ""
+        };
+        let caption = if step > 1 {
+            format!("channel (ordered by OFIV, highest first; every {step}th labelled{skipped})")
+        } else {
+            format!("channel (ordered by OFIV, highest first{skipped})")
         };
         text(
             area,
@@ -290,6 +521,20 @@ impl Figure for ClassFigure<'_> {
         let name = "non-additive (GMM on IL)";
         label(area, name, (x + 16, yl), SMALL, &BLACK)?;
         let _ = self.right;
+        let mut y = self.base;
+        if n < r.k {
+            label(
+                area,
+                &Self::left_out_note(r, &self.ranks),
+                (20, y),
+                SMALL,
+                &BLACK,
+            )?;
+            y += 24;
+        }
+        if let Some((hw, hh)) = self.heat {
+            self.draw_heat(area, y, hw, hh)?;
+        }
         Ok(())
     }
 }

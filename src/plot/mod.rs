@@ -235,16 +235,124 @@ pub struct PlotOptions {
     pub out: PathBuf,
     /// Classes to draw per-class figures for (default: all, at most [`DEFAULT_MAX_CLASSES`]).
     pub classes: Option<String>,
+    /// Columns of the class figures (`--channels N|all`).
+    pub channels: class_figure::Channels,
+    /// Cluster boundaries on the similarity figure: `--cut H` or `--k N`
+    /// (SciPy's fcluster "distance" / "maxclust", as the `clusters` command).
+    pub cut: Option<f64>,
+    pub k: Option<usize>,
+    /// Sub-matrix of the classes whose names match these regular expressions
+    /// (`--rows`, `--cols`; one alone means the same set both ways).
+    pub rows: Option<String>,
+    pub cols: Option<String>,
+    /// Sub-matrix of one cluster of the cut (`--cluster ID`).
+    pub cluster: Option<usize>,
+}
+
+impl PlotOptions {
+    /// `plot RESULTS --out DIR` with every other option at its default.
+    pub fn new(results: PathBuf, out: PathBuf) -> PlotOptions {
+        PlotOptions {
+            results,
+            out,
+            classes: None,
+            channels: class_figure::Channels::Auto,
+            cut: None,
+            k: None,
+            rows: None,
+            cols: None,
+            cluster: None,
+        }
+    }
+}
+
+/// Class positions whose names match `pat` (a `regex` crate expression, matched
+/// anywhere in the name: anchor it with ^…$).
+pub fn match_classes(r: &FinishedRun, opt: &str, pat: &str) -> Result<Vec<usize>> {
+    let re = regex::Regex::new(pat)
+        .map_err(|e| Error::Input(format!("{opt} {pat:?} is not a regular expression: {e}")))?;
+    let hits: Vec<usize> = (0..r.c).filter(|&p| re.is_match(&r.names[p])).collect();
+    if hits.is_empty() {
+        let shown: Vec<&str> = r.names.iter().take(8).map(String::as_str).collect();
+        return Err(Error::Input(format!(
+            "{opt} {pat:?} matches no class name of {} (names such as {}{})",
+            r.path.display(),
+            shown.join(", "),
+            if r.c > 8 { ", …" } else { "" }
+        )));
+    }
+    Ok(hits)
 }
 
 pub fn plot(args: &PlotOptions) -> Result<()> {
     let r = FinishedRun::read(&args.results)?;
+    if args.cut.is_some() && args.k.is_some() {
+        return Err(Error::Input("give --cut H or --k N, not both".into()));
+    }
+    let cut = if args.cut.is_some() || args.k.is_some() || args.cluster.is_some() {
+        Some(crate::clusters::Cut::from_options(args.cut, args.k)?)
+    } else {
+        None
+    };
+    // Sub-matrix panels, checked before anything is drawn.
+    let mut panels: Vec<(String, heatmap::SimilarityFigure)> = Vec::new();
+    if args.rows.is_some() || args.cols.is_some() {
+        let rows = match &args.rows {
+            Some(p) => Some(match_classes(&r, "--rows", p)?),
+            None => None,
+        };
+        let cols = match &args.cols {
+            Some(p) => Some(match_classes(&r, "--cols", p)?),
+            None => None,
+        };
+        let rows = rows.or_else(|| cols.clone()).unwrap_or_default();
+        let cols = cols.unwrap_or_else(|| rows.clone());
+        let what = match (&args.rows, &args.cols) {
+            (Some(a), Some(b)) => format!("rows /{a}/ × columns /{b}/"),
+            (Some(a), None) | (None, Some(a)) => format!("classes /{a}/"),
+            (None, None) => unreachable!(),
+        };
+        panels.push((
+            "similarity_sub".into(),
+            heatmap::SimilarityFigure::sub(&r, &rows, &cols, &what),
+        ));
+    }
+    if let (Some(id), Some(cut)) = (args.cluster, cut) {
+        let cl = crate::clusters::Clusters::of(&r, cut);
+        let members = cl.members(id).ok_or_else(|| {
+            Error::Input(format!(
+                "--cluster {id}: {} has clusters 1..{} with {} (see the clusters command)",
+                r.path.display(),
+                cl.groups.len(),
+                cut.describe()
+            ))
+        })?;
+        let what = format!("cluster {id} of {}, {}", cl.groups.len(), cut.describe());
+        panels.push((
+            format!("similarity_cluster_{id}"),
+            heatmap::SimilarityFigure::sub(&r, members, members, &what),
+        ));
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| {
         Error::Input(format!(
             "cannot create output directory {}: {e}",
             args.out.display()
         ))
     })?;
+    let mut n = 0;
+    for (stem, fig) in &panels {
+        save(fig, &args.out, stem)?;
+        n += 1;
+    }
+    // With only panels asked for, draw only them (unless --classes asks for more).
+    if !panels.is_empty() && args.classes.is_none() {
+        eprintln!(
+            "deepresolve-mpi: wrote {n} sub-matrix figure{} as SVG and PNG to {}",
+            if n == 1 { "" } else { "s" },
+            args.out.display()
+        );
+        return Ok(());
+    }
     let classes = match &args.classes {
         Some(list) => r.select_classes(list)?,
         None if r.c > DEFAULT_MAX_CLASSES => {
@@ -260,7 +368,7 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
     for &ci in &classes {
         let stem = format!("{}_{}", r.index[ci], sanitise(&r.names[ci]));
         save(
-            &class_figure::ClassFigure::new(&r, ci),
+            &class_figure::ClassFigure::with_channels(&r, ci, args.channels),
             &args.out,
             &format!("class_{stem}"),
         )?;
@@ -271,7 +379,11 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
         )?;
         n += 2;
     }
-    save(&heatmap::SimilarityFigure::new(&r), &args.out, "similarity")?;
+    let sim = match cut {
+        Some(cut) => heatmap::SimilarityFigure::with_cut(&r, cut),
+        None => heatmap::SimilarityFigure::new(&r),
+    };
+    save(&sim, &args.out, "similarity")?;
     n += 1;
     eprintln!(
         "deepresolve-mpi: wrote {n} figures ({} classes) as SVG and PNG to {}",
