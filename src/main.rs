@@ -52,7 +52,28 @@ fn main() {
         Command::Diff(args) => diff::diff(&args.to_options()).map_err(anyhow::Error::from),
     };
     if let Err(e) = outcome {
-        distributed::fail(&world, &format!("{e:#}"));
+        if matches!(cli.command, Command::Run(_)) {
+            distributed::fail(&world, &format!("{e:#}"));
+        }
+        // A single-process command failed on rank 0: say it once, and every
+        // rank (told below) exits 1 without an MPI abort.
+        eprintln!("deepresolve-mpi: error: {e:#}");
+        single_process_outcome(&world, false);
+    }
+    if !matches!(cli.command, Command::Run(_)) {
+        single_process_outcome(&world, true);
+    }
+}
+
+/// Rank 0 tells the other ranks whether its single-process command succeeded;
+/// on failure every rank exits 1.
+fn single_process_outcome(world: &mpi::topology::SimpleCommunicator, ok: bool) {
+    let mut flag = ok as u8;
+    if world.size() > 1 {
+        world.process_at_rank(0).broadcast_into(&mut flag);
+    }
+    if flag == 0 {
+        std::process::exit(1);
     }
 }
 
