@@ -32,6 +32,11 @@ pub enum Error {
     #[error("malformed message between ranks: {0}")]
     Message(String),
 
+    /// A stop signal (SIGTERM, SIGINT, SIGUSR1) reached `rank`; the finished
+    /// lanes are in the results file and `--resume` finishes the run.
+    #[error("stopped by {signal} on rank {rank}: the restarts finished so far are in the results file; run the same command with --resume to finish the run")]
+    Interrupted { signal: String, rank: i32 },
+
     /// The ascent objective became NaN or infinite.
     #[error("non-finite objective for class {class}, restart {restart}, at step {step}: {what}")]
     NonFinite {

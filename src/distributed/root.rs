@@ -1,8 +1,8 @@
 //! Rank 0: check the job and open the results file before any rank starts,
 //! deal lanes on request (running lanes itself between requests), write every
 //! finished lane, and at the end analyse the ensemble and write `/analysis`.
-use super::message::{decode, STOP, TAG_LANE, TAG_REQUEST};
-use super::{idle_fraction, item_steps, poll_message};
+use super::message::{decode, STOP, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
+use super::{check_signal, idle_fraction, item_steps, poll_message, signals};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare, Job, RunConfig};
@@ -192,6 +192,17 @@ pub(super) fn run_root(
     let mut first_error: Option<crate::Error> = None;
     // Serve requests from the other ranks: store what they finished, deal the next lane.
     let serve = |sink: &mut ResultsSink, next: &mut usize, stopped: &mut usize| -> Result<()> {
+        // A stop signal here or on another rank ends the run between writes.
+        check_signal(world)?;
+        if let Some((data, src)) = poll_message(world, TAG_SIGNAL) {
+            let sig = data
+                .get(..4)
+                .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
+            return Err(crate::Error::Interrupted {
+                signal: signals::name(sig),
+                rank: src,
+            });
+        }
         while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
             sink.put(&decode(&data)?)?;
             let lane: i64 = if *next < pending.len() {
