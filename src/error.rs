@@ -20,6 +20,10 @@ pub enum Error {
     #[error("results file {path}: {msg}")]
     Results { path: PathBuf, msg: String },
 
+    /// The results file is open (locked) in another process.
+    #[error("{} is open in another process (a run still going? look for it with ps or squeue)", path.display())]
+    FileBusy { path: PathBuf },
+
     /// A command-line value that does not fit the model or the method.
     #[error("{0}")]
     Input(String),

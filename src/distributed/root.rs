@@ -8,7 +8,7 @@ use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
-use crate::results::ResultsWriter;
+use crate::results::{lock, ResultsWriter};
 use crate::Result;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -25,6 +25,14 @@ pub(super) struct Prepared {
 }
 
 pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
+    // A model or results directory on a file system without locks: go on
+    // without HDF5's locking (HDF5 would fail the open, or say something else).
+    lock::probe(&args.model, true);
+    let dir = match args.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    lock::probe(dir, true);
     let job = prepare(args)?;
     let (file, pending, done) = if args.resume {
         let (file, done) = ResultsWriter::resume(&args.out, &job.meta)?;

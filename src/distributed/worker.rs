@@ -5,6 +5,7 @@ use super::{check_signal, idle_fraction, signals};
 use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare, RunConfig};
 use crate::network::Scorer;
+use crate::results::lock;
 use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -34,6 +35,8 @@ fn hand_signal_to_root(world: &SimpleCommunicator, e: Error) -> Error {
 fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let t0 = Instant::now();
     let mut busy = 0.0f64;
+    // Rank 0 has said it if the model's file system has no locks.
+    lock::probe(&args.model, false);
     let job = prepare(args)?;
     let mut scorer = Scorer::with_plan(&job.net, job.plan.clone(), args.batch);
     let mut results: Vec<ItemResult> = Vec::new();

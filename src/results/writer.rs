@@ -2,6 +2,7 @@
 //! (written lane by lane and flushed, so a killed run keeps what it finished)
 //! and `/analysis` (handed in by the caller at the end, or again by `analyze`).
 use super::layout::{self, AttrValue, *};
+use super::lock;
 use super::reader::{ensemble_from, get_str};
 use crate::analysis::{Ensemble, RunAnalysis};
 use crate::ascent::{ItemResult, ValidAscentParams};
@@ -9,6 +10,7 @@ use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Everything that identifies a run; resuming demands the same values.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,9 +99,16 @@ impl ResultsWriter {
                 "already exists (use --overwrite to replace it or --resume to finish it)",
             ));
         }
+        if path.exists() && lock::held_elsewhere(path) {
+            // Creating it would truncate the file before HDF5 sees the lock.
+            return Err(Error::FileBusy {
+                path: path.to_path_buf(),
+            });
+        }
         let e = h5err(path);
-        let file = hdf5::File::create(path)
-            .map_err(|err| Error::results(path, format!("cannot create: {err}")))?;
+        let file = lock::open_results(path, "cannot create", Duration::ZERO, || {
+            hdf5::File::create(path)
+        })?;
         let (c, t, k, w) = (meta.classes.len(), meta.restarts, meta.k, meta.w);
         (|| -> hdf5::Result<()> {
             put_str(&file, ATTR_FORMAT, FORMAT)?;
@@ -159,8 +168,13 @@ impl ResultsWriter {
         if !path.exists() {
             return Err(Error::results(path, "does not exist, nothing to resume"));
         }
-        let file = hdf5::File::open_rw(path)
-            .map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
+        // A killed job's ranks may hold the file for a second more: wait for them.
+        let file = lock::open_results(
+            path,
+            "cannot open for resume",
+            lock::RESUME_LOCK_WAIT,
+            || hdf5::File::open_rw(path),
+        )?;
         if get_str(&file, ATTR_FORMAT).as_deref() != Some(FORMAT) {
             return Err(Error::results(
                 path,
@@ -230,8 +244,9 @@ impl ResultsWriter {
 
     /// Open a finished (or any) results file to rewrite its `/analysis`.
     pub fn open_for_analysis(path: &Path) -> Result<ResultsWriter> {
-        let file = hdf5::File::open_rw(path)
-            .map_err(|e| Error::results(path, format!("cannot open for writing: {e}")))?;
+        let file = lock::open_results(path, "cannot open for writing", Duration::ZERO, || {
+            hdf5::File::open_rw(path)
+        })?;
         let (k, w) = match file.dataset(ASCENT_FIM).map(|d| d.shape()) {
             Ok(s) if s.len() == 4 => (s[2], s[3]),
             _ => (0, 0),
