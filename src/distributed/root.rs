@@ -259,7 +259,7 @@ pub(super) fn run_root(
     }
     let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
     let analysis = analyze_run(&sink.file.read_ensemble()?);
-    sink.file.write_analysis(&analysis)?;
+    sink.file.finish(&analysis)?;
     let summary = sink.progress.finish(idle);
     if !args.quiet {
         conclude(args, &summary, &analysis);
