@@ -118,6 +118,21 @@ fn early() -> Option<hdf5::plist::dataset_create::AllocTime> {
     Some(hdf5::plist::dataset_create::AllocTime::Early)
 }
 
+/// Bytes free to this user in the directory of `path`, where the system says.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct; the path is a valid C string.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut st) == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+}
+
 /// A number as `--resume` shows it in an error, or `(missing)`.
 fn number_or_missing(v: Option<f64>) -> String {
     match v {
@@ -141,6 +156,22 @@ impl ResultsWriter {
             return Err(Error::FileBusy {
                 path: path.to_path_buf(),
             });
+        }
+        // Every /ascent dataset is allocated now: say so plainly if it cannot fit.
+        let need = 4
+            * (meta.classes.len() * meta.restarts) as u64
+            * (meta.k as u64 * meta.w as u64 + meta.k as u64 + 3);
+        if let Some(free) = free_bytes(path) {
+            if free < need {
+                return Err(Error::results(
+                    path,
+                    format!(
+                        "cannot create: No space left on device (/ascent needs {:.1} MB, {:.1} MB are free)",
+                        need as f64 / 1e6,
+                        free as f64 / 1e6
+                    ),
+                ));
+            }
         }
         // Built under a temporary name and renamed when complete, so a kill
         // during creation leaves no half-made file at `path` to resume.
