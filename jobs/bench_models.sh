@@ -25,7 +25,7 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 mkdir -p "$out/each"
 while read -r arch e weights; do
-    "${mpi[@]}" "$bin" run --model "$arch" --weights "$weights" --out "$out/each/$e.h5" "${opts[@]}"
+    "${mpi[@]}" "$bin" run --model "$arch" --weights "$weights" --out "$out/each/$e.h5" "${opts[@]}" < /dev/null
 done < "$list"
 t2=$(date +%s.%N)
 awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {

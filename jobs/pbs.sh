@@ -1,6 +1,9 @@
 #!/bin/bash
-# PBS / Torque: one MPI rank per core; resubmit after a walltime kill and
-# --resume carries on in the same file.
+# PBS / Torque: one MPI rank per core. Options after the script name (qsub
+# -F "--restarts 20" jobs/pbs.sh, or bash jobs/pbs.sh --restarts 20 inside a
+# job) are `run` options and win over the defaults below. Resubmit after a
+# walltime kill: --resume carries on in the same file. At the walltime PBS
+# sends SIGTERM; the ranks stop at the next step and say that --resume finishes.
 #PBS -N deepresolve
 #PBS -l select=2:ncpus=32:mpiprocs=32
 #PBS -l walltime=24:00:00
@@ -13,10 +16,35 @@ module load gcc openmpi hdf5 openblas 2>/dev/null || true
 MODEL=${MODEL:-model.h5}
 LAYER=${LAYER:-flatten}
 OUT=${OUT:-deepresolve.h5}
+RESTARTS=${RESTARTS:-10}
 BIN=${BIN:-$HOME/deepresolve-mpi/target/release/deepresolve-mpi}
 NP=$(wc -l < "$PBS_NODEFILE")
 
-resume=()
-[ -e "$OUT" ] && resume=(--resume)
+# The user's options win: a default is added only for an option not given.
+user=("$@")
+given() {
+    local a
+    for a in ${user[@]+"${user[@]}"}; do
+        case $a in "$1" | "$1"=*) return 0 ;; esac
+    done
+    return 1
+}
+value_of() {
+    local i
+    for ((i = 0; i < ${#user[@]}; i++)); do
+        case ${user[i]} in
+        "$1") echo "${user[i + 1]:-}" && return ;;
+        "$1"=*) echo "${user[i]#*=}" && return ;;
+        esac
+    done
+}
+opts=()
+given --model || opts+=(--model "$MODEL")
+given --layer || opts+=(--layer "$LAYER")
+if given --out; then OUT=$(value_of --out); else opts+=(--out "$OUT"); fi
+given --restarts || opts+=(--restarts "$RESTARTS")
+if [ -e "$OUT" ] && ! given --resume && ! given --overwrite; then
+    opts+=(--resume)
+fi
 mpirun -np "$NP" -x OPENBLAS_NUM_THREADS=1 --map-by core --bind-to core \
-    "$BIN" run --model "$MODEL" --layer "$LAYER" --out "$OUT" --restarts 10 "${resume[@]}"
+    "$BIN" run ${opts[@]+"${opts[@]}"} ${user[@]+"${user[@]}"}

@@ -1,12 +1,16 @@
 #!/bin/bash
-# Slurm: one MPI rank per core. Resubmit (or requeue) the same script after a
-# time limit: --resume finishes the run in the same file.
+# Slurm: one MPI rank per core. Options after the script name are `run`
+# options and win over the defaults below (sbatch jobs/slurm.sh --restarts 20).
+# 90 s before the time limit Slurm sends SIGUSR1 to this script, which passes
+# it to the ranks: the run stops at the next step, says so, and the job is
+# requeued; the requeued (or a resubmitted) job adds --resume and finishes it.
 #SBATCH --job-name=deepresolve
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=32
 #SBATCH --cpus-per-task=1
 #SBATCH --time=24:00:00
 #SBATCH --requeue
+#SBATCH --signal=B:USR1@90
 #SBATCH --output=deepresolve-%j.log
 set -euo pipefail
 
@@ -16,10 +20,62 @@ module load gcc openmpi hdf5 openblas 2>/dev/null || true
 MODEL=${MODEL:-model.h5}
 LAYER=${LAYER:-flatten}
 OUT=${OUT:-deepresolve.h5}
+RESTARTS=${RESTARTS:-10}
 BIN=${BIN:-$HOME/deepresolve-mpi/target/release/deepresolve-mpi}
 export OPENBLAS_NUM_THREADS=1
 
-resume=()
-[ -e "$OUT" ] && resume=(--resume)
-srun --cpu-bind=cores "$BIN" run --model "$MODEL" --layer "$LAYER" --out "$OUT" \
-    --restarts 10 "${resume[@]}" "$@"
+# The user's options win: a default is added only for an option not given.
+user=("$@")
+given() {
+    local a
+    for a in ${user[@]+"${user[@]}"}; do
+        case $a in "$1" | "$1"=*) return 0 ;; esac
+    done
+    return 1
+}
+value_of() {
+    local i
+    for ((i = 0; i < ${#user[@]}; i++)); do
+        case ${user[i]} in
+        "$1") echo "${user[i + 1]:-}" && return ;;
+        "$1"=*) echo "${user[i]#*=}" && return ;;
+        esac
+    done
+}
+opts=()
+given --model || opts+=(--model "$MODEL")
+given --layer || opts+=(--layer "$LAYER")
+if given --out; then OUT=$(value_of --out); else opts+=(--out "$OUT"); fi
+given --restarts || opts+=(--restarts "$RESTARTS")
+if [ -e "$OUT" ] && ! given --resume; then
+    # A requeued job must not --overwrite what its first run wrote.
+    if given --overwrite && [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then :; else
+        kept=()
+        for a in ${user[@]+"${user[@]}"}; do [ "$a" = --overwrite ] || kept+=("$a"); done
+        user=(${kept[@]+"${kept[@]}"})
+        opts+=(--resume)
+    fi
+fi
+
+stopping=0
+on_usr1() {
+    stopping=1
+    echo "slurm.sh: SIGUSR1 (time limit near): stopping the run; the job will be requeued and --resume finishes it" >&2
+    kill -USR1 "$step" 2>/dev/null || true
+}
+trap on_usr1 USR1
+srun --cpu-bind=cores "$BIN" run ${opts[@]+"${opts[@]}"} ${user[@]+"${user[@]}"} &
+step=$!
+set +e
+wait "$step"
+rc=$?
+# A trapped signal ends `wait` early: wait again until srun itself ends.
+while [ "$rc" -gt 128 ] && kill -0 "$step" 2>/dev/null; do
+    wait "$step"
+    rc=$?
+done
+set -e
+if [ "$stopping" = 1 ] && [ "$rc" != 0 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+    scontrol requeue "$SLURM_JOB_ID"
+fi
+exit "$rc"

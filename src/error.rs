@@ -20,6 +20,10 @@ pub enum Error {
     #[error("results file {path}: {msg}")]
     Results { path: PathBuf, msg: String },
 
+    /// The results file is open (locked) in another process.
+    #[error("{} is open in another process (a run still going? look for it with ps or squeue)", path.display())]
+    FileBusy { path: PathBuf },
+
     /// A command-line value that does not fit the model or the method.
     #[error("{0}")]
     Input(String),
@@ -31,6 +35,11 @@ pub enum Error {
     /// A message between ranks that is not what the sender should have sent.
     #[error("malformed message between ranks: {0}")]
     Message(String),
+
+    /// A stop signal (SIGTERM, SIGINT, SIGUSR1) reached `rank`; the finished
+    /// lanes are in the results file and `--resume` finishes the run.
+    #[error("stopped by {signal} on rank {rank}: the restarts finished so far are in the results file; run the same command with --resume to finish the run")]
+    Interrupted { signal: String, rank: i32 },
 
     /// The ascent objective became NaN or infinite.
     #[error("non-finite objective for class {class}, restart {restart}, at step {step}: {what}")]

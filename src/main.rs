@@ -7,7 +7,7 @@ use cli::{Cli, Command};
 use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
 use deepresolve_mpi::results::ResultsWriter;
 use deepresolve_mpi::{bench, clusters, diff, distributed, inspect, motifs, plot};
-use mpi::traits::Communicator;
+use mpi::traits::*;
 
 /// This process's rank as the launcher tells it (mpirun, srun), before any
 /// MPI start-up: only `run` starts MPI, so the single-process commands start
@@ -69,8 +69,19 @@ fn main() {
         }
         return;
     }
-    // The single-process commands run on rank 0; other ranks have nothing to do.
+    // The single-process commands run on rank 0. Alone they start no MPI;
+    // under a launcher with several ranks, rank 0 tells the others how it
+    // went, so a failure ends every rank with exit 1 (and no MPI abort).
+    let universe = if launcher_size() > 1 {
+        mpi::initialize()
+    } else {
+        None
+    };
+    let world = universe.as_ref().map(|u| u.world());
     if launcher_rank() != 0 {
+        if let Some(w) = &world {
+            single_process_outcome(w, true);
+        }
         return;
     }
     let outcome: anyhow::Result<()> = match &cli.command {
@@ -101,10 +112,40 @@ fn main() {
             clusters::clusters(&args.to_options()).map_err(anyhow::Error::from)
         }
     };
-    if let Err(e) = outcome {
+    if let Err(e) = &outcome {
         eprintln!("deepresolve-mpi: error: {e:#}");
+    }
+    if let Some(w) = &world {
+        single_process_outcome(w, outcome.is_ok());
+    }
+    if outcome.is_err() {
         std::process::exit(1);
     }
+}
+
+/// Rank 0 tells the other ranks whether its single-process command succeeded;
+/// on failure every rank exits 1.
+fn single_process_outcome(world: &mpi::topology::SimpleCommunicator, ok: bool) {
+    let mut flag = ok as u8;
+    if world.size() > 1 {
+        world.process_at_rank(0).broadcast_into(&mut flag);
+    }
+    if flag == 0 {
+        std::process::exit(1);
+    }
+}
+
+/// How many ranks the launcher started (1 without one).
+fn launcher_size() -> i32 {
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMIX_SIZE",
+        "PMI_SIZE",
+        "SLURM_NTASKS",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    .unwrap_or(1)
 }
 
 /// An option that every rank finds wrong: said once, by rank 0; every rank exits.

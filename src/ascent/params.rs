@@ -47,7 +47,7 @@ impl Keep {
 }
 
 /// Ascent options that passed [`AscentParams::check`]: λ ≥ 0, lr0 > 0, α ≥ 0 and
-/// min_lr ≥ 0 all finite, patience ≥ 1.
+/// min_lr ≥ 0 all finite, patience ≥ 1, max_steps ≥ 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValidAscentParams {
     lambda: f32,
@@ -165,6 +165,12 @@ impl AscentParams {
         if p.patience == 0 {
             return Err(Error::Input("--patience must be at least 1".into()));
         }
+        if p.max_steps == 0 {
+            // Zero updates would return the random starting maps as results.
+            return Err(Error::Input(
+                "--max-steps must be at least 1 (0 would return the random starting maps)".into(),
+            ));
+        }
         Ok(*p)
     }
 }
@@ -269,5 +275,6 @@ mod tests {
             msg(AscentParams::new().patience(0)),
             "--patience must be at least 1"
         );
+        assert!(msg(AscentParams::new().max_steps(0)).starts_with("--max-steps must be at least 1"));
     }
 }

@@ -12,6 +12,8 @@ use crate::{Error, Result};
 pub const TAG_REQUEST: i32 = 1;
 /// Rank 0's answer: a lane index (i64), or [`STOP`].
 pub const TAG_LANE: i32 = 2;
+/// A worker caught a stop signal: its number (i32), so rank 0 says it once and ends the job.
+pub const TAG_SIGNAL: i32 = 3;
 /// No lanes are left: the worker stops.
 pub const STOP: i64 = -1;
 

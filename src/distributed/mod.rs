@@ -6,11 +6,12 @@
 //! in the crate is plain functions that know nothing of MPI.
 mod message;
 mod root;
+pub mod signals;
 mod worker;
 
 use crate::ascent::ItemResult;
 use crate::job::RunConfig;
-use crate::Result;
+use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
@@ -33,6 +34,7 @@ pub fn fail(world: &SimpleCommunicator, e: &dyn std::fmt::Display) -> ! {
 /// `run` on every rank: rank 0 checks everything before any rank starts (the
 /// others wait for its word), then each rank plays its role.
 pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
+    signals::install();
     let rank = world.rank();
     let mut ok: u8 = 0;
     let mut prepared = None;
@@ -51,9 +53,34 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     if ok == 0 {
         std::process::exit(1);
     }
-    match prepared {
+    let res = match prepared {
         Some(p) => root::run_root(world, args, p),
         None => worker::run_worker(world, args),
+    };
+    if let Err(Error::Interrupted { signal, rank }) = &res {
+        // Not an error of the run: one line that says what to do, then every rank ends.
+        eprintln!(
+            "deepresolve-mpi: stopped by {signal} on rank {rank}: the restarts finished so far are in {}; run the same command with --resume to finish the run",
+            args.out.display()
+        );
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
+        if world.size() == 1 {
+            std::process::exit(1);
+        }
+        world.abort(1)
+    }
+    res
+}
+
+/// `Err(Interrupted)` if this rank has caught a stop signal.
+fn check_signal(world: &SimpleCommunicator) -> Result<()> {
+    match signals::caught() {
+        None => Ok(()),
+        Some(s) => Err(Error::Interrupted {
+            signal: signals::name(s),
+            rank: world.rank(),
+        }),
     }
 }
 

@@ -2,14 +2,14 @@
 //! rank starts, deal lanes on request (running lanes itself between
 //! requests), write every finished lane to its model's file, and analyse and
 //! close each file as soon as its model's last lane is in.
-use super::message::{decode_finished, STOP, TAG_LANE, TAG_REQUEST};
-use super::{idle_fraction, item_steps, poll_message, Lanes};
+use super::message::{decode_finished, STOP, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
+use super::{check_signal, idle_fraction, item_steps, poll_message, signals, Lanes};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
-use crate::results::ResultsWriter;
+use crate::results::{lock, ResultsWriter};
 use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -26,12 +26,26 @@ pub(super) struct Prepared {
 }
 
 pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
+    // A model or results directory on a file system without locks: go on
+    // without HDF5's locking (HDF5 would fail the open, or say something else).
+    // Both before HDF5 opens any file: it reads HDF5_USE_FILE_LOCKING once.
+    let out_dir = match &args.out_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| {
+                Error::Input(format!("--out-dir {}: cannot create: {e}", d.display()))
+            })?;
+            d.as_path()
+        }
+        None => {
+            lock::probe(&args.model, true);
+            match args.out.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            }
+        }
+    };
+    lock::probe(out_dir, true);
     let jobs = prepare_all(args)?;
-    if let Some(dir) = &args.out_dir {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::Input(format!("--out-dir {}: cannot create: {e}", dir.display()))
-        })?;
-    }
     let lanes = Lanes::new(&jobs);
     let (mut files, mut done, mut pending) = (Vec::new(), Vec::new(), Vec::new());
     for (j, job) in jobs.iter().enumerate() {
@@ -122,8 +136,7 @@ impl ResultsSink<'_> {
             return Ok(());
         };
         let analysis = analyze_run(&file.read_ensemble()?);
-        file.write_analysis(&analysis)?;
-        drop(file);
+        file.finish(&analysis)?;
         if self.say_models {
             self.progress.note(&format!(
                 "model {} done: {}",
@@ -286,6 +299,17 @@ pub(super) fn run_root(
     let mut first_error: Option<Error> = None;
     // Serve requests from the other ranks: store what they finished, deal the next lane.
     let serve = |sink: &mut ResultsSink, next: &mut usize, stopped: &mut usize| -> Result<()> {
+        // A stop signal here or on another rank ends the run between writes.
+        check_signal(world)?;
+        if let Some((data, src)) = poll_message(world, TAG_SIGNAL) {
+            let sig = data
+                .get(..4)
+                .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
+            return Err(Error::Interrupted {
+                signal: signals::name(sig),
+                rank: src,
+            });
+        }
         while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
             let (finished, res) = decode_finished(&data)?;
             if let Some(g) = finished {

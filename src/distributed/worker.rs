@@ -1,18 +1,44 @@
 //! A rank other than 0: ask rank 0 for a lane (handing in the last one
 //! finished), run it, repeat until told to stop.
-use super::message::{encode_finished, STOP, TAG_LANE, TAG_REQUEST};
-use super::{idle_fraction, Lanes};
+use super::message::{encode_finished, STOP, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
+use super::{check_signal, idle_fraction, signals, Lanes};
 use crate::ascent::{run_lane, ItemResult};
 use crate::job::{prepare_all, RunConfig};
 use crate::network::Scorer;
-use crate::Result;
+use crate::results::lock;
+use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::time::{Duration, Instant};
 
 pub(super) fn run_worker(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
+    match work(world, args) {
+        Err(e @ Error::Interrupted { .. }) => Err(hand_signal_to_root(world, e)),
+        r => r,
+    }
+}
+
+/// A stop signal caught here: tell rank 0, which says it once and ends every
+/// rank; should rank 0 not do so within 3 s, this rank says it and ends the job.
+fn hand_signal_to_root(world: &SimpleCommunicator, e: Error) -> Error {
+    let sig = signals::caught().unwrap_or(0);
+    world
+        .process_at_rank(0)
+        .send_with_tag(&sig.to_le_bytes()[..], TAG_SIGNAL);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    e
+}
+
+fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let t0 = Instant::now();
     let mut busy = 0.0f64;
+    // Rank 0 has said it if the model's file system has no locks.
+    if args.models.is_none() {
+        lock::probe(&args.model, false);
+    }
     let jobs = prepare_all(args)?;
     let lanes = Lanes::new(&jobs);
     let mut scorer: Option<(usize, Scorer)> = None;
@@ -29,6 +55,7 @@ pub(super) fn run_worker(world: &SimpleCommunicator, args: &RunConfig) -> Result
             {
                 break msg.matched_receive::<i64>().0;
             }
+            check_signal(world)?;
             std::thread::sleep(Duration::from_micros(200));
         };
         if lane == STOP {
@@ -47,7 +74,7 @@ pub(super) fn run_worker(world: &SimpleCommunicator, args: &RunConfig) -> Result
             &job.items[job.lanes[l].clone()],
             &job.meta.params,
             (job.meta.k, job.meta.w),
-            &mut |_| Ok(()),
+            &mut |_| check_signal(world),
         )?;
         finished = Some(g);
         busy += start.elapsed().as_secs_f64();

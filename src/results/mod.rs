@@ -5,6 +5,7 @@
 //! the end of `run`, or the `analyze` command) reads the ensemble, analyses it
 //! and hands the analysis to the writer.
 pub mod layout;
+pub mod lock;
 mod reader;
 mod writer;
 

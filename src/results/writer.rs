@@ -2,6 +2,7 @@
 //! (written lane by lane and flushed, so a killed run keeps what it finished)
 //! and `/analysis` (handed in by the caller at the end, or again by `analyze`).
 use super::layout::{self, AttrValue, *};
+use super::lock;
 use super::reader::{ensemble_from, get_str};
 use crate::analysis::{Ensemble, RunAnalysis};
 use crate::ascent::{ItemResult, ValidAscentParams};
@@ -9,6 +10,7 @@ use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Everything that identifies a run; resuming demands the same values.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,12 +41,41 @@ pub struct RunMeta {
     pub weights: String,
 }
 
+/// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL just
+/// before its N-th HDF5 write call of finished lanes (a dataset slice, or the
+/// flush that ends a lane), so a test can cut a write anywhere.
+pub const TEST_KILL_AT_WRITE: &str = "DEEPRESOLVE_TEST_KILL_AT_WRITE";
+
+static WRITE_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Count one write call and, at the N-th of [`TEST_KILL_AT_WRITE`], die.
+fn write_point() {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let at = *AT.get_or_init(|| {
+        std::env::var(TEST_KILL_AT_WRITE)
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    let n = WRITE_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    if at == Some(n) {
+        eprintln!(
+            "deepresolve-mpi: {TEST_KILL_AT_WRITE}={n}: killing rank 0 before write call {n}"
+        );
+        // SAFETY: sends SIGKILL to this process; nothing runs after it.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
 /// A results file open for writing.
 pub struct ResultsWriter {
     file: hdf5::File,
     path: PathBuf,
     k: usize,
     w: usize,
+    /// Opened by `--resume`: [`finish`](ResultsWriter::finish) counts it in `resume`.
+    resumed: bool,
 }
 
 fn h5err(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
@@ -81,6 +112,29 @@ fn put_or_set_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()>
     put_str(loc, name, v)
 }
 
+/// Every /ascent dataset gets its file space (and chunk index) when the file
+/// is created, so writing a lane writes raw data only and never changes the
+/// file's metadata: a kill in the middle of a lane's write cannot leave the
+/// file unreadable (tests/write_faults.rs tears every pwrite of a run).
+fn early() -> Option<hdf5::plist::dataset_create::AllocTime> {
+    Some(hdf5::plist::dataset_create::AllocTime::Early)
+}
+
+/// Bytes free to this user in the directory of `path`, where the system says.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the zeroed struct; the path is a valid C string.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut st) == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    }
+}
+
 /// A number as `--resume` shows it in an error, or `(missing)`.
 fn number_or_missing(v: Option<f64>) -> String {
     match v {
@@ -99,9 +153,38 @@ impl ResultsWriter {
                 "already exists (use --overwrite to replace it or --resume to finish it)",
             ));
         }
+        if path.exists() && lock::held_elsewhere(path) {
+            // Creating it would truncate the file before HDF5 sees the lock.
+            return Err(Error::FileBusy {
+                path: path.to_path_buf(),
+            });
+        }
+        // Every /ascent dataset is allocated now: say so plainly if it cannot fit.
+        let need = 4
+            * (meta.classes.len() * meta.restarts) as u64
+            * (meta.k as u64 * meta.w as u64 + meta.k as u64 + 3);
+        if let Some(free) = free_bytes(path) {
+            if free < need {
+                return Err(Error::results(
+                    path,
+                    format!(
+                        "cannot create: No space left on device (/ascent needs {:.1} MB, {:.1} MB are free)",
+                        need as f64 / 1e6,
+                        free as f64 / 1e6
+                    ),
+                ));
+            }
+        }
+        // Built under a temporary name and renamed when complete, so a kill
+        // during creation leaves no half-made file at `path` to resume.
+        let name = path
+            .file_name()
+            .map_or("results".into(), |n| n.to_string_lossy());
+        let tmp = path.with_file_name(format!(".{name}.creating"));
         let e = h5err(path);
-        let file = hdf5::File::create(path)
-            .map_err(|err| Error::results(path, format!("cannot create: {err}")))?;
+        let file = lock::open_results(path, "cannot create", Duration::ZERO, || {
+            hdf5::File::create(&tmp)
+        })?;
         let (c, t, k, w) = (meta.classes.len(), meta.restarts, meta.k, meta.w);
         (|| -> hdf5::Result<()> {
             put_str(&file, ATTR_FORMAT, FORMAT)?;
@@ -128,30 +211,50 @@ impl ResultsWriter {
             file.new_dataset::<f32>()
                 .shape([c, t, k, w])
                 .chunk([1, 1, k, w])
+                .alloc_time(early())
                 .create(ASCENT_FIM)?;
             file.new_dataset::<f32>()
                 .shape([c, t, k])
                 .chunk([1, 1, k])
+                .alloc_time(early())
                 .create(ASCENT_FIV)?;
             file.new_dataset::<f32>()
                 .shape([c, t])
+                .alloc_time(early())
                 .create(ASCENT_SCORE)?;
             file.new_dataset::<i32>()
                 .shape([c, t])
+                .alloc_time(early())
                 .create(ASCENT_STEPS)?;
             file.new_dataset::<u8>()
                 .shape([c, t])
+                .alloc_time(early())
                 .create(ASCENT_CONVERGED)?;
-            file.new_dataset::<u8>().shape([c, t]).create(ASCENT_DONE)?;
+            file.new_dataset::<u8>()
+                .shape([c, t])
+                .alloc_time(early())
+                .create(ASCENT_DONE)?;
             file.flush()?;
             Ok(())
         })()
-        .map_err(&e)?;
+        .map_err(&e)
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|err| {
+                Error::results(
+                    path,
+                    format!("cannot rename {} to it: {err}", tmp.display()),
+                )
+            })
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         Ok(ResultsWriter {
             file,
             path: path.to_path_buf(),
             k,
             w,
+            resumed: false,
         })
     }
 
@@ -161,8 +264,13 @@ impl ResultsWriter {
         if !path.exists() {
             return Err(Error::results(path, "does not exist, nothing to resume"));
         }
-        let file = hdf5::File::open_rw(path)
-            .map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
+        // A killed job's ranks may hold the file for a second more: wait for them.
+        let file = lock::open_results(
+            path,
+            "cannot open for resume",
+            lock::RESUME_LOCK_WAIT,
+            || hdf5::File::open_rw(path),
+        )?;
         if get_str(&file, ATTR_FORMAT).as_deref() != Some(FORMAT) {
             return Err(Error::results(
                 path,
@@ -216,20 +324,16 @@ impl ResultsWriter {
             .dataset(ASCENT_DONE)
             .and_then(|d| d.read_raw())
             .map_err(&e)?;
-        put_or_set_str(&file, ATTR_STATUS, STATUS_RUNNING).map_err(&e)?;
-        if let Ok(a) = file.attr(ATTR_RESUME) {
-            // How many times this file was resumed.
-            let n = a.read_scalar::<i64>().unwrap_or(0) + 1;
-            drop(a);
-            file.delete_attr(ATTR_RESUME).map_err(&e)?;
-            put_i64(&file, ATTR_RESUME, n).map_err(&e)?;
-        }
+        // Nothing is written here: the file's metadata changes only in
+        // `finish`, on a copy (status stays `running` until then, or stays
+        // `complete` for a finished file resumed to recompute /analysis).
         Ok((
             ResultsWriter {
                 file,
                 path: path.to_path_buf(),
                 k: meta.k,
                 w: meta.w,
+                resumed: true,
             },
             done,
         ))
@@ -237,8 +341,9 @@ impl ResultsWriter {
 
     /// Open a finished (or any) results file to rewrite its `/analysis`.
     pub fn open_for_analysis(path: &Path) -> Result<ResultsWriter> {
-        let file = hdf5::File::open_rw(path)
-            .map_err(|e| Error::results(path, format!("cannot open for writing: {e}")))?;
+        let file = lock::open_results(path, "cannot open for writing", Duration::ZERO, || {
+            hdf5::File::open_rw(path)
+        })?;
         let (k, w) = match file.dataset(ASCENT_FIM).map(|d| d.shape()) {
             Ok(s) if s.len() == 4 => (s[2], s[3]),
             _ => (0, 0),
@@ -248,6 +353,7 @@ impl ResultsWriter {
             path: path.to_path_buf(),
             k,
             w,
+            resumed: false,
         })
     }
 
@@ -267,22 +373,33 @@ impl ResultsWriter {
             );
             for r in results {
                 let (ci, ti) = (r.item.class_pos, r.item.restart);
+                write_point();
                 fim.write_slice(
                     &ArrayView2::from_shape((k, w), &r.fim).unwrap(),
                     s![ci, ti, .., ..],
                 )?;
+                write_point();
                 fivd.write_slice(&ArrayView1::from(&r.fiv), s![ci, ti, ..])?;
+                write_point();
                 score.write_slice(&[r.score], s![ci, ti..ti + 1])?;
+                write_point();
                 steps.write_slice(&[r.steps as i32], s![ci, ti..ti + 1])?;
+                write_point();
                 conv.write_slice(&[r.converged as u8], s![ci, ti..ti + 1])?;
             }
-            // done last: a restart is only marked once all its data is in the file.
+            // done last: a restart is only marked once all its data is in the
+            // file. HDF5 writes cached chunks at a flush in any order, so the
+            // data is flushed before any done flag is written.
+            write_point();
+            self.file.flush()?;
             for r in results {
+                write_point();
                 done.write_slice(
                     &[1u8],
                     s![r.item.class_pos, r.item.restart..r.item.restart + 1],
                 )?;
             }
+            write_point();
             self.file.flush()
         })()
         .map_err(e)
@@ -293,7 +410,71 @@ impl ResultsWriter {
         ensemble_from(&self.file, &self.path)
     }
 
-    /// Replace `/analysis` with `a` and mark the file complete.
+    /// The end of a run: `/analysis` written, the `resume` count raised for a
+    /// resumed run, the file marked complete — all on a copy that replaces the
+    /// file by a rename once it is complete. These are the only changes to the
+    /// file's metadata after it is created, and a kill in the middle of a
+    /// metadata write can leave an HDF5 file unreadable; this way a kill at
+    /// any moment leaves the finished `/ascent` as it was, and `--resume`
+    /// writes `/analysis` again.
+    pub fn finish(self, a: &RunAnalysis) -> Result<()> {
+        let ResultsWriter {
+            file,
+            path,
+            k,
+            w,
+            resumed,
+        } = self;
+        file.flush().map_err(h5err(&path))?;
+        drop(file);
+        let name = path
+            .file_name()
+            .map_or("results".into(), |n| n.to_string_lossy());
+        let tmp = path.with_file_name(format!(".{name}.finishing"));
+        let io = |what: &str, err: std::io::Error| {
+            Error::results(&path, format!("{what} {}: {err}", tmp.display()))
+        };
+        let r = (|| -> Result<()> {
+            std::fs::copy(&path, &tmp).map_err(|e| io("cannot copy to", e))?;
+            let file = lock::open_results(&tmp, "cannot open", Duration::ZERO, || {
+                hdf5::File::open_rw(&tmp)
+            })?;
+            if resumed {
+                let n = file
+                    .attr(ATTR_RESUME)
+                    .and_then(|a| a.read_scalar::<i64>())
+                    .unwrap_or(0)
+                    + 1;
+                (|| -> hdf5::Result<()> {
+                    if file.attr(ATTR_RESUME).is_ok() {
+                        file.delete_attr(ATTR_RESUME)?;
+                    }
+                    put_i64(&file, ATTR_RESUME, n)
+                })()
+                .map_err(h5err(&path))?;
+            }
+            let copy = ResultsWriter {
+                file,
+                path: path.clone(),
+                k,
+                w,
+                resumed,
+            };
+            copy.write_analysis(a)?;
+            drop(copy);
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io("cannot sync", e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| io("cannot rename", e))
+        })();
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r
+    }
+
+    /// Replace `/analysis` with `a` and mark the file complete (in place:
+    /// `analyze`; a run ends with [`finish`](ResultsWriter::finish)).
     pub fn write_analysis(&self, a: &RunAnalysis) -> Result<()> {
         let (file, path) = (&self.file, &self.path);
         let (c, t, k) = (a.c, a.t, a.k);
