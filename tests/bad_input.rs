@@ -73,6 +73,8 @@ fn every_bad_input_is_refused_on_every_rank_with_its_name() {
         if let deepresolve_mpi::model::LayerKind::Dense { kernel, .. } = &mut spec.layers[8].kind {
             kernel[3] = f32::NAN;
         }
+        // No child may inherit the file's descriptor (and lock) while it is written.
+        let _g = file_guard();
         save_native(&spec, &nan_model).unwrap();
     }
     let precious = d.join("precious.h5");

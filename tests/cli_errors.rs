@@ -77,7 +77,11 @@ fn nan_weights_are_refused_at_load() {
         kernel[3] = f32::NAN;
     }
     let m = d.join("nan.h5");
-    save_native(&spec, &m).unwrap();
+    {
+        // No child may inherit the file's descriptor (and lock) while it is written.
+        let _g = file_guard();
+        save_native(&spec, &m).unwrap();
+    }
     let out = d.join("r.h5");
     expect_error(
         &run_args(m.to_str().unwrap(), "7", out.to_str().unwrap()),
@@ -96,7 +100,11 @@ fn overflowing_ascent_names_class_restart_and_step_and_leaves_no_complete_file()
         kernel.iter_mut().for_each(|v| *v *= 1e30);
     }
     let m = d.join("huge.h5");
-    save_native(&spec, &m).unwrap();
+    {
+        // No child may inherit the file's descriptor (and lock) while it is written.
+        let _g = file_guard();
+        save_native(&spec, &m).unwrap();
+    }
     for nproc in [None, Some(2)] {
         let out = d.join(format!("r{}.h5", nproc.unwrap_or(1)));
         let mut a = run_args(m.to_str().unwrap(), "7", out.to_str().unwrap());

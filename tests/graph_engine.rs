@@ -494,7 +494,11 @@ fn native_format_keeps_inputs_and_outputs() {
     let dir = std::env::temp_dir().join(format!("drmpi-graph-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("tower.h5");
-    deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+    {
+        // No child may inherit the file's descriptor (and lock) while it is written.
+        let _g = file_guard();
+        deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+    }
     let back = load_model(&path, None).unwrap();
     assert_eq!(back.layers, spec.layers);
     assert_eq!(back.outputs, spec.outputs);

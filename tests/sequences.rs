@@ -600,7 +600,10 @@ fn channels_windows_follow_graphs_dilations_strides_and_same_padding() {
     // A ChromBPNet-like tower: dilated residual blocks joined by Add.
     let (tower, names) = common::tower(3, false);
     let t = dir.join("tower.h5");
-    save_native(&tower, &t).unwrap();
+    {
+        let _g = common::file_guard();
+        save_native(&tower, &t).unwrap();
+    }
     // A chain with "same" padding, a stride, a pool and a dilation.
     let mut b = Builder::new(4, 4, 40);
     b.conv(5, 5, 1, 1, Padding::Same, Activation::Relu)
@@ -610,7 +613,10 @@ fn channels_windows_follow_graphs_dilations_strides_and_same_padding() {
         .flatten(FlattenOrder::ChannelMajor)
         .dense(2, Activation::Linear);
     let c = dir.join("chain.h5");
-    save_native(&b.build(), &c).unwrap();
+    {
+        let _g = common::file_guard();
+        save_native(&b.build(), &c).unwrap();
+    }
     // (model, layer, receptive field): the tower's second block reads the first
     // Add (5 + 2·2 = 9); its head conv reads the second Add (9 + 2·4 = 17). The
     // chain's flatten reads conv 5 → conv 3 stride 2 → pool 2 → conv 3 dilation 2:
