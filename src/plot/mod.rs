@@ -12,6 +12,7 @@
 pub mod bars;
 pub mod class_figure;
 pub mod heatmap;
+pub mod logo;
 
 use crate::results::FinishedRun;
 use crate::{Error, Result};
