@@ -388,3 +388,42 @@ pub fn logo_sheet(
     ))
 }
 
+/// `plot RESULTS --out DIR --logos --model MODEL [--weights W] [--match DB]
+/// [--classes LIST]`: `logos.svg` and `logos.png`.
+pub fn plot_logos(args: &super::PlotOptions, r: &FinishedRun) -> Result<()> {
+    let model = args.model.as_ref().ok_or_else(|| {
+        Error::Input("--logos needs --model MODEL (the model the results were made with)".into())
+    })?;
+    let spec = crate::model::load_model_with_weights(model, args.weights.as_deref(), None)?;
+    let db = match &args.match_db {
+        Some(p) => Some(crate::tomtom::read_meme(p)?),
+        None => None,
+    };
+    let classes = match &args.classes {
+        Some(list) => r.select_classes(list)?,
+        None if r.c > super::DEFAULT_MAX_CLASSES => {
+            eprintln!(
+                "deepresolve-mpi: {} classes: logos for the first {} only (choose others with --classes)",
+                r.c,
+                super::DEFAULT_MAX_CLASSES
+            );
+            (0..super::DEFAULT_MAX_CLASSES).collect()
+        }
+        None => (0..r.c).collect(),
+    };
+    let sheet = logo_sheet(&spec, r, &classes, DEFAULT_TOP, db.as_deref())?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::Input(format!(
+            "cannot create output directory {}: {e}",
+            args.out.display()
+        ))
+    })?;
+    super::save(&sheet, &args.out, "logos")?;
+    eprintln!(
+        "deepresolve-mpi: wrote logos of {} classes × top {} channels as SVG and PNG to {}",
+        classes.len(),
+        DEFAULT_TOP.min(r.k),
+        args.out.display()
+    );
+    Ok(())
+}
