@@ -164,6 +164,19 @@ pub struct PlotArgs {
     /// Similarity sub-matrix of one cluster (its id in `clusters` with the same --cut/--k).
     #[arg(long)]
     pub cluster: Option<usize>,
+    /// Draw only logos.svg/.png: sequence logos of each class's top 5 channels
+    /// by OFIV (the channels must be first-layer filters of --model).
+    #[arg(long, requires = "model")]
+    pub logos: bool,
+    /// The model the results were made with (for --logos).
+    #[arg(long, requires = "logos")]
+    pub model: Option<PathBuf>,
+    /// Weights for an architecture-only model file (Keras `to_json()` + `save_weights`).
+    #[arg(long, requires = "model")]
+    pub weights: Option<PathBuf>,
+    /// A MEME motif database: title each logo with its best TOMTOM match.
+    #[arg(long = "match", requires = "logos")]
+    pub match_db: Option<PathBuf>,
 }
 
 fn parse_channels(s: &str) -> Result<Channels, String> {
@@ -423,6 +436,10 @@ impl PlotArgs {
             rows: self.rows.clone(),
             cols: self.cols.clone(),
             cluster: self.cluster,
+            logos: self.logos,
+            model: self.model.clone(),
+            weights: self.weights.clone(),
+            match_db: self.match_db.clone(),
             ..PlotOptions::new(self.results.clone(), self.out.clone())
         }
     }

@@ -12,6 +12,7 @@
 pub mod bars;
 pub mod class_figure;
 pub mod heatmap;
+pub mod logo;
 
 use crate::results::FinishedRun;
 use crate::{Error, Result};
@@ -247,6 +248,12 @@ pub struct PlotOptions {
     pub cols: Option<String>,
     /// Sub-matrix of one cluster of the cut (`--cluster ID`).
     pub cluster: Option<usize>,
+    /// `--logos`: draw only the logo sheet of each class's top channels
+    /// (first-layer filters of `model`), matched against `match_db` if given.
+    pub logos: bool,
+    pub model: Option<PathBuf>,
+    pub weights: Option<PathBuf>,
+    pub match_db: Option<PathBuf>,
 }
 
 impl PlotOptions {
@@ -262,6 +269,10 @@ impl PlotOptions {
             rows: None,
             cols: None,
             cluster: None,
+            logos: false,
+            model: None,
+            weights: None,
+            match_db: None,
         }
     }
 }
@@ -286,6 +297,9 @@ pub fn match_classes(r: &FinishedRun, opt: &str, pat: &str) -> Result<Vec<usize>
 
 pub fn plot(args: &PlotOptions) -> Result<()> {
     let r = FinishedRun::read(&args.results)?;
+    if args.logos {
+        return logo::plot_logos(args, &r);
+    }
     if args.cut.is_some() && args.k.is_some() {
         return Err(Error::Input("give --cut H or --k N, not both".into()));
     }

@@ -1,0 +1,429 @@
+//! Sequence logos of position weight matrices, and `plot --logos`: a sheet of
+//! each class's top channels (by OFIV) drawn as logos when those channels are
+//! first-layer filters (see [`crate::motifs::first_layer_filters`]).
+//!
+//! Each column's height is its information content IC = 2 − H bits, with
+//! H = −Σ p log₂ p (no small-sample correction); each letter is p × IC tall,
+//! stacked with the largest on top. Letters are filled polygons — simple glyph
+//! outlines in a unit box, scaled to each letter's width and height — because
+//! text glyphs cannot be stretched vertically.
+use super::{class_title, header, label, text, DrawResult, Figure, GREY, SMALL};
+use crate::results::FinishedRun;
+use crate::{Error, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+/// Letter colours, in A, C, G, T order.
+pub const COLORS: [RGBColor; 4] = [
+    RGBColor(0x10, 0x96, 0x48),
+    RGBColor(0x25, 0x5C, 0x99),
+    RGBColor(0xF7, 0xB3, 0x2B),
+    RGBColor(0xD6, 0x28, 0x39),
+];
+pub const LETTERS: [char; 4] = ['A', 'C', 'G', 'T'];
+
+/// Channels per class on the sheet.
+pub const DEFAULT_TOP: usize = 5;
+
+/// Information content of one column, in bits: 2 − H, clamped to [0, 2].
+/// The column is normalised first; an all-zero (or non-finite) column has IC 0.
+pub fn information_content(col: &[f64; 4]) -> f64 {
+    let p = normalise(col);
+    let h: f64 = p.iter().filter(|&&v| v > 0.0).map(|&v| -v * v.log2()).sum();
+    (2.0 - h).clamp(0.0, 2.0)
+}
+
+fn normalise(col: &[f64; 4]) -> [f64; 4] {
+    let c = col.map(|v| if v.is_finite() { v.max(0.0) } else { 0.0 });
+    let s: f64 = c.iter().sum();
+    if s > 0.0 {
+        c.map(|v| v / s)
+    } else {
+        [0.25; 4]
+    }
+}
+
+/// The letters of one column as (letter index, height in bits), bottom first:
+/// heights p × IC in increasing order (the largest on top); zero heights left out.
+pub fn column_stack(col: &[f64; 4]) -> Vec<(usize, f64)> {
+    let ic = information_content(col);
+    let p = normalise(col);
+    let mut s: Vec<(usize, f64)> = (0..4)
+        .map(|a| (a, p[a] * ic))
+        .filter(|&(_, h)| h > 0.0)
+        .collect();
+    s.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+    s
+}
+
+/// Outline of `letter` in the unit box (x right, y up, both 0..1): the filled
+/// outline first, then any counter (the hole of A) to paint in the background.
+pub fn glyph(letter: usize) -> Vec<Vec<(f64, f64)>> {
+    let arc = |r: f64, from: f64, to: f64, n: usize| -> Vec<(f64, f64)> {
+        (0..=n)
+            .map(|i| {
+                let a = (from + (to - from) * i as f64 / n as f64).to_radians();
+                (0.5 + r * a.cos(), 0.5 + r * a.sin())
+            })
+            .collect()
+    };
+    match letter {
+        0 => vec![
+            vec![
+                (0.0, 0.0),
+                (0.39, 1.0),
+                (0.61, 1.0),
+                (1.0, 0.0),
+                (0.79, 0.0),
+                (0.69, 0.27),
+                (0.31, 0.27),
+                (0.21, 0.0),
+            ],
+            vec![(0.38, 0.44), (0.62, 0.44), (0.5, 0.76)],
+        ],
+        1 => {
+            let mut p = arc(0.5, 40.0, 320.0, 40);
+            p.extend(arc(0.3, 320.0, 40.0, 40));
+            vec![p]
+        }
+        2 => {
+            // C's outer arc on to the right middle, a bar inwards, and the inner arc back.
+            let start = 360.0 - (0.14f64 / 0.3).asin().to_degrees();
+            let mut p = arc(0.5, 40.0, 360.0, 46);
+            p.extend([(0.52, 0.5), (0.52, 0.36)]);
+            p.extend(arc(0.3, start, 40.0, 40));
+            vec![p]
+        }
+        _ => vec![vec![
+            (0.4, 0.0),
+            (0.6, 0.0),
+            (0.6, 0.82),
+            (1.0, 0.82),
+            (1.0, 1.0),
+            (0.0, 1.0),
+            (0.0, 0.82),
+            (0.4, 0.82),
+        ]],
+    }
+}
+
+/// `letter`'s glyph scaled into the pixel box with left edge `x`, bottom `y`
+/// (pixel y grows downwards), width `w` and height `h`.
+pub fn letter_polygons(letter: usize, x: f64, y: f64, w: f64, h: f64) -> Vec<Vec<(i32, i32)>> {
+    glyph(letter)
+        .into_iter()
+        .map(|poly| {
+            poly.into_iter()
+                .map(|(u, v)| ((x + u * w).round() as i32, (y - v * h).round() as i32))
+                .collect()
+        })
+        .collect()
+}
+
+/// Where a logo's columns go in pixels: column j spans `x0 + j·col_w` and is
+/// `col_w` wide; 0 bits is at `y_base`, and one bit is `px_per_bit` tall.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogoLayout {
+    pub x0: f64,
+    pub y_base: f64,
+    pub col_w: f64,
+    pub px_per_bit: f64,
+}
+
+/// One drawn letter: its index (A, C, G, T = 0..4) and its polygons in pixels
+/// (outline first, then any counter).
+pub type Glyph = (usize, Vec<Vec<(i32, i32)>>);
+
+/// Every letter of the logo of `pwm`; letters under half a pixel tall are left out.
+pub fn logo_glyphs(pwm: &[[f64; 4]], l: &LogoLayout) -> Vec<Glyph> {
+    let mut out = Vec::new();
+    let pad = (l.col_w * 0.04).min(1.5);
+    for (j, col) in pwm.iter().enumerate() {
+        let x = l.x0 + j as f64 * l.col_w + pad;
+        let mut y = l.y_base;
+        for (a, bits) in column_stack(col) {
+            let h = bits * l.px_per_bit;
+            if h >= 0.5 {
+                out.push((a, letter_polygons(a, x, y, l.col_w - 2.0 * pad, h)));
+            }
+            y -= h;
+        }
+    }
+    out
+}
+
+/// Draw the logo of `pwm` filling `area`: up to two title lines above, a y axis
+/// in bits (0–2) on the left, positions 1.. below.
+pub fn draw_logo<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    pwm: &[[f64; 4]],
+    title: &[String],
+) -> DrawResult<DB> {
+    let (w, h) = area.dim_in_pixel();
+    let (w, h) = (w as f64, h as f64);
+    let top = 8.0 + 16.0 * title.len() as f64 + 6.0;
+    let (left, right, bottom) = (46.0, 8.0, 20.0);
+    let plot_h = (h - top - bottom).max(10.0);
+    let n = pwm.len().max(1) as f64;
+    let layout = LogoLayout {
+        x0: left,
+        y_base: top + plot_h,
+        col_w: ((w - left - right) / n).max(1.0),
+        px_per_bit: plot_h / 2.0,
+    };
+    for (i, t) in title.iter().enumerate() {
+        let color = if i == 0 { BLACK } else { GREY };
+        label(area, t, (6, 8 + 16 * i as i32 + 8), SMALL, &color)?;
+    }
+    // Letters, then counters in white.
+    for (a, polys) in logo_glyphs(pwm, &layout) {
+        for (i, p) in polys.into_iter().enumerate() {
+            let c = if i == 0 { COLORS[a] } else { WHITE };
+            area.draw(&Polygon::new(p, c.filled()))?;
+        }
+    }
+    // Axes.
+    let ax = (layout.x0 - 4.0).round() as i32;
+    let yb = layout.y_base.round() as i32;
+    let yt = (layout.y_base - 2.0 * layout.px_per_bit).round() as i32;
+    area.draw(&PathElement::new(
+        vec![(ax, yb), (ax, yt)],
+        BLACK.stroke_width(1),
+    ))?;
+    let xe = (layout.x0 + n * layout.col_w).round() as i32;
+    area.draw(&PathElement::new(
+        vec![(ax, yb), (xe, yb)],
+        BLACK.stroke_width(1),
+    ))?;
+    for b in 0..=2 {
+        let y = (layout.y_base - b as f64 * layout.px_per_bit).round() as i32;
+        area.draw(&PathElement::new(
+            vec![(ax - 4, y), (ax, y)],
+            BLACK.stroke_width(1),
+        ))?;
+        text(
+            area,
+            &b.to_string(),
+            (ax - 6, y),
+            10.0,
+            HPos::Right,
+            VPos::Center,
+            false,
+            &BLACK,
+        )?;
+    }
+    text(
+        area,
+        "bits",
+        (12, ((yb + yt) / 2)),
+        10.0,
+        HPos::Center,
+        VPos::Center,
+        true,
+        &BLACK,
+    )?;
+    // Position numbers, thinned to fit.
+    let step = super::label_step(layout.col_w, 16.0);
+    for j in (0..pwm.len()).step_by(step) {
+        let x = (layout.x0 + (j as f64 + 0.5) * layout.col_w).round() as i32;
+        text(
+            area,
+            &(j + 1).to_string(),
+            (x, yb + 3),
+            10.0,
+            HPos::Center,
+            VPos::Top,
+            false,
+            &BLACK,
+        )?;
+    }
+    Ok(())
+}
+
+/// One logo of the sheet.
+pub struct LogoPanel {
+    pub title: Vec<String>,
+    pub pwm: Vec<[f64; 4]>,
+}
+
+/// A grid of logos: one row per class, one column per rank.
+pub struct LogoSheet {
+    pub title: String,
+    pub subtitle: String,
+    pub rows: Vec<Vec<LogoPanel>>,
+    panel: (u32, u32),
+}
+
+impl LogoSheet {
+    pub fn new(title: String, subtitle: String, rows: Vec<Vec<LogoPanel>>) -> Self {
+        let w = rows
+            .iter()
+            .flatten()
+            .map(|p| p.pwm.len())
+            .max()
+            .unwrap_or(1);
+        let lines = rows
+            .iter()
+            .flatten()
+            .map(|p| p.title.len())
+            .max()
+            .unwrap_or(1);
+        let pw = (60 + 22 * w as u32).max(300);
+        let ph = 30 + 16 * lines as u32 + 120;
+        LogoSheet {
+            title,
+            subtitle,
+            rows,
+            panel: (pw, ph),
+        }
+    }
+    fn cols(&self) -> usize {
+        self.rows.iter().map(Vec::len).max().unwrap_or(1).max(1)
+    }
+}
+
+const SHEET_TOP: u32 = 64;
+
+impl Figure for LogoSheet {
+    fn size(&self) -> (u32, u32) {
+        let (pw, ph) = self.panel;
+        (
+            (self.cols() as u32 * pw + 20).max(640),
+            SHEET_TOP + self.rows.len().max(1) as u32 * ph + 10,
+        )
+    }
+
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        header(area, &self.title, &self.subtitle)?;
+        let (pw, ph) = self.panel;
+        for (ri, row) in self.rows.iter().enumerate() {
+            for (ci, p) in row.iter().enumerate() {
+                let x = 10 + ci as i32 * pw as i32;
+                let y = SHEET_TOP as i32 + ri as i32 * ph as i32;
+                let sub = area.clone().shrink((x, y), (pw - 8, ph - 8));
+                draw_logo(&sub, &p.pwm, &p.title)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `plot --logos`: the sheet of `classes`' top channels, matched against `db`
+/// when given; returns the sheet ready to save.
+pub fn logo_sheet(
+    spec: &crate::model::ModelSpec,
+    r: &FinishedRun,
+    classes: &[usize],
+    top: usize,
+    db: Option<&[crate::tomtom::Motif]>,
+) -> Result<LogoSheet> {
+    use crate::motifs::{first_layer_filters, pwm};
+    use crate::tomtom::{best_per_query, report::g6, tomtom, ColumnScore, Motif};
+    let layer = r
+        .layer_index
+        .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
+    let (filters, in_channels, kernel_size, dilation, kernel) =
+        first_layer_filters(spec, layer as usize)
+            .map_err(|why| Error::Input(format!("{}: {why}", r.path.display())))?;
+    if filters != r.k {
+        return Err(Error::Input(format!(
+            "{} has {} channels but the model's first convolution has {filters} filters: is it the model the results were made with ({})?",
+            r.path.display(),
+            r.k,
+            r.model
+        )));
+    }
+    let top = top.min(r.k);
+    let mut rows: Vec<Vec<LogoPanel>> = Vec::new();
+    let mut queries: Vec<Motif> = Vec::new();
+    for &ci in classes {
+        let mut row = Vec::new();
+        for (ri, &ch) in r.rank_row(ci).iter().take(top).enumerate() {
+            let m = pwm(kernel, in_channels, kernel_size, dilation, ch);
+            row.push(LogoPanel {
+                title: vec![format!(
+                    "{} · rank {} · channel {ch}",
+                    class_title(r, ci),
+                    ri + 1
+                )],
+                pwm: m.clone(),
+            });
+            queries.push(Motif {
+                id: format!("{ci}_{ri}"),
+                alt: None,
+                cols: m,
+            });
+        }
+        rows.push(row);
+    }
+    if let Some(db) = db {
+        let all = tomtom(&queries, db, ColumnScore::Pearson);
+        let best = best_per_query(&all, queries.len());
+        for (p, b) in rows.iter_mut().flatten().zip(best) {
+            p.title.push(match b {
+                Some(m) => {
+                    let t = &db[m.target];
+                    format!(
+                        "best match {}{} (p = {})",
+                        t.id,
+                        t.alt
+                            .as_deref()
+                            .map(|a| format!(" {a}"))
+                            .unwrap_or_default(),
+                        g6(m.p)
+                    )
+                }
+                None => "no match".into(),
+            });
+        }
+    }
+    Ok(LogoSheet::new(
+        format!("Sequence logos — top {top} channels per class by OFIV"),
+        format!(
+            "{} · layer {layer} · first-layer filters as PWMs (negative weights clipped); letter height p × IC bits",
+            r.path.display()
+        ),
+        rows,
+    ))
+}
+
+/// `plot RESULTS --out DIR --logos --model MODEL [--weights W] [--match DB]
+/// [--classes LIST]`: `logos.svg` and `logos.png`.
+pub fn plot_logos(args: &super::PlotOptions, r: &FinishedRun) -> Result<()> {
+    let model = args.model.as_ref().ok_or_else(|| {
+        Error::Input("--logos needs --model MODEL (the model the results were made with)".into())
+    })?;
+    let spec = crate::model::load_model_with_weights(model, args.weights.as_deref(), None)?;
+    let db = match &args.match_db {
+        Some(p) => Some(crate::tomtom::read_meme(p)?),
+        None => None,
+    };
+    let classes = match &args.classes {
+        Some(list) => r.select_classes(list)?,
+        None if r.c > super::DEFAULT_MAX_CLASSES => {
+            eprintln!(
+                "deepresolve-mpi: {} classes: logos for the first {} only (choose others with --classes)",
+                r.c,
+                super::DEFAULT_MAX_CLASSES
+            );
+            (0..super::DEFAULT_MAX_CLASSES).collect()
+        }
+        None => (0..r.c).collect(),
+    };
+    let sheet = logo_sheet(&spec, r, &classes, DEFAULT_TOP, db.as_deref())?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::Input(format!(
+            "cannot create output directory {}: {e}",
+            args.out.display()
+        ))
+    })?;
+    super::save(&sheet, &args.out, "logos")?;
+    eprintln!(
+        "deepresolve-mpi: wrote logos of {} classes × top {} channels as SVG and PNG to {}",
+        classes.len(),
+        DEFAULT_TOP.min(r.k),
+        args.out.display()
+    );
+    Ok(())
+}
