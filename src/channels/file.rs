@@ -229,8 +229,13 @@ impl ChannelsFile {
         if !path.exists() {
             return Err(Error::results(path, "does not exist, nothing to resume"));
         }
-        let file = hdf5::File::open_rw(path)
-            .map_err(|e| Error::results(path, format!("cannot open for resume: {e}")))?;
+        // A killed job's orphaned ranks may hold the lock for a second: wait for it.
+        let file = crate::results::lock::open_results(
+            path,
+            "cannot open for resume",
+            std::time::Duration::from_secs(5),
+            || hdf5::File::open_rw(path),
+        )?;
         let fmt = Attr {
             name: "format",
             value: Value::Str(FORMAT.into()),
