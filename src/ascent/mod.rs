@@ -22,3 +22,22 @@ pub fn fiv(fim: &[f32], k: usize, w: usize) -> Vec<f32> {
         })
         .collect()
 }
+
+/// One update of a map: H ← H + lr·(∂S/∂H − 2λH), with the learning rate of
+/// update number `step` (the lane runner's and `channels`' ascent alike).
+pub fn ascend(p: &ValidAscentParams, step: usize, h: &mut [f32], grad: &[f32]) {
+    let lr = p.lr_at(step);
+    let two_lambda = 2.0 * p.lambda();
+    for (v, g) in h.iter_mut().zip(grad) {
+        *v += lr * (g - two_lambda * *v);
+    }
+}
+
+/// A finished slot `s` of a batch of `n`-value maps takes the last slot's
+/// maps (`end`), so the batch stays contiguous (pair with `swap_remove(s)`).
+pub fn free_slot(h: &mut [f32], best_h: &mut [f32], s: usize, end: usize, n: usize) {
+    if s != end {
+        h.copy_within(end * n..(end + 1) * n, s * n);
+        best_h.copy_within(end * n..(end + 1) * n, s * n);
+    }
+}

@@ -1,7 +1,7 @@
 //! Gradient ascent of one lane of items as one batch that shrinks as items
 //! stop and is refilled from the lane in order, so no slot computes for an
 //! item that has already stopped.
-use super::{fiv, start_map, Item, Keep, ValidAscentParams};
+use super::{ascend, fiv, free_slot, start_map, Item, Keep, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
@@ -104,20 +104,12 @@ pub fn run_lane(
                     steps: slot.step as u32,
                     converged,
                 });
-                let end = slots.len() - 1;
-                if s != end {
-                    h.copy_within(end * n..(end + 1) * n, s * n);
-                    best_h.copy_within(end * n..(end + 1) * n, s * n);
-                }
+                free_slot(&mut h, &mut best_h, s, slots.len() - 1, n);
                 slots.swap_remove(s);
                 continue;
             }
             slot.step += 1;
-            let lr = p.lr_at(slot.step);
-            let two_lambda = 2.0 * p.lambda();
-            for (v, g) in hs.iter_mut().zip(&grad[s * n..(s + 1) * n]) {
-                *v += lr * (g - two_lambda * *v);
-            }
+            ascend(p, slot.step, hs, &grad[s * n..(s + 1) * n]);
         }
         on_step(m)?;
     }

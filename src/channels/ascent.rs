@@ -5,7 +5,7 @@
 //! the best x kept), but every item starts from its own one-hot window. A
 //! lane runs as one batch refilled in lane order, so an item's result depends
 //! on its lane alone, never on the rank that runs it.
-use crate::ascent::ValidAscentParams;
+use crate::ascent::{ascend, free_slot, ValidAscentParams};
 use crate::network::{layout, Scorer};
 use crate::{Error, Result};
 
@@ -104,20 +104,12 @@ pub fn run_windows(
                     steps: slot.step as u32,
                     converged,
                 });
-                let end = slots.len() - 1;
-                if s != end {
-                    h.copy_within(end * n..(end + 1) * n, s * n);
-                    best_h.copy_within(end * n..(end + 1) * n, s * n);
-                }
+                free_slot(&mut h, &mut best_h, s, slots.len() - 1, n);
                 slots.swap_remove(s);
                 continue;
             }
             slot.step += 1;
-            let lr = p.lr_at(slot.step);
-            let two_lambda = 2.0 * p.lambda();
-            for (v, g) in hs.iter_mut().zip(&grad[s * n..(s + 1) * n]) {
-                *v += lr * (g - two_lambda * *v);
-            }
+            ascend(p, slot.step, hs, &grad[s * n..(s + 1) * n]);
         }
         on_step()?;
     }
