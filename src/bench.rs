@@ -2,7 +2,7 @@
 use crate::model::{
     load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
 };
-use crate::network::{gemm, Network, Scorer};
+use crate::network::{gemm, ConvMode, Network, Scorer};
 use crate::Result;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub batch: Vec<usize>,
     /// Ascent steps measured per batch size.
     pub steps: usize,
+    /// Convolution paths timed, one line each per batch size.
+    pub conv: Vec<ConvMode>,
     /// Also write the benchmark network as a native model file.
     pub save_model: Option<PathBuf>,
 }
@@ -331,37 +333,62 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         args.steps,
         std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
+    {
+        let plan = crate::network::Plan::new(&net, layer, output, None)?;
+        for &b in &args.batch {
+            let auto = crate::network::conv1d_spectral::spectral_nodes(
+                &net,
+                &plan,
+                ConvMode::Auto,
+                b.max(1),
+            );
+            if auto.is_empty() {
+                println!("# --conv auto at batch {b}: every convolution after H direct");
+            }
+            for (_, name, c) in auto {
+                println!(
+                    "# --conv auto at batch {b}: {name} through the real DFT, length {}, {} outputs per block, spectra {:.0} MB",
+                    c.n,
+                    c.l,
+                    (c.spectra * 4) as f64 / (1024.0 * 1024.0)
+                );
+            }
+        }
+    }
     let mut probe = SgemmProbe::new();
     for &b in &args.batch {
-        let plan = crate::network::Plan::new(&net, layer, output, None)?;
-        let mut sc = Scorer::with_plan(&net, plan, b.max(1));
-        let n = sc.map_len();
-        let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
-        let mut h = weights(b * n, 1, 7 + b as u64);
-        let mut g = vec![0f32; b * n];
-        let mut s = vec![0f32; b];
-        sc.score_grad(&h, &classes, &mut s, &mut g); // warm-up: buffers, caches
-        let el = (0..ROUNDS)
-            .map(|_| {
-                probe.round();
-                let t = Instant::now();
-                for _ in 0..args.steps {
-                    sc.score_grad(&h, &classes, &mut s, &mut g);
-                    for (v, d) in h.iter_mut().zip(&g) {
-                        *v += 0.01 * (d - 2.0 * *v);
+        for &conv in &args.conv {
+            let plan = crate::network::Plan::new(&net, layer, output, None)?;
+            let mut sc = Scorer::with_conv(&net, plan, b.max(1), conv);
+            let n = sc.map_len();
+            let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
+            let mut h = weights(b * n, 1, 7 + b as u64);
+            let mut g = vec![0f32; b * n];
+            let mut s = vec![0f32; b];
+            sc.score_grad(&h, &classes, &mut s, &mut g); // warm-up: buffers, caches
+            let el = (0..ROUNDS)
+                .map(|_| {
+                    probe.round();
+                    let t = Instant::now();
+                    for _ in 0..args.steps {
+                        sc.score_grad(&h, &classes, &mut s, &mut g);
+                        for (v, d) in h.iter_mut().zip(&g) {
+                            *v += 0.01 * (d - 2.0 * *v);
+                        }
                     }
-                }
-                t.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min);
-        let peak = probe.take();
-        let rate = (b * args.steps) as f64 / el;
-        let gflops = rate * sc.flops_per_item() / 1e9;
-        println!(
-            "batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::INFINITY, f64::min);
+            let peak = probe.take();
+            let rate = (b * args.steps) as f64 / el;
+            let gflops = rate * sc.flops_per_item() / 1e9;
+            println!(
+            "conv={} batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
+            conv.as_str(),
             gflops / peak,
             peak_rss_mb() - probe.matrices_mb()
         );
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
-use deepresolve_mpi::network::Reduce;
+use deepresolve_mpi::network::{ConvMode, Reduce};
 use deepresolve_mpi::plot::class_figure::Channels;
 use deepresolve_mpi::plot::PlotOptions;
 use deepresolve_mpi::sequences::{Alphabet, Fit};
@@ -234,6 +234,23 @@ pub enum KeepArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvArg {
+    Direct,
+    Fast,
+    Auto,
+}
+
+impl ConvArg {
+    pub fn mode(self) -> ConvMode {
+        match self {
+            ConvArg::Direct => ConvMode::Direct,
+            ConvArg::Fast => ConvMode::Fast,
+            ConvArg::Auto => ConvMode::Auto,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReduceArg {
     Sum,
     Mean,
@@ -335,6 +352,11 @@ pub struct RunArgs {
     /// lane fix which items share a batch, so results are identical for any rank count.
     #[arg(long)]
     pub lane: Option<usize>,
+    /// How the convolutions after H are computed: `direct` (im2col + GEMM),
+    /// `fast` (the real DFT, every stride-1 convolution) or `auto` (the DFT
+    /// where a cost model of the shapes says it needs far less arithmetic).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub conv: ConvArg,
     /// Seconds between progress lines when the log is not a terminal.
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
@@ -358,6 +380,9 @@ pub struct BenchArgs {
     /// Ascent steps measured per batch size.
     #[arg(long, default_value_t = BenchOptions::DEFAULT_STEPS)]
     pub steps: usize,
+    /// Convolution paths to time, one line each per batch size.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "direct,fast")]
+    pub conv: Vec<ConvArg>,
     /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
     #[arg(long)]
     pub save_model: Option<PathBuf>,
@@ -405,6 +430,7 @@ impl RunArgs {
             keras1_backend: keras1(self.keras1_backend),
             batch: self.batch,
             lane: self.lane,
+            conv: self.conv.mode(),
             progress_every: self.progress_every,
         }
     }
@@ -421,6 +447,7 @@ impl BenchArgs {
             layer: self.layer.clone(),
             batch: self.batch.clone(),
             steps: self.steps,
+            conv: self.conv.iter().map(|c| c.mode()).collect(),
             save_model: self.save_model.clone(),
         }
     }

@@ -3,7 +3,7 @@
 use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, parse_classes};
 use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
-use crate::network::{Network, Plan, Reduce};
+use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,8 @@ pub struct RunConfig {
     pub batch: usize,
     /// Items per lane (`None`: 2 × batch).
     pub lane: Option<usize>,
+    /// How the convolutions after H are computed.
+    pub conv: ConvMode,
     /// Seconds between progress lines when the log is not a terminal.
     pub progress_every: f64,
 }
@@ -86,6 +88,7 @@ impl RunConfig {
             keras1_backend: None,
             batch: Self::DEFAULT_BATCH,
             lane: None,
+            conv: ConvMode::Auto,
             progress_every: Self::DEFAULT_PROGRESS_EVERY,
         }
     }
@@ -182,6 +185,8 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        conv: a.conv.as_str().into(),
+        conv_paths: crate::network::conv1d_spectral::describe(&net, &plan, a.conv, a.batch),
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

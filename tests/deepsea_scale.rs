@@ -64,6 +64,8 @@ fn write_results(path: &Path) {
         output: "out".into(),
         reduce: String::new(),
         weights: String::new(),
+        conv: "auto".into(),
+        conv_paths: "direct".into(),
     };
     let mut items = Vec::with_capacity(C * T);
     for c in 0..C {

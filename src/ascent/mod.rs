@@ -6,7 +6,7 @@ mod start;
 pub mod work_items;
 
 pub use params::{AscentParams, Init, Keep, ValidAscentParams};
-pub use run_lane::{run_lane, ItemResult};
+pub use run_lane::{run_lane, run_lanes, ItemResult, LaneFeed, Next};
 pub use start::{initial_map, start_map};
 pub use work_items::{items, lane_ranges, Item};
 

@@ -1,6 +1,7 @@
-//! What travels between ranks. A worker's request carries the lane it has just
-//! finished (empty on its first request) as bytes; rank 0 answers with the
-//! index of the next lane, or [`STOP`].
+//! What travels between ranks. A worker asks for a lane with a request
+//! (which may carry a finished lane) and rank 0 answers with the index of the
+//! next lane, or [`STOP`]; a worker whose batch runs items of several lanes
+//! at once hands each finished lane in on its own ([`TAG_DONE`]).
 //!
 //! Byte format of a finished lane, all little-endian, one record per item:
 //! `class_pos, class, restart, steps, converged` (u32 each), `score` (f32 bits),
@@ -12,6 +13,9 @@ use crate::{Error, Result};
 pub const TAG_REQUEST: i32 = 1;
 /// Rank 0's answer: a lane index (i64), or [`STOP`].
 pub const TAG_LANE: i32 = 2;
+/// A worker's finished lane, sent while it goes on with others (same bytes
+/// as a request; it asks for nothing).
+pub const TAG_DONE: i32 = 4;
 /// A worker caught a stop signal: its number (i32), so rank 0 says it once and ends the job.
 pub const TAG_SIGNAL: i32 = 3;
 /// No lanes are left: the worker stops.

@@ -2,10 +2,10 @@
 //! rank starts, deal lanes on request (running lanes itself between
 //! requests), write every finished lane to its model's file, and analyse and
 //! close each file as soon as its model's last lane is in.
-use super::message::{decode_finished, STOP, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
+use super::message::{decode_finished, STOP, TAG_DONE, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
 use super::{check_signal, idle_fraction, item_steps, poll_message, signals, Lanes};
 use crate::analysis::{analyze_run, RunAnalysis};
-use crate::ascent::{run_lane, ItemResult};
+use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
 use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
@@ -13,6 +13,7 @@ use crate::results::{lock, ResultsWriter};
 use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 /// Rank 0's start: the models checked, their files created or reopened, the lanes still to run.
@@ -71,6 +72,112 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
         pending,
         done,
     })
+}
+
+/// One log line on how the first model's steps are computed.
+fn describe_engine(sc: &Scorer) {
+    for (name, n, l, bytes) in sc.spectral_layers() {
+        eprintln!(
+            "deepresolve-mpi: {name} runs through the real DFT (length {n}, {l} outputs per block; {:.0} MB of kernel spectra per rank)",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
+    if sc.batch_invariant() {
+        eprintln!("deepresolve-mpi: batches refill from the next lane as items stop (each item's arithmetic is independent of its batch-mates)");
+    } else {
+        eprintln!("deepresolve-mpi: each lane's batch drains before the next starts (a product on the path depends on which items share a batch)");
+    }
+}
+
+/// The dealer's state, shared by rank 0's own lane feed and the serving
+/// it does between its steps.
+struct Dealing<'j> {
+    sink: ResultsSink<'j>,
+    /// Next entry of `pending` to deal.
+    next: usize,
+    /// Ranks told there is no more work.
+    stopped: usize,
+    /// Lanes dealt to other ranks, and lanes they have handed back.
+    dealt: usize,
+    received: usize,
+}
+
+/// Answer every waiting message: store finished lanes, deal the next lane
+/// to a rank that asks (or tell it to stop), and end the run on a signal.
+fn serve(
+    world: &SimpleCommunicator,
+    lanes: &Lanes,
+    pending: &[usize],
+    state: &RefCell<Dealing>,
+) -> Result<()> {
+    // A stop signal here or on another rank ends the run between writes.
+    check_signal(world)?;
+    if let Some((data, src)) = poll_message(world, TAG_SIGNAL) {
+        let sig = data
+            .get(..4)
+            .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
+        return Err(Error::Interrupted {
+            signal: signals::name(sig),
+            rank: src,
+        });
+    }
+    let mut st = state.borrow_mut();
+    while let Some((data, _)) = poll_message(world, TAG_DONE) {
+        let (finished, res) = decode_finished(&data)?;
+        if let Some(g) = finished {
+            st.sink.put(lanes.check(g)?, &res)?;
+            st.received += 1;
+        }
+    }
+    while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
+        let (finished, res) = decode_finished(&data)?;
+        if let Some(g) = finished {
+            st.sink.put(lanes.check(g)?, &res)?;
+            st.received += 1;
+        }
+        let lane: i64 = match pending.get(st.next) {
+            Some(&g) => {
+                st.next += 1;
+                st.dealt += 1;
+                g as i64
+            }
+            None => {
+                st.stopped += 1;
+                STOP
+            }
+        };
+        world.process_at_rank(src).send_with_tag(&lane, TAG_LANE);
+    }
+    Ok(())
+}
+
+/// Rank 0's own lanes: the next pending lane of the model its scorer is for.
+struct RootFeed<'a, 'j> {
+    state: &'a RefCell<Dealing<'j>>,
+    pending: &'a [usize],
+    lanes: &'a Lanes,
+    jobs: &'a [Job],
+    model: usize,
+}
+
+impl LaneFeed for RootFeed<'_, '_> {
+    fn next(&mut self, _wait: bool) -> Result<Next> {
+        let mut st = self.state.borrow_mut();
+        let Some(&g) = self.pending.get(st.next) else {
+            return Ok(Next::End);
+        };
+        let (j, l) = self.lanes.local(g);
+        if j != self.model {
+            return Ok(Next::End);
+        }
+        st.next += 1;
+        let job = &self.jobs[j];
+        Ok(Next::Lane(g, job.items[job.lanes[l].clone()].to_vec()))
+    }
+
+    fn done(&mut self, lane: usize, results: Vec<ItemResult>) -> Result<()> {
+        self.state.borrow_mut().sink.put(lane, &results)
+    }
 }
 
 /// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL right
@@ -294,79 +401,61 @@ pub(super) fn run_root(
             sink.finish(j)?;
         }
     }
-    let mut next = 0usize;
-    let mut stopped = 0usize;
-    let mut first_error: Option<Error> = None;
-    // Serve requests from the other ranks: store what they finished, deal the next lane.
-    let serve = |sink: &mut ResultsSink, next: &mut usize, stopped: &mut usize| -> Result<()> {
-        // A stop signal here or on another rank ends the run between writes.
-        check_signal(world)?;
-        if let Some((data, src)) = poll_message(world, TAG_SIGNAL) {
-            let sig = data
-                .get(..4)
-                .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
-            return Err(Error::Interrupted {
-                signal: signals::name(sig),
-                rank: src,
-            });
-        }
-        while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-            let (finished, res) = decode_finished(&data)?;
-            if let Some(g) = finished {
-                sink.put(lanes.check(g)?, &res)?;
-            }
-            let lane: i64 = if *next < pending.len() {
-                *next += 1;
-                pending[*next - 1] as i64
-            } else {
-                *stopped += 1;
-                STOP
-            };
-            world.process_at_rank(src).send_with_tag(&lane, TAG_LANE);
-        }
-        Ok(())
-    };
+    let state = RefCell::new(Dealing {
+        sink,
+        next: 0,
+        stopped: 0,
+        dealt: 0,
+        received: 0,
+    });
     // One scorer at a time: lanes come in model order, so it changes once per model.
     let mut scorer: Option<(usize, Scorer)> = None;
     loop {
-        serve(&mut sink, &mut next, &mut stopped)?;
-        if next >= pending.len() {
+        serve(world, &lanes, &pending, &state)?;
+        let Some(&g) = pending.get(state.borrow().next) else {
             break;
-        }
-        next += 1;
-        let g = pending[next - 1];
-        let (j, l) = lanes.local(g);
+        };
+        let j = lanes.local(g).0;
         let job = &jobs[j];
         if scorer.as_ref().is_none_or(|(sj, _)| *sj != j) {
-            scorer = Some((j, Scorer::with_plan(&job.net, job.plan.clone(), args.batch)));
+            let sc = Scorer::with_conv(&job.net, job.plan.clone(), args.batch, args.conv);
+            if !args.quiet && j == 0 {
+                describe_engine(&sc);
+            }
+            scorer = Some((j, sc));
         }
         let sc = &mut scorer.as_mut().unwrap().1;
-        let lane = &job.items[job.lanes[l].clone()];
         let start = Instant::now();
-        let mut on_step = |_m: usize| serve(&mut sink, &mut next, &mut stopped);
-        let res = run_lane(
+        let mut feed = RootFeed {
+            state: &state,
+            pending: &pending,
+            lanes: &lanes,
+            jobs: &jobs,
+            model: j,
+        };
+        let mut on_step = |_m: usize| serve(world, &lanes, &pending, &state);
+        let res = run_lanes(
             sc,
-            lane,
+            &mut feed,
             &job.meta.params,
             (job.meta.k, job.meta.w),
             &mut on_step,
         );
         busy += start.elapsed().as_secs_f64();
-        match res {
-            Ok(res) => sink.put(g, &res)?,
-            Err(e) => {
-                first_error = Some(e);
+        res?;
+    }
+    // Every other rank told to stop, and every lane dealt to them back.
+    loop {
+        {
+            let st = state.borrow();
+            if st.stopped >= size - 1 && st.received == st.dealt {
                 break;
             }
         }
-    }
-    if let Some(e) = first_error {
-        return Err(e);
-    }
-    while stopped < size - 1 {
-        serve(&mut sink, &mut next, &mut stopped)?;
+        serve(world, &lanes, &pending, &state)?;
         std::thread::sleep(Duration::from_micros(300));
     }
+    let sink = state.into_inner().sink;
     let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
     let summary = sink.progress.finish(idle);
     if !args.quiet {

@@ -1,9 +1,9 @@
-//! A rank other than 0: ask rank 0 for a lane (handing in the last one
-//! finished), run it, repeat until told to stop.
-use super::message::{encode_finished, STOP, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
+//! A rank other than 0: ask rank 0 for lanes, one ahead of need, run them
+//! through one batch, hand each in when done, until told to stop.
+use super::message::{encode_finished, STOP, TAG_DONE, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
 use super::{check_signal, idle_fraction, signals, Lanes};
-use crate::ascent::{run_lane, ItemResult};
-use crate::job::{prepare_all, RunConfig};
+use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
+use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
 use crate::results::lock;
 use crate::{Error, Result};
@@ -42,43 +42,123 @@ fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let jobs = prepare_all(args)?;
     let lanes = Lanes::new(&jobs);
     let mut scorer: Option<(usize, Scorer)> = None;
-    let mut finished: Option<usize> = None;
-    let mut results: Vec<ItemResult> = Vec::new();
+    let mut feed = WorkerFeed {
+        world,
+        lanes: &lanes,
+        jobs: &jobs,
+        model: usize::MAX,
+        asked: false,
+        answer: None,
+    };
     loop {
-        world
-            .process_at_rank(0)
-            .send_with_tag(&encode_finished(finished, &results)[..], TAG_REQUEST);
-        let lane: i64 = loop {
-            if let Some((msg, _)) = world
-                .process_at_rank(0)
-                .immediate_matched_probe_with_tag(TAG_LANE)
-            {
-                break msg.matched_receive::<i64>().0;
-            }
-            check_signal(world)?;
-            std::thread::sleep(Duration::from_micros(200));
-        };
-        if lane == STOP {
+        let g = feed.wait_answer()?;
+        if g == STOP {
             break;
         }
-        let g = lanes.check_i64(lane)?;
-        let (j, l) = lanes.local(g);
+        let j = lanes.local(lanes.check_i64(g)?).0;
         let job = &jobs[j];
         if scorer.as_ref().is_none_or(|(sj, _)| *sj != j) {
-            scorer = Some((j, Scorer::with_plan(&job.net, job.plan.clone(), args.batch)));
+            scorer = Some((
+                j,
+                Scorer::with_conv(&job.net, job.plan.clone(), args.batch, args.conv),
+            ));
         }
+        feed.model = j;
         let sc = &mut scorer.as_mut().unwrap().1;
         let start = Instant::now();
-        results = run_lane(
+        run_lanes(
             sc,
-            &job.items[job.lanes[l].clone()],
+            &mut feed,
             &job.meta.params,
             (job.meta.k, job.meta.w),
             &mut |_| check_signal(world),
         )?;
-        finished = Some(g);
         busy += start.elapsed().as_secs_f64();
     }
     idle_fraction(world, busy, t0.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// This rank's lanes, asked of rank 0 one ahead: the request for the next
+/// lane goes out while the current one still runs.
+struct WorkerFeed<'a> {
+    world: &'a SimpleCommunicator,
+    lanes: &'a Lanes,
+    jobs: &'a [Job],
+    /// The model whose scorer runs now: a lane of another ends the stream.
+    model: usize,
+    /// A request is out and its answer not yet read.
+    asked: bool,
+    /// Rank 0's answer not yet used: a lane, or [`STOP`].
+    answer: Option<i64>,
+}
+
+impl WorkerFeed<'_> {
+    fn ask(&mut self) {
+        if !self.asked && self.answer.is_none() {
+            self.world
+                .process_at_rank(0)
+                .send_with_tag(&encode_finished(None, &[])[..], TAG_REQUEST);
+            self.asked = true;
+        }
+    }
+
+    fn poll(&mut self) {
+        if !self.asked {
+            return;
+        }
+        if let Some((msg, _)) = self
+            .world
+            .process_at_rank(0)
+            .immediate_matched_probe_with_tag(TAG_LANE)
+        {
+            self.answer = Some(msg.matched_receive::<i64>().0);
+            self.asked = false;
+        }
+    }
+
+    /// Rank 0's next answer, asking for it if need be.
+    fn wait_answer(&mut self) -> Result<i64> {
+        self.ask();
+        loop {
+            self.poll();
+            if let Some(a) = self.answer {
+                return Ok(a);
+            }
+            check_signal(self.world)?;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+impl LaneFeed for WorkerFeed<'_> {
+    fn next(&mut self, wait: bool) -> Result<Next> {
+        self.ask();
+        self.poll();
+        let g = match (self.answer, wait) {
+            (Some(a), _) => a,
+            (None, false) => return Ok(Next::NotYet),
+            (None, true) => self.wait_answer()?,
+        };
+        if g == STOP {
+            return Ok(Next::End);
+        }
+        let (j, l) = self.lanes.local(self.lanes.check_i64(g)?);
+        if j != self.model {
+            return Ok(Next::End);
+        }
+        self.answer = None;
+        let job = &self.jobs[j];
+        Ok(Next::Lane(
+            g as usize,
+            job.items[job.lanes[l].clone()].to_vec(),
+        ))
+    }
+
+    fn done(&mut self, lane: usize, results: Vec<ItemResult>) -> Result<()> {
+        self.world
+            .process_at_rank(0)
+            .send_with_tag(&encode_finished(Some(lane), &results)[..], TAG_DONE);
+        Ok(())
+    }
 }

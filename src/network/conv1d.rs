@@ -2,6 +2,7 @@
 //!
 //! Maps are stored position-major (W × K per item), so an im2col row for one
 //! output position is `kernel_size` contiguous runs of K input values.
+use super::conv1d_spectral::{self, ConvMode, ConvShape, SpectralConv};
 use super::{activation, gemm, skinny};
 use crate::model::{same_pad_left, Activation, Padding};
 
@@ -192,6 +193,32 @@ impl Conv1d {
                 }
             }
         }
+    }
+
+    pub fn shape(&self) -> ConvShape {
+        ConvShape {
+            k_in: self.k_in,
+            filters: self.filters,
+            w_in: self.w_in,
+            w_out: self.w_out,
+            kernel_size: self.kernel_size,
+            dilation: self.dilation,
+            stride: self.stride,
+        }
+    }
+
+    /// This convolution on the spectral path, if `mode` takes it there at `batch` items per pass.
+    pub fn spectral(&self, mode: ConvMode, batch: usize) -> Option<SpectralConv> {
+        let shape = self.shape();
+        let choice = conv1d_spectral::choose(mode, &shape, batch)?;
+        Some(SpectralConv::new(
+            &shape,
+            self.pad_left,
+            self.act,
+            &self.kernel_taps,
+            &self.bias,
+            choice,
+        ))
     }
 
     pub fn flops_per_item(&self) -> f64 {

@@ -7,8 +7,6 @@ use crate::model::Activation;
 /// rate against 0.87 through sgemm; past 64 the forward product reads the
 /// kernel once per 32 items and sgemm's packing is spread over enough rows.
 const SKINNY_MAX_BATCH: usize = 64;
-/// 4 M floats = 16 MB: below this the kernel stays in cache and sgemm's packing pays.
-const SKINNY_MIN_WEIGHTS: usize = 1 << 22;
 
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -37,12 +35,12 @@ impl Dense {
         }
     }
 
-    /// Kernels too large for cache, at a few items per pass, take the
-    /// [`skinny`] products; everything else is one sgemm.
-    fn skinny(&self, batch: usize) -> bool {
-        batch <= SKINNY_MAX_BATCH
-            && self.units * self.n_in >= SKINNY_MIN_WEIGHTS
-            && skinny::available()
+    /// Up to 64 items per pass take the [`skinny`] products, which read a
+    /// kernel too large for cache once per 32 items and sum every output in
+    /// a fixed order (so an item's result does not depend on its
+    /// batch-mates); larger batches are one sgemm.
+    pub(crate) fn skinny(&self, batch: usize) -> bool {
+        batch <= SKINNY_MAX_BATCH && skinny::available()
     }
 
     pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, buf: &mut Vec<f32>) {

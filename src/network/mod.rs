@@ -11,6 +11,7 @@ mod activation;
 mod avg_pool;
 mod concat;
 mod conv1d;
+pub mod conv1d_spectral;
 mod crop_pad;
 mod dense;
 pub mod gemm;
@@ -24,6 +25,7 @@ mod skinny;
 mod upsample;
 mod weight_buf;
 
+pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
 pub use scorer::Scorer;
 

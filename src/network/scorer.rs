@@ -2,9 +2,10 @@
 //! [`Plan`]'s nodes. The nodes between H and the head run as batched GEMMs;
 //! a Dense head computes only the row of each item's class; the backward pass
 //! adds the gradients where one tensor feeds several nodes.
+use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
 use super::dense::Dense;
 use super::plan::{Head, Plan, Reduce};
-use super::{activation, gemm, Layer, Network, Scratch};
+use super::{activation, gemm, skinny, Layer, Network, Scratch};
 use crate::Result;
 
 pub struct Scorer<'n> {
@@ -24,6 +25,9 @@ pub struct Scorer<'n> {
     /// MaxPool argmax per plan node.
     args: Vec<Vec<u32>>,
     scratch: Scratch,
+    /// The spectral form of each plan node that takes it (`--conv`).
+    fast: Vec<Option<SpectralConv>>,
+    spectral: SpectralScratch,
     fuse_buf: Vec<f32>,
     /// Bytes of activations and gradients a sub-batch may hold.
     budget: usize,
@@ -42,7 +46,13 @@ impl<'n> Scorer<'n> {
         ))
     }
 
+    /// A scorer whose convolutions take the path [`ConvMode::Auto`] chooses.
     pub fn with_plan(net: &'n Network, plan: Plan, capacity: usize) -> Scorer<'n> {
+        Self::with_conv(net, plan, capacity, ConvMode::Auto)
+    }
+
+    /// A scorer whose convolutions after H are computed as `conv` says.
+    pub fn with_conv(net: &'n Network, plan: Plan, capacity: usize, conv: ConvMode) -> Scorer<'n> {
         let mut slot = vec![NONE; net.nodes.len() + 1];
         let mut sizes = Vec::new();
         let mut add = |t: usize, slot: &mut Vec<usize>| {
@@ -80,6 +90,14 @@ impl<'n> Scorer<'n> {
             })
             .collect();
         let args = vec![Vec::new(); plan.nodes.len()];
+        let fast = plan
+            .nodes
+            .iter()
+            .map(|&j| match &net.nodes[j].op {
+                Layer::Conv(c) => c.spectral(conv, capacity),
+                _ => None,
+            })
+            .collect();
         Scorer {
             net,
             plan,
@@ -91,6 +109,8 @@ impl<'n> Scorer<'n> {
             extra: Vec::new(),
             args,
             scratch: Scratch::default(),
+            fast,
+            spectral: SpectralScratch::default(),
             fuse_buf: Vec::new(),
             budget: ACTIVATION_BUDGET,
         }
@@ -99,6 +119,53 @@ impl<'n> Scorer<'n> {
     /// Change the sub-batch budget (bytes of maps per sub-batch; see `score_grad`).
     pub fn set_sub_batch_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// The fused hidden-Dense + head path, where it is taken: by capacity,
+    /// not by the batch of the moment, so an item's arithmetic never depends
+    /// on how many items share its batch.
+    fn fused(&self) -> Option<usize> {
+        self.plan
+            .fused_from
+            .filter(|_| self.capacity <= FUSE_MAX_BATCH)
+    }
+
+    /// True when an item's score and gradient are bitwise the same whatever
+    /// items share its batch and whichever slot it has (any batch up to the
+    /// capacity): every product on the path sums in an order of its own.
+    /// The small-batch kernels and the spectral path do; OpenBLAS's sgemm
+    /// does not promise it, so a direct convolution or a Dense layer on
+    /// sgemm makes the scorer depend on its batch-mates.
+    pub fn batch_invariant(&self) -> bool {
+        if !skinny::available() {
+            return false;
+        }
+        let run = self.fused().unwrap_or(self.plan.nodes.len());
+        self.plan.nodes[..run]
+            .iter()
+            .zip(&self.fast)
+            .all(|(&j, fast)| match (&self.net.nodes[j].op, fast) {
+                (_, Some(_)) => true,
+                (Layer::Conv(_), None) => false,
+                (Layer::Dense(d), None) => d.skinny(self.capacity),
+                _ => true,
+            })
+    }
+
+    /// The convolutions after H on the spectral path: (layer name, DFT
+    /// length, outputs per block, bytes of spectra).
+    pub fn spectral_layers(&self) -> Vec<(String, usize, usize, usize)> {
+        self.plan
+            .nodes
+            .iter()
+            .zip(&self.fast)
+            .filter_map(|(&j, f)| {
+                let f = f.as_ref()?;
+                let (n, l) = f.blocks();
+                let name = self.net.layer_name(self.net.nodes[j].layer).to_string();
+                Some((name, n, l, f.spectra_bytes()))
+            })
+            .collect()
     }
 
     pub fn plan(&self) -> &Plan {
@@ -183,7 +250,7 @@ impl<'n> Scorer<'n> {
         }
         // Small batches are bound by reading the last hidden Dense's weights:
         // the fused tail reads them once per step instead of twice.
-        let fused = self.plan.fused_from.filter(|_| b <= FUSE_MAX_BATCH);
+        let fused = self.fused();
         let run = fused.unwrap_or(self.plan.nodes.len());
         let nodes = &self.net.nodes;
         for (p, &j) in self.plan.nodes[..run].iter().enumerate() {
@@ -195,13 +262,13 @@ impl<'n> Scorer<'n> {
                     .iter()
                     .map(|&t| input_slice(&self.slot, &self.sizes, &self.acts, h, t, b))
                     .collect();
-                nodes[j].op.forward(
-                    &xs,
-                    &mut y[..b * self.sizes[out]],
-                    b,
-                    &mut self.scratch,
-                    &mut self.args[p],
-                );
+                let y = &mut y[..b * self.sizes[out]];
+                match &self.fast[p] {
+                    Some(f) => f.forward(xs[0], y, b, &mut self.spectral),
+                    None => nodes[j]
+                        .op
+                        .forward(&xs, y, b, &mut self.scratch, &mut self.args[p]),
+                }
             }
             self.acts[out] = y;
         }
@@ -311,15 +378,17 @@ impl<'n> Scorer<'n> {
                     }
                 }
                 let y = &self.acts[out][..b * self.sizes[out]];
-                node.op.backward(
-                    &xs,
-                    y,
-                    &dy[..b * self.sizes[out]],
-                    &mut dxs,
-                    b,
-                    &mut self.scratch,
-                    &self.args[p],
-                );
+                let dy = &dy[..b * self.sizes[out]];
+                match &self.fast[p] {
+                    Some(f) => {
+                        super::grow(&mut self.scratch.dz, dy.len());
+                        f.backward(y, dy, dxs[0], b, &mut self.scratch.dz, &mut self.spectral)
+                    }
+                    None => {
+                        node.op
+                            .backward(&xs, y, dy, &mut dxs, b, &mut self.scratch, &self.args[p])
+                    }
+                }
             }
             self.grads[out] = dy;
             for (i, tk) in taken.into_iter().enumerate() {
@@ -402,7 +471,7 @@ fn reduce_grad(how: Reduce, x: &[f32], g: &mut [f32], k: usize, w: usize, c: usi
 /// Bytes of activations and gradients a sub-batch may hold (see `score_grad`).
 const ACTIVATION_BUDGET: usize = 48 << 20;
 
-/// Batches up to this size take the fused hidden-Dense + head path, one
+/// Scorers for batches up to this size take the fused hidden-Dense + head path, one
 /// sgemv per item on each cached block of the kernel (sgemm would pack the
 /// block for every call). Measured with `bench` on the DeepSEA tail (AMD EPYC,
 /// one thread, best of 3): 38 vs 14 item-steps/s at a batch of 1, 44 vs 27 at

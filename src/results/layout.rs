@@ -71,6 +71,7 @@ pub const ADDED_LATER: &[(&str, Option<&str>)] = &[
     ("reduce", Some("")),
     ("init", Some("normal")),
     ("keep", Some("best")),
+    ("conv_paths", Some("direct")),
 ];
 
 /// The value of one root attribute.
@@ -133,6 +134,8 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
         attr("keras1_backend", Str(meta.keras1_backend.clone()), false),
         attr("output", Str(meta.output.clone()), true),
         attr("reduce", Str(meta.reduce.clone()), true),
+        attr("conv", Str(meta.conv.clone()), false),
+        attr("conv_paths", Str(meta.conv_paths.clone()), true),
         attr("channels", Int(meta.k as i64), false),
         attr("positions", Int(meta.w as i64), false),
     ]

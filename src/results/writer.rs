@@ -39,6 +39,10 @@ pub struct RunMeta {
     pub reduce: String,
     /// The weights file of an architecture-only model ("" otherwise).
     pub weights: String,
+    /// `--conv` as given, and what it made of the convolutions after H
+    /// (`direct`, or `LAYER:dft=N/L;…`): the two paths differ in the last bits.
+    pub conv: String,
+    pub conv_paths: String,
 }
 
 /// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL just
@@ -300,6 +304,15 @@ impl ResultsWriter {
                 ),
                 AttrValue::Real(x) => (number_or_missing(num(a.name)), number_or_missing(Some(*x))),
             };
+            if was != now && a.name == "conv_paths" {
+                let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
+                return Err(Error::results(
+                    path,
+                    format!(
+                        "--resume with a different --conv: the file's convolutions after H were computed as {was}, this run's would be {now}; resume with --conv {given}, as the file was made"
+                    ),
+                ));
+            }
             if was != now {
                 return Err(Error::results(
                     path,

@@ -1,0 +1,315 @@
+//! The spectral convolution path (`--conv fast`) against finite differences
+//! and against the direct path, and the batch invariance that lets a rank
+//! refill its batch from the next lane.
+mod common;
+use common::*;
+use deepresolve_mpi::ascent::{run_lane, AscentParams, Item};
+use deepresolve_mpi::model::native::save_native;
+use deepresolve_mpi::model::*;
+use deepresolve_mpi::network::{ConvMode, Network, Plan, Reduce, Scorer};
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+
+/// Kernel sizes 1–25, dilations, odd map sizes, both paddings, several convs
+/// after H: the gradient through the spectral path against finite differences.
+#[test]
+fn spectral_gradients_match_finite_differences() {
+    let cases = [
+        // k, w, filters, kernel, dilation, padding
+        (3, 17, 5, 1, 1, Padding::Valid),
+        (4, 23, 6, 5, 1, Padding::Same),
+        (5, 31, 4, 8, 2, Padding::Valid),
+        (3, 41, 3, 25, 1, Padding::Same),
+        (6, 29, 7, 4, 3, Padding::Same),
+        (2, 13, 3, 13, 1, Padding::Valid),
+    ];
+    for (i, &(k, w, f, ks, dil, pad)) in cases.iter().enumerate() {
+        let mut b = Builder::new(40 + i as u64, k, w);
+        b.conv(f, ks, 1, dil, pad, Activation::Relu)
+            .conv(4, 3, 1, 1, Padding::Same, Activation::Elu)
+            .flatten(FlattenOrder::ChannelMajor)
+            .dense(3, Activation::Linear);
+        let net = Network::new(&b.build()).unwrap();
+        let plan = Plan::new(&net, 0, None, None).unwrap();
+        let sc = Scorer::with_conv(&net, plan, 3, ConvMode::Fast);
+        assert_eq!(
+            sc.spectral_layers().len(),
+            2,
+            "case {i}: both convolutions should take the spectral path"
+        );
+        check_scorer(
+            sc,
+            &format!("spectral conv k {k} w {w} f {f} kernel {ks} dilation {dil} {pad:?}"),
+        );
+    }
+}
+
+/// (score, gradient) of 5 random maps through `sc`.
+fn evaluate(sc: &mut Scorer, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let n = sc.map_len();
+    let b = 5.min(sc.capacity());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let h: Vec<f32> = (0..b * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..b).map(|i| (3 * i) % sc.n_classes()).collect();
+    let (mut s, mut g) = (vec![0.0; b], vec![0.0; b * n]);
+    sc.score_grad(&h, &classes, &mut s, &mut g);
+    (s, g)
+}
+
+/// A plan at H = input of layer `layer`, for whichever output and reduction fit.
+fn some_plan(net: &Network, layer: usize) -> Option<Plan> {
+    for out in 0..net.outputs().len() {
+        for reduce in [None, Some(Reduce::Sum)] {
+            if let Ok(p) = Plan::new(net, layer, Some(out), reduce) {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// Every model fixture with a stride-1 convolution: from the input of each
+/// such convolution, scores within 1e-5 and gradients within 1e-4 (relative
+/// to the largest) of the direct path.
+#[test]
+fn spectral_equals_direct_on_every_conv_fixture() {
+    let fixtures = [
+        "graphs/chrombpnet.h5",
+        "graphs/basenji.h5",
+        "graphs/deepstarr.h5",
+        "graphs/ops.h5",
+        "onnx/beluga.onnx",
+        "onnx/bpnet.onnx",
+        "onnx/gelu_bn.onnx",
+        "onnx/misc_ops.onnx",
+        "pytorch/model.h5",
+    ];
+    let mut compared = 0;
+    for fx in fixtures {
+        let spec = load_model(Path::new(&fixture(fx)), None).unwrap();
+        let convs: Vec<usize> = spec
+            .layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l.kind, LayerKind::Conv1D { stride: 1, .. }))
+            .map(|(i, _)| i)
+            .collect();
+        let net = Network::from_spec(spec).unwrap();
+        for layer in convs {
+            let Some(plan) = some_plan(&net, layer) else {
+                continue;
+            };
+            let mut direct = Scorer::with_conv(&net, plan.clone(), 5, ConvMode::Direct);
+            let mut fast = Scorer::with_conv(&net, plan, 5, ConvMode::Fast);
+            assert!(!fast.spectral_layers().is_empty(), "{fx} layer {layer}");
+            let (sd, gd) = evaluate(&mut direct, layer as u64);
+            let (sf, gf) = evaluate(&mut fast, layer as u64);
+            for (a, b) in sf.iter().zip(&sd) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "{fx} from layer {layer}: score {a} spectral vs {b} direct"
+                );
+            }
+            let gmax = gd.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(
+                gmax > 0.0,
+                "{fx} layer {layer}: zero gradient proves nothing"
+            );
+            for (i, (a, b)) in gf.iter().zip(&gd).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * gmax,
+                    "{fx} from layer {layer}: gradient [{i}] {a} spectral vs {b} direct (max {gmax})"
+                );
+            }
+            compared += 1;
+        }
+    }
+    assert!(
+        compared >= 8,
+        "only {compared} (fixture, layer) pairs compared"
+    );
+}
+
+/// DeepSEA-like at toy size, from the input of its third convolution, on the
+/// spectral path: a scorer whose products all sum in their own fixed order.
+fn invariant_model() -> ModelSpec {
+    let mut b = Builder::new(77, 12, 24);
+    b.conv(20, 8, 1, 1, Padding::Valid, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(30, Activation::Relu)
+        .dense(9, Activation::Linear)
+        .act(Activation::Sigmoid);
+    b.build()
+}
+
+/// An item's score and gradient are bitwise the same alone, in a batch of
+/// 7, and at slot 0 or 31 of a batch of 32 — and so is its whole ascent.
+#[test]
+fn an_item_does_not_depend_on_its_batch_mates_or_slot() {
+    let net = Network::new(&invariant_model()).unwrap();
+    let plan = Plan::new(&net, 0, None, None).unwrap();
+    let mut sc = Scorer::with_conv(&net, plan, 32, ConvMode::Fast);
+    if !sc.batch_invariant() {
+        eprintln!("skipped: this CPU lacks AVX2/FMA, so the scorer is not batch-invariant and lanes drain");
+        return;
+    }
+    assert_eq!(sc.spectral_layers().len(), 1);
+    let n = sc.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let maps: Vec<f32> = (0..33 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..33).map(|i| (i * 5) % 9).collect();
+    let the = &maps[..n];
+    let class = classes[0];
+    let run = |sc: &mut Scorer, at: usize, b: usize| {
+        // The item at slot `at` of a batch of `b`, the others from `maps`.
+        let mut h = maps[n..(b + 1) * n].to_vec();
+        let mut cl = classes[1..=b].to_vec();
+        h[at * n..(at + 1) * n].copy_from_slice(the);
+        cl[at] = class;
+        let (mut s, mut g) = (vec![0.0; b], vec![0.0; b * n]);
+        sc.score_grad(&h[..b * n], &cl[..b], &mut s, &mut g);
+        (
+            s[at].to_bits(),
+            g[at * n..(at + 1) * n]
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let alone = run(&mut sc, 0, 1);
+    assert!(alone.1.iter().any(|&b| f32::from_bits(b) != 0.0));
+    for (at, b) in [(3, 7), (0, 32), (31, 32), (6, 7)] {
+        let (s, g) = run(&mut sc, at, b);
+        let differ = g.iter().zip(&alone.1).filter(|(a, b)| a != b).count();
+        assert!(
+            s == alone.0 && differ == 0,
+            "slot {at} of a batch of {b}: score {} vs {} alone, {differ} of {n} gradient values differ",
+            f32::from_bits(s),
+            f32::from_bits(alone.0)
+        );
+    }
+    // Whole ascents: the item alone in its lane, and last in a lane of 40.
+    let p = AscentParams::new().max_steps(30).check().unwrap();
+    let item = |c: usize, r: usize| Item {
+        class_pos: c,
+        class: c,
+        restart: r,
+    };
+    let lone = run_lane(&mut sc, &[item(4, 2)], &p, (12, 24), &mut |_| Ok(())).unwrap();
+    let mut lane: Vec<Item> = (0..39).map(|i| item(i % 9, 10 + i)).collect();
+    lane.push(item(4, 2));
+    let crowd = run_lane(&mut sc, &lane, &p, (12, 24), &mut |_| Ok(())).unwrap();
+    let last = crowd.last().unwrap();
+    assert_eq!(last.item, lone[0].item);
+    assert!(lone[0].steps > 0);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&last.fim),
+        bits(&lone[0].fim),
+        "the FIM depends on the batch"
+    );
+    assert_eq!(last.score.to_bits(), lone[0].score.to_bits());
+}
+
+/// A file's OFIV as a flat vector.
+fn ofiv(path: &Path) -> Vec<f64> {
+    let f = hdf5::File::open(path).unwrap();
+    f.dataset("analysis/ofiv")
+        .unwrap()
+        .read_raw::<f64>()
+        .unwrap()
+}
+
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        for &t in &idx[i..=j] {
+            r[t] = (i + j) as f64 / 2.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let m = (a.len() - 1) as f64 / 2.0;
+    let (mut num, mut da, mut db) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        num += (x - m) * (y - m);
+        da += (x - m) * (x - m);
+        db += (y - m) * (y - m);
+    }
+    num / (da * db).sqrt()
+}
+
+/// Whole runs: OFIVs of the spectral path against the direct one (Spearman
+/// ≥ 0.999), and the refilling runs bitwise the same for 1, 2 and 3 ranks.
+#[test]
+fn whole_runs_agree_across_paths_and_rank_counts() {
+    let d = tmpdir("conv_paths");
+    let model = d.join("model.h5");
+    {
+        let _g = file_guard();
+        save_native(&invariant_model(), &model).unwrap();
+    }
+    let m = model.to_str().unwrap();
+    let run = |conv: &str, out: &Path, n: Option<usize>| {
+        let o = out.to_str().unwrap();
+        let mut a = run_base(m, "0", o);
+        a.extend([
+            "--restarts",
+            "12",
+            "--batch",
+            "4",
+            "--lane",
+            "3",
+            "--max-steps",
+            "60",
+            "--conv",
+            conv,
+            "--overwrite",
+        ]);
+        let out = run_bin(&a, n, 180);
+        assert!(out.status.success(), "--conv {conv}: {}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    let direct = d.join("direct.h5");
+    let log = run("direct", &direct, Some(2));
+    assert!(log.contains("drains"), "{log}");
+    let mut fast = vec![];
+    for n in 1..=3 {
+        let f = d.join(format!("fast{n}.h5"));
+        let log = run("fast", &f, Some(n));
+        assert!(log.contains("through the real DFT"), "{log}");
+        if cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("fma") {
+            assert!(log.contains("refill from the next lane"), "{log}");
+        }
+        fast.push(f);
+    }
+    for f in &fast[1..] {
+        assert_same_datasets(&fast[0], f);
+    }
+    let (a, b) = (ofiv(&direct), ofiv(&fast[0]));
+    assert_eq!(a.len(), 9 * 12);
+    assert!(
+        a != b,
+        "the two paths gave bitwise equal OFIVs: the comparison shows nothing"
+    );
+    let rho = spearman(&a, &b);
+    assert!(
+        rho >= 0.999,
+        "Spearman {rho} between the direct and spectral OFIVs"
+    );
+}
