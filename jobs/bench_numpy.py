@@ -3,12 +3,12 @@
 (OpenBLAS), on the same DeepSEA-shaped weights as `deepresolve-mpi bench`.
 
     target/release/deepresolve-mpi bench --save-model /tmp/deepsea_tail.h5 --batch 1
-    OPENBLAS_NUM_THREADS=1 python jobs/bench_numpy.py /tmp/deepsea_tail.h5 [--steps 3] [--job-classes 4 --job-restarts 8 --max-steps 100]
+    OPENBLAS_NUM_THREADS=1 python jobs/bench_numpy.py /tmp/deepsea_tail.h5 [--steps 3] [--job-classes 4 --job-restarts 8 --max-steps 100] [--conv direct,auto]
 
 Prints per-step item_steps_per_s for batches 1, 8, 32 (the same line format as
 `bench`), then a whole job in fixed batches of 32 (a batch runs until its
 slowest item stops; stopped items keep their slot), then runs the same job with
-`deepresolve-mpi run` (one rank) and prints the wall-time ratio.
+`deepresolve-mpi run` (one rank; once per --conv path) and prints the wall-time ratio.
 Needs numpy and h5py.
 """
 import argparse
@@ -118,6 +118,7 @@ def main():
     ap.add_argument("--job-restarts", type=int, default=8)
     ap.add_argument("--max-steps", type=int, default=100)
     ap.add_argument("--bin", default="target/release/deepresolve-mpi")
+    ap.add_argument("--conv", default="auto", help="deepresolve-mpi --conv paths to run the job with, comma-separated")
     a = ap.parse_args()
     m = load(a.model)
     net = Net(m)
@@ -126,17 +127,17 @@ def main():
     wall, useful, computed = fixed_batch_job(net, shape, a.job_classes, a.job_restarts, a.max_steps)
     print(f"numpy fixed-batch job: wall_s={wall:.1f} useful_item_steps={useful} computed_item_steps={computed} "
           f"useful_item_steps_per_s={useful / wall:.2f}", flush=True)
-    out = os.path.join(tempfile.mkdtemp(), "job.h5")
-    cmd = [a.bin, "run", "--model", a.model, "--layer", "0", "--out", out, "--classes", f"0-{a.job_classes - 1}",
-           "--restarts", str(a.job_restarts), "--max-steps", str(a.max_steps), "--quiet"]
-    t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    ours = time.perf_counter() - t
-    with h5py.File(out, "r") as f:
-        steps = int((f["ascent/steps"][:].astype(np.int64) + 1).sum())
-    print(f"deepresolve-mpi job: wall_s={ours:.1f} item_steps={steps} item_steps_per_s={steps / ours:.2f}")
-    print(f"ratio numpy_wall / deepresolve_wall = {wall / ours:.2f}")
-
+    for conv in a.conv.split(","):
+        out = os.path.join(tempfile.mkdtemp(), "job.h5")
+        cmd = [a.bin, "run", "--model", a.model, "--layer", "0", "--out", out, "--classes", f"0-{a.job_classes - 1}",
+               "--restarts", str(a.job_restarts), "--max-steps", str(a.max_steps), "--conv", conv, "--quiet"]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        ours = time.perf_counter() - t
+        with h5py.File(out, "r") as f:
+            steps = int((f["ascent/steps"][:].astype(np.int64) + 1).sum())
+        print(f"deepresolve-mpi job (--conv {conv}): wall_s={ours:.1f} item_steps={steps} item_steps_per_s={steps / ours:.2f}")
+        print(f"ratio numpy_wall / deepresolve_wall (--conv {conv}) = {wall / ours:.2f}", flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

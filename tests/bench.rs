@@ -1,5 +1,5 @@
-//! `bench` prints the documented line per batch size (the figures themselves
-//! are for people to read, not for tests to time).
+//! `bench` prints the documented line per batch size and convolution path
+//! (the figures themselves are for people to read, not for tests to time).
 mod common;
 use common::*;
 
@@ -25,8 +25,14 @@ fn bench_prints_one_line_per_batch_with_the_documented_fields() {
         String::from_utf8_lossy(&out.stderr)
     );
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(lines.len(), 2, "one line per batch size:\n{text}");
-    for (line, b) in lines.iter().zip(["1", "3"]) {
+    assert_eq!(lines.len(), 4, "one line per batch size and path:\n{text}");
+    let want = [
+        ("direct", "1"),
+        ("fast", "1"),
+        ("direct", "3"),
+        ("fast", "3"),
+    ];
+    for (line, (conv, b)) in lines.iter().zip(want) {
         let fields: Vec<(&str, &str)> = line
             .split_whitespace()
             .map(|f| {
@@ -38,6 +44,7 @@ fn bench_prints_one_line_per_batch_with_the_documented_fields() {
         assert_eq!(
             keys,
             [
+                "conv",
                 "batch",
                 "item_steps_per_s",
                 "gflops",
@@ -47,8 +54,8 @@ fn bench_prints_one_line_per_batch_with_the_documented_fields() {
             ],
             "{line}"
         );
-        assert_eq!(fields[0].1, b);
-        let v: Vec<f64> = fields[1..].iter().map(|f| f.1.parse().unwrap()).collect();
+        assert_eq!((fields[0].1, fields[1].1), (conv, b));
+        let v: Vec<f64> = fields[2..].iter().map(|f| f.1.parse().unwrap()).collect();
         assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
         // efficiency is gflops / sgemm_gflops
         assert!((v[3] - v[1] / v[2]).abs() < 2e-3, "{line}");
