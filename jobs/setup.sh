@@ -17,25 +17,41 @@ have_libs() {
 
 missing_debs() {
     local m=()
-    for p in "${need_pkgs[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || m+=("$p")
     done
     echo "${m[@]:-}"
 }
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    missing=$(missing_debs)
+    apt_updated=0
+    missing=$(missing_debs "${need_pkgs[@]}")
     if [ -n "$missing" ]; then
         if [ "$(id -u)" = 0 ]; then
             echo "setup: installing $missing"
             export DEBIAN_FRONTEND=noninteractive
             apt-get update -qq
+            apt_updated=1
             # shellcheck disable=SC2086
             apt-get install -y -qq $missing >/dev/null
         else
             echo "setup: missing Debian packages: $missing"
             echo "       run: sudo apt-get install -y $missing"
             exit 1
+        fi
+    fi
+    # tests/slurm_cluster.rs starts a real one-node Slurm. jobs/test.sh sets
+    # DEEPRESOLVE_SLURM_TESTS=1 (unless it is 0), and as root its packages are
+    # installed here; the test skips, saying why, where they are missing.
+    if [ "${DEEPRESOLVE_SLURM_TESTS:-0}" != 0 ] && [ "$(id -u)" = 0 ]; then
+        missing=$(missing_debs slurm-wlm munge)
+        if [ -n "$missing" ]; then
+            echo "setup: installing $missing (for tests/slurm_cluster.rs; DEEPRESOLVE_SLURM_TESTS=0 skips it)"
+            export DEBIAN_FRONTEND=noninteractive
+            [ "$apt_updated" = 1 ] || apt-get update -qq || true
+            # shellcheck disable=SC2086
+            apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
+                echo "setup: could not install $missing: tests/slurm_cluster.rs will skip"
         fi
     fi
 elif ! have_libs; then

@@ -4,6 +4,7 @@
 # 90 s before the time limit Slurm sends SIGUSR1 to this script, which passes
 # it to the ranks: the run stops at the next step, says so, and the job is
 # requeued; the requeued (or a resubmitted) job adds --resume and finishes it.
+# The log is appended to, so it keeps what every allocation of the job said.
 #SBATCH --job-name=deepresolve
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=32
@@ -12,6 +13,7 @@
 #SBATCH --requeue
 #SBATCH --signal=B:USR1@90
 #SBATCH --output=deepresolve-%j.log
+#SBATCH --open-mode=append
 set -euo pipefail
 
 # Adjust to your site's module names.
@@ -58,14 +60,18 @@ if [ -e "$OUT" ] && ! given --resume; then
 fi
 
 stopping=0
+step=
 on_usr1() {
     stopping=1
     echo "slurm.sh: SIGUSR1 (time limit near): stopping the run; the job will be requeued and --resume finishes it" >&2
-    kill -USR1 "$step" 2>/dev/null || true
+    if [ -n "$step" ]; then kill -USR1 "$step" 2>/dev/null || true; fi
 }
 trap on_usr1 USR1
 srun --cpu-bind=cores "$BIN" run ${opts[@]+"${opts[@]}"} ${user[@]+"${user[@]}"} &
 step=$!
+# Slurm checks its timers every 30 s, so the warning can come before srun is
+# running: pass it on now.
+if [ "$stopping" = 1 ]; then kill -USR1 "$step" 2>/dev/null || true; fi
 set +e
 wait "$step"
 rc=$?
