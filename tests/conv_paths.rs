@@ -312,4 +312,30 @@ fn whole_runs_agree_across_paths_and_rank_counts() {
         rho >= 0.999,
         "Spearman {rho} between the direct and spectral OFIVs"
     );
+    // The paths differ in the last bits: a resume must not mix them.
+    let o = fast[0].to_str().unwrap();
+    let mut a = run_base(m, "0", o);
+    a.extend([
+        "--restarts",
+        "12",
+        "--batch",
+        "4",
+        "--lane",
+        "3",
+        "--max-steps",
+        "60",
+        "--conv",
+        "direct",
+        "--resume",
+    ]);
+    let out = run_bin(&a, Some(2), 60);
+    let err = stderr_of(&out);
+    assert!(
+        !out.status.success(),
+        "a resume with another --conv succeeded"
+    );
+    assert!(
+        err.contains("different --conv") && err.contains("--conv fast"),
+        "{err}"
+    );
 }
