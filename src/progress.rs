@@ -123,7 +123,9 @@ impl Progress {
     }
 
     /// The closing line: total item-steps, wall time, rate.
-    pub fn finish(&self, idle_fraction: Option<f64>) -> String {
+    /// The summary line; `ranks` is (idle fraction of rank time, share of
+    /// batch slots that computed a live item), where known.
+    pub fn finish(&self, ranks: Option<(f64, f64)>) -> String {
         if !self.quiet {
             // The 100% line, so even a short run's log shows its progress format.
             self.print();
@@ -132,8 +134,14 @@ impl Progress {
             }
         }
         let wall = self.start.elapsed().as_secs_f64();
-        let idle = idle_fraction
-            .map(|f| format!(", idle {:.1}%", 100.0 * f))
+        let idle = ranks
+            .map(|(f, used)| {
+                format!(
+                    ", idle {:.1}%, batch slots used {:.1}%",
+                    100.0 * f,
+                    100.0 * used
+                )
+            })
             .unwrap_or_default();
         format!(
             "done: {} items, {} item-steps in {:.2} s = {:.1} item-steps/s{}",

@@ -131,16 +131,35 @@ fn poll_message(world: &SimpleCommunicator, tag: i32) -> Option<(Vec<u8>, i32)> 
     Some((data, status.source_rank()))
 }
 
-/// 1 − (time spent running lanes, summed over ranks) / (ranks × wall time).
-fn idle_fraction(world: &SimpleCommunicator, busy: f64, wall: f64) -> Option<f64> {
+/// What a rank did: seconds running lanes, and batch slots used and offered
+/// over its steps (a step of m items in a batch of capacity B uses m of B).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Work {
+    pub busy: f64,
+    pub used: f64,
+    pub offered: f64,
+}
+
+impl Work {
+    pub(crate) fn step(&mut self, m: usize, capacity: usize) {
+        self.used += m as f64;
+        self.offered += capacity as f64;
+    }
+}
+
+/// On rank 0: 1 − (time spent running lanes, summed over ranks) / (ranks ×
+/// wall time), and the share of batch slots that computed a live item.
+fn idle_fraction(world: &SimpleCommunicator, work: Work, wall: f64) -> Option<(f64, f64)> {
     let root = world.process_at_rank(0);
+    let mine = [work.busy, work.used, work.offered];
     if world.rank() == 0 {
-        let mut all = vec![0f64; world.size() as usize];
-        root.gather_into_root(&busy, &mut all[..]);
-        let total: f64 = all.iter().sum();
-        Some((1.0 - total / (world.size() as f64 * wall.max(1e-9))).clamp(0.0, 1.0))
+        let mut all = vec![0f64; 3 * world.size() as usize];
+        root.gather_into_root(&mine[..], &mut all[..]);
+        let sum = |i: usize| all.iter().skip(i).step_by(3).sum::<f64>();
+        let idle = (1.0 - sum(0) / (world.size() as f64 * wall.max(1e-9))).clamp(0.0, 1.0);
+        Some((idle, sum(1) / sum(2).max(1.0)))
     } else {
-        root.gather_into(&busy);
+        root.gather_into(&mine[..]);
         None
     }
 }

@@ -3,7 +3,7 @@
 //! requests), write every finished lane to its model's file, and analyse and
 //! close each file as soon as its model's last lane is in.
 use super::message::{decode_finished, STOP, TAG_DONE, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
-use super::{check_signal, idle_fraction, item_steps, poll_message, signals, Lanes};
+use super::{check_signal, idle_fraction, item_steps, poll_message, signals, Lanes, Work};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
 use crate::job::{prepare_all, Job, RunConfig};
@@ -362,7 +362,7 @@ pub(super) fn run_root(
     prepared: Prepared,
 ) -> Result<()> {
     let t0 = Instant::now();
-    let mut busy = 0.0f64;
+    let mut work = Work::default();
     let size = world.size() as usize;
     let Prepared {
         jobs,
@@ -433,7 +433,11 @@ pub(super) fn run_root(
             jobs: &jobs,
             model: j,
         };
-        let mut on_step = |_m: usize| serve(world, &lanes, &pending, &state);
+        let cap = sc.capacity();
+        let mut on_step = |m: usize| {
+            work.step(m, cap);
+            serve(world, &lanes, &pending, &state)
+        };
         let res = run_lanes(
             sc,
             &mut feed,
@@ -441,7 +445,7 @@ pub(super) fn run_root(
             (job.meta.k, job.meta.w),
             &mut on_step,
         );
-        busy += start.elapsed().as_secs_f64();
+        work.busy += start.elapsed().as_secs_f64();
         res?;
     }
     // Every other rank told to stop, and every lane dealt to them back.
@@ -456,7 +460,7 @@ pub(super) fn run_root(
         std::thread::sleep(Duration::from_micros(300));
     }
     let sink = state.into_inner().sink;
-    let idle = idle_fraction(world, busy, t0.elapsed().as_secs_f64());
+    let idle = idle_fraction(world, work, t0.elapsed().as_secs_f64());
     let summary = sink.progress.finish(idle);
     if !args.quiet {
         conclude(args, &jobs, &summary, sink.last_analysis.as_ref());

@@ -1,7 +1,7 @@
 //! A rank other than 0: ask rank 0 for lanes, one ahead of need, run them
 //! through one batch, hand each in when done, until told to stop.
 use super::message::{encode_finished, STOP, TAG_DONE, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
-use super::{check_signal, idle_fraction, signals, Lanes};
+use super::{check_signal, idle_fraction, signals, Lanes, Work};
 use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
 use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
@@ -34,7 +34,7 @@ fn hand_signal_to_root(world: &SimpleCommunicator, e: Error) -> Error {
 
 fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
     let t0 = Instant::now();
-    let mut busy = 0.0f64;
+    let mut work = Work::default();
     // Rank 0 has said it if the model's file system has no locks.
     if args.models.is_none() {
         lock::probe(&args.model, false);
@@ -65,17 +65,21 @@ fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
         }
         feed.model = j;
         let sc = &mut scorer.as_mut().unwrap().1;
+        let cap = sc.capacity();
         let start = Instant::now();
         run_lanes(
             sc,
             &mut feed,
             &job.meta.params,
             (job.meta.k, job.meta.w),
-            &mut |_| check_signal(world),
+            &mut |m| {
+                work.step(m, cap);
+                check_signal(world)
+            },
         )?;
-        busy += start.elapsed().as_secs_f64();
+        work.busy += start.elapsed().as_secs_f64();
     }
-    idle_fraction(world, busy, t0.elapsed().as_secs_f64());
+    idle_fraction(world, work, t0.elapsed().as_secs_f64());
     Ok(())
 }
 
