@@ -100,7 +100,7 @@ pub struct SpectralChoice {
 }
 
 fn products(n: usize) -> usize {
-    let real = 1 + usize::from(n % 2 == 0);
+    let real = 1 + usize::from(n.is_multiple_of(2));
     real + 3 * ((n - 1) / 2)
 }
 
@@ -284,7 +284,7 @@ impl SpectralConv {
             bins.push(Bin::Complex { re, im, w });
             w += 3 * f * k;
         }
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             freq[n - 1] = n / 2;
             bins.push(Bin::Real { row: n - 1, w });
             w += f * k;
