@@ -1,6 +1,7 @@
 //! `inspect MODEL`: what a user needs to pick `--layer`, `--output` and `--reduce`.
 use crate::model::{load_model_with_weights, Keras1Backend, LayerKind, ModelSpec};
-use crate::network::{Network, Plan, Reduce};
+use crate::network::conv1d_spectral::{self, ConvShape};
+use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::Result;
 use std::path::Path;
 
@@ -50,6 +51,37 @@ fn details(kind: &LayerKind) -> String {
 
 /// For which outputs the input of each layer is a valid H: "all", "-" (a
 /// merge layer, or no output), or the output names.
+/// How `--conv auto` computes a convolution after H at the default batch.
+fn conv_path(kind: &LayerKind, (k_in, w_in): (usize, usize), w_out: usize) -> String {
+    let LayerKind::Conv1D {
+        filters,
+        kernel_size,
+        stride,
+        dilation,
+        ..
+    } = *kind
+    else {
+        return String::new();
+    };
+    let shape = ConvShape {
+        k_in,
+        filters,
+        w_in,
+        w_out,
+        kernel_size,
+        dilation,
+        stride,
+    };
+    let batch = crate::job::RunConfig::DEFAULT_BATCH;
+    match conv1d_spectral::choose(ConvMode::Auto, &shape, batch) {
+        Some(c) => format!(
+            "; after H at --batch {batch}: DFT of {} ({} outputs per block)",
+            c.n, c.l
+        ),
+        None => format!("; after H at --batch {batch}: direct"),
+    }
+}
+
 fn cut_column(net: &Network, layer: usize) -> String {
     if net.layer_inputs(layer).len() != 1 {
         return "-".into();
@@ -132,7 +164,7 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
             kind.param_count(),
             cut_column(&net, i),
             ins,
-            details(kind)
+            details(kind) + &conv_path(kind, shapes[inputs[0]], w)
         );
     }
     s += "outputs (--output NAME|INDEX):\n";

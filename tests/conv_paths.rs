@@ -339,3 +339,35 @@ fn whole_runs_agree_across_paths_and_rank_counts() {
         "{err}"
     );
 }
+
+/// `inspect` says how `--conv auto` computes each convolution after H.
+#[test]
+fn inspect_names_each_convolutions_path() {
+    let d = tmpdir("conv_inspect");
+    let model = d.join("wide.h5");
+    let mut b = Builder::new(3, 64, 60);
+    b.conv(64, 25, 1, 1, Padding::Valid, Activation::Relu)
+        .conv(8, 3, 2, 1, Padding::Valid, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(4, Activation::Linear);
+    {
+        let _g = file_guard();
+        save_native(&b.build(), &model).unwrap();
+    }
+    let o = run_bin(&["inspect", model.to_str().unwrap()], None, 30);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", stderr_of(&o));
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("conv1d")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("after H at --batch 32: DFT of"),
+        "{}",
+        lines[0]
+    );
+    // Stride 2: the DFT path cannot take it.
+    assert!(
+        lines[1].contains("after H at --batch 32: direct"),
+        "{}",
+        lines[1]
+    );
+}
