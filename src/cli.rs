@@ -45,7 +45,8 @@ pub enum Command {
     },
     /// Measure ascent speed on a DeepSEA-shaped network (or a real model).
     Bench(BenchArgs),
-    /// Draw the paper's figures from a results file (SVG and PNG).
+    /// Draw the paper's figures from a results file, or the logo sheet of a
+    /// `channels` file (SVG and PNG).
     Plot(PlotArgs),
     /// Write each class's top channels as MEME motifs (first-layer filters only).
     Motifs(MotifsArgs),
@@ -138,6 +139,7 @@ impl ClustersArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct PlotArgs {
+    /// A results file of `run`, or a results file of `channels` (drawn as a logo sheet).
     pub results: PathBuf,
     /// Output directory (created if missing).
     #[arg(long)]
@@ -146,7 +148,8 @@ pub struct PlotArgs {
     #[arg(long)]
     pub classes: Option<String>,
     /// Columns of the class figures: N (the ¾N highest and ¼N lowest by OFIV, plus the
-    /// non-additive channels) or `all` (default: all up to 60 channels, else 40).
+    /// non-additive channels) or `all` (default: all up to 60 channels, else 40). For a
+    /// `channels` file: the N channels of highest activation, or `all`.
     #[arg(long, value_parser = parse_channels)]
     pub channels: Option<Channels>,
     /// Draw cluster boundaries on the similarity figure, cutting the tree at this height of 1 − A.
@@ -168,14 +171,16 @@ pub struct PlotArgs {
     /// by OFIV (the channels must be first-layer filters of --model).
     #[arg(long, requires = "model")]
     pub logos: bool,
-    /// The model the results were made with (for --logos).
-    #[arg(long, requires = "logos")]
+    /// The model the results were made with: with --logos for the sheet; without, the
+    /// class figures get the logo of each column's first-layer filter above it.
+    #[arg(long)]
     pub model: Option<PathBuf>,
     /// Weights for an architecture-only model file (Keras `to_json()` + `save_weights`).
     #[arg(long, requires = "model")]
     pub weights: Option<PathBuf>,
-    /// A MEME motif database: title each logo with its best TOMTOM match.
-    #[arg(long = "match", requires = "logos")]
+    /// A MEME motif database: name each logo's best TOMTOM match (with --model or
+    /// --logos, or for a `channels` results file).
+    #[arg(long = "match")]
     pub match_db: Option<PathBuf>,
 }
 

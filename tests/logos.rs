@@ -1,5 +1,6 @@
 //! `plot --logos` on the synthetic Dataset I model (its first-layer filters
-//! carry the planted motifs), and the logo geometry itself.
+//! carry the planted motifs), the logo sheet of a `channels` file
+//! (`plot CHANNELS.h5`), and the logo geometry itself.
 mod common;
 use common::{fixture, run_bin, stderr_of, tmpdir};
 use deepresolve_mpi::plot::logo::{
@@ -240,4 +241,249 @@ fn information_content_and_letter_heights() {
     );
     let xs: Vec<i32> = polys[0].iter().map(|p| p.0).collect();
     assert!(*xs.iter().min().unwrap() >= 40 && *xs.iter().max().unwrap() <= 60);
+}
+
+// ------------------------------------------------- plot CHANNELS.h5 --
+
+/// One-hot rows of a motif (A, C, G, T).
+fn onehot(m: &str) -> Vec<[f64; 4]> {
+    m.bytes()
+        .map(|c| {
+            let mut r = [0.0; 4];
+            r["ACGT".bytes().position(|b| b == c).unwrap()] = 1.0;
+            r
+        })
+        .collect()
+}
+
+/// The best Pearson correlation of the motif's one-hot columns with the
+/// PWM's, at any offset inside the PWM, on either strand (as tests/sequences.rs).
+fn motif_match(pwm: &[[f64; 4]], motif: &str) -> f64 {
+    let rc: String = motif
+        .bytes()
+        .rev()
+        .map(|c| match c {
+            b'A' => 'T',
+            b'C' => 'G',
+            b'G' => 'C',
+            _ => 'A',
+        })
+        .collect();
+    let mut best = -1.0f64;
+    for m in [motif.to_string(), rc] {
+        let y: Vec<f64> = onehot(&m).into_iter().flatten().collect();
+        for off in 0..=pwm.len().saturating_sub(m.len()) {
+            let x: Vec<f64> = pwm[off..off + m.len()].iter().flatten().copied().collect();
+            let n = x.len() as f64;
+            let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+            let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+            let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+            let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+            if vx > 0.0 {
+                best = best.max(cov / (vx * vy).sqrt());
+            }
+        }
+    }
+    best
+}
+
+const PLANTED: [(&str, &str); 3] = [("M1", "CAGGTC"), ("M2", "GCTCAT"), ("M3", "CGCTTG")];
+
+/// The channels' titles and the line under each: (title, next text).
+fn panel_titles(texts: &[String]) -> Vec<(String, Option<String>)> {
+    texts
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.starts_with("channel ") && t.contains(" · activation "))
+        .map(|(i, t)| (t.clone(), texts.get(i + 1).cloned()))
+        .collect()
+}
+
+#[test]
+fn channels_logo_sheet_has_a_panel_per_channel_with_its_best_match() {
+    let dir = tmpdir("channels-sheet");
+    let db = planted_db(&dir);
+    let m = model();
+    let f = fixture("sequences/synthetic.fa");
+    let ch = dir.join("ch.h5");
+    let o = run_bin(
+        &[
+            "channels",
+            "--model",
+            &m,
+            "--layer",
+            "flatten",
+            "--fasta",
+            &f,
+            "--out",
+            ch.to_str().unwrap(),
+            "--match",
+            db.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+        300,
+    );
+    assert!(o.status.success(), "channels failed:\n{}", stderr_of(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    let table_best = |k: usize| -> String {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("ch{k}\t")))
+            .unwrap_or_else(|| panic!("no ch{k} in {table}"));
+        line.split('\t').nth(1).unwrap().to_string()
+    };
+    // The first-layer filters: which carry a planted motif.
+    let spec = deepresolve_mpi::model::load_model(Path::new(&m), None).unwrap();
+    let deepresolve_mpi::model::LayerKind::Conv1D {
+        filters,
+        in_channels,
+        kernel_size,
+        dilation,
+        kernel,
+        ..
+    } = &spec.layers[0].kind
+    else {
+        panic!("layer 0 is not a convolution")
+    };
+    let k = *filters;
+
+    let out = dir.join("sheet");
+    let o = run_bin(
+        &[
+            "plot",
+            ch.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--match",
+            db.to_str().unwrap(),
+        ],
+        None,
+        120,
+    );
+    assert!(o.status.success(), "plot failed:\n{}", stderr_of(&o));
+    let texts = svg_texts(&out.join("channels_logos.svg"));
+    let panels = panel_titles(&texts);
+    // Every channel (K = 32 ≤ 60), in channel order.
+    assert_eq!(panels.len(), k, "titles: {panels:?}");
+    let mut planted_checked = 0;
+    for (kk, (title, next)) in panels.iter().enumerate() {
+        assert!(
+            title.starts_with(&format!("channel {kk} · activation ")),
+            "{title}"
+        );
+        let next = next.as_deref().unwrap_or_default();
+        // The best match, as `channels --match` names it…
+        let best = table_best(kk);
+        assert!(
+            next.starts_with(&format!("best match {best} planted_")) && next.contains("(p = "),
+            "channel {kk}: {next:?} (table: {best})"
+        );
+        // …and for a channel fed by a filter carrying a planted motif, that motif.
+        let fp = deepresolve_mpi::motifs::pwm(kernel, *in_channels, *kernel_size, *dilation, kk);
+        let (id, seq) = PLANTED
+            .iter()
+            .max_by(|a, b| motif_match(&fp, a.1).total_cmp(&motif_match(&fp, b.1)))
+            .unwrap();
+        if motif_match(&fp, seq) >= 0.8 {
+            planted_checked += 1;
+            assert!(
+                next.starts_with(&format!("best match {id} planted_{seq} ")),
+                "channel {kk}: filter carries {seq}, title says {next:?}"
+            );
+        }
+    }
+    assert!(
+        planted_checked >= 5,
+        "only {planted_checked} planted filters"
+    );
+    let (w, h) = png_dims(&out.join("channels_logos.png"));
+    assert!(w >= 640 && h > 100 * (k as u32 / 6), "{w}×{h}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["channels_logos.png", "channels_logos.svg"]);
+
+    // --channels 5: the five highest by best-init activation, highest first,
+    // each with its own best match.
+    let act: Vec<f32> = {
+        let _g = common::file_guard();
+        let f = hdf5::File::open(&ch).unwrap();
+        let a: Vec<f32> = f
+            .dataset("channels/activation")
+            .unwrap()
+            .read_raw()
+            .unwrap();
+        let best: Vec<i32> = f.dataset("channels/best_init").unwrap().read_raw().unwrap();
+        let ni = a.len() / k;
+        (0..k).map(|kk| a[kk * ni + best[kk] as usize]).collect()
+    };
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&x, &y| act[y].total_cmp(&act[x]).then(x.cmp(&y)));
+    let out5 = dir.join("top5");
+    let o = run_bin(
+        &[
+            "plot",
+            ch.to_str().unwrap(),
+            "--out",
+            out5.to_str().unwrap(),
+            "--channels",
+            "5",
+            "--match",
+            db.to_str().unwrap(),
+        ],
+        None,
+        120,
+    );
+    assert!(o.status.success(), "plot failed:\n{}", stderr_of(&o));
+    let texts = svg_texts(&out5.join("channels_logos.svg"));
+    let panels = panel_titles(&texts);
+    assert_eq!(panels.len(), 5, "{panels:?}");
+    for (i, (title, next)) in panels.iter().enumerate() {
+        let want = format!("channel {} · rank {} · activation ", order[i], i + 1);
+        assert!(title.starts_with(&want), "{title:?} vs {want:?}");
+        let best = format!("best match {} ", table_best(order[i]));
+        assert!(
+            next.as_deref().unwrap_or_default().starts_with(&best),
+            "{title:?}: {next:?}, table: {best:?}"
+        );
+    }
+    // Without --match: no match lines.
+    let plain = dir.join("plain");
+    let o = run_bin(
+        &[
+            "plot",
+            ch.to_str().unwrap(),
+            "--out",
+            plain.to_str().unwrap(),
+        ],
+        None,
+        120,
+    );
+    assert!(o.status.success(), "plot failed:\n{}", stderr_of(&o));
+    let texts = svg_texts(&plain.join("channels_logos.svg"));
+    assert_eq!(panel_titles(&texts).len(), k);
+    assert!(!texts.iter().any(|t| t.starts_with("best match")));
+
+    // Options of results files are refused by name.
+    let o = run_bin(
+        &[
+            "plot",
+            ch.to_str().unwrap(),
+            "--out",
+            out5.to_str().unwrap(),
+            "--classes",
+            "0",
+        ],
+        None,
+        60,
+    );
+    assert!(!o.status.success());
+    let e = stderr_of(&o);
+    assert!(
+        e.contains("is a channels file") && e.contains("--classes"),
+        "{e}"
+    );
 }

@@ -1,9 +1,13 @@
 //! `plot`, `motifs` and `diff` on a results file made by the binary from the
 //! PyTorch fixture (3 classes; layer 7: K = 6 channels, the second conv's;
 //! layer 3: K = 8 channels, the first conv's filters).
+mod common;
 use deepresolve_mpi::model::{load_model, LayerKind};
-use deepresolve_mpi::plot::class_figure::{ClassFigure, LEGEND_CIRCLES, LEGEND_STARS};
+use deepresolve_mpi::plot::class_figure::{
+    Channels, ClassFigure, ColumnLogos, LEGEND_CIRCLES, LEGEND_STARS, MIN_LOGO_COLUMN,
+};
 use deepresolve_mpi::plot::heatmap::SimilarityFigure;
+use deepresolve_mpi::plot::logo::{logo_glyphs, COLORS};
 use deepresolve_mpi::plot::Figure;
 use deepresolve_mpi::results::FinishedRun;
 use std::path::{Path, PathBuf};
@@ -15,12 +19,19 @@ const MODEL: &str = "tests/fixtures/pytorch/model.h5";
 const RESTARTS: usize = 4;
 
 fn bin(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env("OPENBLAS_NUM_THREADS", "1")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run deepresolve-mpi")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Started under the guard, so that no child inherits a file a test is writing.
+    let child = {
+        let _g = common::file_guard();
+        cmd.spawn().expect("run deepresolve-mpi")
+    };
+    child.wait_with_output().expect("run deepresolve-mpi")
 }
 
 fn ok(args: &[&str]) -> Output {
@@ -395,4 +406,297 @@ fn diff_prints_sorted_ofiv_differences() {
     let o = bin(&["diff", res.to_str().unwrap(), "classA", "nosuch"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("\"nosuch\""), "{err}");
+}
+
+// ------------------------------------------------- logos over the columns --
+
+/// The first-layer filters of `model` as PWMs (the model's layer 0 must be a Conv1D).
+fn filter_pwms(model: &Path) -> Vec<Vec<[f64; 4]>> {
+    let spec = load_model(model, None).unwrap();
+    let LayerKind::Conv1D {
+        filters,
+        in_channels,
+        kernel_size,
+        dilation,
+        kernel,
+        ..
+    } = &spec.layers[0].kind
+    else {
+        panic!("layer 0 is not a conv")
+    };
+    (0..*filters)
+        .map(|f| deepresolve_mpi::motifs::pwm(kernel, *in_channels, *kernel_size, *dilation, f))
+        .collect()
+}
+
+/// (x min, x max) of every polygon filled in a logo letter colour.
+fn letter_polygons(doc: &roxmltree::Document) -> Vec<(i32, i32)> {
+    let fills: Vec<String> = COLORS
+        .iter()
+        .map(|c| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2))
+        .collect();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polygon"))
+        .filter(|n| {
+            n.attribute("fill")
+                .is_some_and(|f| fills.iter().any(|c| c.eq_ignore_ascii_case(f)))
+        })
+        .map(|n| {
+            let xs: Vec<i32> = n
+                .attribute("points")
+                .unwrap()
+                .split_whitespace()
+                .map(|p| p.split(',').next().unwrap().parse().unwrap())
+                .collect();
+            (*xs.iter().min().unwrap(), *xs.iter().max().unwrap())
+        })
+        .collect()
+}
+
+fn plot_stderr(args: &[&str]) -> String {
+    String::from_utf8_lossy(&ok(args).stderr).into_owned()
+}
+
+#[test]
+fn class_figures_with_model_draw_one_logo_per_column() {
+    let res = results("3");
+    let r = FinishedRun::read(&res).unwrap();
+    assert_eq!(r.k, 8);
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
+    let logos = ColumnLogos {
+        pwms: filter_pwms(&model),
+        matches: None,
+    };
+    let names = ["classA", "classB", "classC"];
+    // Without --model: the figures of today, no letters.
+    let d = tmp("logos_none");
+    ok(&["plot", res.to_str().unwrap(), "--out", d.to_str().unwrap()]);
+    for (ci, name) in names.iter().enumerate() {
+        let doc_text = svg_text(&d.join(format!("class_{ci}_{name}.svg")));
+        let doc = roxmltree::Document::parse(&doc_text).unwrap();
+        assert_eq!(svg_size(&doc), ClassFigure::new(&r, ci).size());
+        assert!(
+            letter_polygons(&doc).is_empty(),
+            "class {ci}: letters without --model"
+        );
+    }
+    let d = tmp("logos_cols");
+    let err = plot_stderr(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--model",
+        MODEL,
+    ]);
+    assert!(!err.contains("no logos"), "{err}");
+    for (ci, name) in names.iter().enumerate() {
+        let stem = format!("class_{ci}_{name}");
+        let fig = ClassFigure::with_logos(&r, ci, Channels::Auto, Some(&logos));
+        assert!(fig.logos_drawn());
+        let (w, h, _, _) = png_size(&d.join(format!("{stem}.png")));
+        assert_eq!((w, h), fig.size(), "{stem}.png size");
+        let text = svg_text(&d.join(format!("{stem}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(svg_size(&doc), fig.size(), "{stem}.svg size");
+        // The circles are all still there.
+        assert_eq!(count(&doc, "circle"), (RESTARTS + 2) * 8 + LEGEND_CIRCLES);
+        let letters = letter_polygons(&doc);
+        let cols = fig.columns();
+        assert_eq!(cols.len(), 8);
+        let mut placed = 0;
+        for (j, &ch) in cols.iter().enumerate() {
+            let (x0, x1) = fig.column_span(j);
+            let inside = letters.iter().filter(|&&(a, b)| a >= x0 && b < x1).count();
+            // The letters of channel ch's filter, laid out in column j.
+            let want = logo_glyphs(&logos.pwms[ch], &fig.logo_layout(j).unwrap()).len();
+            assert!(want > 0, "channel {ch}'s filter draws no letter");
+            assert_eq!(inside, want, "{stem}: column {j} (channel {ch})");
+            placed += inside;
+        }
+        assert_eq!(placed, letters.len(), "{stem}: letters outside the columns");
+        assert!(svg_texts(&doc).iter().any(|t| t == "filter logo"));
+    }
+}
+
+fn svg_texts(doc: &roxmltree::Document) -> Vec<String> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(|t| t.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn class_figure_logos_are_named_by_their_best_match() {
+    let res = results("3");
+    let r = FinishedRun::read(&res).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
+    let pwms = filter_pwms(&model);
+    // A database of the filters themselves: each filter's best match is itself.
+    let d = tmp("logos_match");
+    let mut db = String::from("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n");
+    for (f, m) in pwms.iter().enumerate() {
+        db += &format!(
+            "MOTIF F{f}\nletter-probability matrix: alength= 4 w= {} nsites= 20 E= 0\n",
+            m.len()
+        );
+        for c in m {
+            db += &format!(" {:.6} {:.6} {:.6} {:.6}\n", c[0], c[1], c[2], c[3]);
+        }
+        db.push('\n');
+    }
+    let dbp = d.join("filters.meme");
+    std::fs::write(&dbp, db).unwrap();
+    ok(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--model",
+        MODEL,
+        "--match",
+        dbp.to_str().unwrap(),
+        "--classes",
+        "0,2",
+    ]);
+    for (ci, name) in [(0, "classA"), (2, "classC")] {
+        let text = svg_text(&d.join(format!("class_{ci}_{name}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let got: Vec<String> = svg_texts(&doc)
+            .into_iter()
+            .filter(|t| t.len() == 2 && t.starts_with('F'))
+            .collect();
+        let want: Vec<String> = r.rank_row(ci).iter().map(|c| format!("F{c}")).collect();
+        assert_eq!(got, want, "class {ci}: match names under the logos");
+        assert!(svg_texts(&doc).iter().any(|t| t == "best match"));
+    }
+    // --match alone has nothing to name.
+    let o = bin(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--match",
+        dbp.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--match needs --model"));
+}
+
+#[test]
+fn class_figures_of_a_later_layer_with_model_say_why_and_have_no_logos() {
+    let res = results("7");
+    let r = FinishedRun::read(&res).unwrap();
+    let d = tmp("logos_layer7");
+    let err = plot_stderr(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+        "--model",
+        MODEL,
+    ]);
+    let why: Vec<&str> = err.lines().filter(|l| l.contains("no logos")).collect();
+    assert_eq!(why.len(), 1, "{err}");
+    assert!(
+        why[0].contains("not first-layer filters") && why[0].contains("conv1d_4"),
+        "{err}"
+    );
+    for (ci, name) in ["classA", "classB", "classC"].iter().enumerate() {
+        let text = svg_text(&d.join(format!("class_{ci}_{name}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(svg_size(&doc), ClassFigure::new(&r, ci).size());
+        assert!(letter_polygons(&doc).is_empty());
+        assert!(!svg_texts(&doc).iter().any(|t| t == "filter logo"));
+    }
+}
+
+#[test]
+fn columns_too_narrow_for_logos_get_none_and_one_line_says_so() {
+    use common::Builder;
+    use deepresolve_mpi::model::{Activation, Padding};
+    // 150 first-layer filters → global max pool → dense: H = the dense input,
+    // K = 150 channels, each a first-layer filter.
+    let mut b = Builder::new(3, 4, 30);
+    b.conv(150, 6, 1, 1, Padding::Valid, Activation::Relu)
+        .push(LayerKind::GlobalMaxPool1D)
+        .dense(2, Activation::Linear)
+        .output("out");
+    let d = tmp("logos_narrow");
+    let m = d.join("wide.h5");
+    {
+        let _g = common::file_guard();
+        deepresolve_mpi::model::native::save_native(&b.build(), &m).unwrap();
+    }
+    let res = d.join("r.h5");
+    ok(&[
+        "run",
+        "--model",
+        m.to_str().unwrap(),
+        "--layer",
+        "2",
+        "--out",
+        res.to_str().unwrap(),
+        "--restarts",
+        "2",
+        "--max-steps",
+        "20",
+        "--quiet",
+    ]);
+    let r = FinishedRun::read(&res).unwrap();
+    assert_eq!(r.k, 150);
+    let logos = ColumnLogos {
+        pwms: filter_pwms(&m),
+        matches: None,
+    };
+    // --channels all: 150 columns of 9 px, no logos.
+    let out = d.join("all");
+    let err = plot_stderr(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+        "--channels",
+        "all",
+    ]);
+    let why: Vec<&str> = err.lines().filter(|l| l.contains("no logos")).collect();
+    assert_eq!(why.len(), 1, "{err}");
+    assert!(
+        why[0].contains(&format!("under {MIN_LOGO_COLUMN} px")),
+        "{err}"
+    );
+    for ci in 0..r.c {
+        let fig = ClassFigure::with_logos(&r, ci, Channels::All, Some(&logos));
+        assert!(fig.logos_too_narrow() && !fig.logos_drawn());
+        let (x0, x1) = fig.column_span(0);
+        assert!(x1 - x0 < MIN_LOGO_COLUMN);
+        assert_eq!(
+            fig.size(),
+            ClassFigure::with_channels(&r, ci, Channels::All).size()
+        );
+        let stem = format!("class_{ci}_{}", r.names[ci]);
+        let text = svg_text(&out.join(format!("{stem}.svg")));
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        assert_eq!(svg_size(&doc), fig.size());
+        assert!(letter_polygons(&doc).is_empty());
+    }
+    // The default selection (40-odd columns) is wide enough: logos, no line.
+    let out = d.join("auto");
+    let err = plot_stderr(&[
+        "plot",
+        res.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--model",
+        m.to_str().unwrap(),
+    ]);
+    assert!(!err.contains("no logos"), "{err}");
+    let fig = ClassFigure::with_logos(&r, 0, Channels::Auto, Some(&logos));
+    assert!(fig.logos_drawn() && fig.columns().len() < 150);
+    let text = svg_text(&out.join(format!("class_0_{}.svg", r.names[0])));
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert_eq!(svg_size(&doc), fig.size());
+    assert!(!letter_polygons(&doc).is_empty());
 }

@@ -371,3 +371,105 @@ impl ChannelsFile {
         .map_err(h5(&self.path))
     }
 }
+
+/// Whether `path` is a `channels` results file (its root `format` attribute);
+/// false for anything else, including files that cannot be opened.
+pub fn is_channels_file(path: &Path) -> bool {
+    hdf5::File::open(path)
+        .ok()
+        .and_then(|f| crate::model::h5util::str_attr(&f, "format"))
+        .is_some_and(|s| s == FORMAT)
+}
+
+/// A finished `channels` file as `plot` reads it: each channel's best init
+/// (`/channels/best_init`), its PWM and its activation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestMotifs {
+    pub path: PathBuf,
+    pub model: String,
+    pub layer: String,
+    /// The letters of the PWM columns, in column order (upper case).
+    pub alphabet: String,
+    /// Window positions (the receptive field).
+    pub r: usize,
+    /// Per channel (K): its best init's PWM, R rows of A probabilities.
+    pub pwms: Vec<Vec<Vec<f32>>>,
+    /// Per channel: the activation of its best init's optimised window.
+    pub activation: Vec<f32>,
+}
+
+impl BestMotifs {
+    pub fn k(&self) -> usize {
+        self.pwms.len()
+    }
+
+    pub fn read(path: &Path) -> Result<BestMotifs> {
+        use crate::model::h5util::str_attr;
+        let file = hdf5::File::open(path)
+            .map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
+        if str_attr(&file, "format").as_deref() != Some(FORMAT) {
+            return Err(Error::results(
+                path,
+                "is not a deepresolve-mpi channels file",
+            ));
+        }
+        let status = str_attr(&file, "status").unwrap_or_default();
+        if status != "complete" || !file.link_exists("channels/best_init") {
+            return Err(Error::results(
+                path,
+                format!("the channels job is not finished (status {status:?}): finish it with `channels … --resume` first"),
+            ));
+        }
+        let e = h5(path);
+        let pwm = file.dataset("channels/pwm").map_err(&e)?;
+        let shape = pwm.shape();
+        if shape.len() != 4 {
+            return Err(Error::results(
+                path,
+                format!("/channels/pwm has shape {shape:?}, expected (K, I, R, A)"),
+            ));
+        }
+        let (k, ni, r, a) = (shape[0], shape[1], shape[2], shape[3]);
+        let v: Vec<f32> = pwm.read_raw().map_err(&e)?;
+        let act: Vec<f32> = file
+            .dataset("channels/activation")
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
+        let best: Vec<i32> = file
+            .dataset("channels/best_init")
+            .and_then(|d| d.read_raw())
+            .map_err(&e)?;
+        if best.len() != k || act.len() != k * ni || best.iter().any(|&b| b < 0 || b as usize >= ni)
+        {
+            return Err(Error::results(
+                path,
+                "/channels/best_init or /channels/activation does not fit /channels/pwm",
+            ));
+        }
+        let alphabet = str_attr(&file, "alphabet")
+            .unwrap_or_else(|| crate::sequences::Alphabet::DEFAULT.into())
+            .to_ascii_uppercase();
+        if alphabet.chars().count() != a {
+            return Err(Error::results(
+                path,
+                format!("alphabet {alphabet:?} does not have the {a} letters of /channels/pwm"),
+            ));
+        }
+        let pwms = (0..k)
+            .map(|kk| {
+                let at = (kk * ni + best[kk] as usize) * r * a;
+                v[at..at + r * a].chunks(a).map(<[f32]>::to_vec).collect()
+            })
+            .collect();
+        let activation = (0..k).map(|kk| act[kk * ni + best[kk] as usize]).collect();
+        Ok(BestMotifs {
+            path: path.to_path_buf(),
+            model: str_attr(&file, "model").unwrap_or_default(),
+            layer: str_attr(&file, "layer").unwrap_or_default(),
+            alphabet,
+            r,
+            pwms,
+            activation,
+        })
+    }
+}

@@ -603,24 +603,39 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
     Ok(())
 }
 
+/// Each motif's best match in `targets` (smallest TOMTOM p-value; Pearson
+/// columns, complete scores; q-values by Benjamini–Hochberg over every motif ×
+/// target pair). The motifs go through the MEME text `--meme` writes, so
+/// `channels --match` and `plot CHANNELS.h5 --match` give the same numbers.
+pub fn best_matches(
+    alphabet: &str,
+    motifs: &[(String, Vec<Vec<f32>>)],
+    targets: &[crate::tomtom::Motif],
+) -> Result<Vec<Option<crate::tomtom::Match>>> {
+    use crate::tomtom::{best_per_query, parse_meme, tomtom, ColumnScore};
+    let queries = parse_meme(
+        &pwm::meme(&alphabet.to_ascii_uppercase(), motifs),
+        "the channels' motifs",
+    )?;
+    let all = tomtom(&queries, targets, ColumnScore::Pearson);
+    Ok(best_per_query(&all, queries.len())
+        .into_iter()
+        .map(|b| b.cloned())
+        .collect())
+}
+
 /// `channels --match DB`: each channel's best init against a MEME database
-/// with the built-in TOMTOM (Pearson columns, complete scores; q-values by
-/// Benjamini–Hochberg over every channel × database pair).
+/// with the built-in TOMTOM ([`best_matches`]).
 fn match_channels(
     alphabet: &str,
     motifs: &[(String, Vec<Vec<f32>>)],
     db: &std::path::Path,
 ) -> Result<String> {
-    use crate::tomtom::{best_per_query, parse_meme, read_meme, report::g6, tomtom, ColumnScore};
+    use crate::tomtom::{read_meme, report::g6};
     use std::fmt::Write;
     let targets =
         read_meme(db).map_err(|e| Error::Input(format!("--match {}: {e}", db.display())))?;
-    let queries = parse_meme(
-        &pwm::meme(&alphabet.to_ascii_uppercase(), motifs),
-        "the channels' motifs",
-    )?;
-    let all = tomtom(&queries, &targets, ColumnScore::Pearson);
-    let best = best_per_query(&all, queries.len());
+    let best = best_matches(alphabet, motifs, &targets)?;
     let mut s = String::from("channel\tbest_match\tmatch_name\tp-value\tq-value\torientation\n");
     for (q, b) in best.iter().enumerate() {
         match b {

@@ -11,12 +11,20 @@
 //! a compact FIV heatmap keeps every channel visible: restarts × all K
 //! channels in OFIV order, one cell each, diverging colours centred at 0.
 //!
+//! Logos (`plot --model MODEL`, when the channels are the model's first-layer
+//! filters, see [`ColumnLogos`]): above each column the sequence logo of its
+//! channel's filter ([`super::logo::draw_glyphs`]: information content, A C G
+//! T colours, 0–2 bits in [`LOGO_H`] pixels), and with `--match` the name of
+//! its best database match under it. Columns under [`MIN_LOGO_COLUMN`] pixels
+//! get no logos.
+//!
 //! Marks, for counting: exactly (T + 2)·N data circles (N columns) plus 3
 //! legend circles; one star polygon per non-additive column plus 1 legend
 //! star; with K > [`MANY_CHANNELS`], T·K filled heatmap cells (rectangles).
+use super::logo::LogoLayout;
 use super::{
-    axis_label, class_title, header, label, label_step, sign_color, star, text, text_width,
-    DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED, SMALL, TITLE,
+    axis_label, class_title, header, label, label_step, shorten, sign_color, star, text,
+    text_width, DrawResult, Figure, BLUE, GOLD, GREY, LIGHT, PURPLE, RED, SMALL, TITLE,
 };
 use crate::results::FinishedRun;
 use plotters::coord::Shift;
@@ -33,6 +41,26 @@ pub const MANY_CHANNELS: usize = 60;
 /// Highest and lowest channels by OFIV shown by default with many channels.
 pub const DEFAULT_TOP: usize = 30;
 pub const DEFAULT_BOTTOM: usize = 10;
+/// Columns narrower than this (pixels) get no logos.
+pub const MIN_LOGO_COLUMN: i32 = 12;
+/// Height of the logos above the columns: 2 bits.
+pub const LOGO_H: i32 = 48;
+/// Font size of the match names under the logos.
+const MATCH_FONT: f64 = 10.0;
+/// Match names are shortened to this many characters.
+const MATCH_CHARS: usize = 14;
+
+/// The logos drawn above the columns: every channel's first-layer filter as a
+/// PWM and, with `--match`, its best database match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnLogos {
+    /// Per channel (K): the filter's PWM, rows of A, C, G, T probabilities.
+    pub pwms: Vec<Vec<[f64; 4]>>,
+    /// Per channel: the best match's name (the database motif's alt name, else
+    /// its id) and whether its p-value is below 0.05 (drawn black, else grey);
+    /// None for the whole figure without `--match`, per channel if unmatched.
+    pub matches: Option<Vec<Option<(String, bool)>>>,
+}
 
 /// Which channels get a column of circles (`plot --channels`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +122,13 @@ pub fn shown_ranks(r: &FinishedRun, ci: usize, sel: Channels) -> Vec<usize> {
 pub struct ClassFigure<'a> {
     r: &'a FinishedRun,
     ci: usize,
+    /// Logos above the columns (None: not drawn).
+    logos: Option<&'a ColumnLogos>,
+    /// Logos were asked for but the columns are too narrow.
+    narrow: bool,
+    /// Top of the logos, and height of the match-name band under them.
+    logo_top: i32,
+    match_h: i32,
     order: Vec<usize>,
     cw: i32,
     rh: i32,
@@ -124,15 +159,57 @@ impl<'a> ClassFigure<'a> {
     }
 
     pub fn with_channels(r: &'a FinishedRun, ci: usize, sel: Channels) -> Self {
+        Self::with_logos(r, ci, sel, None)
+    }
+
+    /// [`Self::with_channels`] with the logos of `logos` above the columns
+    /// (unless the columns are under [`MIN_LOGO_COLUMN`] pixels wide). Logos
+    /// let the columns grow to 6 pixels per logo position (36 to 72 pixels).
+    pub fn with_logos(
+        r: &'a FinishedRun,
+        ci: usize,
+        sel: Channels,
+        logos: Option<&'a ColumnLogos>,
+    ) -> Self {
         let rank = r.rank_row(ci);
         let ranks = shown_ranks(r, ci, sel);
         let order: Vec<usize> = ranks.iter().map(|&j| rank[j]).collect();
         let (t, n) = (r.t as i32, order.len() as i32);
-        let cw = (1400 / n.max(1)).clamp(3, 36);
+        let span = logos
+            .and_then(|l| order.iter().map(|&ch| l.pwms[ch].len()).max())
+            .unwrap_or(0) as i32;
+        let cap = if logos.is_some() {
+            (6 * span).clamp(36, 72)
+        } else {
+            36
+        };
+        let mut cw = (1400 / n.max(1)).clamp(3, cap);
+        let narrow = logos.is_some() && cw < MIN_LOGO_COLUMN;
+        let logos = logos.filter(|_| !narrow);
+        if logos.is_none() {
+            cw = (1400 / n.max(1)).clamp(3, 36);
+        }
         let rh = (560 / (t + 3)).clamp(8, 36);
         let gap = (rh / 2).max(8);
         let last = format!("restart {}", r.t);
-        let left = [last.as_str(), "non-additive", "OFIV", "IL"]
+        let mut row_names = vec![last.as_str(), "non-additive", "OFIV", "IL"];
+        let match_h = match logos.and_then(|l| l.matches.as_ref()) {
+            Some(m) => {
+                row_names.push("best match");
+                order
+                    .iter()
+                    .filter_map(|&ch| m[ch].as_ref())
+                    .map(|(name, _)| text_width(&shorten(name, MATCH_CHARS), MATCH_FONT))
+                    .max()
+                    .unwrap_or(0)
+                    + 8
+            }
+            None => 0,
+        };
+        if logos.is_some() {
+            row_names.push("filter logo");
+        }
+        let left = row_names
             .iter()
             .map(|s| text_width(s, SMALL))
             .max()
@@ -146,10 +223,15 @@ impl<'a> ClassFigure<'a> {
             .unwrap_or(10);
         let vertical_labels = widest + 4 > cw;
         let xlabel_h = if vertical_labels { widest + 10 } else { 20 };
-        let top = 70;
+        let logo_top = 70;
+        let top = if logos.is_some() {
+            logo_top + LOGO_H + 6 + match_h + 12
+        } else {
+            70
+        };
         let grid_w = cw * n;
-        let title_w =
-            text_width(&Self::title(r, ci), TITLE).max(text_width(&Self::subtitle(r), SMALL));
+        let title_w = text_width(&Self::title(r, ci), TITLE)
+            .max(text_width(&Self::subtitle(r, logos.is_some()), SMALL));
         let mut width = (left + grid_w + right).max(title_w + 40).max(560);
         let rows_h = rh * (t + 3) + gap;
         let base = top + rows_h + 8 + xlabel_h + 24 + 40;
@@ -170,6 +252,10 @@ impl<'a> ClassFigure<'a> {
         ClassFigure {
             r,
             ci,
+            logos,
+            narrow,
+            logo_top,
+            match_h,
             order,
             cw,
             rh,
@@ -192,6 +278,37 @@ impl<'a> ClassFigure<'a> {
         &self.order
     }
 
+    /// Whether logos are drawn above the columns.
+    pub fn logos_drawn(&self) -> bool {
+        self.logos.is_some()
+    }
+
+    /// Whether logos were asked for but the columns are too narrow for them.
+    pub fn logos_too_narrow(&self) -> bool {
+        self.narrow
+    }
+
+    /// Pixel x-range `[from, to)` of column `j`.
+    pub fn column_span(&self, j: usize) -> (i32, i32) {
+        let x = self.left + self.cw * j as i32;
+        (x, x + self.cw)
+    }
+
+    /// Where column `j`'s logo is drawn (None without logos): inside the
+    /// column, 1–3 pixels from either edge, 0 bits at the logo's baseline.
+    pub fn logo_layout(&self, j: usize) -> Option<LogoLayout> {
+        let l = self.logos?;
+        let span = l.pwms[self.order[j]].len().max(1) as f64;
+        let pad = (0.08 * self.cw as f64).clamp(1.0, 3.0).round();
+        let (x, _) = self.column_span(j);
+        Some(LogoLayout {
+            x0: x as f64 + pad,
+            y_base: (self.logo_top + LOGO_H) as f64,
+            col_w: (self.cw as f64 - 2.0 * pad) / span,
+            px_per_bit: LOGO_H as f64 / 2.0,
+        })
+    }
+
     fn left_out_note(r: &FinishedRun, ranks: &[usize]) -> String {
         let k = r.k;
         let na = ranks.len();
@@ -204,10 +321,17 @@ impl<'a> ClassFigure<'a> {
     fn title(r: &FinishedRun, ci: usize) -> String {
         format!("{} — feature importance by restart", class_title(r, ci))
     }
-    fn subtitle(r: &FinishedRun) -> String {
+    fn subtitle(r: &FinishedRun, logos: bool) -> String {
         format!(
-            "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block",
-            r.layer, r.t, r.k
+            "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block{}",
+            r.layer,
+            r.t,
+            r.k,
+            if logos {
+                " · logos: each channel's first-layer filter (p × IC, 0–2 bits)"
+            } else {
+                ""
+            }
         )
     }
 
@@ -251,6 +375,72 @@ impl<'a> ClassFigure<'a> {
 }
 
 impl ClassFigure<'_> {
+    /// Each column's logo (and match name) above its circles.
+    fn draw_logos<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        lg: &ColumnLogos,
+    ) -> DrawResult<DB> {
+        let yb = self.logo_top + LOGO_H;
+        let xl = self.left - 10;
+        text(
+            area,
+            "filter logo",
+            (xl, yb - LOGO_H / 2 - 7),
+            SMALL,
+            HPos::Right,
+            VPos::Center,
+            false,
+            &BLACK,
+        )?;
+        text(
+            area,
+            "0–2 bits",
+            (xl, yb - LOGO_H / 2 + 8),
+            MATCH_FONT,
+            HPos::Right,
+            VPos::Center,
+            false,
+            &GREY,
+        )?;
+        if lg.matches.is_some() {
+            text(
+                area,
+                "best match",
+                (xl, yb + 4 + self.match_h / 2),
+                SMALL,
+                HPos::Right,
+                VPos::Center,
+                false,
+                &BLACK,
+            )?;
+        }
+        for (j, &ch) in self.order.iter().enumerate() {
+            let Some(layout) = self.logo_layout(j) else {
+                continue;
+            };
+            let (x0, x1) = self.column_span(j);
+            area.draw(&PathElement::new(
+                vec![(x0 + 1, yb), (x1 - 1, yb)],
+                LIGHT.stroke_width(1),
+            ))?;
+            super::logo::draw_glyphs(area, &lg.pwms[ch], &layout)?;
+            if let Some((name, sig)) = lg.matches.as_ref().and_then(|m| m[ch].as_ref()) {
+                text(
+                    area,
+                    &shorten(name, MATCH_CHARS),
+                    (self.col_x(j), yb + 4),
+                    MATCH_FONT,
+                    HPos::Right,
+                    VPos::Center,
+                    true,
+                    if *sig { &BLACK } else { &GREY },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// The FIV of every restart and every channel, in OFIV order, one cell each.
     fn draw_heat<DB: DrawingBackend>(
         &self,
@@ -365,7 +555,11 @@ impl Figure for ClassFigure<'_> {
         let (r, ci) = (self.r, self.ci);
         let t = r.t;
         let n = self.order.len();
-        header(area, &Self::title(r, ci), &Self::subtitle(r))?;
+        header(
+            area,
+            &Self::title(r, ci),
+            &Self::subtitle(r, self.logos.is_some()),
+        )?;
 
         let x0 = self.left;
         let x1 = self.left + self.cw * n as i32;
@@ -426,16 +620,24 @@ impl Figure for ClassFigure<'_> {
         let yof = self.row_y(t + 1) + self.rh / 2;
         area.draw(&Rectangle::new([(x0 - 2, yil), (x1 + 2, yof)], frame))?;
         // Where channels are left out between two columns: a light rule.
+        let yrule = if self.logos.is_some() {
+            self.logo_top - 2
+        } else {
+            ytop - 4
+        };
         for j in 1..n {
             if self.ranks[j] != self.ranks[j - 1] + 1 {
                 let x = self.left + self.cw * j as i32;
                 area.draw(&PathElement::new(
-                    vec![(x, ytop - 4), (x, self.row_y(t + 2) + self.rh / 2)],
+                    vec![(x, yrule), (x, self.row_y(t + 2) + self.rh / 2)],
                     GREY.stroke_width(1),
                 ))?;
             }
         }
 
+        if let Some(lg) = self.logos {
+            self.draw_logos(area, lg)?;
+        }
         // Restart circles: one scale for the block.
         let fmax = abs_max((0..t).flat_map(|tt| r.fiv(ci, tt).iter().copied()));
         for tt in 0..t {

@@ -153,6 +153,23 @@ pub fn logo_glyphs(pwm: &[[f64; 4]], l: &LogoLayout) -> Vec<Glyph> {
     out
 }
 
+/// The letters of the logo of `pwm` at `layout` (no axes, no titles): each
+/// letter filled in its colour, then any counter in white. [`draw_logo`] and
+/// the logos above the class figure's columns both draw with it.
+pub fn draw_glyphs<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    pwm: &[[f64; 4]],
+    layout: &LogoLayout,
+) -> DrawResult<DB> {
+    for (a, polys) in logo_glyphs(pwm, layout) {
+        for (i, p) in polys.into_iter().enumerate() {
+            let c = if i == 0 { COLORS[a] } else { WHITE };
+            area.draw(&Polygon::new(p, c.filled()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Draw the logo of `pwm` filling `area`: up to two title lines above, a y axis
 /// in bits (0–2) on the left, positions 1.. below.
 pub fn draw_logo<DB: DrawingBackend>(
@@ -176,13 +193,7 @@ pub fn draw_logo<DB: DrawingBackend>(
         let color = if i == 0 { BLACK } else { GREY };
         label(area, t, (6, 8 + 16 * i as i32 + 8), SMALL, &color)?;
     }
-    // Letters, then counters in white.
-    for (a, polys) in logo_glyphs(pwm, &layout) {
-        for (i, p) in polys.into_iter().enumerate() {
-            let c = if i == 0 { COLORS[a] } else { WHITE };
-            area.draw(&Polygon::new(p, c.filled()))?;
-        }
-    }
+    draw_glyphs(area, pwm, &layout)?;
     // Axes.
     let ax = (layout.x0 - 4.0).round() as i32;
     let yb = layout.y_base.round() as i32;
@@ -269,7 +280,7 @@ impl LogoSheet {
             .map(|p| p.title.len())
             .max()
             .unwrap_or(1);
-        let pw = (60 + 22 * w as u32).max(300);
+        let pw = Self::panel_width(w);
         let ph = 30 + 16 * lines as u32 + 120;
         LogoSheet {
             title,
@@ -277,6 +288,10 @@ impl LogoSheet {
             rows,
             panel: (pw, ph),
         }
+    }
+    /// The width of every panel when the widest logo has `positions` columns.
+    pub fn panel_width(positions: usize) -> u32 {
+        (60 + 22 * positions as u32).max(300)
     }
     fn cols(&self) -> usize {
         self.rows.iter().map(Vec::len).max().unwrap_or(1).max(1)
@@ -309,6 +324,25 @@ impl Figure for LogoSheet {
     }
 }
 
+/// A panel's second title line: `best match ID NAME (p = …)`, or `no match`.
+fn match_line(db: &[crate::tomtom::Motif], m: Option<&crate::tomtom::Match>) -> String {
+    match m {
+        Some(m) => {
+            let t = &db[m.target];
+            format!(
+                "best match {}{} (p = {})",
+                t.id,
+                t.alt
+                    .as_deref()
+                    .map(|a| format!(" {a}"))
+                    .unwrap_or_default(),
+                crate::tomtom::report::g6(m.p)
+            )
+        }
+        None => "no match".into(),
+    }
+}
+
 /// `plot --logos`: the sheet of `classes`' top channels, matched against `db`
 /// when given; returns the sheet ready to save.
 pub fn logo_sheet(
@@ -319,7 +353,7 @@ pub fn logo_sheet(
     db: Option<&[crate::tomtom::Motif]>,
 ) -> Result<LogoSheet> {
     use crate::motifs::{first_layer_filters, pwm};
-    use crate::tomtom::{best_per_query, report::g6, tomtom, ColumnScore, Motif};
+    use crate::tomtom::{best_per_query, tomtom, ColumnScore, Motif};
     let layer = r
         .layer_index
         .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
@@ -361,21 +395,7 @@ pub fn logo_sheet(
         let all = tomtom(&queries, db, ColumnScore::Pearson);
         let best = best_per_query(&all, queries.len());
         for (p, b) in rows.iter_mut().flatten().zip(best) {
-            p.title.push(match b {
-                Some(m) => {
-                    let t = &db[m.target];
-                    format!(
-                        "best match {}{} (p = {})",
-                        t.id,
-                        t.alt
-                            .as_deref()
-                            .map(|a| format!(" {a}"))
-                            .unwrap_or_default(),
-                        g6(m.p)
-                    )
-                }
-                None => "no match".into(),
-            });
+            p.title.push(match_line(db, b));
         }
     }
     Ok(LogoSheet::new(
@@ -424,6 +444,249 @@ pub fn plot_logos(args: &super::PlotOptions, r: &FinishedRun) -> Result<()> {
         classes.len(),
         DEFAULT_TOP.min(r.k),
         args.out.display()
+    );
+    Ok(())
+}
+
+/// `plot RESULTS --out DIR --model MODEL [--match DB]` (without `--logos`):
+/// the logos drawn above the class figures' columns — every channel's
+/// first-layer filter, and with `db` the best match of each channel that
+/// `classes` show under `sel`. `Ok(None)`, after one line on standard error
+/// saying why, when H's channels are not the model's first-layer filters.
+pub fn column_logos(
+    args: &super::PlotOptions,
+    r: &FinishedRun,
+    classes: &[usize],
+    db: Option<&[crate::tomtom::Motif]>,
+) -> Result<Option<super::class_figure::ColumnLogos>> {
+    use super::class_figure::{shown_ranks, ColumnLogos};
+    use crate::motifs::{first_layer_filters, pwm};
+    use crate::tomtom::{best_per_query, tomtom, ColumnScore, Motif};
+    let Some(model) = &args.model else {
+        return Ok(None);
+    };
+    let spec = crate::model::load_model_with_weights(model, args.weights.as_deref(), None)?;
+    let no = |why: String| {
+        eprintln!(
+            "deepresolve-mpi: no logos on the class figures: {}: {why}",
+            r.path.display()
+        );
+        Ok(None)
+    };
+    let Some(layer) = r.layer_index else {
+        return no("the file has no layer_index attribute".into());
+    };
+    let (filters, in_channels, kernel_size, dilation, kernel) =
+        match first_layer_filters(&spec, layer as usize) {
+            Ok(f) => f,
+            Err(why) => {
+                return no(why
+                    .trim_end_matches(", so they cannot be written as motifs")
+                    .to_string())
+            }
+        };
+    if filters != r.k {
+        return no(format!(
+            "it has {} channels but the first convolution of {} has {filters} filters (is it the model the results were made with, {}?)",
+            r.k,
+            model.display(),
+            r.model
+        ));
+    }
+    let pwms: Vec<Vec<[f64; 4]>> = (0..r.k)
+        .map(|ch| pwm(kernel, in_channels, kernel_size, dilation, ch))
+        .collect();
+    let matches = db.map(|db| {
+        // Only the channels some figure shows are matched.
+        let mut shown = vec![false; r.k];
+        for &ci in classes {
+            let rank = r.rank_row(ci);
+            for j in shown_ranks(r, ci, args.channels) {
+                shown[rank[j]] = true;
+            }
+        }
+        let chans: Vec<usize> = (0..r.k).filter(|&ch| shown[ch]).collect();
+        let queries: Vec<Motif> = chans
+            .iter()
+            .map(|&ch| Motif {
+                id: format!("ch{ch}"),
+                alt: None,
+                cols: pwms[ch].clone(),
+            })
+            .collect();
+        let all = tomtom(&queries, db, ColumnScore::Pearson);
+        let mut out = vec![None; r.k];
+        for (&ch, b) in chans.iter().zip(best_per_query(&all, queries.len())) {
+            out[ch] = b.map(|m| {
+                let t = &db[m.target];
+                (t.alt.clone().unwrap_or_else(|| t.id.clone()), m.p < 0.05)
+            });
+        }
+        out
+    });
+    Ok(Some(ColumnLogos { pwms, matches }))
+}
+
+/// File stem of the `channels` logo sheet.
+pub const CHANNELS_STEM: &str = "channels_logos";
+
+/// Logos per row of the `channels` sheet at most.
+const SHEET_PER_ROW: usize = 6;
+
+/// The channels of a `channels` file that its sheet shows under `sel`:
+/// every one (in channel order) up to [`super::class_figure::MANY_CHANNELS`]
+/// or with `all`; else the N highest by best activation (N =
+/// [`super::class_figure::DEFAULT_TOP`] + [`super::class_figure::DEFAULT_BOTTOM`]
+/// by default, or `--channels N`), highest first. Returns (channels, whether
+/// they are a top-N selection).
+pub fn sheet_channels(
+    b: &crate::channels::file::BestMotifs,
+    sel: super::class_figure::Channels,
+) -> (Vec<usize>, bool) {
+    use super::class_figure::{Channels, DEFAULT_BOTTOM, DEFAULT_TOP, MANY_CHANNELS};
+    let k = b.k();
+    let n = match sel {
+        Channels::All => k,
+        Channels::Auto if k <= MANY_CHANNELS => k,
+        Channels::Auto => DEFAULT_TOP + DEFAULT_BOTTOM,
+        Channels::Top(n) => n,
+    };
+    if n >= k {
+        return ((0..k).collect(), false);
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&x, &y| b.activation[y].total_cmp(&b.activation[x]).then(x.cmp(&y)));
+    order.truncate(n);
+    (order, true)
+}
+
+/// `plot CHANNELS.h5 --out DIR [--channels N|all] [--match DB]`: the sheet of
+/// the channels' PWMs (each channel's best init), titled with the channel, its
+/// activation and, with `db`, its best match (as `channels --match` names it).
+pub fn channels_sheet(
+    b: &crate::channels::file::BestMotifs,
+    sel: super::class_figure::Channels,
+    db: Option<&[crate::tomtom::Motif]>,
+) -> Result<LogoSheet> {
+    // Columns in A, C, G, T order whatever the file's alphabet order.
+    let letters: Vec<char> = b.alphabet.chars().collect();
+    let at: Vec<usize> = LETTERS
+        .iter()
+        .filter_map(|l| letters.iter().position(|c| c == l))
+        .collect();
+    if letters.len() != 4 || at.len() != 4 {
+        return Err(Error::Input(format!(
+            "{}: logos need the letters ACGT; the file's alphabet is {:?}",
+            b.path.display(),
+            b.alphabet
+        )));
+    }
+    let (chans, top) = sheet_channels(b, sel);
+    let best = match db {
+        Some(db) => {
+            let motifs: Vec<(String, Vec<Vec<f32>>)> = chans
+                .iter()
+                .map(|&k| (format!("ch{k}"), b.pwms[k].clone()))
+                .collect();
+            Some(crate::channels::best_matches(&b.alphabet, &motifs, db)?)
+        }
+        None => None,
+    };
+    let mut panels = Vec::with_capacity(chans.len());
+    for (i, &k) in chans.iter().enumerate() {
+        let pwm: Vec<[f64; 4]> = b.pwms[k]
+            .iter()
+            .map(|row| [0, 1, 2, 3].map(|l| row[at[l]] as f64))
+            .collect();
+        let mut title = vec![if top {
+            format!(
+                "channel {k} · rank {} · activation {}",
+                i + 1,
+                crate::tomtom::report::g6(b.activation[k] as f64)
+            )
+        } else {
+            format!(
+                "channel {k} · activation {}",
+                crate::tomtom::report::g6(b.activation[k] as f64)
+            )
+        }];
+        if let (Some(db), Some(best)) = (db, &best) {
+            title.push(match_line(db, best[i].as_ref()));
+        }
+        panels.push(LogoPanel { title, pwm });
+    }
+    let per_row = ((1600 / LogoSheet::panel_width(b.r)) as usize).clamp(1, SHEET_PER_ROW);
+    let mut rows: Vec<Vec<LogoPanel>> = Vec::new();
+    for p in panels {
+        match rows.last_mut() {
+            Some(row) if row.len() < per_row => row.push(p),
+            _ => rows.push(vec![p]),
+        }
+    }
+    let what = if top {
+        format!(
+            "top {} of {} channels by activation (plot --channels N|all shows others)",
+            chans.len(),
+            b.k()
+        )
+    } else {
+        format!("all {} channels", b.k())
+    };
+    Ok(LogoSheet::new(
+        format!("Channel motifs — {what}"),
+        format!(
+            "{} · H = input of {} · each channel's best init as a PWM ({} positions); letter height p × IC bits",
+            b.path.display(),
+            b.layer,
+            b.r
+        ),
+        rows,
+    ))
+}
+
+/// `plot CHANNELS.h5 --out DIR [--channels N|all] [--match DB]`:
+/// `channels_logos.svg` and `.png`.
+pub fn plot_channels(args: &super::PlotOptions) -> Result<()> {
+    let given: Vec<&str> = [
+        ("--classes", args.classes.is_some()),
+        ("--cut", args.cut.is_some()),
+        ("--k", args.k.is_some()),
+        ("--rows", args.rows.is_some()),
+        ("--cols", args.cols.is_some()),
+        ("--cluster", args.cluster.is_some()),
+        ("--logos", args.logos),
+        ("--model", args.model.is_some()),
+        ("--weights", args.weights.is_some()),
+    ]
+    .iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| *name)
+    .collect();
+    if !given.is_empty() {
+        return Err(Error::Input(format!(
+            "{} is a channels file: plot draws its logo sheet and takes only --out, --channels N|all and --match DB, not {}",
+            args.results.display(),
+            given.join(", ")
+        )));
+    }
+    let b = crate::channels::file::BestMotifs::read(&args.results)?;
+    let db = match &args.match_db {
+        Some(p) => Some(crate::tomtom::read_meme(p)?),
+        None => None,
+    };
+    let sheet = channels_sheet(&b, args.channels, db.as_deref())?;
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::Input(format!(
+            "cannot create output directory {}: {e}",
+            args.out.display()
+        ))
+    })?;
+    super::save(&sheet, &args.out, CHANNELS_STEM)?;
+    let n: usize = sheet.rows.iter().map(Vec::len).sum();
+    eprintln!(
+        "deepresolve-mpi: wrote logos of {n} of {} channels as SVG and PNG to {}",
+        b.k(),
+        args.out.join(format!("{CHANNELS_STEM}.svg")).display()
     );
     Ok(())
 }

@@ -8,6 +8,10 @@
 //! - `similarity`: the class-similarity heatmap in dendrogram leaf order with
 //!   the average-linkage dendrogram above and beside it (Figs. 7 and 9).
 //!
+//! With `--model`, the class figures get the logo of each column's
+//! first-layer filter; `--logos` draws only a sheet of logos; and a `channels`
+//! results file gets `channels_logos`, the logo sheet of its channels' PWMs.
+//!
 //! Text is set in DejaVu Sans, compiled in, so no system font is needed.
 pub mod bars;
 pub mod class_figure;
@@ -250,6 +254,10 @@ pub struct PlotOptions {
     pub cluster: Option<usize>,
     /// `--logos`: draw only the logo sheet of each class's top channels
     /// (first-layer filters of `model`), matched against `match_db` if given.
+    /// Without it, `model` puts those logos above the class figures' columns
+    /// (and `match_db` names their best matches under them). A `channels`
+    /// file instead of a results file gets its logo sheet
+    /// ([`logo::plot_channels`]), matched against `match_db` if given.
     pub logos: bool,
     pub model: Option<PathBuf>,
     pub weights: Option<PathBuf>,
@@ -296,9 +304,17 @@ pub fn match_classes(r: &FinishedRun, opt: &str, pat: &str) -> Result<Vec<usize>
 }
 
 pub fn plot(args: &PlotOptions) -> Result<()> {
+    if crate::channels::file::is_channels_file(&args.results) {
+        return logo::plot_channels(args);
+    }
     let r = FinishedRun::read(&args.results)?;
     if args.logos {
         return logo::plot_logos(args, &r);
+    }
+    if args.match_db.is_some() && args.model.is_none() {
+        return Err(Error::Input(
+            "--match needs --model MODEL (it names the best match of the logos drawn from the model's first-layer filters) or --logos --model MODEL".into(),
+        ));
     }
     if args.cut.is_some() && args.k.is_some() {
         return Err(Error::Input("give --cut H or --k N, not both".into()));
@@ -378,14 +394,19 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
         }
         None => (0..r.c).collect(),
     };
+    // --model: logos above the columns, when the channels are first-layer filters.
+    let db = match &args.match_db {
+        Some(p) => Some(crate::tomtom::read_meme(p)?),
+        None => None,
+    };
+    let logos = logo::column_logos(args, &r, &classes, db.as_deref())?;
+    let mut narrow = 0;
     let mut n = 0;
     for &ci in &classes {
         let stem = format!("{}_{}", r.index[ci], sanitise(&r.names[ci]));
-        save(
-            &class_figure::ClassFigure::with_channels(&r, ci, args.channels),
-            &args.out,
-            &format!("class_{stem}"),
-        )?;
+        let fig = class_figure::ClassFigure::with_logos(&r, ci, args.channels, logos.as_ref());
+        narrow += fig.logos_too_narrow() as usize;
+        save(&fig, &args.out, &format!("class_{stem}"))?;
         save(
             &bars::OfivBars::new(&r, ci),
             &args.out,
@@ -399,6 +420,13 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
     };
     save(&sim, &args.out, "similarity")?;
     n += 1;
+    if narrow > 0 {
+        eprintln!(
+            "deepresolve-mpi: no logos on {narrow} of {} class figures: their columns are under {} px wide (show fewer with --channels N)",
+            classes.len(),
+            class_figure::MIN_LOGO_COLUMN
+        );
+    }
     eprintln!(
         "deepresolve-mpi: wrote {n} figures ({} classes) as SVG and PNG to {}",
         classes.len(),
