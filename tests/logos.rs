@@ -2,7 +2,7 @@
 //! carry the planted motifs), the logo sheet of a `channels` file
 //! (`plot CHANNELS.h5`), and the logo geometry itself.
 mod common;
-use common::{fixture, run_bin, stderr_of, tmpdir};
+use common::{fixture, motif_match, run_bin, stderr_of, tmpdir};
 use deepresolve_mpi::plot::logo::{
     column_stack, information_content, logo_glyphs, LogoLayout, DEFAULT_TOP,
 };
@@ -244,48 +244,6 @@ fn information_content_and_letter_heights() {
 }
 
 // ------------------------------------------------- plot CHANNELS.h5 --
-
-/// One-hot rows of a motif (A, C, G, T).
-fn onehot(m: &str) -> Vec<[f64; 4]> {
-    m.bytes()
-        .map(|c| {
-            let mut r = [0.0; 4];
-            r["ACGT".bytes().position(|b| b == c).unwrap()] = 1.0;
-            r
-        })
-        .collect()
-}
-
-/// The best Pearson correlation of the motif's one-hot columns with the
-/// PWM's, at any offset inside the PWM, on either strand (as tests/sequences.rs).
-fn motif_match(pwm: &[[f64; 4]], motif: &str) -> f64 {
-    let rc: String = motif
-        .bytes()
-        .rev()
-        .map(|c| match c {
-            b'A' => 'T',
-            b'C' => 'G',
-            b'G' => 'C',
-            _ => 'A',
-        })
-        .collect();
-    let mut best = -1.0f64;
-    for m in [motif.to_string(), rc] {
-        let y: Vec<f64> = onehot(&m).into_iter().flatten().collect();
-        for off in 0..=pwm.len().saturating_sub(m.len()) {
-            let x: Vec<f64> = pwm[off..off + m.len()].iter().flatten().copied().collect();
-            let n = x.len() as f64;
-            let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-            let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
-            let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
-            let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
-            if vx > 0.0 {
-                best = best.max(cov / (vx * vy).sqrt());
-            }
-        }
-    }
-    best
-}
 
 const PLANTED: [(&str, &str); 3] = [("M1", "CAGGTC"), ("M2", "GCTCAT"), ("M3", "CGCTTG")];
 

@@ -6,7 +6,7 @@
 //! with the same motifs planted).
 mod common;
 
-use common::{expect_error, fixture, run_bin, run_bin_env, stderr_of, tmpdir};
+use common::{expect_error, fixture, motif_match, onehot, run_bin, run_bin_env, stderr_of, tmpdir};
 use deepresolve_mpi::model::{load_model, LayerKind};
 use std::path::Path;
 
@@ -236,50 +236,6 @@ fn bad_fasta_files_are_one_error_naming_the_record() {
 
 /// Rows of A, C, G, T probabilities.
 type Pwm = Vec<[f64; 4]>;
-
-fn onehot(m: &str) -> Pwm {
-    m.bytes()
-        .map(|c| {
-            let mut r = [0.0; 4];
-            r["ACGT".bytes().position(|b| b == c).unwrap()] = 1.0;
-            r
-        })
-        .collect()
-}
-
-fn revcomp(m: &str) -> String {
-    m.bytes()
-        .rev()
-        .map(|c| match c {
-            b'A' => 'T',
-            b'C' => 'G',
-            b'G' => 'C',
-            _ => 'A',
-        })
-        .collect()
-}
-
-/// The best Pearson correlation of the motif's one-hot columns with the
-/// PWM's at any offset (motif inside the PWM) on either strand.
-fn motif_match(pwm: &Pwm, motif: &str) -> f64 {
-    let mut best = -1.0f64;
-    for m in [motif.to_string(), revcomp(motif)] {
-        let o = onehot(&m);
-        for off in 0..=pwm.len().saturating_sub(o.len()) {
-            let x: Vec<f64> = pwm[off..off + o.len()].iter().flatten().copied().collect();
-            let y: Vec<f64> = o.iter().flatten().copied().collect();
-            let n = x.len() as f64;
-            let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-            let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
-            let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
-            let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
-            if vx > 0.0 {
-                best = best.max(cov / (vx * vy).sqrt());
-            }
-        }
-    }
-    best
-}
 
 /// The best-matching motif of `motifs` and its correlation.
 fn best_target(pwm: &Pwm, motifs: &[&str]) -> (usize, f64) {

@@ -452,3 +452,52 @@ pub struct Names {
     pub add1: usize,
     pub block2: usize,
 }
+
+/// One-hot rows (A, C, G, T) of a motif.
+#[allow(dead_code)]
+pub fn onehot(m: &str) -> Vec<[f64; 4]> {
+    m.bytes()
+        .map(|c| {
+            let mut r = [0.0; 4];
+            r["ACGT".bytes().position(|b| b == c).unwrap()] = 1.0;
+            r
+        })
+        .collect()
+}
+
+/// The reverse complement of an ACGT string.
+#[allow(dead_code)]
+pub fn revcomp(m: &str) -> String {
+    m.bytes()
+        .rev()
+        .map(|c| match c {
+            b'A' => 'T',
+            b'C' => 'G',
+            b'G' => 'C',
+            _ => 'A',
+        })
+        .collect()
+}
+
+/// The best Pearson correlation of the motif's one-hot columns with the
+/// PWM's at any offset (motif inside the PWM) on either strand.
+#[allow(dead_code)]
+pub fn motif_match(pwm: &[[f64; 4]], motif: &str) -> f64 {
+    let mut best = -1.0f64;
+    for m in [motif.to_string(), revcomp(motif)] {
+        let o = onehot(&m);
+        for off in 0..=pwm.len().saturating_sub(o.len()) {
+            let x: Vec<f64> = pwm[off..off + o.len()].iter().flatten().copied().collect();
+            let y: Vec<f64> = o.iter().flatten().copied().collect();
+            let n = x.len() as f64;
+            let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+            let cov: f64 = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum();
+            let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+            let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+            if vx > 0.0 {
+                best = best.max(cov / (vx * vy).sqrt());
+            }
+        }
+    }
+    best
+}
