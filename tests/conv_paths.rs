@@ -371,3 +371,71 @@ fn inspect_names_each_convolutions_path() {
         lines[1]
     );
 }
+
+/// With a batch-invariant scorer the batch is refilled from the next lane:
+/// lanes of 3 items keep a batch of 4 full until the lanes run out, and every
+/// lane comes back whole and in lane order.
+#[test]
+fn a_batch_invariant_scorer_refills_from_the_next_lane() {
+    use deepresolve_mpi::ascent::{run_lanes, ItemResult, LaneFeed, Next};
+    let net = Network::new(&invariant_model()).unwrap();
+    let plan = Plan::new(&net, 0, None, None).unwrap();
+    let mut sc = Scorer::with_conv(&net, plan, 4, ConvMode::Fast);
+    if !sc.batch_invariant() {
+        eprintln!("skipped: this CPU lacks AVX2/FMA, so lanes drain");
+        return;
+    }
+    struct Feed {
+        lanes: Vec<Vec<Item>>,
+        next: usize,
+        done: Vec<(usize, Vec<ItemResult>)>,
+    }
+    impl LaneFeed for Feed {
+        fn next(&mut self, _wait: bool) -> deepresolve_mpi::Result<Next> {
+            self.next += 1;
+            Ok(match self.lanes.get(self.next - 1) {
+                Some(l) => Next::Lane(self.next - 1, l.clone()),
+                None => Next::End,
+            })
+        }
+        fn done(&mut self, lane: usize, r: Vec<ItemResult>) -> deepresolve_mpi::Result<()> {
+            self.done.push((lane, r));
+            Ok(())
+        }
+    }
+    let lanes: Vec<Vec<Item>> = (0..6)
+        .map(|l| {
+            (0..3)
+                .map(|i| Item {
+                    class_pos: (l + i) % 9,
+                    class: (l + i) % 9,
+                    restart: 3 * l + i,
+                })
+                .collect()
+        })
+        .collect();
+    let mut feed = Feed {
+        lanes: lanes.clone(),
+        next: 0,
+        done: vec![],
+    };
+    let p = AscentParams::new().max_steps(25).check().unwrap();
+    let mut batches = vec![];
+    run_lanes(&mut sc, &mut feed, &p, (12, 24), &mut |m| {
+        batches.push(m);
+        Ok(())
+    })
+    .unwrap();
+    // Items started by the time the last lane was handed out: 18; until the
+    // queue empties, every step runs a full batch.
+    let full = batches.iter().take_while(|&&m| m == 4).count();
+    assert!(
+        full >= 25,
+        "only the first {full} steps ran a full batch of 4 ({batches:?}): lanes of 3 drained"
+    );
+    assert_eq!(feed.done.len(), 6);
+    for (lane, r) in &feed.done {
+        let items: Vec<Item> = r.iter().map(|x| x.item).collect();
+        assert_eq!(items, lanes[*lane], "lane {lane} came back out of order");
+    }
+}

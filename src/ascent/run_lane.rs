@@ -59,9 +59,10 @@ struct Open {
     results: Vec<(usize, ItemResult)>,
 }
 
-/// A lane with no items is done as soon as it opens.
+/// A lane with no items is done as soon as it opens (only the lane just
+/// opened can be one).
 fn close_empty(open: &mut [Option<Open>], feed: &mut dyn LaneFeed) -> Result<()> {
-    for o in open.iter_mut() {
+    if let Some(o) = open.last_mut() {
         if o.as_ref().is_some_and(|o| o.left == 0) {
             feed.done(o.take().unwrap().lane, Vec::new())?;
         }
@@ -161,8 +162,14 @@ pub fn run_lanes(
                     best_score: 0.0,
                     since_best: 0,
                 });
-            } else if slots.is_empty() && !ended {
-                ended = take(feed.next(true)?, &mut queue, &mut open);
+            } else if !ended && (refill || slots.is_empty()) {
+                // A free slot and no item queued: the next lane, waiting for
+                // it only when the batch is empty.
+                let next = feed.next(slots.is_empty())?;
+                if next == Next::NotYet {
+                    break;
+                }
+                ended = take(next, &mut queue, &mut open);
                 close_empty(&mut open, feed)?;
             } else {
                 break;

@@ -102,6 +102,18 @@ struct Dealing<'j> {
     received: usize,
 }
 
+impl Dealing<'_> {
+    /// Store the finished lane a message carries, if any.
+    fn take_finished(&mut self, lanes: &Lanes, data: &[u8]) -> Result<()> {
+        let (finished, res) = decode_finished(data)?;
+        if let Some(g) = finished {
+            self.sink.put(lanes.check(g)?, &res)?;
+            self.received += 1;
+        }
+        Ok(())
+    }
+}
+
 /// Answer every waiting message: store finished lanes, deal the next lane
 /// to a rank that asks (or tell it to stop), and end the run on a signal.
 fn serve(
@@ -123,18 +135,10 @@ fn serve(
     }
     let mut st = state.borrow_mut();
     while let Some((data, _)) = poll_message(world, TAG_DONE) {
-        let (finished, res) = decode_finished(&data)?;
-        if let Some(g) = finished {
-            st.sink.put(lanes.check(g)?, &res)?;
-            st.received += 1;
-        }
+        st.take_finished(lanes, &data)?;
     }
     while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-        let (finished, res) = decode_finished(&data)?;
-        if let Some(g) = finished {
-            st.sink.put(lanes.check(g)?, &res)?;
-            st.received += 1;
-        }
+        st.take_finished(lanes, &data)?;
         let lane: i64 = match pending.get(st.next) {
             Some(&g) => {
                 st.next += 1;
