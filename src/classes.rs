@@ -77,6 +77,26 @@ pub fn class_names(
     Ok((0..n_outputs).map(|i| i.to_string()).collect())
 }
 
+/// A class name made safe for file names and MEME identifiers: whitespace → `_`,
+/// anything but letters, digits, `-`, `_`, `.` → `_`.
+pub fn sanitise(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|ch| {
+            if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' {
+                ch
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

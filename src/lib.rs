@@ -14,6 +14,7 @@ pub mod clusters;
 pub mod diff;
 pub mod distributed;
 pub mod error;
+pub mod filters;
 pub mod inspect;
 pub mod job;
 pub mod model;

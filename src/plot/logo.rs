@@ -1,6 +1,6 @@
 //! Sequence logos of position weight matrices, and `plot --logos`: a sheet of
 //! each class's top channels (by OFIV) drawn as logos when those channels are
-//! first-layer filters (see [`crate::motifs::first_layer_filters`]).
+//! first-layer filters (see [`crate::filters::first_layer_filters`]).
 //!
 //! Each column's height is its information content IC = 2 − H bits, with
 //! H = −Σ p log₂ p (no small-sample correction); each letter is p × IC tall,
@@ -352,7 +352,7 @@ pub fn logo_sheet(
     top: usize,
     db: Option<&[crate::tomtom::Motif]>,
 ) -> Result<LogoSheet> {
-    use crate::motifs::{first_layer_filters, pwm};
+    use crate::filters::{first_layer_filters, pwm};
     use crate::tomtom::{best_per_query, tomtom, ColumnScore, Motif};
     let layer = r
         .layer_index
@@ -460,7 +460,7 @@ pub fn column_logos(
     db: Option<&[crate::tomtom::Motif]>,
 ) -> Result<Option<super::class_figure::ColumnLogos>> {
     use super::class_figure::{shown_ranks, ColumnLogos};
-    use crate::motifs::{first_layer_filters, pwm};
+    use crate::filters::{first_layer_filters, pwm};
     use crate::tomtom::{best_per_query, tomtom, ColumnScore, Motif};
     let Some(model) = &args.model else {
         return Ok(None);

@@ -18,6 +18,7 @@ pub mod class_figure;
 pub mod heatmap;
 pub mod logo;
 
+pub use crate::classes::sanitise;
 use crate::results::FinishedRun;
 use crate::{Error, Result};
 use plotters::coord::Shift;
@@ -200,26 +201,6 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
         t
-    }
-}
-
-/// A class name made safe for file names and MEME identifiers: whitespace → `_`,
-/// anything but letters, digits, `-`, `_`, `.` → `_`.
-pub fn sanitise(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|ch| {
-            if ch.is_alphanumeric() || ch == '-' || ch == '_' || ch == '.' {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        "_".into()
-    } else {
-        s
     }
 }
 
