@@ -306,7 +306,7 @@ pub struct RunArgs {
     /// Results file (HDF5).
     #[arg(long, required_unless_present = "out_dir")]
     pub out: Option<PathBuf>,
-    /// `all`, or output indices such as 0,3,7-9.
+    /// `all`, or output indices, ranges and class names such as 0,3,7-9,CTCF (names from --class-names or the model).
     #[arg(long, default_value = RunConfig::DEFAULT_CLASSES)]
     pub classes: String,
     #[arg(long, default_value_t = RunConfig::DEFAULT_RESTARTS)]

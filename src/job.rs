@@ -1,7 +1,7 @@
 //! From `run` options to a checked job: the model loaded, the layer and the
 //! classes resolved, the options validated, the work cut into lanes.
 use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
-use crate::classes::{class_names, parse_classes};
+use crate::classes::{class_names, dense_index, select};
 use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
 use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::results::RunMeta;
@@ -149,11 +149,17 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         None => net.input_shape(layer),
         Some(t) => net.tensor_shape(t),
     };
-    let classes = parse_classes(&a.classes, n_out)?;
     let all_names = class_names(
         a.class_names.as_deref(),
         model_class_names.as_deref(),
         n_out,
+    )?;
+    let classes = select(
+        &a.classes,
+        &dense_index(n_out),
+        &all_names,
+        Some(n_out as i64 - 1),
+        "the model",
     )?;
     let meta = RunMeta {
         model: a.model.display().to_string(),

@@ -234,88 +234,28 @@ impl FinishedRun {
             .collect()
     }
 
-    /// Position (0..C) of a class given by output index (as in /classes/index) or by name.
+    /// Position (0..C) of one class given by output index or name (the
+    /// `--classes` parser, for one class).
     pub fn find_class(&self, key: &str) -> Result<usize> {
         let key = key.trim();
-        if let Ok(i) = key.parse::<i64>() {
-            if let Some(p) = self.index.iter().position(|&x| x == i) {
-                return Ok(p);
-            }
+        match self.select_classes(key)?.as_slice() {
+            [p] => Ok(*p),
+            _ => Err(Error::Input(format!(
+                "{key:?} names more than one class of {}: give one output index or name",
+                self.path.display()
+            ))),
         }
-        if let Some(p) = self.names.iter().position(|n| n == key) {
-            return Ok(p);
-        }
-        let shown: Vec<String> = self
-            .index
-            .iter()
-            .zip(&self.names)
-            .take(12)
-            .map(|(i, n)| {
-                if n == &i.to_string() {
-                    n.clone()
-                } else {
-                    format!("{i} ({n})")
-                }
-            })
-            .collect();
-        Err(Error::Input(format!(
-            "class {key:?} is not in {}: it has {} classes, by output index or name: {}{}",
-            self.path.display(),
-            self.c,
-            shown.join(", "),
-            if self.c > 12 { ", …" } else { "" }
-        )))
     }
 
     /// Classes selected by a list such as `0,3,7-9,classA` (output indices, ranges
-    /// of output indices, or names), as positions 0..C in file order of the list.
+    /// of output indices, or names), as positions 0..C in the order of the list.
     pub fn select_classes(&self, list: &str) -> Result<Vec<usize>> {
-        let list = list.trim();
-        if list == "all" {
-            return Ok((0..self.c).collect());
-        }
-        let mut out: Vec<usize> = Vec::new();
-        let push = |p: usize, out: &mut Vec<usize>| {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        };
-        for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            // A name wins over a range reading (names may contain '-').
-            if let Some(p) = self.names.iter().position(|n| n == part) {
-                push(p, &mut out);
-                continue;
-            }
-            if let Some((a, b)) = part.split_once('-') {
-                if let (Ok(a), Ok(b)) = (a.trim().parse::<i64>(), b.trim().parse::<i64>()) {
-                    if a > b {
-                        return Err(Error::Input(format!(
-                            "--classes {list:?}: {part:?} is a range that runs backwards"
-                        )));
-                    }
-                    let hits: Vec<usize> = (0..self.c)
-                        .filter(|&p| self.index[p] >= a && self.index[p] <= b)
-                        .collect();
-                    if hits.is_empty() {
-                        return Err(Error::Input(format!(
-                            "--classes {list:?}: no class of {} has an output index in {part}",
-                            self.path.display()
-                        )));
-                    }
-                    for p in hits {
-                        push(p, &mut out);
-                    }
-                    continue;
-                }
-            }
-            let p = self
-                .find_class(part)
-                .map_err(|e| Error::Input(format!("--classes {list:?}: {e}")))?;
-            push(p, &mut out);
-        }
-        if out.is_empty() {
-            return Err(Error::Input(format!("--classes {list:?} selects no class")));
-        }
-        Ok(out)
+        crate::classes::select(
+            list,
+            &self.index,
+            &self.names,
+            None,
+            &self.path.display().to_string(),
+        )
     }
 }
