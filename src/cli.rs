@@ -14,6 +14,7 @@ use deepresolve_mpi::motifs::MotifsOptions;
 use deepresolve_mpi::network::{ConvMode, Reduce};
 use deepresolve_mpi::plot::class_figure::Channels;
 use deepresolve_mpi::plot::PlotOptions;
+use deepresolve_mpi::report::ReportOptions;
 use deepresolve_mpi::sequences::{Alphabet, Fit};
 use std::path::PathBuf;
 
@@ -62,6 +63,66 @@ pub enum Command {
     Match(MatchArgs),
     /// Flat clusters of the classes from /analysis/linkage (SciPy's fcluster).
     Clusters(ClustersArgs),
+    /// One self-contained HTML page of a results file: settings, a sortable
+    /// table of the classes with their top channels (logos and motif names
+    /// from a channels file), the similarity matrix and clusters, class figures.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// A results file of `run`.
+    pub results: PathBuf,
+    /// The HTML file to write (replaced atomically; never one of the inputs).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A finished `channels` file of the same model and layer: each channel's logo and motif.
+    #[arg(long)]
+    pub channels_file: Option<PathBuf>,
+    /// A MEME motif database: name each channel's motif by its best TOMTOM match.
+    #[arg(long = "match", requires = "channels_file")]
+    pub match_db: Option<PathBuf>,
+    /// HDF5 file of training labels (examples × classes): each cluster's mean label correlation.
+    #[arg(long)]
+    pub labels: Option<PathBuf>,
+    /// The dataset in --labels (default: labels, y, Y or traindata, or the file's only 2-D dataset).
+    #[arg(long, requires = "labels")]
+    pub labels_dataset: Option<String>,
+    /// Clusters: cut the tree at this height of 1 − A (default 0.5).
+    #[arg(long, conflicts_with = "k")]
+    pub cut: Option<f64>,
+    /// Clusters: at most N.
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Highest and lowest channels per class in the table.
+    #[arg(long, default_value_t = ReportOptions::DEFAULT_TOP)]
+    pub top: usize,
+    /// Class figures the page carries: the first N classes', or `all` (default 50).
+    #[arg(long)]
+    pub figures: Option<String>,
+}
+
+impl ReportArgs {
+    pub fn to_options(&self) -> Result<ReportOptions, String> {
+        let figures = match self.figures.as_deref() {
+            None => Some(ReportOptions::DEFAULT_FIGURES),
+            Some(s) if s.trim().eq_ignore_ascii_case("all") => None,
+            Some(s) => Some(s.trim().parse::<usize>().map_err(|_| {
+                format!("--figures {s:?}: give a number of classes or `all`")
+            })?),
+        };
+        Ok(ReportOptions {
+            channels_file: self.channels_file.clone(),
+            match_db: self.match_db.clone(),
+            labels: self.labels.clone(),
+            labels_dataset: self.labels_dataset.clone(),
+            cut: self.cut,
+            k: self.k,
+            top: self.top,
+            figures,
+            ..ReportOptions::new(self.results.clone(), self.out.clone())
+        })
+    }
 }
 
 #[derive(Args, Debug, Clone)]

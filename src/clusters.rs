@@ -263,7 +263,7 @@ pub fn mean_pairwise(members: &[usize], m: impl Fn(usize, usize) -> f64) -> Opti
 }
 
 /// Training labels of some classes, as Pearson correlations between them.
-struct LabelCorr {
+pub(crate) struct LabelCorr {
     /// Column (position in `cols`) of each class position, if the class has labels.
     col_of: Vec<Option<usize>>,
     corr: Vec<f64>,
@@ -271,7 +271,7 @@ struct LabelCorr {
 }
 
 impl LabelCorr {
-    fn get(&self, i: usize, j: usize) -> f64 {
+    pub(crate) fn get(&self, i: usize, j: usize) -> f64 {
         match (self.col_of[i], self.col_of[j]) {
             (Some(a), Some(b)) => self.corr[a * self.ncols + b],
             _ => f64::NAN,
@@ -324,7 +324,7 @@ fn pick_labels_dataset(file: &hdf5::File, path: &Path, want: Option<&str>) -> Re
 /// Read the label matrix and correlate the columns of the run's classes,
 /// streaming over examples so that a DeepSEA-sized file (4.4 M examples)
 /// need not fit in memory. Says on stderr which dataset and orientation it read.
-fn label_correlations(r: &FinishedRun, path: &Path, want: Option<&str>) -> Result<LabelCorr> {
+pub(crate) fn label_correlations(r: &FinishedRun, path: &Path, want: Option<&str>) -> Result<LabelCorr> {
     let file = hdf5::File::open(path)
         .map_err(|e| Error::Input(format!("--labels {}: cannot open: {e}", path.display())))?;
     let name = pick_labels_dataset(&file, path, want)?;

@@ -22,6 +22,7 @@ pub mod motifs;
 pub mod network;
 pub mod plot;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod sequences;
 pub mod tomtom;

@@ -111,6 +111,10 @@ fn main() {
         Command::Clusters(args) => {
             clusters::clusters(&args.to_options()).map_err(anyhow::Error::from)
         }
+        Command::Report(args) => match args.to_options() {
+            Ok(o) => deepresolve_mpi::report::report(&o).map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::anyhow!(e)),
+        },
     };
     if let Err(e) = &outcome {
         eprintln!("deepresolve-mpi: error: {e:#}");

@@ -11,6 +11,7 @@
 //! lane by lane, for `--resume`.
 pub mod ascent;
 pub mod file;
+pub mod notes;
 pub mod pwm;
 pub mod receptive;
 

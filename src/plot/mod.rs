@@ -415,3 +415,40 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
     );
     Ok(())
 }
+
+/// `fig` as SVG text, for pages that inline their figures.
+pub fn svg_string(fig: &impl Figure) -> Result<String> {
+    register_fonts();
+    let mut s = String::new();
+    {
+        let area = SVGBackend::with_string(&mut s, fig.size()).into_drawing_area();
+        let err = |e: String| Error::Input(format!("cannot draw an SVG figure: {e}"));
+        area.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        fig.draw(&area).map_err(|e| err(e.to_string()))?;
+        area.present().map_err(|e| err(e.to_string()))?;
+    }
+    Ok(s)
+}
+
+/// `fig` as PNG bytes, for pages that inline a figure too dense for SVG.
+pub fn png_bytes(fig: &impl Figure) -> Result<Vec<u8>> {
+    register_fonts();
+    let (w, h) = fig.size();
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    let err = |e: String| Error::Input(format!("cannot draw a PNG figure: {e}"));
+    {
+        let area = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        area.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        fig.draw(&area).map_err(|e| err(e.to_string()))?;
+        area.present().map_err(|e| err(e.to_string()))?;
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut wr = enc.write_header().map_err(|e| err(e.to_string()))?;
+        wr.write_image_data(&rgb).map_err(|e| err(e.to_string()))?;
+    }
+    Ok(out)
+}
