@@ -54,6 +54,19 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
                 echo "setup: could not install $missing: tests/slurm_cluster.rs will skip"
         fi
     fi
+    # tests/report.rs renders the report page in headless Chromium; as root it
+    # is installed here (the test skips, saying why, where it is missing, but
+    # fails under CI=true on Debian as root).
+    if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+        missing=$(missing_debs chromium)
+        if [ -n "$missing" ]; then
+            echo "setup: installing chromium (for tests/report.rs)"
+            export DEBIAN_FRONTEND=noninteractive
+            [ "$apt_updated" = 1 ] || apt-get update -qq || true
+            apt-get install -y -qq chromium >/dev/null ||
+                echo "setup: could not install chromium: tests/report.rs will skip its browser check"
+        fi
+    fi
 elif ! have_libs; then
     cat <<'MSG'
 setup: not a Debian/Ubuntu system. deepresolve-mpi needs, before building:

@@ -107,9 +107,11 @@ impl ReportArgs {
         let figures = match self.figures.as_deref() {
             None => Some(ReportOptions::DEFAULT_FIGURES),
             Some(s) if s.trim().eq_ignore_ascii_case("all") => None,
-            Some(s) => Some(s.trim().parse::<usize>().map_err(|_| {
-                format!("--figures {s:?}: give a number of classes or `all`")
-            })?),
+            Some(s) => Some(
+                s.trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("--figures {s:?}: give a number of classes or `all`"))?,
+            ),
         };
         Ok(ReportOptions {
             channels_file: self.channels_file.clone(),

@@ -324,7 +324,11 @@ fn pick_labels_dataset(file: &hdf5::File, path: &Path, want: Option<&str>) -> Re
 /// Read the label matrix and correlate the columns of the run's classes,
 /// streaming over examples so that a DeepSEA-sized file (4.4 M examples)
 /// need not fit in memory. Says on stderr which dataset and orientation it read.
-pub(crate) fn label_correlations(r: &FinishedRun, path: &Path, want: Option<&str>) -> Result<LabelCorr> {
+pub(crate) fn label_correlations(
+    r: &FinishedRun,
+    path: &Path,
+    want: Option<&str>,
+) -> Result<LabelCorr> {
     let file = hdf5::File::open(path)
         .map_err(|e| Error::Input(format!("--labels {}: cannot open: {e}", path.display())))?;
     let name = pick_labels_dataset(&file, path, want)?;

@@ -20,6 +20,7 @@ pub mod job;
 pub mod model;
 pub mod motifs;
 pub mod network;
+pub mod numbers;
 pub mod plot;
 pub mod progress;
 pub mod report;

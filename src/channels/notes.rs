@@ -3,8 +3,9 @@
 //! PWM, flanks trimmed), its consensus, and with a motif database its best
 //! TOMTOM match. At any layer: the channels file was made for the same H.
 use super::file::BestMotifs;
+use crate::numbers::num;
 use crate::results::FinishedRun;
-use crate::tomtom::{report::g6, Motif};
+use crate::tomtom::Motif;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -61,10 +62,7 @@ pub fn bits(col: &[f64; 4]) -> f64 {
 /// [`TRIM_BITS`]; all of it when none has that much.
 pub fn trim(pwm: &[[f64; 4]]) -> &[[f64; 4]] {
     let strong = |c: &[f64; 4]| bits(c) >= TRIM_BITS;
-    match (
-        pwm.iter().position(strong),
-        pwm.iter().rposition(strong),
-    ) {
+    match (pwm.iter().position(strong), pwm.iter().rposition(strong)) {
         (Some(a), Some(b)) => &pwm[a..=b],
         _ => pwm,
     }
@@ -152,7 +150,8 @@ impl ChannelNotes {
     /// The channels file describes the channels of `r`: the same number, at
     /// the same layer.
     pub fn check_fits(&self, r: &FinishedRun) -> Result<()> {
-        if self.k() != r.k || (!self.layer.is_empty() && !r.layer.is_empty() && self.layer != r.layer)
+        if self.k() != r.k
+            || (!self.layer.is_empty() && !r.layer.is_empty() && self.layer != r.layer)
         {
             return Err(Error::Input(format!(
                 "--channels-file {} describes {} channels of the input of {:?}, but {} has {} channels of the input of {:?}: make the channels file with `channels --layer {}` on the model of the run",
@@ -180,7 +179,7 @@ impl ChannelNotes {
             Some(m) => format!(
                 "{} (p {}{})",
                 m.name(),
-                g6(m.p),
+                num(m.p),
                 if m.rc { ", −" } else { "" }
             ),
             None => self.consensus[k].clone(),

@@ -22,7 +22,8 @@ pub fn symbol_id(channel: usize) -> String {
 /// the most probable letter on top.
 pub fn symbol(id: &str, pwm: &[[f64; 4]]) -> String {
     let w = COLUMN * pwm.len().max(1) as f64;
-    let mut s = format!("<symbol id=\"{id}\" viewBox=\"0 0 {w} {HEIGHT}\" preserveAspectRatio=\"none\">");
+    let mut s =
+        format!("<symbol id=\"{id}\" viewBox=\"0 0 {w} {HEIGHT}\" preserveAspectRatio=\"none\">");
     for (j, col) in pwm.iter().enumerate() {
         let ic = bits(col);
         let mut order = [0usize, 1, 2, 3];

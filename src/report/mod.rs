@@ -118,20 +118,29 @@ pub fn report(o: &ReportOptions) -> Result<()> {
 /// The root attributes of a results file, as text.
 fn settings(path: &Path) -> Result<Vec<(String, String)>> {
     use crate::model::h5util::{float_attr, int_array_attr, int_attr, str_attr};
-    let f = hdf5::File::open(path)
-        .map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
+    let f =
+        hdf5::File::open(path).map_err(|e| Error::results(path, format!("cannot open: {e}")))?;
     let mut names = f.attr_names().unwrap_or_default();
     names.sort();
     Ok(names
         .into_iter()
         .map(|n| {
+            let is_float = f
+                .attr(&n)
+                .and_then(|a| a.dtype())
+                .and_then(|t| t.to_descriptor())
+                .is_ok_and(|t| matches!(t, hdf5::types::TypeDescriptor::Float(_)));
+            // Settings as given: a float's shortest exact form (0.1, 0.000001).
             let v = str_attr(&f, &n)
-                .or_else(|| int_attr(&f, &n).map(|v| v.to_string()))
-                .or_else(|| float_attr(&f, &n).map(page::num))
                 .or_else(|| {
-                    int_array_attr(&f, &n).map(|v| {
-                        v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
-                    })
+                    is_float
+                        .then(|| float_attr(&f, &n).map(|v| v.to_string()))
+                        .flatten()
+                })
+                .or_else(|| int_attr(&f, &n).map(|v| v.to_string()))
+                .or_else(|| {
+                    int_array_attr(&f, &n)
+                        .map(|v| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
                 })
                 .unwrap_or_else(|| "(not shown)".into());
             (n, v)

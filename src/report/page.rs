@@ -27,28 +27,7 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-/// A number for people: 3 significant digits, no exponent between 0.001 and
-/// 10⁶, else `1.8e-5`.
-pub fn num(x: f64) -> String {
-    if x == 0.0 {
-        return "0".into();
-    }
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    let a = x.abs();
-    if !(1e-3..1e6).contains(&a) {
-        let s = format!("{x:.1e}");
-        return s.replace(".0e", "e");
-    }
-    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
+pub use crate::numbers::num;
 
 /// Standard base64 of `b`, for data URIs.
 pub fn base64(b: &[u8]) -> String {
@@ -145,7 +124,9 @@ pub fn page(inp: &Inputs, o: &ReportOptions) -> Result<String> {
     figures(&mut h, inp, o)?;
     // Logos referenced above, each drawn once.
     if let Some(n) = &inp.notes {
-        h.push_str("<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>");
+        h.push_str(
+            "<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>",
+        );
         for &k in &used {
             h.push_str(&logo_svg::symbol(&logo_svg::symbol_id(k), &n.pwms[k]));
         }
@@ -215,7 +196,10 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
             match &inp.notes {
                 Some(n) => format!(
                     " data-top-motif=\"{}\"",
-                    esc(&n.best(top_ch).map(|m| m.id.clone()).unwrap_or_else(|| n.consensus[top_ch].clone()))
+                    esc(&n
+                        .best(top_ch)
+                        .map(|m| m.id.clone())
+                        .unwrap_or_else(|| n.consensus[top_ch].clone()))
                 ),
                 None => String::new(),
             }
@@ -307,7 +291,12 @@ fn similarity(h: &mut String, inp: &Inputs) -> Result<()> {
             .iter()
             .map(|&p| format!("<a href=\"#class-{p}\">{}</a>", esc(&display_name(r, p))))
             .collect();
-        let _ = write!(h, "<li value=\"{id}\">{} — {}</li>", esc(&line), names.join(", "));
+        let _ = write!(
+            h,
+            "<li value=\"{id}\">{} — {}</li>",
+            esc(&line),
+            names.join(", ")
+        );
     }
     h.push_str("</ol>");
     Ok(())
@@ -349,12 +338,7 @@ fn figures(h: &mut String, inp: &Inputs, o: &ReportOptions) -> Result<()> {
 mod tests {
     use super::*;
     #[test]
-    fn numbers_escapes_and_base64() {
-        assert_eq!(num(0.07775785), "0.0778");
-        assert_eq!(num(0.0), "0");
-        assert_eq!(num(1.77281e-05), "1.8e-5");
-        assert_eq!(num(12.345), "12.3");
-        assert_eq!(num(-3.0), "-3");
+    fn escapes_and_base64() {
         assert_eq!(esc("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
         assert_eq!(base64(b"Man"), "TWFu");
         assert_eq!(base64(b"Ma"), "TWE=");

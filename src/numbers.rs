@@ -1,0 +1,41 @@
+//! Numbers printed for people (reports, tables read by eye): a few significant
+//! digits, no exponent in the everyday range. Machine-read tables keep their
+//! own formats (TOMTOM's `%g`).
+
+/// A number for people: 3 significant digits, no exponent between 0.001 and
+/// 10⁶, else `1.8e-5`.
+pub fn num(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let a = x.abs();
+    if !(1e-3..1e6).contains(&a) {
+        let s = format!("{x:.1e}");
+        return s.replace(".0e", "e");
+    }
+    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn three_significant_digits_and_short_exponents() {
+        assert_eq!(num(0.07775785), "0.0778");
+        assert_eq!(num(0.0), "0");
+        assert_eq!(num(1.77281e-05), "1.8e-5");
+        assert_eq!(num(12.345), "12.3");
+        assert_eq!(num(-3.0), "-3");
+        assert_eq!(num(0.0093367), "0.00934");
+        assert_eq!(num(2.0e7), "2e7");
+    }
+}
