@@ -245,6 +245,10 @@ pub struct PlotArgs {
     /// --logos, or for a `channels` results file).
     #[arg(long = "match")]
     pub match_db: Option<PathBuf>,
+    /// A finished `channels` file of the run's model and layer: each column of the class
+    /// figures gets its channel's motif as a logo (and, with --match, its best match), at any layer.
+    #[arg(long, conflicts_with_all = ["model", "logos"])]
+    pub channels_file: Option<PathBuf>,
 }
 
 fn parse_channels(s: &str) -> Result<Channels, String> {
@@ -281,6 +285,12 @@ pub struct DiffArgs {
     /// Rows shown at each end of the table.
     #[arg(long, default_value_t = DiffOptions::DEFAULT_TOP)]
     pub top: usize,
+    /// A finished `channels` file of the run's model and layer: a motif column (any layer).
+    #[arg(long)]
+    pub channels_file: Option<PathBuf>,
+    /// A MEME motif database: name each channel's motif by its best TOMTOM match.
+    #[arg(long = "match", requires = "channels_file")]
+    pub match_db: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -535,6 +545,7 @@ impl PlotArgs {
             model: self.model.clone(),
             weights: self.weights.clone(),
             match_db: self.match_db.clone(),
+            channels_file: self.channels_file.clone(),
             ..PlotOptions::new(self.results.clone(), self.out.clone())
         }
     }
@@ -561,6 +572,8 @@ impl DiffArgs {
             class_a: self.class_a.clone(),
             class_b: self.class_b.clone(),
             top: self.top,
+            channels_file: self.channels_file.clone(),
+            match_db: self.match_db.clone(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `diff RESULTS.h5 CLASS_A CLASS_B`: the class difference map of the paper,
 //! D = OFIV_A − OFIV_B, as a table of channels sorted by D (highest first).
+use crate::channels::notes::ChannelNotes;
 use crate::results::FinishedRun;
 use crate::Result;
 use std::fmt::Write as _;
@@ -44,6 +45,18 @@ fn class_label(r: &FinishedRun, p: usize) -> String {
 
 /// The table `diff` prints.
 pub fn render(r: &FinishedRun, a: usize, b: usize, top: usize) -> String {
+    render_with(r, a, b, top, None)
+}
+
+/// [`render`], with a `motif` column naming each channel's motif when `notes`
+/// (a channels file of the run's layer) is given.
+pub fn render_with(
+    r: &FinishedRun,
+    a: usize,
+    b: usize,
+    top: usize,
+    notes: Option<&ChannelNotes>,
+) -> String {
     let rows = difference(r, a, b);
     let k = rows.len();
     let mut s = String::new();
@@ -63,10 +76,13 @@ pub fn render(r: &FinishedRun, a: usize, b: usize, top: usize) -> String {
         s,
         "# nonadditive: A/B = channel is non-additive in class A/B, - = additive in both"
     );
-    let header = format!(
+    let mut header = format!(
         "{:>6} {:>8} {:>14} {:>14} {:>14} {:>11}",
         "row", "channel", "D", "OFIV_A", "OFIV_B", "nonadditive"
     );
+    if notes.is_some() {
+        header.push_str("  motif");
+    }
     let line = |s: &mut String, i: usize, x: &DiffRow| {
         let flags = match (x.nonadditive_a, x.nonadditive_b) {
             (true, true) => "A,B",
@@ -74,7 +90,7 @@ pub fn render(r: &FinishedRun, a: usize, b: usize, top: usize) -> String {
             (false, true) => "B",
             (false, false) => "-",
         };
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{:>6} {:>8} {:>14.6e} {:>14.6e} {:>14.6e} {:>11}",
             i + 1,
@@ -84,6 +100,10 @@ pub fn render(r: &FinishedRun, a: usize, b: usize, top: usize) -> String {
             x.ofiv_b,
             flags
         );
+        if let Some(n) = notes {
+            let _ = write!(s, "  {}", n.describe(x.channel));
+        }
+        s.push('\n');
     };
     let _ = writeln!(s, "{header}");
     if 2 * top >= k {
@@ -113,6 +133,10 @@ pub struct DiffOptions {
     pub class_b: String,
     /// Rows shown at each end of the table.
     pub top: usize,
+    /// A finished `channels` file of the run's layer: a motif column.
+    pub channels_file: Option<std::path::PathBuf>,
+    /// A MEME database naming those motifs by their best match.
+    pub match_db: Option<std::path::PathBuf>,
 }
 
 impl DiffOptions {
@@ -126,6 +150,23 @@ pub fn diff(args: &DiffOptions) -> Result<()> {
     if args.top == 0 {
         return Err(crate::Error::Input("--top must be at least 1".into()));
     }
-    print!("{}", render(&r, a, b, args.top));
+    if args.match_db.is_some() && args.channels_file.is_none() {
+        return Err(crate::Error::Input(
+            "--match DB names the motifs of a channels file: give --channels-file CH.h5 too".into(),
+        ));
+    }
+    let notes = match &args.channels_file {
+        Some(p) => {
+            let db = match &args.match_db {
+                Some(m) => Some(crate::tomtom::read_meme(m)?),
+                None => None,
+            };
+            let n = ChannelNotes::read(p, db.as_deref())?;
+            n.check_fits(&r)?;
+            Some(n)
+        }
+        None => None,
+    };
+    print!("{}", render_with(&r, a, b, args.top, notes.as_ref()));
     Ok(())
 }

@@ -416,3 +416,122 @@ fn report_renders_in_headless_chromium() {
         "logos not drawn: {green} green, {red} red pixels"
     );
 }
+
+/// `diff --channels-file` names each channel's motif: between TCAT+CAGATG and
+/// GATA+CAGATG the channels higher in the first are TCAT detectors, those
+/// higher in the second GATA detectors. `plot --channels-file` draws the
+/// channels file's motifs above the class figure's columns at a layer whose
+/// channels are not first-layer filters (the input of `out`, 64 dense units),
+/// where `plot --model` can draw none.
+#[test]
+fn diff_and_plot_name_channel_motifs_at_any_layer() {
+    let d = tmpdir("notes-any-layer");
+    let (res, ch) = run_and_channels(&d, "flatten");
+    let db = d.join("planted.meme");
+    planted_db(&db);
+    let dbs = db.to_str().unwrap();
+    let r = run_bin(
+        &[
+            "diff",
+            &res,
+            "TCAT+CAGATG",
+            "GATA+CAGATG",
+            "--top",
+            "2",
+            "--channels-file",
+            &ch,
+            "--match",
+            dbs,
+        ],
+        None,
+        60,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let text = String::from_utf8_lossy(&r.stdout).to_string();
+    let motifs: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim_start().starts_with("row"))
+        .map(|l| l.split("  ").last().unwrap().split(' ').next().unwrap())
+        .collect();
+    assert_eq!(motifs, ["TCAT", "TCAT", "GATA", "GATA"], "{text}");
+    // Without --channels-file the table is as before: no motif column.
+    let r = run_bin(&["diff", &res, "1", "0", "--top", "2"], None, 60);
+    assert!(!String::from_utf8_lossy(&r.stdout).contains("motif"));
+
+    // The input of `out`: channels of one position each, fed by the whole sequence.
+    let (m, n, fa) = (model2(), names2(), fixture("sequences/synthetic.fa"));
+    let res = d.join("run_out.h5").to_str().unwrap().to_string();
+    let ch = d.join("ch_out.h5").to_str().unwrap().to_string();
+    for a in [
+        vec![
+            "run",
+            "--model",
+            &m,
+            "--layer",
+            "out",
+            "--out",
+            &res,
+            "--class-names",
+            &n,
+            "--restarts",
+            "3",
+        ],
+        vec![
+            "channels",
+            "--model",
+            &m,
+            "--layer",
+            "out",
+            "--fasta",
+            &fa,
+            "--out",
+            &ch,
+            "--inits",
+            "1",
+            "--max-steps",
+            "200",
+        ],
+    ] {
+        let mut a = a.clone();
+        a.push("--quiet");
+        let r = run_bin(&a, None, 120);
+        assert!(r.status.success(), "{}", stderr_of(&r));
+    }
+    let plots = d.join("plots");
+    let p = plots.to_str().unwrap();
+    let r = run_bin(
+        &[
+            "plot",
+            &res,
+            "--out",
+            p,
+            "--classes",
+            "3",
+            "--channels-file",
+            &ch,
+            "--match",
+            dbs,
+        ],
+        None,
+        120,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let svg = std::fs::read_to_string(plots.join("class_3_CGCTTG.svg")).unwrap();
+    assert!(
+        svg.contains("motif logo") && svg.contains("each channel"),
+        "no logos drawn"
+    );
+    let named = svg
+        .lines()
+        .filter(|l| ["GATA", "TCAT", "CAGATG", "CGCTTG"].contains(&l.trim()))
+        .count();
+    assert!(named >= 10, "{named} match names under the logos");
+    // --model cannot: these channels are not first-layer filters.
+    let r = run_bin(
+        &["plot", &res, "--out", p, "--classes", "3", "--model", &m],
+        None,
+        120,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    assert!(stderr_of(&r).contains("no logos"), "{}", stderr_of(&r));
+}

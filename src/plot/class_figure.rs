@@ -62,6 +62,24 @@ pub struct ColumnLogos {
     pub matches: Option<Vec<Option<(String, bool)>>>,
 }
 
+impl ColumnLogos {
+    /// The logos of a `channels` file (any layer): each channel's motif and,
+    /// when it was read with a database, its best match.
+    pub fn from_notes(n: &crate::channels::notes::ChannelNotes) -> ColumnLogos {
+        ColumnLogos {
+            pwms: n.pwms.clone(),
+            matches: n.matches.as_ref().map(|m| {
+                m.iter()
+                    .map(|b| {
+                        b.as_ref()
+                            .map(|b| (b.alt.clone().unwrap_or_else(|| b.id.clone()), b.p < 0.05))
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
 /// Which channels get a column of circles (`plot --channels`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Channels {
@@ -124,6 +142,8 @@ pub struct ClassFigure<'a> {
     ci: usize,
     /// Logos above the columns (None: not drawn).
     logos: Option<&'a ColumnLogos>,
+    /// The logos are a channels file's motifs, not first-layer filters.
+    motif_logos: bool,
     /// Logos were asked for but the columns are too narrow.
     narrow: bool,
     /// Top of the logos, and height of the match-name band under them.
@@ -230,8 +250,10 @@ impl<'a> ClassFigure<'a> {
             70
         };
         let grid_w = cw * n;
-        let title_w = text_width(&Self::title(r, ci), TITLE)
-            .max(text_width(&Self::subtitle(r, logos.is_some()), SMALL));
+        let title_w = text_width(&Self::title(r, ci), TITLE).max(text_width(
+            &Self::subtitle(r, logos.is_some(), false),
+            SMALL,
+        ));
         let mut width = (left + grid_w + right).max(title_w + 40).max(560);
         let rows_h = rh * (t + 3) + gap;
         let base = top + rows_h + 8 + xlabel_h + 24 + 40;
@@ -253,6 +275,7 @@ impl<'a> ClassFigure<'a> {
             r,
             ci,
             logos,
+            motif_logos: false,
             narrow,
             logo_top,
             match_h,
@@ -271,6 +294,13 @@ impl<'a> ClassFigure<'a> {
             width,
             height,
         }
+    }
+
+    /// Say that the logos are the channels' motifs of a `channels` file (at
+    /// any layer), not the model's first-layer filters.
+    pub fn with_channel_motifs(mut self) -> Self {
+        self.motif_logos = true;
+        self
     }
 
     /// The channels shown, in column order (OFIV order).
@@ -321,13 +351,15 @@ impl<'a> ClassFigure<'a> {
     fn title(r: &FinishedRun, ci: usize) -> String {
         format!("{} — feature importance by restart", class_title(r, ci))
     }
-    fn subtitle(r: &FinishedRun, logos: bool) -> String {
+    fn subtitle(r: &FinishedRun, logos: bool, motifs: bool) -> String {
         format!(
             "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block{}",
             r.layer,
             r.t,
             r.k,
-            if logos {
+            if logos && motifs {
+                " · logos: each channel's motif (p × IC, 0–2 bits)"
+            } else if logos {
                 " · logos: each channel's first-layer filter (p × IC, 0–2 bits)"
             } else {
                 ""
@@ -385,7 +417,11 @@ impl ClassFigure<'_> {
         let xl = self.left - 10;
         text(
             area,
-            "filter logo",
+            if self.motif_logos {
+                "motif logo"
+            } else {
+                "filter logo"
+            },
             (xl, yb - LOGO_H / 2 - 7),
             SMALL,
             HPos::Right,
@@ -558,7 +594,7 @@ impl Figure for ClassFigure<'_> {
         header(
             area,
             &Self::title(r, ci),
-            &Self::subtitle(r, self.logos.is_some()),
+            &Self::subtitle(r, self.logos.is_some(), self.motif_logos),
         )?;
 
         let x0 = self.left;

@@ -243,6 +243,9 @@ pub struct PlotOptions {
     pub model: Option<PathBuf>,
     pub weights: Option<PathBuf>,
     pub match_db: Option<PathBuf>,
+    /// A finished `channels` file of the run's layer: its channels' motifs
+    /// above the class figures' columns, at any layer (instead of `model`).
+    pub channels_file: Option<PathBuf>,
 }
 
 impl PlotOptions {
@@ -262,6 +265,7 @@ impl PlotOptions {
             model: None,
             weights: None,
             match_db: None,
+            channels_file: None,
         }
     }
 }
@@ -292,9 +296,14 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
     if args.logos {
         return logo::plot_logos(args, &r);
     }
-    if args.match_db.is_some() && args.model.is_none() {
+    if args.channels_file.is_some() && (args.model.is_some() || args.logos) {
         return Err(Error::Input(
-            "--match needs --model MODEL (it names the best match of the logos drawn from the model's first-layer filters) or --logos --model MODEL".into(),
+            "--channels-file draws the channels file's motifs above the class figures' columns: give it or --model/--logos, not both".into(),
+        ));
+    }
+    if args.match_db.is_some() && args.model.is_none() && args.channels_file.is_none() {
+        return Err(Error::Input(
+            "--match needs --model MODEL (it names the best match of the logos drawn from the model's first-layer filters), --logos --model MODEL or --channels-file CH.h5".into(),
         ));
     }
     if args.cut.is_some() && args.k.is_some() {
@@ -380,12 +389,22 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
         Some(p) => Some(crate::tomtom::read_meme(p)?),
         None => None,
     };
-    let logos = logo::column_logos(args, &r, &classes, db.as_deref())?;
+    let logos = match &args.channels_file {
+        Some(p) => {
+            let n = crate::channels::notes::ChannelNotes::read(p, db.as_deref())?;
+            n.check_fits(&r)?;
+            Some(class_figure::ColumnLogos::from_notes(&n))
+        }
+        None => logo::column_logos(args, &r, &classes, db.as_deref())?,
+    };
     let mut narrow = 0;
     let mut n = 0;
     for &ci in &classes {
         let stem = format!("{}_{}", r.index[ci], sanitise(&r.names[ci]));
-        let fig = class_figure::ClassFigure::with_logos(&r, ci, args.channels, logos.as_ref());
+        let mut fig = class_figure::ClassFigure::with_logos(&r, ci, args.channels, logos.as_ref());
+        if args.channels_file.is_some() {
+            fig = fig.with_channel_motifs();
+        }
         narrow += fig.logos_too_narrow() as usize;
         save(&fig, &args.out, &format!("class_{stem}"))?;
         save(

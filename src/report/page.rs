@@ -317,6 +317,10 @@ fn figures(h: &mut String, inp: &Inputs, o: &ReportOptions) -> Result<()> {
             String::new()
         }
     );
+    let logos = inp
+        .notes
+        .as_ref()
+        .map(class_figure::ColumnLogos::from_notes);
     for ci in 0..r.c {
         let _ = write!(
             h,
@@ -324,7 +328,13 @@ fn figures(h: &mut String, inp: &Inputs, o: &ReportOptions) -> Result<()> {
             esc(&display_name(r, ci))
         );
         if ci < n {
-            let fig = class_figure::ClassFigure::with_channels(r, ci, class_figure::Channels::Auto);
+            let fig = class_figure::ClassFigure::with_logos(
+                r,
+                ci,
+                class_figure::Channels::Auto,
+                logos.as_ref(),
+            )
+            .with_channel_motifs();
             h.push_str(&svg_string(&fig)?);
         } else {
             h.push_str("<p class=\"small\">not carried (report --figures all)</p>");
