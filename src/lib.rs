@@ -16,6 +16,7 @@ pub mod distributed;
 pub mod error;
 pub mod inspect;
 pub mod job;
+pub mod limits;
 pub mod model;
 pub mod motifs;
 pub mod network;
