@@ -72,3 +72,27 @@ fn negative_values_of_integer_options_name_the_option() {
     let m = fixture("pytorch/model.h5");
     expect_error(&run_base(&m, "-1", o), &["--layer", "-1"]);
 }
+
+#[test]
+fn nul_bytes_in_class_or_layer_names_are_refused_and_leave_no_temporary_file() {
+    let d = tmpdir("rb-nul");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    let names = d.join("names.txt");
+    std::fs::write(&names, "a\nb\0x\nc\n").unwrap();
+    let n = names.to_str().unwrap();
+    expect_error_s(
+        &run_with(o, &["--restarts", "2", "--class-names", n]),
+        &["--class-names", "names.txt", "NUL"],
+    );
+    let m = fixture("robust/nul_layer.keras");
+    expect_error(&run_base(&m, "flat", o), &["nul_layer.keras", "NUL"]);
+    expect_error(&["inspect", &m], &["nul_layer.keras", "NUL"]);
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|f| f != "names.txt")
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}

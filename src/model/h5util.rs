@@ -121,3 +121,13 @@ pub fn float_attr(loc: &hdf5::Location, name: &str) -> Option<f64> {
 pub fn int_array_attr(loc: &hdf5::Location, name: &str) -> Option<Vec<i64>> {
     loc.attr(name).ok()?.read_raw::<i64>().ok()
 }
+
+/// `s` as an HDF5 string: an error naming the text when it holds a NUL byte
+/// (a class name, a layer name), which HDF5 strings cannot store.
+pub fn h5_string(s: &str) -> hdf5::Result<VarLenUnicode> {
+    s.parse().map_err(|_| {
+        hdf5::Error::from(format!(
+            "the text {s:?} holds a NUL byte, which an HDF5 string cannot store"
+        ))
+    })
+}
