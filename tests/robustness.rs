@@ -96,3 +96,14 @@ fn nul_bytes_in_class_or_layer_names_are_refused_and_leave_no_temporary_file() {
         .collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
+
+#[test]
+fn a_weight_declaring_2_pow_40_values_is_refused_before_reading() {
+    let d = tmpdir("rb-declared");
+    let out = d.join("r.h5");
+    let m = fixture("robust/huge_declared.h5");
+    let must = ["huge_declared.h5", "dense_a", "4398046511104 bytes"];
+    expect_error(&run_base(&m, "dense_a", out.to_str().unwrap()), &must);
+    expect_error(&["inspect", &m], &must);
+    assert!(!out.exists());
+}

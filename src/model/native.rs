@@ -159,8 +159,7 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
             shape
         ));
     }
-    ds.read_raw::<f32>()
-        .map_err(|e| format!("cannot read weight {name}: {e}"))
+    super::h5util::read_checked::<f32>(&ds).map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
 fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
