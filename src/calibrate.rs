@@ -218,11 +218,9 @@ struct Setup {
 }
 
 fn setup(o: &CalibrateOptions) -> Result<Setup> {
-    if o.restarts == 0 || o.batch == 0 || o.sample == 0 {
-        return Err(Error::Input(
-            "--restarts, --batch and --sample must be at least 1".into(),
-        ));
-    }
+    crate::limits::count("restarts", o.restarts, crate::limits::MAX_RESTARTS)?;
+    crate::limits::count("batch", o.batch, crate::limits::MAX_BATCH)?;
+    crate::limits::count("sample", o.sample, usize::MAX)?;
     let mut rc = RunConfig::new(&o.model, &o.layer, "");
     rc.output = o.output.clone();
     rc.reduce = o.reduce;
@@ -245,7 +243,7 @@ fn setup(o: &CalibrateOptions) -> Result<Setup> {
     };
     let h_tensor = spec_tensor_of(&job.net, job.plan.h);
     let its = items(&classes, o.restarts);
-    let lane = o.lane.unwrap_or(2 * o.batch).max(1);
+    let lane = job.meta.lane;
     let mut units = Vec::new();
     let mut all = Vec::new();
     for l in 0..o.lambdas.len() {

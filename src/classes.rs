@@ -113,6 +113,13 @@ pub fn class_names(
             .map(|l| l.trim_end_matches('\r').to_string())
             .filter(|l| !l.is_empty())
             .collect();
+        if let Some(i) = names.iter().position(|n| n.contains('\0')) {
+            return Err(Error::Input(format!(
+                "--class-names {}: name {} holds a NUL byte",
+                path.display(),
+                i + 1
+            )));
+        }
         if names.len() != n_outputs {
             return Err(Error::Input(format!(
                 "--class-names {}: {} names for a model with {n_outputs} outputs",

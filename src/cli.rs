@@ -174,7 +174,7 @@ pub struct ClustersArgs {
     #[arg(long, conflicts_with = "k")]
     pub cut: Option<f64>,
     /// At most N clusters (fcluster criterion "maxclust").
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
     /// Also write a TSV: cluster, class_index, class_name, one row per class.
     #[arg(long)]
@@ -219,7 +219,7 @@ pub struct PlotArgs {
     #[arg(long, conflicts_with = "k")]
     pub cut: Option<f64>,
     /// Draw the boundaries of at most N clusters on the similarity figure.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub k: Option<usize>,
     /// Similarity sub-matrix: rows are the classes whose names match this regular expression.
     #[arg(long)]
@@ -228,7 +228,7 @@ pub struct PlotArgs {
     #[arg(long)]
     pub cols: Option<String>,
     /// Similarity sub-matrix of one cluster (its id in `clusters` with the same --cut/--k).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cluster: Option<usize>,
     /// Draw only logos.svg/.png: sequence logos of each class's top 5 channels
     /// by OFIV (the channels must be first-layer filters of --model).
@@ -264,7 +264,7 @@ pub struct MotifsArgs {
     pub weights: Option<PathBuf>,
     #[arg(long)]
     pub results: PathBuf,
-    #[arg(long, default_value_t = MotifsOptions::DEFAULT_TOP)]
+    #[arg(long, default_value_t = MotifsOptions::DEFAULT_TOP, allow_negative_numbers = true)]
     pub top: usize,
     #[arg(long)]
     pub out: PathBuf,
@@ -283,7 +283,7 @@ pub struct DiffArgs {
     pub class_a: String,
     pub class_b: String,
     /// Rows shown at each end of the table.
-    #[arg(long, default_value_t = DiffOptions::DEFAULT_TOP)]
+    #[arg(long, default_value_t = DiffOptions::DEFAULT_TOP, allow_negative_numbers = true)]
     pub top: usize,
     /// A finished `channels` file of the run's model and layer: a motif column (any layer).
     #[arg(long)]
@@ -367,7 +367,7 @@ pub struct RunArgs {
     pub weights: Option<PathBuf>,
     /// H is the input of this layer: its name, or its 0-based index in the layer list
     /// (for ONNX models also a tensor name: H is then that tensor).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub layer: String,
     /// The model output whose units are the classes, by name or index (needed when there are several).
     #[arg(long)]
@@ -382,7 +382,7 @@ pub struct RunArgs {
     /// `all`, or output indices, ranges and class names such as 0,3,7-9,CTCF (names from --class-names or the model).
     #[arg(long, default_value = RunConfig::DEFAULT_CLASSES)]
     pub classes: String,
-    #[arg(long, default_value_t = RunConfig::DEFAULT_RESTARTS)]
+    #[arg(long, default_value_t = RunConfig::DEFAULT_RESTARTS, allow_negative_numbers = true)]
     pub restarts: usize,
     /// L2 coefficient λ.
     #[arg(long = "lambda", default_value_t = AscentParams::DEFAULT_LAMBDA, allow_negative_numbers = true)]
@@ -390,17 +390,17 @@ pub struct RunArgs {
     /// Learning rate lr0.
     #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
     pub lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START, allow_negative_numbers = true)]
     pub decay_start: usize,
     #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
     pub decay_alpha: f32,
     #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
     pub min_lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE, allow_negative_numbers = true)]
     pub patience: usize,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_MAX_STEPS)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_MAX_STEPS, allow_negative_numbers = true)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Starting maps: N(0, 1) noise (the method), or U[0, 1) as the authors' code.
     #[arg(long, value_enum, default_value = "normal")]
@@ -424,11 +424,11 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub keras1_backend: Option<Backend>,
     /// Items advanced together per GEMM (per rank).
-    #[arg(long, default_value_t = RunConfig::DEFAULT_BATCH)]
+    #[arg(long, default_value_t = RunConfig::DEFAULT_BATCH, allow_negative_numbers = true)]
     pub batch: usize,
     /// Items per lane, the unit of work a rank takes (default 2 × batch). Batch and
     /// lane fix which items share a batch, so results are identical for any rank count.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lane: Option<usize>,
     /// How the convolutions after H are computed: `direct` (im2col + GEMM),
     /// `fast` (the real DFT, every stride-1 convolution) or `auto` (the DFT
@@ -450,13 +450,18 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "deepsea")]
     pub shape: BenchShapeArg,
     /// Layer for a real model (default: the input of the last convolution's successor).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub layer: Option<String>,
     /// Items per batch; several values give several lines.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,8,32,64",
+        allow_negative_numbers = true
+    )]
     pub batch: Vec<usize>,
     /// Ascent steps measured per batch size.
-    #[arg(long, default_value_t = BenchOptions::DEFAULT_STEPS)]
+    #[arg(long, default_value_t = BenchOptions::DEFAULT_STEPS, allow_negative_numbers = true)]
     pub steps: usize,
     /// Convolution paths to time, one line each per batch size.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "direct,fast")]
@@ -606,7 +611,7 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// H is the input of this layer (as in `run`).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub layer: String,
     #[arg(long)]
     pub output: Option<String>,
@@ -622,7 +627,7 @@ pub struct CalibrateArgs {
     #[arg(long, value_enum, default_value = "exact")]
     pub fit: FitArg,
     /// Sequences sampled (seeded by --seed) for the real feature maps.
-    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_SAMPLE)]
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_SAMPLE, allow_negative_numbers = true)]
     pub sample: usize,
     /// Classes ascended (default: the first 4).
     #[arg(long)]
@@ -630,25 +635,25 @@ pub struct CalibrateArgs {
     /// The grid of λ.
     #[arg(long, default_value = CalibrateOptions::DEFAULT_LAMBDAS)]
     pub lambdas: String,
-    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_RESTARTS)]
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_RESTARTS, allow_negative_numbers = true)]
     pub restarts: usize,
     #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
     pub lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START, allow_negative_numbers = true)]
     pub decay_start: usize,
     #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
     pub decay_alpha: f32,
     #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
     pub min_lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE, allow_negative_numbers = true)]
     pub patience: usize,
-    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_MAX_STEPS)]
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_MAX_STEPS, allow_negative_numbers = true)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
-    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_BATCH)]
+    #[arg(long, default_value_t = CalibrateOptions::DEFAULT_BATCH, allow_negative_numbers = true)]
     pub batch: usize,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lane: Option<usize>,
     #[arg(long, value_enum)]
     pub keras1_backend: Option<Backend>,
@@ -690,7 +695,7 @@ pub struct ChannelsArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// H is the input of this layer (as in `run`); its channels become motifs.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub layer: String,
     /// Sequences whose best windows start the ascents (FASTA, plain or gzip).
     #[arg(long)]
@@ -703,7 +708,7 @@ pub struct ChannelsArgs {
     #[arg(long, value_enum, default_value = "exact")]
     pub fit: FitArg,
     /// Initial windows per channel: the top windows of the sequences by its activation.
-    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_INITS)]
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_INITS, allow_negative_numbers = true)]
     pub inits: usize,
     /// Also write one motif per channel (its best init), MEME minimal format.
     #[arg(long)]
@@ -722,19 +727,19 @@ pub struct ChannelsArgs {
     pub lambda: f32,
     #[arg(long, default_value_t = AscentParams::DEFAULT_LR, allow_negative_numbers = true)]
     pub lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_START, allow_negative_numbers = true)]
     pub decay_start: usize,
     #[arg(long, default_value_t = AscentParams::DEFAULT_DECAY_ALPHA, allow_negative_numbers = true)]
     pub decay_alpha: f32,
     #[arg(long, default_value_t = AscentParams::DEFAULT_MIN_LR, allow_negative_numbers = true)]
     pub min_lr: f32,
-    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE)]
+    #[arg(long, default_value_t = AscentParams::DEFAULT_PATIENCE, allow_negative_numbers = true)]
     pub patience: usize,
-    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_MAX_STEPS)]
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_MAX_STEPS, allow_negative_numbers = true)]
     pub max_steps: usize,
-    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_BATCH)]
+    #[arg(long, default_value_t = ChannelsOptions::DEFAULT_BATCH, allow_negative_numbers = true)]
     pub batch: usize,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lane: Option<usize>,
     /// Finish an interrupted job in the same file.
     #[arg(long, conflicts_with = "overwrite")]

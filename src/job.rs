@@ -5,7 +5,7 @@ use crate::classes::{class_names, dense_index, select};
 use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
 use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::results::RunMeta;
-use crate::{Error, Result};
+use crate::{limits, Error, Result};
 use std::path::{Path, PathBuf};
 
 /// The options of `run` as the library takes them: plain values, no command
@@ -111,20 +111,15 @@ pub struct Job {
 /// The ascent options checked, then the run's own counts (restarts, batch).
 fn check_params(a: &RunConfig) -> Result<ValidAscentParams> {
     let params = a.params.check()?;
-    for (name, v) in [("restarts", a.restarts), ("batch", a.batch)] {
-        if v == 0 {
-            return Err(Error::Input(format!("--{name} must be at least 1")));
-        }
-    }
+    limits::count("restarts", a.restarts, limits::MAX_RESTARTS)?;
+    limits::count("batch", a.batch, limits::MAX_BATCH)?;
+    limits::progress_every(a.progress_every)?;
     Ok(params)
 }
 
 pub fn prepare(a: &RunConfig) -> Result<Job> {
     let params = check_params(a)?;
-    let lane = a.lane.unwrap_or(2 * a.batch);
-    if lane == 0 {
-        return Err(Error::Input("--lane must be at least 1".into()));
-    }
+    let lane = limits::lane(a.lane, a.batch)?;
     let spec = load_model_with_weights(&a.model, a.weights.as_deref(), a.keras1_backend)?;
     let model_class_names = spec.class_names.clone();
     let (layer, h_tensor) = find_h(&spec, &a.layer, &a.model)?;
@@ -161,6 +156,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         Some(n_out as i64 - 1),
         "the model",
     )?;
+    limits::items(classes.len(), a.restarts)?;
     let meta = RunMeta {
         model: a.model.display().to_string(),
         layer: layer_name,

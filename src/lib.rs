@@ -17,6 +17,7 @@ pub mod error;
 pub mod filters;
 pub mod inspect;
 pub mod job;
+pub mod limits;
 pub mod model;
 pub mod motifs;
 pub mod network;

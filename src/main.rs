@@ -13,19 +13,23 @@ use mpi::traits::*;
 /// MPI start-up: only `run` starts MPI, so the single-process commands start
 /// in milliseconds (MPI start-up alone is ~0.4 s), and under a launcher only
 /// rank 0 runs them.
-fn launcher_rank() -> i32 {
-    [
-        "OMPI_COMM_WORLD_RANK",
-        "PMIX_RANK",
-        "PMI_RANK",
-        "SLURM_PROCID",
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok()?.parse().ok())
-    .unwrap_or(0)
+use distributed::panic_hook::launcher_rank;
+
+/// Test-only: `DEEPRESOLVE_TEST_PANIC_RANK=N` makes rank N panic once MPI is
+/// up (or at start for a single-process command), so the tests can check
+/// that a panic on any rank ends the whole job. Not a user option.
+fn test_panic(rank: i32) {
+    if std::env::var("DEEPRESOLVE_TEST_PANIC_RANK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        == Some(rank)
+    {
+        panic!("deliberate test panic (DEEPRESOLVE_TEST_PANIC_RANK={rank})");
+    }
 }
 
 fn main() {
+    distributed::panic_hook::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -46,6 +50,7 @@ fn main() {
         };
         let world = universe.world();
         let rank = world.rank();
+        test_panic(rank);
         let outcome: anyhow::Result<()> = match &cli.command {
             Command::Run(args) => {
                 distributed::run(&world, &args.to_config()).map_err(anyhow::Error::from)
@@ -78,6 +83,7 @@ fn main() {
         None
     };
     let world = universe.as_ref().map(|u| u.world());
+    test_panic(launcher_rank());
     if launcher_rank() != 0 {
         if let Some(w) = &world {
             single_process_outcome(w, true);

@@ -40,7 +40,8 @@ impl Progress {
             item_steps: 0,
             start: now,
             last: now,
-            every: Duration::from_secs_f64(every_s.max(0.1)),
+            // Checked by the caller; a library caller's NaN or infinity means "never".
+            every: Duration::try_from_secs_f64(every_s.max(0.1)).unwrap_or(Duration::MAX),
             tty: std::io::stderr().is_terminal(),
             quiet,
         }

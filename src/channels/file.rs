@@ -79,16 +79,14 @@ fn h5(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
     move |e| Error::results(path, e.to_string())
 }
 
-fn vstr(s: &str) -> VarLenUnicode {
-    s.parse().expect("VarLenUnicode from str cannot fail")
-}
+use crate::model::h5util::h5_string as vstr;
 
 fn put(loc: &hdf5::Location, a: &Attr) -> hdf5::Result<()> {
     match &a.value {
         Value::Str(s) => loc
             .new_attr::<VarLenUnicode>()
             .create(a.name)?
-            .write_scalar(&vstr(s)),
+            .write_scalar(&vstr(s)?),
         Value::Int(i) => loc.new_attr::<i64>().create(a.name)?.write_scalar(i),
         Value::Real(x) => loc.new_attr::<f64>().create(a.name)?.write_scalar(x),
     }
@@ -160,7 +158,8 @@ impl ChannelsFile {
                 put(&file, a)?;
             }
             file.create_group("sequences")?;
-            let n: Vec<VarLenUnicode> = names.iter().map(|s| vstr(s)).collect();
+            let n: Vec<VarLenUnicode> =
+                names.iter().map(|s| vstr(s)).collect::<hdf5::Result<_>>()?;
             file.new_dataset_builder()
                 .with_data(&n)
                 .create("sequences/names")?;
@@ -365,7 +364,7 @@ impl ChannelsFile {
             self.file
                 .new_attr::<VarLenUnicode>()
                 .create("status")?
-                .write_scalar(&vstr("complete"))?;
+                .write_scalar(&vstr("complete")?)?;
             self.file.flush()
         })()
         .map_err(h5(&self.path))

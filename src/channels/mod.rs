@@ -146,11 +146,10 @@ fn find_h(spec: &ModelSpec, key: &str, o: &ChannelsOptions) -> Result<(usize, us
 }
 
 fn setup(o: &ChannelsOptions) -> Result<(Setup, ModelSpec)> {
-    if o.inits == 0 || o.batch == 0 || o.lane == Some(0) {
-        return Err(Error::Input(
-            "--inits, --batch and --lane must be at least 1".into(),
-        ));
-    }
+    crate::limits::count("inits", o.inits, crate::limits::MAX_RESTARTS)?;
+    crate::limits::count("batch", o.batch, crate::limits::MAX_BATCH)?;
+    let lane = crate::limits::lane(o.lane, o.batch)?;
+    crate::limits::progress_every(o.progress_every)?;
     if !(o.threshold.is_finite() && (0.0..=1.0).contains(&o.threshold)) {
         return Err(Error::Input(format!(
             "--threshold {} must lie in 0..1",
@@ -188,7 +187,7 @@ fn setup(o: &ChannelsOptions) -> Result<(Setup, ModelSpec)> {
             a: c,
             r,
             inits: o.inits,
-            lane: o.lane.unwrap_or(2 * o.batch),
+            lane,
             records,
             encoded,
             l,

@@ -5,6 +5,7 @@
 //! next request; [`message`] is what travels between them. Everything else
 //! in the crate is plain functions that know nothing of MPI.
 mod message;
+pub mod panic_hook;
 mod root;
 pub mod signals;
 mod worker;

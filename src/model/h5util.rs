@@ -11,7 +11,41 @@ pub struct Tensor {
     pub data: Vec<f32>,
 }
 
+/// The most bytes one read may ask for, whatever a file declares.
+pub const MAX_READ_BYTES: u64 = 1 << 36;
+
+/// Refuse a dataset or attribute whose declared size the file cannot hold
+/// before reading it: a damaged or hostile file may declare 2^40 elements in
+/// a few hundred bytes, and reading it would abort in the allocator. Raw data
+/// lies in the file; filtered (compressed) data is allowed 1000× the file.
+pub fn check_declared(c: &Container, filtered: bool) -> Result<(), String> {
+    let shape = c.shape();
+    let elems = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    let esize = c.dtype().map(|t| t.size() as u64).unwrap_or(1).max(1);
+    let declared = elems.and_then(|n| n.checked_mul(esize));
+    let file = c.file().map(|f| f.size()).unwrap_or(0);
+    let room = if filtered {
+        file.saturating_mul(1000)
+    } else {
+        file
+    }
+    .saturating_add(1 << 20)
+    .min(MAX_READ_BYTES);
+    match declared {
+        Some(b) if b <= room => Ok(()),
+        _ => Err(format!(
+            "declares shape {shape:?} of {esize}-byte values ({}), more than a file of {file} bytes can hold",
+            declared.map_or_else(|| "more than 2^64 bytes".to_string(), |b| format!("{b} bytes"))
+        )),
+    }
+}
+
+fn check_dataset(ds: &hdf5::Dataset) -> Result<(), String> {
+    check_declared(ds, !ds.filters().is_empty())
+}
+
 pub fn read_tensor(ds: &hdf5::Dataset) -> Result<Tensor, String> {
+    check_dataset(ds)?;
     let shape = ds.shape();
     let data = ds
         .read_raw::<f32>()
@@ -46,6 +80,7 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
     if c.size() == 0 {
         return Ok(Vec::new());
     }
+    check_declared(c, true)?;
     let dtype = c.dtype().map_err(|e| e.to_string())?;
     let desc = dtype.to_descriptor().map_err(|e| e.to_string())?;
     match desc {
@@ -105,6 +140,12 @@ pub fn str_attr(loc: &hdf5::Location, name: &str) -> Option<String> {
     string_attr(loc, name).ok().flatten()
 }
 
+/// A whole dataset of `T`, its declared size checked against the file first.
+pub fn read_checked<T: hdf5::H5Type>(ds: &hdf5::Dataset) -> Result<Vec<T>, String> {
+    check_dataset(ds)?;
+    ds.read_raw::<T>().map_err(|e| e.to_string())
+}
+
 /// Strings of a 1-D dataset, whichever string type it was written with.
 pub fn string_dataset(ds: &hdf5::Dataset) -> Option<Vec<String>> {
     read_strings(ds).ok()
@@ -120,4 +161,14 @@ pub fn float_attr(loc: &hdf5::Location, name: &str) -> Option<f64> {
 
 pub fn int_array_attr(loc: &hdf5::Location, name: &str) -> Option<Vec<i64>> {
     loc.attr(name).ok()?.read_raw::<i64>().ok()
+}
+
+/// `s` as an HDF5 string: an error naming the text when it holds a NUL byte
+/// (a class name, a layer name), which HDF5 strings cannot store.
+pub fn h5_string(s: &str) -> hdf5::Result<VarLenUnicode> {
+    s.parse().map_err(|_| {
+        hdf5::Error::from(format!(
+            "the text {s:?} holds a NUL byte, which an HDF5 string cannot store"
+        ))
+    })
 }

@@ -68,6 +68,21 @@ fn check(path: &Path, spec: ModelSpec) -> Result<ModelSpec> {
     }
     spec.shapes()
         .map_err(|(i, msg)| Error::layer(path, spec.layers[i].name.clone(), msg))?;
+    // Names go into results files as HDF5 strings, which cannot hold a NUL.
+    let names = spec
+        .layers
+        .iter()
+        .map(|l| ("layer", &l.name))
+        .chain(spec.outputs.iter().map(|o| ("output", &o.name)))
+        .chain(spec.class_names.iter().flatten().map(|n| ("class name", n)));
+    for (what, name) in names {
+        if name.contains('\0') {
+            return Err(Error::model(
+                path,
+                format!("the {what} {name:?} holds a NUL byte; rename it in the model"),
+            ));
+        }
+    }
     for l in &spec.layers {
         if let Some(what) = l.kind.non_finite_weight() {
             return Err(Error::layer(

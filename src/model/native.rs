@@ -159,8 +159,7 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
             shape
         ));
     }
-    ds.read_raw::<f32>()
-        .map_err(|e| format!("cannot read weight {name}: {e}"))
+    super::h5util::read_checked::<f32>(&ds).map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
 fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
@@ -343,7 +342,7 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
     let s = |g: &hdf5::Location, n: &str, v: &str| -> hdf5::Result<()> {
         g.new_attr::<VarLenUnicode>()
             .create(n)?
-            .write_scalar(&v.parse::<VarLenUnicode>().unwrap())
+            .write_scalar(&super::h5util::h5_string(v)?)
     };
     let i = |g: &hdf5::Location, n: &str, v: usize| -> hdf5::Result<()> {
         g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64))
@@ -367,7 +366,10 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
             .create("input_shape")?
             .write_raw(&[spec.input_channels as i64, spec.input_width as i64])?;
         if let Some(names) = &spec.class_names {
-            let v: Vec<VarLenUnicode> = names.iter().map(|n| n.parse().unwrap()).collect();
+            let v: Vec<VarLenUnicode> = names
+                .iter()
+                .map(|n| super::h5util::h5_string(n))
+                .collect::<hdf5::Result<_>>()?;
             f.new_dataset_builder()
                 .with_data(&v)
                 .create("class_names")?;
@@ -378,8 +380,8 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
             let names: Vec<VarLenUnicode> = spec
                 .outputs
                 .iter()
-                .map(|o| o.name.parse().unwrap())
-                .collect();
+                .map(|o| super::h5util::h5_string(&o.name))
+                .collect::<hdf5::Result<_>>()?;
             f.new_attr::<VarLenUnicode>()
                 .shape(names.len())
                 .create("output_names")?

@@ -20,7 +20,6 @@ pub fn read_ensemble(path: &Path) -> Result<Ensemble> {
 }
 
 pub(crate) fn ensemble_from(file: &hdf5::File, path: &Path) -> Result<Ensemble> {
-    let e = |e: hdf5::Error| Error::results(path, e.to_string());
     let fivd = file.dataset(ASCENT_FIV).map_err(|_| {
         Error::results(
             path,
@@ -35,16 +34,12 @@ pub(crate) fn ensemble_from(file: &hdf5::File, path: &Path) -> Result<Ensemble> 
         ));
     }
     let (c, t, k) = (shape[0], shape[1], shape[2]);
-    let fiv = Array2::from_shape_vec((c * t, k), fivd.read_raw::<f32>().map_err(e)?).unwrap();
-    let score = Array1::from(
-        file.dataset(ASCENT_SCORE)
-            .and_then(|d| d.read_raw::<f32>())
-            .map_err(e)?,
-    );
-    let done: Vec<u8> = file
-        .dataset(ASCENT_DONE)
-        .and_then(|d| d.read_raw())
-        .map_err(e)?;
+    let fiv = crate::model::h5util::read_checked::<f32>(&fivd)
+        .map_err(|m| Error::results(path, format!("cannot read /{ASCENT_FIV}: {m}")))?;
+    let fiv =
+        Array2::from_shape_vec((c * t, k), fiv).map_err(|m| Error::results(path, m.to_string()))?;
+    let score = Array1::from(dataset::<f32>(file, path, ASCENT_SCORE, &[c, t])?);
+    let done: Vec<u8> = dataset(file, path, ASCENT_DONE, &[c, t])?;
     let missing = done.iter().filter(|&&d| d == 0).count();
     if missing > 0 {
         return Err(Error::results(
@@ -122,7 +117,7 @@ fn dataset<T: hdf5::H5Type>(
             format!("{name} has shape {:?}, expected {:?}", ds.shape(), shape),
         ));
     }
-    ds.read_raw::<T>()
+    crate::model::h5util::read_checked::<T>(&ds)
         .map_err(|e| Error::results(path, format!("cannot read {name}: {e}")))
 }
 
@@ -173,8 +168,7 @@ impl FinishedRun {
             k,
             index: dataset(&file, path, CLASSES_INDEX, &[c])?,
             names,
-            fiv: fiv_ds
-                .read_raw::<f32>()
+            fiv: crate::model::h5util::read_checked::<f32>(&fiv_ds)
                 .map_err(|e| Error::results(path, format!("cannot read /{ASCENT_FIV}: {e}")))?,
             score: dataset(&file, path, ASCENT_SCORE, &[c, t])?,
             weight: dataset(&file, path, ANALYSIS_WEIGHT, &[c, t])?,

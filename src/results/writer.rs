@@ -86,14 +86,12 @@ fn h5err(path: &Path) -> impl Fn(hdf5::Error) -> Error + '_ {
     move |e| Error::results(path, e.to_string())
 }
 
-fn var_len_unicode(s: &str) -> VarLenUnicode {
-    s.parse().expect("VarLenUnicode from str cannot fail")
-}
+use crate::model::h5util::h5_string as var_len_unicode;
 
 fn put_str(loc: &hdf5::Location, name: &str, v: &str) -> hdf5::Result<()> {
     loc.new_attr::<VarLenUnicode>()
         .create(name)?
-        .write_scalar(&var_len_unicode(v))
+        .write_scalar(&var_len_unicode(v)?)
 }
 fn put_i64(loc: &hdf5::Location, name: &str, v: i64) -> hdf5::Result<()> {
     loc.new_attr::<i64>().create(name)?.write_scalar(&v)
@@ -207,7 +205,7 @@ impl ResultsWriter {
                 .class_names
                 .iter()
                 .map(|s| var_len_unicode(s))
-                .collect();
+                .collect::<hdf5::Result<_>>()?;
             file.new_dataset_builder()
                 .with_data(&names)
                 .create(CLASSES_NAMES)?;

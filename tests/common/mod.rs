@@ -201,6 +201,9 @@ pub fn run_bin_env(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group, so a hang kills this job only (not other jobs of the same binary).
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
     let child = {
         let _g = file_guard();
         cmd.spawn().expect("spawn deepresolve-mpi / mpirun")
@@ -213,9 +216,8 @@ pub fn run_bin_env(
     match rx.recv_timeout(std::time::Duration::from_secs(timeout_s)) {
         Ok(out) => out.expect("wait for deepresolve-mpi"),
         Err(_) => {
-            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            let _ = Command::new("pkill")
-                .args(["-9", "-f", "deepresolve-mpi"])
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{id}")])
                 .status();
             panic!("deepresolve-mpi {args:?} (ranks {nproc:?}) hung for more than {timeout_s} s");
         }

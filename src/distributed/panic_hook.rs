@@ -1,0 +1,56 @@
+//! A panic on one rank must end the whole job: without this, the other ranks
+//! wait for it in a collective call until the queue kills the allocation.
+use mpi::traits::*;
+
+/// This process's rank: MPI's if it is running, else what the launcher says
+/// (mpirun, srun), else 0.
+pub fn launcher_rank() -> i32 {
+    [
+        "OMPI_COMM_WORLD_RANK",
+        "PMIX_RANK",
+        "PMI_RANK",
+        "SLURM_PROCID",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    .unwrap_or(0)
+}
+
+fn mpi_running() -> bool {
+    mpi::environment::is_initialized() && !mpi::environment::is_finalized()
+}
+
+/// Replace the default panic report with one line naming the rank and the
+/// panic, then end the job: `MPI_Abort` when MPI runs (every rank ends within
+/// seconds), else exit 101 as Rust's default does.
+pub fn install() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let running = mpi_running();
+        let rank = if running {
+            mpi::topology::SimpleCommunicator::world().rank()
+        } else {
+            launcher_rank()
+        };
+        // One line: newlines inside the message would split it.
+        let msg = msg.replace('\n', " ");
+        eprintln!(
+            "deepresolve-mpi: internal error (rank {rank}): panicked: {msg}{at}; this is a bug, please report it"
+        );
+        use std::io::Write;
+        let _ = std::io::stderr().flush();
+        if running && mpi::topology::SimpleCommunicator::world().size() > 1 {
+            mpi::topology::SimpleCommunicator::world().abort(101)
+        }
+        std::process::exit(101)
+    }));
+}
