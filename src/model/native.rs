@@ -163,6 +163,11 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
         .map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
+/// An int64 flag attribute (0 or 1).
+fn flag(g: &hdf5::Group, name: &str, default: bool) -> bool {
+    int_attr(g, name).map_or(default, |v| v != 0)
+}
+
 fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
     float_attr(g, name).map_or(default, |v| v as f32)
 }
@@ -236,6 +241,60 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
             LayerKind::Affine {
                 scale: weights(g, "scale", &[ns])?,
                 shift: weights(g, "shift", &[nb])?,
+            }
+        }
+        "lstm" | "gru" => {
+            let gates = if kind == "lstm" { 4 } else { 3 };
+            let units = req_int(g, "units")?;
+            let ds = g
+                .dataset("kernel")
+                .map_err(|_| "missing weight dataset kernel")?;
+            let s = ds.shape();
+            if s.len() != 2 || s[0] != gates * units {
+                return Err(format!(
+                    "kernel has shape {s:?}, expected ({}, in_channels)",
+                    gates * units
+                ));
+            }
+            let in_channels = s[1];
+            let reverse = flag(g, "reverse", false);
+            let return_sequences = flag(g, "return_sequences", true);
+            let kernel = weights(g, "kernel", &[gates * units, in_channels])?;
+            let recurrent = weights(g, "recurrent_kernel", &[gates * units, units])?;
+            let bias = weights(g, "bias", &[gates * units])?;
+            if gates == 4 {
+                LayerKind::Lstm {
+                    units,
+                    in_channels,
+                    reverse,
+                    return_sequences,
+                    kernel,
+                    recurrent,
+                    bias,
+                }
+            } else {
+                LayerKind::Gru {
+                    units,
+                    in_channels,
+                    reverse,
+                    return_sequences,
+                    reset_after: flag(g, "reset_after", true),
+                    kernel,
+                    recurrent,
+                    bias,
+                    recurrent_bias: weights(g, "recurrent_bias", &[gates * units])?,
+                }
+            }
+        }
+        "layernorm" => {
+            let n = g
+                .dataset("gamma")
+                .map(|d| d.size())
+                .map_err(|_| "missing weight dataset gamma")?;
+            LayerKind::LayerNorm {
+                gamma: weights(g, "gamma", &[n])?,
+                beta: weights(g, "beta", &[n])?,
+                eps: float_or(g, "epsilon", 1e-3),
             }
         }
         "reshape" => LayerKind::Reshape {
@@ -516,6 +575,49 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     ] {
                         arr(&g, n, v, &[v.len()])?;
                     }
+                }
+                LayerKind::Lstm {
+                    units,
+                    in_channels,
+                    reverse,
+                    return_sequences,
+                    kernel,
+                    recurrent,
+                    bias,
+                } => {
+                    i(&g, "units", *units)?;
+                    i(&g, "reverse", *reverse as usize)?;
+                    i(&g, "return_sequences", *return_sequences as usize)?;
+                    arr(&g, "kernel", kernel, &[4 * units, *in_channels])?;
+                    arr(&g, "recurrent_kernel", recurrent, &[4 * units, *units])?;
+                    arr(&g, "bias", bias, &[4 * units])?;
+                }
+                LayerKind::Gru {
+                    units,
+                    in_channels,
+                    reverse,
+                    return_sequences,
+                    reset_after,
+                    kernel,
+                    recurrent,
+                    bias,
+                    recurrent_bias,
+                } => {
+                    i(&g, "units", *units)?;
+                    i(&g, "reverse", *reverse as usize)?;
+                    i(&g, "return_sequences", *return_sequences as usize)?;
+                    i(&g, "reset_after", *reset_after as usize)?;
+                    arr(&g, "kernel", kernel, &[3 * units, *in_channels])?;
+                    arr(&g, "recurrent_kernel", recurrent, &[3 * units, *units])?;
+                    arr(&g, "bias", bias, &[3 * units])?;
+                    arr(&g, "recurrent_bias", recurrent_bias, &[3 * units])?;
+                }
+                LayerKind::LayerNorm { gamma, beta, eps } => {
+                    g.new_attr::<f64>()
+                        .create("epsilon")?
+                        .write_scalar(&(*eps as f64))?;
+                    arr(&g, "gamma", gamma, &[gamma.len()])?;
+                    arr(&g, "beta", beta, &[beta.len()])?;
                 }
                 LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D | LayerKind::Dropout => {}
             }
