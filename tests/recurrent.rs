@@ -103,38 +103,82 @@ fn layer_norm_gradients() {
     check(&spec, "layer norm");
 }
 
-/// A bidirectional LSTM as the loaders build it: forward and reverse layers
-/// on one tensor, joined by a concatenation of channels or a merge, then
-/// a GRU over the result and a LayerNorm (grelu's ConvGRU order).
+/// Bidirectional LSTMs and GRUs with every merge mode, then a GRU over the
+/// result and a LayerNorm (grelu's ConvGRU order).
 #[test]
 fn bidirectional_stack_gradients() {
-    let joins = [
+    let merges = [
+        BiMerge::Concat,
+        BiMerge::Sum,
+        BiMerge::Average,
+        BiMerge::Multiply,
+    ];
+    for (i, merge) in merges.into_iter().enumerate() {
+        for cell in ["lstm", "gru"] {
+            let mut b = Builder::new(10 + i as u64, 4, 8);
+            b.conv(5, 3, 1, 1, Padding::Same, Activation::Relu);
+            let pair = |b: &mut Builder, reverse| {
+                if cell == "lstm" {
+                    lstm(b, 3, reverse, true)
+                } else {
+                    gru(b, 3, reverse, true, i % 2 == 0)
+                }
+            };
+            let forward = Box::new(pair(&mut b, false));
+            let backward = Box::new(pair(&mut b, true));
+            b.push(LayerKind::Bidirectional {
+                merge,
+                forward,
+                backward,
+            });
+            let g = gru(&mut b, 4, false, true, true);
+            b.push(g);
+            let ln = layer_norm(&mut b);
+            b.push(ln)
+                .flatten(FlattenOrder::PositionMajor)
+                .dense(3, Activation::Linear);
+            check(&b.build(), &format!("bidirectional {cell} {merge:?}"));
+        }
+    }
+}
+
+/// A bidirectional layer equals its two directions run as separate layers
+/// and joined by a concatenation (an independent path through the engine).
+#[test]
+fn bidirectional_equals_two_layers_and_a_concatenation() {
+    let mut b = Builder::new(40, 4, 9);
+    let f = lstm(&mut b, 3, false, false);
+    let r = lstm(&mut b, 3, true, false);
+    let mut one = b.spec.clone();
+    one.layers.push(LayerSpec::new(
+        "bi",
+        LayerKind::Bidirectional {
+            merge: BiMerge::Concat,
+            forward: Box::new(f.clone()),
+            backward: Box::new(r.clone()),
+        },
+        vec![0],
+    ));
+    let mut two = b.spec.clone();
+    two.layers.push(LayerSpec::new("f", f, vec![0]));
+    two.layers.push(LayerSpec::new("r", r, vec![0]));
+    two.layers.push(LayerSpec::new(
+        "cat",
         LayerKind::Concatenate {
             axis: ConcatAxis::Channels,
         },
-        LayerKind::Merge(MergeOp::Add),
-        LayerKind::Merge(MergeOp::Average),
-        LayerKind::Merge(MergeOp::Multiply),
-    ];
-    for (i, join) in joins.into_iter().enumerate() {
-        let mut b = Builder::new(10 + i as u64, 4, 8);
-        b.conv(5, 3, 1, 1, Padding::Same, Activation::Relu);
-        let h = b.at;
-        let f = lstm(&mut b, 3, false, true);
-        let tf = b.push_from(f, &[h]);
-        b.at = h;
-        b.shape = b.shapes[h];
-        let r = lstm(&mut b, 3, true, true);
-        let tr = b.push_from(r, &[h]);
-        b.push_from(join.clone(), &[tf, tr]);
-        let g = gru(&mut b, 4, false, true, true);
-        b.push(g);
-        let ln = layer_norm(&mut b);
-        b.push(ln)
-            .flatten(FlattenOrder::PositionMajor)
-            .dense(3, Activation::Linear);
-        check(&b.build(), &format!("bidirectional {join:?}"));
-    }
+        vec![1, 2],
+    ));
+    let x: Vec<f32> = b.rand(2 * 4 * 9, 1.0);
+    let a = Network::new(&one)
+        .unwrap()
+        .forward_prefix(&x, 2, 1)
+        .unwrap();
+    let c = Network::new(&two)
+        .unwrap()
+        .forward_prefix(&x, 2, 3)
+        .unwrap();
+    assert_eq!(a, c);
 }
 
 /// An item's score and gradient are bitwise the same alone and among others
@@ -187,6 +231,13 @@ fn native_format_keeps_recurrent_layers() {
     b.conv(5, 3, 1, 1, Padding::Same, Activation::Relu);
     let l = lstm(&mut b, 3, true, true);
     b.push(l);
+    let forward = Box::new(gru(&mut b, 2, false, true, false));
+    let backward = Box::new(gru(&mut b, 2, true, true, false));
+    b.push(LayerKind::Bidirectional {
+        merge: BiMerge::Average,
+        forward,
+        backward,
+    });
     let g = gru(&mut b, 2, false, false, false);
     b.push(g);
     let ln = layer_norm(&mut b);

@@ -163,6 +163,126 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
         .map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
+/// An LSTM or GRU whose datasets and flags carry `prefix` (the backward
+/// direction of a bidirectional layer: `backward_`).
+fn read_recurrent(
+    g: &hdf5::Group,
+    kind: &str,
+    prefix: &str,
+) -> std::result::Result<LayerKind, String> {
+    let gates = if kind == "lstm" { 4 } else { 3 };
+    let units = req_int(g, "units")?;
+    let name = |n: &str| format!("{prefix}{n}");
+    let ds = g
+        .dataset(&name("kernel"))
+        .map_err(|_| format!("missing weight dataset {}", name("kernel")))?;
+    let s = ds.shape();
+    if s.len() != 2 || s[0] != gates * units {
+        return Err(format!(
+            "{} has shape {s:?}, expected ({}, in_channels)",
+            name("kernel"),
+            gates * units
+        ));
+    }
+    let in_channels = s[1];
+    let reverse = flag(g, &name("reverse"), !prefix.is_empty());
+    let return_sequences = flag(g, "return_sequences", true);
+    let kernel = weights(g, &name("kernel"), &[gates * units, in_channels])?;
+    let recurrent = weights(g, &name("recurrent_kernel"), &[gates * units, units])?;
+    let bias = weights(g, &name("bias"), &[gates * units])?;
+    Ok(if gates == 4 {
+        LayerKind::Lstm {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        }
+    } else {
+        LayerKind::Gru {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            reset_after: flag(g, "reset_after", true),
+            kernel,
+            recurrent,
+            bias,
+            recurrent_bias: weights(g, &name("recurrent_bias"), &[gates * units])?,
+        }
+    })
+}
+
+/// The inverse of [`read_recurrent`]; a bidirectional layer's two calls
+/// share the attributes they have in common.
+fn write_recurrent(g: &hdf5::Group, prefix: &str, kind: &LayerKind) -> hdf5::Result<()> {
+    let int = |n: &str, v: usize| -> hdf5::Result<()> {
+        if g.attr(n).is_ok() {
+            return Ok(());
+        }
+        g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64))
+    };
+    let arr = |n: &str, v: &[f32], shape: &[usize]| -> hdf5::Result<()> {
+        g.new_dataset::<f32>()
+            .shape(shape)
+            .create(format!("{prefix}{n}").as_str())?
+            .write_raw(v)
+    };
+    let (gates, units, in_channels, reverse, seq, kernel, recurrent, bias) = match kind {
+        LayerKind::Lstm {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        } => (
+            4,
+            *units,
+            *in_channels,
+            *reverse,
+            *return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        ),
+        LayerKind::Gru {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            reset_after,
+            kernel,
+            recurrent,
+            bias,
+            recurrent_bias,
+        } => {
+            int("reset_after", *reset_after as usize)?;
+            arr("recurrent_bias", recurrent_bias, &[3 * units])?;
+            (
+                3,
+                *units,
+                *in_channels,
+                *reverse,
+                *return_sequences,
+                kernel,
+                recurrent,
+                bias,
+            )
+        }
+        _ => unreachable!("only recurrent layers"),
+    };
+    int("units", units)?;
+    int("return_sequences", seq as usize)?;
+    int(&format!("{prefix}reverse"), reverse as usize)?;
+    arr("kernel", kernel, &[gates * units, in_channels])?;
+    arr("recurrent_kernel", recurrent, &[gates * units, units])?;
+    arr("bias", bias, &[gates * units])
+}
+
 /// An int64 flag attribute (0 or 1).
 fn flag(g: &hdf5::Group, name: &str, default: bool) -> bool {
     int_attr(g, name).map_or(default, |v| v != 0)
@@ -243,47 +363,18 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 shift: weights(g, "shift", &[nb])?,
             }
         }
-        "lstm" | "gru" => {
-            let gates = if kind == "lstm" { 4 } else { 3 };
-            let units = req_int(g, "units")?;
-            let ds = g
-                .dataset("kernel")
-                .map_err(|_| "missing weight dataset kernel")?;
-            let s = ds.shape();
-            if s.len() != 2 || s[0] != gates * units {
-                return Err(format!(
-                    "kernel has shape {s:?}, expected ({}, in_channels)",
-                    gates * units
-                ));
+        "lstm" | "gru" => read_recurrent(g, &kind, "")?,
+        "bidirectional" => {
+            let cell = str_attr(g, "cell").unwrap_or_default();
+            if cell != "lstm" && cell != "gru" {
+                return Err(format!("bidirectional cell {cell:?} is not lstm or gru"));
             }
-            let in_channels = s[1];
-            let reverse = flag(g, "reverse", false);
-            let return_sequences = flag(g, "return_sequences", true);
-            let kernel = weights(g, "kernel", &[gates * units, in_channels])?;
-            let recurrent = weights(g, "recurrent_kernel", &[gates * units, units])?;
-            let bias = weights(g, "bias", &[gates * units])?;
-            if gates == 4 {
-                LayerKind::Lstm {
-                    units,
-                    in_channels,
-                    reverse,
-                    return_sequences,
-                    kernel,
-                    recurrent,
-                    bias,
-                }
-            } else {
-                LayerKind::Gru {
-                    units,
-                    in_channels,
-                    reverse,
-                    return_sequences,
-                    reset_after: flag(g, "reset_after", true),
-                    kernel,
-                    recurrent,
-                    bias,
-                    recurrent_bias: weights(g, "recurrent_bias", &[gates * units])?,
-                }
+            let merge = str_attr(g, "merge").unwrap_or_default();
+            LayerKind::Bidirectional {
+                merge: BiMerge::parse(&merge)
+                    .ok_or_else(|| format!("unknown merge mode {merge:?}"))?,
+                forward: Box::new(read_recurrent(g, &cell, "")?),
+                backward: Box::new(read_recurrent(g, &cell, "backward_")?),
             }
         }
         "layernorm" => {
@@ -576,41 +667,16 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                         arr(&g, n, v, &[v.len()])?;
                     }
                 }
-                LayerKind::Lstm {
-                    units,
-                    in_channels,
-                    reverse,
-                    return_sequences,
-                    kernel,
-                    recurrent,
-                    bias,
+                LayerKind::Lstm { .. } | LayerKind::Gru { .. } => write_recurrent(&g, "", &l.kind)?,
+                LayerKind::Bidirectional {
+                    merge,
+                    forward,
+                    backward,
                 } => {
-                    i(&g, "units", *units)?;
-                    i(&g, "reverse", *reverse as usize)?;
-                    i(&g, "return_sequences", *return_sequences as usize)?;
-                    arr(&g, "kernel", kernel, &[4 * units, *in_channels])?;
-                    arr(&g, "recurrent_kernel", recurrent, &[4 * units, *units])?;
-                    arr(&g, "bias", bias, &[4 * units])?;
-                }
-                LayerKind::Gru {
-                    units,
-                    in_channels,
-                    reverse,
-                    return_sequences,
-                    reset_after,
-                    kernel,
-                    recurrent,
-                    bias,
-                    recurrent_bias,
-                } => {
-                    i(&g, "units", *units)?;
-                    i(&g, "reverse", *reverse as usize)?;
-                    i(&g, "return_sequences", *return_sequences as usize)?;
-                    i(&g, "reset_after", *reset_after as usize)?;
-                    arr(&g, "kernel", kernel, &[3 * units, *in_channels])?;
-                    arr(&g, "recurrent_kernel", recurrent, &[3 * units, *units])?;
-                    arr(&g, "bias", bias, &[3 * units])?;
-                    arr(&g, "recurrent_bias", recurrent_bias, &[3 * units])?;
+                    s(&g, "merge", merge.name())?;
+                    s(&g, "cell", forward.kind_name())?;
+                    write_recurrent(&g, "", forward)?;
+                    write_recurrent(&g, "backward_", backward)?;
                 }
                 LayerKind::LayerNorm { gamma, beta, eps } => {
                     g.new_attr::<f64>()

@@ -154,6 +154,36 @@ impl MergeOp {
     }
 }
 
+/// How a bidirectional layer joins its two directions (Keras `merge_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BiMerge {
+    /// Channels: the forward direction's units, then the backward's.
+    Concat,
+    Sum,
+    Average,
+    Multiply,
+}
+
+impl BiMerge {
+    pub fn name(self) -> &'static str {
+        match self {
+            BiMerge::Concat => "concat",
+            BiMerge::Sum => "sum",
+            BiMerge::Average => "ave",
+            BiMerge::Multiply => "mul",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BiMerge> {
+        Some(match s {
+            "concat" => BiMerge::Concat,
+            "sum" => BiMerge::Sum,
+            "ave" => BiMerge::Average,
+            "mul" => BiMerge::Multiply,
+            _ => return None,
+        })
+    }
+}
+
 /// The axis a concatenation joins along.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConcatAxis {
@@ -295,6 +325,15 @@ pub enum LayerKind {
         bias: Vec<f32>,
         recurrent_bias: Vec<f32>,
     },
+    /// A recurrent layer run in both directions over one input (Keras
+    /// `Bidirectional`, ONNX `direction="bidirectional"`): `forward` and
+    /// `backward` are `Lstm` or `Gru` layers of one configuration, the second
+    /// with `reverse`; their outputs are joined by `merge`.
+    Bidirectional {
+        merge: BiMerge,
+        forward: Box<LayerKind>,
+        backward: Box<LayerKind>,
+    },
     /// Normalisation over the channels of each position: (x − mean)/√(var + eps)·gamma + beta.
     LayerNorm {
         gamma: Vec<f32>,
@@ -329,6 +368,7 @@ impl LayerKind {
             LayerKind::Lstm { .. } => "lstm",
             LayerKind::Gru { .. } => "gru",
             LayerKind::LayerNorm { .. } => "layernorm",
+            LayerKind::Bidirectional { .. } => "bidirectional",
         }
     }
 
@@ -398,6 +438,11 @@ impl LayerKind {
                 .into_iter()
                 .find(|(_, v)| bad(v))
                 .map(|(n, _)| n),
+            LayerKind::Bidirectional {
+                forward, backward, ..
+            } => forward
+                .non_finite_weight()
+                .or_else(|| backward.non_finite_weight()),
             LayerKind::Affine { scale, shift } => {
                 if bad(scale) {
                     Some("scale")
@@ -433,6 +478,9 @@ impl LayerKind {
                 ..
             } => kernel.len() + recurrent.len() + bias.len() + recurrent_bias.len(),
             LayerKind::LayerNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+            LayerKind::Bidirectional {
+                forward, backward, ..
+            } => forward.param_count() + backward.param_count(),
             _ => 0,
         }
     }
@@ -766,6 +814,41 @@ impl LayerKind {
                 ],
                 &[("bias", bias), ("recurrent bias", recurrent_bias)],
             ),
+            LayerKind::Bidirectional {
+                merge,
+                forward,
+                backward,
+            } => {
+                let config = |l: &LayerKind| match l {
+                    LayerKind::Lstm {
+                        units,
+                        reverse,
+                        return_sequences,
+                        ..
+                    } => Some((0, *units, *reverse, *return_sequences, false)),
+                    LayerKind::Gru {
+                        units,
+                        reverse,
+                        return_sequences,
+                        reset_after,
+                        ..
+                    } => Some((1, *units, *reverse, *return_sequences, *reset_after)),
+                    _ => None,
+                };
+                match (config(forward), config(backward)) {
+                    (Some((cf, uf, false, sf, rf)), Some((cb, ub, true, sb, rb)))
+                        if (cf, uf, sf, rf) == (cb, ub, sb, rb) => {}
+                    _ => {
+                        return Err(
+                            "a bidirectional layer needs a forward and a reverse LSTM or GRU of one configuration"
+                                .into(),
+                        )
+                    }
+                }
+                let (u, wo) = forward.output_shape(&[(k, w)])?;
+                backward.output_shape(&[(k, w)])?;
+                Ok((if *merge == BiMerge::Concat { 2 * u } else { u }, wo))
+            }
             LayerKind::LayerNorm { gamma, beta, .. } => {
                 for (n, v) in [("gamma", gamma), ("beta", beta)] {
                     if v.len() != k {

@@ -9,6 +9,7 @@
 //! [`Layer::forward`] and [`Layer::backward`] (the one dispatch).
 mod activation;
 mod avg_pool;
+mod bidirectional;
 mod concat;
 mod conv1d;
 pub mod conv1d_spectral;
@@ -78,6 +79,7 @@ pub(crate) enum Layer {
     Lstm(lstm::Lstm),
     Gru(gru::Gru),
     LayerNorm(layer_norm::LayerNorm),
+    Bidirectional(bidirectional::Bidirectional),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -232,6 +234,22 @@ impl Layer {
                 bias,
                 recurrent_bias,
             )),
+            LayerKind::Bidirectional {
+                merge,
+                forward,
+                backward,
+            } => {
+                let half = forward
+                    .output_shape(ins)
+                    .expect("checked by ModelSpec::shapes");
+                Layer::Bidirectional(bidirectional::Bidirectional {
+                    merge,
+                    forward: Box::new(Layer::from_spec(*forward, ins, half)),
+                    backward: Box::new(Layer::from_spec(*backward, ins, half)),
+                    units: half.0,
+                    w_out: half.1,
+                })
+            }
             LayerKind::LayerNorm { gamma, beta, eps } => {
                 Layer::LayerNorm(layer_norm::LayerNorm { gamma, beta, eps })
             }
@@ -306,6 +324,7 @@ impl Layer {
             Layer::Lstm(l) => l.forward(x, y, batch, &mut s.cols),
             Layer::Gru(g) => g.forward(x, y, batch, &mut s.cols),
             Layer::LayerNorm(l) => l.forward(&x[..y.len()], y),
+            Layer::Bidirectional(l) => l.forward(x, y, batch, s),
         }
     }
 
@@ -368,6 +387,7 @@ impl Layer {
             Layer::Lstm(l) => l.backward(xs[0], dy, dx, batch, &mut s.cols),
             Layer::Gru(g) => g.backward(xs[0], dy, dx, batch, &mut s.cols),
             Layer::LayerNorm(l) => l.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
             Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
         }
     }
@@ -378,6 +398,7 @@ impl Layer {
             Layer::Dense(d) => d.flops_per_item(),
             Layer::Lstm(l) => l.flops_per_item(),
             Layer::Gru(g) => g.flops_per_item(),
+            Layer::Bidirectional(l) => l.flops_per_item(),
             _ => 0.0,
         }
     }
