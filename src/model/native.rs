@@ -162,6 +162,131 @@ fn weights(g: &hdf5::Group, name: &str, shape: &[usize]) -> std::result::Result<
     super::h5util::read_checked::<f32>(&ds).map_err(|e| format!("cannot read weight {name}: {e}"))
 }
 
+/// An LSTM or GRU whose datasets and flags carry `prefix` (the backward
+/// direction of a bidirectional layer: `backward_`).
+fn read_recurrent(
+    g: &hdf5::Group,
+    kind: &str,
+    prefix: &str,
+) -> std::result::Result<LayerKind, String> {
+    let gates = if kind == "lstm" { 4 } else { 3 };
+    let units = req_int(g, "units")?;
+    let name = |n: &str| format!("{prefix}{n}");
+    let ds = g
+        .dataset(&name("kernel"))
+        .map_err(|_| format!("missing weight dataset {}", name("kernel")))?;
+    let s = ds.shape();
+    if s.len() != 2 || s[0] != gates * units {
+        return Err(format!(
+            "{} has shape {s:?}, expected ({}, in_channels)",
+            name("kernel"),
+            gates * units
+        ));
+    }
+    let in_channels = s[1];
+    let reverse = flag(g, &name("reverse"), !prefix.is_empty());
+    let return_sequences = flag(g, "return_sequences", true);
+    let kernel = weights(g, &name("kernel"), &[gates * units, in_channels])?;
+    let recurrent = weights(g, &name("recurrent_kernel"), &[gates * units, units])?;
+    let bias = weights(g, &name("bias"), &[gates * units])?;
+    Ok(if gates == 4 {
+        LayerKind::Lstm {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        }
+    } else {
+        LayerKind::Gru {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            reset_after: flag(g, "reset_after", true),
+            kernel,
+            recurrent,
+            bias,
+            recurrent_bias: weights(g, &name("recurrent_bias"), &[gates * units])?,
+        }
+    })
+}
+
+/// The inverse of [`read_recurrent`]; a bidirectional layer's two calls
+/// share the attributes they have in common.
+fn write_recurrent(g: &hdf5::Group, prefix: &str, kind: &LayerKind) -> hdf5::Result<()> {
+    let int = |n: &str, v: usize| -> hdf5::Result<()> {
+        if g.attr(n).is_ok() {
+            return Ok(());
+        }
+        g.new_attr::<i64>().create(n)?.write_scalar(&(v as i64))
+    };
+    let arr = |n: &str, v: &[f32], shape: &[usize]| -> hdf5::Result<()> {
+        g.new_dataset::<f32>()
+            .shape(shape)
+            .create(format!("{prefix}{n}").as_str())?
+            .write_raw(v)
+    };
+    let (gates, units, in_channels, reverse, seq, kernel, recurrent, bias) = match kind {
+        LayerKind::Lstm {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        } => (
+            4,
+            *units,
+            *in_channels,
+            *reverse,
+            *return_sequences,
+            kernel,
+            recurrent,
+            bias,
+        ),
+        LayerKind::Gru {
+            units,
+            in_channels,
+            reverse,
+            return_sequences,
+            reset_after,
+            kernel,
+            recurrent,
+            bias,
+            recurrent_bias,
+        } => {
+            int("reset_after", *reset_after as usize)?;
+            arr("recurrent_bias", recurrent_bias, &[3 * units])?;
+            (
+                3,
+                *units,
+                *in_channels,
+                *reverse,
+                *return_sequences,
+                kernel,
+                recurrent,
+                bias,
+            )
+        }
+        _ => unreachable!("only recurrent layers"),
+    };
+    int("units", units)?;
+    int("return_sequences", seq as usize)?;
+    int(&format!("{prefix}reverse"), reverse as usize)?;
+    arr("kernel", kernel, &[gates * units, in_channels])?;
+    arr("recurrent_kernel", recurrent, &[gates * units, units])?;
+    arr("bias", bias, &[gates * units])
+}
+
+/// An int64 flag attribute (0 or 1).
+fn flag(g: &hdf5::Group, name: &str, default: bool) -> bool {
+    int_attr(g, name).map_or(default, |v| v != 0)
+}
+
 fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
     float_attr(g, name).map_or(default, |v| v as f32)
 }
@@ -235,6 +360,31 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
             LayerKind::Affine {
                 scale: weights(g, "scale", &[ns])?,
                 shift: weights(g, "shift", &[nb])?,
+            }
+        }
+        "lstm" | "gru" => read_recurrent(g, &kind, "")?,
+        "bidirectional" => {
+            let cell = str_attr(g, "cell").unwrap_or_default();
+            if cell != "lstm" && cell != "gru" {
+                return Err(format!("bidirectional cell {cell:?} is not lstm or gru"));
+            }
+            let merge = str_attr(g, "merge").unwrap_or_default();
+            LayerKind::Bidirectional {
+                merge: BiMerge::parse(&merge)
+                    .ok_or_else(|| format!("unknown merge mode {merge:?}"))?,
+                forward: Box::new(read_recurrent(g, &cell, "")?),
+                backward: Box::new(read_recurrent(g, &cell, "backward_")?),
+            }
+        }
+        "layernorm" => {
+            let n = g
+                .dataset("gamma")
+                .map(|d| d.size())
+                .map_err(|_| "missing weight dataset gamma")?;
+            LayerKind::LayerNorm {
+                gamma: weights(g, "gamma", &[n])?,
+                beta: weights(g, "beta", &[n])?,
+                eps: float_or(g, "epsilon", 1e-3),
             }
         }
         "reshape" => LayerKind::Reshape {
@@ -518,6 +668,24 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     ] {
                         arr(&g, n, v, &[v.len()])?;
                     }
+                }
+                LayerKind::Lstm { .. } | LayerKind::Gru { .. } => write_recurrent(&g, "", &l.kind)?,
+                LayerKind::Bidirectional {
+                    merge,
+                    forward,
+                    backward,
+                } => {
+                    s(&g, "merge", merge.name())?;
+                    s(&g, "cell", forward.kind_name())?;
+                    write_recurrent(&g, "", forward)?;
+                    write_recurrent(&g, "backward_", backward)?;
+                }
+                LayerKind::LayerNorm { gamma, beta, eps } => {
+                    g.new_attr::<f64>()
+                        .create("epsilon")?
+                        .write_scalar(&(*eps as f64))?;
+                    arr(&g, "gamma", gamma, &[gamma.len()])?;
+                    arr(&g, "beta", beta, &[beta.len()])?;
                 }
                 LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D | LayerKind::Dropout => {}
             }

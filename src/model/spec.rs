@@ -154,6 +154,36 @@ impl MergeOp {
     }
 }
 
+/// How a bidirectional layer joins its two directions (Keras `merge_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BiMerge {
+    /// Channels: the forward direction's units, then the backward's.
+    Concat,
+    Sum,
+    Average,
+    Multiply,
+}
+
+impl BiMerge {
+    pub fn name(self) -> &'static str {
+        match self {
+            BiMerge::Concat => "concat",
+            BiMerge::Sum => "sum",
+            BiMerge::Average => "ave",
+            BiMerge::Multiply => "mul",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BiMerge> {
+        Some(match s {
+            "concat" => BiMerge::Concat,
+            "sum" => BiMerge::Sum,
+            "ave" => BiMerge::Average,
+            "mul" => BiMerge::Multiply,
+            _ => return None,
+        })
+    }
+}
+
 /// The axis a concatenation joins along.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConcatAxis {
@@ -260,6 +290,56 @@ pub enum LayerKind {
         channels: usize,
         width: usize,
     },
+    /// An LSTM over positions (time steps) with features on channels; tanh
+    /// cell and output, sigmoid gates. Gates in the order i, f, g, o (Keras's
+    /// and PyTorch's; ONNX's i, o, f, c is reordered on load).
+    Lstm {
+        units: usize,
+        in_channels: usize,
+        /// Run from the last position to the first; outputs stay at their positions.
+        reverse: bool,
+        /// Every step's output (units × W), or the last step's alone (units × 1).
+        return_sequences: bool,
+        /// (4·units, in_channels), row-major.
+        kernel: Vec<f32>,
+        /// (4·units, units), row-major.
+        recurrent: Vec<f32>,
+        /// 4·units: the input and recurrent biases summed.
+        bias: Vec<f32>,
+    },
+    /// A GRU over positions; gates in the order z, r, h (Keras's and ONNX's;
+    /// PyTorch's r, z, n is reordered by its ONNX export). h = (1 − z)·ĥ + z·h₋₁.
+    Gru {
+        units: usize,
+        in_channels: usize,
+        reverse: bool,
+        return_sequences: bool,
+        /// ĥ = tanh(W x + b + r·(R h₋₁ + b_R)) (Keras `reset_after`, ONNX
+        /// `linear_before_reset` 1, PyTorch) rather than tanh(W x + b + R (r·h₋₁) + b_R).
+        reset_after: bool,
+        /// (3·units, in_channels), row-major.
+        kernel: Vec<f32>,
+        /// (3·units, units), row-major.
+        recurrent: Vec<f32>,
+        /// 3·units each.
+        bias: Vec<f32>,
+        recurrent_bias: Vec<f32>,
+    },
+    /// A recurrent layer run in both directions over one input (Keras
+    /// `Bidirectional`, ONNX `direction="bidirectional"`): `forward` and
+    /// `backward` are `Lstm` or `Gru` layers of one configuration, the second
+    /// with `reverse`; their outputs are joined by `merge`.
+    Bidirectional {
+        merge: BiMerge,
+        forward: Box<LayerKind>,
+        backward: Box<LayerKind>,
+    },
+    /// Normalisation over the channels of each position: (x − mean)/√(var + eps)·gamma + beta.
+    LayerNorm {
+        gamma: Vec<f32>,
+        beta: Vec<f32>,
+        eps: f32,
+    },
 }
 
 impl LayerKind {
@@ -285,6 +365,10 @@ impl LayerKind {
             LayerKind::PRelu { .. } => "prelu",
             LayerKind::Reshape { .. } => "reshape",
             LayerKind::Affine { .. } => "affine",
+            LayerKind::Lstm { .. } => "lstm",
+            LayerKind::Gru { .. } => "gru",
+            LayerKind::LayerNorm { .. } => "layernorm",
+            LayerKind::Bidirectional { .. } => "bidirectional",
         }
     }
 
@@ -322,6 +406,43 @@ impl LayerKind {
             .find(|(_, v)| bad(v))
             .map(|(n, _)| n),
             LayerKind::PRelu { alpha } => bad(alpha).then_some("alpha"),
+            LayerKind::Lstm {
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => [
+                ("kernel", kernel),
+                ("recurrent kernel", recurrent),
+                ("bias", bias),
+            ]
+            .into_iter()
+            .find(|(_, v)| bad(v))
+            .map(|(n, _)| n),
+            LayerKind::Gru {
+                kernel,
+                recurrent,
+                bias,
+                recurrent_bias,
+                ..
+            } => [
+                ("kernel", kernel),
+                ("recurrent kernel", recurrent),
+                ("bias", bias),
+                ("recurrent bias", recurrent_bias),
+            ]
+            .into_iter()
+            .find(|(_, v)| bad(v))
+            .map(|(n, _)| n),
+            LayerKind::LayerNorm { gamma, beta, .. } => [("gamma", gamma), ("beta", beta)]
+                .into_iter()
+                .find(|(_, v)| bad(v))
+                .map(|(n, _)| n),
+            LayerKind::Bidirectional {
+                forward, backward, ..
+            } => forward
+                .non_finite_weight()
+                .or_else(|| backward.non_finite_weight()),
             LayerKind::Affine { scale, shift } => {
                 if bad(scale) {
                     Some("scale")
@@ -343,6 +464,23 @@ impl LayerKind {
             LayerKind::BatchNorm { gamma, .. } => 4 * gamma.len(),
             LayerKind::PRelu { alpha } => alpha.len(),
             LayerKind::Affine { scale, shift } => scale.len() + shift.len(),
+            LayerKind::Lstm {
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => kernel.len() + recurrent.len() + bias.len(),
+            LayerKind::Gru {
+                kernel,
+                recurrent,
+                bias,
+                recurrent_bias,
+                ..
+            } => kernel.len() + recurrent.len() + bias.len() + recurrent_bias.len(),
+            LayerKind::LayerNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+            LayerKind::Bidirectional {
+                forward, backward, ..
+            } => forward.param_count() + backward.param_count(),
             _ => 0,
         }
     }
@@ -410,6 +548,43 @@ fn out_len(w: usize, window: usize, stride: usize, padding: Padding) -> Option<u
         Padding::Valid => (w >= window).then(|| (w - window) / stride + 1),
         Padding::Same => Some(w.div_ceil(stride)),
     }
+}
+
+/// Shape checks shared by the recurrent layers: `gates` blocks of `units` rows.
+fn recurrent_shape(
+    gates: usize,
+    units: usize,
+    in_channels: usize,
+    (k, w): (usize, usize),
+    return_sequences: bool,
+    mats: &[(&str, &Vec<f32>, usize)],
+    vecs: &[(&str, &Vec<f32>)],
+) -> Result<(usize, usize), String> {
+    if units == 0 {
+        return Err("a recurrent layer needs at least one unit".into());
+    }
+    if in_channels != k {
+        return Err(format!("expects {in_channels} input channels, gets {k}"));
+    }
+    for (n, v, cols) in mats {
+        if v.len() != gates * units * cols {
+            return Err(format!(
+                "{n} has {} values, expected {}×{cols}",
+                v.len(),
+                gates * units
+            ));
+        }
+    }
+    for (n, v) in vecs {
+        if v.len() != gates * units {
+            return Err(format!(
+                "{n} has {} values, expected {}",
+                v.len(),
+                gates * units
+            ));
+        }
+    }
+    Ok((units, if return_sequences { w } else { 1 }))
 }
 
 /// Left padding for "same" (TensorFlow's rule: the extra element goes right).
@@ -597,6 +772,93 @@ impl LayerKind {
                     ));
                 }
                 Ok((*channels, *width))
+            }
+            LayerKind::Lstm {
+                units,
+                in_channels,
+                return_sequences,
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => recurrent_shape(
+                4,
+                *units,
+                *in_channels,
+                (k, w),
+                *return_sequences,
+                &[
+                    ("kernel", kernel, k),
+                    ("recurrent kernel", recurrent, *units),
+                ],
+                &[("bias", bias)],
+            ),
+            LayerKind::Gru {
+                units,
+                in_channels,
+                return_sequences,
+                kernel,
+                recurrent,
+                bias,
+                recurrent_bias,
+                ..
+            } => recurrent_shape(
+                3,
+                *units,
+                *in_channels,
+                (k, w),
+                *return_sequences,
+                &[
+                    ("kernel", kernel, k),
+                    ("recurrent kernel", recurrent, *units),
+                ],
+                &[("bias", bias), ("recurrent bias", recurrent_bias)],
+            ),
+            LayerKind::Bidirectional {
+                merge,
+                forward,
+                backward,
+            } => {
+                let config = |l: &LayerKind| match l {
+                    LayerKind::Lstm {
+                        units,
+                        reverse,
+                        return_sequences,
+                        ..
+                    } => Some((0, *units, *reverse, *return_sequences, false)),
+                    LayerKind::Gru {
+                        units,
+                        reverse,
+                        return_sequences,
+                        reset_after,
+                        ..
+                    } => Some((1, *units, *reverse, *return_sequences, *reset_after)),
+                    _ => None,
+                };
+                match (config(forward), config(backward)) {
+                    (Some((cf, uf, false, sf, rf)), Some((cb, ub, true, sb, rb)))
+                        if (cf, uf, sf, rf) == (cb, ub, sb, rb) => {}
+                    _ => {
+                        return Err(
+                            "a bidirectional layer needs a forward and a reverse LSTM or GRU of one configuration"
+                                .into(),
+                        )
+                    }
+                }
+                let (u, wo) = forward.output_shape(&[(k, w)])?;
+                backward.output_shape(&[(k, w)])?;
+                Ok((if *merge == BiMerge::Concat { 2 * u } else { u }, wo))
+            }
+            LayerKind::LayerNorm { gamma, beta, .. } => {
+                for (n, v) in [("gamma", gamma), ("beta", beta)] {
+                    if v.len() != k {
+                        return Err(format!(
+                            "{n} has {} values, the input has {k} channels",
+                            v.len()
+                        ));
+                    }
+                }
+                Ok((k, w))
             }
         }
     }

@@ -9,17 +9,22 @@
 //! [`Layer::forward`] and [`Layer::backward`] (the one dispatch).
 mod activation;
 mod avg_pool;
+mod bidirectional;
 mod concat;
 mod conv1d;
 pub mod conv1d_spectral;
 mod crop_pad;
 mod dense;
 pub mod gemm;
+mod gru;
+mod layer_norm;
 pub mod layout;
+mod lstm;
 mod merge;
 pub mod plan;
 mod pool;
 mod rectifier;
+mod recurrent_math;
 mod scorer;
 mod skinny;
 mod upsample;
@@ -71,6 +76,10 @@ pub(crate) enum Layer {
     AvgPool(avg_pool::AvgPool),
     Relu(rectifier::Relu),
     PRelu(rectifier::PRelu),
+    Lstm(lstm::Lstm),
+    Gru(gru::Gru),
+    LayerNorm(layer_norm::LayerNorm),
+    Bidirectional(bidirectional::Bidirectional),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -185,6 +194,65 @@ impl Layer {
             }),
             LayerKind::PRelu { alpha } => Layer::PRelu(rectifier::PRelu { alpha }),
             LayerKind::Affine { scale, shift } => Layer::Affine { scale, shift },
+            LayerKind::Lstm {
+                units,
+                reverse,
+                return_sequences,
+                kernel,
+                recurrent,
+                bias,
+                ..
+            } => Layer::Lstm(lstm::Lstm::new(
+                k,
+                w,
+                units,
+                reverse,
+                return_sequences,
+                kernel,
+                recurrent,
+                bias,
+            )),
+            LayerKind::Gru {
+                units,
+                reverse,
+                return_sequences,
+                reset_after,
+                kernel,
+                recurrent,
+                bias,
+                recurrent_bias,
+                ..
+            } => Layer::Gru(gru::Gru::new(
+                k,
+                w,
+                units,
+                reverse,
+                return_sequences,
+                reset_after,
+                kernel,
+                recurrent,
+                bias,
+                recurrent_bias,
+            )),
+            LayerKind::Bidirectional {
+                merge,
+                forward,
+                backward,
+            } => {
+                let half = forward
+                    .output_shape(ins)
+                    .expect("checked by ModelSpec::shapes");
+                Layer::Bidirectional(bidirectional::Bidirectional {
+                    merge,
+                    forward: Box::new(Layer::from_spec(*forward, ins, half)),
+                    backward: Box::new(Layer::from_spec(*backward, ins, half)),
+                    units: half.0,
+                    w_out: half.1,
+                })
+            }
+            LayerKind::LayerNorm { gamma, beta, eps } => {
+                Layer::LayerNorm(layer_norm::LayerNorm { gamma, beta, eps })
+            }
         }
     }
 
@@ -253,6 +321,10 @@ impl Layer {
             Layer::AvgPool(p) => p.forward(x, y, batch),
             Layer::Relu(r) => r.forward(&x[..y.len()], y),
             Layer::PRelu(r) => r.forward(&x[..y.len()], y),
+            Layer::Lstm(l) => l.forward(x, y, batch, &mut s.cols),
+            Layer::Gru(g) => g.forward(x, y, batch, &mut s.cols),
+            Layer::LayerNorm(l) => l.forward(&x[..y.len()], y),
+            Layer::Bidirectional(l) => l.forward(x, y, batch, s),
         }
     }
 
@@ -312,6 +384,10 @@ impl Layer {
             Layer::AvgPool(p) => p.backward(dy, dx, batch),
             Layer::Relu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
             Layer::PRelu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::Lstm(l) => l.backward(xs[0], dy, dx, batch, &mut s.cols),
+            Layer::Gru(g) => g.backward(xs[0], dy, dx, batch, &mut s.cols),
+            Layer::LayerNorm(l) => l.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
             Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
         }
     }
@@ -320,6 +396,9 @@ impl Layer {
         match self {
             Layer::Conv(c) => c.flops_per_item(),
             Layer::Dense(d) => d.flops_per_item(),
+            Layer::Lstm(l) => l.flops_per_item(),
+            Layer::Gru(g) => g.flops_per_item(),
+            Layer::Bidirectional(l) => l.flops_per_item(),
             _ => 0.0,
         }
     }

