@@ -134,6 +134,7 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
         "details"
     );
     let aliases = spec.tensor_names.clone();
+    let unscorable = spec.unscorable.clone();
     let layers: Vec<(String, LayerKind, Vec<usize>)> = spec
         .layers
         .iter()
@@ -197,6 +198,9 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
             },
         };
         s += &format!("  {o}: {} ({k} × {w}) — {what}\n", out.name);
+    }
+    for u in &unscorable {
+        s += &format!("  -: {} — cannot be scored: {}\n", u.name, u.reason);
     }
     if !aliases.is_empty() {
         s += "tensor names (--layer NAME takes them too; H is then that tensor):\n";

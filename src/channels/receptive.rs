@@ -195,6 +195,7 @@ pub fn cut_at(spec: &ModelSpec, h: TensorId) -> Result<Cut, String> {
             input_width: width,
             layers: layers.clone(),
             outputs: vec![],
+            unscorable: Vec::new(),
             tensor_names: vec![],
             class_names: None,
             source: spec.source.clone(),
@@ -272,6 +273,7 @@ mod tests {
                 .map(|(i, k)| LayerSpec::chained(format!("l{i}"), k, i))
                 .collect(),
             outputs: vec![],
+            unscorable: Vec::new(),
             tensor_names: vec![],
             class_names: None,
             source: "test".into(),

@@ -111,6 +111,7 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         input_width: shape[1] as usize,
         layers,
         outputs,
+        unscorable: Vec::new(),
         tensor_names: vec![],
         class_names,
         source: path.display().to_string(),

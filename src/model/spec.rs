@@ -386,6 +386,13 @@ pub struct OutputSpec {
     pub tensor: TensorId,
 }
 
+/// A head of the file that cannot be scored, and why (node, op, way out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnscorableOutput {
+    pub name: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     /// Input shape of the model, channels × positions (one-hot DNA: 4 × L).
@@ -396,6 +403,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
     /// The model's outputs; empty means the last layer's output alone.
     pub outputs: Vec<OutputSpec>,
+    /// Outputs of the file that cannot be scored (an op on their path is not
+    /// supported), with why; the other outputs load without them.
+    pub unscorable: Vec<UnscorableOutput>,
     /// Further names of tensors (ONNX value names), which `--layer` also takes:
     /// H is then that tensor itself.
     pub tensor_names: Vec<(String, TensorId)>,
