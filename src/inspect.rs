@@ -35,6 +35,7 @@ fn details(kind: &LayerKind) -> String {
         } => format!("{units} units, {}", activation.name()),
         LayerKind::Activation(a) => a.name(),
         LayerKind::Merge(op) => op.name().to_string(),
+        LayerKind::Pointwise(op) => op.name(),
         LayerKind::Concatenate { axis } => format!("along {axis:?}"),
         LayerKind::Crop { left, right } | LayerKind::ZeroPad { left, right } => {
             format!("{left} left, {right} right")

@@ -130,7 +130,8 @@ fn layer_rf(l: &LayerSpec, ins: &[Rf], w: usize, (_, wo): (usize, usize)) -> Res
         | LayerKind::BatchNorm { .. }
         | LayerKind::Relu { .. }
         | LayerKind::PRelu { .. }
-        | LayerKind::Affine { .. } => r,
+        | LayerKind::Affine { .. }
+        | LayerKind::Pointwise(_) => r,
         other => {
             return Err(format!(
                 "layer {} ({}) has no window of the input per position",

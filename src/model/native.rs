@@ -239,6 +239,12 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 shift: weights(g, "shift", &[nb])?,
             }
         }
+        "pointwise" => {
+            let op = str_attr(g, "op").unwrap_or_default();
+            LayerKind::Pointwise(
+                Pointwise::parse(&op).ok_or_else(|| format!("unknown pointwise op {op:?}"))?,
+            )
+        }
         "reshape" => LayerKind::Reshape {
             channels: req_int(g, "channels")?,
             width: req_int(g, "width")?,
@@ -456,6 +462,7 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                 }
                 LayerKind::Activation(a) => s(&g, "activation", &a.name())?,
                 LayerKind::Merge(op) => s(&g, "op", op.name())?,
+                LayerKind::Pointwise(op) => s(&g, "op", &op.name())?,
                 LayerKind::Concatenate { axis } => s(
                     &g,
                     "axis",

@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod layout;
 mod merge;
 pub mod plan;
+mod pointwise;
 mod pool;
 mod rectifier;
 mod scorer;
@@ -71,6 +72,7 @@ pub(crate) enum Layer {
     AvgPool(avg_pool::AvgPool),
     Relu(rectifier::Relu),
     PRelu(rectifier::PRelu),
+    Pointwise(crate::model::Pointwise),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -185,6 +187,7 @@ impl Layer {
             }),
             LayerKind::PRelu { alpha } => Layer::PRelu(rectifier::PRelu { alpha }),
             LayerKind::Affine { scale, shift } => Layer::Affine { scale, shift },
+            LayerKind::Pointwise(op) => Layer::Pointwise(op),
         }
     }
 
@@ -253,6 +256,7 @@ impl Layer {
             Layer::AvgPool(p) => p.forward(x, y, batch),
             Layer::Relu(r) => r.forward(&x[..y.len()], y),
             Layer::PRelu(r) => r.forward(&x[..y.len()], y),
+            Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
         }
     }
 
@@ -312,6 +316,7 @@ impl Layer {
             Layer::AvgPool(p) => p.backward(dy, dx, batch),
             Layer::Relu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
             Layer::PRelu(r) => r.backward(&xs[0][..dy.len()], dy, dx),
+            Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
             Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
         }
     }

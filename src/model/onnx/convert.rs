@@ -18,7 +18,7 @@ pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, prost::Deco
 }
 
 /// Ops on data tensors (besides the foldable ones that relabel a layout).
-/// Erf and Pow only inside the GELU patterns.
+/// Erf only inside the GELU patterns.
 const DATA_OPS: &[&str] = &[
     "Conv",
     "MaxPool",
@@ -42,6 +42,7 @@ const DATA_OPS: &[&str] = &[
     "Tanh",
     "Softplus",
     "Exp",
+    "Log",
     "Softmax",
     "Gelu",
     "HardSigmoid",
@@ -606,6 +607,10 @@ impl<'a> Cv<'a> {
             "Tanh" => self.unary(n, label, act(Activation::Tanh)),
             "Softplus" => self.unary(n, label, act(Activation::Softplus)),
             "Exp" => self.unary(n, label, act(Activation::Exponential)),
+            "Log" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Log)),
+            "Sqrt" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Sqrt)),
+            "Abs" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Abs)),
+            "Reciprocal" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Reciprocal)),
             "Neg" => self.unary(
                 n,
                 label,
@@ -658,9 +663,14 @@ impl<'a> Cv<'a> {
                     (at.get("min").map(|a| a.f), at.get("max").map(|a| a.f))
                 };
                 if lo != Some(0.0) {
-                    return Err(format!(
-                        "min {lo:?}; only Clip with min 0 (a capped ReLU) is supported"
-                    ));
+                    // Any other bounds: a clamp, differentiated as torch.clamp.
+                    let bound = |v: Option<f32>, inf: f32| v.filter(|&v| v != inf);
+                    let (min, max) = (bound(lo, f32::NEG_INFINITY), bound(hi, f32::INFINITY));
+                    return self.unary(
+                        n,
+                        label,
+                        LayerKind::Pointwise(Pointwise::Clip { min, max }),
+                    );
                 }
                 self.unary(
                     n,
@@ -711,8 +721,11 @@ impl<'a> Cv<'a> {
                             dims,
                         )
                     }
+                    Some(p) if p.is_finite() => {
+                        self.unary(n, label, LayerKind::Pointwise(Pointwise::Pow(p)))
+                    }
                     _ => Err(format!(
-                        "exponent {e:?}; Pow is supported as x² and inside the tanh GELU"
+                        "exponent {e:?}; Pow is supported with one finite constant exponent"
                     )),
                 }
             }
@@ -887,7 +900,7 @@ impl<'a> Cv<'a> {
                 self.relabel(n, label, to)
             }
             "Gather" | "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where"
-            | "Expand" | "Sqrt" | "Reciprocal" | "Floor" | "Ceil" | "Abs" => Err(format!(
+            | "Expand" | "Floor" | "Ceil" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),
@@ -1036,11 +1049,7 @@ impl<'a> Cv<'a> {
                 "Add" => MergeOp::Add,
                 "Sub" => MergeOp::Subtract,
                 "Mul" => MergeOp::Multiply,
-                _ => {
-                    return Err(
-                        "division of two tensors computed from the input is not supported".into(),
-                    )
-                }
+                _ => MergeOp::Divide,
             };
             return self.layer_out(n, label, LayerKind::Merge(m), vec![a, b], da);
         }
