@@ -35,6 +35,7 @@ fn details(kind: &LayerKind) -> String {
         } => format!("{units} units, {}", activation.name()),
         LayerKind::Activation(a) => a.name(),
         LayerKind::Merge(op) => op.name().to_string(),
+        LayerKind::Pointwise(op) => op.name(),
         LayerKind::Concatenate { axis } => format!("along {axis:?}"),
         LayerKind::Crop { left, right } | LayerKind::ZeroPad { left, right } => {
             format!("{left} left, {right} right")
@@ -134,6 +135,7 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
         "details"
     );
     let aliases = spec.tensor_names.clone();
+    let unscorable = spec.unscorable.clone();
     let layers: Vec<(String, LayerKind, Vec<usize>)> = spec
         .layers
         .iter()
@@ -197,6 +199,9 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
             },
         };
         s += &format!("  {o}: {} ({k} × {w}) — {what}\n", out.name);
+    }
+    for u in &unscorable {
+        s += &format!("  -: {} — cannot be scored: {}\n", u.name, u.reason);
     }
     if !aliases.is_empty() {
         s += "tensor names (--layer NAME takes them too; H is then that tensor):\n";

@@ -252,6 +252,14 @@ fn find_output(spec: &ModelSpec, key: &str) -> Result<usize> {
     if let Some(i) = key.parse::<usize>().ok().filter(|&i| i < outs.len()) {
         return Ok(i);
     }
+    if let Some(u) = spec.unscorable.iter().find(|u| u.name == key) {
+        let others: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
+        return Err(Error::Input(format!(
+            "--output {key}: this output cannot be scored ({}); outputs that can: {}",
+            u.reason,
+            others.join(", ")
+        )));
+    }
     let list: Vec<String> = outs
         .iter()
         .enumerate()

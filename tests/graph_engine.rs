@@ -504,3 +504,110 @@ fn native_format_keeps_inputs_and_outputs() {
     assert_eq!(back.outputs, spec.outputs);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A positive map (4 × 11 → 5 channels, values in 0.5–1.5) then `kind`.
+fn positive_then(seed: u64, kind: LayerKind) -> ModelSpec {
+    let mut b = Builder::new(seed, 4, 11);
+    b.conv(5, 3, 1, 1, Padding::Same, Activation::Sigmoid)
+        .push(LayerKind::Affine {
+            scale: vec![1.0],
+            shift: vec![0.5],
+        })
+        .push(kind)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(3, Activation::Linear);
+    b.build()
+}
+
+#[test]
+fn pointwise_math_on_activations() {
+    // On a positive map: the functions defined there only.
+    for op in [
+        Pointwise::Log,
+        Pointwise::Sqrt,
+        Pointwise::Reciprocal,
+        Pointwise::Pow(2.5),
+        Pointwise::Pow(-1.5),
+    ] {
+        let spec = positive_then(60, LayerKind::Pointwise(op));
+        check_plan(&spec, 0, None, None, &format!("{op:?}"));
+    }
+    // On a signed map, with kinks inside its range.
+    for op in [
+        Pointwise::Abs,
+        Pointwise::Pow(3.0),
+        Pointwise::Clip {
+            min: Some(-0.3),
+            max: Some(0.4),
+        },
+        Pointwise::Clip {
+            min: None,
+            max: Some(0.2),
+        },
+        Pointwise::Clip {
+            min: Some(-0.2),
+            max: None,
+        },
+    ] {
+        let mut b = Builder::new(61, 4, 11);
+        b.conv(5, 3, 1, 1, Padding::Same, Activation::Linear)
+            .push(LayerKind::Pointwise(op))
+            .flatten(FlattenOrder::ChannelMajor)
+            .dense(3, Activation::Linear);
+        check_plan(&b.build(), 0, None, None, &format!("{op:?}"));
+    }
+    // Division of two activations: a signed numerator over a positive denominator.
+    let mut b = Builder::new(62, 4, 11);
+    b.conv(5, 3, 1, 1, Padding::Same, Activation::Tanh);
+    let num = b.at;
+    b.from(0)
+        .conv(5, 2, 1, 1, Padding::Same, Activation::Sigmoid)
+        .push(LayerKind::Affine {
+            scale: vec![1.0],
+            shift: vec![0.5],
+        });
+    let den = b.at;
+    b.push_from(LayerKind::Merge(MergeOp::Divide), &[num, den]);
+    b.flatten(FlattenOrder::ChannelMajor)
+        .dense(3, Activation::Linear);
+    check_plan(&b.build(), 0, None, None, "divide");
+    // ChromBPNet's counts: log(exp(a) + exp(b)) of two dense heads.
+    let mut b = Builder::new(63, 4, 11);
+    b.conv(5, 3, 1, 1, Padding::Same, Activation::Relu)
+        .push(LayerKind::GlobalAvgPool1D);
+    let pooled = b.at;
+    b.dense(1, Activation::Exponential);
+    let e1 = b.at;
+    b.from(pooled)
+        .dense(1, Activation::Linear)
+        .act(Activation::Exponential);
+    let e2 = b.at;
+    b.push_from(LayerKind::Merge(MergeOp::Add), &[e1, e2]);
+    b.push(LayerKind::Pointwise(Pointwise::Log));
+    check_plan(&b.build(), 0, None, None, "log(exp + exp)");
+}
+
+#[test]
+fn pointwise_values() {
+    let x = [0.25f32, 1.0, 4.0];
+    let run = |op: Pointwise, x: &[f32]| -> Vec<f32> {
+        let mut b = Builder::new(64, 1, x.len());
+        b.push(LayerKind::Pointwise(op));
+        let spec = b.build();
+        let net = Network::new(&spec).unwrap();
+        net.forward_prefix(x, 1, 1).unwrap()
+    };
+    assert_eq!(run(Pointwise::Log, &x), x.map(f32::ln).to_vec());
+    assert_eq!(run(Pointwise::Sqrt, &x), vec![0.5, 1.0, 2.0]);
+    assert_eq!(run(Pointwise::Reciprocal, &x), vec![4.0, 1.0, 0.25]);
+    assert_eq!(run(Pointwise::Pow(1.5), &x), vec![0.125, 1.0, 8.0]);
+    assert_eq!(run(Pointwise::Abs, &[-2.0, 0.0, 3.0]), vec![2.0, 0.0, 3.0]);
+    let clip = Pointwise::Clip {
+        min: Some(0.5),
+        max: Some(2.0),
+    };
+    assert_eq!(run(clip, &x), vec![0.5, 1.0, 2.0]);
+    for op in [Pointwise::Log, Pointwise::Pow(-0.5), clip] {
+        assert_eq!(Pointwise::parse(&op.name()), Some(op), "{}", op.name());
+    }
+}

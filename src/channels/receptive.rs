@@ -130,7 +130,8 @@ fn layer_rf(l: &LayerSpec, ins: &[Rf], w: usize, (_, wo): (usize, usize)) -> Res
         | LayerKind::BatchNorm { .. }
         | LayerKind::Relu { .. }
         | LayerKind::PRelu { .. }
-        | LayerKind::Affine { .. } => r,
+        | LayerKind::Affine { .. }
+        | LayerKind::Pointwise(_) => r,
         other => {
             return Err(format!(
                 "layer {} ({}) has no window of the input per position",
@@ -195,6 +196,7 @@ pub fn cut_at(spec: &ModelSpec, h: TensorId) -> Result<Cut, String> {
             input_width: width,
             layers: layers.clone(),
             outputs: vec![],
+            unscorable: Vec::new(),
             tensor_names: vec![],
             class_names: None,
             source: spec.source.clone(),
@@ -272,6 +274,7 @@ mod tests {
                 .map(|(i, k)| LayerSpec::chained(format!("l{i}"), k, i))
                 .collect(),
             outputs: vec![],
+            unscorable: Vec::new(),
             tensor_names: vec![],
             class_names: None,
             source: "test".into(),

@@ -111,6 +111,7 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         input_width: shape[1] as usize,
         layers,
         outputs,
+        unscorable: Vec::new(),
         tensor_names: vec![],
         class_names,
         source: path.display().to_string(),
@@ -387,6 +388,12 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 eps: float_or(g, "epsilon", 1e-3),
             }
         }
+        "pointwise" => {
+            let op = str_attr(g, "op").unwrap_or_default();
+            LayerKind::Pointwise(
+                Pointwise::parse(&op).ok_or_else(|| format!("unknown pointwise op {op:?}"))?,
+            )
+        }
         "reshape" => LayerKind::Reshape {
             channels: req_int(g, "channels")?,
             width: req_int(g, "width")?,
@@ -607,6 +614,7 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                 }
                 LayerKind::Activation(a) => s(&g, "activation", &a.name())?,
                 LayerKind::Merge(op) => s(&g, "op", op.name())?,
+                LayerKind::Pointwise(op) => s(&g, "op", &op.name())?,
                 LayerKind::Concatenate { axis } => s(
                     &g,
                     "axis",

@@ -128,6 +128,64 @@ pub enum MergeOp {
     Average,
     Maximum,
     Minimum,
+    /// First over second (two inputs): ONNX Div of two tensors.
+    Divide,
+}
+
+/// The element-wise functions of [`LayerKind::Pointwise`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pointwise {
+    Log,
+    Sqrt,
+    Abs,
+    Reciprocal,
+    /// x^p for a constant p.
+    Pow(f32),
+    /// min(max(x, min), max); a missing bound is no bound.
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+}
+
+impl Pointwise {
+    /// The native file's `op` attribute: `log`, `sqrt`, `abs`, `reciprocal`,
+    /// `pow:P`, `clip:MIN:MAX` (an empty bound is none).
+    pub fn name(self) -> String {
+        let b = |v: Option<f32>| v.map_or(String::new(), |v| v.to_string());
+        match self {
+            Pointwise::Log => "log".into(),
+            Pointwise::Sqrt => "sqrt".into(),
+            Pointwise::Abs => "abs".into(),
+            Pointwise::Reciprocal => "reciprocal".into(),
+            Pointwise::Pow(p) => format!("pow:{p}"),
+            Pointwise::Clip { min, max } => format!("clip:{}:{}", b(min), b(max)),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Pointwise> {
+        let num = |v: &str| v.parse::<f32>().ok().filter(|v| v.is_finite());
+        let bound = |v: &str| {
+            if v.is_empty() {
+                Some(None)
+            } else {
+                num(v).map(Some)
+            }
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        Some(match parts[..] {
+            ["log"] => Pointwise::Log,
+            ["sqrt"] => Pointwise::Sqrt,
+            ["abs"] => Pointwise::Abs,
+            ["reciprocal"] => Pointwise::Reciprocal,
+            ["pow", p] => Pointwise::Pow(num(p)?),
+            ["clip", lo, hi] => Pointwise::Clip {
+                min: bound(lo)?,
+                max: bound(hi)?,
+            },
+            _ => return None,
+        })
+    }
 }
 
 impl MergeOp {
@@ -139,6 +197,7 @@ impl MergeOp {
             MergeOp::Average => "average",
             MergeOp::Maximum => "maximum",
             MergeOp::Minimum => "minimum",
+            MergeOp::Divide => "divide",
         }
     }
     pub fn parse(s: &str) -> Option<MergeOp> {
@@ -149,6 +208,7 @@ impl MergeOp {
             "average" => MergeOp::Average,
             "maximum" => MergeOp::Maximum,
             "minimum" => MergeOp::Minimum,
+            "divide" => MergeOp::Divide,
             _ => return None,
         })
     }
@@ -285,6 +345,9 @@ pub enum LayerKind {
         scale: Vec<f32>,
         shift: Vec<f32>,
     },
+    /// Element-wise math on one tensor (ONNX Log, Sqrt, Abs, Pow with a
+    /// constant exponent, Clip with any bounds, Reciprocal).
+    Pointwise(Pointwise),
     /// The same values as `channels` × `width` (position-major order kept).
     Reshape {
         channels: usize,
@@ -369,6 +432,7 @@ impl LayerKind {
             LayerKind::Gru { .. } => "gru",
             LayerKind::LayerNorm { .. } => "layernorm",
             LayerKind::Bidirectional { .. } => "bidirectional",
+            LayerKind::Pointwise(_) => "pointwise",
         }
     }
 
@@ -524,6 +588,13 @@ pub struct OutputSpec {
     pub tensor: TensorId,
 }
 
+/// A head of the file that cannot be scored, and why (node, op, way out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnscorableOutput {
+    pub name: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelSpec {
     /// Input shape of the model, channels × positions (one-hot DNA: 4 × L).
@@ -534,6 +605,9 @@ pub struct ModelSpec {
     pub layers: Vec<LayerSpec>,
     /// The model's outputs; empty means the last layer's output alone.
     pub outputs: Vec<OutputSpec>,
+    /// Outputs of the file that cannot be scored (an op on their path is not
+    /// supported), with why; the other outputs load without them.
+    pub unscorable: Vec<UnscorableOutput>,
     /// Further names of tensors (ONNX value names), which `--layer` also takes:
     /// H is then that tensor itself.
     pub tensor_names: Vec<(String, TensorId)>,
@@ -685,7 +759,7 @@ impl LayerKind {
                 }
                 Ok((*units, 1))
             }
-            LayerKind::Activation(_) | LayerKind::Dropout => Ok((k, w)),
+            LayerKind::Activation(_) | LayerKind::Dropout | LayerKind::Pointwise(_) => Ok((k, w)),
             LayerKind::BatchNorm {
                 gamma,
                 beta,
@@ -865,7 +939,7 @@ impl LayerKind {
 
     fn merge_shape(&self, inputs: &[(usize, usize)]) -> Result<(usize, usize), String> {
         let want = match self {
-            LayerKind::Merge(MergeOp::Subtract) => "2",
+            LayerKind::Merge(MergeOp::Subtract | MergeOp::Divide) => "2",
             _ => "2 or more",
         };
         if inputs.len() < 2 || (want == "2" && inputs.len() != 2) {

@@ -1,5 +1,5 @@
 //! Element-wise merges of tensors of one shape (Keras Add, Subtract, Multiply,
-//! Average, Maximum, Minimum; ONNX Add, Sub, Mul, Max, Min).
+//! Average, Maximum, Minimum; ONNX Add, Sub, Mul, Div, Max, Min).
 use crate::model::MergeOp;
 
 #[derive(Debug, Clone)]
@@ -19,6 +19,7 @@ impl Merge {
                 MergeOp::Multiply => y.iter_mut().zip(x).for_each(|(a, b)| *a *= b),
                 MergeOp::Maximum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.max(*b)),
                 MergeOp::Minimum => y.iter_mut().zip(x).for_each(|(a, b)| *a = a.min(*b)),
+                MergeOp::Divide => y.iter_mut().zip(x).for_each(|(a, b)| *a /= b),
             }
         }
         if self.op == MergeOp::Average {
@@ -53,6 +54,14 @@ impl Merge {
                         }
                         d[i] = p;
                     }
+                }
+            }
+            // y = a / b: dy/da = 1/b, dy/db = −y/b.
+            MergeOp::Divide => {
+                let b = &xs[1][..n];
+                for i in 0..n {
+                    dxs[0][i] = dy[i] / b[i];
+                    dxs[1][i] = -dy[i] * y[i] / b[i];
                 }
             }
             MergeOp::Maximum | MergeOp::Minimum => {

@@ -22,6 +22,7 @@ pub mod layout;
 mod lstm;
 mod merge;
 pub mod plan;
+mod pointwise;
 mod pool;
 mod rectifier;
 mod recurrent_math;
@@ -80,6 +81,7 @@ pub(crate) enum Layer {
     Gru(gru::Gru),
     LayerNorm(layer_norm::LayerNorm),
     Bidirectional(bidirectional::Bidirectional),
+    Pointwise(crate::model::Pointwise),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -253,6 +255,7 @@ impl Layer {
             LayerKind::LayerNorm { gamma, beta, eps } => {
                 Layer::LayerNorm(layer_norm::LayerNorm { gamma, beta, eps })
             }
+            LayerKind::Pointwise(op) => Layer::Pointwise(op),
         }
     }
 
@@ -325,6 +328,7 @@ impl Layer {
             Layer::Gru(g) => g.forward(x, y, batch, &mut s.cols),
             Layer::LayerNorm(l) => l.forward(&x[..y.len()], y),
             Layer::Bidirectional(l) => l.forward(x, y, batch, s),
+            Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
         }
     }
 
@@ -388,6 +392,7 @@ impl Layer {
             Layer::Gru(g) => g.backward(xs[0], dy, dx, batch, &mut s.cols),
             Layer::LayerNorm(l) => l.backward(&xs[0][..dy.len()], dy, dx),
             Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
+            Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
             Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
         }
     }

@@ -28,6 +28,7 @@ impl Builder {
                 input_width: w,
                 layers: vec![],
                 outputs: vec![],
+                unscorable: Vec::new(),
                 tensor_names: vec![],
                 class_names: None,
                 source: "test".into(),

@@ -566,6 +566,7 @@ fn build(
         input_width,
         layers: out,
         outputs,
+        unscorable: Vec::new(),
         tensor_names: vec![],
         class_names: None,
         source: format!(

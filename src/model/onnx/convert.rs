@@ -10,6 +10,7 @@ use crate::model::spec::*;
 use crate::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, prost::DecodeError> {
     use prost::Message;
@@ -17,7 +18,7 @@ pub fn decode_model(bytes: &[u8]) -> std::result::Result<ModelProto, prost::Deco
 }
 
 /// Ops on data tensors (besides the foldable ones that relabel a layout).
-/// Erf and Pow only inside the GELU patterns.
+/// Erf only inside the GELU patterns.
 const DATA_OPS: &[&str] = &[
     "Conv",
     "MaxPool",
@@ -41,6 +42,7 @@ const DATA_OPS: &[&str] = &[
     "Tanh",
     "Softplus",
     "Exp",
+    "Log",
     "Softmax",
     "Gelu",
     "HardSigmoid",
@@ -58,7 +60,20 @@ enum Value {
         t: TensorId,
         dims: Vec<usize>,
     },
+    /// Made by a node we cannot convert (or from one): the heads that need it
+    /// cannot be scored, the others still can.
+    Refused(Rc<Refusal>),
 }
+
+/// Why a value cannot be computed: the node that stopped it and the reason.
+#[derive(Debug)]
+struct Refusal {
+    layer: String,
+    msg: String,
+}
+
+/// The ways out a refused op leaves the user, appended to its message.
+pub const WAY_OUT: &str = "the supported ops are listed in README.md (\"ONNX models\"); score another output with --output, or export the model without this op";
 
 /// The engine shape (K, W) of a data tensor of ONNX shape (N, ..dims):
 /// (N, F), (N, C, W) and (N, C, 1, W); a scalar per item is one channel.
@@ -147,16 +162,26 @@ pub fn load(path: &Path) -> Result<ModelSpec> {
         used: HashSet::new(),
         batch_fixed: None,
     };
-    cv.check_ops(graph)?;
+    cv.check_graph(graph)?;
+    // The input first: a channels-last input is the first thing to say.
     let (c, w) = cv.inputs(graph)?;
     cv.run(graph)?;
     let mut outputs = Vec::new();
+    let mut unscorable = Vec::new();
+    let mut first_refusal = None;
     for o in &graph.output {
         match cv.values.get(&o.name) {
             Some(Value::Map { t, .. }) => outputs.push(OutputSpec {
                 name: o.name.clone(),
                 tensor: *t,
             }),
+            Some(Value::Refused(r)) => {
+                unscorable.push(UnscorableOutput {
+                    name: o.name.clone(),
+                    reason: format!("layer {}: {}", r.layer, r.msg),
+                });
+                first_refusal.get_or_insert_with(|| r.clone());
+            }
             Some(Value::Const(_)) => {
                 return Err(Error::model(
                     path,
@@ -169,6 +194,11 @@ pub fn load(path: &Path) -> Result<ModelSpec> {
                     format!("graph output {} is made by no node", o.name),
                 ))
             }
+        }
+    }
+    if outputs.is_empty() {
+        if let Some(r) = first_refusal {
+            return Err(Error::layer(path, r.layer.clone(), r.msg.clone()));
         }
     }
     let producer = [
@@ -185,6 +215,7 @@ pub fn load(path: &Path) -> Result<ModelSpec> {
         input_width: w,
         layers: cv.layers,
         outputs,
+        unscorable,
         tensor_names: cv.tensor_names,
         class_names: None,
         source: format!(
@@ -208,30 +239,30 @@ impl<'a> Cv<'a> {
         }
     }
 
-    /// Every op must be one we know, before anything else is looked at.
-    fn check_ops(&self, g: &GraphProto) -> Result<()> {
-        for (j, n) in g.node.iter().enumerate() {
-            let default = n.domain.is_empty() || n.domain == "ai.onnx";
-            let op = n.op_type.as_str();
-            if !default {
-                return Err(Error::layer(
-                    self.path,
-                    Self::label(n, j),
-                    format!("op type {op} of domain {} is not supported", n.domain),
-                ));
-            }
-            if !DATA_OPS.contains(&op) && !FOLDABLE.contains(&op) {
-                return Err(Error::layer(
-                    self.path,
-                    Self::label(n, j),
-                    format!("op type {op} (opset {}) is not supported", self.opset),
-                ));
-            }
-        }
+    fn check_graph(&self, g: &GraphProto) -> Result<()> {
         if !g.sparse_initializer.is_empty() {
             return Err(Error::model(
                 self.path,
                 "sparse initializers are not supported",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether we know a node's op at all, and if not, why not (with the way out).
+    fn known_op(&self, n: &NodeProto) -> R<()> {
+        let default = n.domain.is_empty() || n.domain == "ai.onnx";
+        let op = n.op_type.as_str();
+        if !default {
+            return Err(format!(
+                "op type {op} of domain {} is not supported; {WAY_OUT}",
+                n.domain
+            ));
+        }
+        if !DATA_OPS.contains(&op) && !FOLDABLE.contains(&op) {
+            return Err(format!(
+                "op type {op} (opset {}) is not supported; {WAY_OUT}",
+                self.opset
             ));
         }
         Ok(())
@@ -337,7 +368,7 @@ impl<'a> Cv<'a> {
             let dir = &self.dir;
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(Value::Map { .. }) => None,
+                Some(Value::Map { .. } | Value::Refused(_)) => None,
                 None => const_nodes
                     .get(name)
                     .and_then(|n| fold::fold(n, &[], dir).ok())
@@ -352,20 +383,41 @@ impl<'a> Cv<'a> {
         }
         for (j, n) in g.node.iter().enumerate() {
             let label = Self::label(n, j);
-            let res = if let Some(&i) = emit_at.get(&j) {
-                self.fused(&fusions[i], &label)
-            } else if skip.contains(&j) {
-                continue;
+            // A node that reads a refused value is refused for the same reason;
+            // nothing is an error until a head that needs it is asked for.
+            let upstream = n.input.iter().find_map(|i| match self.values.get(i) {
+                Some(Value::Refused(r)) => Some(r.clone()),
+                _ => None,
+            });
+            // An op we do not know is the reason to give even after a refused
+            // relabel feeding it (the Transpose before a GRU, say).
+            let res = if let Err(msg) = self.known_op(n) {
+                Err(Rc::new(Refusal {
+                    layer: label.clone(),
+                    msg,
+                }))
+            } else if let Some(r) = upstream {
+                Err(r)
             } else {
-                self.node(n, &label)
+                let res = if let Some(&i) = emit_at.get(&j) {
+                    self.fused(&fusions[i], &label)
+                } else if skip.contains(&j) {
+                    continue;
+                } else {
+                    self.node(n, &label)
+                };
+                res.map_err(|msg| {
+                    Rc::new(Refusal {
+                        layer: label.clone(),
+                        msg: format!("{} (opset {}): {msg}", n.op_type, self.opset),
+                    })
+                })
             };
-            res.map_err(|msg| {
-                Error::layer(
-                    self.path,
-                    label.clone(),
-                    format!("{} (opset {}): {msg}", n.op_type, self.opset),
-                )
-            })?;
+            if let Err(r) = res {
+                for o in n.output.iter().filter(|o| !o.is_empty()) {
+                    self.values.insert(o.clone(), Value::Refused(r.clone()));
+                }
+            }
         }
         Ok(())
     }
@@ -384,6 +436,7 @@ impl<'a> Cv<'a> {
             Some(Value::Const(_)) => Err(format!(
                 "{name} is a constant where a data tensor is expected"
             )),
+            Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -413,6 +466,7 @@ impl<'a> Cv<'a> {
                 Some(Value::Map { .. }) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
+                Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
                 None => Err(format!("reads {name}, which no earlier node or initializer makes")),
             },
         }
@@ -553,6 +607,10 @@ impl<'a> Cv<'a> {
             "Tanh" => self.unary(n, label, act(Activation::Tanh)),
             "Softplus" => self.unary(n, label, act(Activation::Softplus)),
             "Exp" => self.unary(n, label, act(Activation::Exponential)),
+            "Log" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Log)),
+            "Sqrt" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Sqrt)),
+            "Abs" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Abs)),
+            "Reciprocal" => self.unary(n, label, LayerKind::Pointwise(Pointwise::Reciprocal)),
             "Neg" => self.unary(
                 n,
                 label,
@@ -605,9 +663,14 @@ impl<'a> Cv<'a> {
                     (at.get("min").map(|a| a.f), at.get("max").map(|a| a.f))
                 };
                 if lo != Some(0.0) {
-                    return Err(format!(
-                        "min {lo:?}; only Clip with min 0 (a capped ReLU) is supported"
-                    ));
+                    // Any other bounds: a clamp, differentiated as torch.clamp.
+                    let bound = |v: Option<f32>, inf: f32| v.filter(|&v| v != inf);
+                    let (min, max) = (bound(lo, f32::NEG_INFINITY), bound(hi, f32::INFINITY));
+                    return self.unary(
+                        n,
+                        label,
+                        LayerKind::Pointwise(Pointwise::Clip { min, max }),
+                    );
                 }
                 self.unary(
                     n,
@@ -658,8 +721,11 @@ impl<'a> Cv<'a> {
                             dims,
                         )
                     }
+                    Some(p) if p.is_finite() => {
+                        self.unary(n, label, LayerKind::Pointwise(Pointwise::Pow(p)))
+                    }
                     _ => Err(format!(
-                        "exponent {e:?}; Pow is supported as x² and inside the tanh GELU"
+                        "exponent {e:?}; Pow is supported with one finite constant exponent"
                     )),
                 }
             }
@@ -834,7 +900,7 @@ impl<'a> Cv<'a> {
                 self.relabel(n, label, to)
             }
             "Gather" | "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where"
-            | "Expand" | "Sqrt" | "Reciprocal" | "Floor" | "Ceil" | "Abs" => Err(format!(
+            | "Expand" | "Floor" | "Ceil" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),
@@ -983,11 +1049,7 @@ impl<'a> Cv<'a> {
                 "Add" => MergeOp::Add,
                 "Sub" => MergeOp::Subtract,
                 "Mul" => MergeOp::Multiply,
-                _ => {
-                    return Err(
-                        "division of two tensors computed from the input is not supported".into(),
-                    )
-                }
+                _ => MergeOp::Divide,
             };
             return self.layer_out(n, label, LayerKind::Merge(m), vec![a, b], da);
         }

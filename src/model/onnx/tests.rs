@@ -95,6 +95,18 @@ fn load(
     nodes: Vec<NodeProto>,
     inits: Vec<TensorProto>,
 ) -> crate::Result<ModelSpec> {
+    load_outs(tag, c, w, nodes, inits, &["y"])
+}
+
+/// As [`load`], with the graph outputs `outs`.
+fn load_outs(
+    tag: &str,
+    c: i64,
+    w: i64,
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    outs: &[&str],
+) -> crate::Result<ModelSpec> {
     let m = ModelProto {
         ir_version: 8,
         opset_import: vec![OperatorSetIdProto {
@@ -105,7 +117,7 @@ fn load(
             node: nodes,
             initializer: inits,
             input: vec![value("x", &[None, Some(c), Some(w)])],
-            output: vec![value("y", &[])],
+            output: outs.iter().map(|o| value(o, &[])).collect(),
             ..Default::default()
         }),
         ..Default::default()
@@ -306,4 +318,44 @@ fn refusals_name_the_node_and_the_opset() {
     )
     .unwrap();
     assert!(matches!(s.layers[0].kind, LayerKind::Flatten { .. }));
+}
+
+#[test]
+fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
+    // "y" needs only the Relu; "z" needs an op we do not read.
+    let nodes = || {
+        vec![
+            node("Relu", "r", &["x"], &["y"], vec![]),
+            node("Einsum", "e", &["y"], &["e1"], vec![]),
+            node("Sigmoid", "s", &["e1"], &["z"], vec![]),
+        ]
+    };
+    let s = load_outs("two_heads", 4, 8, nodes(), vec![], &["y", "z"]).unwrap();
+    assert_eq!(s.outputs.len(), 1);
+    assert_eq!(s.outputs[0].name, "y");
+    assert_eq!(s.unscorable.len(), 1);
+    let u = &s.unscorable[0];
+    assert_eq!(u.name, "z");
+    // The refusal reaches the head through the Sigmoid, naming the node it started at.
+    assert!(
+        u.reason
+            .contains("layer e: op type Einsum (opset 17) is not supported")
+            && u.reason.contains("--output")
+            && u.reason.contains("README"),
+        "{}",
+        u.reason
+    );
+    // With no head left, the first refusal is the error.
+    let e = load_outs("one_head", 4, 8, nodes(), vec![], &["z"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("layer e: op type Einsum (opset 17) is not supported") && e.contains("--output"),
+        "{e}"
+    );
+    // A channels-last input is said before any op refusal.
+    let e = load_outs("cl_first", 100, 4, nodes(), vec![], &["z"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("channels-last") && !e.contains("Einsum"), "{e}");
 }
