@@ -9,8 +9,13 @@
 # MODELS_DIR holds one directory per experiment with 16_G_best_archit.json and
 # 16_G_bestmodel_weights.h5, and tf_motifs.tsv (experiment → JASPAR matrix);
 # default ../shared/fixtures/keras1-deepresolve-422tf/all. RANKS (default 2)
-# ranks. Extra options go to `run` (e.g. -- --init uniform --keep final to
-# start and stop as the authors' code does).
+# ranks. The ascent runs with the authors' settings for these models: λ 2.8, lr
+# 0.01, maps started from U[0, 1) and the last iterate kept (LAMBDA, LR, INIT,
+# KEEP change them; INIT=normal KEEP=best is this program's default), and the
+# GMM with scikit-learn's absolute covariance floor as the authors' analysis
+# (GMM_FLOOR=relative for this program's default). Extra options go to `run`.
+# BIN: a prebuilt binary to use instead of building
+# target/release/deepresolve-mpi.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${1:-../shared/fixtures/keras1-deepresolve-422tf/all}
@@ -18,8 +23,12 @@ out=${2:-results/table1}
 shift $(( $# > 2 ? 2 : $# ))
 [ "${1:-}" = "--" ] && shift
 . jobs/setup.sh
-cargo build --release -q
-bin=target/release/deepresolve-mpi
+if [ -z "${BIN:-}" ]; then
+    cargo build --release -q
+fi
+bin=${BIN:-target/release/deepresolve-mpi}
+settings=(--lambda "${LAMBDA:-2.8}" --lr "${LR:-0.01}" --init "${INIT:-uniform}" --keep "${KEEP:-final}")
+[ -n "${GMM_FLOOR-absolute}" ] && settings+=(--gmm-floor "${GMM_FLOOR-absolute}")
 db=data/JASPAR2024_CORE_vertebrates_non-redundant.meme
 tsv="$models/tf_motifs.tsv"
 [ -f "$tsv" ] || { echo "table1: no $tsv"; exit 1; }
@@ -35,7 +44,8 @@ echo "table1: $(wc -l < "$list") models"
 # H = the input of Flatten: the 16 first-layer filters after global max pooling.
 t0=$(date +%s)
 mpirun -n "${RANKS:-2}" --oversubscribe "$bin" run --models "$list" --out-dir "$out/runs" \
-    --layer 2 --overwrite --progress-every 10 "$@"
+    --layer 2 --overwrite --progress-every 10 "${settings[@]}" "$@"
+echo "table1: run options ${settings[*]} $*"
 echo "table1: DeepResolve on all models: $(( $(date +%s) - t0 )) s"
 # Per model: the top 5 filters as MEME motifs, matched against all of JASPAR.
 while read -r arch e weights; do

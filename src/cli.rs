@@ -2,6 +2,7 @@
 //! and each command's arguments become the library's plain option structs
 //! (`RunConfig`, `PlotOptions`, …), so the library knows nothing of clap.
 use clap::{Args, Parser, Subcommand};
+use deepresolve_mpi::analysis::gmm::GmmFloor;
 use deepresolve_mpi::ascent::{AscentParams, Init, Keep};
 use deepresolve_mpi::bench::{BenchOptions, BenchShape};
 use deepresolve_mpi::calibrate::{parse_lambdas, CalibrateOptions};
@@ -34,7 +35,13 @@ pub enum Command {
     /// Run gradient ascent for every (class, restart) and analyse the ensemble.
     Run(RunArgs),
     /// Recompute /analysis of a results file from its /ascent.
-    Analyze { results: PathBuf },
+    Analyze {
+        results: PathBuf,
+        /// The GMM's covariance floor; default: the mode stored in the file
+        /// (`absolute` for a file written before the option existed).
+        #[arg(long, value_enum)]
+        gmm_floor: Option<GmmFloorArg>,
+    },
     /// List a model's layers: index, name, kind, output shape, parameters.
     Inspect {
         model: PathBuf,
@@ -312,6 +319,21 @@ pub enum KeepArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GmmFloorArg {
+    Relative,
+    Absolute,
+}
+
+impl GmmFloorArg {
+    pub fn mode(self) -> GmmFloor {
+        match self {
+            GmmFloorArg::Relative => GmmFloor::Relative,
+            GmmFloorArg::Absolute => GmmFloor::Absolute,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvArg {
     Direct,
     Fast,
@@ -438,6 +460,10 @@ pub struct RunArgs {
     /// Seconds between progress lines when the log is not a terminal.
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
+    /// The GMM's covariance floor: `relative` to the IL values (the call does
+    /// not depend on λ's scale) or scikit-learn's `absolute` 1e-6 (the authors').
+    #[arg(long, value_enum, default_value = "relative")]
+    pub gmm_floor: GmmFloorArg,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -515,6 +541,7 @@ impl RunArgs {
             lane: self.lane,
             conv: self.conv.mode(),
             progress_every: self.progress_every,
+            gmm_floor: self.gmm_floor.mode(),
         }
     }
 }

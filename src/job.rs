@@ -55,6 +55,8 @@ pub struct RunConfig {
     pub conv: ConvMode,
     /// Seconds between progress lines when the log is not a terminal.
     pub progress_every: f64,
+    /// The GMM's covariance floor: relative to the IL values, or scikit-learn's absolute one.
+    pub gmm_floor: crate::analysis::gmm::GmmFloor,
 }
 
 impl RunConfig {
@@ -90,6 +92,7 @@ impl RunConfig {
             lane: None,
             conv: ConvMode::Auto,
             progress_every: Self::DEFAULT_PROGRESS_EVERY,
+            gmm_floor: Default::default(),
         }
     }
 }

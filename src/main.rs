@@ -4,7 +4,7 @@ mod cli;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
-use deepresolve_mpi::analysis::{analyze_run, RunAnalysis};
+use deepresolve_mpi::analysis::{analyze_run, gmm::GmmFloor, RunAnalysis};
 use deepresolve_mpi::results::ResultsWriter;
 use deepresolve_mpi::{bench, clusters, diff, distributed, inspect, motifs, plot};
 use mpi::traits::*;
@@ -92,7 +92,10 @@ fn main() {
     }
     let outcome: anyhow::Result<()> = match &cli.command {
         Command::Run(_) | Command::Calibrate(_) | Command::Channels(_) => unreachable!(),
-        Command::Analyze { results: path } => reanalyze(path)
+        Command::Analyze {
+            results: path,
+            gmm_floor,
+        } => reanalyze(path, gmm_floor.map(|g| g.mode()))
             .map(|a| {
                 eprintln!(
                     "deepresolve-mpi: /analysis of {} rewritten ({} classes)",
@@ -167,9 +170,17 @@ fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
 }
 
 /// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
-fn reanalyze(path: &std::path::Path) -> deepresolve_mpi::Result<RunAnalysis> {
+/// Without `--gmm-floor` the file keeps the mode it was analysed with.
+fn reanalyze(
+    path: &std::path::Path,
+    floor: Option<GmmFloor>,
+) -> deepresolve_mpi::Result<RunAnalysis> {
     let file = ResultsWriter::open_for_analysis(path)?;
-    let analysis = analyze_run(&file.read_ensemble()?);
+    let floor = match floor {
+        Some(f) => f,
+        None => file.gmm_floor()?,
+    };
+    let analysis = analyze_run(&file.read_ensemble()?, floor);
     file.write_analysis(&analysis)?;
     Ok(analysis)
 }

@@ -28,6 +28,8 @@ fn analysis_gmm_matches_sklearn() {
     for (name, case) in cases {
         let x = f64s(&case["x"]);
         let got = gmm::select(&x);
+        // `--gmm-floor absolute` is exactly this fit
+        assert_eq!(gmm::select_floor(&x, gmm::GmmFloor::Absolute), got);
         eprintln!("{name}: bic {:?} sklearn {}", got.bic, case["bic"]);
         for k in 0..3 {
             match case["bic"][k].as_f64() {

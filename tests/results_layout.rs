@@ -155,6 +155,45 @@ fn analyze_rebuilds_analysis_from_ascent_alone() {
     assert_same_datasets(&out, &copy);
 }
 
+/// A file written before `gmm_floor` existed keeps scikit-learn's absolute
+/// floor when re-analysed; `--gmm-floor` changes it and says so in the file.
+#[test]
+fn analyze_keeps_an_old_files_gmm_floor() {
+    let d = tmpdir("floor");
+    let (out, old) = run_copy_and_edit(&d, "r.h5", "old.h5", |f| {
+        f.delete_attr("gmm_floor").unwrap();
+    });
+    let f = hdf5::File::open(&out).unwrap();
+    assert_eq!(str_attr(&f, "gmm_floor").as_deref(), Some("relative"));
+    drop(f);
+    let floor = |p: &Path| str_attr(&hdf5::File::open(p).unwrap(), "gmm_floor");
+    let o = run_bin(&["analyze", old.to_str().unwrap()], None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(floor(&old).as_deref(), Some("absolute"));
+    let o = run_bin(
+        &["analyze", old.to_str().unwrap(), "--gmm-floor", "relative"],
+        None,
+        60,
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(floor(&old).as_deref(), Some("relative"));
+    assert_same_datasets(&out, &old);
+    // a name this version does not know: one clear error
+    {
+        let _g = file_guard();
+        let f = hdf5::File::open_rw(&old).unwrap();
+        f.delete_attr("gmm_floor").unwrap();
+        f.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("gmm_floor")
+            .unwrap()
+            .write_scalar(&"sideways".parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+    }
+    let o = run_bin(&["analyze", old.to_str().unwrap()], None, 60);
+    assert!(!o.status.success());
+    assert!(stderr_of(&o).contains("gmm_floor"), "{}", stderr_of(&o));
+}
+
 #[test]
 fn resume_recomputes_only_lanes_with_lost_restarts() {
     let d = tmpdir("lost");

@@ -454,6 +454,130 @@ fn channels_fed_by_motif_filters_recover_the_planted_motifs() {
     assert!(text.contains("MOTIF ch5_init2\n"));
 }
 
+/// Issue 27: a channel that never fires on the sequences (here: two conv
+/// filters whose bias is set to −1000, so their ReLU is 0 on every window)
+/// has no motif. It is flagged in the file (`/channels/dead`, with every
+/// channel's `/channels/max_activation`), left out of `--meme`, and marked in
+/// the `--match` table without a match; live channels are untouched.
+#[test]
+fn channels_flags_dead_channels_and_leaves_them_out() {
+    let dir = tmpdir("channels-dead");
+    let m = dir.join("dead.h5");
+    std::fs::copy(model(1), &m).unwrap();
+    let dead = [3usize, 17];
+    {
+        let f = hdf5::File::open_rw(&m).unwrap();
+        fn find_bias(g: &hdf5::Group) -> Option<hdf5::Dataset> {
+            for name in g.member_names().ok()? {
+                if let Ok(sub) = g.group(&name) {
+                    if let Some(d) = find_bias(&sub) {
+                        return Some(d);
+                    }
+                } else if name.starts_with("bias") {
+                    return g.dataset(&name).ok();
+                }
+            }
+            None
+        }
+        let ds = find_bias(&f.group("model_weights/conv").unwrap()).expect("conv bias");
+        let mut b: Vec<f32> = ds.read_raw().unwrap();
+        for &d in &dead {
+            b[d] = -1000.0;
+        }
+        ds.write_raw(&b).unwrap();
+    }
+    let db = dir.join("db.meme");
+    let mut text = String::from("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n");
+    for m in D1_MOTIFS {
+        text += &format!("MOTIF {m}\nletter-probability matrix: alength= 4 w= 6\n");
+        for row in onehot(m) {
+            let row: Vec<String> = row
+                .iter()
+                .map(|v| format!("{:.3}", 0.01 + 0.96 * v))
+                .collect();
+            text += &format!("{}\n", row.join(" "));
+        }
+        text += "\n";
+    }
+    std::fs::write(&db, text).unwrap();
+    let (out, meme) = (dir.join("c.h5"), dir.join("c.meme"));
+    let r = run_bin(
+        &[
+            "channels",
+            "--model",
+            m.to_str().unwrap(),
+            "--layer",
+            "flatten",
+            "--fasta",
+            &fasta(),
+            "--out",
+            out.to_str().unwrap(),
+            "--meme",
+            meme.to_str().unwrap(),
+            "--match",
+            db.to_str().unwrap(),
+            "--inits",
+            "2",
+            "--max-steps",
+            "50",
+        ],
+        None,
+        120,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    assert!(
+        stderr_of(&r).contains("2 of 32 channels are dead") && stderr_of(&r).contains("ch3, ch17"),
+        "{}",
+        stderr_of(&r)
+    );
+    let f = hdf5::File::open(&out).unwrap();
+    let flag: Vec<u8> = f.dataset("channels/dead").unwrap().read_raw().unwrap();
+    let max: Vec<f32> = f
+        .dataset("channels/max_activation")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    let init_act: Vec<f32> = f
+        .dataset("channels/init_activation")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(flag.len(), 32);
+    for k in 0..32 {
+        assert_eq!(
+            flag[k] == 1,
+            dead.contains(&k),
+            "channel {k}: max {}",
+            max[k]
+        );
+        // the best init window is the channel's best window
+        assert_eq!(max[k], init_act[k * 2], "channel {k}");
+        if !dead.contains(&k) {
+            assert!(max[k] > 0.0, "channel {k}");
+        } else {
+            assert_eq!(max[k], 0.0);
+        }
+    }
+    let text = std::fs::read_to_string(&meme).unwrap();
+    assert_eq!(text.matches("\nMOTIF ").count(), 30);
+    assert!(!text.contains("MOTIF ch3\n") && !text.contains("MOTIF ch17\n"));
+    assert!(text.contains("MOTIF ch4\n"));
+    let table = String::from_utf8_lossy(&r.stdout).to_string();
+    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines[0][6..], ["max_activation", "dead"], "{table}");
+    assert_eq!(lines.len(), 33);
+    for (k, row) in lines[1..].iter().enumerate() {
+        assert_eq!(row[0], format!("ch{k}"));
+        assert_eq!(row[7], if dead.contains(&k) { "1" } else { "0" }, "{table}");
+        assert_eq!(row[1] == "-", dead.contains(&k), "{table}");
+        let m: f32 = row[6].parse().unwrap();
+        assert!(
+            (m - max[k]).abs() <= 1e-5 * max[k].abs().max(1.0),
+            "{table}"
+        );
+    }
+}
+
 #[test]
 fn channels_is_bitwise_the_same_for_1_and_2_ranks_and_resumes_after_sigkill() {
     let dir = tmpdir("channels-ranks");

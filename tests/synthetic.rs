@@ -587,3 +587,108 @@ fn synthetic_findings() {
 fn synthetic_findings_seed_sweep() {
     check_seeds(&[0, 1, 2, 3, 4, 5], false);
 }
+
+// ------------------------------------------- the call does not depend on λ --
+
+/// One dataset I run with a short ascent; returns the results file.
+fn run_lambda(dir: &Path, lambda: f32, restarts: u32, extra: &[&str]) -> PathBuf {
+    let out = dir.join(format!("l{lambda}_t{restarts}{}.h5", extra.join("")));
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg("--model")
+        .arg(fixtures().join("dataset1.h5"))
+        .args(["--layer", "flatten", "--quiet", "--max-steps", "300"])
+        .args(["--lambda", &lambda.to_string()])
+        .args(["--restarts", &restarts.to_string()])
+        .args(extra)
+        .arg("--out")
+        .arg(&out);
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// The GMM decision on dataset I: whether there are non-additive channels,
+/// whether they are all XOR partners (GCTCAT/CGCTTG filters; CAGGTC, the AND
+/// partner, must stay additive), and which they are.
+fn xor_decision(k: &Kernel, gmm_components: i32, na: &[u8]) -> (bool, bool, Vec<usize>) {
+    let xor = |ch: usize| captures(k, ch, "GCTCAT") || captures(k, ch, "CGCTTG");
+    let set: Vec<usize> = (0..na.len()).filter(|&ch| na[ch] == 1).collect();
+    (
+        gmm_components > 1,
+        !set.is_empty() && set.iter().all(|&ch| xor(ch)),
+        set,
+    )
+}
+
+/// Issue 27: λ scales the maps (IL ~ 1/λ²) but must not change the
+/// conclusions. In the default (relative floor) mode the decision is the same
+/// for λ ∈ {0.3, 1, 2.8} × T ∈ {10, 50}: non-additive channels exist, all of
+/// them XOR partners, and the XOR filters found at every setting include both
+/// a GCTCAT and a CGCTTG filter. The same holds with `--keep final`. The
+/// scikit-learn floor (`absolute`) is not scale-free: on the λ = 0.3 ensemble
+/// it marks non-XOR filters too (a CAGGTC one among them), and on the same
+/// ensemble with every FIV × 1e-3 (IL × 1e-6, a λ far larger) it finds none.
+#[test]
+fn synthetic_gmm_call_is_lambda_free() {
+    use deepresolve_mpi::analysis::{analyze_run, gmm::GmmFloor};
+    let k = read_kernel(&fixtures().join("dataset1.h5"));
+    let dir = tmpdir("lambda");
+    let mut common: Option<Vec<usize>> = None;
+    for extra in [&[][..], &["--keep", "final"][..]] {
+        for lambda in [0.3f32, 1.0, 2.8] {
+            for t in [10u32, 50] {
+                if !extra.is_empty() && t == 50 {
+                    continue; // --keep final: T = 10 keeps the test short
+                }
+                let out = run_lambda(&dir, lambda, t, extra);
+                let r = read_results(&out);
+                let f = hdf5::File::open(&out).unwrap();
+                let floor: String = f
+                    .attr("gmm_floor")
+                    .unwrap()
+                    .read_scalar::<hdf5::types::VarLenUnicode>()
+                    .unwrap()
+                    .to_string();
+                assert_eq!(floor, "relative");
+                let (split, all_xor, set) = xor_decision(&k, r.gmm_components[0], &r.nonadditive);
+                eprintln!(
+                    "λ {lambda} T {t} {extra:?}: components {} non-additive {set:?}",
+                    r.gmm_components[0]
+                );
+                assert!(split && all_xor, "λ {lambda} T {t} {extra:?}: {set:?}");
+                common = Some(match common {
+                    None => set,
+                    Some(c) => c.into_iter().filter(|ch| set.contains(ch)).collect(),
+                });
+            }
+        }
+    }
+    let common = common.unwrap();
+    assert!(
+        common.iter().any(|&ch| captures(&k, ch, "GCTCAT"))
+            && common.iter().any(|&ch| captures(&k, ch, "CGCTTG")),
+        "XOR filters non-additive at every setting: {common:?}"
+    );
+
+    // the same ensemble at another scale: relative is unmoved, absolute is not
+    let ens = deepresolve_mpi::results::read_ensemble(&dir.join("l0.3_t10.h5")).unwrap();
+    let mut small = ens.clone();
+    small.fiv.mapv_inplace(|v| v * 1e-3);
+    let na = |e, floor| {
+        let a = analyze_run(e, floor);
+        xor_decision(&k, a.gmm_components[0], &a.nonadditive)
+    };
+    assert_eq!(na(&ens, GmmFloor::Relative), na(&small, GmmFloor::Relative));
+    let (abs_split, abs_xor, _) = na(&ens, GmmFloor::Absolute);
+    assert!(abs_split && !abs_xor, "absolute floor at λ 0.3");
+    assert!(
+        !na(&small, GmmFloor::Absolute).0,
+        "absolute floor, IL × 1e-6"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -463,6 +463,70 @@ pub fn select(x: &[f64]) -> GmmChoice {
     GmmValidParams::default().select(x)
 }
 
+/// How the covariance floor (`reg_covar`) relates to the IL values.
+///
+/// IL is a variance of FIVs, whose scale is ~1/λ, so IL scales as ~1/λ²; an
+/// absolute floor of 1e-6 swamps the spread of small IL values (large λ) and
+/// merges every channel into one component, while it is negligible for large
+/// ones. `Relative` fits the mixture to IL / max |IL| (the floor becomes
+/// 1e-6·max², a standard deviation of 0.1% of the largest IL), so the call is
+/// the same for IL and s·IL whatever s: the decision no longer depends on the
+/// scale of the maps. `Absolute` is scikit-learn's behaviour on the raw IL, as
+/// the authors' code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GmmFloor {
+    #[default]
+    Relative,
+    Absolute,
+}
+
+impl GmmFloor {
+    /// The name stored in the results file (root attribute `gmm_floor`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GmmFloor::Relative => "relative",
+            GmmFloor::Absolute => "absolute",
+        }
+    }
+    /// The mode a stored name means; `None` for a name this version does not know.
+    pub fn from_name(s: &str) -> Option<GmmFloor> {
+        match s {
+            "relative" => Some(GmmFloor::Relative),
+            "absolute" => Some(GmmFloor::Absolute),
+            _ => None,
+        }
+    }
+}
+
+impl GmmValidParams {
+    /// [`select`](GmmValidParams::select) under a floor mode. In `Relative`
+    /// mode the fit is made on x / s with s = max |x|, and the BICs and means
+    /// are reported on the scale of x (BIC + 2 n ln s, means · s), so they
+    /// stay comparable with an absolute fit. All-zero (or non-finite) data:
+    /// no scale, fitted as given.
+    pub fn select_floor(&self, x: &[f64], floor: GmmFloor) -> GmmChoice {
+        let s = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if floor == GmmFloor::Absolute || !(s > 0.0 && s.is_finite()) {
+            return self.select(x);
+        }
+        let y: Vec<f64> = x.iter().map(|v| v / s).collect();
+        let mut c = self.select(&y);
+        let shift = 2.0 * x.len() as f64 * s.ln();
+        for b in c.bic.iter_mut() {
+            *b += shift;
+        }
+        for m in c.means.iter_mut() {
+            *m *= s;
+        }
+        c
+    }
+}
+
+/// [`GmmValidParams::select_floor`] with scikit-learn's other defaults.
+pub fn select_floor(x: &[f64], floor: GmmFloor) -> GmmChoice {
+    GmmValidParams::default().select_floor(x, floor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,6 +658,43 @@ mod tests {
         assert_eq!(choose(&[2.0, 3.0, 1.0]), 3);
         assert_eq!(choose(&[f64::INFINITY, f64::INFINITY, f64::INFINITY]), 1);
         assert_eq!(choose(&[f64::NAN, 5.0, f64::INFINITY]), 2);
+    }
+
+    #[test]
+    fn relative_floor_is_scale_free_and_absolute_is_sklearn() {
+        // a bulk of small IL values and three far larger ones, at the scale
+        // of a large λ: the absolute floor (variance 1e-6) is wider than the
+        // whole spread, so one component wins; relative to the IL it is not
+        let base: Vec<f64> = (0..29)
+            .map(|i| 1.0 + 0.3 * ((i * 7 % 11) as f64 / 11.0))
+            .chain([60.0, 75.0, 90.0])
+            .collect();
+        let small: Vec<f64> = base.iter().map(|v| v * 1e-5).collect();
+        assert_eq!(select_floor(&small, GmmFloor::Absolute), select(&small));
+        assert_eq!(select(&small).components, 1);
+        let want = select_floor(&base, GmmFloor::Relative);
+        assert!(want.components >= 2, "{:?}", want.bic);
+        for s in [1e-6, 1e-3, 0.37, 1.0, 12.0, 1e4] {
+            let x: Vec<f64> = base.iter().map(|v| v * s).collect();
+            let c = select_floor(&x, GmmFloor::Relative);
+            assert_eq!(c.components, want.components, "scale {s}");
+            assert_eq!(c.nonadditive(), want.nonadditive(), "scale {s}");
+        }
+        // BIC reported on the data's own scale: + 2 n ln s
+        let x: Vec<f64> = base.iter().map(|v| v * 10.0).collect();
+        let c = select_floor(&x, GmmFloor::Relative);
+        let y: Vec<f64> = x.iter().map(|v| v / 900.0).collect();
+        let d = select(&y);
+        let shift = 2.0 * 32.0 * 900f64.ln();
+        assert!((c.bic[0] - d.bic[0] - shift).abs() < 1e-9);
+        assert_eq!(GmmFloor::from_name("relative"), Some(GmmFloor::Relative));
+        assert_eq!(
+            GmmFloor::from_name(GmmFloor::Absolute.name()),
+            Some(GmmFloor::Absolute)
+        );
+        assert_eq!(GmmFloor::from_name("x"), None);
+        // all zero: fitted as given, one additive component
+        assert_eq!(select_floor(&[0.0; 5], GmmFloor::Relative).components, 1);
     }
 
     #[test]

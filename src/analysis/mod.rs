@@ -35,12 +35,18 @@ pub struct ClassAnalysis {
 
 /// Steps 4–7 for one class: `fiv` is T×K row-major, `score` has T values.
 /// The GMM is fitted on the f64 IL values (before rounding to f32).
-pub fn analyze_class(fiv: &[f32], t: usize, k: usize, score: &[f32]) -> ClassAnalysis {
+pub fn analyze_class(
+    fiv: &[f32],
+    t: usize,
+    k: usize,
+    score: &[f32],
+    floor: gmm::GmmFloor,
+) -> ClassAnalysis {
     assert_eq!(fiv.len(), t * k, "fiv must be T×K");
     assert_eq!(score.len(), t, "one score per restart");
     let weight = weights::restart_weights(score);
     let il = variance::inconsistency_level(fiv, t, k, &weight);
-    let choice = gmm::select(&il);
+    let choice = gmm::select_floor(&il, floor);
     let na = choice.nonadditive();
     let ofiv: Vec<f32> = ofiv::ofiv(fiv, t, k, &weight, &na)
         .into_iter()
@@ -97,7 +103,7 @@ mod tests {
             1.0,    0.5, -0.2,  -5.0,  9.0, -14.0,
         ];
         let score = [-1.0f32, 1.0, 3.0]; // → weights 0, 2, 4
-        let a = analyze_class(&fiv, t, k, &score);
+        let a = analyze_class(&fiv, t, k, &score, gmm::GmmFloor::Absolute);
         assert_eq!(a.weight, vec![0.0, 2.0, 4.0]);
         assert_eq!(&a.il[..3], &[0.0, 0.0, 0.0]);
         // channel 3: values 10, −5 with weights 2, 4 → μ = 0, var = 50
@@ -118,7 +124,7 @@ mod tests {
 
     #[test]
     fn single_restart_is_all_additive() {
-        let a = analyze_class(&[1.0, -2.0, 0.0], 1, 3, &[-4.0]);
+        let a = analyze_class(&[1.0, -2.0, 0.0], 1, 3, &[-4.0], gmm::GmmFloor::Relative);
         assert_eq!(a.weight, vec![1.0]);
         assert_eq!(a.il, vec![0.0, 0.0, 0.0]);
         assert_eq!(a.gmm_components, 1);

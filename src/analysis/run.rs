@@ -1,5 +1,5 @@
 //! Steps 4–8 for a whole run: every class, then similarity and clustering.
-use super::{analyze_class, linkage, similarity};
+use super::{analyze_class, gmm::GmmFloor, linkage, similarity};
 use ndarray::{Array1, Array2};
 
 /// The analysis input: the FIV and score of every restart of every class.
@@ -20,6 +20,8 @@ pub struct RunAnalysis {
     pub c: usize,
     pub t: usize,
     pub k: usize,
+    /// The GMM's covariance floor mode (root attribute `gmm_floor`).
+    pub gmm_floor: GmmFloor,
     pub weight: Vec<f32>,
     pub il: Vec<f32>,
     pub gmm_bic: Vec<f64>,
@@ -32,12 +34,13 @@ pub struct RunAnalysis {
     pub cluster_order: Vec<i32>,
 }
 
-pub fn analyze_run(a: &Ensemble) -> RunAnalysis {
+pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
     let (c, t, k) = (a.c, a.t, a.k);
     let mut r = RunAnalysis {
         c,
         t,
         k,
+        gmm_floor,
         weight: Vec::with_capacity(c * t),
         il: Vec::with_capacity(c * k),
         gmm_bic: Vec::with_capacity(c * 3),
@@ -57,6 +60,7 @@ pub fn analyze_run(a: &Ensemble) -> RunAnalysis {
             t,
             k,
             &score[ci * t..(ci + 1) * t],
+            gmm_floor,
         );
         r.weight.extend(ca.weight);
         r.il.extend(ca.il);

@@ -18,6 +18,8 @@
 //! | `/channels/converged` | uint8 (K, I) | 1 if stopped by patience |
 //! | `/channels/done` | uint8 (K, I) | 1 once written (for `--resume`) |
 //! | `/channels/best_init` | int32 (K) | the init with the highest activation (written at the end) |
+//! | `/channels/max_activation` | float32 (K) | the channel's largest activation on any window of the sequences (written at the end) |
+//! | `/channels/dead` | uint8 (K) | 1 if its activation is the same on every window: no motif (written at the end) |
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, ArrayView2};
@@ -348,16 +350,31 @@ impl ChannelsFile {
         Ok((act, pwm))
     }
 
-    /// The end: `best_init` and `status` = "complete".
-    pub fn finish(&self, best: &[i32]) -> Result<()> {
+    /// The end: `best_init`, `max_activation`, `dead` and `status` = "complete".
+    pub fn finish(&self, best: &[i32], activity: &super::Activity) -> Result<()> {
         (|| -> hdf5::Result<()> {
-            if self.file.link_exists("channels/best_init") {
-                self.file.unlink("channels/best_init")?;
+            for name in [
+                "channels/best_init",
+                "channels/max_activation",
+                "channels/dead",
+            ] {
+                if self.file.link_exists(name) {
+                    self.file.unlink(name)?;
+                }
             }
             self.file
                 .new_dataset_builder()
                 .with_data(best)
                 .create("channels/best_init")?;
+            self.file
+                .new_dataset_builder()
+                .with_data(&activity.max)
+                .create("channels/max_activation")?;
+            let dead: Vec<u8> = activity.dead.iter().map(|&d| d as u8).collect();
+            self.file
+                .new_dataset_builder()
+                .with_data(&dead)
+                .create("channels/dead")?;
             if self.file.attr("status").is_ok() {
                 self.file.delete_attr("status")?;
             }

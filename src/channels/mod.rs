@@ -289,9 +289,24 @@ impl Setup {
     }
 }
 
+/// A channel whose activation spans no more than this (relative to its
+/// largest value, at least 1) over every window of the sequences is dead: a
+/// ReLU that never fires, or a constant. Its "motif" would be its first init
+/// window, the first record's, with nothing learned.
+const DEAD_SPAN: f32 = 1e-6;
+
+/// Each channel's activation over every window of the sequences: its largest
+/// value and whether it is constant (dead, see [`DEAD_SPAN`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub max: Vec<f32>,
+    pub dead: Vec<bool>,
+}
+
 /// The `inits` windows per channel where it is highest (one per record: its
-/// best position whose window lies inside the input), from the full model.
-fn find_inits(s: &Setup, full: &Network) -> Result<Vec<InitWindow>> {
+/// best position whose window lies inside the input), from the full model,
+/// and each channel's [`Activity`] over every such window.
+fn find_inits(s: &Setup, full: &Network) -> Result<(Vec<InitWindow>, Activity)> {
     let (k, n) = (s.k(), s.records.len());
     if n < s.inits {
         return Err(Error::Input(format!(
@@ -312,6 +327,7 @@ fn find_inits(s: &Setup, full: &Network) -> Result<Vec<InitWindow>> {
     }
     // best[k][record] = (activation, position)
     let mut best = vec![vec![(f32::NEG_INFINITY, 0usize); n]; k];
+    let mut lo = vec![f32::INFINITY; k];
     let per = s.a * s.l;
     for c0 in (0..n).step_by(32) {
         let c1 = (c0 + 32).min(n);
@@ -325,6 +341,7 @@ fn find_inits(s: &Setup, full: &Network) -> Result<Vec<InitWindow>> {
                 let cell = &mut row[c0 + b];
                 for &p in &valid {
                     let v = m[ch * wh + p];
+                    lo[ch] = lo[ch].min(v);
                     if v > cell.0 {
                         *cell = (v, p);
                     }
@@ -332,6 +349,16 @@ fn find_inits(s: &Setup, full: &Network) -> Result<Vec<InitWindow>> {
             }
         }
     }
+    let max: Vec<f32> = best
+        .iter()
+        .map(|row| row.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.0)))
+        .collect();
+    let dead = max
+        .iter()
+        .zip(&lo)
+        .map(|(&hi, &lo)| !(hi - lo > DEAD_SPAN * hi.abs().max(1.0)))
+        .collect();
+    let activity = Activity { max, dead };
     let mut out = Vec::with_capacity(k * s.inits);
     for row in &best {
         let mut order: Vec<usize> = (0..n).collect();
@@ -362,7 +389,7 @@ fn find_inits(s: &Setup, full: &Network) -> Result<Vec<InitWindow>> {
             )));
         }
     }
-    Ok(out)
+    Ok((out, activity))
 }
 
 fn encode_lane(items: &[Stored]) -> Vec<u8> {
@@ -422,7 +449,7 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         }
         let (s, spec) = setup(o)?;
         let full = Network::from_spec(spec)?;
-        let inits = find_inits(&s, &full)?;
+        let (inits, activity) = find_inits(&s, &full)?;
         drop(full);
         let shape = Shape {
             k: s.k(),
@@ -440,19 +467,19 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
                 ChannelsFile::create(&o.out, &attrs, &shape, &names, &shifts, &inits, o.overwrite)?;
             (f, vec![0u8; s.n_items()])
         };
-        Ok((s, inits, file, done))
+        Ok((s, inits, activity, file, done))
     });
     // Everyone learns the initial windows (record, position).
     let mut root_side = None;
     let mut flat: Vec<i64>;
     let s = match prepared {
-        Some((s, inits, file, done)) => {
+        Some((s, inits, activity, file, done)) => {
             flat = inits
                 .iter()
                 .flat_map(|w| [w.record as i64, w.position as i64])
                 .collect();
             world.process_at_rank(0).broadcast_into(&mut flat[..]);
-            root_side = Some((inits, file, done));
+            root_side = Some((inits, activity, file, done));
             s
         }
         None => {
@@ -473,7 +500,7 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
     }
     let lanes = s.lanes();
     let mut scorer = Scorer::with_plan(&s.net, s.plan.clone(), o.batch);
-    let Some((_init_windows, file, mut done)) = root_side else {
+    let Some((_init_windows, activity, file, mut done)) = root_side else {
         work_loop::work(world, lanes.len(), &mut |u| {
             Ok(encode_lane(&run_lane(
                 &s,
@@ -560,8 +587,18 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
             b as i32
         })
         .collect();
-    file.finish(&best)?;
+    file.finish(&best, &activity)?;
     let summary = progress.finish(None);
+    let dead: Vec<usize> = (0..s.k()).filter(|&k| activity.dead[k]).collect();
+    if !dead.is_empty() && !o.quiet {
+        eprintln!(
+            "deepresolve-mpi: {} of {} channels are dead (the same activation, max {}, on every window of the sequences): {}; they have no motif and are left out of --meme and --match",
+            dead.len(),
+            s.k(),
+            activity.max[dead[0]],
+            dead.iter().map(|k| format!("ch{k}")).collect::<Vec<_>>().join(", ")
+        );
+    }
     let (r, a) = (s.r, s.a);
     let m = |k: usize, i: usize| -> Vec<Vec<f32>> {
         let at = (k * ni + i) * r * a;
@@ -573,11 +610,17 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
             .enumerate()
             .map(|(k, &b)| (format!("ch{k}"), m(k, b as usize)))
             .collect();
-        print!("{}", match_channels(&o.alphabet, &best_motifs, db)?);
+        print!(
+            "{}",
+            match_channels(&o.alphabet, &best_motifs, &activity, db)?
+        );
     }
     if let Some(path) = &o.meme {
         let mut motifs = Vec::new();
         for (k, &b) in best.iter().enumerate() {
+            if activity.dead[k] {
+                continue;
+            }
             if o.all_inits {
                 for i in 0..ni {
                     motifs.push((format!("ch{k}_init{i}"), m(k, i)));
@@ -624,26 +667,39 @@ pub fn best_matches(
         .collect())
 }
 
-/// `channels --match DB`: each channel's best init against a MEME database
-/// with the built-in TOMTOM ([`best_matches`]).
+/// `channels --match DB`: each live channel's best init against a MEME
+/// database with the built-in TOMTOM ([`best_matches`]); every channel gets a
+/// row with its largest activation, a dead one no match.
 fn match_channels(
     alphabet: &str,
     motifs: &[(String, Vec<Vec<f32>>)],
+    activity: &Activity,
     db: &std::path::Path,
 ) -> Result<String> {
     use crate::tomtom::{read_meme, report::g6};
     use std::fmt::Write;
     let targets =
         read_meme(db).map_err(|e| Error::Input(format!("--match {}: {e}", db.display())))?;
-    let best = best_matches(alphabet, motifs, &targets)?;
-    let mut s = String::from("channel\tbest_match\tmatch_name\tp-value\tq-value\torientation\n");
+    let live: Vec<usize> = (0..motifs.len()).filter(|&q| !activity.dead[q]).collect();
+    let queries: Vec<(String, Vec<Vec<f32>>)> = live.iter().map(|&q| motifs[q].clone()).collect();
+    let mut best = vec![None; motifs.len()];
+    for (m, &q) in best_matches(alphabet, &queries, &targets)?
+        .into_iter()
+        .zip(&live)
+    {
+        best[q] = m;
+    }
+    let mut s = String::from(
+        "channel\tbest_match\tmatch_name\tp-value\tq-value\torientation\tmax_activation\tdead\n",
+    );
     for (q, b) in best.iter().enumerate() {
+        let tail = format!("{}\t{}", g6(activity.max[q] as f64), activity.dead[q] as u8);
         match b {
             Some(m) => {
                 let t = &targets[m.target];
                 let _ = writeln!(
                     s,
-                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{tail}",
                     motifs[q].0,
                     t.id,
                     t.alt.as_deref().unwrap_or("-"),
@@ -653,7 +709,7 @@ fn match_channels(
                 );
             }
             None => {
-                let _ = writeln!(s, "{}\t-\t-\t-\t-\t-", motifs[q].0);
+                let _ = writeln!(s, "{}\t-\t-\t-\t-\t-\t{tail}", motifs[q].0);
             }
         }
     }

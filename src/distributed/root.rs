@@ -198,6 +198,7 @@ struct ResultsSink<'j> {
     done: Vec<Vec<u8>>,
     /// Lanes still to come per model.
     left: Vec<usize>,
+    gmm_floor: crate::analysis::gmm::GmmFloor,
     progress: Progress,
     lanes_written: usize,
     abort_after_lanes: Option<usize>,
@@ -246,7 +247,7 @@ impl ResultsSink<'_> {
         let Some(file) = self.files[j].take() else {
             return Ok(());
         };
-        let analysis = analyze_run(&file.read_ensemble()?);
+        let analysis = analyze_run(&file.read_ensemble()?, self.gmm_floor);
         file.finish(&analysis)?;
         if self.say_models {
             self.progress.note(&format!(
@@ -395,6 +396,7 @@ pub(super) fn run_root(
             .and_then(|v| v.parse().ok()),
         say_models: jobs.len() > 1 && !args.quiet,
         last_analysis: None,
+        gmm_floor: args.gmm_floor,
     };
     if !args.quiet {
         announce(args, &jobs, pending.len(), done_before, size);

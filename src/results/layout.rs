@@ -59,6 +59,11 @@ pub const ATTR_RESUME: &str = "resume";
 pub const ATTR_MODEL: &str = "model";
 pub const ATTR_LAYER: &str = "layer";
 pub const ATTR_LAYER_INDEX: &str = "layer_index";
+/// The GMM's covariance floor mode of `/analysis` (`relative` or
+/// `absolute`); written with `/analysis`. A file without it was analysed with
+/// `absolute`.
+pub const ATTR_GMM_FLOOR: &str = "gmm_floor";
+pub const GMM_FLOOR_BEFORE: &str = "absolute";
 pub const STATUS_RUNNING: &str = "running";
 pub const STATUS_COMPLETE: &str = "complete";
 

@@ -4,7 +4,7 @@
 use super::layout::{self, AttrValue, *};
 use super::lock;
 use super::reader::{ensemble_from, get_str};
-use crate::analysis::{Ensemble, RunAnalysis};
+use crate::analysis::{gmm::GmmFloor, Ensemble, RunAnalysis};
 use crate::ascent::{ItemResult, ValidAscentParams};
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
@@ -416,6 +416,22 @@ impl ResultsWriter {
         .map_err(e)
     }
 
+    /// The GMM floor mode the file's `/analysis` was made with (a file
+    /// without the attribute predates it: `absolute`).
+    pub fn gmm_floor(&self) -> Result<GmmFloor> {
+        let name = super::reader::get_str(&self.file, ATTR_GMM_FLOOR)
+            .unwrap_or_else(|| GMM_FLOOR_BEFORE.into());
+        GmmFloor::from_name(&name).ok_or_else(|| {
+            Error::results(
+                &self.path,
+                format!(
+                    "attribute {ATTR_GMM_FLOOR} is {name:?}, not relative or absolute; \
+                     give `analyze --gmm-floor relative|absolute`"
+                ),
+            )
+        })
+    }
+
     /// The FIVs and scores of `/ascent`, for the analysis; every restart must be done.
     pub fn read_ensemble(&self) -> Result<Ensemble> {
         ensemble_from(&self.file, &self.path)
@@ -529,6 +545,7 @@ impl ResultsWriter {
             file.new_dataset_builder()
                 .with_data(&a.cluster_order)
                 .create(ANALYSIS_CLUSTER_ORDER)?;
+            put_or_set_str(file, ATTR_GMM_FLOOR, a.gmm_floor.name())?;
             put_or_set_str(file, ATTR_STATUS, STATUS_COMPLETE)?;
             file.flush()
         })()
