@@ -18,6 +18,12 @@ LAYER=${LAYER:-flatten}
 OUT=${OUT:-deepresolve.h5}
 RESTARTS=${RESTARTS:-10}
 BIN=${BIN:-$HOME/deepresolve-mpi/target/release/deepresolve-mpi}
+if [ ! -x "$BIN" ] || [ -d "$BIN" ]; then
+    echo "pbs.sh: BIN=$BIN is not the deepresolve-mpi binary (no executable file there)." >&2
+    echo "    Build it with: cargo build --release   (it is then target/release/deepresolve-mpi)" >&2
+    echo "    and pass its path: BIN=/path/to/target/release/deepresolve-mpi qsub ... -V jobs/pbs.sh" >&2
+    exit 2
+fi
 NP=$(wc -l < "$PBS_NODEFILE")
 
 # The user's options win: a default is added only for an option not given.

@@ -24,6 +24,12 @@ LAYER=${LAYER:-flatten}
 OUT=${OUT:-deepresolve.h5}
 RESTARTS=${RESTARTS:-10}
 BIN=${BIN:-$HOME/deepresolve-mpi/target/release/deepresolve-mpi}
+if [ ! -x "$BIN" ] || [ -d "$BIN" ]; then
+    echo "slurm.sh: BIN=$BIN is not the deepresolve-mpi binary (no executable file there)." >&2
+    echo "    Build it with: cargo build --release   (it is then target/release/deepresolve-mpi)" >&2
+    echo "    and pass its path: BIN=/path/to/target/release/deepresolve-mpi sbatch ... --export=ALL jobs/slurm.sh" >&2
+    exit 2
+fi
 export OPENBLAS_NUM_THREADS=1
 
 # The user's options win: a default is added only for an option not given.

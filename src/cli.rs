@@ -264,8 +264,12 @@ fn parse_channels(s: &str) -> Result<Channels, String> {
 
 #[derive(Args, Debug, Clone)]
 pub struct MotifsArgs {
-    #[arg(long)]
-    pub model: PathBuf,
+    /// The model whose first-layer filters are the channels (or --channels-file).
+    #[arg(long, required_unless_present = "channels_file")]
+    pub model: Option<PathBuf>,
+    /// A finished `channels` file of the run's model and layer: its channels' motifs, at any layer.
+    #[arg(long, conflicts_with_all = ["model", "weights", "keras1_backend"])]
+    pub channels_file: Option<PathBuf>,
     /// Weights for an architecture-only model file (Keras `to_json()` + `save_weights`).
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -587,6 +591,7 @@ impl MotifsArgs {
     pub fn to_options(&self) -> MotifsOptions {
         MotifsOptions {
             model: self.model.clone(),
+            channels_file: self.channels_file.clone(),
             results: self.results.clone(),
             top: self.top,
             out: self.out.clone(),

@@ -2,23 +2,31 @@
 //! class's top-N channels (by OFIV) as position weight matrices in MEME minimal
 //! format — only when the channels of the analysed layer are the filters of the
 //! first convolution (a Conv1D on the one-hot input followed by nothing but
-//! channel-preserving layers).
-// The filter helpers live below both this module and `plot` (which draws them as logos).
+//! channel-preserving layers), or at any layer the channels' motifs of a
+//! `channels` file (`--channels-file`).
 use crate::classes::sanitise;
+// The filter helpers live below both this module and `plot` (which draws them as logos).
 pub use crate::filters::{first_layer_filters, pwm};
 use crate::model::{Keras1Backend, ModelSpec};
 use crate::results::FinishedRun;
 use crate::{Error, Result};
 use std::fmt::Write as _;
 
-/// The MEME file for every class of `r`: its top `top` channels.
+/// The MEME file for every class of `r`: its top `top` channels, as the
+/// model's first-layer filters.
 pub fn meme(spec: &ModelSpec, r: &FinishedRun, top: usize) -> Result<String> {
     let layer = r
         .layer_index
         .ok_or_else(|| Error::results(&r.path, "has no layer_index attribute"))?;
     let (filters, in_channels, kernel_size, dilation, kernel) =
         first_layer_filters(spec, layer as usize)
-            .map_err(|why| Error::Input(format!("{}: {why}", r.path.display())))?;
+            .map_err(|why| {
+                Error::Input(format!(
+                    "{}: {why} (at any layer: make a channels file with `channels --layer {}` and give `motifs --channels-file`)",
+                    r.path.display(),
+                    r.layer
+                ))
+            })?;
     if filters != r.k {
         return Err(Error::Input(format!(
             "{} has {} channels but the model's first convolution has {filters} filters: is it the model the results were made with ({})?",
@@ -27,13 +35,21 @@ pub fn meme(spec: &ModelSpec, r: &FinishedRun, top: usize) -> Result<String> {
             r.model
         )));
     }
+    Ok(meme_of(r, top, |ch| {
+        pwm(kernel, in_channels, kernel_size, dilation, ch)
+    }))
+}
+
+/// The MEME file for every class of `r`: its top `top` channels, channel
+/// `ch`'s matrix given by `pwm_of(ch)` (rows of A, C, G, T).
+pub fn meme_of(r: &FinishedRun, top: usize, pwm_of: impl Fn(usize) -> Vec<[f64; 4]>) -> String {
     let mut s = String::new();
     s.push_str("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n");
     let top = top.min(r.k);
     for ci in 0..r.c {
         let name = sanitise(&r.names[ci]);
         for (ri, &ch) in r.rank_row(ci).iter().take(top).enumerate() {
-            let m = pwm(kernel, in_channels, kernel_size, dilation, ch);
+            let m = pwm_of(ch);
             let _ = writeln!(s, "MOTIF {name}_rank{}_ch{ch}", ri + 1);
             let _ = writeln!(
                 s,
@@ -50,13 +66,16 @@ pub fn meme(spec: &ModelSpec, r: &FinishedRun, top: usize) -> Result<String> {
             s.push('\n');
         }
     }
-    Ok(s)
+    s
 }
 
 /// What `motifs` writes, from which model and results file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MotifsOptions {
-    pub model: std::path::PathBuf,
+    /// The model whose first-layer filters are the channels…
+    pub model: Option<std::path::PathBuf>,
+    /// …or a finished `channels` file of the run's layer (any layer).
+    pub channels_file: Option<std::path::PathBuf>,
     pub results: std::path::PathBuf,
     /// Channels per class.
     pub top: usize,
@@ -77,12 +96,26 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
         return Err(Error::Input("--top must be at least 1".into()));
     }
     let r = FinishedRun::read(&args.results)?;
-    let spec = crate::model::load_model_with_weights(
-        &args.model,
-        args.weights.as_deref(),
-        args.keras1_backend,
-    )?;
-    let text = meme(&spec, &r, args.top)?;
+    let text = match (&args.channels_file, &args.model) {
+        (Some(p), None) => {
+            let n = crate::channels::notes::ChannelNotes::read(p, None)?;
+            n.check_fits(&r)?;
+            meme_of(&r, args.top, |ch| n.pwms[ch].clone())
+        }
+        (None, Some(model)) => {
+            let spec = crate::model::load_model_with_weights(
+                model,
+                args.weights.as_deref(),
+                args.keras1_backend,
+            )?;
+            meme(&spec, &r, args.top)?
+        }
+        _ => {
+            return Err(Error::Input(
+                "motifs needs --model MODEL (first-layer filters) or --channels-file CH.h5 (any layer), one of them".into(),
+            ))
+        }
+    };
     // Read the database before writing anything, so a bad one fails cleanly.
     let db = match &args.match_db {
         Some(p) => Some(crate::tomtom::read_meme(p)?),

@@ -25,6 +25,18 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// `1st`, `2nd`, `3rd`, `4th`, `11th`, `22nd`, …
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +49,18 @@ mod tests {
         assert_eq!(num(-3.0), "-3");
         assert_eq!(num(0.0093367), "0.00934");
         assert_eq!(num(2.0e7), "2e7");
+    }
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 102, 111]
+            .map(ordinal)
+            .to_vec();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "102nd",
+                "111th"
+            ]
+        );
     }
 }

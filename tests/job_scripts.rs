@@ -300,3 +300,30 @@ fn slurm_sh_passes_the_time_limit_warning_to_the_ranks_and_requeues() {
     let sc = std::fs::read_to_string(log.join("scontrol.args")).expect("scontrol not called");
     assert_eq!(sc, "requeue\n4242\n");
 }
+
+/// A wrong `BIN` is one message naming it and how to set it, before anything is launched.
+#[test]
+fn job_scripts_check_bin_and_say_how_to_set_it() {
+    let d = tmpdir("jobs-bin");
+    let bin = fakes(&d, true);
+    for name in ["slurm.sh", "pbs.sh"] {
+        let log = d.join(format!("log-{name}"));
+        let o = script_cmd(
+            name,
+            &bin,
+            &log,
+            &[],
+            &[("BIN", "/no/such/deepresolve-mpi")],
+        )
+        .output()
+        .unwrap();
+        let err = stderr_of(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains("BIN=/no/such/deepresolve-mpi") && err.contains("cargo build --release"),
+            "{name}: {err}"
+        );
+        let launched = std::fs::read_dir(&log).map(|r| r.count()).unwrap_or(0);
+        assert_eq!(launched, 0, "{name} launched something");
+    }
+}

@@ -534,4 +534,61 @@ fn diff_and_plot_name_channel_motifs_at_any_layer() {
     );
     assert!(r.status.success(), "{}", stderr_of(&r));
     assert!(stderr_of(&r).contains("no logos"), "{}", stderr_of(&r));
+    // motifs: the channels file's motifs at that layer; --model refuses and
+    // says how to get them.
+    let meme = d.join("out.meme");
+    let me = meme.to_str().unwrap();
+    let r = run_bin(
+        &[
+            "motifs",
+            "--results",
+            &res,
+            "--channels-file",
+            &ch,
+            "--top",
+            "2",
+            "--out",
+            me,
+        ],
+        None,
+        60,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let text = std::fs::read_to_string(&meme).unwrap();
+    assert_eq!(text.matches("\nMOTIF ").count(), 8, "{text}");
+    assert!(text.contains("MOTIF CGCTTG_rank1_ch"));
+    // Each matrix is its channel's motif in the channels file (flanks trimmed).
+    let notes = deepresolve_mpi::channels::notes::ChannelNotes::read(Path::new(&ch), None).unwrap();
+    for block in text.split("\nMOTIF ").skip(1) {
+        let k: usize = block
+            .lines()
+            .next()
+            .unwrap()
+            .rsplit("_ch")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let rows: Vec<Vec<f64>> = block
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.trim().is_empty())
+            .map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(rows.len(), notes.pwms[k].len(), "channel {k}");
+        for (row, want) in rows.iter().zip(&notes.pwms[k]) {
+            for (a, b) in row.iter().zip(want) {
+                assert!((a - b).abs() < 1e-5, "channel {k}: {row:?} vs {want:?}");
+            }
+        }
+    }
+    let a = ["motifs", "--results", &res, "--model", &m, "--out", me];
+    expect_error(
+        &a,
+        &[
+            "not first-layer filters",
+            "--channels-file",
+            "channels --layer out",
+        ],
+    );
 }

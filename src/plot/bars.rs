@@ -63,7 +63,10 @@ impl Figure for OfivBars<'_> {
             .y_label_area_size(80)
             .build_cartesian_2d(0f64..k as f64, ylo..yhi)?;
         let xdesc = if step > 1 {
-            format!("channel (ordered by OFIV; every {step}th labelled; ★ non-additive)")
+            format!(
+                "channel (ordered by OFIV; every {} labelled; ★ non-additive)",
+                crate::numbers::ordinal(step)
+            )
         } else {
             "channel (ordered by OFIV; ★ non-additive)".to_string()
         };

@@ -729,7 +729,10 @@ impl Figure for ClassFigure<'_> {
             ""
         };
         let caption = if step > 1 {
-            format!("channel (ordered by OFIV, highest first; every {step}th labelled{skipped})")
+            format!(
+                "channel (ordered by OFIV, highest first; every {} labelled{skipped})",
+                crate::numbers::ordinal(step)
+            )
         } else {
             format!("channel (ordered by OFIV, highest first{skipped})")
         };

@@ -558,8 +558,8 @@ impl Figure for SimilarityFigure<'_> {
         let mut notes = Vec::new();
         if rstep > 1 || cstep > 1 {
             notes.push(format!(
-                "every {}th class labelled; all {} × {} drawn",
-                rstep.max(cstep),
+                "every {} class labelled; all {} × {} drawn",
+                crate::numbers::ordinal(rstep.max(cstep)),
                 nr,
                 nc
             ));

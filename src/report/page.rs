@@ -132,7 +132,7 @@ pub fn page(inp: &Inputs, o: &ReportOptions) -> Result<String> {
         }
         h.push_str("</defs></svg>");
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "<script>{SCRIPT}</script></body></html>");
     Ok(h)
 }
 
@@ -283,7 +283,7 @@ fn similarity(h: &mut String, inp: &Inputs) -> Result<()> {
             let _ = write!(line, ", mean similarity {}", num(m));
         }
         if let Some(l) = &inp.label_corr {
-            if let Some(m) = crate::clusters::mean_pairwise(members, |i, j| l(i, j)) {
+            if let Some(m) = crate::clusters::mean_pairwise(members, l) {
                 let _ = write!(line, ", mean label correlation {}", num(m));
             }
         }
