@@ -164,3 +164,18 @@ fn keras_recurrent_models_run_under_mpirun() {
     run_and_rescore("danq_keras.h5", "bilstm");
     run_and_rescore("gru_keras.h5", "gru_a");
 }
+
+/// Gates other than the sigmoid (Keras 2.2's hard_sigmoid default) are
+/// refused with one error naming the layer and the setting, alone and under
+/// `mpirun -n 2`.
+#[test]
+fn unsupported_gate_activation_is_refused_by_name() {
+    let m = fixture("recurrent/refused_hard_sigmoid.h5");
+    let d = tmpdir("recurrent-refused");
+    let out = d.join("r.h5");
+    expect_error(
+        &run_base(&m, "hard_lstm", out.to_str().unwrap()),
+        &["hard_lstm", "recurrent_activation", "hard_sigmoid"],
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
