@@ -163,6 +163,7 @@ fn run_and_rescore(model: &str, layer: &str) {
 fn keras_recurrent_models_run_under_mpirun() {
     run_and_rescore("danq_keras.h5", "bilstm");
     run_and_rescore("gru_keras.h5", "gru_a");
+    run_and_rescore("lstm_keras.h5", "lstm_a");
 }
 
 /// Gates other than the sigmoid (Keras 2.2's hard_sigmoid default) are
@@ -178,4 +179,9 @@ fn unsupported_gate_activation_is_refused_by_name() {
         &["hard_lstm", "recurrent_activation", "hard_sigmoid"],
     );
     std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn keras_lstm_go_backwards_and_averaged_gru_match_jax() {
+    compare("lstm_keras.h5", "reference_keras.h5", "lstm");
 }
