@@ -46,6 +46,29 @@ fn details(kind: &LayerKind) -> String {
             max_value,
             threshold,
         } => format!("slope {negative_slope}, max {max_value:?}, threshold {threshold}"),
+        LayerKind::Lstm {
+            units,
+            reverse,
+            return_sequences,
+            ..
+        }
+        | LayerKind::Gru {
+            units,
+            reverse,
+            return_sequences,
+            ..
+        } => format!(
+            "{units} units, {}, {}",
+            if *reverse { "reverse" } else { "forward" },
+            if *return_sequences {
+                "every position"
+            } else {
+                "last step"
+            }
+        ),
+        LayerKind::Bidirectional { merge, forward, .. } => {
+            format!("{} {}, {}", forward.kind_name(), details(forward), merge.name())
+        }
         _ => String::new(),
     }
 }

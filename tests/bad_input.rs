@@ -201,7 +201,7 @@ fn every_bad_input_is_refused_on_every_rank_with_its_name() {
         &f("keras/bad/unsupported_layer.h5"),
         "0",
         &[],
-        &["unsupported_layer.h5", "LSTM"],
+        &["unsupported_layer.h5", "SimpleRNN"],
     ));
     rows.push(run(
         "Keras Lambda layer",

@@ -229,7 +229,7 @@ fn bad_keras_files_name_the_file_and_layer() {
         ),
         (
             "keras/bad/unsupported_layer.h5",
-            vec!["unsupported_layer.h5", "layer lstm", "LSTM"],
+            vec!["unsupported_layer.h5", "layer rnn", "SimpleRNN"],
         ),
     ] {
         let f = fixture(file);

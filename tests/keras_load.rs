@@ -399,8 +399,8 @@ fn expect_error(name: &str, layer: Option<&str>) -> String {
 
 #[test]
 fn bad_unsupported_layer() {
-    let e = expect_error("bad/unsupported_layer.h5", Some("lstm"));
-    assert!(e.contains("LSTM"), "{e}");
+    let e = expect_error("bad/unsupported_layer.h5", Some("rnn"));
+    assert!(e.contains("SimpleRNN"), "{e}");
 }
 
 #[test]

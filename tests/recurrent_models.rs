@@ -105,3 +105,83 @@ fn keras_danq_bidirectional_lstm_matches_jax() {
 fn keras_gru_bidirectional_layer_norm_matches_jax() {
     compare("gru_keras.h5", "reference_keras.h5", "gru");
 }
+
+/// `run` under `mpirun -n 2`; /ascent/score must be our scorer's score at
+/// the stored maps /ascent/fim (channel-major, C × T × K × W).
+fn run_and_rescore(model: &str, layer: &str) {
+    let d = tmpdir(&format!("recurrent-run-{}", model.replace('.', "_")));
+    let path = fixture(&format!("recurrent/{model}"));
+    let out = d.join("r.h5");
+    let a = [
+        "run",
+        "--model",
+        &path,
+        "--layer",
+        layer,
+        "--out",
+        out.to_str().unwrap(),
+        "--restarts",
+        "2",
+        "--max-steps",
+        "30",
+        "--batch",
+        "2",
+        "--quiet",
+    ];
+    let o = run_bin(&a, Some(2), 180);
+    assert!(o.status.success(), "{model}: {}", stderr_of(&o));
+    let f = hdf5::File::open(&out).unwrap();
+    let fim = f.dataset("ascent/fim").unwrap();
+    let shape = fim.shape();
+    let fim = fim.read_raw::<f32>().unwrap();
+    let score = f
+        .dataset("ascent/score")
+        .unwrap()
+        .read_raw::<f32>()
+        .unwrap();
+    let (c_n, t_n, k, w) = (shape[0], shape[1], shape[2], shape[3]);
+    let items = c_n * t_n;
+    let spec = load_model(std::path::Path::new(&path), None).unwrap();
+    let net = Network::new(&spec).unwrap();
+    let plan = Plan::new(&net, spec.find_layer(layer).unwrap(), None, None).unwrap();
+    let mut sc = Scorer::with_plan(&net, plan, 1);
+    let h = layout::to_position_major(&fim, items, k, w);
+    for i in 0..items {
+        let (mut s, mut g) = (vec![0.0], vec![0.0; k * w]);
+        sc.score_grad(&h[i * k * w..(i + 1) * k * w], &[i / t_n], &mut s, &mut g);
+        assert!(
+            (score[i] - s[0]).abs() <= 1e-4 * s[0].abs().max(1e-2),
+            "{model} item {i}: stored {} vs scorer {}",
+            score[i],
+            s[0]
+        );
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn keras_recurrent_models_run_under_mpirun() {
+    run_and_rescore("danq_keras.h5", "bilstm");
+    run_and_rescore("gru_keras.h5", "gru_a");
+    run_and_rescore("lstm_keras.h5", "lstm_a");
+}
+
+/// Gates other than the sigmoid (Keras 2.2's hard_sigmoid default) are
+/// refused with one error naming the layer and the setting, alone and under
+/// `mpirun -n 2`.
+#[test]
+fn unsupported_gate_activation_is_refused_by_name() {
+    let m = fixture("recurrent/refused_hard_sigmoid.h5");
+    let d = tmpdir("recurrent-refused");
+    let out = d.join("r.h5");
+    expect_error(
+        &run_base(&m, "hard_lstm", out.to_str().unwrap()),
+        &["hard_lstm", "recurrent_activation", "hard_sigmoid"],
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn keras_lstm_go_backwards_and_averaged_gru_match_jax() {
+    compare("lstm_keras.h5", "reference_keras.h5", "lstm");
+}

@@ -131,7 +131,8 @@ fn layer_rf(l: &LayerSpec, ins: &[Rf], w: usize, (_, wo): (usize, usize)) -> Res
         | LayerKind::Relu { .. }
         | LayerKind::PRelu { .. }
         | LayerKind::Affine { .. }
-        | LayerKind::Pointwise(_) => r,
+        | LayerKind::Pointwise(_)
+        | LayerKind::LayerNorm { .. } => r,
         other => {
             return Err(format!(
                 "layer {} ({}) has no window of the input per position",
@@ -324,6 +325,30 @@ mod tests {
         );
         let cut = cut_at(&s, 3).unwrap();
         assert_eq!((cut.start, cut.width, cut.k), (0, 67, 2));
+    }
+
+    /// LayerNorm works per position (its window is the input's); a recurrent
+    /// layer reads every position before it, so it has no window.
+    #[test]
+    fn layer_norm_keeps_the_window_and_a_recurrent_layer_has_none() {
+        let ln = LayerKind::LayerNorm {
+            gamma: vec![1.0; 3],
+            beta: vec![0.0; 3],
+            eps: 1e-3,
+        };
+        let lstm = LayerKind::Lstm {
+            units: 2,
+            in_channels: 3,
+            reverse: false,
+            return_sequences: true,
+            kernel: vec![0.1; 8 * 3],
+            recurrent: vec![0.1; 8 * 2],
+            bias: vec![0.0; 8],
+        };
+        let s = chain(20, vec![conv(4, 3, 5, 1, 1, Padding::Valid), ln, lstm]);
+        let rf = receptive_fields(&s).unwrap();
+        assert_eq!(rf[2], rf[1]);
+        assert!(rf[3].clone().unwrap_err().contains("lstm"));
     }
 
     #[test]
