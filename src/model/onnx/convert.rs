@@ -43,6 +43,7 @@ const DATA_OPS: &[&str] = &[
     "Softplus",
     "Exp",
     "Log",
+    "If",
     "Softmax",
     "Gelu",
     "HardSigmoid",
@@ -559,6 +560,9 @@ impl<'a> Cv<'a> {
 
     fn node(&mut self, n: &NodeProto, label: &str) -> R<()> {
         let op = n.op_type.as_str();
+        if op == "If" {
+            return self.inline_if(n, label);
+        }
         let any_map = (0..n.input.len()).any(|i| self.is_map(n, i));
         if !any_map {
             for (i, name) in n.input.iter().enumerate() {
@@ -905,6 +909,38 @@ impl<'a> Cv<'a> {
             )),
             other => Err(format!("op type {other} is not supported")),
         }
+    }
+
+    /// An If whose condition is a constant (torch's `squeeze(dim)` exports
+    /// one on a shape test): the chosen branch's nodes, as if inline.
+    fn inline_if(&mut self, n: &NodeProto, label: &str) -> R<()> {
+        let cond = self
+            .const_in(n, 0)?
+            .scalar()
+            .ok_or("its condition is not one value")?;
+        let branch = if cond != 0.0 {
+            "then_branch"
+        } else {
+            "else_branch"
+        };
+        let g = Attrs::of(n)
+            .get(branch)
+            .and_then(|a| a.g.as_ref())
+            .ok_or_else(|| format!("it has no {branch}"))?;
+        for (j, m) in g.node.iter().enumerate() {
+            self.known_op(m)?;
+            self.node(m, &format!("{label}/{}", Self::label(m, j)))?;
+        }
+        for (o, go) in n.output.iter().zip(&g.output) {
+            match self.values.get(&go.name).cloned() {
+                Some(Value::Map { t, dims }) => self.set_map(o, t, dims)?,
+                Some(v) => {
+                    self.values.insert(o.clone(), v);
+                }
+                None => return Err(format!("{branch} makes no {}", go.name)),
+            }
+        }
+        Ok(())
     }
 
     fn alias(&mut self, n: &NodeProto, i: usize) -> R<()> {
