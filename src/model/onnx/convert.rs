@@ -53,6 +53,50 @@ const DATA_OPS: &[&str] = &[
     "Erf",
 ];
 
+/// Ops of the evaluator that also map a data tensor (the others, on data,
+/// are refused).
+const FOLDABLE_ON_DATA: &[&str] = &[
+    "Identity",
+    "Cast",
+    "Shape",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Reshape",
+    "Flatten",
+    "Slice",
+    "Transpose",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Neg",
+    "Sqrt",
+    "Reciprocal",
+    "Pow",
+    "Abs",
+    "Min",
+    "Max",
+];
+
+/// Every op a data tensor may pass through, sorted: README's list
+/// ("ONNX models") is tested against it.
+pub fn ops_on_data() -> Vec<&'static str> {
+    let mut v: Vec<&str> = DATA_OPS.iter().chain(FOLDABLE_ON_DATA).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Every op the reader knows, on data or on constants only.
+#[cfg(test)]
+pub fn known_ops() -> Vec<&'static str> {
+    let mut v: Vec<&str> = DATA_OPS.iter().chain(FOLDABLE).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 #[derive(Debug, Clone)]
 enum Value {
     Const(Const),

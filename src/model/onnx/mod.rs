@@ -32,6 +32,12 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 
+/// The ONNX op types a tensor computed from the model input may pass through
+/// (sorted); README.md's "ONNX models" list names exactly these.
+pub fn ops_on_data() -> Vec<&'static str> {
+    convert::ops_on_data()
+}
+
 /// Read an ONNX model file (weights stored inside it or as external data
 /// files beside it).
 pub fn load_onnx(path: &Path) -> Result<ModelSpec> {
