@@ -42,6 +42,9 @@ pub enum Command {
         weights: Option<PathBuf>,
         #[arg(long, value_enum)]
         keras1_backend: Option<Backend>,
+        /// The input length of a model saved without one.
+        #[arg(long)]
+        input_length: Option<usize>,
     },
     /// Measure ascent speed on a DeepSEA-shaped network (or a real model).
     Bench(BenchArgs),
@@ -365,6 +368,9 @@ pub struct RunArgs {
     /// Seconds between progress lines when the log is not a terminal.
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
+    /// The input length of a model saved without one (Keras `Input(shape=(None, 4))`, an ONNX dynamic length).
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -437,6 +443,7 @@ impl RunArgs {
             lane: self.lane,
             conv: self.conv.mode(),
             progress_every: self.progress_every,
+            input_length: self.input_length,
         }
     }
 }

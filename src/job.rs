@@ -2,7 +2,7 @@
 //! classes resolved, the options validated, the work cut into lanes.
 use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, parse_classes};
-use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
+use crate::model::{load_model_sized, Keras1Backend, ModelSpec};
 use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{Error, Result};
@@ -55,6 +55,8 @@ pub struct RunConfig {
     pub conv: ConvMode,
     /// Seconds between progress lines when the log is not a terminal.
     pub progress_every: f64,
+    /// The input length of a model saved without one (`None`: the file's).
+    pub input_length: Option<usize>,
 }
 
 impl RunConfig {
@@ -90,6 +92,7 @@ impl RunConfig {
             lane: None,
             conv: ConvMode::Auto,
             progress_every: Self::DEFAULT_PROGRESS_EVERY,
+            input_length: None,
         }
     }
 }
@@ -125,7 +128,12 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
     if lane == 0 {
         return Err(Error::Input("--lane must be at least 1".into()));
     }
-    let spec = load_model_with_weights(&a.model, a.weights.as_deref(), a.keras1_backend)?;
+    let spec = load_model_sized(
+        &a.model,
+        a.weights.as_deref(),
+        a.keras1_backend,
+        a.input_length,
+    )?;
     let model_class_names = spec.class_names.clone();
     let (layer, h_tensor) = find_h(&spec, &a.layer, &a.model)?;
     let output = match &a.output {
@@ -187,6 +195,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
             .unwrap_or_default(),
         conv: a.conv.as_str().into(),
         conv_paths: crate::network::conv1d_spectral::describe(&net, &plan, a.conv, a.batch),
+        input_length: a.input_length.unwrap_or(0),
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

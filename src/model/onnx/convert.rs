@@ -165,11 +165,13 @@ struct Cv<'a> {
     names: HashSet<String>,
     used: HashSet<String>,
     batch_fixed: Option<i64>,
+    /// `--input-length`: the length of an input exported with a dynamic one.
+    input_length: Option<usize>,
 }
 
 type R<T> = std::result::Result<T, String>;
 
-pub fn load(path: &Path) -> Result<ModelSpec> {
+pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     let bytes = std::fs::read(path).map_err(|e| Error::model(path, format!("cannot read: {e}")))?;
     let model = decode_model(&bytes).map_err(|e| {
         Error::model(
@@ -206,6 +208,7 @@ pub fn load(path: &Path) -> Result<ModelSpec> {
         names: HashSet::new(),
         used: HashSet::new(),
         batch_fixed: None,
+        input_length,
     };
     cv.check_graph(graph)?;
     // The input first: a channels-last input is the first thing to say.
@@ -369,6 +372,21 @@ impl<'a> Cv<'a> {
             3 => (fixed(&dims[1]), fixed(&dims[2]), None),
             4 if fixed(&dims[2]) == Some(1) => (fixed(&dims[1]), fixed(&dims[3]), Some(())),
             _ => (None, None, None),
+        };
+        let w = match (w, self.input_length) {
+            (Some(w), Some(l)) if w != l && c.is_some() => {
+                return Err(bad(format!(
+                    "its length is fixed at {w}; --input-length {l} does not apply"
+                )))
+            }
+            (None, Some(l)) if c.is_some() => Some(l),
+            (None, None) if c.is_some() => {
+                return Err(bad(format!(
+                    "shape ({}) has a dynamic length; give one with --input-length N",
+                    shown.join(", ")
+                )))
+            }
+            _ => w,
         };
         let (Some(c), Some(w)) = (c, w) else {
             return Err(bad(format!(
