@@ -397,6 +397,15 @@ pub struct BenchArgs {
     /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
     #[arg(long)]
     pub save_model: Option<PathBuf>,
+    /// With --model: the output to score, by name or index (default: the only one, or the last).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// With --model: the reduction over positions for an output with positions.
+    #[arg(long, value_enum)]
+    pub reduce: Option<ReduceArg>,
+    /// With --model: the input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl RunArgs {
@@ -461,6 +470,9 @@ impl BenchArgs {
             steps: self.steps,
             conv: self.conv.iter().map(|c| c.mode()).collect(),
             save_model: self.save_model.clone(),
+            output: self.output.clone(),
+            reduce: reduce_of(self.reduce),
+            input_length: self.input_length,
         }
     }
 }
@@ -585,6 +597,9 @@ pub struct CalibrateArgs {
     pub keras1_backend: Option<Backend>,
     #[arg(long)]
     pub quiet: bool,
+    /// The input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl CalibrateArgs {
@@ -613,6 +628,7 @@ impl CalibrateArgs {
             lane: self.lane,
             keras1_backend: keras1(self.keras1_backend),
             quiet: self.quiet,
+            input_length: self.input_length,
         })
     }
 }
@@ -678,6 +694,9 @@ pub struct ChannelsArgs {
     pub quiet: bool,
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
+    /// The input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl ChannelsArgs {
@@ -709,6 +728,7 @@ impl ChannelsArgs {
             keras1_backend: keras1(self.keras1_backend),
             quiet: self.quiet,
             progress_every: self.progress_every,
+            input_length: self.input_length,
         })
     }
 }
