@@ -31,7 +31,7 @@ pub fn load_model_sized(
     let Some(weights) = weights else {
         return load_file(model, keras1_backend, input_length);
     };
-    let spec = super::keras::load_keras_json(model, weights, keras1_backend, input_length)?;
+    let spec = super::keras::load_keras_json_sized(model, weights, keras1_backend, input_length)?;
     check(model, spec)
 }
 

@@ -124,6 +124,15 @@ pub fn load_keras_json(
     arch: &Path,
     weights: &Path,
     keras1_backend: Option<Keras1Backend>,
+) -> crate::Result<ModelSpec> {
+    load_keras_json_sized(arch, weights, keras1_backend, None)
+}
+
+/// As [`load_keras_json`]; `input_length` fills an unspecified input length.
+pub fn load_keras_json_sized(
+    arch: &Path,
+    weights: &Path,
+    keras1_backend: Option<Keras1Backend>,
     input_length: Option<usize>,
 ) -> crate::Result<ModelSpec> {
     let text = std::fs::read_to_string(arch)
