@@ -1,7 +1,5 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
-use crate::model::{
-    load_model, Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding,
-};
+use crate::model::{Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
 use crate::network::{gemm, ConvMode, Network, Scorer};
 use crate::Result;
 use std::path::PathBuf;
@@ -24,6 +22,11 @@ pub struct BenchOptions {
     pub conv: Vec<ConvMode>,
     /// Also write the benchmark network as a native model file.
     pub save_model: Option<PathBuf>,
+    /// For `model`: the output scored (`None`: the only one, or the last),
+    /// its reduction over positions, and the length of a model saved without one.
+    pub output: Option<String>,
+    pub reduce: Option<crate::network::Reduce>,
+    pub input_length: Option<usize>,
 }
 
 /// The random networks `bench` builds.
@@ -292,12 +295,23 @@ const ROUNDS: usize = 5;
 
 pub fn bench(args: &BenchOptions) -> Result<()> {
     let spec = match (&args.model, args.shape) {
-        (Some(p), _) => load_model(p, None)?,
+        (Some(p), _) => crate::model::load_model_sized(p, None, None, args.input_length)?,
         (None, BenchShape::Deepsea) => deepsea_tail(),
         (None, BenchShape::Chrombpnet) => chrombpnet_tower(),
     };
     // A model with several outputs is scored on its last one (the counts head).
-    let output = (spec.output_list().len() > 1).then(|| spec.output_list().len() - 1);
+    let outs = spec.output_list();
+    let output = match &args.output {
+        Some(o) => Some(
+            outs.iter()
+                .position(|x| &x.name == o)
+                .or_else(|| o.parse().ok().filter(|&i| i < outs.len()))
+                .ok_or_else(|| {
+                    crate::Error::Input(format!("--output {o:?} is not an output of the model"))
+                })?,
+        ),
+        None => (outs.len() > 1).then(|| outs.len() - 1),
+    };
     if let Some(path) = &args.save_model {
         crate::model::native::save_native(&spec, path)?;
         println!("# wrote the benchmark network to {}", path.display());
@@ -336,7 +350,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
     {
-        let plan = crate::network::Plan::new(&net, layer, output, None)?;
+        let plan = crate::network::Plan::new(&net, layer, output, args.reduce)?;
         for &b in &args.batch {
             let auto = crate::network::conv1d_spectral::spectral_nodes(
                 &net,
@@ -360,7 +374,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     let mut probe = SgemmProbe::new();
     for &b in &args.batch {
         for &conv in &args.conv {
-            let plan = crate::network::Plan::new(&net, layer, output, None)?;
+            let plan = crate::network::Plan::new(&net, layer, output, args.reduce)?;
             let mut sc = Scorer::with_conv(&net, plan, b.max(1), conv);
             let n = sc.map_len();
             let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();

@@ -50,6 +50,8 @@ pub struct CalibrateOptions {
     pub lane: Option<usize>,
     pub keras1_backend: Option<Keras1Backend>,
     pub quiet: bool,
+    /// The input length of a model saved without one.
+    pub input_length: Option<usize>,
 }
 
 impl CalibrateOptions {
@@ -83,6 +85,7 @@ impl CalibrateOptions {
             lane: None,
             keras1_backend: None,
             quiet: false,
+            input_length: None,
         }
     }
 }
@@ -229,6 +232,7 @@ fn setup(o: &CalibrateOptions) -> Result<Setup> {
     rc.batch = o.batch;
     rc.lane = o.lane;
     rc.keras1_backend = o.keras1_backend;
+    rc.input_length = o.input_length;
     rc.quiet = o.quiet;
     // Without --classes: the first few classes of the output.
     rc.classes = o.classes.clone().unwrap_or_else(|| "all".into());

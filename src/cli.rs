@@ -50,6 +50,9 @@ pub enum Command {
         weights: Option<PathBuf>,
         #[arg(long, value_enum)]
         keras1_backend: Option<Backend>,
+        /// The input length of a model saved without one.
+        #[arg(long)]
+        input_length: Option<usize>,
     },
     /// Measure ascent speed on a DeepSEA-shaped network (or a real model).
     Bench(BenchArgs),
@@ -468,6 +471,9 @@ pub struct RunArgs {
     /// not depend on λ's scale) or scikit-learn's `absolute` 1e-6 (the authors').
     #[arg(long, value_enum, default_value = "relative")]
     pub gmm_floor: GmmFloorArg,
+    /// The input length of a model saved without one (Keras `Input(shape=(None, 4))`, an ONNX dynamic length).
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -499,6 +505,15 @@ pub struct BenchArgs {
     /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
     #[arg(long)]
     pub save_model: Option<PathBuf>,
+    /// With --model: the output to score, by name or index (default: the only one, or the last).
+    #[arg(long)]
+    pub output: Option<String>,
+    /// With --model: the reduction over positions for an output with positions.
+    #[arg(long, value_enum)]
+    pub reduce: Option<ReduceArg>,
+    /// With --model: the input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl RunArgs {
@@ -546,6 +561,7 @@ impl RunArgs {
             conv: self.conv.mode(),
             progress_every: self.progress_every,
             gmm_floor: self.gmm_floor.mode(),
+            input_length: self.input_length,
         }
     }
 }
@@ -563,6 +579,9 @@ impl BenchArgs {
             steps: self.steps,
             conv: self.conv.iter().map(|c| c.mode()).collect(),
             save_model: self.save_model.clone(),
+            output: self.output.clone(),
+            reduce: reduce_of(self.reduce),
+            input_length: self.input_length,
         }
     }
 }
@@ -691,6 +710,9 @@ pub struct CalibrateArgs {
     pub keras1_backend: Option<Backend>,
     #[arg(long)]
     pub quiet: bool,
+    /// The input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl CalibrateArgs {
@@ -719,6 +741,7 @@ impl CalibrateArgs {
             lane: self.lane,
             keras1_backend: keras1(self.keras1_backend),
             quiet: self.quiet,
+            input_length: self.input_length,
         })
     }
 }
@@ -784,6 +807,9 @@ pub struct ChannelsArgs {
     pub quiet: bool,
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
+    /// The input length of a model saved without one.
+    #[arg(long)]
+    pub input_length: Option<usize>,
 }
 
 impl ChannelsArgs {
@@ -815,6 +841,7 @@ impl ChannelsArgs {
             keras1_backend: keras1(self.keras1_backend),
             quiet: self.quiet,
             progress_every: self.progress_every,
+            input_length: self.input_length,
         })
     }
 }

@@ -239,7 +239,13 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
     Ok(s)
 }
 
-pub fn inspect(model: &Path, weights: Option<&Path>, backend: Option<Keras1Backend>) -> Result<()> {
-    print!("{}", describe(model, weights, backend)?);
+pub fn inspect(
+    model: &Path,
+    weights: Option<&Path>,
+    backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
+) -> Result<()> {
+    let spec = crate::model::load_model_sized(model, weights, backend, input_length)?;
+    print!("{}", describe_spec(model, spec)?);
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! classes resolved, the options validated, the work cut into lanes.
 use crate::ascent::{items, lane_ranges, AscentParams, Item, ValidAscentParams};
 use crate::classes::{class_names, dense_index, select};
-use crate::model::{load_model_with_weights, Keras1Backend, ModelSpec};
+use crate::model::{load_model_sized, Keras1Backend, ModelSpec};
 use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::results::RunMeta;
 use crate::{limits, Error, Result};
@@ -57,6 +57,8 @@ pub struct RunConfig {
     pub progress_every: f64,
     /// The GMM's covariance floor: relative to the IL values, or scikit-learn's absolute one.
     pub gmm_floor: crate::analysis::gmm::GmmFloor,
+    /// The input length of a model saved without one (`None`: the file's).
+    pub input_length: Option<usize>,
 }
 
 impl RunConfig {
@@ -93,6 +95,7 @@ impl RunConfig {
             conv: ConvMode::Auto,
             progress_every: Self::DEFAULT_PROGRESS_EVERY,
             gmm_floor: Default::default(),
+            input_length: None,
         }
     }
 }
@@ -123,7 +126,12 @@ fn check_params(a: &RunConfig) -> Result<ValidAscentParams> {
 pub fn prepare(a: &RunConfig) -> Result<Job> {
     let params = check_params(a)?;
     let lane = limits::lane(a.lane, a.batch)?;
-    let spec = load_model_with_weights(&a.model, a.weights.as_deref(), a.keras1_backend)?;
+    let spec = load_model_sized(
+        &a.model,
+        a.weights.as_deref(),
+        a.keras1_backend,
+        a.input_length,
+    )?;
     let model_class_names = spec.class_names.clone();
     let (layer, h_tensor) = find_h(&spec, &a.layer, &a.model)?;
     let output = match &a.output {
@@ -192,6 +200,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
             .unwrap_or_default(),
         conv: a.conv.as_str().into(),
         conv_paths: crate::network::conv1d_spectral::describe(&net, &plan, a.conv, a.batch),
+        input_length: a.input_length.unwrap_or(0),
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

@@ -108,8 +108,14 @@ fn main() {
             model,
             weights,
             keras1_backend,
-        } => inspect::inspect(model, weights.as_deref(), cli::keras1(*keras1_backend))
-            .map_err(anyhow::Error::from),
+            input_length,
+        } => inspect::inspect(
+            model,
+            weights.as_deref(),
+            cli::keras1(*keras1_backend),
+            *input_length,
+        )
+        .map_err(anyhow::Error::from),
         Command::Bench(args) => bench::bench(&args.to_options()).context("bench"),
         Command::Plot(args) => plot::plot(&args.to_options()).map_err(anyhow::Error::from),
         Command::Motifs(args) => motifs::motifs(&args.to_options()).map_err(anyhow::Error::from),

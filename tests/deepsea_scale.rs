@@ -66,6 +66,7 @@ fn write_results(path: &Path) {
         weights: String::new(),
         conv: "auto".into(),
         conv_paths: "direct".into(),
+        input_length: 0,
     };
     let mut items = Vec::with_capacity(C * T);
     for c in 0..C {

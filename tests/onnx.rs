@@ -351,3 +351,17 @@ fn bad_files_give_one_clear_error() {
         "{m}"
     );
 }
+
+#[test]
+fn readme_lists_exactly_the_ops_the_reader_maps() {
+    let readme =
+        std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let section = &readme[readme.find("### ONNX models").expect("ONNX section")..];
+    let start = section.find("- Ops on data").expect("the ops bullet");
+    let bullet = &section[start..];
+    let bullet = &bullet[..bullet.find(". Within them").expect("end of the list")];
+    let mut listed: Vec<&str> = bullet.split('`').skip(1).step_by(2).collect();
+    listed.retain(|s| *s != "tests/onnx.rs");
+    listed.sort_unstable();
+    assert_eq!(listed, deepresolve_mpi::model::onnx::ops_on_data());
+}

@@ -16,7 +16,7 @@ pub mod pwm;
 pub mod receptive;
 
 use crate::ascent::{AscentParams, ValidAscentParams};
-use crate::model::{load_model, Keras1Backend, ModelSpec};
+use crate::model::{load_model_sized, Keras1Backend, ModelSpec};
 use crate::network::{Network, Plan, Scorer};
 use crate::progress::Progress;
 use crate::sequences::{load_encoded, Alphabet, Encoded, Fit, Record};
@@ -57,6 +57,8 @@ pub struct ChannelsOptions {
     pub keras1_backend: Option<Keras1Backend>,
     pub quiet: bool,
     pub progress_every: f64,
+    /// The input length of a model saved without one.
+    pub input_length: Option<usize>,
 }
 
 impl ChannelsOptions {
@@ -94,6 +96,7 @@ impl ChannelsOptions {
             keras1_backend: None,
             quiet: false,
             progress_every: 30.0,
+            input_length: None,
         }
     }
 }
@@ -158,7 +161,7 @@ fn setup(o: &ChannelsOptions) -> Result<(Setup, ModelSpec)> {
     }
     let params = o.params.check()?;
     let alphabet = Alphabet::new(&o.alphabet)?;
-    let spec = load_model(&o.model, o.keras1_backend)?;
+    let spec = load_model_sized(&o.model, None, o.keras1_backend, o.input_length)?;
     let (h_tensor, layer_index, layer_name) = find_h(&spec, &o.layer, o)?;
     if h_tensor == 0 {
         return Err(Error::Input(format!(

@@ -13,14 +13,37 @@ pub fn load_model_with_weights(
     weights: Option<&Path>,
     keras1_backend: Option<Keras1Backend>,
 ) -> Result<ModelSpec> {
+    load_model_sized(model, weights, keras1_backend, None)
+}
+
+/// As [`load_model_with_weights`], with `--input-length`: the length of a
+/// model saved without one (Keras `Input(shape=(None, 4))`, an ONNX dynamic
+/// length). A native file always has one.
+pub fn load_model_sized(
+    model: &Path,
+    weights: Option<&Path>,
+    keras1_backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
+) -> Result<ModelSpec> {
+    if input_length == Some(0) {
+        return Err(Error::Input("--input-length must be at least 1".into()));
+    }
     let Some(weights) = weights else {
-        return load_model(model, keras1_backend);
+        return load_file(model, keras1_backend, input_length);
     };
-    let spec = super::keras::load_keras_json(model, weights, keras1_backend)?;
+    let spec = super::keras::load_keras_json_sized(model, weights, keras1_backend, input_length)?;
     check(model, spec)
 }
 
 pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<ModelSpec> {
+    load_file(path, keras1_backend, None)
+}
+
+fn load_file(
+    path: &Path,
+    keras1_backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
+) -> Result<ModelSpec> {
     let meta =
         std::fs::metadata(path).map_err(|e| Error::model(path, format!("cannot open: {e}")))?;
     if meta.is_dir() {
@@ -40,9 +63,9 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
         ));
     }
     let spec = if magic.starts_with(b"PK") {
-        super::keras::load_keras(path, keras1_backend)?
+        super::keras::load_keras_sized(path, keras1_backend, input_length)?
     } else if super::onnx::is_onnx(path, &magic) {
-        super::onnx::load_onnx(path)?
+        super::onnx::load_onnx_sized(path, input_length)?
     } else {
         let file = hdf5::File::open(path)
             .map_err(|_| Error::model(path, "not an HDF5 file (nor a .keras archive)"))?;
@@ -50,7 +73,7 @@ pub fn load_model(path: &Path, keras1_backend: Option<Keras1Backend>) -> Result<
             super::native::load_native(path, &file)?
         } else if file.attr("model_config").is_ok() {
             drop(file);
-            super::keras::load_keras(path, keras1_backend)?
+            super::keras::load_keras_sized(path, keras1_backend, input_length)?
         } else {
             return Err(Error::model(
                 path,

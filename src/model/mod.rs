@@ -5,5 +5,5 @@ mod load;
 pub mod native;
 pub mod onnx;
 pub mod spec;
-pub use load::{load_model, load_model_with_weights, Keras1Backend};
+pub use load::{load_model, load_model_sized, load_model_with_weights, Keras1Backend};
 pub use spec::*;

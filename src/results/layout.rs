@@ -141,6 +141,7 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
         attr("reduce", Str(meta.reduce.clone()), true),
         attr("conv", Str(meta.conv.clone()), false),
         attr("conv_paths", Str(meta.conv_paths.clone()), true),
+        attr("input_length", Int(meta.input_length as i64), false),
         attr("channels", Int(meta.k as i64), false),
         attr("positions", Int(meta.w as i64), false),
     ]

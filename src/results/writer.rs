@@ -43,6 +43,8 @@ pub struct RunMeta {
     /// (`direct`, or `LAYER:dft=N/L;…`): the two paths differ in the last bits.
     pub conv: String,
     pub conv_paths: String,
+    /// `--input-length` (0: the model file's own length).
+    pub input_length: usize,
 }
 
 /// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL just

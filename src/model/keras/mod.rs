@@ -55,6 +55,16 @@ struct Source {
 /// any layer uses `dim_ordering: "th"`, TensorFlow otherwise). Keras 2 files
 /// saved by the Theano backend (root attribute `backend = "theano"`) are flipped too.
 pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::Result<ModelSpec> {
+    load_keras_sized(path, keras1_backend, None)
+}
+
+/// As [`load_keras`]; `input_length` fills an unspecified input length
+/// (`Input(shape=(None, 4))`).
+pub fn load_keras_sized(
+    path: &Path,
+    keras1_backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
+) -> crate::Result<ModelSpec> {
     if !path.exists() {
         return Err(Error::model(path, "no such file"));
     }
@@ -74,7 +84,7 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
             container: ".keras archive",
             weights_path: None,
         };
-        let spec = build(path, &src, keras1_backend);
+        let spec = build(path, &src, keras1_backend, input_length);
         drop(src);
         drop(a);
         spec
@@ -103,7 +113,7 @@ pub fn load_keras(path: &Path, keras1_backend: Option<Keras1Backend>) -> crate::
             container: "HDF5",
             weights_path: None,
         };
-        build(path, &src, keras1_backend)
+        build(path, &src, keras1_backend, input_length)
     }
 }
 
@@ -115,6 +125,16 @@ pub fn load_keras_json(
     arch: &Path,
     weights: &Path,
     keras1_backend: Option<Keras1Backend>,
+) -> crate::Result<ModelSpec> {
+    load_keras_json_sized(arch, weights, keras1_backend, None)
+}
+
+/// As [`load_keras_json`]; `input_length` fills an unspecified input length.
+pub fn load_keras_json_sized(
+    arch: &Path,
+    weights: &Path,
+    keras1_backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
 ) -> crate::Result<ModelSpec> {
     let text = std::fs::read_to_string(arch)
         .map_err(|e| Error::model(arch, format!("cannot read the architecture JSON: {e}")))?;
@@ -146,7 +166,7 @@ pub fn load_keras_json(
         container,
         weights_path: Some(weights.to_path_buf()),
     };
-    build(arch, &src, keras1_backend)
+    build(arch, &src, keras1_backend, input_length)
 }
 
 /// The tensor layout between layers: rank 0 = flat vector, 1 = (W, K) or (K, W),
@@ -384,6 +404,7 @@ fn build(
     path: &Path,
     src: &Source,
     keras1_backend: Option<Keras1Backend>,
+    input_length: Option<usize>,
 ) -> crate::Result<ModelSpec> {
     let cfg = config::parse(&src.config).map_err(|e| match e.layer {
         Some(l) => Error::layer(path, l, e.msg),
@@ -451,16 +472,17 @@ fn build(
             "the config does not declare the model's input shape (batch_input_shape / batch_shape)",
         )
     })?;
+    // Channels are always declared; a missing dimension is the length.
     let shape: Vec<usize> = shape
         .iter()
-        .map(|d| d.ok_or(()))
+        .map(|d| d.or(input_length).ok_or(()))
         .collect::<Result<_, _>>()
         .map_err(|_| {
             Error::layer(
                 path,
                 &first.name,
                 format!(
-                    "the input shape {shape:?} has an unspecified length; a fixed length is needed"
+                    "the input shape {shape:?} has an unspecified length; give one with --input-length N"
                 ),
             )
         })?;

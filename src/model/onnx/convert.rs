@@ -43,6 +43,7 @@ const DATA_OPS: &[&str] = &[
     "Softplus",
     "Exp",
     "Log",
+    "If",
     "Softmax",
     "Gelu",
     "HardSigmoid",
@@ -51,6 +52,50 @@ const DATA_OPS: &[&str] = &[
     "Dropout",
     "Erf",
 ];
+
+/// Ops of the evaluator that also map a data tensor (the others, on data,
+/// are refused).
+const FOLDABLE_ON_DATA: &[&str] = &[
+    "Identity",
+    "Cast",
+    "Shape",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Reshape",
+    "Flatten",
+    "Slice",
+    "Transpose",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Neg",
+    "Sqrt",
+    "Reciprocal",
+    "Pow",
+    "Abs",
+    "Min",
+    "Max",
+];
+
+/// Every op a data tensor may pass through, sorted: README's list
+/// ("ONNX models") is tested against it.
+pub fn ops_on_data() -> Vec<&'static str> {
+    let mut v: Vec<&str> = DATA_OPS.iter().chain(FOLDABLE_ON_DATA).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Every op the reader knows, on data or on constants only.
+#[cfg(test)]
+pub fn known_ops() -> Vec<&'static str> {
+    let mut v: Vec<&str> = DATA_OPS.iter().chain(FOLDABLE).copied().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
 
 #[derive(Debug, Clone)]
 enum Value {
@@ -120,11 +165,13 @@ struct Cv<'a> {
     names: HashSet<String>,
     used: HashSet<String>,
     batch_fixed: Option<i64>,
+    /// `--input-length`: the length of an input exported with a dynamic one.
+    input_length: Option<usize>,
 }
 
 type R<T> = std::result::Result<T, String>;
 
-pub fn load(path: &Path) -> Result<ModelSpec> {
+pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     let bytes = std::fs::read(path).map_err(|e| Error::model(path, format!("cannot read: {e}")))?;
     let model = decode_model(&bytes).map_err(|e| {
         Error::model(
@@ -161,6 +208,7 @@ pub fn load(path: &Path) -> Result<ModelSpec> {
         names: HashSet::new(),
         used: HashSet::new(),
         batch_fixed: None,
+        input_length,
     };
     cv.check_graph(graph)?;
     // The input first: a channels-last input is the first thing to say.
@@ -324,6 +372,21 @@ impl<'a> Cv<'a> {
             3 => (fixed(&dims[1]), fixed(&dims[2]), None),
             4 if fixed(&dims[2]) == Some(1) => (fixed(&dims[1]), fixed(&dims[3]), Some(())),
             _ => (None, None, None),
+        };
+        let w = match (w, self.input_length) {
+            (Some(w), Some(l)) if w != l && c.is_some() => {
+                return Err(bad(format!(
+                    "its length is fixed at {w}; --input-length {l} does not apply"
+                )))
+            }
+            (None, Some(l)) if c.is_some() => Some(l),
+            (None, None) if c.is_some() => {
+                return Err(bad(format!(
+                    "shape ({}) has a dynamic length; give one with --input-length N",
+                    shown.join(", ")
+                )))
+            }
+            _ => w,
         };
         let (Some(c), Some(w)) = (c, w) else {
             return Err(bad(format!(
@@ -559,6 +622,9 @@ impl<'a> Cv<'a> {
 
     fn node(&mut self, n: &NodeProto, label: &str) -> R<()> {
         let op = n.op_type.as_str();
+        if op == "If" {
+            return self.inline_if(n, label);
+        }
         let any_map = (0..n.input.len()).any(|i| self.is_map(n, i));
         if !any_map {
             for (i, name) in n.input.iter().enumerate() {
@@ -905,6 +971,38 @@ impl<'a> Cv<'a> {
             )),
             other => Err(format!("op type {other} is not supported")),
         }
+    }
+
+    /// An If whose condition is a constant (torch's `squeeze(dim)` exports
+    /// one on a shape test): the chosen branch's nodes, as if inline.
+    fn inline_if(&mut self, n: &NodeProto, label: &str) -> R<()> {
+        let cond = self
+            .const_in(n, 0)?
+            .scalar()
+            .ok_or("its condition is not one value")?;
+        let branch = if cond != 0.0 {
+            "then_branch"
+        } else {
+            "else_branch"
+        };
+        let g = Attrs::of(n)
+            .get(branch)
+            .and_then(|a| a.g.as_ref())
+            .ok_or_else(|| format!("it has no {branch}"))?;
+        for (j, m) in g.node.iter().enumerate() {
+            self.known_op(m)?;
+            self.node(m, &format!("{label}/{}", Self::label(m, j)))?;
+        }
+        for (o, go) in n.output.iter().zip(&g.output) {
+            match self.values.get(&go.name).cloned() {
+                Some(Value::Map { t, dims }) => self.set_map(o, t, dims)?,
+                Some(v) => {
+                    self.values.insert(o.clone(), v);
+                }
+                None => return Err(format!("{branch} makes no {}", go.name)),
+            }
+        }
+        Ok(())
     }
 
     fn alias(&mut self, n: &NodeProto, i: usize) -> R<()> {

@@ -32,10 +32,21 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 
+/// The ONNX op types a tensor computed from the model input may pass through
+/// (sorted); README.md's "ONNX models" list names exactly these.
+pub fn ops_on_data() -> Vec<&'static str> {
+    convert::ops_on_data()
+}
+
 /// Read an ONNX model file (weights stored inside it or as external data
 /// files beside it).
 pub fn load_onnx(path: &Path) -> Result<ModelSpec> {
-    convert::load(path)
+    convert::load(path, None)
+}
+
+/// As [`load_onnx`]; `input_length` fixes a dynamic input length.
+pub fn load_onnx_sized(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
+    convert::load(path, input_length)
 }
 
 /// Whether a file is to be read as ONNX: a `.onnx` name, or (for other names)

@@ -359,3 +359,26 @@ fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
         .to_string();
     assert!(e.contains("channels-last") && !e.contains("Einsum"), "{e}");
 }
+
+#[test]
+fn the_ops_on_data_are_the_ones_the_dispatch_maps() {
+    // One node on the input: an op outside the list gets the generic refusal
+    // (unknown, or not on data); an op in it is mapped or refused for a reason
+    // of its own (a missing input, an attribute, a pattern).
+    let on_data = super::convert::ops_on_data();
+    for op in super::convert::known_ops() {
+        let e = match load(
+            &format!("op_{op}"),
+            4,
+            8,
+            vec![node(op, "n", &["x"], &["y"], vec![])],
+            vec![],
+        ) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        };
+        let generic = e.contains(&format!("op type {op} (opset 17) is not supported"))
+            || e.contains("on a tensor computed from the model input is not supported");
+        assert_eq!(generic, !on_data.contains(&op), "{op}: {e}");
+    }
+}
