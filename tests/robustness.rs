@@ -3,6 +3,7 @@
 //! alone and under `mpirun -n 2` (each case reproduced the failure first).
 mod common;
 use common::*;
+use std::os::unix::fs::FileTypeExt;
 
 fn run_with<'a>(out: &'a str, extra: &[&'a str]) -> Vec<String> {
     let m = fixture("pytorch/model.h5");
@@ -106,4 +107,73 @@ fn a_weight_declaring_2_pow_40_values_is_refused_before_reading() {
     expect_error(&run_base(&m, "dense_a", out.to_str().unwrap()), &must);
     expect_error(&["inspect", &m], &must);
     assert!(!out.exists());
+}
+
+/// Bytes of every file in `paths`, to see that a refused job changed none.
+fn snapshot(paths: &[&std::path::Path]) -> Vec<Vec<u8>> {
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn out_refuses_fifos_directories_and_the_jobs_own_inputs() {
+    let d = tmpdir("rb-out");
+    let m = d.join("m.h5");
+    std::fs::copy(fixture("pytorch/model.h5"), &m).unwrap();
+    let fa = d.join("s.fa");
+    std::fs::copy(fixture("sequences/synthetic.fa"), &fa).unwrap();
+    let names = d.join("names.txt");
+    std::fs::write(&names, "a\nb\nc\n").unwrap();
+    let fifo = d.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let ms = m.to_str().unwrap();
+    let before = snapshot(&[&m, &fa, &names]);
+    let ns = names.to_str().unwrap();
+    let run = |out: &str| -> Vec<String> {
+        let mut a = run_base(ms, "7", out).to_vec();
+        a.extend([
+            "--restarts",
+            "2",
+            "--quiet",
+            "--overwrite",
+            "--class-names",
+            ns,
+        ]);
+        a.iter().map(|s| s.to_string()).collect()
+    };
+    let dot_m = format!("{}/./m.h5", d.display());
+    expect_error_s(&run(ms), &["--out", "--model", "same file"]);
+    expect_error_s(&run(&dot_m), &["--out", "--model", "same file"]);
+    expect_error_s(
+        &run(names.to_str().unwrap()),
+        &["--class-names", "same file"],
+    );
+    expect_error_s(
+        &run(fifo.to_str().unwrap()),
+        &["--out", "not a regular file"],
+    );
+    expect_error_s(&run(d.to_str().unwrap()), &["--out", "not a regular file"]);
+    let f = fa.to_str().unwrap();
+    let ch = |out: &str| -> Vec<String> {
+        [
+            "channels", "--model", ms, "--layer", "7", "--fasta", f, "--out", out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--overwrite".to_string(), "--quiet".to_string()])
+        .collect()
+    };
+    expect_error_s(&ch(f), &["--out", "--fasta", "same file"]);
+    expect_error_s(
+        &ch(fifo.to_str().unwrap()),
+        &["--out", "not a regular file"],
+    );
+    let mut a = ch(d.join("c.h5").to_str().unwrap());
+    a.extend(["--meme".into(), "/nonexistent/dir/x.meme".into()]);
+    expect_error_s(&a, &["--meme", "/nonexistent/dir"]);
+    assert_eq!(snapshot(&[&m, &fa, &names]), before, "an input was changed");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
