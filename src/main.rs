@@ -30,6 +30,7 @@ fn test_panic(rank: i32) {
 
 fn main() {
     distributed::panic_hook::install();
+    distributed::signals::ignore_file_size_limit();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -162,10 +163,12 @@ fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
+/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`
+/// on a copy that replaces the file by a rename (as a run ends), so a write
+/// error part-way (a full quota) leaves the file as it was.
 fn reanalyze(path: &std::path::Path) -> deepresolve_mpi::Result<RunAnalysis> {
     let file = ResultsWriter::open_for_analysis(path)?;
     let analysis = analyze_run(&file.read_ensemble()?);
-    file.write_analysis(&analysis)?;
+    file.finish(&analysis)?;
     Ok(analysis)
 }

@@ -177,3 +177,46 @@ fn out_refuses_fifos_directories_and_the_jobs_own_inputs() {
     assert_eq!(snapshot(&[&m, &fa, &names]), before, "an input was changed");
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
+
+#[test]
+fn analyze_stopped_by_a_file_size_limit_leaves_the_file_as_it_was() {
+    let d = tmpdir("rb-analyze");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", o);
+    a.extend(["--restarts", "3", "--max-steps", "5", "--quiet"]);
+    let r = run_bin(&a, None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let before = std::fs::read(&out).unwrap();
+    // The limit is the file's own size: the copy fits, rewriting /analysis
+    // does not (an in-place rewrite fails part-way and leaves it unreadable).
+    let blocks = before.len() / 1024;
+    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let script = format!("ulimit -f {blocks}; exec \"$0\" analyze \"$1\"");
+    let res = std::process::Command::new("bash")
+        .args(["-c", &script, bin, o])
+        .output()
+        .unwrap();
+    let err = stderr_of(&res);
+    assert!(
+        !res.status.success(),
+        "analyze succeeded under the limit:\n{err}"
+    );
+    assert_eq!(res.status.code(), Some(1), "killed by a signal?\n{err}");
+    assert!(err.contains("r.h5"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        std::fs::read(&out).unwrap() == before,
+        "the file was changed"
+    );
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "files left behind: {left:?}");
+    // Without the limit it still works, and `status` reads the file.
+    let r = run_bin(&["analyze", o], None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+}
