@@ -220,3 +220,24 @@ fn analyze_stopped_by_a_file_size_limit_leaves_the_file_as_it_was() {
     let r = run_bin(&["analyze", o], None, 60);
     assert!(r.status.success(), "{}", stderr_of(&r));
 }
+
+#[test]
+fn a_50000_position_meme_motif_is_refused_before_matching() {
+    let d = tmpdir("rb-meme");
+    let wide = d.join("wide.meme");
+    let mut t = String::from("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\nMOTIF wide\nletter-probability matrix: alength= 4 w= 50000 nsites= 20 E= 0\n");
+    for _ in 0..50000 {
+        t.push_str("0.25 0.25 0.25 0.25\n");
+    }
+    std::fs::write(&wide, t).unwrap();
+    let w = wide.to_str().unwrap();
+    let db = fixture("tomtom/db.meme");
+    expect_error(
+        &["match", "--motifs", w, "--db", &db],
+        &["wide.meme", "motif wide", "2048"],
+    );
+    expect_error(
+        &["match", "--motifs", &db, "--db", w],
+        &["wide.meme", "motif wide"],
+    );
+}
