@@ -241,3 +241,26 @@ fn a_50000_position_meme_motif_is_refused_before_matching() {
         &["wide.meme", "motif wide"],
     );
 }
+
+#[test]
+fn a_tab_in_a_fasta_sequence_and_weights_with_a_non_json_model_are_named() {
+    let d = tmpdir("rb-msgs");
+    let fa = d.join("tab.fa");
+    std::fs::write(&fa, ">a\nACGT\tACGT\n").unwrap();
+    let m = fixture("pytorch/model.h5");
+    let f = fa.to_str().unwrap();
+    expect_error(
+        &[
+            "calibrate",
+            "--model",
+            &m,
+            "--layer",
+            "7",
+            "--fasta",
+            f,
+            "--quiet",
+        ],
+        &["tab.fa", "line 2", "tab"],
+    );
+    expect_error(&["inspect", &m, "--weights", &m], &["--weights", "to_json"]);
+}
