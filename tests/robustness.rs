@@ -264,3 +264,52 @@ fn a_tab_in_a_fasta_sequence_and_weights_with_a_non_json_model_are_named() {
     );
     expect_error(&["inspect", &m, "--weights", &m], &["--weights", "to_json"]);
 }
+
+#[test]
+fn a_non_finite_objective_in_a_models_job_names_the_model() {
+    let d = tmpdir("rb-models-nan");
+    let mut spec =
+        deepresolve_mpi::model::load_model(fixture("pytorch/model.h5").as_ref(), None).unwrap();
+    if let deepresolve_mpi::model::LayerKind::Dense { kernel, .. } = &mut spec.layers[10].kind {
+        kernel.iter_mut().for_each(|v| *v *= 1e30);
+    }
+    let huge = d.join("huge.h5");
+    {
+        let _g = file_guard();
+        deepresolve_mpi::model::native::save_native(&spec, &huge).unwrap();
+    }
+    let list = d.join("models.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{} good\n{} overflowing\n",
+            fixture("pytorch/model.h5"),
+            huge.display()
+        ),
+    )
+    .unwrap();
+    for nproc in [None, Some(2)] {
+        let od = d.join(format!("out{}", nproc.unwrap_or(1)));
+        let a = [
+            "run",
+            "--models",
+            list.to_str().unwrap(),
+            "--out-dir",
+            od.to_str().unwrap(),
+            "--layer",
+            "7",
+            "--restarts",
+            "2",
+            "--max-steps",
+            "3",
+            "--quiet",
+        ];
+        let o = run_bin(&a, nproc, 60);
+        let err = stderr_of(&o);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains("model overflowing: non-finite objective"),
+            "{err}"
+        );
+    }
+}

@@ -482,7 +482,10 @@ pub(super) fn run_root(
             &mut on_step,
         );
         work.busy += start.elapsed().as_secs_f64();
-        res?;
+        res.map_err(|e| match e {
+            e @ Error::NonFinite { .. } => e.in_model(&job.name, jobs.len() > 1),
+            e => e,
+        })?;
     }
     // Every other rank told to stop, and every lane dealt to them back.
     loop {
