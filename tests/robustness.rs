@@ -313,3 +313,34 @@ fn a_non_finite_objective_in_a_models_job_names_the_model() {
         );
     }
 }
+
+#[test]
+fn a_field_of_the_wrong_type_names_the_layer_and_the_field() {
+    let d = tmpdir("rb-types");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    for (file, layer, must) in [
+        (
+            "robust/activation_number.h5",
+            "7",
+            vec!["sigmoid_11", "activation"],
+        ),
+        (
+            "robust/pool_size_float.h5",
+            "7",
+            vec!["maxpool1d_3", "pool_size", "integer"],
+        ),
+        (
+            "robust/padding_number.h5",
+            "flat",
+            vec!["conv_b", "padding", "not a string"],
+        ),
+    ] {
+        let m = fixture(file);
+        expect_error(&["inspect", &m], &must);
+        let mut a = run_base(&m, layer, o);
+        a.extend(["--restarts", "1", "--quiet"]);
+        expect_error(&a, &must);
+    }
+    assert!(!out.exists());
+}
