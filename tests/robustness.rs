@@ -344,3 +344,29 @@ fn a_field_of_the_wrong_type_names_the_layer_and_the_field() {
     }
     assert!(!out.exists());
 }
+
+#[test]
+fn analyze_refuses_a_nan_fiv_and_leaves_the_file_as_it_was() {
+    let d = tmpdir("rb-nan-fiv");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", o);
+    a.extend(["--restarts", "2", "--max-steps", "3", "--quiet"]);
+    let r = run_bin(&a, None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    {
+        let _g = file_guard();
+        let f = hdf5::File::open_rw(&out).unwrap();
+        let ds = f.dataset("ascent/fiv").unwrap();
+        let mut v: Vec<f32> = ds.read_raw().unwrap();
+        v[0] = f32::NAN;
+        ds.write_raw(&v).unwrap();
+    }
+    let before = std::fs::read(&out).unwrap();
+    expect_error(&["analyze", o], &["r.h5", "restart 0", "NaN"]);
+    assert!(
+        std::fs::read(&out).unwrap() == before,
+        "the file was changed"
+    );
+}
