@@ -49,11 +49,26 @@ pub enum Error {
         step: usize,
         what: String,
     },
+
+    /// An error of one model of a multi-model (`--models`) job, naming it.
+    #[error("model {model}: {source}")]
+    InModel { model: String, source: Box<Error> },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// `self`, naming `model` when the job has several (`multi`).
+    pub fn in_model(self, model: &str, multi: bool) -> Self {
+        if multi {
+            Error::InModel {
+                model: model.to_string(),
+                source: Box::new(self),
+            }
+        } else {
+            self
+        }
+    }
     pub fn model(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
         Error::Model {
             path: path.into(),

@@ -30,6 +30,7 @@ fn test_panic(rank: i32) {
 
 fn main() {
     distributed::panic_hook::install();
+    distributed::signals::ignore_file_size_limit();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -175,8 +176,10 @@ fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
-/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`.
-/// Without `--gmm-floor` the file keeps the mode it was analysed with.
+/// `analyze`: read the ensemble of `/ascent`, analyse it, rewrite `/analysis`
+/// on a copy that replaces the file by a rename (as a run ends), so a write
+/// error part-way (a full quota) leaves the file as it was. Without
+/// `--gmm-floor` the file keeps the mode it was analysed with.
 fn reanalyze(
     path: &std::path::Path,
     floor: Option<GmmFloor>,
@@ -187,6 +190,6 @@ fn reanalyze(
         None => file.gmm_floor()?,
     };
     let analysis = analyze_run(&file.read_ensemble()?, floor);
-    file.write_analysis(&analysis)?;
+    file.finish(&analysis)?;
     Ok(analysis)
 }

@@ -3,6 +3,7 @@
 //! alone and under `mpirun -n 2` (each case reproduced the failure first).
 mod common;
 use common::*;
+use std::os::unix::fs::FileTypeExt;
 
 fn run_with<'a>(out: &'a str, extra: &[&'a str]) -> Vec<String> {
     let m = fixture("pytorch/model.h5");
@@ -106,4 +107,266 @@ fn a_weight_declaring_2_pow_40_values_is_refused_before_reading() {
     expect_error(&run_base(&m, "dense_a", out.to_str().unwrap()), &must);
     expect_error(&["inspect", &m], &must);
     assert!(!out.exists());
+}
+
+/// Bytes of every file in `paths`, to see that a refused job changed none.
+fn snapshot(paths: &[&std::path::Path]) -> Vec<Vec<u8>> {
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn out_refuses_fifos_directories_and_the_jobs_own_inputs() {
+    let d = tmpdir("rb-out");
+    let m = d.join("m.h5");
+    std::fs::copy(fixture("pytorch/model.h5"), &m).unwrap();
+    let fa = d.join("s.fa");
+    std::fs::copy(fixture("sequences/synthetic.fa"), &fa).unwrap();
+    let names = d.join("names.txt");
+    std::fs::write(&names, "a\nb\nc\n").unwrap();
+    let fifo = d.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let ms = m.to_str().unwrap();
+    let before = snapshot(&[&m, &fa, &names]);
+    let ns = names.to_str().unwrap();
+    let run = |out: &str| -> Vec<String> {
+        let mut a = run_base(ms, "7", out).to_vec();
+        a.extend([
+            "--restarts",
+            "2",
+            "--quiet",
+            "--overwrite",
+            "--class-names",
+            ns,
+        ]);
+        a.iter().map(|s| s.to_string()).collect()
+    };
+    let dot_m = format!("{}/./m.h5", d.display());
+    expect_error_s(&run(ms), &["--out", "--model", "same file"]);
+    expect_error_s(&run(&dot_m), &["--out", "--model", "same file"]);
+    expect_error_s(
+        &run(names.to_str().unwrap()),
+        &["--class-names", "same file"],
+    );
+    expect_error_s(
+        &run(fifo.to_str().unwrap()),
+        &["--out", "not a regular file"],
+    );
+    expect_error_s(&run(d.to_str().unwrap()), &["--out", "not a regular file"]);
+    let f = fa.to_str().unwrap();
+    let ch = |out: &str| -> Vec<String> {
+        [
+            "channels", "--model", ms, "--layer", "7", "--fasta", f, "--out", out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--overwrite".to_string(), "--quiet".to_string()])
+        .collect()
+    };
+    expect_error_s(&ch(f), &["--out", "--fasta", "same file"]);
+    expect_error_s(
+        &ch(fifo.to_str().unwrap()),
+        &["--out", "not a regular file"],
+    );
+    let mut a = ch(d.join("c.h5").to_str().unwrap());
+    a.extend(["--meme".into(), "/nonexistent/dir/x.meme".into()]);
+    expect_error_s(&a, &["--meme", "/nonexistent/dir"]);
+    assert_eq!(snapshot(&[&m, &fa, &names]), before, "an input was changed");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+#[test]
+fn analyze_stopped_by_a_file_size_limit_leaves_the_file_as_it_was() {
+    let d = tmpdir("rb-analyze");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", o);
+    a.extend(["--restarts", "3", "--max-steps", "5", "--quiet"]);
+    let r = run_bin(&a, None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let before = std::fs::read(&out).unwrap();
+    // The limit is the file's own size: the copy fits, rewriting /analysis
+    // does not (an in-place rewrite fails part-way and leaves it unreadable).
+    let blocks = before.len() / 1024;
+    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let script = format!("ulimit -f {blocks}; exec \"$0\" analyze \"$1\"");
+    let res = std::process::Command::new("bash")
+        .args(["-c", &script, bin, o])
+        .output()
+        .unwrap();
+    let err = stderr_of(&res);
+    assert!(
+        !res.status.success(),
+        "analyze succeeded under the limit:\n{err}"
+    );
+    assert_eq!(res.status.code(), Some(1), "killed by a signal?\n{err}");
+    assert!(err.contains("r.h5"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        std::fs::read(&out).unwrap() == before,
+        "the file was changed"
+    );
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left.len(), 1, "files left behind: {left:?}");
+    // Without the limit it still works, and `status` reads the file.
+    let r = run_bin(&["analyze", o], None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+}
+
+#[test]
+fn a_50000_position_meme_motif_is_refused_before_matching() {
+    let d = tmpdir("rb-meme");
+    let wide = d.join("wide.meme");
+    let mut t = String::from("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\nBackground letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\nMOTIF wide\nletter-probability matrix: alength= 4 w= 50000 nsites= 20 E= 0\n");
+    for _ in 0..50000 {
+        t.push_str("0.25 0.25 0.25 0.25\n");
+    }
+    std::fs::write(&wide, t).unwrap();
+    let w = wide.to_str().unwrap();
+    let db = fixture("tomtom/db.meme");
+    expect_error(
+        &["match", "--motifs", w, "--db", &db],
+        &["wide.meme", "motif wide", "2048"],
+    );
+    expect_error(
+        &["match", "--motifs", &db, "--db", w],
+        &["wide.meme", "motif wide"],
+    );
+}
+
+#[test]
+fn a_tab_in_a_fasta_sequence_and_weights_with_a_non_json_model_are_named() {
+    let d = tmpdir("rb-msgs");
+    let fa = d.join("tab.fa");
+    std::fs::write(&fa, ">a\nACGT\tACGT\n").unwrap();
+    let m = fixture("pytorch/model.h5");
+    let f = fa.to_str().unwrap();
+    expect_error(
+        &[
+            "calibrate",
+            "--model",
+            &m,
+            "--layer",
+            "7",
+            "--fasta",
+            f,
+            "--quiet",
+        ],
+        &["tab.fa", "line 2", "tab"],
+    );
+    expect_error(&["inspect", &m, "--weights", &m], &["--weights", "to_json"]);
+}
+
+#[test]
+fn a_non_finite_objective_in_a_models_job_names_the_model() {
+    let d = tmpdir("rb-models-nan");
+    let mut spec =
+        deepresolve_mpi::model::load_model(fixture("pytorch/model.h5").as_ref(), None).unwrap();
+    if let deepresolve_mpi::model::LayerKind::Dense { kernel, .. } = &mut spec.layers[10].kind {
+        kernel.iter_mut().for_each(|v| *v *= 1e30);
+    }
+    let huge = d.join("huge.h5");
+    {
+        let _g = file_guard();
+        deepresolve_mpi::model::native::save_native(&spec, &huge).unwrap();
+    }
+    let list = d.join("models.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{} good\n{} overflowing\n",
+            fixture("pytorch/model.h5"),
+            huge.display()
+        ),
+    )
+    .unwrap();
+    for nproc in [None, Some(2)] {
+        let od = d.join(format!("out{}", nproc.unwrap_or(1)));
+        let a = [
+            "run",
+            "--models",
+            list.to_str().unwrap(),
+            "--out-dir",
+            od.to_str().unwrap(),
+            "--layer",
+            "7",
+            "--restarts",
+            "2",
+            "--max-steps",
+            "3",
+            "--quiet",
+        ];
+        let o = run_bin(&a, nproc, 60);
+        let err = stderr_of(&o);
+        assert!(!o.status.success(), "{err}");
+        assert!(
+            err.contains("model overflowing: non-finite objective"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_field_of_the_wrong_type_names_the_layer_and_the_field() {
+    let d = tmpdir("rb-types");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    for (file, layer, must) in [
+        (
+            "robust/activation_number.h5",
+            "7",
+            vec!["sigmoid_11", "activation"],
+        ),
+        (
+            "robust/pool_size_float.h5",
+            "7",
+            vec!["maxpool1d_3", "pool_size", "integer"],
+        ),
+        (
+            "robust/padding_number.h5",
+            "flat",
+            vec!["conv_b", "padding", "not a string"],
+        ),
+    ] {
+        let m = fixture(file);
+        expect_error(&["inspect", &m], &must);
+        let mut a = run_base(&m, layer, o);
+        a.extend(["--restarts", "1", "--quiet"]);
+        expect_error(&a, &must);
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn analyze_refuses_a_nan_fiv_and_leaves_the_file_as_it_was() {
+    let d = tmpdir("rb-nan-fiv");
+    let out = d.join("r.h5");
+    let o = out.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", o);
+    a.extend(["--restarts", "2", "--max-steps", "3", "--quiet"]);
+    let r = run_bin(&a, None, 60);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    {
+        let _g = file_guard();
+        let f = hdf5::File::open_rw(&out).unwrap();
+        let ds = f.dataset("ascent/fiv").unwrap();
+        let mut v: Vec<f32> = ds.read_raw().unwrap();
+        v[0] = f32::NAN;
+        ds.write_raw(&v).unwrap();
+    }
+    let before = std::fs::read(&out).unwrap();
+    expect_error(&["analyze", o], &["r.h5", "restart 0", "NaN"]);
+    assert!(
+        std::fs::read(&out).unwrap() == before,
+        "the file was changed"
+    );
 }

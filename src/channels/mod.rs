@@ -27,7 +27,7 @@ use file::{Attr, ChannelsFile, InitWindow, Shape, Stored, Value};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use receptive::{cut_at, Cut};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The options of `channels`.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +148,40 @@ fn find_h(spec: &ModelSpec, key: &str, o: &ChannelsOptions) -> Result<(usize, us
     )))
 }
 
+/// Before the ascent: the outputs are regular files (or new) and none of
+/// them is an input; the --match database can be read.
+fn check_paths(o: &ChannelsOptions) -> Result<()> {
+    let mut inputs: Vec<(&str, &Path)> = vec![("--model", &o.model), ("--fasta", &o.fasta)];
+    if let Some(db) = &o.match_db {
+        std::fs::File::open(db)
+            .map_err(|e| Error::Input(format!("--match {}: {e}", db.display())))?;
+        inputs.push(("--match", db));
+    }
+    crate::results::out_guard::check_output("--out", &o.out, &inputs)?;
+    if let Some(m) = &o.meme {
+        inputs.push(("--out", &o.out));
+        crate::results::out_guard::check_output("--meme", m, &inputs)?;
+        let dir = match m.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::Input(format!(
+                "--meme {}: the directory {} does not exist",
+                m.display(),
+                dir.display()
+            )));
+        }
+        if m == &o.out {
+            return Err(Error::Input(format!(
+                "--meme {} is the same path as --out",
+                m.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn setup(o: &ChannelsOptions) -> Result<(Setup, ModelSpec)> {
     crate::limits::count("inits", o.inits, crate::limits::MAX_RESTARTS)?;
     crate::limits::count("batch", o.batch, crate::limits::MAX_BATCH)?;
@@ -160,6 +194,7 @@ fn setup(o: &ChannelsOptions) -> Result<(Setup, ModelSpec)> {
         )));
     }
     let params = o.params.check()?;
+    check_paths(o)?;
     let alphabet = Alphabet::new(&o.alphabet)?;
     let spec = load_model_sized(&o.model, None, o.keras1_backend, o.input_length)?;
     let (h_tensor, layer_index, layer_name) = find_h(&spec, &o.layer, o)?;

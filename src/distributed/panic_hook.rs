@@ -46,6 +46,9 @@ pub fn install() {
         eprintln!(
             "deepresolve-mpi: internal error (rank {rank}): panicked: {msg}{at}; this is a bug, please report it"
         );
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+        }
         use std::io::Write;
         let _ = std::io::stderr().flush();
         if running && mpi::topology::SimpleCommunicator::world().size() > 1 {

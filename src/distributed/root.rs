@@ -14,6 +14,7 @@ use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Rank 0's start: the models checked, their files created or reopened, the lanes still to run.
@@ -47,6 +48,7 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
     };
     lock::probe(out_dir, true);
     let jobs = prepare_all(args)?;
+    check_outputs(args, &jobs)?;
     let lanes = Lanes::new(&jobs);
     let (mut files, mut done, mut pending) = (Vec::new(), Vec::new(), Vec::new());
     for (j, job) in jobs.iter().enumerate() {
@@ -72,6 +74,36 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
         pending,
         done,
     })
+}
+
+/// No results file may be a device, a FIFO or any input of the job (every
+/// model, weights and class-names file of every model, the --models list).
+fn check_outputs(args: &RunConfig, jobs: &[Job]) -> Result<()> {
+    let mut inputs: Vec<(&str, PathBuf)> = Vec::new();
+    if let Some(l) = &args.models {
+        inputs.push(("--models", l.clone()));
+    }
+    for j in jobs {
+        inputs.push(("--model", PathBuf::from(&j.meta.model)));
+        for (flag, p) in [
+            ("--weights", &j.meta.weights),
+            ("--class-names", &j.meta.class_names_file),
+        ] {
+            if !p.is_empty() {
+                inputs.push((flag, PathBuf::from(p)));
+            }
+        }
+    }
+    let inputs: Vec<(&str, &Path)> = inputs.iter().map(|(f, p)| (*f, p.as_path())).collect();
+    let flag = if args.models.is_some() {
+        "--out-dir"
+    } else {
+        "--out"
+    };
+    for j in jobs {
+        crate::results::out_guard::check_output(flag, &j.out, &inputs)?;
+    }
+    Ok(())
 }
 
 /// One log line on how the first model's steps are computed.
@@ -452,7 +484,10 @@ pub(super) fn run_root(
             &mut on_step,
         );
         work.busy += start.elapsed().as_secs_f64();
-        res?;
+        res.map_err(|e| match e {
+            e @ Error::NonFinite { .. } => e.in_model(&job.name, jobs.len() > 1),
+            e => e,
+        })?;
     }
     // Every other rank told to stop, and every lane dealt to them back.
     loop {

@@ -46,3 +46,13 @@ pub fn name(sig: i32) -> String {
         s => format!("signal {s}"),
     }
 }
+
+/// A write past RLIMIT_FSIZE (a quota set as a file-size limit) is an error
+/// the writer reports and cleans up after, not a SIGXFSZ that kills the
+/// process with a temporary file left behind.
+pub fn ignore_file_size_limit() {
+    // SAFETY: SIG_IGN for one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}

@@ -76,7 +76,11 @@ fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
                 work.step(m, cap);
                 check_signal(world)
             },
-        )?;
+        )
+        .map_err(|e| match e {
+            e @ Error::NonFinite { .. } => e.in_model(&job.name, jobs.len() > 1),
+            e => e,
+        })?;
         work.busy += start.elapsed().as_secs_f64();
     }
     idle_fraction(world, work, t0.elapsed().as_secs_f64());

@@ -123,15 +123,11 @@ pub fn string_attr(loc: &hdf5::Location, name: &str) -> Result<Option<String>, S
 
 /// A string-list attribute (missing → None).
 pub fn strings_attr(loc: &hdf5::Location, name: &str) -> Result<Option<Vec<String>>, String> {
-    if !loc
-        .attr_names()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .any(|n| n == name)
-    {
+    // Opened by name, not found by listing every attribute: listing decodes
+    // each attribute's header, and one damaged header panics inside hdf5-metno.
+    let Ok(a) = loc.attr(name) else {
         return Ok(None);
-    }
-    let a = loc.attr(name).map_err(|e| e.to_string())?;
+    };
     read_strings(&a).map(Some)
 }
 

@@ -119,8 +119,30 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
     Ok(spec)
 }
 
+/// An integer attribute: missing → None; stored as a float or a string is an
+/// error (HDF5 would convert 1.5 to 1 without a word).
+fn strict_int(g: &hdf5::Group, name: &str) -> std::result::Result<Option<i64>, String> {
+    use hdf5::types::TypeDescriptor;
+    let Ok(a) = g.attr(name) else {
+        return Ok(None);
+    };
+    match a.dtype().and_then(|t| t.to_descriptor()) {
+        Ok(TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_)) => a
+            .read_scalar::<i64>()
+            .map(Some)
+            .map_err(|e| format!("attribute {name}: {e}")),
+        Ok(d) => Err(format!("attribute {name} must be an integer, found {d}")),
+        Err(e) => Err(format!("attribute {name}: {e}")),
+    }
+}
+
+/// A string attribute: missing → None; any other type is an error.
+fn strict_str(g: &hdf5::Group, name: &str) -> std::result::Result<Option<String>, String> {
+    super::h5util::string_attr(g, name).map_err(|e| format!("attribute {name}: {e}"))
+}
+
 fn req_int(g: &hdf5::Group, name: &str) -> std::result::Result<usize, String> {
-    match int_attr(g, name) {
+    match strict_int(g, name)? {
         Some(v) if v > 0 => Ok(v as usize),
         Some(v) => Err(format!("attribute {name} = {v} must be positive")),
         None => Err(format!("missing integer attribute {name}")),
@@ -136,7 +158,7 @@ fn opt_int(g: &hdf5::Group, name: &str, default: usize) -> std::result::Result<u
 }
 
 fn padding(g: &hdf5::Group) -> std::result::Result<Padding, String> {
-    match str_attr(g, "padding").as_deref() {
+    match strict_str(g, "padding")?.as_deref() {
         None | Some("valid") => Ok(Padding::Valid),
         Some("same") => Ok(Padding::Same),
         Some(p) => Err(format!("padding {p:?} is not valid or same")),
@@ -144,7 +166,7 @@ fn padding(g: &hdf5::Group) -> std::result::Result<Padding, String> {
 }
 
 fn activation(g: &hdf5::Group) -> std::result::Result<Activation, String> {
-    let a = str_attr(g, "activation").unwrap_or_else(|| "linear".into());
+    let a = strict_str(g, "activation")?.unwrap_or_else(|| "linear".into());
     Activation::parse(&a).ok_or_else(|| format!("unknown activation {a:?}"))
 }
 
@@ -293,7 +315,7 @@ fn float_or(g: &hdf5::Group, name: &str, default: f32) -> f32 {
 }
 
 fn nonneg_int(g: &hdf5::Group, name: &str) -> std::result::Result<usize, String> {
-    match int_attr(g, name) {
+    match strict_int(g, name)? {
         Some(v) if v >= 0 => Ok(v as usize),
         Some(v) => Err(format!("attribute {name} = {v} must not be negative")),
         None => Ok(0),

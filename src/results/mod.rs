@@ -6,6 +6,7 @@
 //! and hands the analysis to the writer.
 pub mod layout;
 pub mod lock;
+pub mod out_guard;
 mod reader;
 mod writer;
 

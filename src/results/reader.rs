@@ -40,6 +40,21 @@ pub(crate) fn ensemble_from(file: &hdf5::File, path: &Path) -> Result<Ensemble> 
         Array2::from_shape_vec((c * t, k), fiv).map_err(|m| Error::results(path, m.to_string()))?;
     let score = Array1::from(dataset::<f32>(file, path, ASCENT_SCORE, &[c, t])?);
     let done: Vec<u8> = dataset(file, path, ASCENT_DONE, &[c, t])?;
+    // A NaN in one FIV would make every OFIV and IL of its class NaN.
+    let bad = (0..c * t).find(|&i| {
+        done[i] != 0 && (!score[i].is_finite() || fiv.row(i).iter().any(|v| !v.is_finite()))
+    });
+    if let Some(i) = bad {
+        return Err(Error::results(
+            path,
+            format!(
+                "/ascent row {} (class {} of /classes/index), restart {}: a NaN or infinite score or FIV; the file is damaged, run it again",
+                i / t,
+                i / t,
+                i % t
+            ),
+        ));
+    }
     let missing = done.iter().filter(|&&d| d == 0).count();
     if missing > 0 {
         return Err(Error::results(

@@ -157,6 +157,8 @@ impl ResultsWriter {
                 "already exists (use --overwrite to replace it or --resume to finish it)",
             ));
         }
+        // Renaming over a device or FIFO would replace it (as root, /dev/null).
+        super::out_guard::check_output("results file", path, &[])?;
         if path.exists() && lock::held_elsewhere(path) {
             // Creating it would truncate the file before HDF5 sees the lock.
             return Err(Error::FileBusy {

@@ -80,6 +80,24 @@ pub fn parse_fasta(reader: impl BufRead, path: &Path) -> Result<Vec<Record>> {
         if line.starts_with(b";") || line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
+        // Spaces are dropped as before; a tab or control character inside a
+        // sequence is a damaged line (a pasted table, a binary file), not a base.
+        let body = line.trim_ascii();
+        if let Some(at) = body.iter().position(|b| b.is_ascii_control()) {
+            return Err(input_err(
+                path,
+                format!(
+                    "line {}: a {} at column {} inside the sequence",
+                    lineno + 1,
+                    if body[at] == b'\t' {
+                        "tab"
+                    } else {
+                        "control character"
+                    },
+                    at + 1 + (line.len() - line.trim_ascii_start().len())
+                ),
+            ));
+        }
         match current.as_mut() {
             Some(r) => r
                 .seq

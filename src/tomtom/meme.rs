@@ -56,6 +56,10 @@ fn header_value(line: &str, key: &str) -> Option<String> {
 }
 
 /// Parse a MEME file's text; `name` (the path) goes into every error.
+/// The widest motif read: far wider than any binding site, and wide enough
+/// for the receptive field of a deep layer's channel.
+pub const MAX_MOTIF_WIDTH: usize = 2048;
+
 pub fn parse_meme(text: &str, name: &str) -> Result<Vec<Motif>> {
     let err = |line: usize, msg: String| Error::Input(format!("{name}: line {line}: {msg}"));
     let lines: Vec<&str> = text.lines().collect();
@@ -181,6 +185,15 @@ pub fn parse_meme(text: &str, name: &str) -> Result<Vec<Motif>> {
                             "motif {}: matrix row {} sums to {s}, not 1",
                             m.id,
                             m.cols.len() + 1
+                        ),
+                    ));
+                }
+                if m.cols.len() == MAX_MOTIF_WIDTH {
+                    return Err(err(
+                        rl,
+                        format!(
+                            "motif {}: more than {MAX_MOTIF_WIDTH} positions (matching two motifs needs memory that grows with the product of their widths)",
+                            m.id
                         ),
                     ));
                 }

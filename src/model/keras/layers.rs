@@ -174,7 +174,12 @@ pub fn activation(l: &RawLayer, key: &str) -> Result<Activation, String> {
 }
 
 pub fn padding(l: &RawLayer, key: &str) -> Result<Padding, String> {
-    match string(l, key).as_deref().unwrap_or("valid") {
+    let p = match get(l, key) {
+        None | Some(Value::Null) => "valid".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => return Err(format!("{key} {other} is not a string (valid or same)")),
+    };
+    match p.as_str() {
         "valid" => Ok(Padding::Valid),
         "same" => Ok(Padding::Same),
         other => Err(format!(

@@ -136,10 +136,22 @@ pub fn load_keras_json_sized(
     keras1_backend: Option<Keras1Backend>,
     input_length: Option<usize>,
 ) -> crate::Result<ModelSpec> {
-    let text = std::fs::read_to_string(arch)
-        .map_err(|e| Error::model(arch, format!("cannot read the architecture JSON: {e}")))?;
-    let root: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::model(arch, format!("the architecture is not valid JSON: {e}")))?;
+    // --weights is given only with a JSON architecture; say so when the model is something else.
+    let with_weights = |what: String| {
+        format!("{what}; --weights {} goes with a Keras `model.to_json()` file as --model (a whole-model file needs no --weights)", weights.display())
+    };
+    let text = std::fs::read_to_string(arch).map_err(|e| {
+        Error::model(
+            arch,
+            with_weights(format!("cannot read the architecture JSON: {e}")),
+        )
+    })?;
+    let root: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::model(
+            arch,
+            with_weights(format!("the architecture is not valid JSON: {e}")),
+        )
+    })?;
     let json_str = |k: &str| root.get(k).and_then(|v| v.as_str()).map(str::to_string);
     if !weights.exists() {
         return Err(Error::model(weights, "no such file"));

@@ -1,0 +1,58 @@
+//! An output path must name a regular file (or nothing yet) that is none of
+//! the job's inputs: `--overwrite` replaces what the path names, and a run
+//! that renamed its file over `/dev/null`, a FIFO or its own model would
+//! destroy it. Inputs are compared by inode, so another spelling of the same
+//! path (`./m.h5`, a hard link, a symlink) is caught too.
+use crate::{Error, Result};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Refuse `out` (given as option `flag`) when it exists and is not a regular
+/// file, or is the same file as one of `inputs` (option name, path).
+pub fn check_output(flag: &str, out: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Err(Error::Input(format!(
+            "{flag} {}: exists and is not a regular file (a directory, device or FIFO); give the path of a file",
+            out.display()
+        )));
+    }
+    for (name, input) in inputs {
+        let Ok(m) = std::fs::metadata(input) else {
+            continue;
+        };
+        if m.dev() == meta.dev() && m.ino() == meta.ino() {
+            return Err(Error::Input(format!(
+                "{flag} {} is the same file as {name} {}, an input of this job; write the results elsewhere",
+                out.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_directories_and_inputs_are_refused() {
+        let d = std::env::temp_dir().join(format!("drmpi-outguard-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let m = d.join("m.h5");
+        std::fs::write(&m, b"model").unwrap();
+        let link = d.join("link.h5");
+        let _ = std::fs::remove_file(&link);
+        std::fs::hard_link(&m, &link).unwrap();
+        assert!(check_output("--out", Path::new("/dev/null"), &[]).is_err());
+        assert!(check_output("--out", &d, &[]).is_err());
+        let e = check_output("--out", &link, &[("--model", &m)]).unwrap_err();
+        assert!(e.to_string().contains("--model"), "{e}");
+        assert!(check_output("--out", &d.join("new.h5"), &[("--model", &m)]).is_ok());
+        assert!(check_output("--out", &m, &[("--fasta", &d.join("x.fa"))]).is_ok());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
