@@ -9,6 +9,7 @@
 //! * [`cluster`] — average linkage of 1 − A and the dendrogram leaf order.
 
 pub mod cluster;
+pub mod diagnostics;
 pub mod gmm;
 pub mod ofiv;
 pub mod similarity;

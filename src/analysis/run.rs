@@ -32,6 +32,27 @@ pub struct RunAnalysis {
     pub similarity: Vec<f32>,
     pub linkage: Vec<f64>,
     pub cluster_order: Vec<i32>,
+    /// (C) per-class checks ([`super::diagnostics`]).
+    pub class_score: Vec<f32>,
+    pub score_ratio: Vec<f32>,
+    pub restart_correlation: Vec<f32>,
+    pub not_learned: Vec<u8>,
+    pub restarts_collapsed: Vec<u8>,
+}
+
+impl RunAnalysis {
+    /// The per-class checks again, for the log.
+    pub fn checks(&self) -> Vec<super::diagnostics::ClassCheck> {
+        (0..self.c)
+            .map(|ci| super::diagnostics::ClassCheck {
+                score: self.class_score[ci],
+                score_ratio: self.score_ratio[ci],
+                restart_correlation: self.restart_correlation[ci],
+                not_learned: self.not_learned[ci] == 1,
+                collapsed: self.restarts_collapsed[ci] == 1,
+            })
+            .collect()
+    }
 }
 
 pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
@@ -51,6 +72,11 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
         similarity: vec![],
         linkage: vec![],
         cluster_order: vec![],
+        class_score: vec![],
+        score_ratio: vec![],
+        restart_correlation: vec![],
+        not_learned: vec![],
+        restarts_collapsed: vec![],
     };
     let fiv = a.fiv.as_slice().expect("contiguous fiv");
     let score = a.score.as_slice().expect("contiguous score");
@@ -74,5 +100,12 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
     let (z, order) = linkage(&r.similarity, c);
     r.linkage = z;
     r.cluster_order = order;
+    for ch in super::diagnostics::check_classes(fiv, score, &r.il, c, t, k) {
+        r.class_score.push(ch.score);
+        r.score_ratio.push(ch.score_ratio);
+        r.restart_correlation.push(ch.restart_correlation);
+        r.not_learned.push(ch.not_learned as u8);
+        r.restarts_collapsed.push(ch.collapsed as u8);
+    }
     r
 }
