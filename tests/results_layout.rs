@@ -253,6 +253,18 @@ fn analyze_flags_unlearned_classes_and_collapsed_restarts() {
         .read_raw()
         .unwrap();
     assert!(ratio[1] < 0.01 && ratio[0] > 1.0, "{ratio:?}");
+    // bootstrap of the OFIV ranking: fractions, 3 per resample; identical
+    // restarts give the same top 3 in every resample
+    let st: Vec<f32> = f.dataset("analysis/top3_stability").unwrap().read_raw().unwrap();
+    assert_eq!(st.len(), 2 * k);
+    for row in st.chunks(k) {
+        assert!(row.iter().all(|&v| (0.0..=1.0).contains(&v)), "{st:?}");
+        assert!((row.iter().sum::<f32>() - 3.0).abs() < 1e-4, "{st:?}");
+    }
+    let rank: Vec<i32> = f.dataset("analysis/rank").unwrap().read_raw().unwrap();
+    for &ch in &rank[..3] {
+        assert_eq!(st[ch as usize], 1.0, "{st:?}");
+    }
     let tsv = d.join("c.tsv");
     let o = run_bin(
         &[

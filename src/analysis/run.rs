@@ -38,6 +38,9 @@ pub struct RunAnalysis {
     pub restart_correlation: Vec<f32>,
     pub not_learned: Vec<u8>,
     pub restarts_collapsed: Vec<u8>,
+    /// (C, K) fraction of bootstrap resamples of the restarts in which each
+    /// channel ranks in the top 3 ([`super::bootstrap`]).
+    pub top3_stability: Vec<f32>,
 }
 
 impl RunAnalysis {
@@ -77,6 +80,7 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
         restart_correlation: vec![],
         not_learned: vec![],
         restarts_collapsed: vec![],
+        top3_stability: Vec::with_capacity(c * k),
     };
     let fiv = a.fiv.as_slice().expect("contiguous fiv");
     let score = a.score.as_slice().expect("contiguous score");
@@ -92,6 +96,15 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
         r.il.extend(ca.il);
         r.gmm_bic.extend(ca.gmm_bic);
         r.gmm_components.push(ca.gmm_components);
+        let na: Vec<bool> = ca.nonadditive.iter().map(|&v| v == 1).collect();
+        r.top3_stability.extend(super::bootstrap::top_stability(
+            &fiv[ci * t * k..(ci + 1) * t * k],
+            t,
+            k,
+            &score[ci * t..(ci + 1) * t],
+            &na,
+            ci,
+        ));
         r.nonadditive.extend(ca.nonadditive);
         r.ofiv.extend(ca.ofiv);
         r.rank.extend(ca.rank);

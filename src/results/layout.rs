@@ -56,6 +56,9 @@ pub const ANALYSIS_SCORE_RATIO: &str = "analysis/score_ratio";
 pub const ANALYSIS_RESTART_CORRELATION: &str = "analysis/restart_correlation";
 /// (C) u8: 1 = the class was not learned (its score cannot be raised).
 pub const ANALYSIS_NOT_LEARNED: &str = "analysis/not_learned";
+/// (C, K) f32: fraction of bootstrap resamples of the restarts in which the
+/// channel ranks in the top 3 by OFIV.
+pub const ANALYSIS_TOP3_STABILITY: &str = "analysis/top3_stability";
 /// (C) u8: 1 = every restart returned the same map.
 pub const ANALYSIS_RESTARTS_COLLAPSED: &str = "analysis/restarts_collapsed";
 

@@ -556,6 +556,9 @@ impl ResultsWriter {
             file.new_dataset_builder()
                 .with_data(&a.cluster_order)
                 .create(ANALYSIS_CLUSTER_ORDER)?;
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.top3_stability, c, k))
+                .create(ANALYSIS_TOP3_STABILITY)?;
             for (name, v) in [
                 (ANALYSIS_CLASS_SCORE, &a.class_score),
                 (ANALYSIS_SCORE_RATIO, &a.score_ratio),
