@@ -255,7 +255,11 @@ fn analyze_flags_unlearned_classes_and_collapsed_restarts() {
     assert!(ratio[1] < 0.01 && ratio[0] > 1.0, "{ratio:?}");
     // bootstrap of the OFIV ranking: fractions, 3 per resample; identical
     // restarts give the same top 3 in every resample
-    let st: Vec<f32> = f.dataset("analysis/top3_stability").unwrap().read_raw().unwrap();
+    let st: Vec<f32> = f
+        .dataset("analysis/top3_stability")
+        .unwrap()
+        .read_raw()
+        .unwrap();
     assert_eq!(st.len(), 2 * k);
     for row in st.chunks(k) {
         assert!(row.iter().all(|&v| (0.0..=1.0).contains(&v)), "{st:?}");
