@@ -122,7 +122,7 @@ pub fn check_classes(
                 score: s as f32,
                 score_ratio: ratio as f32,
                 restart_correlation: corr as f32,
-                not_learned: !(s > 0.0) || ratio < NOT_LEARNED_RATIO,
+                not_learned: s.is_nan() || s <= 0.0 || ratio < NOT_LEARNED_RATIO,
                 collapsed: t >= 2 && max_il <= COLLAPSED_IL * phi2,
             }
         })
