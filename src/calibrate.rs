@@ -11,7 +11,12 @@
 //!    classes; the FIM norm of λ is the mean of ‖FIM‖₂ over them.
 //! 3. The suggested λ is the grid value whose FIM norm is closest to the
 //!    target on a log scale (the smallest |ln(FIM norm / target)|), leaving
-//!    out any λ with 2λ·lr ≥ 1 (the step overshoots; marked unstable).
+//!    out any λ with 2λ·lr ≥ 1 (the step overshoots; marked unstable) or a
+//!    non-finite FIM norm. The stable range is printed, and the spread: each
+//!    class's own closest λ (min, median, max), since one λ serves all.
+//!
+//! Without `--classes`, up to 8 classes spread evenly over all outputs
+//! (class i·n/8 for i < 8), not the first few, which may all be alike.
 //!
 //! Work items are (λ, class, restart); each λ's items are cut into lanes
 //! that are dealt over MPI ranks, so the table is the same for any rank count.
@@ -40,7 +45,7 @@ pub struct CalibrateOptions {
     pub fit: Fit,
     /// Sequences used for the real feature maps (all when there are fewer).
     pub sample: usize,
-    /// `None`: the first (up to) 4 classes.
+    /// `None`: up to 8 classes spread evenly over the outputs.
     pub classes: Option<String>,
     pub lambdas: Vec<f32>,
     pub restarts: usize,
@@ -61,7 +66,7 @@ impl CalibrateOptions {
     pub const DEFAULT_MAX_STEPS: usize = 200;
     pub const DEFAULT_BATCH: usize = 16;
     /// Classes ascended when `--classes` is not given.
-    pub const DEFAULT_CLASS_COUNT: usize = 4;
+    pub const DEFAULT_CLASS_COUNT: usize = 8;
 
     pub fn new(
         model: impl Into<PathBuf>,
@@ -141,6 +146,10 @@ pub struct Calibration {
     pub unstable: Vec<bool>,
     /// Index into `lambdas` of the suggestion.
     pub suggested: usize,
+    /// Per class (in `classes` order): the grid λ closest for that class alone.
+    pub class_suggested: Vec<f32>,
+    /// lr, for the stable range 2λ·lr < 1.
+    pub lr: f64,
 }
 
 impl Calibration {
@@ -175,6 +184,30 @@ impl Calibration {
                 } else {
                     ""
                 }
+            );
+        }
+        let stable: Vec<f32> = (0..self.lambdas.len())
+            .filter(|&i| !self.unstable[i])
+            .map(|i| self.lambdas[i])
+            .collect();
+        let _ = writeln!(
+            s,
+            "# stable lambdas (2 * lambda * lr < 1 at lr {}, i.e. lambda < {}): {}",
+            self.lr,
+            0.5 / self.lr,
+            match (stable.first(), stable.last()) {
+                (Some(a), Some(b)) => format!("{a} to {b} ({} of the grid)", stable.len()),
+                _ => "none: lower --lr".into(),
+            }
+        );
+        let mut per = self.class_suggested.clone();
+        per.sort_by(|a, b| a.total_cmp(b));
+        if let (Some(lo), Some(hi)) = (per.first(), per.last()) {
+            let _ = writeln!(
+                s,
+                "# spread: each class's own closest lambda: min {lo}, median {}, max {hi} over {} classes",
+                per[per.len() / 2],
+                per.len()
             );
         }
         let _ = writeln!(
@@ -239,11 +272,7 @@ fn setup(o: &CalibrateOptions) -> Result<Setup> {
     let job = prepare(&rc)?;
     let classes: Vec<usize> = match &o.classes {
         Some(_) => job.meta.classes.clone(),
-        None => (0..job
-            .plan
-            .n_classes
-            .min(CalibrateOptions::DEFAULT_CLASS_COUNT))
-            .collect(),
+        None => spread_classes(job.plan.n_classes, CalibrateOptions::DEFAULT_CLASS_COUNT),
     };
     let h_tensor = spec_tensor_of(&job.net, job.plan.h);
     let its = items(&classes, o.restarts);
@@ -423,13 +452,32 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
         score.push(vals.iter().map(|v| v.1 as f64).sum::<f64>() / m);
         steps.push(vals.iter().map(|v| v.2 as f64).sum::<f64>() / m);
     }
-    let lr = o.params.check()?.lr() as f64;
+    // as typed (0.1, not 0.10000000149): it is printed
+    let lr = crate::results::layout::typed_decimal(o.params.check()?.lr());
     let unstable: Vec<bool> = o
         .lambdas
         .iter()
-        .map(|&l| 2.0 * l as f64 * lr >= 1.0)
+        .zip(&fim_norm)
+        .map(|(&l, n)| 2.0 * l as f64 * lr >= 1.0 || !n.is_finite())
         .collect();
     let suggested = closest_log(&fim_norm, &unstable, real_norm);
+    // each class alone: its mean FIM norm per λ, and the λ closest for it
+    let r = o.restarts;
+    let class_suggested: Vec<f32> = (0..s.classes.len())
+        .map(|cp| {
+            let norms: Vec<f64> = (0..o.lambdas.len())
+                .map(|l| {
+                    let at = l * per + cp * r;
+                    store[at..at + r]
+                        .iter()
+                        .map(|v| v.map_or(f64::NAN, |v| v.0))
+                        .sum::<f64>()
+                        / r as f64
+                })
+                .collect();
+            o.lambdas[closest_log(&norms, &unstable, real_norm)]
+        })
+        .collect();
     let table = Calibration {
         layer: s.job.meta.layer.clone(),
         k,
@@ -446,15 +494,33 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
         steps,
         unstable,
         suggested,
+        class_suggested,
+        lr,
     };
     print!("{}", table.render());
-    if !o.quiet && (suggested == 0 || suggested + 1 == o.lambdas.len()) && o.lambdas.len() > 1 {
+    // At the grid's top end, extending helps only while 2λ·lr stays below 1.
+    let top_is_stable_edge =
+        suggested + 1 == o.lambdas.len() && 2.0 * (o.lambdas[suggested] as f64 * 1.25) * lr < 1.0;
+    if !o.quiet && o.lambdas.len() > 1 && (suggested == 0 || top_is_stable_edge) {
         eprintln!(
-            "deepresolve-mpi: note: the suggested lambda is at the edge of the grid; extend --lambdas past {}",
-            o.lambdas[suggested]
+            "deepresolve-mpi: note: the suggested lambda is at the edge of the grid; extend --lambdas past {}{}",
+            o.lambdas[suggested],
+            if suggested == 0 {
+                String::new()
+            } else {
+                format!(" (stable only below {} at lr {lr})", 0.5 / lr)
+            }
         );
     }
     Ok(Some(table))
+}
+
+/// `want` classes of `n` spread evenly over all of them (i·n/want), all when n ≤ want.
+pub fn spread_classes(n: usize, want: usize) -> Vec<usize> {
+    if n <= want {
+        return (0..n).collect();
+    }
+    (0..want).map(|i| i * n / want).collect()
 }
 
 /// `want` of `n` indices (all when n ≤ want), chosen by a seeded shuffle and
@@ -477,6 +543,15 @@ pub fn sample_indices(n: usize, want: usize, seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn default_classes_spread_over_all_outputs() {
+        assert_eq!(spread_classes(3, 8), [0, 1, 2]);
+        assert_eq!(
+            spread_classes(919, 8),
+            [0, 114, 229, 344, 459, 574, 689, 804]
+        );
+        assert_eq!(spread_classes(16, 8), [0, 2, 4, 6, 8, 10, 12, 14]);
+    }
     #[test]
     fn lambda_grids_parse_sorted_and_bad_values_are_named() {
         assert_eq!(parse_lambdas("1, 0.3,4").unwrap(), [0.3, 1.0, 4.0]);

@@ -479,24 +479,33 @@ pub fn report(
     s
 }
 
+/// The class's name, with its flags (not learned, restarts collapsed) in brackets.
 fn display_name(r: &FinishedRun, p: usize) -> String {
     let (i, n) = (r.index[p], &r.names[p]);
-    if *n == i.to_string() {
+    let name = if *n == i.to_string() {
         n.clone()
     } else {
         format!("{n} ({i})")
+    };
+    match r.flag_words(p) {
+        f if f.is_empty() => name,
+        f => format!("{name} [{f}]"),
     }
 }
 
 /// The TSV: a header, then one row per class in file order.
 pub fn tsv(r: &FinishedRun, cl: &Clusters) -> String {
-    let mut s = String::from("cluster\tclass_index\tclass_name\n");
+    let mut s = String::from("cluster\tclass_index\tclass_name\tflags\n");
     for p in 0..r.c {
         let name: String = r.names[p]
             .chars()
             .map(|c| if c == '\t' || c == '\n' { ' ' } else { c })
             .collect();
-        let _ = writeln!(s, "{}\t{}\t{}", cl.id[p], r.index[p], name);
+        let flags = match r.flag_words(p) {
+            f if f.is_empty() => "-".to_string(),
+            f => f,
+        };
+        let _ = writeln!(s, "{}\t{}\t{}\t{flags}", cl.id[p], r.index[p], name);
     }
     s
 }

@@ -190,6 +190,10 @@ fn reanalyze(
         None => file.gmm_floor()?,
     };
     let analysis = analyze_run(&file.read_ensemble()?, floor);
+    let names = file.class_names();
+    for line in deepresolve_mpi::analysis::diagnostics::describe(&analysis.checks(), &names) {
+        eprintln!("deepresolve-mpi: {line}");
+    }
     file.finish(&analysis)?;
     Ok(analysis)
 }

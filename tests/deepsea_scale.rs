@@ -129,11 +129,14 @@ fn ok(args: &[&str]) -> std::process::Output {
 fn read_tsv(p: &Path) -> Vec<(usize, i64, String)> {
     let text = std::fs::read_to_string(p).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("cluster\tclass_index\tclass_name"));
+    assert_eq!(
+        lines.next(),
+        Some("cluster\tclass_index\tclass_name\tflags")
+    );
     lines
         .map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            assert_eq!(f.len(), 3, "{l:?}");
+            assert_eq!(f.len(), 4, "{l:?}");
             (
                 f[0].parse().unwrap(),
                 f[1].parse().unwrap(),

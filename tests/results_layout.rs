@@ -194,6 +194,105 @@ fn analyze_keeps_an_old_files_gmm_floor() {
     assert!(stderr_of(&o).contains("gmm_floor"), "{}", stderr_of(&o));
 }
 
+/// Issue 27: per-class checks. A class whose ascent scores are 1/1000 of the
+/// other's is flagged "not learned"; a class whose restarts all returned one
+/// map is flagged "restarts collapsed" (its IL is 0: it would otherwise look
+/// genuinely additive). Both are in /analysis, in the log of `analyze`, and in
+/// `clusters`' list and TSV. In the untouched run of this random model class A
+/// cannot be raised above 0 (its best maps score −0.15): flagged.
+#[test]
+fn analyze_flags_unlearned_classes_and_collapsed_restarts() {
+    let d = tmpdir("flags");
+    let (t, k) = (5usize, 6usize);
+    let (out, copy) = run_copy_and_edit(&d, "r.h5", "flagged.h5", |f| {
+        let ds = f.dataset("ascent/score").unwrap();
+        let mut sc: Vec<f32> = ds.read_raw().unwrap();
+        for v in &mut sc[..t] {
+            *v = v.abs() + 1.0;
+        }
+        for v in &mut sc[t..] {
+            *v = v.abs() * 1e-3;
+        }
+        ds.write_raw(&sc).unwrap();
+        let ds = f.dataset("ascent/fiv").unwrap();
+        let mut fiv: Vec<f32> = ds.read_raw().unwrap();
+        for ti in 1..t {
+            let (a, b) = fiv.split_at_mut(ti * k);
+            b[..k].copy_from_slice(&a[..k]);
+        }
+        ds.write_raw(&fiv).unwrap();
+    });
+    let read = |p: &Path, name: &str| -> Vec<u8> {
+        hdf5::File::open(p)
+            .unwrap()
+            .dataset(name)
+            .unwrap()
+            .read_raw()
+            .unwrap()
+    };
+    assert_eq!(read(&out, "analysis/not_learned"), vec![1, 0]);
+    assert_eq!(read(&out, "analysis/restarts_collapsed"), vec![0, 0]);
+    let o = run_bin(&["analyze", copy.to_str().unwrap()], None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let log = stderr_of(&o);
+    assert!(log.contains("class classC: not learned"), "{log}");
+    assert!(log.contains("class classA: restarts collapsed"), "{log}");
+    assert_eq!(read(&copy, "analysis/not_learned"), vec![0, 1]);
+    assert_eq!(read(&copy, "analysis/restarts_collapsed"), vec![1, 0]);
+    let f = hdf5::File::open(&copy).unwrap();
+    let corr: Vec<f32> = f
+        .dataset("analysis/restart_correlation")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(corr[0], 1.0);
+    assert!(corr[1] < 1.0, "{corr:?}");
+    let ratio: Vec<f32> = f
+        .dataset("analysis/score_ratio")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert!(ratio[1] < 0.01 && ratio[0] > 1.0, "{ratio:?}");
+    // bootstrap of the OFIV ranking: fractions, 3 per resample; identical
+    // restarts give the same top 3 in every resample
+    let st: Vec<f32> = f
+        .dataset("analysis/top3_stability")
+        .unwrap()
+        .read_raw()
+        .unwrap();
+    assert_eq!(st.len(), 2 * k);
+    for row in st.chunks(k) {
+        assert!(row.iter().all(|&v| (0.0..=1.0).contains(&v)), "{st:?}");
+        assert!((row.iter().sum::<f32>() - 3.0).abs() < 1e-4, "{st:?}");
+    }
+    let rank: Vec<i32> = f.dataset("analysis/rank").unwrap().read_raw().unwrap();
+    for &ch in &rank[..3] {
+        assert_eq!(st[ch as usize], 1.0, "{st:?}");
+    }
+    let tsv = d.join("c.tsv");
+    let o = run_bin(
+        &[
+            "clusters",
+            copy.to_str().unwrap(),
+            "--out",
+            tsv.to_str().unwrap(),
+        ],
+        None,
+        60,
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &stderr_of(&o);
+    assert!(text.contains("classA (0) [restarts collapsed]"), "{text}");
+    assert!(text.contains("classC (2) [not learned]"), "{text}");
+    let rows = std::fs::read_to_string(&tsv).unwrap();
+    assert!(
+        rows.starts_with("cluster\tclass_index\tclass_name\tflags\n"),
+        "{rows}"
+    );
+    assert!(rows.contains("\t0\tclassA\trestarts collapsed\n"), "{rows}");
+    assert!(rows.contains("\t2\tclassC\tnot learned\n"), "{rows}");
+}
+
 #[test]
 fn resume_recomputes_only_lanes_with_lost_restarts() {
     let d = tmpdir("lost");

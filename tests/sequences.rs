@@ -83,6 +83,20 @@ fn calibrate_brackets_the_real_norm_and_fim_norms_fall_with_lambda() {
                 w[1].0
             );
         }
+        // issue 27: the stable range (2λ·lr < 1 at lr 0.025: λ < 20, the
+        // whole grid) and each class's own λ are printed
+        assert!(
+            text.contains("# stable lambdas (2 * lambda * lr < 1 at lr 0.025, i.e. lambda < 20): 0.5 to 16 (6 of the grid)"),
+            "{text}"
+        );
+        let spread = text
+            .lines()
+            .find(|l| l.starts_with("# spread: each class's own closest lambda: min "))
+            .unwrap_or_else(|| panic!("no spread line:\n{text}"));
+        assert!(
+            spread.ends_with(&format!("over {} classes", if n == 1 { 1 } else { 4 })),
+            "{spread}"
+        );
         let lo = rows[0].0;
         let hi = rows[rows.len() - 1].0;
         assert!(

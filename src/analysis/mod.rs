@@ -8,7 +8,9 @@
 //! * [`similarity`] — step 8, class similarity and difference;
 //! * [`cluster`] — average linkage of 1 − A and the dendrogram leaf order.
 
+pub mod bootstrap;
 pub mod cluster;
+pub mod diagnostics;
 pub mod gmm;
 pub mod ofiv;
 pub mod similarity;

@@ -32,6 +32,30 @@ pub struct RunAnalysis {
     pub similarity: Vec<f32>,
     pub linkage: Vec<f64>,
     pub cluster_order: Vec<i32>,
+    /// (C) per-class checks ([`super::diagnostics`]).
+    pub class_score: Vec<f32>,
+    pub score_ratio: Vec<f32>,
+    pub restart_correlation: Vec<f32>,
+    pub not_learned: Vec<u8>,
+    pub restarts_collapsed: Vec<u8>,
+    /// (C, K) fraction of bootstrap resamples of the restarts in which each
+    /// channel ranks in the top 3 ([`super::bootstrap`]).
+    pub top3_stability: Vec<f32>,
+}
+
+impl RunAnalysis {
+    /// The per-class checks again, for the log.
+    pub fn checks(&self) -> Vec<super::diagnostics::ClassCheck> {
+        (0..self.c)
+            .map(|ci| super::diagnostics::ClassCheck {
+                score: self.class_score[ci],
+                score_ratio: self.score_ratio[ci],
+                restart_correlation: self.restart_correlation[ci],
+                not_learned: self.not_learned[ci] == 1,
+                collapsed: self.restarts_collapsed[ci] == 1,
+            })
+            .collect()
+    }
 }
 
 pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
@@ -51,6 +75,12 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
         similarity: vec![],
         linkage: vec![],
         cluster_order: vec![],
+        class_score: vec![],
+        score_ratio: vec![],
+        restart_correlation: vec![],
+        not_learned: vec![],
+        restarts_collapsed: vec![],
+        top3_stability: Vec::with_capacity(c * k),
     };
     let fiv = a.fiv.as_slice().expect("contiguous fiv");
     let score = a.score.as_slice().expect("contiguous score");
@@ -66,6 +96,15 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
         r.il.extend(ca.il);
         r.gmm_bic.extend(ca.gmm_bic);
         r.gmm_components.push(ca.gmm_components);
+        let na: Vec<bool> = ca.nonadditive.iter().map(|&v| v == 1).collect();
+        r.top3_stability.extend(super::bootstrap::top_stability(
+            &fiv[ci * t * k..(ci + 1) * t * k],
+            t,
+            k,
+            &score[ci * t..(ci + 1) * t],
+            &na,
+            ci,
+        ));
         r.nonadditive.extend(ca.nonadditive);
         r.ofiv.extend(ca.ofiv);
         r.rank.extend(ca.rank);
@@ -74,5 +113,12 @@ pub fn analyze_run(a: &Ensemble, gmm_floor: GmmFloor) -> RunAnalysis {
     let (z, order) = linkage(&r.similarity, c);
     r.linkage = z;
     r.cluster_order = order;
+    for ch in super::diagnostics::check_classes(fiv, score, &r.il, c, t, k) {
+        r.class_score.push(ch.score);
+        r.score_ratio.push(ch.score_ratio);
+        r.restart_correlation.push(ch.restart_correlation);
+        r.not_learned.push(ch.not_learned as u8);
+        r.restarts_collapsed.push(ch.collapsed as u8);
+    }
     r
 }

@@ -394,7 +394,10 @@ fn find_inits(s: &Setup, full: &Network) -> Result<(Vec<InitWindow>, Activity)> 
     let dead = max
         .iter()
         .zip(&lo)
-        .map(|(&hi, &lo)| !(hi - lo > DEAD_SPAN * hi.abs().max(1.0)))
+        .map(|(&hi, &lo)| {
+            let span = hi - lo;
+            span.is_nan() || span <= DEAD_SPAN * hi.abs().max(1.0)
+        })
         .collect();
     let activity = Activity { max, dead };
     let mut out = Vec::with_capacity(k * s.inits);

@@ -231,6 +231,7 @@ struct ResultsSink<'j> {
     /// Lanes still to come per model.
     left: Vec<usize>,
     gmm_floor: crate::analysis::gmm::GmmFloor,
+    quiet: bool,
     progress: Progress,
     lanes_written: usize,
     abort_after_lanes: Option<usize>,
@@ -281,6 +282,13 @@ impl ResultsSink<'_> {
         };
         let analysis = analyze_run(&file.read_ensemble()?, self.gmm_floor);
         file.finish(&analysis)?;
+        if !self.quiet {
+            let names = &self.jobs[j].meta.class_names;
+            for line in crate::analysis::diagnostics::describe(&analysis.checks(), names) {
+                self.progress
+                    .note(&format!("{}: {line}", self.jobs[j].name));
+            }
+        }
         if self.say_models {
             self.progress.note(&format!(
                 "model {} done: {}",
@@ -429,6 +437,7 @@ pub(super) fn run_root(
         say_models: jobs.len() > 1 && !args.quiet,
         last_analysis: None,
         gmm_floor: args.gmm_floor,
+        quiet: args.quiet,
     };
     if !args.quiet {
         announce(args, &jobs, pending.len(), done_before, size);

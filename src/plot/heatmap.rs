@@ -365,12 +365,18 @@ impl<'a> SimilarityFigure<'a> {
         &self.cols
     }
 
+    /// The class's name; a flagged class (not learned, restarts collapsed) ends in " !".
     fn label(r: &FinishedRun, p: usize) -> String {
         let (i, n) = (r.index[p], &r.names[p]);
-        if *n == i.to_string() {
+        let name = if *n == i.to_string() {
             n.clone()
         } else {
             shorten(n, NAME_MAX)
+        };
+        if r.flag_words(p).is_empty() {
+            name
+        } else {
+            format!("{name} !")
         }
     }
 

@@ -206,10 +206,14 @@ pub(crate) fn shorten(s: &str, max: usize) -> String {
 
 pub(crate) fn class_title(r: &FinishedRun, ci: usize) -> String {
     let (i, n) = (r.index[ci], &r.names[ci]);
-    if *n == i.to_string() {
+    let title = if *n == i.to_string() {
         format!("class {i}")
     } else {
         format!("class {i}: {n}")
+    };
+    match r.flag_words(ci) {
+        f if f.is_empty() => title,
+        f => format!("{title} [{f}]"),
     }
 }
 

@@ -48,6 +48,19 @@ pub const ANALYSIS_SIMILARITY: &str = "analysis/similarity";
 pub const ANALYSIS_LINKAGE: &str = "analysis/linkage";
 /// (C) i32
 pub const ANALYSIS_CLUSTER_ORDER: &str = "analysis/cluster_order";
+/// (C) f32: median over restarts of the ascent score.
+pub const ANALYSIS_CLASS_SCORE: &str = "analysis/class_score";
+/// (C) f32: class_score / the median class_score of the run.
+pub const ANALYSIS_SCORE_RATIO: &str = "analysis/score_ratio";
+/// (C) f32: mean pairwise Pearson correlation of the restarts' FIVs.
+pub const ANALYSIS_RESTART_CORRELATION: &str = "analysis/restart_correlation";
+/// (C) u8: 1 = the class was not learned (its score cannot be raised).
+pub const ANALYSIS_NOT_LEARNED: &str = "analysis/not_learned";
+/// (C, K) f32: fraction of bootstrap resamples of the restarts in which the
+/// channel ranks in the top 3 by OFIV.
+pub const ANALYSIS_TOP3_STABILITY: &str = "analysis/top3_stability";
+/// (C) u8: 1 = every restart returned the same map.
+pub const ANALYSIS_RESTARTS_COLLAPSED: &str = "analysis/restarts_collapsed";
 
 /// Root attributes other than the provenance list.
 pub const ATTR_FORMAT: &str = "format";

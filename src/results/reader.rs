@@ -110,6 +110,18 @@ pub struct FinishedRun {
     pub linkage: Vec<f64>,
     /// (C)
     pub cluster_order: Vec<i32>,
+    /// (C) 1 = flagged by the per-class checks (0 for a file written before them).
+    pub not_learned: Vec<u8>,
+    pub restarts_collapsed: Vec<u8>,
+}
+
+/// An optional (C) flag dataset: zeros when absent (older files).
+fn flags(file: &hdf5::File, path: &Path, name: &str, c: usize) -> Result<Vec<u8>> {
+    if file.link_exists(name) {
+        dataset(file, path, name, &[c])
+    } else {
+        Ok(vec![0; c])
+    }
 }
 
 fn dataset<T: hdf5::H5Type>(
@@ -194,6 +206,8 @@ impl FinishedRun {
             similarity: dataset(&file, path, ANALYSIS_SIMILARITY, &[c, c])?,
             linkage: dataset(&file, path, ANALYSIS_LINKAGE, &[c - 1, 4])?,
             cluster_order: dataset(&file, path, ANALYSIS_CLUSTER_ORDER, &[c])?,
+            not_learned: flags(&file, path, ANALYSIS_NOT_LEARNED, c)?,
+            restarts_collapsed: flags(&file, path, ANALYSIS_RESTARTS_COLLAPSED, c)?,
         };
         if let Some(s) = status {
             if s != STATUS_COMPLETE {
@@ -218,6 +232,18 @@ impl FinishedRun {
             ));
         }
         Ok(r)
+    }
+
+    /// The class's flags as words ("not learned", "restarts collapsed"), comma-separated; "" if none.
+    pub fn flag_words(&self, ci: usize) -> String {
+        let mut w = Vec::new();
+        if self.not_learned[ci] == 1 {
+            w.push("not learned");
+        }
+        if self.restarts_collapsed[ci] == 1 {
+            w.push("restarts collapsed");
+        }
+        w.join("; ")
     }
 
     pub fn fiv(&self, ci: usize, t: usize) -> &[f32] {

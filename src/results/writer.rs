@@ -436,6 +436,15 @@ impl ResultsWriter {
         })
     }
 
+    /// `/classes/names` (empty if unreadable: the names only label log lines).
+    pub fn class_names(&self) -> Vec<String> {
+        self.file
+            .dataset(CLASSES_NAMES)
+            .ok()
+            .and_then(|d| crate::model::h5util::string_dataset(&d))
+            .unwrap_or_default()
+    }
+
     /// The FIVs and scores of `/ascent`, for the analysis; every restart must be done.
     pub fn read_ensemble(&self) -> Result<Ensemble> {
         ensemble_from(&self.file, &self.path)
@@ -549,6 +558,22 @@ impl ResultsWriter {
             file.new_dataset_builder()
                 .with_data(&a.cluster_order)
                 .create(ANALYSIS_CLUSTER_ORDER)?;
+            file.new_dataset_builder()
+                .with_data(&arr2(&a.top3_stability, c, k))
+                .create(ANALYSIS_TOP3_STABILITY)?;
+            for (name, v) in [
+                (ANALYSIS_CLASS_SCORE, &a.class_score),
+                (ANALYSIS_SCORE_RATIO, &a.score_ratio),
+                (ANALYSIS_RESTART_CORRELATION, &a.restart_correlation),
+            ] {
+                file.new_dataset_builder().with_data(v).create(name)?;
+            }
+            for (name, v) in [
+                (ANALYSIS_NOT_LEARNED, &a.not_learned),
+                (ANALYSIS_RESTARTS_COLLAPSED, &a.restarts_collapsed),
+            ] {
+                file.new_dataset_builder().with_data(v).create(name)?;
+            }
             put_or_set_str(file, ATTR_GMM_FLOOR, a.gmm_floor.name())?;
             put_or_set_str(file, ATTR_STATUS, STATUS_COMPLETE)?;
             file.flush()
