@@ -690,13 +690,14 @@ fn plot_cluster_draws_one_clusters_sub_matrix() {
 
 // ---- R ----
 
-/// The README's R block that turns /analysis/linkage into an hclust object.
+/// docs/results.md's R block that turns /analysis/linkage into an hclust object.
 fn readme_r_block() -> String {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
+            .unwrap();
     let start = readme
         .find("```r\n# /analysis/linkage (SciPy's layout) as an R hclust object")
-        .expect("README has the hclust block");
+        .expect("docs/results.md has the hclust block");
     let body = &readme[start + 5..];
     body[..body.find("```").unwrap()].to_string()
 }

@@ -477,7 +477,7 @@ fn run_lane(
     Ok(out)
 }
 
-/// Test-only (README, "Long jobs"): rank 0 kills itself after writing this many lanes.
+/// Test-only (docs/running.md, "Long jobs"): rank 0 kills itself after writing this many lanes.
 const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
 
 /// `channels` on every rank.

@@ -216,7 +216,7 @@ impl LaneFeed for RootFeed<'_, '_> {
     }
 }
 
-/// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL right
+/// Test-only (docs/running.md, "Long jobs"): rank 0 kills itself with SIGKILL right
 /// after writing this many lanes, as a queue's time limit would.
 pub const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
 

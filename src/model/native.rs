@@ -1,5 +1,5 @@
 //! The project's own HDF5 model layout, for models from any framework
-//! (`jobs/export_pytorch.py` writes it; the README documents it).
+//! (`jobs/export_pytorch.py` writes it; docs/models.md documents it).
 //!
 //! Root attributes `format` = "deepresolve-mpi-model", `format_version` = 1,
 //! `input_shape` = [K, W]; optional dataset `class_names`; one group per layer

@@ -47,7 +47,7 @@ pub struct RunMeta {
     pub input_length: usize,
 }
 
-/// Test-only (README, "Long jobs"): rank 0 kills itself with SIGKILL just
+/// Test-only (docs/running.md, "Long jobs"): rank 0 kills itself with SIGKILL just
 /// before its N-th HDF5 write call of finished lanes (a dataset slice, or the
 /// flush that ends a lane), so a test can cut a write anywhere.
 pub const TEST_KILL_AT_WRITE: &str = "DEEPRESOLVE_TEST_KILL_AT_WRITE";

@@ -79,7 +79,7 @@ const FOLDABLE_ON_DATA: &[&str] = &[
     "Max",
 ];
 
-/// Every op a data tensor may pass through, sorted: README's list
+/// Every op a data tensor may pass through, sorted: docs/models.md's list
 /// ("ONNX models") is tested against it.
 pub fn ops_on_data() -> Vec<&'static str> {
     let mut v: Vec<&str> = DATA_OPS.iter().chain(FOLDABLE_ON_DATA).copied().collect();
@@ -118,7 +118,7 @@ struct Refusal {
 }
 
 /// The ways out a refused op leaves the user, appended to its message.
-pub const WAY_OUT: &str = "the supported ops are listed in README.md (\"ONNX models\"); score another output with --output, or export the model without this op";
+pub const WAY_OUT: &str = "the supported ops are listed in docs/models.md (\"ONNX models\"); score another output with --output, or export the model without this op";
 
 /// The engine shape (K, W) of a data tensor of ONNX shape (N, ..dims):
 /// (N, F), (N, C, W) and (N, C, 1, W); a scalar per item is one channel.

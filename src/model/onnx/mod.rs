@@ -33,7 +33,7 @@ mod tensor;
 mod tests;
 
 /// The ONNX op types a tensor computed from the model input may pass through
-/// (sorted); README.md's "ONNX models" list names exactly these.
+/// (sorted); docs/models.md's "ONNX models" list names exactly these.
 pub fn ops_on_data() -> Vec<&'static str> {
     convert::ops_on_data()
 }

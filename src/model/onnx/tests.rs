@@ -341,7 +341,7 @@ fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
         u.reason
             .contains("layer e: op type Einsum (opset 17) is not supported")
             && u.reason.contains("--output")
-            && u.reason.contains("README"),
+            && u.reason.contains("docs/models.md"),
         "{}",
         u.reason
     );
