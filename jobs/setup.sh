@@ -56,8 +56,9 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     fi
     # tests/report.rs renders the report page in headless Chromium; as root it
     # is installed here (the test skips, saying why, where it is missing, but
-    # fails under CI=true on Debian as root).
-    if [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
+    # fails under CI=true on Debian as root). Only for the tests: jobs/test.sh
+    # sets DEEPRESOLVE_BROWSER_TESTS=1; the demo does not need a browser.
+    if [ "${DEEPRESOLVE_BROWSER_TESTS:-0}" != 0 ] && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null 2>&1; then
         missing=$(missing_debs chromium)
         if [ -n "$missing" ]; then
             echo "setup: installing chromium (for tests/report.rs)"
