@@ -414,7 +414,7 @@ fn slurm_sh_requeues_calibrate_to_rerun_it() {
         ("CMD", "calibrate"),
         ("FASTA", "s.fa"),
     ];
-    let mut child = script_cmd("slurm.sh", &bin, &log, &[], &env)
+    let child = script_cmd("slurm.sh", &bin, &log, &[], &env)
         .spawn()
         .unwrap();
     let t0 = std::time::Instant::now();
