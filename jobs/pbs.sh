@@ -1,9 +1,11 @@
 #!/bin/bash
 # PBS / Torque: one MPI rank per core. Options after the script name (qsub
 # -F "--restarts 20" jobs/pbs.sh, or bash jobs/pbs.sh --restarts 20 inside a
-# job) are `run` options and win over the defaults below. Resubmit after a
+# job) are options of the command CMD (run, the default; calibrate or channels,
+# which need FASTA=...) and win over the defaults below. Resubmit after a
 # walltime kill: --resume carries on in the same file. At the walltime PBS
-# sends SIGTERM; the ranks stop at the next step and say that --resume finishes.
+# sends SIGTERM; the ranks stop at the next step and say that --resume finishes
+# (calibrate writes no file and has no --resume: resubmit reruns it).
 #PBS -N deepresolve
 #PBS -l select=2:ncpus=32:mpiprocs=32
 #PBS -l walltime=24:00:00
@@ -13,10 +15,20 @@ cd "${PBS_O_WORKDIR:-.}"
 
 module load gcc openmpi hdf5 openblas 2>/dev/null || true
 
+# CMD picks the subcommand: run (the default), calibrate or channels.
+CMD=${CMD:-run}
+case $CMD in
+run | calibrate | channels) ;;
+*)
+    echo "pbs.sh: CMD=$CMD is not a command this script launches: set CMD=run, CMD=calibrate or CMD=channels." >&2
+    exit 2
+    ;;
+esac
 MODEL=${MODEL:-model.h5}
 LAYER=${LAYER:-flatten}
-OUT=${OUT:-deepresolve.h5}
+if [ "$CMD" = channels ]; then OUT=${OUT:-channels.h5}; else OUT=${OUT:-deepresolve.h5}; fi
 RESTARTS=${RESTARTS:-10}
+FASTA=${FASTA:-}
 BIN=${BIN:-$HOME/deepresolve-mpi/target/release/deepresolve-mpi}
 if [ ! -x "$BIN" ] || [ -d "$BIN" ]; then
     echo "pbs.sh: BIN=$BIN is not the deepresolve-mpi binary (no executable file there)." >&2
@@ -47,10 +59,22 @@ value_of() {
 opts=()
 given --model || opts+=(--model "$MODEL")
 given --layer || opts+=(--layer "$LAYER")
-if given --out; then OUT=$(value_of --out); else opts+=(--out "$OUT"); fi
-given --restarts || opts+=(--restarts "$RESTARTS")
-if [ -e "$OUT" ] && ! given --resume && ! given --overwrite; then
+if [ "$CMD" != run ] && ! given --fasta; then
+    if [ -z "$FASTA" ]; then
+        echo "pbs.sh: CMD=$CMD needs sequences: set FASTA=seqs.fa or pass --fasta seqs.fa." >&2
+        exit 2
+    fi
+    opts+=(--fasta "$FASTA")
+fi
+# calibrate writes no file (its table goes to the log): nothing to resume, a
+# requeued job reruns it.
+if [ "$CMD" != calibrate ]; then
+    if given --out; then OUT=$(value_of --out); else opts+=(--out "$OUT"); fi
+fi
+# Restarts are run's; calibrate keeps its own short default and channels has none.
+if [ "$CMD" = run ]; then given --restarts || opts+=(--restarts "$RESTARTS"); fi
+if [ "$CMD" != calibrate ] && [ -e "$OUT" ] && ! given --resume && ! given --overwrite; then
     opts+=(--resume)
 fi
 mpirun -np "$NP" -x OPENBLAS_NUM_THREADS=1 --map-by core --bind-to core \
-    "$BIN" run ${opts[@]+"${opts[@]}"} ${user[@]+"${user[@]}"}
+    "$BIN" "$CMD" ${opts[@]+"${opts[@]}"} ${user[@]+"${user[@]}"}

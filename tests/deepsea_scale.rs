@@ -473,6 +473,35 @@ fn class_figure_with_480_channels_shows_the_documented_columns_and_a_full_heatma
                 xs.sort_unstable();
                 xs.dedup();
                 assert_eq!(xs.len(), K, "{stem}: heatmap columns");
+                if n == K {
+                    // --channels all: each heatmap column under its circle column.
+                    let mut heat: Vec<f64> = cells[1..]
+                        .iter()
+                        .map(|c| {
+                            let f = |a: &str| c.attribute(a).unwrap().parse::<f64>().unwrap();
+                            f("x") + f("width") / 2.0
+                        })
+                        .collect();
+                    heat.sort_by(f64::total_cmp);
+                    heat.dedup();
+                    let mut per_x: std::collections::BTreeMap<i64, usize> = Default::default();
+                    for c in doc.descendants().filter(|c| c.has_tag_name("circle")) {
+                        let cx: f64 = c.attribute("cx").unwrap().parse().unwrap();
+                        *per_x.entry(cx.round() as i64).or_default() += 1;
+                    }
+                    let circles: Vec<i64> = per_x
+                        .into_iter()
+                        .filter(|&(_, m)| m >= T)
+                        .map(|(x, _)| x)
+                        .collect();
+                    assert_eq!(circles.len(), K, "{stem}: circle columns");
+                    for (j, (&h, &c)) in heat.iter().zip(&circles).enumerate() {
+                        assert!(
+                            (h - c as f64).abs() <= 1.0,
+                            "{stem}: heatmap column {j} at {h}, circles at {c}"
+                        );
+                    }
+                }
                 let all = texts(doc)
                     .into_iter()
                     .map(|t| t.0)

@@ -327,3 +327,112 @@ fn job_scripts_check_bin_and_say_how_to_set_it() {
         assert_eq!(launched, 0, "{name} launched something");
     }
 }
+
+/// CMD=calibrate and CMD=channels launch that command with its own options:
+/// --fasta from FASTA, channels resumes its file, calibrate (no file, no
+/// --resume) gets neither --out nor --resume nor run's --restarts default.
+#[test]
+fn job_scripts_launch_calibrate_and_channels() {
+    let d = tmpdir("jobs-cmd");
+    let nodefile = d.join("nodes");
+    std::fs::write(&nodefile, "n1\nn2\n").unwrap();
+    let nf = nodefile.to_str().unwrap();
+    let out = d.join("ch.h5");
+    let o = out.to_str().unwrap();
+    for (name, launcher) in [("slurm.sh", "srun"), ("pbs.sh", "mpirun")] {
+        let bin = fakes(&d.join(name), launcher == "mpirun");
+        let base = [
+            ("MODEL", "m.h5"),
+            ("LAYER", "3"),
+            ("FASTA", "s.fa"),
+            ("PBS_NODEFILE", nf),
+        ];
+
+        let mut env = base.to_vec();
+        env.push(("CMD", "calibrate"));
+        std::fs::write(&out, b"x").unwrap();
+        env.push(("OUT", o));
+        let log = d.join(format!("{name}-calibrate"));
+        run_script(name, &bin, &log, &["--lambdas", "0.5,1"], &env);
+        let a = launched(&log, launcher);
+        assert_eq!(a[0], "calibrate", "{a:?}");
+        assert_eq!(value(&a, "--fasta"), "s.fa");
+        assert_eq!(value(&a, "--layer"), "3");
+        assert_eq!(value(&a, "--lambdas"), "0.5,1");
+        for opt in ["--out", "--resume", "--restarts"] {
+            assert_eq!(count(&a, opt), 0, "{opt}: {a:?}");
+        }
+
+        let mut env = base.to_vec();
+        env.push(("CMD", "channels"));
+        env.push(("OUT", o));
+        let _ = std::fs::remove_file(&out);
+        let log = d.join(format!("{name}-channels"));
+        run_script(name, &bin, &log, &["--fasta", "u.fa"], &env);
+        let a = launched(&log, launcher);
+        assert_eq!(a[0], "channels", "{a:?}");
+        assert_eq!((count(&a, "--fasta"), value(&a, "--fasta")), (1, "u.fa"));
+        assert_eq!(value(&a, "--out"), o);
+        assert_eq!((count(&a, "--resume"), count(&a, "--restarts")), (0, 0));
+        // The file exists: a requeued or resubmitted channels job resumes.
+        std::fs::write(&out, b"x").unwrap();
+        let log = d.join(format!("{name}-channels-resume"));
+        run_script(name, &bin, &log, &[], &env);
+        let a = launched(&log, launcher);
+        assert_eq!((a[0].as_str(), count(&a, "--resume")), ("channels", 1));
+        let _ = std::fs::remove_file(&out);
+
+        // Without FASTA, or with an unknown CMD: one message, nothing launched.
+        for (cmd, fasta, says) in [("channels", false, "FASTA"), ("motifs", true, "CMD=motifs")] {
+            let log = d.join(format!("{name}-bad-{cmd}"));
+            let mut env = vec![("CMD", cmd), ("PBS_NODEFILE", nf)];
+            if fasta {
+                env.push(("FASTA", "s.fa"));
+            }
+            let r = script_cmd(name, &bin, &log, &[], &env).output().unwrap();
+            let err = stderr_of(&r);
+            assert_eq!(r.status.code(), Some(2), "{name} {cmd}: {err}");
+            assert!(err.contains(says), "{name} {cmd}: {err}");
+            assert_eq!(
+                std::fs::read_dir(&log).unwrap().count(),
+                0,
+                "{name}: launched"
+            );
+        }
+    }
+}
+
+/// A calibrate job stopped by the time-limit warning is requeued and says it reruns.
+#[test]
+fn slurm_sh_requeues_calibrate_to_rerun_it() {
+    let d = tmpdir("scripts-signal-cal");
+    let bin = fakes(&d, false);
+    let log = d.join("log");
+    let env = [
+        ("FAKE_SLEEP", "1"),
+        ("SLURM_JOB_ID", "77"),
+        ("CMD", "calibrate"),
+        ("FASTA", "s.fa"),
+    ];
+    let child = script_cmd("slurm.sh", &bin, &log, &[], &env)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !log.join("srun.started").exists() {
+        assert!(t0.elapsed().as_secs() < 20, "srun never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGUSR1);
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr_of(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(log.join("srun.signal").exists(), "{err}");
+    assert!(
+        err.contains("reruns") && !err.contains("--resume finishes"),
+        "{err}"
+    );
+    let sc = std::fs::read_to_string(log.join("scontrol.args")).expect("scontrol not called");
+    assert_eq!(sc, "requeue\n77\n");
+}

@@ -247,6 +247,30 @@ fn information_content_and_letter_heights() {
 
 const PLANTED: [(&str, &str); 3] = [("M1", "CAGGTC"), ("M2", "GCTCAT"), ("M3", "CGCTTG")];
 
+/// The `channel …` panel titles of an SVG grouped by their y: (y, titles in that row).
+fn title_rows(p: &Path) -> Vec<(i64, usize)> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let mut rows: std::collections::BTreeMap<i64, usize> = Default::default();
+    for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+        if n.text().is_some_and(|t| t.trim().starts_with("channel ")) {
+            let y: f64 = n.attribute("y").unwrap().parse().unwrap();
+            *rows.entry(y.round() as i64).or_default() += 1;
+        }
+    }
+    rows.into_iter().collect()
+}
+
+fn svg_width(p: &Path) -> f64 {
+    let text = std::fs::read_to_string(p).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    doc.root_element()
+        .attribute("width")
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// The channels' titles and the line under each: (title, next text).
 fn panel_titles(texts: &[String]) -> Vec<(String, Option<String>)> {
     texts
@@ -364,6 +388,48 @@ fn channels_logo_sheet_has_a_panel_per_channel_with_its_best_match() {
     names.sort();
     assert_eq!(names, ["channels_logos.png", "channels_logos.svg"]);
 
+    // A grid: six logos to a row (the last row may have fewer), the SVG no
+    // wider than six panels need.
+    let rows = title_rows(&out.join("channels_logos.svg"));
+    let per_row: Vec<usize> = rows.iter().map(|r| r.1).collect();
+    assert_eq!(per_row.iter().sum::<usize>(), k, "{per_row:?}");
+    assert!(
+        per_row[..per_row.len() - 1].iter().all(|&n| n == 6) && per_row.len() == k.div_ceil(6),
+        "logos per row: {per_row:?}"
+    );
+    let svg_w = svg_width(&out.join("channels_logos.svg"));
+    assert!(svg_w <= 6.0 * 400.0 + 20.0, "SVG {svg_w} px wide");
+    // Flanks trimmed: every drawn logo starts and ends on a column of ≥ 0.25
+    // bits, and some are shorter than the channel's PWM; the title says which bp.
+    let b = {
+        let _g = common::file_guard();
+        deepresolve_mpi::channels::file::BestMotifs::read(&ch).unwrap()
+    };
+    let sheet = deepresolve_mpi::plot::logo::channels_sheet(
+        &b,
+        deepresolve_mpi::plot::class_figure::Channels::All,
+        None,
+    )
+    .unwrap();
+    let mut shorter = 0;
+    for p in sheet.rows.iter().flatten() {
+        let (first, last) = (p.pwm[0], p.pwm[p.pwm.len() - 1]);
+        if p.pwm.len() < b.r {
+            shorter += 1;
+            assert!(
+                information_content(&first) >= 0.25 && information_content(&last) >= 0.25,
+                "{:?}: an untrimmed flank",
+                p.title
+            );
+            assert!(
+                p.title[0].contains(&format!(" of {}", b.r)),
+                "{:?}",
+                p.title
+            );
+        }
+    }
+    assert!(shorter > 0, "no logo trimmed (PWMs of {} bp)", b.r);
+
     // --channels 5: the five highest by best-init activation, highest first,
     // each with its own best match.
     let act: Vec<f32> = {
@@ -443,5 +509,68 @@ fn channels_logo_sheet_has_a_panel_per_channel_with_its_best_match() {
     assert!(
         e.contains("is a channels file") && e.contains("--classes"),
         "{e}"
+    );
+}
+
+/// The receptive field of a deep layer is long (51 bp here) while its motif
+/// is short: the sheet is still six logos to a row, each logo trimmed to its
+/// core, and a lone thresholded letter beside the core is not drawn.
+#[test]
+fn channels_sheet_of_long_windows_is_a_grid_of_trimmed_cores() {
+    let r = 51;
+    let u = vec![0.25f32; 4];
+    let letter = |a: usize| {
+        (0..4)
+            .map(|i| if i == a { 1.0 } else { 0.0 })
+            .collect::<Vec<f32>>()
+    };
+    let mut pwms = Vec::new();
+    for k in 0..13 {
+        let mut p = vec![u.clone(); r];
+        for j in 0..6 {
+            p[20 + j] = letter((k + j) % 4);
+        }
+        if k % 2 == 0 {
+            p[10] = letter(0); // lone, 9 weak columns from the core
+            p[28] = letter(3); // lone, 2 weak columns after it
+        }
+        pwms.push(p);
+    }
+    // One channel strong all along: nothing to trim.
+    pwms.push((0..r).map(|j| letter(j % 4)).collect());
+    let k = pwms.len();
+    let b = deepresolve_mpi::channels::file::BestMotifs {
+        path: "ch.h5".into(),
+        model: "m.h5".into(),
+        layer: "conv3".into(),
+        alphabet: "ACGT".into(),
+        r,
+        pwms,
+        activation: (0..k).map(|i| i as f32).collect(),
+    };
+    let sheet = deepresolve_mpi::plot::logo::channels_sheet(
+        &b,
+        deepresolve_mpi::plot::class_figure::Channels::All,
+        None,
+    )
+    .unwrap();
+    let lens: Vec<usize> = sheet.rows.iter().flatten().map(|p| p.pwm.len()).collect();
+    assert_eq!(lens[..13], [6; 13], "{lens:?}");
+    assert_eq!(lens[13], r);
+    let first = &sheet.rows[0][0];
+    assert!(
+        first.title[0].contains("bp 21–26 of 51"),
+        "{:?}",
+        first.title
+    );
+    let dir = tmpdir("channels-long");
+    let svg = dir.join("s.svg");
+    std::fs::write(&svg, deepresolve_mpi::plot::svg_string(&sheet).unwrap()).unwrap();
+    let rows: Vec<usize> = title_rows(&svg).iter().map(|r| r.1).collect();
+    assert_eq!(rows, [6, 6, 2], "logos per row");
+    let w = svg_width(&svg);
+    assert!(
+        (6.0 * 220.0..=6.0 * 400.0 + 20.0).contains(&w),
+        "SVG {w} px wide"
     );
 }

@@ -68,6 +68,29 @@ pub fn trim(pwm: &[[f64; 4]]) -> &[[f64; 4]] {
     }
 }
 
+/// A motif's core for drawing: [`trim`], then a lone strong column at either
+/// end that two or more weak columns part from the rest dropped (and the
+/// flanks trimmed again). Thresholding leaves a single letter standing where
+/// one value passed τ, a full 2-bit letter that is no part of the motif.
+/// Returns the core and its offset in `pwm`.
+pub fn core(pwm: &[[f64; 4]]) -> (&[[f64; 4]], usize) {
+    let strong = |c: &[f64; 4]| bits(c) >= TRIM_BITS;
+    let (mut a, mut b) = match (pwm.iter().position(strong), pwm.iter().rposition(strong)) {
+        (Some(a), Some(b)) => (a, b + 1),
+        _ => return (pwm, 0),
+    };
+    loop {
+        let inner = &pwm[a..b];
+        let first_next = inner.iter().skip(1).position(strong).map(|i| i + 1);
+        let last_prev = inner[..inner.len() - 1].iter().rposition(strong);
+        match (first_next, last_prev) {
+            (Some(n), _) if n >= 3 => a += n,
+            (_, Some(p)) if inner.len() - 1 - p >= 3 => b = a + p + 1,
+            _ => return (&pwm[a..b], a),
+        }
+    }
+}
+
 fn consensus(pwm: &[[f64; 4]]) -> String {
     pwm.iter()
         .map(|c| {
@@ -201,5 +224,22 @@ mod tests {
         assert_eq!(consensus(trim(&pwm)), "AnG");
         assert!(bits(&u).abs() < 1e-12 && (bits(&[1.0, 0.0, 0.0, 0.0]) - 2.0).abs() < 1e-12);
         assert_eq!(trim(&[u, u]).len(), 2);
+    }
+
+    #[test]
+    fn lone_letters_beside_the_core_are_dropped() {
+        let u = [0.25; 4];
+        let a = [1.0, 0.0, 0.0, 0.0];
+        let g = [0.0, 0.0, 1.0, 0.0];
+        // A lone A two weak columns from the core at each end.
+        let pwm = [u, a, u, u, g, a, u, g, u, u, u, a, u];
+        assert_eq!(core(&pwm), (&pwm[4..8], 4));
+        // One weak column between: part of the motif, kept.
+        let pwm = [a, u, g, a];
+        assert_eq!(core(&pwm), (&pwm[..], 0));
+        assert_eq!(core(&[u, a, u]), (&[a][..], 1));
+        assert_eq!(core(&[u, u]).0.len(), 2);
+        // Two lone letters far apart: the first goes, the last stays.
+        assert_eq!(core(&[a, u, u, g]), (&[g][..], 3));
     }
 }

@@ -263,7 +263,13 @@ impl<'a> ClassFigure<'a> {
             width = width.max(text_width(&Self::left_out_note(r, &ranks), SMALL) + 40);
         }
         let heat = (r.k > MANY_CHANNELS).then(|| {
-            let hw = (1400 / r.k as i32).clamp(1, 12);
+            // Every channel a circle column (`--channels all`): the heatmap's
+            // columns are the circle columns, so each cell sits under its circles.
+            let hw = if ranks.len() == r.k {
+                cw
+            } else {
+                (1400 / r.k as i32).clamp(1, 12)
+            };
             let hh = (160 / t).clamp(4, 14);
             (hw, hh)
         });

@@ -289,6 +289,25 @@ impl LogoSheet {
             panel: (pw, ph),
         }
     }
+    /// A sheet of `panels`, `per_row` to a row, each panel `panel_w` wide.
+    pub fn grid(
+        title: String,
+        subtitle: String,
+        panels: Vec<LogoPanel>,
+        per_row: usize,
+        panel_w: u32,
+    ) -> Self {
+        let mut rows: Vec<Vec<LogoPanel>> = Vec::new();
+        for p in panels {
+            match rows.last_mut() {
+                Some(row) if row.len() < per_row.max(1) => row.push(p),
+                _ => rows.push(vec![p]),
+            }
+        }
+        let mut sheet = Self::new(title, subtitle, rows);
+        sheet.panel.0 = panel_w;
+        sheet
+    }
     /// The width of every panel when the widest logo has `positions` columns.
     pub fn panel_width(positions: usize) -> u32 {
         (60 + 22 * positions as u32).max(300)
@@ -530,8 +549,11 @@ pub fn column_logos(
 /// File stem of the `channels` logo sheet.
 pub const CHANNELS_STEM: &str = "channels_logos";
 
-/// Logos per row of the `channels` sheet at most.
-const SHEET_PER_ROW: usize = 6;
+/// Logos per row of the `channels` sheet (fewer only when there are fewer).
+pub const SHEET_PER_ROW: usize = 6;
+/// Bounds of a `channels` sheet panel's width from its logo (titles may widen it).
+const SHEET_PANEL_MIN: u32 = 220;
+const SHEET_PANEL_MAX: u32 = 360;
 
 /// The channels of a `channels` file that its sheet shows under `sel`:
 /// every one (in channel order) up to [`super::class_figure::MANY_CHANNELS`]
@@ -594,19 +616,26 @@ pub fn channels_sheet(
     };
     let mut panels = Vec::with_capacity(chans.len());
     for (i, &k) in chans.iter().enumerate() {
-        let pwm: Vec<[f64; 4]> = b.pwms[k]
+        let full: Vec<[f64; 4]> = b.pwms[k]
             .iter()
             .map(|row| [0, 1, 2, 3].map(|l| row[at[l]] as f64))
             .collect();
+        let (core, from) = crate::channels::notes::core(&full);
+        let pwm = core.to_vec();
+        let span = if pwm.len() < full.len() {
+            format!(" · bp {}–{} of {}", from + 1, from + pwm.len(), full.len())
+        } else {
+            String::new()
+        };
         let mut title = vec![if top {
             format!(
-                "channel {k} · rank {} · activation {}",
+                "channel {k} · rank {} · activation {}{span}",
                 i + 1,
                 crate::tomtom::report::g6(b.activation[k] as f64)
             )
         } else {
             format!(
-                "channel {k} · activation {}",
+                "channel {k} · activation {}{span}",
                 crate::tomtom::report::g6(b.activation[k] as f64)
             )
         }];
@@ -615,14 +644,20 @@ pub fn channels_sheet(
         }
         panels.push(LogoPanel { title, pwm });
     }
-    let per_row = ((1600 / LogoSheet::panel_width(b.r)) as usize).clamp(1, SHEET_PER_ROW);
-    let mut rows: Vec<Vec<LogoPanel>> = Vec::new();
-    for p in panels {
-        match rows.last_mut() {
-            Some(row) if row.len() < per_row => row.push(p),
-            _ => rows.push(vec![p]),
-        }
-    }
+    // Logos of trimmed motifs are short: SHEET_PER_ROW to a row, each panel as
+    // wide as its longest title needs and its columns at most 16 px wide
+    // (a longer logo gets narrower columns, not a wider sheet).
+    let widest_title = panels
+        .iter()
+        .flat_map(|p| &p.title)
+        .map(|t| super::text_width(t, super::SMALL) as u32 + 20)
+        .max()
+        .unwrap_or(0);
+    let longest = panels.iter().map(|p| p.pwm.len()).max().unwrap_or(1);
+    let panel_w = widest_title
+        .max((60 + 16 * longest as u32).min(SHEET_PANEL_MAX))
+        .max(SHEET_PANEL_MIN);
+    let per_row = SHEET_PER_ROW.min(panels.len().max(1));
     let what = if top {
         format!(
             "top {} of {} channels by activation (plot --channels N|all shows others)",
@@ -632,15 +667,18 @@ pub fn channels_sheet(
     } else {
         format!("all {} channels", b.k())
     };
-    Ok(LogoSheet::new(
+    Ok(LogoSheet::grid(
         format!("Channel motifs — {what}"),
         format!(
-            "{} · H = input of {} · each channel's best init as a PWM ({} positions); letter height p × IC bits",
+            "{} · H = input of {} · each channel's best init as a PWM ({} positions), flanks under {} bits and lone letters beside the core trimmed; letter height p × IC bits",
             b.path.display(),
             b.layer,
-            b.r
+            b.r,
+            crate::channels::notes::TRIM_BITS
         ),
-        rows,
+        panels,
+        per_row,
+        panel_w,
     ))
 }
 
