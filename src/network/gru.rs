@@ -1,6 +1,6 @@
 //! GRU over positions, with backward through time (the same scheme as
 //! [`super::lstm`]: forward keeps nothing, backward recomputes the gates).
-use super::recurrent_math::{add_rows, position, sigmoid, transpose};
+use super::recurrent_math::{add_rows, emit, output_grad, position, sigmoid, transpose};
 
 #[derive(Debug, Clone)]
 pub struct Gru {
@@ -134,13 +134,13 @@ impl Gru {
         let (xn, yn) = (self.k * w, self.out_len());
         for b in 0..batch {
             self.run(&x[b * xn..(b + 1) * xn], gates, hidden, tmp);
-            let yb = &mut y[b * yn..(b + 1) * yn];
-            if self.return_sequences {
-                yb.copy_from_slice(hidden);
-            } else {
-                let t = position(w - 1, w, self.reverse);
-                yb.copy_from_slice(&hidden[t * u..(t + 1) * u]);
-            }
+            emit(
+                hidden,
+                &mut y[b * yn..(b + 1) * yn],
+                u,
+                self.return_sequences,
+                self.reverse,
+            );
         }
     }
 
@@ -175,13 +175,7 @@ impl Gru {
                     Some(p) => &hidden[p * u..(p + 1) * u],
                     None => &zero,
                 };
-                let dh_out: &[f32] = if self.return_sequences {
-                    &dyb[t * u..(t + 1) * u]
-                } else if s == w - 1 {
-                    dyb
-                } else {
-                    &[]
-                };
+                let dh_out = output_grad(dyb, s, t, w, u, self.return_sequences);
                 let gt = &gates[t * sg..(t + 1) * sg];
                 // da: gradients of the three gates' pre-activations (input side);
                 // drh[..u]: of the ĥ gate's recurrent term.

@@ -2,7 +2,7 @@
 //! projections of every step at once, then the steps in order, each a
 //! product with the recurrent kernel; backward recomputes the gates (so the
 //! forward pass keeps nothing) and runs the steps back.
-use super::recurrent_math::{add_rows, position, sigmoid, transpose};
+use super::recurrent_math::{add_rows, emit, output_grad, position, sigmoid, transpose};
 
 #[derive(Debug, Clone)]
 pub struct Lstm {
@@ -97,13 +97,13 @@ impl Lstm {
         let (xn, yn) = (self.k * w, self.out_len());
         for b in 0..batch {
             self.run(&x[b * xn..(b + 1) * xn], gates, cells, hidden);
-            let yb = &mut y[b * yn..(b + 1) * yn];
-            if self.return_sequences {
-                yb.copy_from_slice(hidden);
-            } else {
-                let t = position(w - 1, w, self.reverse);
-                yb.copy_from_slice(&hidden[t * u..(t + 1) * u]);
-            }
+            emit(
+                hidden,
+                &mut y[b * yn..(b + 1) * yn],
+                u,
+                self.return_sequences,
+                self.reverse,
+            );
         }
     }
 
@@ -137,13 +137,7 @@ impl Lstm {
             for s in (0..w).rev() {
                 let t = position(s, w, self.reverse);
                 let prev = (s > 0).then(|| position(s - 1, w, self.reverse));
-                let dh_out: &[f32] = if self.return_sequences {
-                    &dyb[t * u..(t + 1) * u]
-                } else if s == w - 1 {
-                    dyb
-                } else {
-                    &[]
-                };
+                let dh_out = output_grad(dyb, s, t, w, u, self.return_sequences);
                 let z = &gates[t * g..(t + 1) * g];
                 for j in 0..u {
                     let dh = dh_next[j] + dh_out.get(j).copied().unwrap_or(0.0);

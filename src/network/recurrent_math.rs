@@ -40,3 +40,35 @@ pub fn position(s: usize, w: usize, reverse: bool) -> usize {
         s
     }
 }
+
+/// A recurrent layer's output from its hidden states (W × units, by
+/// position): every position, or only the state of the last step taken.
+pub fn emit(hidden: &[f32], y: &mut [f32], units: usize, return_sequences: bool, reverse: bool) {
+    if return_sequences {
+        y.copy_from_slice(hidden);
+    } else {
+        let w = hidden.len() / units;
+        let t = position(w - 1, w, reverse);
+        y.copy_from_slice(&hidden[t * units..(t + 1) * units]);
+    }
+}
+
+/// The part of the output gradient `dy` that reaches step `s` (at position
+/// `t`) directly: its own position's, the whole of `dy` at the last step of a
+/// layer that returns one state, else none.
+pub fn output_grad(
+    dy: &[f32],
+    s: usize,
+    t: usize,
+    w: usize,
+    units: usize,
+    return_sequences: bool,
+) -> &[f32] {
+    if return_sequences {
+        &dy[t * units..(t + 1) * units]
+    } else if s == w - 1 {
+        dy
+    } else {
+        &[]
+    }
+}
