@@ -710,3 +710,128 @@ fn columns_too_narrow_for_logos_get_none_and_one_line_says_so() {
     assert_eq!(svg_size(&doc), fig.size());
     assert!(!letter_polygons(&doc).is_empty());
 }
+
+/// Every text element of an SVG as a box (x0, y0, x1, y1) and its text:
+/// plotters writes `x`, `y`, `dy` (0.5ex: centred on y; 0.76em: hanging below
+/// y; -0.5ex: resting on y), `text-anchor` and `font-size`, and turns
+/// vertical labels with `transform="rotate(…)"`. Widths are estimated at
+/// 0.55 em a character (DejaVu Sans averages ~0.6), heights are the em box.
+fn text_boxes(doc: &roxmltree::Document) -> Vec<([f64; 4], String)> {
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| {
+            let f = |a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok());
+            let (x, y, fs) = (f("x").unwrap(), f("y").unwrap(), f("font-size").unwrap());
+            let s = n.text().unwrap_or("").trim().to_string();
+            let w = 0.55 * fs * s.chars().count() as f64;
+            let (x0, x1) = match n.attribute("text-anchor") {
+                Some("end") => (x - w, x),
+                Some("middle") => (x - w / 2.0, x + w / 2.0),
+                _ => (x, x + w),
+            };
+            let (y0, y1) = match n.attribute("dy") {
+                Some("0.5ex") => (y - fs / 2.0, y + fs / 2.0),
+                Some("0.76em") => (y, y + fs),
+                _ => (y - fs, y),
+            };
+            let b = if n
+                .attribute("transform")
+                .is_some_and(|t| t.contains("rotate"))
+            {
+                // Rotated a quarter turn about (x, y): width and height swap.
+                let (dx0, dx1, dy0, dy1) = (x0 - x, x1 - x, y0 - y, y1 - y);
+                [x + dy0, y - dx1, x + dy1, y - dx0]
+            } else {
+                [x0, y0, x1, y1]
+            };
+            (b, s)
+        })
+        .collect()
+}
+
+/// Pairs of text boxes that overlap by more than half a pixel either way.
+fn overlapping(boxes: &[([f64; 4], String)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, (a, sa)) in boxes.iter().enumerate() {
+        for (b, sb) in &boxes[i + 1..] {
+            let ox = a[2].min(b[2]) - a[0].max(b[0]);
+            let oy = a[3].min(b[3]) - a[1].max(b[1]);
+            if ox > 0.5 && oy > 0.5 {
+                out.push((sa.clone(), sb.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The class figure stays readable from 10 to 200 restarts: no two labels
+/// overlap, the figure's height does not grow with the restarts beyond the
+/// collapse, and past it the restarts are cells (T·N), not circles.
+#[test]
+fn class_figure_labels_never_overlap_from_10_to_200_restarts() {
+    let d = tmp("restarts");
+    let mut heights = Vec::new();
+    let mut svgs = Vec::new();
+    for t in [10usize, 24, 25, 100, 200] {
+        let out = d.join(format!("r{t}.h5"));
+        let ts = t.to_string();
+        ok(&[
+            "run",
+            "--model",
+            MODEL,
+            "--layer",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--restarts",
+            &ts,
+            "--quiet",
+        ]);
+        let figs = d.join(format!("p{t}"));
+        ok(&[
+            "plot",
+            out.to_str().unwrap(),
+            "--out",
+            figs.to_str().unwrap(),
+            "--classes",
+            "0",
+        ]);
+        let svg = svg_text(&figs.join("class_0_classA.svg"));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let boxes = text_boxes(&doc);
+        assert!(
+            boxes.len() > 10,
+            "{t} restarts: only {} labels",
+            boxes.len()
+        );
+        let bad = overlapping(&boxes);
+        assert!(bad.is_empty(), "{t} restarts: overlapping labels {bad:?}");
+        svgs.push((t, svg));
+    }
+    for (t, svg) in &svgs {
+        let (t, doc) = (*t, roxmltree::Document::parse(svg).unwrap());
+        let (_, h) = svg_size(&doc);
+        heights.push(h);
+        let k = 8; // the fixture's channels at layer 3, every one a column
+        let circles = count(&doc, "circle");
+        if t > 24 {
+            assert_eq!(
+                circles,
+                2 * k + 3,
+                "{t} restarts: IL and OFIV circles + legend"
+            );
+            let cells = doc.descendants().filter(|n| n.has_tag_name("rect")).count();
+            assert!(
+                cells >= t * k,
+                "{t} restarts: {cells} rects for {} cells",
+                t * k
+            );
+        } else {
+            assert_eq!(circles, (t + 2) * k + 3, "{t} restarts");
+        }
+    }
+    assert!(
+        heights.iter().all(|&h| h < 1000),
+        "figure heights {heights:?} for 10, 24, 25, 100, 200 restarts"
+    );
+}

@@ -18,8 +18,13 @@
 //! its best database match under it. Columns under [`MIN_LOGO_COLUMN`] pixels
 //! get no logos.
 //!
+//! Many restarts (T > [`COLLAPSE_RESTARTS`]): the restart rows collapse
+//! into a band of thin cells (one row of N cells per restart, coloured like the
+//! heatmap), so the figure keeps its height and no label overlaps; the IL, OFIV
+//! and non-additive rows keep full-size circles.
+//!
 //! Marks, for counting: exactly (T + 2)·N data circles (N columns) plus 3
-//! legend circles; one star polygon per non-additive column plus 1 legend
+//! legend circles (with collapsed restarts: 2·N circles and T·N cells); one star polygon per non-additive column plus 1 legend
 //! star; with K > [`MANY_CHANNELS`], T·K filled heatmap cells (rectangles).
 use super::logo::LogoLayout;
 use super::{
@@ -41,6 +46,8 @@ pub const MANY_CHANNELS: usize = 60;
 /// Highest and lowest channels by OFIV shown by default with many channels.
 pub const DEFAULT_TOP: usize = 30;
 pub const DEFAULT_BOTTOM: usize = 10;
+/// Above this many restarts the restart rows are drawn as a band of cells.
+pub const COLLAPSE_RESTARTS: usize = 24;
 /// Columns narrower than this (pixels) get no logos.
 pub const MIN_LOGO_COLUMN: i32 = 12;
 /// Height of the logos above the columns: 2 bits.
@@ -151,7 +158,11 @@ pub struct ClassFigure<'a> {
     match_h: i32,
     order: Vec<usize>,
     cw: i32,
+    /// Height of a restart row, and of the IL, OFIV and star rows.
+    sh: i32,
     rh: i32,
+    /// The restart rows are a band of cells (T > [`COLLAPSE_RESTARTS`]).
+    collapsed: bool,
     gap: i32,
     left: i32,
     right: i32,
@@ -209,7 +220,13 @@ impl<'a> ClassFigure<'a> {
         if logos.is_none() {
             cw = (1400 / n.max(1)).clamp(3, 36);
         }
-        let rh = (560 / (t + 3)).clamp(8, 36);
+        let collapsed = r.t > COLLAPSE_RESTARTS;
+        let (sh, rh) = if collapsed {
+            ((240 / t).clamp(2, 8), 24)
+        } else {
+            let rh = (560 / (t + 3)).clamp(8, 36);
+            (rh, rh)
+        };
         let gap = (rh / 2).max(8);
         let last = format!("restart {}", r.t);
         let mut row_names = vec![last.as_str(), "non-additive", "OFIV", "IL"];
@@ -255,7 +272,7 @@ impl<'a> ClassFigure<'a> {
             SMALL,
         ));
         let mut width = (left + grid_w + right).max(title_w + 40).max(560);
-        let rows_h = rh * (t + 3) + gap;
+        let rows_h = sh * t + rh * 3 + gap;
         let base = top + rows_h + 8 + xlabel_h + 24 + 40;
         let mut height = base;
         if ranks.len() < r.k {
@@ -287,7 +304,9 @@ impl<'a> ClassFigure<'a> {
             match_h,
             order,
             cw,
+            sh,
             rh,
+            collapsed,
             gap,
             left,
             right,
@@ -359,10 +378,15 @@ impl<'a> ClassFigure<'a> {
     }
     fn subtitle(r: &FinishedRun, logos: bool, motifs: bool) -> String {
         format!(
-            "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block{}",
+            "input of layer {} · {} restarts × {} channels, ordered by OFIV · circle area ∝ |value|, scaled per block{}{}",
             r.layer,
             r.t,
             r.k,
+            if r.t > COLLAPSE_RESTARTS {
+                " · restarts as cells (blue < 0 < red)"
+            } else {
+                ""
+            },
             if logos && motifs {
                 " · logos: each channel's motif (p × IC, 0–2 bits)"
             } else if logos {
@@ -378,11 +402,54 @@ impl<'a> ClassFigure<'a> {
     }
     /// Centre y of row `row`: 0..T restarts, T = IL, T+1 = OFIV, T+2 = stars.
     fn row_y(&self, row: usize) -> i32 {
-        let extra = if row >= self.r.t { self.gap } else { 0 };
-        self.top + self.rh * row as i32 + self.rh / 2 + extra
+        let t = self.r.t;
+        if row < t {
+            self.top + self.sh * row as i32 + self.sh / 2
+        } else {
+            self.top + self.sh * t as i32 + self.gap + self.rh * (row - t) as i32 + self.rh / 2
+        }
     }
     fn rmax(&self) -> f64 {
         0.46 * self.cw.min(self.rh) as f64
+    }
+    /// Full colour of the FIV cells: the 99th percentile of |FIV|, so that a
+    /// few huge values (sign-flipping channels) do not wash out the rest.
+    fn cell_scale(&self) -> f32 {
+        let (r, ci) = (self.r, self.ci);
+        let mut mags: Vec<f32> = (0..r.t)
+            .flat_map(|tt| r.fiv(ci, tt).iter().map(|v| v.abs()))
+            .filter(|v| v.is_finite())
+            .collect();
+        mags.sort_by(f32::total_cmp);
+        match mags.len() {
+            0 => 0.0,
+            m => {
+                let q = mags[((m - 1) as f64 * 0.99).round() as usize];
+                if q > 0.0 {
+                    q
+                } else {
+                    mags[m - 1]
+                }
+            }
+        }
+    }
+    /// The restart rows as a band of cells, one row per restart.
+    fn cell_rows<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let (r, ci) = (self.r, self.ci);
+        let fmax = self.cell_scale();
+        for tt in 0..r.t {
+            let row = r.fiv(ci, tt);
+            let ya = self.top + self.sh * tt as i32;
+            for (j, &ch) in self.order.iter().enumerate() {
+                let v = if fmax > 0.0 { row[ch] / fmax } else { 0.0 };
+                let (xa, xb) = self.column_span(j);
+                area.draw(&Rectangle::new(
+                    [(xa, ya), (xb, ya + self.sh)],
+                    super::heatmap::color(v).filled(),
+                ))?;
+            }
+        }
+        Ok(())
     }
     fn radius(&self, v: f32, max: f32) -> i32 {
         if max > 0.0 && v.is_finite() {
@@ -483,6 +550,44 @@ impl ClassFigure<'_> {
         Ok(())
     }
 
+    /// Labels of the collapsed restart band: its first and last restart at
+    /// the left, the range of the restarts' weights and the colour scale at
+    /// the right.
+    fn band_labels<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        x0: i32,
+        x1: i32,
+        share: &dyn Fn(usize) -> f32,
+    ) -> DrawResult<DB> {
+        let t = self.r.t;
+        let (ytop, ybot) = (self.top, self.top + self.sh * t as i32);
+        for (s, y, v) in [
+            ("restart 1".to_string(), ytop, VPos::Top),
+            (format!("restart {t}"), ybot, VPos::Bottom),
+        ] {
+            text(area, &s, (x0 - 10, y), SMALL, HPos::Right, v, false, &BLACK)?;
+        }
+        let (lo, hi) = (0..t)
+            .map(share)
+            .fold((f32::INFINITY, 0.0f32), |(a, b), s| (a.min(s), b.max(s)));
+        let ymid = (ytop + ybot) / 2;
+        let note = format!(
+            "w {}–{}%",
+            crate::numbers::num(100.0 * lo as f64),
+            crate::numbers::num(100.0 * hi as f64)
+        );
+        label(area, &note, (x1 + 10, ymid - 8), SMALL, &GREY)?;
+        label(
+            area,
+            &format!("FIV ±{}", sci(self.cell_scale())),
+            (x1 + 10, ymid + 8),
+            SMALL,
+            &GREY,
+        )?;
+        Ok(())
+    }
+
     /// The FIV of every restart and every channel, in OFIV order, one cell each.
     fn draw_heat<DB: DrawingBackend>(
         &self,
@@ -494,24 +599,7 @@ impl ClassFigure<'_> {
         let (r, ci) = (self.r, self.ci);
         let (t, k) = (r.t, r.k);
         let rank = r.rank_row(ci);
-        // Colour scale: the 99th percentile of |FIV|, so that a few huge
-        // values (sign-flipping channels) do not wash out the rest.
-        let mut mags: Vec<f32> = (0..t)
-            .flat_map(|tt| r.fiv(ci, tt).iter().map(|v| v.abs()))
-            .filter(|v| v.is_finite())
-            .collect();
-        mags.sort_by(f32::total_cmp);
-        let fmax = match mags.len() {
-            0 => 0.0,
-            m => {
-                let q = mags[((m - 1) as f64 * 0.99).round() as usize];
-                if q > 0.0 {
-                    q
-                } else {
-                    mags[m - 1]
-                }
-            }
-        };
+        let fmax = self.cell_scale();
         label(
             area,
             &format!(
@@ -585,7 +673,7 @@ fn signed(v: f32) -> RGBColor {
 }
 
 fn sci(x: f32) -> String {
-    format!("{x:.2e}")
+    crate::numbers::num(x as f64)
 }
 
 impl Figure for ClassFigure<'_> {
@@ -606,11 +694,24 @@ impl Figure for ClassFigure<'_> {
         let x0 = self.left;
         let x1 = self.left + self.cw * n as i32;
         // Row guides and labels.
-        let row_step = label_step(self.rh as f64, 14.0);
+        let row_step = label_step(self.sh as f64, 14.0);
         let w = &r.weight[ci * t..(ci + 1) * t];
         let wsum: f32 = w.iter().sum();
+        let share = |row: usize| {
+            if wsum > 0.0 {
+                w[row] / wsum
+            } else {
+                1.0 / t as f32
+            }
+        };
+        if self.collapsed {
+            self.band_labels(area, x0, x1, &share)?;
+        }
         for row in 0..t + 3 {
             let y = self.row_y(row);
+            if self.collapsed && row < t {
+                continue;
+            }
             if row < t + 2 {
                 area.draw(&PathElement::new(
                     vec![(x0, y), (x1, y)],
@@ -639,14 +740,9 @@ impl Figure for ClassFigure<'_> {
                 &BLACK,
             )?;
             if row < t {
-                let share = if wsum > 0.0 {
-                    w[row] / wsum
-                } else {
-                    1.0 / t as f32
-                };
                 label(
                     area,
-                    &format!("w {:.0}%", 100.0 * share),
+                    &format!("w {:.0}%", 100.0 * share(row)),
                     (x1 + 10, y),
                     SMALL,
                     &GREY,
@@ -656,7 +752,7 @@ impl Figure for ClassFigure<'_> {
         // Block frames.
         let frame = GREY.stroke_width(1);
         let ytop = self.top;
-        let yrest = self.top + self.rh * t as i32;
+        let yrest = self.top + self.sh * t as i32;
         area.draw(&Rectangle::new([(x0 - 2, ytop), (x1 + 2, yrest)], frame))?;
         let yil = self.row_y(t) - self.rh / 2;
         let yof = self.row_y(t + 1) + self.rh / 2;
@@ -681,9 +777,13 @@ impl Figure for ClassFigure<'_> {
             self.draw_logos(area, lg)?;
         }
         // Restart circles: one scale for the block.
-        let fmax = abs_max((0..t).flat_map(|tt| r.fiv(ci, tt).iter().copied()));
-        for tt in 0..t {
-            self.circle_row(area, tt, r.fiv(ci, tt), fmax, signed)?;
+        if self.collapsed {
+            self.cell_rows(area)?;
+        } else {
+            let fmax = abs_max((0..t).flat_map(|tt| r.fiv(ci, tt).iter().copied()));
+            for tt in 0..t {
+                self.circle_row(area, tt, r.fiv(ci, tt), fmax, signed)?;
+            }
         }
         // IL and OFIV: each on its own scale, noted at the right.
         let purple: fn(f32) -> RGBColor = |_| PURPLE;
