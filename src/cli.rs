@@ -195,6 +195,12 @@ pub struct ClustersArgs {
     /// The dataset in --labels (default: labels, y, Y or traindata, or the file's only 2-D dataset).
     #[arg(long, requires = "labels")]
     pub labels_dataset: Option<String>,
+    /// A finished `channels` file of the run's model and layer: each cluster's shared channels get their motif.
+    #[arg(long)]
+    pub channels_file: Option<PathBuf>,
+    /// A MEME motif database: name those motifs by their best TOMTOM match.
+    #[arg(long = "match", requires = "channels_file")]
+    pub match_db: Option<PathBuf>,
 }
 
 impl ClustersArgs {
@@ -206,6 +212,8 @@ impl ClustersArgs {
             out: self.out.clone(),
             labels: self.labels.clone(),
             labels_dataset: self.labels_dataset.clone(),
+            channels_file: self.channels_file.clone(),
+            match_db: self.match_db.clone(),
         }
     }
 }

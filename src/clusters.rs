@@ -17,6 +17,8 @@
 //! pairs of classes and, with `--labels`, the mean Pearson correlation of the
 //! classes' training labels over the same pairs.
 use crate::analysis::cluster::leaves_list;
+use crate::channels::notes::ChannelNotes;
+use crate::numbers::num;
 use crate::results::FinishedRun;
 use crate::{Error, Result};
 use std::fmt::Write as _;
@@ -212,6 +214,38 @@ pub struct ClustersOptions {
     /// Dataset inside `labels` (default: the only 2-D numeric dataset, or one
     /// named labels, y, Y, traindata).
     pub labels_dataset: Option<String>,
+    /// A `channels` file of the run's model and layer: the motifs of each
+    /// cluster's shared channels.
+    pub channels_file: Option<PathBuf>,
+    /// A MEME database naming those motifs by their best match.
+    pub match_db: Option<PathBuf>,
+}
+
+/// Channels listed per cluster.
+pub const SHARED_CHANNELS: usize = 3;
+
+/// The `n` channels with the highest mean OFIV over `members`, highest first
+/// (channels with a mean ≤ 0 are left out): what the cluster's classes have in
+/// common.
+pub fn shared_channels(r: &FinishedRun, members: &[usize], n: usize) -> Vec<(usize, f32)> {
+    if members.is_empty() {
+        return Vec::new();
+    }
+    let mut mean = vec![0.0f64; r.k];
+    for &p in members {
+        for (m, &v) in mean.iter_mut().zip(r.ofiv_row(p)) {
+            *m += v as f64;
+        }
+    }
+    let mut ch: Vec<(usize, f32)> = mean
+        .iter()
+        .enumerate()
+        .map(|(k, &m)| (k, (m / members.len() as f64) as f32))
+        .filter(|&(_, m)| m > 0.0 && m.is_finite())
+        .collect();
+    ch.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ch.truncate(n);
+    ch
 }
 
 /// The flat clusters of a finished run.
@@ -447,6 +481,7 @@ pub fn report(
     r: &FinishedRun,
     cl: &Clusters,
     labels: Option<&dyn Fn(usize, usize) -> f64>,
+    notes: Option<&ChannelNotes>,
 ) -> String {
     let mut s = String::new();
     let sim = |i: usize, j: usize| r.similarity[i * r.c + j] as f64;
@@ -475,6 +510,16 @@ pub fn report(
         line.push_str("):");
         let names: Vec<String> = members.iter().map(|&p| display_name(r, p)).collect();
         let _ = writeln!(s, "{line} {}", names.join(", "));
+        let shared: Vec<String> = shared_channels(r, members, SHARED_CHANNELS)
+            .iter()
+            .map(|&(k, m)| match notes {
+                Some(n) => format!("{k} {} (OFIV {})", n.describe(k), num(m as f64)),
+                None => format!("{k} (OFIV {})", num(m as f64)),
+            })
+            .collect();
+        if !shared.is_empty() {
+            let _ = writeln!(s, "  shared channels: {}", shared.join("; "));
+        }
     }
     s
 }
@@ -519,10 +564,23 @@ pub fn clusters(o: &ClustersOptions) -> Result<()> {
         None => None,
     };
     let lf = lc.as_ref().map(|l| move |i: usize, j: usize| l.get(i, j));
+    let notes = match &o.channels_file {
+        Some(p) => {
+            let db = match &o.match_db {
+                Some(m) => Some(crate::tomtom::read_meme(m)?),
+                None => None,
+            };
+            let n = ChannelNotes::read(p, db.as_deref())?;
+            n.check_fits(&r)?;
+            Some(n)
+        }
+        None => None,
+    };
     let text = report(
         &r,
         &cl,
         lf.as_ref().map(|f| f as &dyn Fn(usize, usize) -> f64),
+        notes.as_ref(),
     );
     print!("{text}");
     if let Some(out) = &o.out {

@@ -83,6 +83,9 @@ pub fn render_with(
     if notes.is_some() {
         header.push_str("  motif");
     }
+    // Four significant digits: enough to order and compare channels by eye;
+    // the file holds the full values.
+    let sig = |v: f32| crate::numbers::sig(v as f64, 4);
     let line = |s: &mut String, i: usize, x: &DiffRow| {
         let flags = match (x.nonadditive_a, x.nonadditive_b) {
             (true, true) => "A,B",
@@ -92,12 +95,12 @@ pub fn render_with(
         };
         let _ = write!(
             s,
-            "{:>6} {:>8} {:>14.6e} {:>14.6e} {:>14.6e} {:>11}",
+            "{:>6} {:>8} {:>14} {:>14} {:>14} {:>11}",
             i + 1,
             x.channel,
-            x.d,
-            x.ofiv_a,
-            x.ofiv_b,
+            sig(x.d),
+            sig(x.ofiv_a),
+            sig(x.ofiv_b),
             flags
         );
         if let Some(n) = notes {

@@ -458,6 +458,56 @@ fn diff_and_plot_name_channel_motifs_at_any_layer() {
     let r = run_bin(&["diff", &res, "1", "0", "--top", "2"], None, 60);
     assert!(!String::from_utf8_lossy(&r.stdout).contains("motif"));
 
+    // `clusters`: each cluster's shared channels with their motifs. With one
+    // class per cluster the first shared channel is the class's top channel,
+    // whose motif is one planted in that class.
+    let r = run_bin(
+        &[
+            "clusters",
+            &res,
+            "--k",
+            "4",
+            "--channels-file",
+            &ch,
+            "--match",
+            dbs,
+        ],
+        None,
+        60,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let text = String::from_utf8_lossy(&r.stdout).to_string();
+    let names: Vec<String> = std::fs::read_to_string(names2())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut named = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let Some(rest) = l.strip_prefix("cluster ") else {
+            continue;
+        };
+        let class = rest.split_once("): ").unwrap().1;
+        let ci = names
+            .iter()
+            .position(|n| class.starts_with(n.as_str()))
+            .unwrap();
+        let shared = lines[i + 1].strip_prefix("  shared channels: ").unwrap();
+        // "17 TCAT (p 0.001) (OFIV 2.3); …": the first channel's motif name.
+        let motif = shared.split(' ').nth(1).unwrap();
+        named += PLANTED[ci].contains(&motif) as usize;
+    }
+    assert!(
+        named >= 3,
+        "planted motifs named for {named} of 4 clusters:\n{text}"
+    );
+    // Without --channels-file: channel numbers and OFIVs alone.
+    let r = run_bin(&["clusters", &res, "--k", "4"], None, 60);
+    let text = String::from_utf8_lossy(&r.stdout).to_string();
+    assert_eq!(text.matches("  shared channels: ").count(), 4, "{text}");
+    assert!(!text.contains("(p "), "{text}");
+
     // The input of `out`: channels of one position each, fed by the whole sequence.
     let (m, n, fa) = (model2(), names2(), fixture("sequences/synthetic.fa"));
     let res = d.join("run_out.h5").to_str().unwrap().to_string();
