@@ -642,3 +642,51 @@ fn diff_and_plot_name_channel_motifs_at_any_layer() {
         ],
     );
 }
+
+/// The classes table carries the science flags: on the PyTorch fixture (its
+/// classes A and B reach scores far below class C's) the flagged classes say
+/// so in their row, the other says "—".
+#[test]
+fn report_table_shows_each_class_flags() {
+    let d = tmpdir("report-flags");
+    let res = d.join("r.h5").to_str().unwrap().to_string();
+    let m = fixture("pytorch/model.h5");
+    let r = run_bin(
+        &[
+            "run",
+            "--model",
+            &m,
+            "--layer",
+            "3",
+            "--out",
+            &res,
+            "--restarts",
+            "6",
+            "--quiet",
+        ],
+        None,
+        120,
+    );
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let run = deepresolve_mpi::results::FinishedRun::read(Path::new(&res)).unwrap();
+    let out = d.join("report.html");
+    let r = run_bin(&["report", &res, "--out", out.to_str().unwrap()], None, 120);
+    assert!(r.status.success(), "{}", stderr_of(&r));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains(">flags</th>"), "no flags column");
+    let mut flagged = 0;
+    for ci in 0..run.c {
+        let at = html.find(&format!("<tr id=\"class-{ci}\"")).unwrap();
+        let row = &html[at..at + html[at..].find("</tr>").unwrap()];
+        let cell = row.split("<td class=\"flags\" data-v=\"").nth(1).unwrap();
+        let cell = &cell[..cell.find('"').unwrap()];
+        let want = run.flag_words(ci);
+        if want.is_empty() {
+            assert_eq!(cell, "—", "class {ci}");
+        } else {
+            assert_eq!(cell, want, "class {ci}");
+            flagged += 1;
+        }
+    }
+    assert!(flagged > 0, "the fixture has flagged classes");
+}

@@ -171,7 +171,7 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
     let mut used = BTreeSet::new();
     let _ = write!(
         h,
-        "<h2 id=\"table\">Classes</h2><p class=\"small\">Channels by OFIV (the class's overall feature importance; red positive, blue negative): the {top} highest and the {top} lowest, each with its OFIV{}. Non-additive: channels whose importance varies between restarts (the paper's non-additive test). Click a column heading to sort.</p>",
+        "<h2 id=\"table\">Classes</h2><p class=\"small\">Channels by OFIV (the class's overall feature importance; red positive, blue negative): the {top} highest and the {top} lowest, each with its OFIV{}. Non-additive: channels whose importance varies between restarts (the paper's non-additive test). Flags: classes whose results should not be read as the others (not learned: ascent scores far below the other classes; restarts collapsed: every restart found one map). Click a column heading to sort.</p>",
         if inp.notes.is_some() {
             ", logo and motif (best match, or the consensus, of the channel's motif in the channels file)"
         } else {
@@ -180,7 +180,7 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
     );
     let _ = write!(
         h,
-        "<p><input id=\"filter\" placeholder=\"filter classes\" hidden> <span id=\"pager\" hidden><button class=\"prev\">‹ previous</button><span></span><button class=\"next\">next ›</button></span></p><table id=\"classes\" data-page=\"{PAGE_ROWS}\"><thead><tr><th class=\"sort\" data-type=\"num\">output</th><th class=\"sort\">class</th><th class=\"sort\" data-type=\"num\">cluster</th><th class=\"sort\" data-type=\"num\">mean score</th><th class=\"sort\" data-type=\"num\">top channels</th><th class=\"sort\" data-type=\"num\">lowest channels</th><th class=\"sort\" data-type=\"num\">non-additive</th><th>figure</th></tr></thead><tbody>"
+        "<p><input id=\"filter\" placeholder=\"filter classes\" hidden> <span id=\"pager\" hidden><button class=\"prev\">‹ previous</button><span></span><button class=\"next\">next ›</button></span></p><table id=\"classes\" data-page=\"{PAGE_ROWS}\"><thead><tr><th class=\"sort\" data-type=\"num\">output</th><th class=\"sort\">class</th><th class=\"sort\" data-type=\"num\">cluster</th><th class=\"sort\" data-type=\"num\">mean score</th><th class=\"sort\" data-type=\"num\">top channels</th><th class=\"sort\" data-type=\"num\">lowest channels</th><th class=\"sort\" data-type=\"num\">non-additive</th><th class=\"sort\" title=\"not learned: the ascent's scores are far below the run's other classes; restarts collapsed: every restart found the same map (IL ≈ 0), so additivity is not tested\">flags</th><th>figure</th></tr></thead><tbody>"
     );
     for ci in 0..r.c {
         let rank = r.rank_row(ci);
@@ -245,7 +245,16 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
                 if na.len() > 8 { ", …" } else { "" }
             );
         }
-        let _ = write!(h, "</td><td><a href=\"#fig-{ci}\">figure</a></td></tr>");
+        let flags = r.flag_words(ci);
+        let _ = write!(
+            h,
+            "</td><td class=\"flags\" data-v=\"{0}\">{0}</td><td><a href=\"#fig-{ci}\">figure</a></td></tr>",
+            if flags.is_empty() {
+                "—".to_string()
+            } else {
+                esc(&flags)
+            }
+        );
     }
     h.push_str("</tbody></table>");
     used
