@@ -836,3 +836,43 @@ fn class_figure_labels_never_overlap_from_10_to_200_restarts() {
         "figure heights {heights:?} for 10, 24, 25, 100, 200 restarts"
     );
 }
+
+/// The `channels` logo sheet (a grid, six logos to a row): no two labels
+/// overlap, with the default selection and with every channel.
+#[test]
+fn logo_sheet_labels_never_overlap() {
+    let d = tmp("sheet");
+    let ch = d.join("ch.h5");
+    ok(&[
+        "channels",
+        "--model",
+        "tests/fixtures/synthetic/dataset2.h5",
+        "--layer",
+        "flatten",
+        "--fasta",
+        "tests/fixtures/sequences/synthetic.fa",
+        "--out",
+        ch.to_str().unwrap(),
+        "--quiet",
+    ]);
+    for sel in ["8", "all"] {
+        let figs = d.join(format!("p{sel}"));
+        ok(&[
+            "plot",
+            ch.to_str().unwrap(),
+            "--out",
+            figs.to_str().unwrap(),
+            "--channels",
+            sel,
+        ]);
+        let svg = svg_text(&figs.join("channels_logos.svg"));
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let boxes = text_boxes(&doc);
+        assert!(boxes.len() > 8, "--channels {sel}: {} labels", boxes.len());
+        let bad = overlapping(&boxes);
+        assert!(
+            bad.is_empty(),
+            "--channels {sel}: overlapping labels {bad:?}"
+        );
+    }
+}

@@ -631,12 +631,12 @@ pub fn channels_sheet(
             format!(
                 "channel {k} · rank {} · activation {}{span}",
                 i + 1,
-                crate::tomtom::report::g6(b.activation[k] as f64)
+                crate::numbers::num(b.activation[k] as f64)
             )
         } else {
             format!(
                 "channel {k} · activation {}{span}",
-                crate::tomtom::report::g6(b.activation[k] as f64)
+                crate::numbers::num(b.activation[k] as f64)
             )
         }];
         if let (Some(db), Some(best)) = (db, &best) {
