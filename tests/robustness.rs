@@ -370,3 +370,67 @@ fn analyze_refuses_a_nan_fiv_and_leaves_the_file_as_it_was() {
         "the file was changed"
     );
 }
+
+/// The byte offset of the size field of the heap object holding `text`
+/// (the global heap of variable-length strings), found by the layout of a
+/// collection: `GCOL`, then objects of a 16-byte header and 8-padded data.
+fn heap_object_size_field(file: &[u8], text: &[u8]) -> usize {
+    let mut from = 0;
+    while let Some(k) = file[from..].windows(4).position(|w| w == b"GCOL") {
+        let base = from + k;
+        let size = u64::from_le_bytes(file[base + 8..base + 16].try_into().unwrap()) as usize;
+        let mut p = base + 16;
+        while p + 16 <= base + size {
+            let index = u16::from_le_bytes([file[p], file[p + 1]]);
+            let n = u64::from_le_bytes(file[p + 8..p + 16].try_into().unwrap()) as usize;
+            if index == 0 {
+                break;
+            }
+            if &file[p + 16..p + 16 + n] == text {
+                return p + 8;
+            }
+            p += 16 + n.div_ceil(8) * 8;
+        }
+        from = base + 4;
+    }
+    panic!("no heap object holds {:?}", String::from_utf8_lossy(text));
+}
+
+#[test]
+fn a_damaged_global_heap_is_refused_not_a_segfault() {
+    let d = tmpdir("rb-heap");
+    let good = d.join("r.h5");
+    let g = good.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", g);
+    a.extend(["--restarts", "3", "--max-steps", "5", "--quiet"]);
+    let o = run_bin(&a, None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let bytes = std::fs::read(&good).unwrap();
+    // A class name's length with its top bit set (libhdf5 copied 2^63 bytes:
+    // exit 139), and one a little longer (its walk of the heap never ended).
+    for (k, flip) in [(7, 0x80u8), (0, 0x80)] {
+        let at = heap_object_size_field(&bytes, b"classB") + k;
+        let mut bad = bytes.clone();
+        bad[at] ^= flip;
+        let f = d.join(format!("bad{k}.h5"));
+        std::fs::write(&f, &bad).unwrap();
+        let fs = f.to_str().unwrap();
+        let out = d.join("plots");
+        for args in [
+            vec!["diff", fs, "0", "1"],
+            vec!["clusters", fs],
+            vec!["plot", fs, "--out", out.to_str().unwrap()],
+        ] {
+            let o = run_bin(&args, None, 30);
+            let err = stderr_of(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {:?}\n{err}", o.status);
+            assert!(err.contains("global heap"), "{args:?}:\n{err}");
+        }
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            bad,
+            "the damaged file was changed"
+        );
+    }
+}
