@@ -556,6 +556,14 @@ pub fn tsv(r: &FinishedRun, cl: &Clusters) -> String {
 }
 
 pub fn clusters(o: &ClustersOptions) -> Result<()> {
+    crate::results::out_guard::check_optional(
+        "--out",
+        o.out.as_deref(),
+        &[
+            ("the results file", Some(&o.results)),
+            ("--labels", o.labels.as_deref()),
+        ],
+    )?;
     let cut = Cut::from_options(o.cut, o.k)?;
     let r = FinishedRun::read(&o.results)?;
     let cl = Clusters::of(&r, cut);

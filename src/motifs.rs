@@ -92,6 +92,17 @@ impl MotifsOptions {
 }
 
 pub fn motifs(args: &MotifsOptions) -> Result<()> {
+    crate::results::out_guard::check_optional(
+        "--out",
+        Some(&args.out),
+        &[
+            ("the results file", Some(&args.results)),
+            ("--model", args.model.as_deref()),
+            ("--channels-file", args.channels_file.as_deref()),
+            ("--match", args.match_db.as_deref()),
+            ("--weights", args.weights.as_deref()),
+        ],
+    )?;
     if args.top == 0 {
         return Err(Error::Input("--top must be at least 1".into()));
     }

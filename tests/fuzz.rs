@@ -124,6 +124,35 @@ fn mutate(rng: &mut Rng, data: &[u8], text: bool) -> Vec<u8> {
     d
 }
 
+/// Flip bits or write a large number inside a global heap collection (the
+/// variable-length strings of an HDF5 file), where libhdf5 trusts what it reads.
+fn mutate_heap(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
+    let heaps: Vec<usize> = data
+        .windows(4)
+        .enumerate()
+        .filter(|(_, w)| *w == b"GCOL")
+        .map(|(i, _)| i)
+        .collect();
+    if heaps.is_empty() {
+        return mutate(rng, data, false);
+    }
+    let mut d = data.to_vec();
+    let base = *rng.pick(&heaps);
+    // The strings are near the collection's start; its tail is free space.
+    let at = (base + 8 + rng.below(1024)).min(d.len() - 1);
+    if rng.below(2) == 0 {
+        d[at] ^= 1 << rng.below(8);
+    } else {
+        let v = *rng.pick(&[u64::MAX, 1 << 40, 4096, 8, 0]);
+        for (k, b) in v.to_le_bytes().iter().enumerate() {
+            if at + k < d.len() {
+                d[at + k] = *b;
+            }
+        }
+    }
+    d
+}
+
 /// The outcome of one run, checked: exit 0, or exit 1 with an error line.
 fn check(args: &[String], nproc: Option<usize>, inputs: &[&Path], log: &mut Vec<String>) {
     let before: Vec<Vec<u8>> = inputs
@@ -241,7 +270,12 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
         let ext = src.extension().and_then(|e| e.to_str()).unwrap_or("bin");
         let m = d.join(format!("m{case}.{ext}"));
         let text = matches!(*kind, "json" | "fasta" | "meme");
-        std::fs::write(&m, mutate(&mut rng, &data, text)).unwrap();
+        let mutated = if *kind == "results" && rng.below(2) == 0 {
+            mutate_heap(&mut rng, &data)
+        } else {
+            mutate(&mut rng, &data, text)
+        };
+        std::fs::write(&m, mutated).unwrap();
         let ms = m.to_str().unwrap();
         let runs: Vec<Vec<String>> = match *kind {
             "model" => vec![

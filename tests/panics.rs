@@ -24,6 +24,12 @@ fn check_panic(args: &[&str], nproc: Option<usize>, rank: usize) {
         )),
         "{err}"
     );
+    // The abort's SIGTERM reaches the other ranks too: not a "stopped by
+    // SIGTERM ... --resume" line after the panic, which would mislead.
+    assert!(
+        !err.contains("stopped by"),
+        "a rank reported the abort as a stop signal:\n{err}"
+    );
     assert!(
         !err.contains("RUST_BACKTRACE"),
         "the default panic report:\n{err}"

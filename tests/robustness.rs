@@ -370,3 +370,178 @@ fn analyze_refuses_a_nan_fiv_and_leaves_the_file_as_it_was() {
         "the file was changed"
     );
 }
+
+/// The byte offset of the size field of the heap object holding `text`
+/// (the global heap of variable-length strings), found by the layout of a
+/// collection: `GCOL`, then objects of a 16-byte header and 8-padded data.
+fn heap_object_size_field(file: &[u8], text: &[u8]) -> usize {
+    let mut from = 0;
+    while let Some(k) = file[from..].windows(4).position(|w| w == b"GCOL") {
+        let base = from + k;
+        let size = u64::from_le_bytes(file[base + 8..base + 16].try_into().unwrap()) as usize;
+        let mut p = base + 16;
+        while p + 16 <= base + size {
+            let index = u16::from_le_bytes([file[p], file[p + 1]]);
+            let n = u64::from_le_bytes(file[p + 8..p + 16].try_into().unwrap()) as usize;
+            if index == 0 {
+                break;
+            }
+            if &file[p + 16..p + 16 + n] == text {
+                return p + 8;
+            }
+            p += 16 + n.div_ceil(8) * 8;
+        }
+        from = base + 4;
+    }
+    panic!("no heap object holds {:?}", String::from_utf8_lossy(text));
+}
+
+#[test]
+fn a_damaged_global_heap_is_refused_not_a_segfault() {
+    let d = tmpdir("rb-heap");
+    let good = d.join("r.h5");
+    let g = good.to_str().unwrap();
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", g);
+    a.extend(["--restarts", "3", "--max-steps", "5", "--quiet"]);
+    let o = run_bin(&a, None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let bytes = std::fs::read(&good).unwrap();
+    // A class name's length with its top bit set (libhdf5 copied 2^63 bytes:
+    // exit 139), and one a little longer (its walk of the heap never ended).
+    for (k, flip) in [(7, 0x80u8), (0, 0x80)] {
+        let at = heap_object_size_field(&bytes, b"classB") + k;
+        let mut bad = bytes.clone();
+        bad[at] ^= flip;
+        let f = d.join(format!("bad{k}.h5"));
+        std::fs::write(&f, &bad).unwrap();
+        let fs = f.to_str().unwrap();
+        let out = d.join("plots");
+        for args in [
+            vec!["diff", fs, "0", "1"],
+            vec!["clusters", fs],
+            vec!["plot", fs, "--out", out.to_str().unwrap()],
+        ] {
+            let o = run_bin(&args, None, 30);
+            let err = stderr_of(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {:?}\n{err}", o.status);
+            assert!(err.contains("global heap"), "{args:?}:\n{err}");
+        }
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            bad,
+            "the damaged file was changed"
+        );
+    }
+}
+
+#[test]
+fn out_of_every_writing_command_refuses_fifos_directories_and_inputs() {
+    let d = tmpdir("rb-out-all");
+    let r = d.join("r.h5");
+    let rs = r.to_str().unwrap();
+    let model = fixture("pytorch/model.h5");
+    let mut a = run_base(&model, "7", rs);
+    a.extend(["--restarts", "2", "--max-steps", "5", "--quiet"]);
+    let o = run_bin(&a, None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let m = d.join("m.h5");
+    std::fs::copy(&model, &m).unwrap();
+    let q = d.join("q.meme");
+    std::fs::copy(fixture("tomtom/queries.meme"), &q).unwrap();
+    let db = d.join("db.meme");
+    std::fs::copy(fixture("tomtom/db.meme"), &db).unwrap();
+    let link = d.join("r_link.h5");
+    std::fs::hard_link(&r, &link).unwrap();
+    let fifo = d.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (ms, qs, dbs, ls, fs) = (
+        m.to_str().unwrap(),
+        q.to_str().unwrap(),
+        db.to_str().unwrap(),
+        link.to_str().unwrap(),
+        fifo.to_str().unwrap(),
+    );
+    let ds = d.to_str().unwrap();
+    let inputs = [r.as_path(), &m, &q, &db];
+    let before = snapshot(&inputs);
+    let not_regular = ["--out", "not a regular file"];
+    // Each command: its arguments with --out last, and an input to write over.
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec!["match", "--motifs", qs, "--db", dbs, "--out"],
+            dbs,
+            "--db",
+        ),
+        (vec!["clusters", rs, "--out"], ls, "results file"),
+        (
+            vec!["motifs", "--results", rs, "--model", ms, "--out"],
+            ms,
+            "--model",
+        ),
+        (vec!["report", rs, "--out"], ls, "results file"),
+    ];
+    for (args, input, names) in &cases {
+        for (out, must) in [
+            (*input, vec!["--out", names, "same file"]),
+            (fs, not_regular.to_vec()),
+            (ds, not_regular.to_vec()),
+        ] {
+            let mut a = args.clone();
+            a.push(out);
+            let o = run_bin(&a, None, 20);
+            let err = stderr_of(&o);
+            assert_eq!(o.status.code(), Some(1), "{a:?}: {:?}\n{err}", o.status);
+            for m in &must {
+                assert!(err.contains(m), "{a:?}: does not name {m:?}:\n{err}");
+            }
+        }
+    }
+    // plot fills a directory: a file there is refused, and so are an input
+    // it could draw over and a FIFO under a figure's name.
+    let o = run_bin(&["plot", rs, "--out", ms], None, 20);
+    assert!(
+        stderr_of(&o).contains("not a directory"),
+        "{}",
+        stderr_of(&o)
+    );
+    let figs = d.join("figs");
+    std::fs::create_dir_all(&figs).unwrap();
+    let as_png = figs.join("similarity.png");
+    std::fs::copy(&r, &as_png).unwrap();
+    let png_before = std::fs::read(&as_png).unwrap();
+    let o = run_bin(
+        &[
+            "plot",
+            as_png.to_str().unwrap(),
+            "--out",
+            figs.to_str().unwrap(),
+        ],
+        None,
+        20,
+    );
+    assert!(
+        stderr_of(&o).contains("input of this job"),
+        "{}",
+        stderr_of(&o)
+    );
+    assert_eq!(std::fs::read(&as_png).unwrap(), png_before);
+    std::fs::remove_file(&as_png).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(figs.join("similarity.svg"))
+        .status()
+        .unwrap()
+        .success());
+    let o = run_bin(&["plot", rs, "--out", figs.to_str().unwrap()], None, 20);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("not a regular file"),
+        "{}",
+        stderr_of(&o)
+    );
+    assert_eq!(snapshot(&inputs), before, "an input was changed");
+}

@@ -97,7 +97,13 @@ fn put(loc: &hdf5::Location, a: &Attr) -> hdf5::Result<()> {
 fn read(loc: &hdf5::Location, a: &Attr) -> Option<Value> {
     let at = loc.attr(a.name).ok()?;
     Some(match a.value {
-        Value::Str(_) => Value::Str(at.read_scalar::<VarLenUnicode>().ok()?.as_str().to_string()),
+        // Through h5util: the global heap checked, bad UTF-8 decoded, never trusted.
+        Value::Str(_) => Value::Str(
+            crate::model::h5util::read_strings(&at)
+                .ok()?
+                .into_iter()
+                .next()?,
+        ),
         Value::Int(_) => Value::Int(at.read_scalar::<i64>().ok()?),
         Value::Real(_) => Value::Real(at.read_scalar::<f64>().ok()?),
     })

@@ -59,6 +59,9 @@ pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
         None => worker::run_worker(world, args),
     };
     if let Err(Error::Interrupted { signal, rank }) = &res {
+        if panic_hook::another_rank_panicked(world) {
+            panic_hook::wait_for_abort();
+        }
         // Not an error of the run: one line that says what to do, then every rank ends.
         eprintln!(
             "deepresolve-mpi: stopped by {signal} on rank {rank}: the restarts finished so far are in {}; run the same command with --resume to finish the run",

@@ -16,6 +16,36 @@ pub fn launcher_rank() -> i32 {
     .unwrap_or(0)
 }
 
+/// A rank panicked: sent to every other rank before `MPI_Abort`, whose
+/// SIGTERM they would otherwise report as a stop to `--resume` from.
+const TAG_PANIC: i32 = 77;
+
+/// Tell every other rank, and give the (eager, few-byte) messages a moment
+/// to land before the abort's SIGTERM does.
+fn tell_others(world: &mpi::topology::SimpleCommunicator) {
+    let me = world.rank();
+    for r in (0..world.size()).filter(|&r| r != me) {
+        world.process_at_rank(r).send_with_tag(&me, TAG_PANIC);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
+/// Whether another rank has panicked (and is aborting the job): a stop
+/// signal now is the abort's, and this rank should end without a word.
+pub fn another_rank_panicked(world: &mpi::topology::SimpleCommunicator) -> bool {
+    world
+        .any_process()
+        .immediate_probe_with_tag(TAG_PANIC)
+        .is_some()
+}
+
+/// End this rank quietly while the panicking one aborts the job (the panic
+/// line stays the job's last word); exit 1 should the abort not come.
+pub fn wait_for_abort() -> ! {
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    std::process::exit(1)
+}
+
 fn mpi_running() -> bool {
     mpi::environment::is_initialized() && !mpi::environment::is_finalized()
 }
@@ -52,7 +82,9 @@ pub fn install() {
         use std::io::Write;
         let _ = std::io::stderr().flush();
         if running && mpi::topology::SimpleCommunicator::world().size() > 1 {
-            mpi::topology::SimpleCommunicator::world().abort(101)
+            let world = mpi::topology::SimpleCommunicator::world();
+            tell_others(&world);
+            world.abort(101)
         }
         std::process::exit(101)
     }));

@@ -53,6 +53,12 @@ pub fn read_tensor(ds: &hdf5::Dataset) -> Result<Tensor, String> {
     Ok(Tensor { shape, data })
 }
 
+/// hdf5's `as_str` assumes valid UTF-8, which a damaged file need not hold
+/// (formatting such a `&str` panics): decode the bytes, replacing bad ones.
+fn utf8(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 fn clean(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end])
@@ -83,14 +89,20 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
     check_declared(c, true)?;
     let dtype = c.dtype().map_err(|e| e.to_string())?;
     let desc = dtype.to_descriptor().map_err(|e| e.to_string())?;
+    if matches!(
+        desc,
+        TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii
+    ) {
+        check_heap(c)?;
+    }
     match desc {
         TypeDescriptor::VarLenUnicode => c
             .read_raw::<VarLenUnicode>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .map(|v| v.iter().map(|s| utf8(s.as_bytes())).collect())
             .map_err(|e| e.to_string()),
         TypeDescriptor::VarLenAscii => c
             .read_raw::<VarLenAscii>()
-            .map(|v| v.iter().map(|s| s.as_str().to_string()).collect())
+            .map(|v| v.iter().map(|s| utf8(s.as_bytes())).collect())
             .map_err(|e| e.to_string()),
         TypeDescriptor::FixedAscii(n) => read_fixed!(
             c, n, FixedAscii, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
@@ -114,6 +126,13 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
         ),
         other => Err(format!("expected a string, found {other}")),
     }
+}
+
+/// Variable-length strings live in the file's global heap, which libhdf5
+/// reads without checking: walk it first (see [`super::h5heap`]).
+fn check_heap(c: &Container) -> Result<(), String> {
+    let name = c.file().map_err(|e| e.to_string())?.filename();
+    super::h5heap::check_file(std::path::Path::new(&name))
 }
 
 /// One string attribute of an object.

@@ -1,4 +1,5 @@
 //! Model files in, a framework-neutral [`ModelSpec`] out.
+pub mod h5heap;
 pub mod h5util;
 pub mod keras;
 mod load;

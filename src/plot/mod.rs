@@ -76,6 +76,10 @@ pub fn save(fig: &impl Figure, dir: &Path, stem: &str) -> Result<[PathBuf; 2]> {
     let svg = dir.join(format!("{stem}.svg"));
     let png = dir.join(format!("{stem}.png"));
     let err = |p: &Path, e: String| Error::Input(format!("cannot draw {}: {e}", p.display()));
+    // A FIFO or device under a figure's name would hang or be written to.
+    for p in [&svg, &png] {
+        crate::results::out_guard::check_output("--out", p, &[])?;
+    }
     {
         let area = SVGBackend::new(&svg, fig.size()).into_drawing_area();
         area.fill(&WHITE).map_err(|e| err(&svg, e.to_string()))?;
@@ -293,6 +297,18 @@ pub fn match_classes(r: &FinishedRun, opt: &str, pat: &str) -> Result<Vec<usize>
 }
 
 pub fn plot(args: &PlotOptions) -> Result<()> {
+    crate::results::out_guard::check_output_dir(
+        "--out",
+        &args.out,
+        &[
+            ("the results file", Some(&args.results)),
+            ("--model", args.model.as_deref()),
+            ("--weights", args.weights.as_deref()),
+            ("--match", args.match_db.as_deref()),
+            ("--channels-file", args.channels_file.as_deref()),
+        ],
+        &["svg", "png"],
+    )?;
     if crate::channels::file::is_channels_file(&args.results) {
         return logo::plot_channels(args);
     }

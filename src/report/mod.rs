@@ -167,7 +167,17 @@ fn refuse_over_inputs(o: &ReportOptions) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    // A hard link to an input, a FIFO or a device (renamed over, it is gone).
+    crate::results::out_guard::check_optional(
+        "--out",
+        Some(&o.out),
+        &[
+            ("the results file", Some(&o.results)),
+            ("--channels-file", o.channels_file.as_deref()),
+            ("--match", o.match_db.as_deref()),
+            ("--labels", o.labels.as_deref()),
+        ],
+    )
 }
 
 /// Write `bytes` to a temporary file beside `out`, then rename it over `out`,

@@ -34,6 +34,61 @@ pub fn check_output(flag: &str, out: &Path, inputs: &[(&str, &Path)]) -> Result<
     Ok(())
 }
 
+/// `check_output` for an optional output and optional inputs, as most
+/// commands hold them.
+pub fn check_optional(
+    flag: &str,
+    out: Option<&Path>,
+    inputs: &[(&str, Option<&Path>)],
+) -> Result<()> {
+    let Some(out) = out else {
+        return Ok(());
+    };
+    let inputs: Vec<(&str, &Path)> = inputs
+        .iter()
+        .filter_map(|(f, p)| p.map(|p| (*f, p)))
+        .collect();
+    check_output(flag, out, &inputs)
+}
+
+/// A directory the command fills with files ending in `exts` (`plot`):
+/// refuse a path that exists and is not a directory, and an input lying in
+/// it with one of those endings, which a figure could be drawn over.
+pub fn check_output_dir(
+    flag: &str,
+    dir: &Path,
+    inputs: &[(&str, Option<&Path>)],
+    exts: &[&str],
+) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(Error::Input(format!(
+            "{flag} {}: exists and is not a directory; give a directory for the figures",
+            dir.display()
+        )));
+    }
+    for (name, input) in inputs {
+        let Some(input) = input else { continue };
+        let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let parent = match input.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let same_dir =
+            std::fs::metadata(parent).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino());
+        if same_dir && exts.iter().any(|e| e.eq_ignore_ascii_case(ext)) {
+            return Err(Error::Input(format!(
+                "{flag} {} holds {name} {}, an input of this job that a figure could be written over; draw into another directory",
+                dir.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! look at it (`plot`, `motifs` and `diff`) need it ([`FinishedRun`]).
 use super::layout::*;
 use crate::analysis::Ensemble;
-use crate::model::h5util::{int_attr, str_attr, string_dataset};
+use crate::model::h5util::{int_attr, read_strings, str_attr};
 use crate::{Error, Result};
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
@@ -175,8 +175,11 @@ impl FinishedRun {
         let names_ds = file
             .dataset(CLASSES_NAMES)
             .map_err(|_| Error::results(path, format!("has no /{CLASSES_NAMES}")))?;
-        let names = string_dataset(&names_ds).ok_or_else(|| {
-            Error::results(path, format!("/{CLASSES_NAMES} is not a string dataset"))
+        let names = read_strings(&names_ds).map_err(|e| {
+            Error::results(
+                path,
+                format!("/{CLASSES_NAMES} is not a string dataset ({e})"),
+            )
         })?;
         if names.len() != c {
             return Err(Error::results(

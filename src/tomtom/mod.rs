@@ -45,6 +45,11 @@ pub fn run(opts: &MatchOptions) -> Result<()> {
             opts.thresh
         )));
     }
+    crate::results::out_guard::check_optional(
+        "--out",
+        opts.out.as_deref(),
+        &[("--motifs", Some(&opts.motifs)), ("--db", Some(&opts.db))],
+    )?;
     let queries = read_meme(&opts.motifs)?;
     let targets = read_meme(&opts.db)?;
     let t0 = std::time::Instant::now();
