@@ -1080,8 +1080,13 @@ fn convert_one(
             activation,
             use_bias,
         } => {
-            if layout.rank != 0 {
-                return Err("a Dense layer applied to a sequence (not flattened or pooled) is not supported".into());
+            // On a sequence, Keras applies the kernel to the last axis at every
+            // position: a 1×1 convolution when that axis is the channels.
+            if layout.rank != 0 && layout.channels_first {
+                return Err(format!(
+                    "a Dense layer on a {} tensor mixes positions (it reads the last axis); only Dense on channels-last sequences or flat vectors is supported; permute to (positions, channels) first",
+                    layout.describe()
+                ));
             }
             let ws = expect_weights(
                 ws,
@@ -1102,6 +1107,27 @@ fn convert_one(
                 }
             }
             let bias = bias(&ws, use_bias, units)?;
+            if layout.rank != 0 {
+                let channels = ins[0].1 .0;
+                if inf != channels {
+                    return Err(shape_err(
+                        "the kernel",
+                        &ws[0].shape,
+                        &format!("({channels}, {units}) for {channels} channels"),
+                    ));
+                }
+                return Ok(LayerKind::Conv1D {
+                    filters: units,
+                    in_channels: inf,
+                    kernel_size: 1,
+                    stride: 1,
+                    dilation: 1,
+                    padding: Padding::Valid,
+                    activation,
+                    kernel,
+                    bias,
+                });
+            }
             LayerKind::Dense {
                 units,
                 in_features: inf,
