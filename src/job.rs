@@ -112,6 +112,9 @@ pub struct Job {
     pub meta: RunMeta,
     pub items: Vec<Item>,
     pub lanes: Vec<std::ops::Range<usize>>,
+    /// Lines rank 0 says before the run: an output chosen while another
+    /// could not be scored.
+    pub notes: Vec<String>,
 }
 
 /// The ascent options checked, then the run's own counts (restarts, batch).
@@ -140,6 +143,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
     };
     let reduce = a.reduce;
     let output_name = output.map(|o| spec.output_list()[o].name.clone());
+    let unscorable = spec.unscorable.clone();
     let net = Network::from_spec(spec)?;
     let plan = match h_tensor {
         None => Plan::new(&net, layer, output, reduce)?,
@@ -150,6 +154,20 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         Some(_) => a.layer.clone(),
     };
     let output_name = output_name.unwrap_or_else(|| net.outputs()[plan.output].name.clone());
+    // Without --output the only scorable head is taken: say which, and what was skipped.
+    let notes = if a.output.is_none() {
+        unscorable
+            .iter()
+            .map(|u| {
+                format!(
+                    "scoring output {output_name} (no --output given); output {} cannot be scored: {}",
+                    u.name, u.reason
+                )
+            })
+            .collect()
+    } else {
+        vec![]
+    };
     let n_out = plan.n_classes;
     let (k, w) = match h_tensor {
         None => net.input_shape(layer),
@@ -216,6 +234,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         meta,
         items,
         lanes,
+        notes,
     })
 }
 

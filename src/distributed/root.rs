@@ -439,6 +439,10 @@ pub(super) fn run_root(
         gmm_floor: args.gmm_floor,
         quiet: args.quiet,
     };
+    // Said even with --quiet: which head is scored is part of the result.
+    for note in jobs.iter().flat_map(|j| &j.notes) {
+        eprintln!("deepresolve-mpi: {note}");
+    }
     if !args.quiet {
         announce(args, &jobs, pending.len(), done_before, size);
     }

@@ -22,6 +22,9 @@ pub enum KernelLayout {
 #[derive(Debug, Clone)]
 pub enum Desc {
     Input,
+    /// A layer we cannot read, and why: the outputs that need it cannot be
+    /// scored, the others still can.
+    Refused(String),
     Conv {
         dims: u8,
         filters: usize,

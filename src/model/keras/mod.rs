@@ -22,6 +22,7 @@ mod weights;
 use crate::error::Error;
 use crate::model::{
     ConcatAxis, FlattenOrder, LayerKind, LayerSpec, ModelSpec, OutputSpec, Padding,
+    UnscorableOutput,
 };
 use config::{ModelConfig, RawLayer, TensorRef};
 use h5util::Tensor;
@@ -367,7 +368,7 @@ impl<'a> Expand<'a, '_> {
             } else {
                 layers::describe(l, self.keras3)
             }
-            .map_err(lerr)?;
+            .unwrap_or_else(Desc::Refused);
             if matches!(desc, Desc::Input) {
                 if !local.contains_key(&l.name) {
                     return Err(lerr(
@@ -544,9 +545,28 @@ fn build(
     let mut layouts = vec![layout];
     let mut shapes = vec![(input_channels, input_width)];
     let mut out = Vec::new();
-    for f in &flat {
+    // Per Keras tensor: its spec tensor, or the first layer (by index) that
+    // stopped it and its error.
+    let mut tensors: Vec<std::result::Result<usize, Stop>> = vec![Ok(0)];
+    for (fi, f) in flat.iter().enumerate() {
         let l = f.raw;
         let lerr = |m: String| Error::layer(path, &f.name, format!("{} layer: {m}", l.class_name));
+        let refused = f
+            .inputs
+            .iter()
+            .filter_map(|&t| tensors[t].as_ref().err())
+            .min_by_key(|r| r.at)
+            .cloned();
+        let refused = refused.or_else(|| match &f.desc {
+            Desc::Refused(m) => Some(Stop::new(fi, lerr(m.clone()))),
+            _ => None,
+        });
+        if let Some(r) = refused {
+            tensors.push(Err(r));
+            layouts.push(layout);
+            shapes.push((0, 0));
+            continue;
+        }
         let ws =
             src.store
                 .layer(&f.scope, &l.name, &f.key)
@@ -557,7 +577,7 @@ fn build(
         let ins: Vec<(Layout, (usize, usize))> =
             f.inputs.iter().map(|&t| (layouts[t], shapes[t])).collect();
         let no_entry = ws.is_none();
-        let (kind, lo) = convert(&f.desc, ws, &ins, theano).map_err(|m| {
+        let converted = convert(&f.desc, ws, &ins, theano).map_err(|m| {
             // With a separate weights file, what is wrong with the weights is in that file.
             match &src.weights_path {
                 Some(w) if no_entry || m.contains("weight") || m.contains("has shape") => {
@@ -565,31 +585,63 @@ fn build(
                 }
                 _ => lerr(m),
             }
-        })?;
+        });
+        let (kind, lo) = match converted {
+            Ok(c) => c,
+            Err(e) => {
+                tensors.push(Err(Stop::new(fi, e)));
+                layouts.push(layout);
+                shapes.push((0, 0));
+                continue;
+            }
+        };
         let in_shapes: Vec<(usize, usize)> = ins.iter().map(|x| x.1).collect();
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
+        let inputs = f
+            .inputs
+            .iter()
+            .map(|&t| *tensors[t].as_ref().unwrap_or(&0))
+            .collect();
         out.push(LayerSpec {
             name: f.name.clone(),
             kind,
-            inputs: f.inputs.clone(),
+            inputs,
         });
+        tensors.push(Ok(out.len()));
         layouts.push(lo);
         shapes.push(shape);
     }
 
-    let outputs = if outs.len() == 1 && outs[0] == out.len() {
+    let mut unscorable = Vec::new();
+    let mut scorable = Vec::new();
+    for &t in &outs {
+        let name = if t == 0 {
+            "input".to_string()
+        } else {
+            flat[t - 1].name.clone()
+        };
+        match &tensors[t] {
+            Ok(st) => scorable.push(OutputSpec { name, tensor: *st }),
+            Err(r) => unscorable.push((name, r.clone())),
+        }
+    }
+    if scorable.is_empty() {
+        if let Some((_, stop)) = unscorable.iter().min_by_key(|u| u.1.at) {
+            let (file, layer, msg) = &*stop.error;
+            return Err(Error::layer(file, layer, msg));
+        }
+    }
+    let unscorable = unscorable
+        .into_iter()
+        .map(|(name, stop)| UnscorableOutput {
+            name,
+            reason: format!("layer {}: {}", stop.error.1, stop.error.2),
+        })
+        .collect();
+    let outputs = if outs.len() == 1 && scorable[0].tensor == out.len() {
         vec![]
     } else {
-        outs.iter()
-            .map(|&t| OutputSpec {
-                name: if t == 0 {
-                    "input".to_string()
-                } else {
-                    out[t - 1].name.clone()
-                },
-                tensor: t,
-            })
-            .collect()
+        scorable
     };
     let version = src
         .keras_version
@@ -600,7 +652,7 @@ fn build(
         input_width,
         layers: out,
         outputs,
-        unscorable: Vec::new(),
+        unscorable,
         tensor_names: vec![],
         class_names: None,
         source: format!(
@@ -620,6 +672,27 @@ fn build(
     spec.shapes()
         .map_err(|(i, m)| Error::layer(path, &spec.layers[i].name, m))?;
     Ok(spec)
+}
+
+/// Where a Keras tensor was stopped: the index of the layer that could not be
+/// read, and its error (file, layer, message).
+#[derive(Clone)]
+struct Stop {
+    at: usize,
+    error: std::rc::Rc<(PathBuf, String, String)>,
+}
+
+impl Stop {
+    fn new(at: usize, e: Error) -> Stop {
+        let error = match e {
+            Error::Layer { path, layer, msg } => (path, layer, msg),
+            other => (PathBuf::new(), String::new(), other.to_string()),
+        };
+        Stop {
+            at,
+            error: std::rc::Rc::new(error),
+        }
+    }
 }
 
 fn expect_weights(ws: Option<Vec<Tensor>>, n: usize, what: &str) -> Result<Vec<Tensor>, String> {
@@ -775,6 +848,7 @@ fn convert_one(
         Ok(())
     };
     match d {
+        Desc::Refused(m) => return Err(m.clone()),
         Desc::Reshape { target } => {
             no_weights(&ws)?;
             let total = (k * w) as i64;
@@ -820,7 +894,9 @@ fn convert_one(
         _ => {}
     }
     Ok(match *d {
-        Desc::Input | Desc::Reshape { .. } | Desc::Permute { .. } => unreachable!(),
+        Desc::Input | Desc::Reshape { .. } | Desc::Permute { .. } | Desc::Refused(_) => {
+            unreachable!()
+        }
         Desc::Merge(op) => {
             no_weights(&ws)?;
             same_layouts()?;
@@ -1080,8 +1156,13 @@ fn convert_one(
             activation,
             use_bias,
         } => {
-            if layout.rank != 0 {
-                return Err("a Dense layer applied to a sequence (not flattened or pooled) is not supported".into());
+            // On a sequence, Keras applies the kernel to the last axis at every
+            // position: a 1×1 convolution when that axis is the channels.
+            if layout.rank != 0 && layout.channels_first {
+                return Err(format!(
+                    "a Dense layer on a {} tensor mixes positions (it reads the last axis); only Dense on channels-last sequences or flat vectors is supported; permute to (positions, channels) first",
+                    layout.describe()
+                ));
             }
             let ws = expect_weights(
                 ws,
@@ -1102,6 +1183,27 @@ fn convert_one(
                 }
             }
             let bias = bias(&ws, use_bias, units)?;
+            if layout.rank != 0 {
+                let channels = ins[0].1 .0;
+                if inf != channels {
+                    return Err(shape_err(
+                        "the kernel",
+                        &ws[0].shape,
+                        &format!("({channels}, {units}) for {channels} channels"),
+                    ));
+                }
+                return Ok(LayerKind::Conv1D {
+                    filters: units,
+                    in_channels: inf,
+                    kernel_size: 1,
+                    stride: 1,
+                    dilation: 1,
+                    padding: Padding::Valid,
+                    activation,
+                    kernel,
+                    bias,
+                });
+            }
             LayerKind::Dense {
                 units,
                 in_features: inf,

@@ -108,6 +108,14 @@ enum Value {
     /// Made by a node we cannot convert (or from one): the heads that need it
     /// cannot be scored, the others still can.
     Refused(Rc<Refusal>),
+    /// A data tensor whose last ONNX axis holds the channels, (N, W, C): a
+    /// Transpose of (N, C, W), or (N, 1, C·W) flattened into a row. The engine
+    /// holds it as (C, W); see `channels_last.rs` for the ops that read it.
+    Last {
+        t: TensorId,
+        w: usize,
+        c: usize,
+    },
 }
 
 /// Why a value cannot be computed: the node that stopped it and the reason.
@@ -153,6 +161,8 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
     let total = ((out.max(1) - 1) * stride + span).saturating_sub(w);
     (total / 2, total - total / 2)
 }
+
+mod channels_last;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -219,7 +229,7 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     let mut first_refusal = None;
     for o in &graph.output {
         match cv.values.get(&o.name) {
-            Some(Value::Map { t, .. }) => outputs.push(OutputSpec {
+            Some(Value::Map { t, .. } | Value::Last { t, .. }) => outputs.push(OutputSpec {
                 name: o.name.clone(),
                 tensor: *t,
             }),
@@ -431,7 +441,7 @@ impl<'a> Cv<'a> {
             let dir = &self.dir;
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(Value::Map { .. } | Value::Refused(_)) => None,
+                Some(Value::Map { .. } | Value::Refused(_) | Value::Last { .. }) => None,
                 None => const_nodes
                     .get(name)
                     .and_then(|n| fold::fold(n, &[], dir).ok())
@@ -500,6 +510,7 @@ impl<'a> Cv<'a> {
                 "{name} is a constant where a data tensor is expected"
             )),
             Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
+            Some(Value::Last { w, c, .. }) => Err(channels_last::refusal(name, *w, *c)),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -526,7 +537,7 @@ impl<'a> Cv<'a> {
             None | Some("") => Ok(None),
             Some(name) => match self.values.get(name) {
                 Some(Value::Const(c)) => Ok(Some(c)),
-                Some(Value::Map { .. }) => Err(format!(
+                Some(Value::Map { .. } | Value::Last { .. }) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
                 Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
@@ -624,6 +635,12 @@ impl<'a> Cv<'a> {
         let op = n.op_type.as_str();
         if op == "If" {
             return self.inline_if(n, label);
+        }
+        if n.input
+            .iter()
+            .any(|i| matches!(self.values.get(i), Some(Value::Last { .. })))
+        {
+            return self.channels_last(n, label);
         }
         let any_map = (0..n.input.len()).any(|i| self.is_map(n, i));
         if !any_map {
@@ -956,6 +973,11 @@ impl<'a> Cv<'a> {
                     None => (0..full.len()).rev().collect(),
                 };
                 let moved: Vec<usize> = perm.iter().copied().filter(|&a| full[a] != 1).collect();
+                if perm == [0, 2, 1] && moved.windows(2).any(|p| p[0] > p[1]) {
+                    // (N, C, W) → (N, W, C), for a linear layer at every position.
+                    let (t, _) = self.map_in(n, 0)?;
+                    return self.set_last(Self::out_name(n), t);
+                }
                 if perm.first() != Some(&0) || moved.windows(2).any(|p| p[0] > p[1]) {
                     return Err(format!(
                         "perm {perm:?} of {} moves data (only transposes that move axes of size 1 are supported)",
@@ -1032,6 +1054,15 @@ impl<'a> Cv<'a> {
         if (ka, wa) == (kb, wb) {
             return self.set_map(Self::out_name(n), t, to);
         }
+        if (kb, wb) == (1, ka * wa) && ka > 1 && wa > 1 && to.len() == 2 {
+            // (N, C, W) → (N, 1, C·W): flattened into a row for a MatMul on its
+            // last axis (grelu's MLP head), PyTorch's order.
+            let kind = LayerKind::Flatten {
+                order: FlattenOrder::ChannelMajor,
+            };
+            let t = self.add(label, kind, vec![t])?;
+            return self.set_last(Self::out_name(n), t);
+        }
         let kind = if wb == 1 {
             // (N, C, W) → (N, C·W): PyTorch's order.
             LayerKind::Flatten {
@@ -1044,7 +1075,7 @@ impl<'a> Cv<'a> {
             }
         } else {
             return Err(format!(
-                "turns {} into {}, which moves values between channels and positions",
+                "turns {} into {}, which moves values between channels and positions; the reshapes read are relabels that keep the order, a flatten to (N, C·W) or to (N, 1, C·W) before a MatMul (an MLP head); export with x.flatten(1) before the linear layers, or score another output with --output",
                 show(&from),
                 show(&to)
             ));

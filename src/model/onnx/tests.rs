@@ -254,12 +254,34 @@ fn refusals_name_the_node_and_the_opset() {
             "t",
             &["x"],
             &["y"],
-            vec![ints("perm", &[0, 2, 1])],
+            vec![ints("perm", &[1, 0, 2])],
         )],
         vec![],
     );
     assert!(
         e.contains("layer t: Transpose (opset 17)") && e.contains("moves data"),
+        "{e}"
+    );
+    // (N, C, W) → (N, W, C) is read (for a linear layer at every position),
+    // but an op that is not pointwise on it is refused with the way out.
+    let e = err(
+        "channels_last",
+        vec![
+            node(
+                "Transpose",
+                "t",
+                &["x"],
+                &["xt"],
+                vec![ints("perm", &[0, 2, 1])],
+            ),
+            node("Softmax", "s", &["xt"], &["y"], vec![]),
+        ],
+        vec![],
+    );
+    assert!(
+        e.contains("layer s: Softmax (opset 17)")
+            && e.contains("channels-last (N, 8, 4)")
+            && e.contains("--output"),
         "{e}"
     );
     let e = err(
