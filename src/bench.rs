@@ -1,5 +1,6 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
 use crate::model::{Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
+use crate::network::simd::{self, SimdPath};
 use crate::network::{gemm, ConvMode, Network, Scorer};
 use crate::Result;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub struct BenchOptions {
     pub steps: usize,
     /// Convolution paths timed, one line each per batch size.
     pub conv: Vec<ConvMode>,
+    /// Kernel paths timed (empty: this process's), one line each per batch and conv.
+    pub simd: Vec<SimdPath>,
     /// Also write the benchmark network as a native model file.
     pub save_model: Option<PathBuf>,
     /// For `model`: the output scored (`None`: the only one, or the last),
@@ -294,6 +297,14 @@ pub fn peak_rss_mb() -> f64 {
 const ROUNDS: usize = 5;
 
 pub fn bench(args: &BenchOptions) -> Result<()> {
+    let paths = if args.simd.is_empty() {
+        vec![simd::current()]
+    } else {
+        args.simd.clone()
+    };
+    for &p in &paths {
+        simd::check(p.as_str(), "--simd")?;
+    }
     let spec = match (&args.model, args.shape) {
         (Some(p), _) => crate::model::load_model_sized(p, None, None, args.input_length)?,
         (None, BenchShape::Deepsea) => deepsea_tail(),
@@ -371,9 +382,27 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
             }
         }
     }
+    println!(
+        "# kernels: {} (this CPU's fastest: {}; {}={})",
+        paths
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        SimdPath::best().as_str(),
+        simd::ENV,
+        std::env::var(simd::ENV).unwrap_or_else(|_| "unset".into())
+    );
     let mut probe = SgemmProbe::new();
     for &b in &args.batch {
-        for &conv in &args.conv {
+        // The paths back to back per batch and conv, so one line of each is
+        // measured under the same load.
+        for (&conv, &path) in args
+            .conv
+            .iter()
+            .flat_map(|c| paths.iter().map(move |p| (c, p)))
+        {
+            simd::force(path)?;
             let plan = crate::network::Plan::new(&net, layer, output, args.reduce)?;
             let mut sc = Scorer::with_conv(&net, plan, b.max(1), conv);
             let n = sc.map_len();
@@ -399,10 +428,11 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
             let rate = (b * args.steps) as f64 / el;
             let gflops = rate * sc.flops_per_item() / 1e9;
             println!(
-            "conv={} batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0}",
+            "conv={} batch={b} item_steps_per_s={rate:.2} gflops={gflops:.2} sgemm_gflops={peak:.2} efficiency={:.3} peak_rss_mb={:.0} simd={}",
             conv.as_str(),
             gflops / peak,
-            peak_rss_mb() - probe.matrices_mb()
+            peak_rss_mb() - probe.matrices_mb(),
+            path.as_str()
         );
         }
     }

@@ -12,6 +12,7 @@ use deepresolve_mpi::diff::DiffOptions;
 use deepresolve_mpi::job::RunConfig;
 use deepresolve_mpi::model::Keras1Backend;
 use deepresolve_mpi::motifs::MotifsOptions;
+use deepresolve_mpi::network::simd::SimdPath;
 use deepresolve_mpi::network::{ConvMode, Reduce};
 use deepresolve_mpi::plot::class_figure::Channels;
 use deepresolve_mpi::plot::PlotOptions;
@@ -349,6 +350,23 @@ impl GmmFloorArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdArg {
+    Avx512,
+    Avx2,
+    Scalar,
+}
+
+impl SimdArg {
+    pub fn path(self) -> SimdPath {
+        match self {
+            SimdArg::Avx512 => SimdPath::Avx512,
+            SimdArg::Avx2 => SimdPath::Avx2,
+            SimdArg::Scalar => SimdPath::Scalar,
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvArg {
     Direct,
     Fast,
@@ -510,6 +528,10 @@ pub struct BenchArgs {
     /// Convolution paths to time, one line each per batch size.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "direct,fast")]
     pub conv: Vec<ConvArg>,
+    /// Kernel paths to time, one line each per batch size and --conv (default:
+    /// this process's, from DEEPRESOLVE_SIMD or the CPU); e.g. avx512,avx2 for before/after.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub simd: Vec<SimdArg>,
     /// Also write the benchmark network as a native model file (for jobs/bench_numpy.py and `run`).
     #[arg(long)]
     pub save_model: Option<PathBuf>,
@@ -586,6 +608,7 @@ impl BenchArgs {
             batch: self.batch.clone(),
             steps: self.steps,
             conv: self.conv.iter().map(|c| c.mode()).collect(),
+            simd: self.simd.iter().map(|s| s.path()).collect(),
             save_model: self.save_model.clone(),
             output: self.output.clone(),
             reduce: reduce_of(self.reduce),

@@ -218,6 +218,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
             .unwrap_or_default(),
         conv: a.conv.as_str().into(),
         conv_paths: crate::network::conv1d_spectral::describe(&net, &plan, a.conv, a.batch),
+        simd: crate::network::simd::current().as_str().into(),
         input_length: a.input_length.unwrap_or(0),
     };
     let items = items(&meta.classes, meta.restarts);

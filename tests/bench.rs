@@ -2,6 +2,7 @@
 //! (the figures themselves are for people to read, not for tests to time).
 mod common;
 use common::*;
+use deepresolve_mpi::network::simd::SimdPath;
 
 #[test]
 fn bench_prints_one_line_per_batch_with_the_documented_fields() {
@@ -50,14 +51,52 @@ fn bench_prints_one_line_per_batch_with_the_documented_fields() {
                 "gflops",
                 "sgemm_gflops",
                 "efficiency",
-                "peak_rss_mb"
+                "peak_rss_mb",
+                "simd"
             ],
             "{line}"
         );
         assert_eq!((fields[0].1, fields[1].1), (conv, b));
-        let v: Vec<f64> = fields[2..].iter().map(|f| f.1.parse().unwrap()).collect();
+        // The process's kernel path: the fastest this CPU has, unless DEEPRESOLVE_SIMD says.
+        assert_eq!(fields[7].1, SimdPath::best().as_str(), "{line}");
+        let v: Vec<f64> = fields[2..7].iter().map(|f| f.1.parse().unwrap()).collect();
         assert!(v.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
         // efficiency is gflops / sgemm_gflops
         assert!((v[3] - v[1] / v[2]).abs() < 2e-3, "{line}");
     }
+}
+
+/// `--simd` times each path in one run: per batch and conv, one line per path, in the order given.
+#[test]
+fn bench_simd_prints_a_line_per_kernel_path() {
+    if !SimdPath::Avx2.available() {
+        eprintln!("skipped: this CPU has only the scalar path");
+        return;
+    }
+    let out = run_bin(
+        &[
+            "bench",
+            "--model",
+            "tests/fixtures/pytorch/model.h5",
+            "--steps",
+            "1",
+            "--batch",
+            "2",
+            "--conv",
+            "direct",
+            "--simd",
+            "scalar,avx2",
+        ],
+        None,
+        120,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr_of(&out));
+    let paths: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit_once("simd=").map_or("", |p| p.1))
+        .collect();
+    assert_eq!(paths, ["scalar", "avx2"], "{text}");
+    assert!(text.contains("# kernels: scalar, avx2"), "{text}");
 }

@@ -6,6 +6,7 @@ use common::*;
 use deepresolve_mpi::ascent::{run_lane, AscentParams, Item};
 use deepresolve_mpi::model::native::save_native;
 use deepresolve_mpi::model::*;
+use deepresolve_mpi::network::simd::{self, SimdPath};
 use deepresolve_mpi::network::{ConvMode, Network, Plan, Reduce, Scorer};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -156,6 +157,7 @@ fn an_item_does_not_depend_on_its_batch_mates_or_slot() {
         return;
     }
     assert_eq!(sc.spectral_layers().len(), 1);
+    eprintln!("kernels: {}", simd::current().as_str());
     let n = sc.map_len();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let maps: Vec<f32> = (0..33 * n)
@@ -213,6 +215,53 @@ fn an_item_does_not_depend_on_its_batch_mates_or_slot() {
         "the FIM depends on the batch"
     );
     assert_eq!(last.score.to_bits(), lone[0].score.to_bits());
+}
+
+/// The test above once per kernel path this CPU has, each in a child
+/// process with `DEEPRESOLVE_SIMD` set (the path is chosen once per process).
+#[test]
+fn an_item_does_not_depend_on_its_batch_mates_on_every_kernel_path() {
+    if std::env::var_os("DEEPRESOLVE_TEST_CHILD").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut ran = 0;
+    for p in [SimdPath::Avx2, SimdPath::Avx512] {
+        if !p.available() {
+            eprintln!("{}: not on this CPU, not checked", p.as_str());
+            continue;
+        }
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([
+            "--exact",
+            "an_item_does_not_depend_on_its_batch_mates_or_slot",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(simd::ENV, p.as_str())
+        .env("DEEPRESOLVE_TEST_CHILD", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        let child = {
+            let _g = file_guard();
+            cmd.spawn().unwrap()
+        };
+        let out = child.wait_with_output().unwrap();
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{}: {log}", p.as_str());
+        assert!(
+            log.contains(&format!("kernels: {}", p.as_str())) && log.contains("1 passed"),
+            "{}: {log}",
+            p.as_str()
+        );
+        ran += 1;
+    }
+    assert!(ran > 0 || !SimdPath::Avx2.available());
 }
 
 /// A file's OFIV as a flat vector.

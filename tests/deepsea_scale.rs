@@ -66,6 +66,7 @@ fn write_results(path: &Path) {
         weights: String::new(),
         conv: "auto".into(),
         conv_paths: "direct".into(),
+        simd: "avx2".into(),
         input_length: 0,
     };
     let mut items = Vec::with_capacity(C * T);

@@ -27,6 +27,7 @@ mod pool;
 mod rectifier;
 mod recurrent_math;
 mod scorer;
+pub mod simd;
 mod skinny;
 mod upsample;
 mod weight_buf;

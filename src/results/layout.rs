@@ -90,6 +90,8 @@ pub const ADDED_LATER: &[(&str, Option<&str>)] = &[
     ("init", Some("normal")),
     ("keep", Some("best")),
     ("conv_paths", Some("direct")),
+    // Files before this attribute were made on the AVX2 kernels wherever the CPU had them.
+    ("simd", Some("avx2")),
 ];
 
 /// The value of one root attribute.
@@ -154,6 +156,7 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
         attr("reduce", Str(meta.reduce.clone()), true),
         attr("conv", Str(meta.conv.clone()), false),
         attr("conv_paths", Str(meta.conv_paths.clone()), true),
+        attr("simd", Str(meta.simd.clone()), true),
         attr("input_length", Int(meta.input_length as i64), false),
         attr("channels", Int(meta.k as i64), false),
         attr("positions", Int(meta.w as i64), false),

@@ -6,6 +6,7 @@ use super::lock;
 use super::reader::{ensemble_from, get_str};
 use crate::analysis::{gmm::GmmFloor, Ensemble, RunAnalysis};
 use crate::ascent::{ItemResult, ValidAscentParams};
+use crate::network::simd::{self, SimdPath};
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
@@ -43,6 +44,9 @@ pub struct RunMeta {
     /// (`direct`, or `LAYER:dft=N/L;…`): the two paths differ in the last bits.
     pub conv: String,
     pub conv_paths: String,
+    /// The kernels that made the file (`avx512`, `avx2`, `scalar`; see
+    /// `network::simd`): `scalar` differs from the other two in the last bits.
+    pub simd: String,
     /// `--input-length` (0: the model file's own length).
     pub input_length: usize,
 }
@@ -306,6 +310,20 @@ impl ResultsWriter {
                 ),
                 AttrValue::Real(x) => (number_or_missing(num(a.name)), number_or_missing(Some(*x))),
             };
+            if a.name == "simd" {
+                // AVX-512 and AVX2 make the same bits: either resumes the other.
+                let bits = |s: &str| SimdPath::parse(s).map(SimdPath::bits);
+                if bits(&was) != bits(&now) {
+                    return Err(Error::results(
+                        path,
+                        format!(
+                            "--resume on other kernels: the file was made on the {was} path, this run is on {now}, and the two give different bits; resume with {}={was} on a CPU that has it",
+                            simd::ENV
+                        ),
+                    ));
+                }
+                continue;
+            }
             if was != now && a.name == "conv_paths" {
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
                 return Err(Error::results(
