@@ -131,7 +131,8 @@ pub fn read_strings(c: &Container) -> Result<Vec<String>, String> {
 /// Variable-length strings live in the file's global heap, which libhdf5
 /// reads without checking: walk it first (see [`super::h5heap`]).
 fn check_heap(c: &Container) -> Result<(), String> {
-    let name = c.file().map_err(|e| e.to_string())?.filename();
+    // The object's own file name: `file()` would open one more file handle.
+    let name = c.filename();
     super::h5heap::check_file(std::path::Path::new(&name))
 }
 
