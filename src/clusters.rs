@@ -572,18 +572,7 @@ pub fn clusters(o: &ClustersOptions) -> Result<()> {
         None => None,
     };
     let lf = lc.as_ref().map(|l| move |i: usize, j: usize| l.get(i, j));
-    let notes = match &o.channels_file {
-        Some(p) => {
-            let db = match &o.match_db {
-                Some(m) => Some(crate::tomtom::read_meme(m)?),
-                None => None,
-            };
-            let n = ChannelNotes::read(p, db.as_deref())?;
-            n.check_fits(&r)?;
-            Some(n)
-        }
-        None => None,
-    };
+    let notes = ChannelNotes::for_run(o.channels_file.as_deref(), o.match_db.as_deref(), &r)?;
     let text = report(
         &r,
         &cl,

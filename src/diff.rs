@@ -158,18 +158,7 @@ pub fn diff(args: &DiffOptions) -> Result<()> {
             "--match DB names the motifs of a channels file: give --channels-file CH.h5 too".into(),
         ));
     }
-    let notes = match &args.channels_file {
-        Some(p) => {
-            let db = match &args.match_db {
-                Some(m) => Some(crate::tomtom::read_meme(m)?),
-                None => None,
-            };
-            let n = ChannelNotes::read(p, db.as_deref())?;
-            n.check_fits(&r)?;
-            Some(n)
-        }
-        None => None,
-    };
+    let notes = ChannelNotes::for_run(args.channels_file.as_deref(), args.match_db.as_deref(), &r)?;
     print!("{}", render_with(&r, a, b, args.top, notes.as_ref()));
     Ok(())
 }

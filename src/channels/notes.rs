@@ -105,6 +105,25 @@ fn consensus(pwm: &[[f64; 4]]) -> String {
 }
 
 impl ChannelNotes {
+    /// The notes a command's `--channels-file` (and `--match DB`) give for the
+    /// finished run `r`: read, matched, and checked to fit its channels.
+    pub fn for_run(
+        channels_file: Option<&Path>,
+        match_db: Option<&Path>,
+        r: &crate::results::FinishedRun,
+    ) -> Result<Option<ChannelNotes>> {
+        let Some(p) = channels_file else {
+            return Ok(None);
+        };
+        let db = match match_db {
+            Some(m) => Some(crate::tomtom::read_meme(m)?),
+            None => None,
+        };
+        let n = ChannelNotes::read(p, db.as_deref())?;
+        n.check_fits(r)?;
+        Ok(Some(n))
+    }
+
     /// Read `path` (a finished `channels` file) and, with `db`, match every
     /// channel's (untrimmed) PWM against it as `channels --match` does.
     pub fn read(path: &Path, db: Option<&[Motif]>) -> Result<ChannelNotes> {
