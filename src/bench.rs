@@ -39,6 +39,8 @@ pub enum BenchShape {
     Deepsea,
     /// A ChromBPNet tower scored on its counts head ([`chrombpnet_tower`]).
     Chrombpnet,
+    /// A long dilated residual tower, Basenji-sized in length ([`long_tower`]).
+    LongTower,
 }
 
 impl BenchOptions {
@@ -212,6 +214,79 @@ pub fn chrombpnet_tower() -> ModelSpec {
     }
 }
 
+/// The slowest case users bring: a long dilated residual tower. One-hot
+/// 4 × 32,768 → conv 32×21 + ReLU → 6 residual blocks (conv 32×k, k = 11, 21,
+/// 41, 11, 21, 41, dilation 1…32, + ReLU; the skip cropped to match; Add) →
+/// global average → dense 1. The blocks leave 30,858 positions; one ascent
+/// step of one item is ~26 GFLOP, so time it at small batches and one step.
+/// H is the first block's input (layer 1).
+pub fn long_tower() -> ModelSpec {
+    let f = 32;
+    let conv = |cin: usize, k: usize, dil: usize, seed: u64| LayerKind::Conv1D {
+        filters: f,
+        in_channels: cin,
+        kernel_size: k,
+        stride: 1,
+        dilation: dil,
+        padding: Padding::Valid,
+        activation: Activation::Relu,
+        kernel: weights(f * cin * k, cin * k, seed),
+        bias: Some(vec![0.01; f]),
+    };
+    let mut layers = vec![LayerSpec::chained("conv0", conv(4, 21, 1, 41), 0)];
+    let mut at = 1;
+    for (i, k) in [11usize, 21, 41, 11, 21, 41].into_iter().enumerate() {
+        let dil = 1 << i;
+        layers.push(LayerSpec::new(
+            format!("dil{i}"),
+            conv(f, k, dil, 42 + i as u64),
+            vec![at],
+        ));
+        let c = layers.len();
+        let half = dil * (k - 1) / 2;
+        layers.push(LayerSpec::new(
+            format!("crop{i}"),
+            LayerKind::Crop {
+                left: half,
+                right: half,
+            },
+            vec![at],
+        ));
+        layers.push(LayerSpec::new(
+            format!("add{i}"),
+            LayerKind::Merge(crate::model::MergeOp::Add),
+            vec![c, c + 1],
+        ));
+        at = layers.len();
+    }
+    layers.push(LayerSpec::new("gap", LayerKind::GlobalAvgPool1D, vec![at]));
+    layers.push(LayerSpec::new(
+        "counts",
+        LayerKind::Dense {
+            units: 1,
+            in_features: f,
+            activation: Activation::Linear,
+            kernel: weights(f, f, 49),
+            bias: Some(vec![0.0]),
+        },
+        vec![layers.len()],
+    ));
+    let counts = layers.len();
+    ModelSpec {
+        input_channels: 4,
+        input_width: 32_768,
+        layers,
+        outputs: vec![crate::model::OutputSpec {
+            name: "counts".into(),
+            tensor: counts,
+        }],
+        unscorable: Vec::new(),
+        tensor_names: vec![],
+        class_names: None,
+        source: "bench: long dilated residual tower, seeded random weights".into(),
+    }
+}
+
 /// Single-core sgemm rate on 2048² matrices, measured in rounds between the
 /// step rounds: a shared machine's speed drifts by ~20% within a minute, so
 /// the rate each figure is divided by is measured in the same window.
@@ -309,6 +384,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         (Some(p), _) => crate::model::load_model_sized(p, None, None, args.input_length)?,
         (None, BenchShape::Deepsea) => deepsea_tail(),
         (None, BenchShape::Chrombpnet) => chrombpnet_tower(),
+        (None, BenchShape::LongTower) => long_tower(),
     };
     // A model with several outputs is scored on its last one (the counts head).
     let outs = spec.output_list();
@@ -338,7 +414,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         Some(l) => spec
             .find_layer(l)
             .ok_or_else(|| crate::Error::Input(format!("--layer {l:?} not in the model")))?,
-        None if args.model.is_none() && args.shape == BenchShape::Chrombpnet => 1,
+        None if args.model.is_none() && args.shape != BenchShape::Deepsea => 1,
         None if args.model.is_none() => 0,
         None => {
             // The input of the layer after the last convolution (the paper's usual choice).

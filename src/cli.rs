@@ -320,6 +320,7 @@ pub struct DiffArgs {
 pub enum BenchShapeArg {
     Deepsea,
     Chrombpnet,
+    LongTower,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -508,7 +509,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// The random network to time when no --model is given: DeepSEA's tail
-    /// (480 × 60 → conv → dense → dense) or a ChromBPNet tower (scored on its counts head).
+    /// (480 × 60 → conv → dense → dense), a ChromBPNet tower (scored on its counts head), or a
+    /// long dilated residual tower (4 × 32,768, 32 channels, kernels 11–41; time it with small
+    /// --batch and --steps 1).
     #[arg(long, value_enum, default_value = "deepsea")]
     pub shape: BenchShapeArg,
     /// Layer for a real model (default: the input of the last convolution's successor).
@@ -603,6 +606,7 @@ impl BenchArgs {
             shape: match self.shape {
                 BenchShapeArg::Deepsea => BenchShape::Deepsea,
                 BenchShapeArg::Chrombpnet => BenchShape::Chrombpnet,
+                BenchShapeArg::LongTower => BenchShape::LongTower,
             },
             layer: self.layer.clone(),
             batch: self.batch.clone(),
