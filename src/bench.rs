@@ -514,3 +514,17 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The long tower is the size its docs give: the blocks' crops leave
+    /// 30,858 positions, and H is the first block's input.
+    #[test]
+    fn long_tower_has_its_documented_shape() {
+        let net = Network::from_spec(long_tower()).expect("the bench tower builds");
+        assert_eq!(net.input_shape(1), (32, 32_748));
+        assert_eq!(net.tensor_shape(19), (32, 30_858));
+    }
+}
