@@ -488,3 +488,33 @@ fn a_batch_invariant_scorer_refills_from_the_next_lane() {
         assert_eq!(items, lanes[*lane], "lane {lane} came back out of order");
     }
 }
+
+/// Items too big to share a sub-batch (a long tower) run one at a time, so a
+/// scorer on the direct path (sgemm) is batch-invariant too: the item's
+/// score and gradient are bitwise the same alone and at any slot of a batch.
+/// That is what lets tower runs refill lanes instead of draining them.
+#[test]
+fn items_that_run_alone_keep_a_direct_scorer_batch_invariant() {
+    let net = Network::new(&invariant_model()).unwrap();
+    let plan = Plan::new(&net, 0, None, None).unwrap();
+    let mut sc = Scorer::with_conv(&net, plan, 16, ConvMode::Direct);
+    assert!(sc.spectral_layers().is_empty());
+    sc.set_sub_batch_budget(1);
+    assert!(
+        sc.batch_invariant(),
+        "one item per sub-batch must make the scorer batch-invariant"
+    );
+    let n = sc.map_len();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+    let maps: Vec<f32> = (0..16 * n)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let classes: Vec<usize> = (0..16).map(|i| (i * 4) % 9).collect();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let (mut s1, mut g1) = (vec![0.0; 1], vec![0.0; n]);
+    sc.score_grad(&maps[5 * n..6 * n], &classes[5..6], &mut s1, &mut g1);
+    let (mut s, mut g) = (vec![0.0; 16], vec![0.0; 16 * n]);
+    sc.score_grad(&maps, &classes, &mut s, &mut g);
+    assert_eq!(s[5].to_bits(), s1[0].to_bits(), "score at slot 5 of 16");
+    assert_eq!(bits(&g[5 * n..6 * n]), bits(&g1), "gradient at slot 5 of 16");
+}

@@ -137,7 +137,15 @@ impl<'n> Scorer<'n> {
     /// does not promise it, so a direct convolution or a Dense layer on
     /// sgemm makes the scorer depend on its batch-mates. The recurrent layers
     /// and LayerNorm run each item on its own in a fixed order, so they keep it.
+    ///
+    /// A scorer whose items are too big to share a sub-batch (a long tower:
+    /// see `score_grad`) runs every item alone, through the same calls with
+    /// the same shapes whatever its batch, so it keeps the property on any
+    /// product, sgemm included.
     pub fn batch_invariant(&self) -> bool {
+        if self.sub_batch() == 1 {
+            return true;
+        }
         if !skinny::available() {
             return false;
         }
@@ -214,8 +222,7 @@ impl<'n> Scorer<'n> {
     ) {
         let b = classes.len();
         let n = self.map_len();
-        let per_item = self.sizes.iter().sum::<usize>() * 2 * std::mem::size_of::<f32>();
-        let chunk = (self.budget / per_item.max(1)).clamp(1, b.max(1));
+        let chunk = self.sub_batch().min(b.max(1));
         if chunk < b {
             for c0 in (0..b).step_by(chunk) {
                 let c1 = (c0 + chunk).min(b);
@@ -229,6 +236,13 @@ impl<'n> Scorer<'n> {
             return;
         }
         self.score_grad_batch(h, classes, scores, grad)
+    }
+
+    /// Items per sub-batch: as many as keep their maps and gradients within
+    /// the budget, at least one. It depends on the shapes alone.
+    fn sub_batch(&self) -> usize {
+        let per_item = self.sizes.iter().sum::<usize>() * 2 * std::mem::size_of::<f32>();
+        (self.budget / per_item.max(1)).max(1)
     }
 
     fn score_grad_batch(
