@@ -696,9 +696,12 @@ impl Figure for ClassFigure<'_> {
         // Row guides and labels.
         let row_step = label_step(self.sh as f64, 14.0);
         let w = &r.weight[ci * t..(ci + 1) * t];
-        let wsum: f32 = w.iter().sum();
+        // A masked (NaN) weight is left out of the shares (plot::bad_values).
+        let wsum: f32 = w.iter().filter(|x| x.is_finite()).sum();
         let share = |row: usize| {
-            if wsum > 0.0 {
+            if !w[row].is_finite() {
+                f32::NAN
+            } else if wsum > 0.0 {
                 w[row] / wsum
             } else {
                 1.0 / t as f32
@@ -742,7 +745,10 @@ impl Figure for ClassFigure<'_> {
             if row < t {
                 label(
                     area,
-                    &format!("w {:.0}%", 100.0 * share(row)),
+                    &match share(row) {
+                        s if s.is_finite() => format!("w {:.0}%", 100.0 * s),
+                        _ => "w ?".to_string(),
+                    },
                     (x1 + 10, y),
                     SMALL,
                     &GREY,

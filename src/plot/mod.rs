@@ -13,6 +13,7 @@
 //! results file gets `channels_logos`, the logo sheet of its channels' PWMs.
 //!
 //! Text is set in DejaVu Sans, compiled in, so no system font is needed.
+pub mod bad_values;
 pub mod bars;
 pub mod class_figure;
 pub mod heatmap;
@@ -312,7 +313,8 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
     if crate::channels::file::is_channels_file(&args.results) {
         return logo::plot_channels(args);
     }
-    let r = FinishedRun::read(&args.results)?;
+    let mut r = FinishedRun::read(&args.results)?;
+    bad_values::warn_and_mask(&mut r);
     if args.logos {
         return logo::plot_logos(args, &r);
     }

@@ -77,7 +77,9 @@ pub fn report(o: &ReportOptions) -> Result<()> {
     }
     refuse_over_inputs(o)?;
     let cut = Cut::from_options(o.cut, o.k)?;
-    let run = FinishedRun::read(&o.results)?;
+    let mut run = FinishedRun::read(&o.results)?;
+    // The same check as `plot`'s: the page's figures and numbers leave bad values out.
+    crate::plot::bad_values::warn_and_mask(&mut run);
     let db = match &o.match_db {
         Some(p) => Some(crate::tomtom::read_meme(p)?),
         None => None,

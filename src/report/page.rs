@@ -186,7 +186,13 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
         let rank = r.rank_row(ci);
         let ofiv = r.ofiv_row(ci);
         let scores = &r.score[ci * r.t..(ci + 1) * r.t];
-        let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / r.t.max(1) as f64;
+        // Bad scores were masked to NaN (plot::bad_values): the mean leaves them out.
+        let good: Vec<f64> = scores
+            .iter()
+            .map(|&s| s as f64)
+            .filter(|s| s.is_finite())
+            .collect();
+        let mean = good.iter().sum::<f64>() / good.len().max(1) as f64;
         let top_ch = rank[0];
         let _ = write!(
             h,
