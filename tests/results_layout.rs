@@ -320,3 +320,92 @@ fn resume_recomputes_only_lanes_with_lost_restarts() {
     assert!(log.contains("done: 10 items"), "{log}");
     assert_same_datasets(&full, &cut);
 }
+
+/// Issue 27: the GMM floor acts only in the analysis rank 0 makes after the
+/// ascent, so it is not part of the run's identity: `--resume` with another
+/// floor keeps /ascent, makes /analysis again with the new floor, records it
+/// in `gmm_floor` and says so in one line; the same floor says nothing.
+#[test]
+fn resume_with_another_gmm_floor_reanalyses_and_records_it() {
+    let d = tmpdir("resume_floor");
+    let out = d.join("r.h5");
+    let o = run_small_with(&out, &["--quiet", "--gmm-floor", "absolute"]);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let attrs = |p: &Path| {
+        let f = hdf5::File::open(p).unwrap();
+        let resumed = f
+            .attr("resume")
+            .and_then(|a| a.read_scalar::<i64>())
+            .unwrap_or(0);
+        (str_attr(&f, "gmm_floor"), resumed)
+    };
+    assert_eq!(attrs(&out), (Some("absolute".into()), 0));
+    let before = d.join("before.h5");
+    std::fs::copy(&out, &before).unwrap();
+    let o = run_small_with(&out, &["--quiet", "--resume", "--gmm-floor", "absolute"]);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(!log.contains("gmm-floor"), "{log}");
+    assert_eq!(attrs(&out), (Some("absolute".into()), 1));
+    let o = run_small_with(&out, &["--quiet", "--resume"]);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("--resume with --gmm-floor relative: its /analysis was made with --gmm-floor absolute; it is made again with relative"),
+        "{log}"
+    );
+    assert_eq!(attrs(&out), (Some("relative".into()), 2));
+    let read = |p: &Path, name: &str| -> Vec<f32> {
+        hdf5::File::open(p)
+            .unwrap()
+            .dataset(name)
+            .unwrap()
+            .read_raw()
+            .unwrap()
+    };
+    assert_eq!(read(&before, "ascent/fiv"), read(&out, "ascent/fiv"));
+    // the new /analysis is the one `analyze --gmm-floor relative` makes
+    let o = run_bin(
+        &[
+            "analyze",
+            before.to_str().unwrap(),
+            "--gmm-floor",
+            "relative",
+        ],
+        None,
+        60,
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_same_datasets(&before, &out);
+}
+
+/// Issue 27: a one-class run of a class the ascent cannot raise above 0 (class
+/// A of this random model scores −0.15) says in words why it is flagged and
+/// that comparing with other classes needs at least two — not "NaN × the
+/// median class score".
+#[test]
+fn a_one_class_run_says_why_in_words() {
+    let d = tmpdir("one_class");
+    let out = d.join("r.h5");
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "flatten_7", out.to_str().unwrap());
+    a.extend([
+        "--restarts",
+        "5",
+        "--classes",
+        "0",
+        "--batch",
+        "2",
+        "--lane",
+        "3",
+    ]);
+    let o = run_bin(&a, None, 60);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(!log.contains("NaN"), "{log}");
+    assert!(
+        log.contains("class classA: not learned: its median ascent score is -0.")
+            && log.contains("— not above 0: no restart found a map the model scores positively for this class. With one class in the run there is no other class to compare it with (that needs at least two)"),
+        "{log}"
+    );
+}

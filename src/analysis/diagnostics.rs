@@ -129,16 +129,45 @@ pub fn check_classes(
         .collect()
 }
 
+/// Why a class is "not learned", in words. The ratio to the median class
+/// score is NaN when that median is ≤ 0 — always so in a one-class run whose
+/// class scores ≤ 0, as the class is its own median — and a bare "NaN" would
+/// say nothing about what happened.
+fn not_learned_line(name: &str, ch: &ClassCheck, classes: usize) -> String {
+    let s = ch.score;
+    let head = format!("class {name}: not learned: its median ascent score is {s}");
+    const NOT_ABOVE_0: &str =
+        " — not above 0: no restart found a map the model scores positively for this class";
+    let why = if classes == 1 {
+        format!(
+            "{NOT_ABOVE_0}. With one class in the run there is no other class to compare it with \
+             (that needs at least two), so only a score ≤ 0 can flag it"
+        )
+    } else if s.is_nan() || s <= 0.0 {
+        if ch.score_ratio.is_nan() {
+            format!(
+                "{NOT_ABOVE_0} (the run's median class score is not above 0 either, \
+                 so there is no ratio to it)"
+            )
+        } else {
+            NOT_ABOVE_0.to_string()
+        }
+    } else {
+        format!(
+            ", only {:.3} × the median class score of the run (below {NOT_LEARNED_RATIO}): the ascent cannot raise it as it raises the others",
+            ch.score_ratio
+        )
+    };
+    format!("{head}{why}; its OFIV ranks noise")
+}
+
 /// One line per flagged class for the log (empty if none is flagged).
 pub fn describe(checks: &[ClassCheck], names: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for (ci, ch) in checks.iter().enumerate() {
         let name = names.get(ci).map_or_else(|| ci.to_string(), |n| n.clone());
         if ch.not_learned {
-            out.push(format!(
-                "class {name}: not learned (median ascent score {} = {:.3} × the median class score); its OFIV ranks noise",
-                ch.score, ch.score_ratio
-            ));
+            out.push(not_learned_line(&name, ch, checks.len()));
         }
         if ch.collapsed {
             out.push(format!(
@@ -188,5 +217,29 @@ mod tests {
         assert!(one[0].restart_correlation.is_nan());
         let neg = check_classes(&fiv[..4], &[-3.0], &il[..4], 1, 1, 4);
         assert!(neg[0].not_learned);
+        // the one-class line says what happened in words, not "NaN ×"
+        let line = &describe(&neg, &["solo".into()])[0];
+        assert!(!line.contains("NaN"), "{line}");
+        assert_eq!(
+            line,
+            "class solo: not learned: its median ascent score is -3 — not above 0: no restart found \
+             a map the model scores positively for this class. With one class in the run there is no \
+             other class to compare it with (that needs at least two), so only a score ≤ 0 can flag \
+             it; its OFIV ranks noise"
+        );
+        let low = &describe(&ch, &[])[1];
+        assert!(
+            low.starts_with("class 2: not learned: its median ascent score is 0.5, only 0.013 × the median class score of the run (below 0.1)"),
+            "{low}"
+        );
+        // several classes, all ≤ 0: no ratio, said in words
+        let all_neg = check_classes(&fiv[..8], &[-1.0, -2.0], &il[..8], 2, 1, 4);
+        let lines = describe(&all_neg, &[]);
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines.iter().all(|l| !l.contains("NaN")
+                && l.contains("the run's median class score is not above 0 either")),
+            "{lines:?}"
+        );
     }
 }

@@ -54,7 +54,19 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
     for (j, job) in jobs.iter().enumerate() {
         // A multi-model --resume also starts the files that were never made.
         let (file, d) = if args.resume && (args.models.is_none() || job.out.exists()) {
-            ResultsWriter::resume(&job.out, &job.meta)?
+            let (f, d) = ResultsWriter::resume(&job.out, &job.meta)?;
+            // The floor is not part of the run's identity: it acts only in
+            // the analysis rank 0 makes once the ascent is complete, so the
+            // same /ascent is analysed again with this run's floor and the
+            // new mode recorded. Said even with --quiet: it changes /analysis.
+            let now = args.gmm_floor.name();
+            if let Some(was) = f.analysed_gmm_floor().filter(|w| w != now) {
+                eprintln!(
+                    "deepresolve-mpi: {}: --resume with --gmm-floor {now}: its /analysis was made with --gmm-floor {was}; it is made again with {now} (the floor changes only the analysis, not the ascent)",
+                    job.out.display()
+                );
+            }
+            (f, d)
         } else {
             let f = ResultsWriter::create(&job.out, &job.meta, args.overwrite)?;
             (f, vec![0; job.items.len()])

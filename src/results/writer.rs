@@ -454,6 +454,15 @@ impl ResultsWriter {
         })
     }
 
+    /// The floor mode the file's `/analysis` was made with, or `None` when
+    /// it has no `/analysis` yet (an interrupted run: the attribute is
+    /// written with `/analysis`, so there is nothing to compare a resume
+    /// against). An analysed file without the attribute predates it: `absolute`.
+    pub fn analysed_gmm_floor(&self) -> Option<String> {
+        self.file.group(ANALYSIS).ok()?;
+        Some(get_str(&self.file, ATTR_GMM_FLOOR).unwrap_or_else(|| GMM_FLOOR_BEFORE.into()))
+    }
+
     /// `/classes/names` (empty if unreadable: the names only label log lines).
     pub fn class_names(&self) -> Vec<String> {
         self.file
