@@ -516,5 +516,9 @@ fn items_that_run_alone_keep_a_direct_scorer_batch_invariant() {
     let (mut s, mut g) = (vec![0.0; 16], vec![0.0; 16 * n]);
     sc.score_grad(&maps, &classes, &mut s, &mut g);
     assert_eq!(s[5].to_bits(), s1[0].to_bits(), "score at slot 5 of 16");
-    assert_eq!(bits(&g[5 * n..6 * n]), bits(&g1), "gradient at slot 5 of 16");
+    assert_eq!(
+        bits(&g[5 * n..6 * n]),
+        bits(&g1),
+        "gradient at slot 5 of 16"
+    );
 }
