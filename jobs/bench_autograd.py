@@ -17,20 +17,9 @@ import time
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import h5py
 import numpy as np
 
-
-def load(path):
-    with h5py.File(path, "r") as f:
-        g = f["layers"]
-        conv, d1, d2 = g["0000"], g["0002"], g["0003"]
-        return dict(
-            W=conv["kernel"][:], b=conv["bias"][:],
-            K1=d1["kernel"][:], b1=d1["bias"][:],
-            K2=d2["kernel"][:], b2=d2["bias"][:],
-            shape=tuple(int(v) for v in f.attrs["input_shape"]),
-        )
+from bench_numpy import load  # the same weights, read the same way
 
 
 def torch_step(m):

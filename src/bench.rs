@@ -119,6 +119,34 @@ pub fn deepsea_tail() -> ModelSpec {
     }
 }
 
+/// One residual block of the bench towers: `conv` (a valid dilated
+/// convolution) on tensor `at`, the skip cropped by `half` on each side to
+/// match, and their sum. Returns the tensor the next block reads.
+fn residual_block(
+    layers: &mut Vec<LayerSpec>,
+    i: usize,
+    conv: LayerKind,
+    half: usize,
+    at: usize,
+) -> usize {
+    layers.push(LayerSpec::new(format!("dil{i}"), conv, vec![at]));
+    let c = layers.len();
+    layers.push(LayerSpec::new(
+        format!("crop{i}"),
+        LayerKind::Crop {
+            left: half,
+            right: half,
+        },
+        vec![at],
+    ));
+    layers.push(LayerSpec::new(
+        format!("add{i}"),
+        LayerKind::Merge(crate::model::MergeOp::Add),
+        vec![c, c + 1],
+    ));
+    layers.len()
+}
+
 /// ChromBPNet/BPNet at its published size: one-hot 4 × 2114 → conv 64×21 +
 /// ReLU → 8 residual blocks (conv 64×3, dilation 2…256, + ReLU; the skip
 /// cropped to match; Add) → a profile head (conv 1×75 → crop to 1000 →
@@ -145,26 +173,8 @@ pub fn chrombpnet_tower() -> ModelSpec {
     let mut at = 1; // the tensor the next block reads
     for i in 1..=8 {
         let dil = 1 << i;
-        layers.push(LayerSpec::new(
-            format!("dil{i}"),
-            conv(f, 3, dil, Activation::Relu, 11 + i as u64),
-            vec![at],
-        ));
-        let c = layers.len();
-        layers.push(LayerSpec::new(
-            format!("crop{i}"),
-            LayerKind::Crop {
-                left: dil,
-                right: dil,
-            },
-            vec![at],
-        ));
-        layers.push(LayerSpec::new(
-            format!("add{i}"),
-            LayerKind::Merge(crate::model::MergeOp::Add),
-            vec![c, c + 1],
-        ));
-        at = layers.len();
+        let kind = conv(f, 3, dil, Activation::Relu, 11 + i as u64);
+        at = residual_block(&mut layers, i, kind, dil, at);
     }
     // 2094 − 2·(2 + … + 256) = 1074 positions; conv 75 → 1000.
     layers.push(LayerSpec::new(
@@ -237,27 +247,13 @@ pub fn long_tower() -> ModelSpec {
     let mut at = 1;
     for (i, k) in [11usize, 21, 41, 11, 21, 41].into_iter().enumerate() {
         let dil = 1 << i;
-        layers.push(LayerSpec::new(
-            format!("dil{i}"),
+        at = residual_block(
+            &mut layers,
+            i,
             conv(f, k, dil, 42 + i as u64),
-            vec![at],
-        ));
-        let c = layers.len();
-        let half = dil * (k - 1) / 2;
-        layers.push(LayerSpec::new(
-            format!("crop{i}"),
-            LayerKind::Crop {
-                left: half,
-                right: half,
-            },
-            vec![at],
-        ));
-        layers.push(LayerSpec::new(
-            format!("add{i}"),
-            LayerKind::Merge(crate::model::MergeOp::Add),
-            vec![c, c + 1],
-        ));
-        at = layers.len();
+            dil * (k - 1) / 2,
+            at,
+        );
     }
     layers.push(LayerSpec::new("gap", LayerKind::GlobalAvgPool1D, vec![at]));
     layers.push(LayerSpec::new(
