@@ -220,6 +220,7 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
         conv_paths: crate::network::conv1d_spectral::describe(&net, &plan, a.conv, a.batch),
         simd: crate::network::simd::current().as_str().into(),
         input_length: a.input_length.unwrap_or(0),
+        gmm_floor: a.gmm_floor,
     };
     let items = items(&meta.classes, meta.restarts);
     let lanes = lane_ranges(items.len(), lane);

@@ -68,6 +68,8 @@ fn write_results(path: &Path) {
         conv_paths: "direct".into(),
         simd: "avx2".into(),
         input_length: 0,
+        // as the files made before the floor was recorded at creation
+        gmm_floor: deepresolve_mpi::analysis::gmm::GmmFloor::Absolute,
     };
     let mut items = Vec::with_capacity(C * T);
     for c in 0..C {

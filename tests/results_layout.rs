@@ -11,6 +11,11 @@ use std::process::Output;
 /// `run` of the PyTorch fixture's flatten_7 to OUT (5 restarts of classes 0 and 2),
 /// then EXTRA options.
 fn run_small_with(out: &Path, extra: &[&str]) -> Output {
+    run_small_env(out, extra, &[])
+}
+
+/// [`run_small_with`] with extra environment variables.
+fn run_small_env(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let m = fixture("pytorch/model.h5");
     let mut a = run_base(&m, "flatten_7", out.to_str().unwrap());
     a.extend([
@@ -24,7 +29,7 @@ fn run_small_with(out: &Path, extra: &[&str]) -> Output {
         "3",
     ]);
     a.extend(extra);
-    run_bin(&a, None, 60)
+    run_bin_env(&a, None, 60, env)
 }
 
 fn run_small(out: &Path) {
@@ -377,6 +382,94 @@ fn resume_with_another_gmm_floor_reanalyses_and_records_it() {
     );
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_same_datasets(&before, &out);
+}
+
+/// A run killed during its ascent (before `/analysis`) has recorded the
+/// `--gmm-floor` it was started with; `--resume` with the same floor says
+/// nothing, with another it says so in one line and analyses with the new one
+/// (the `/analysis` that `analyze --gmm-floor` of the same ascent makes); a
+/// file made before the floor was recorded at creation resumes silently.
+#[test]
+fn resume_of_an_interrupted_run_with_another_gmm_floor_says_so() {
+    let d = tmpdir("resume_floor_cut");
+    let cut = d.join("cut.h5");
+    let o = run_small_env(
+        &cut,
+        &["--quiet", "--gmm-floor", "absolute"],
+        &[("DEEPRESOLVE_TEST_ABORT_AFTER_LANES", "1")],
+    );
+    let log = stderr_of(&o);
+    assert!(
+        !o.status.success() && log.contains("killing rank 0 after 1 lanes"),
+        "{log}"
+    );
+    {
+        let f = hdf5::File::open(&cut).unwrap();
+        assert_eq!(str_attr(&f, "status").as_deref(), Some("running"));
+        assert!(
+            f.group("analysis").is_err(),
+            "an interrupted run has /analysis"
+        );
+        assert_eq!(str_attr(&f, "gmm_floor").as_deref(), Some("absolute"));
+        let done: Vec<u8> = f.dataset("ascent/done").unwrap().read_raw().unwrap();
+        assert!(done.contains(&0) && done.contains(&1), "{done:?}");
+    }
+    let (same, other, old) = (d.join("same.h5"), d.join("other.h5"), d.join("old.h5"));
+    for p in [&same, &other, &old] {
+        std::fs::copy(&cut, p).unwrap();
+    }
+    {
+        let _g = file_guard();
+        hdf5::File::open_rw(&old)
+            .unwrap()
+            .delete_attr("gmm_floor")
+            .unwrap();
+    }
+    let floor = |p: &Path| str_attr(&hdf5::File::open(p).unwrap(), "gmm_floor");
+    let o = run_small_with(&same, &["--quiet", "--resume", "--gmm-floor", "absolute"]);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(!log.contains("gmm-floor"), "{log}");
+    assert_eq!(floor(&same).as_deref(), Some("absolute"));
+    let o = run_small_with(&other, &["--quiet", "--resume"]);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("--resume with --gmm-floor relative: the run was started with --gmm-floor absolute; its /analysis is made with relative (the floor changes only the analysis, not the ascent)"),
+        "{log}"
+    );
+    assert_eq!(log.matches("gmm-floor").count(), 2, "one line: {log}");
+    assert_eq!(floor(&other).as_deref(), Some("relative"));
+    let o = run_small_with(&old, &["--quiet", "--resume"]);
+    let log = stderr_of(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(!log.contains("gmm-floor"), "{log}");
+    assert_eq!(floor(&old).as_deref(), Some("relative"));
+    assert_same_datasets(&old, &other);
+    // `other` is the same ascent as `same`, analysed with the relative floor
+    let again = d.join("again.h5");
+    std::fs::copy(&same, &again).unwrap();
+    let o = run_bin(
+        &[
+            "analyze",
+            again.to_str().unwrap(),
+            "--gmm-floor",
+            "relative",
+        ],
+        None,
+        60,
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_same_datasets(&again, &other);
+    let bic = |p: &Path| -> Vec<f64> {
+        hdf5::File::open(p)
+            .unwrap()
+            .dataset("analysis/gmm_bic")
+            .unwrap()
+            .read_raw()
+            .unwrap()
+    };
+    assert_ne!(bic(&same), bic(&other), "the two floors fit alike here");
 }
 
 /// Issue 27: a one-class run of a class the ascent cannot raise above 0 (class

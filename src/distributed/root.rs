@@ -9,7 +9,7 @@ use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
 use crate::job::{prepare_all, Job, RunConfig};
 use crate::network::Scorer;
 use crate::progress::Progress;
-use crate::results::{lock, ResultsWriter};
+use crate::results::{lock, RecordedFloor, ResultsWriter};
 use crate::{Error, Result};
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -57,12 +57,21 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
             let (f, d) = ResultsWriter::resume(&job.out, &job.meta)?;
             // The floor is not part of the run's identity: it acts only in
             // the analysis rank 0 makes once the ascent is complete, so the
-            // same /ascent is analysed again with this run's floor and the
-            // new mode recorded. Said even with --quiet: it changes /analysis.
+            // same /ascent is analysed with this run's floor, which `finish`
+            // records. Said even with --quiet: it changes /analysis.
             let now = args.gmm_floor.name();
-            if let Some(was) = f.analysed_gmm_floor().filter(|w| w != now) {
+            let said = match f.recorded_gmm_floor() {
+                Some(RecordedFloor::Analysed(was)) if was != now => Some(format!(
+                    "its /analysis was made with --gmm-floor {was}; it is made again with {now}"
+                )),
+                Some(RecordedFloor::Started(was)) if was != now => Some(format!(
+                    "the run was started with --gmm-floor {was}; its /analysis is made with {now}"
+                )),
+                _ => None,
+            };
+            if let Some(said) = said {
                 eprintln!(
-                    "deepresolve-mpi: {}: --resume with --gmm-floor {now}: its /analysis was made with --gmm-floor {was}; it is made again with {now} (the floor changes only the analysis, not the ascent)",
+                    "deepresolve-mpi: {}: --resume with --gmm-floor {now}: {said} (the floor changes only the analysis, not the ascent)",
                     job.out.display()
                 );
             }

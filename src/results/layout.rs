@@ -72,9 +72,10 @@ pub const ATTR_RESUME: &str = "resume";
 pub const ATTR_MODEL: &str = "model";
 pub const ATTR_LAYER: &str = "layer";
 pub const ATTR_LAYER_INDEX: &str = "layer_index";
-/// The GMM's covariance floor mode of `/analysis` (`relative` or
-/// `absolute`); written with `/analysis`. A file without it was analysed with
-/// `absolute`.
+/// The GMM's covariance floor mode (`relative` or `absolute`): the run's
+/// `--gmm-floor`, written when the file is created, and the mode of
+/// `/analysis`, written again with it. An analysed file without it was
+/// analysed with `absolute`.
 pub const ATTR_GMM_FLOOR: &str = "gmm_floor";
 pub const GMM_FLOOR_BEFORE: &str = "absolute";
 pub const STATUS_RUNNING: &str = "running";
@@ -160,5 +161,6 @@ pub fn provenance(meta: &RunMeta, out: &Path) -> Vec<Attr> {
         attr("input_length", Int(meta.input_length as i64), false),
         attr("channels", Int(meta.k as i64), false),
         attr("positions", Int(meta.w as i64), false),
+        attr(ATTR_GMM_FLOOR, Str(meta.gmm_floor.name().into()), false),
     ]
 }

@@ -12,4 +12,4 @@ mod writer;
 
 pub use layout::{FORMAT, FORMAT_VERSION};
 pub use reader::{read_ensemble, FinishedRun};
-pub use writer::{ResultsWriter, RunMeta};
+pub use writer::{RecordedFloor, ResultsWriter, RunMeta};

@@ -49,6 +49,10 @@ pub struct RunMeta {
     pub simd: String,
     /// `--input-length` (0: the model file's own length).
     pub input_length: usize,
+    /// `--gmm-floor`: not part of the identity (it acts only on `/analysis`);
+    /// recorded when the file is created, so a resume of a run interrupted
+    /// before its analysis knows the floor the run was started with.
+    pub gmm_floor: GmmFloor,
 }
 
 /// Test-only (docs/running.md, "Long jobs"): rank 0 kills itself with SIGKILL just
@@ -76,6 +80,15 @@ fn write_point() {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
+}
+
+/// The GMM floor mode a results file records (root attribute `gmm_floor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedFloor {
+    /// The mode its `/analysis` was made with.
+    Analysed(String),
+    /// No `/analysis` yet: the `--gmm-floor` the run was started with.
+    Started(String),
 }
 
 /// A results file open for writing.
@@ -454,13 +467,17 @@ impl ResultsWriter {
         })
     }
 
-    /// The floor mode the file's `/analysis` was made with, or `None` when
-    /// it has no `/analysis` yet (an interrupted run: the attribute is
-    /// written with `/analysis`, so there is nothing to compare a resume
-    /// against). An analysed file without the attribute predates it: `absolute`.
-    pub fn analysed_gmm_floor(&self) -> Option<String> {
-        self.file.group(ANALYSIS).ok()?;
-        Some(get_str(&self.file, ATTR_GMM_FLOOR).unwrap_or_else(|| GMM_FLOOR_BEFORE.into()))
+    /// The floor mode the file records: that of its `/analysis` when it has
+    /// one (an analysed file without the attribute predates it: `absolute`),
+    /// else the `--gmm-floor` the interrupted run was started with (`None`
+    /// for a file made before the attribute was written at creation).
+    pub fn recorded_gmm_floor(&self) -> Option<RecordedFloor> {
+        let stored = get_str(&self.file, ATTR_GMM_FLOOR);
+        if self.file.group(ANALYSIS).is_ok() {
+            let name = stored.unwrap_or_else(|| GMM_FLOOR_BEFORE.into());
+            return Some(RecordedFloor::Analysed(name));
+        }
+        stored.map(RecordedFloor::Started)
     }
 
     /// `/classes/names` (empty if unreadable: the names only label log lines).
