@@ -5,6 +5,11 @@ matrix) as a MEME minimal-format file, from the JASPAR SQLite database that the
 
     python3 jobs/make_jaspar.py [--release JASPAR2024] [--out data/JASPAR2024_CORE_vertebrates_non-redundant.meme]
 
+The two bundled files were made with pyjaspar 4.0.0 (each is the same file on
+a rerun): the default, JASPAR2024 (879 motifs), and `--release JASPAR2018`
+(579 motifs), the release of the DeepResolve paper's Table 1 and of the IDs in
+the authors' tf_motifs.tsv.
+
 JASPAR is distributed under CC BY 4.0; the attribution goes into the file
 header (MEME readers skip lines before the first MOTIF that they do not know).
 """
@@ -14,6 +19,8 @@ from pyjaspar import jaspardb
 import pyjaspar
 
 CITATION = {
+    "JASPAR2018": "Khan A, et al. JASPAR 2018: update of the open-access database of transcription "
+    "factor binding profiles and its web framework. Nucleic Acids Res. 2018;46(D1):D260-D266.",
     "JASPAR2024": "Rauluseviciute I, et al. JASPAR 2024: 20th anniversary of the open-access "
     "database of transcription factor binding profiles. Nucleic Acids Res. 2024;52(D1):D174-D182.",
     "JASPAR2026": "JASPAR 2026 (jaspar.elixir.no).",

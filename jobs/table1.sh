@@ -14,6 +14,9 @@
 # KEEP change them; INIT=normal KEEP=best is this program's default), and the
 # GMM with scikit-learn's absolute covariance floor as the authors' analysis
 # (GMM_FLOOR=relative for this program's default). Extra options go to `run`.
+# JASPAR: the motif database, 2024 (default) or 2018 (the paper's release, the
+# one tf_motifs.tsv's IDs come from), both bundled under data/, or a MEME file
+# (a relative path is from the repository, as MODELS_DIR and OUT_DIR).
 # BIN: a prebuilt binary to use instead of building
 # target/release/deepresolve-mpi.
 set -euo pipefail
@@ -22,6 +25,15 @@ models=${1:-../shared/fixtures/keras1-deepresolve-422tf/all}
 out=${2:-results/table1}
 shift $(( $# > 2 ? 2 : $# ))
 [ "${1:-}" = "--" ] && shift
+case "${JASPAR:-2024}" in
+    2018 | 2024) db=data/JASPAR${JASPAR:-2024}_CORE_vertebrates_non-redundant.meme ;;
+    *) db=$JASPAR ;;
+esac
+[ -f "$db" ] || {
+    echo "table1: JASPAR=${JASPAR:-2024}: no such file; give 2018 or 2024 (bundled under data/) or a MEME file" >&2
+    exit 2
+}
+echo "table1: motif database $db"
 . jobs/setup.sh
 if [ -z "${BIN:-}" ]; then
     cargo build --release -q
@@ -29,7 +41,6 @@ fi
 bin=${BIN:-target/release/deepresolve-mpi}
 settings=(--lambda "${LAMBDA:-2.8}" --lr "${LR:-0.01}" --init "${INIT:-uniform}" --keep "${KEEP:-final}")
 [ -n "${GMM_FLOOR-absolute}" ] && settings+=(--gmm-floor "${GMM_FLOOR-absolute}")
-db=data/JASPAR2024_CORE_vertebrates_non-redundant.meme
 tsv="$models/tf_motifs.tsv"
 [ -f "$tsv" ] || { echo "table1: no $tsv"; exit 1; }
 mkdir -p "$out/motifs"
@@ -55,7 +66,7 @@ while read -r arch e weights; do
         --out "$out/motifs/$e.tsv"
 done < "$list"
 # The experiment's matrix by its base ID (MA0139.1 in JASPAR 2018 is MA0139.x
-# in the bundled JASPAR 2024); a filter counts if its p-value against it is
+# in JASPAR 2024; the 2018 file has the very IDs); a filter counts if its p-value against it is
 # below the threshold; filters are named <class>_rank<r>_ch<k>.
 summary=$(
     tail -n +2 "$tsv" | while IFS=$'\t' read -r e factor jid jname; do

@@ -2,6 +2,7 @@
 //! defaults and the user's options, and the user's options win. The scripts
 //! run here under bash with a fake `srun`, `scontrol` and `mpirun` first on
 //! PATH that write down their arguments (or hand them to the real mpirun).
+//! jobs/table1.sh matches against the JASPAR release it is given.
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
@@ -435,4 +436,97 @@ fn slurm_sh_requeues_calibrate_to_rerun_it() {
     );
     let sc = std::fs::read_to_string(log.join("scontrol.args")).expect("scontrol not called");
     assert_eq!(sc, "requeue\n77\n");
+}
+
+/// The motif database `JASPAR` names (2018 or 2024, both bundled) is the one
+/// `match` searches: on two of the authors' models (CTCF, USF2) each table
+/// names only that release's IDs — the experiment's JASPAR 2018 matrix itself
+/// with 2018, its revision with 2024 — and counts the known motif for both.
+/// Any other value stops the script with one message before anything runs.
+#[test]
+fn table1_sh_matches_against_the_jaspar_release_it_is_given() {
+    let d = tmpdir("table1-jaspar");
+    let table1 = |jaspar: &str, models: &Path, out: &Path| {
+        Command::new("bash")
+            .arg(script("table1.sh"))
+            .args([models, out])
+            .env("JASPAR", jaspar)
+            .env("RANKS", "1")
+            .env("BIN", env!("CARGO_BIN_EXE_deepresolve-mpi"))
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+            .env("OPENBLAS_NUM_THREADS", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = table1("1999", &d.join("models"), &d.join("bad"));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("JASPAR=1999: no such file; give 2018 or 2024"),
+        "{}",
+        stderr_of(&o)
+    );
+    assert!(!d.join("bad").exists(), "table1.sh went on");
+
+    let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/keras1-deepresolve-422tf/all");
+    if !all.is_dir() {
+        println!("skipping the runs: ../shared/fixtures/keras1-deepresolve-422tf absent");
+        return;
+    }
+    let models = d.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let tsv = std::fs::read_to_string(all.join("tf_motifs.tsv")).unwrap();
+    let ctcf = "wgEncodeAwgTfbsBroadDnd41CtcfUniPk";
+    let usf2 = "wgEncodeAwgTfbsSydhH1hescUsf2IggrabUniPk";
+    let mut rows = vec![tsv.lines().next().unwrap().to_string()];
+    for e in [ctcf, usf2] {
+        let _ = std::fs::remove_file(models.join(e));
+        std::os::unix::fs::symlink(all.join(e), models.join(e)).unwrap();
+        rows.extend(
+            tsv.lines()
+                .filter(|l| l.starts_with(&format!("{e}\t")))
+                .map(str::to_string),
+        );
+    }
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    std::fs::write(models.join("tf_motifs.tsv"), rows.join("\n") + "\n").unwrap();
+    for (year, ctcf_id) in [("2018", "MA0139.1"), ("2024", "MA0139.2")] {
+        let db = format!("data/JASPAR{year}_CORE_vertebrates_non-redundant.meme");
+        let ids: Vec<String> =
+            deepresolve_mpi::tomtom::read_meme(&Path::new(env!("CARGO_MANIFEST_DIR")).join(&db))
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+        let out = d.join(format!("out{year}"));
+        let o = table1(year, &models, &out);
+        let log = String::from_utf8_lossy(&o.stdout).into_owned() + &stderr_of(&o);
+        assert!(o.status.success(), "{log}");
+        assert!(
+            log.contains(&format!("table1: motif database {db}")),
+            "{log}"
+        );
+        assert!(
+            log.contains("2 experiments") && log.contains("p < 0.5 : 2 / 2 / 2"),
+            "{log}"
+        );
+        for e in [ctcf, usf2] {
+            let t = std::fs::read_to_string(out.join(format!("motifs/{e}.tsv"))).unwrap();
+            let targets: Vec<&str> = t
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split('\t').nth(1))
+                .collect();
+            assert!(!targets.is_empty(), "{e}: no matches");
+            for id in &targets {
+                assert!(ids.iter().any(|i| i == id), "{year}: {id} not in {db}");
+            }
+            if e == ctcf {
+                assert!(targets.contains(&ctcf_id), "{year}: no {ctcf_id}");
+            }
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `match` (TOMTOM) against memelite's reference p-values
 //! (tests/fixtures/tomtom/make_reference.py), its table, and bad input; and
-//! `motifs --match`.
+//! `motifs --match`; the bundled JASPAR files.
 mod common;
 use common::*;
 use deepresolve_mpi::tomtom::consensus::reverse_complement;
@@ -413,5 +413,64 @@ fn numbers_are_printed_as_c_g() {
         (0.0, "0"),
     ] {
         assert_eq!(g6(x), want, "{x}");
+    }
+}
+
+/// The bundled JASPAR files parse with the crate's own reader, hold the count
+/// their header states (879 in 2024, 579 in 2018: CORE vertebrates,
+/// non-redundant), one matrix per ID; the 2018 file holds every matrix the
+/// authors' tf_motifs.tsv names (its ID and name), the 2024 file a revision of
+/// each (the same base ID), as jobs/table1.sh compares them.
+#[test]
+fn bundled_jaspar_files_parse_and_hold_table1s_motifs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut by_year = HashMap::new();
+    for (year, n) in [("2018", 579), ("2024", 879)] {
+        let p = root.join(format!(
+            "data/JASPAR{year}_CORE_vertebrates_non-redundant.meme"
+        ));
+        let m = read_meme(&p).unwrap();
+        assert_eq!(m.len(), n, "{}", p.display());
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(&format!(
+                "# JASPAR{year} CORE vertebrates, non-redundant (latest version of each matrix): {n} motifs."
+            )),
+            "{}: header",
+            p.display()
+        );
+        let mut bases: Vec<&str> = m.iter().map(|x| x.id.split('.').next().unwrap()).collect();
+        bases.sort();
+        bases.dedup();
+        assert_eq!(bases.len(), n, "{}: a base ID twice", p.display());
+        let ids: HashMap<String, String> = m
+            .iter()
+            .map(|x| (x.id.clone(), x.alt.clone().unwrap_or_default()))
+            .collect();
+        by_year.insert(year, ids);
+    }
+    let tsv = root.join("../shared/fixtures/keras1-deepresolve-422tf/all/tf_motifs.tsv");
+    let Ok(text) = std::fs::read_to_string(&tsv) else {
+        println!("skipping the tf_motifs.tsv check: {} absent", tsv.display());
+        return;
+    };
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 422);
+    for r in &rows {
+        let (id, name) = (r[2], r[3]);
+        assert_eq!(
+            by_year["2018"].get(id).map(String::as_str),
+            Some(name),
+            "{id}"
+        );
+        let base = format!("{}.", id.split('.').next().unwrap());
+        assert!(
+            by_year["2024"].keys().any(|k| k.starts_with(&base)),
+            "{id}: no revision in 2024"
+        );
     }
 }
