@@ -265,6 +265,18 @@ impl FinishedRun {
     pub fn nonadditive_row(&self, ci: usize) -> &[u8] {
         self.row(&self.nonadditive, ci)
     }
+    /// The class's `n` best channels by `/analysis/rank` as (place in the
+    /// ranking, channel), leaving out those whose OFIV is not a number
+    /// (masked by [`super::bad_values`]).
+    pub fn top_channels(&self, ci: usize, n: usize) -> Vec<(usize, usize)> {
+        let ofiv = self.ofiv_row(ci);
+        self.rank_row(ci)
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, ch)| ofiv.get(ch).is_some_and(|v| v.is_finite()))
+            .take(n)
+            .collect()
+    }
     pub fn rank_row(&self, ci: usize) -> Vec<usize> {
         self.row(&self.rank, ci)
             .iter()
