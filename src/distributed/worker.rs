@@ -30,10 +30,7 @@ fn work(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
         jobs: &jobs,
         model: usize::MAX,
     };
-    loop {
-        let Answer::Unit(g) = feed.asker.wait()? else {
-            break;
-        };
+    while let Answer::Unit(g) = feed.asker.wait()? {
         let j = lanes.local(g).0;
         let job = &jobs[j];
         if scorer.as_ref().is_none_or(|(sj, _)| *sj != j) {
