@@ -399,3 +399,43 @@ fn plot_of_a_channels_file_warns_of_bad_pwms_and_activations_and_draws_no_nan() 
         "channel 3's activation is not left out"
     );
 }
+
+#[test]
+fn a_damaged_linkage_merge_is_refused_by_name_not_a_panic_or_a_wrong_tree() {
+    let d = tmpdir("bad-linkage");
+    let clean = results(&d);
+    // Row 1 of the (2, 4) linkage of 3 classes may join classes 0..2 and merge 3.
+    for (v, what) in [
+        (1e9, "out of range"),
+        (-3.0, "negative"),
+        (f64::NAN, "NaN"),
+        (2.5, "not whole"),
+        (-1.0, "again"),
+    ] {
+        let bad = d.join("bad.h5");
+        std::fs::copy(&clean, &bad).unwrap();
+        // "again": row 1 joins the node row 0 joined already.
+        let v = if what == "again" {
+            read::<f64>(&clean, "analysis/linkage")[0]
+        } else {
+            v
+        };
+        poke(&bad, "analysis/linkage", &[(4, v)]);
+        let (b, figs) = (bad.to_str().unwrap(), d.join("figs"));
+        for a in [
+            vec!["clusters", b],
+            vec!["plot", b, "--out", figs.to_str().unwrap()],
+        ] {
+            let o = run_bin(&a, None, 60);
+            let err = stderr_of(&o);
+            assert!(
+                !o.status.success() && !err.contains("panicked"),
+                "{what}: {a:?}:\n{err}"
+            );
+            assert!(
+                err.contains("/analysis/linkage row 1") && err.contains("bad.h5"),
+                "{what}: {a:?}:\n{err}"
+            );
+        }
+    }
+}
