@@ -369,7 +369,7 @@ fn store_unit(store: &mut Store, progress: &mut Progress, data: &[u8]) -> Result
 pub fn calibrate(world: &World, o: &CalibrateOptions) -> Result<Option<Calibration>> {
     let res = calibrate_on_ranks(world, o);
     engine::end_if_interrupted(world, res, || {
-        "calibrate keeps nothing of a stopped job (no table was printed); run the same command again, with fewer --lambdas, --restarts or --sample to finish sooner".into()
+        "calibrate keeps nothing of a stopped job (no table was printed); run the same command again, with fewer --lambdas or --restarts, or a smaller --max-steps, to finish sooner".into()
     })
 }
 
