@@ -21,14 +21,14 @@
 //! Work items are (λ, class, restart); each λ's items are cut into lanes
 //! that are dealt over MPI ranks, so the table is the same for any rank count.
 use crate::ascent::{items, lane_ranges, run_lane, AscentParams, Item, ItemResult};
+use crate::distributed::engine::{self, Dealer};
+use crate::distributed::{bytes, World};
 use crate::job::{prepare, Job, RunConfig};
 use crate::model::Keras1Backend;
 use crate::network::{Network, Reduce, Scorer};
+use crate::progress::Progress;
 use crate::sequences::{load_encoded, Alphabet, Fit};
-use crate::work_loop::{self, bytes, Dealer};
 use crate::{Error, Result};
-use mpi::topology::SimpleCommunicator;
-use mpi::traits::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::PathBuf;
@@ -55,6 +55,8 @@ pub struct CalibrateOptions {
     pub lane: Option<usize>,
     pub keras1_backend: Option<Keras1Backend>,
     pub quiet: bool,
+    /// Seconds between progress lines when the log is not a terminal.
+    pub progress_every: f64,
     /// The input length of a model saved without one.
     pub input_length: Option<usize>,
 }
@@ -90,6 +92,7 @@ impl CalibrateOptions {
             lane: None,
             keras1_backend: None,
             quiet: false,
+            progress_every: RunConfig::DEFAULT_PROGRESS_EVERY,
             input_length: None,
         }
     }
@@ -257,6 +260,7 @@ fn setup(o: &CalibrateOptions) -> Result<Setup> {
     crate::limits::count("restarts", o.restarts, crate::limits::MAX_RESTARTS)?;
     crate::limits::count("batch", o.batch, crate::limits::MAX_BATCH)?;
     crate::limits::count("sample", o.sample, usize::MAX)?;
+    crate::limits::progress_every(o.progress_every)?;
     let mut rc = RunConfig::new(&o.model, &o.layer, "");
     rc.output = o.output.clone();
     rc.reduce = o.reduce;
@@ -343,23 +347,35 @@ fn run_unit(
 /// Per item of the run: (‖FIM‖₂, score, steps).
 type Store = Vec<Option<(f64, f32, u32)>>;
 
-fn store_unit(store: &mut Store, data: &[u8]) -> Result<()> {
+fn store_unit(store: &mut Store, progress: &mut Progress, data: &[u8]) -> Result<()> {
     let mut r = bytes::Reader::new(data);
+    let (mut new, mut steps) = (0, 0);
     while !r.done() {
         let at = r.u32()? as usize;
         let v = (r.f64()?, r.f32()?, r.u32()?);
-        *store
+        let slot = store
             .get_mut(at)
-            .ok_or_else(|| Error::Message(format!("item {at} is not an item of the run")))? =
-            Some(v);
+            .ok_or_else(|| Error::Message(format!("item {at} is not an item of the run")))?;
+        new += slot.is_none() as usize;
+        steps += v.2 as u64 + 1;
+        *slot = Some(v);
     }
+    progress.add(new, steps);
     Ok(())
 }
 
-/// `calibrate` on every rank; rank 0 prints the table and returns it.
-pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Option<Calibration>> {
-    let rank0 = world.rank() == 0;
-    let prepared = work_loop::agree(world, || {
+/// `calibrate` on every rank; rank 0 prints the table and returns it. A
+/// stop signal ends every rank before anything is printed.
+pub fn calibrate(world: &World, o: &CalibrateOptions) -> Result<Option<Calibration>> {
+    let res = calibrate_on_ranks(world, o);
+    engine::end_if_interrupted(world, res, || {
+        "calibrate keeps nothing of a stopped job (no table was printed); run the same command again, with fewer --lambdas or --restarts, or a smaller --max-steps, to finish sooner".into()
+    })
+}
+
+fn calibrate_on_ranks(world: &World, o: &CalibrateOptions) -> Result<Option<Calibration>> {
+    let (rank, size) = engine::rank_and_size(world);
+    let prepared = engine::agree(world, || {
         let s = setup(o)?;
         let (c, w) = s.job.net.tensor_shape(0);
         let alphabet = Alphabet::new(&o.alphabet)?;
@@ -369,12 +385,12 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
     let Some((s, encoded)) = prepared else {
         let s = setup(o)?;
         let mut scorer = Scorer::with_plan(&s.job.net, s.job.plan.clone(), o.batch);
-        work_loop::work(world, s.units.len(), &mut |u| {
-            run_unit(&s, o, &mut scorer, u, &mut |_| Ok(()))
+        engine::work(world, s.units.len(), &mut |u, on_step| {
+            run_unit(&s, o, &mut scorer, u, &mut |_| on_step())
         })?;
         return Ok(None);
     };
-    debug_assert!(rank0);
+    debug_assert_eq!(rank, 0);
     let (k, w) = (s.job.meta.k, s.job.meta.w);
     if !o.quiet {
         eprintln!(
@@ -385,19 +401,21 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
             s.job.meta.params.max_steps(),
             s.job.meta.layer,
             s.units.len(),
-            world.size(),
-            if world.size() == 1 { "" } else { "s" }
+            size,
+            if size == 1 { "" } else { "s" }
         );
     }
     let mut store: Store = vec![None; s.items.len()];
-    let mut dealer = Dealer::new(world, (0..s.units.len()).collect());
+    let mut progress = Progress::new(s.items.len(), 0, o.quiet, o.progress_every);
+    let mut sink = |_: usize, d: &[u8]| store_unit(&mut store, &mut progress, d);
+    let mut dealer = Dealer::new(world, (0..s.units.len()).collect(), s.units.len());
     // The real feature maps, between answers to the other ranks.
     let sample = sample_indices(encoded.len(), o.sample, o.params.check()?.seed());
     let (c_in, w_in) = s.job.net.tensor_shape(0);
     let mut norm_sum = 0f64;
     let mut mean_map = vec![0f64; k * w];
     for chunk in sample.chunks(32) {
-        dealer.serve(&mut |_, d| store_unit(&mut store, d))?;
+        dealer.serve(&mut sink)?;
         let mut input = Vec::with_capacity(chunk.len() * c_in * w_in);
         for &i in chunk {
             input.extend_from_slice(&encoded[i].values);
@@ -426,14 +444,14 @@ pub fn calibrate(world: &SimpleCommunicator, o: &CalibrateOptions) -> Result<Opt
         .sum::<f64>()
         .sqrt();
     let mut scorer = Scorer::with_plan(&s.job.net, s.job.plan.clone(), o.batch);
-    while let Some(u) = dealer.take() {
-        let b = {
-            let mut on_step = |_m: usize| dealer.serve(&mut |_, d| store_unit(&mut store, d));
-            run_unit(&s, o, &mut scorer, u, &mut on_step)?
-        };
-        store_unit(&mut store, &b)?;
+    dealer.run_all(
+        &mut |u, on_step| run_unit(&s, o, &mut scorer, u, &mut |_| on_step()),
+        &mut sink,
+    )?;
+    let summary = progress.finish(None);
+    if !o.quiet {
+        eprintln!("{summary}");
     }
-    dealer.finish(&mut |_, d| store_unit(&mut store, d))?;
     let per = s.items.len() / o.lambdas.len();
     let mut fim_norm = Vec::new();
     let mut fim_norm_sd = Vec::new();

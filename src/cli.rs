@@ -745,6 +745,9 @@ pub struct CalibrateArgs {
     pub keras1_backend: Option<Backend>,
     #[arg(long)]
     pub quiet: bool,
+    /// Seconds between progress lines when the log is not a terminal.
+    #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
+    pub progress_every: f64,
     /// The input length of a model saved without one.
     #[arg(long)]
     pub input_length: Option<usize>,
@@ -776,6 +779,7 @@ impl CalibrateArgs {
             lane: self.lane,
             keras1_backend: keras1(self.keras1_backend),
             quiet: self.quiet,
+            progress_every: self.progress_every,
             input_length: self.input_length,
         })
     }

@@ -226,21 +226,25 @@ pub const SHARED_CHANNELS: usize = 3;
 
 /// The `n` channels with the highest mean OFIV over `members`, highest first
 /// (channels with a mean ≤ 0 are left out): what the cluster's classes have in
-/// common.
+/// common. An OFIV that is not a number (masked by results::bad_values) is
+/// left out of its channel's mean.
 pub fn shared_channels(r: &FinishedRun, members: &[usize], n: usize) -> Vec<(usize, f32)> {
     if members.is_empty() {
         return Vec::new();
     }
-    let mut mean = vec![0.0f64; r.k];
+    let mut sum = vec![(0.0f64, 0usize); r.k];
     for &p in members {
-        for (m, &v) in mean.iter_mut().zip(r.ofiv_row(p)) {
-            *m += v as f64;
+        for (m, &v) in sum.iter_mut().zip(r.ofiv_row(p)) {
+            if v.is_finite() {
+                m.0 += v as f64;
+                m.1 += 1;
+            }
         }
     }
-    let mut ch: Vec<(usize, f32)> = mean
+    let mut ch: Vec<(usize, f32)> = sum
         .iter()
         .enumerate()
-        .map(|(k, &m)| (k, (m / members.len() as f64) as f32))
+        .map(|(k, &(s, n))| (k, (s / n.max(1) as f64) as f32))
         .filter(|&(_, m)| m > 0.0 && m.is_finite())
         .collect();
     ch.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -565,7 +569,13 @@ pub fn clusters(o: &ClustersOptions) -> Result<()> {
         ],
     )?;
     let cut = Cut::from_options(o.cut, o.k)?;
-    let r = FinishedRun::read(&o.results)?;
+    let mut r = FinishedRun::read(&o.results)?;
+    use crate::results::layout::{ANALYSIS_LINKAGE, ANALYSIS_OFIV, ANALYSIS_SIMILARITY};
+    crate::results::bad_values::warn_and_mask_of(
+        &mut r,
+        &[ANALYSIS_OFIV, ANALYSIS_SIMILARITY, ANALYSIS_LINKAGE],
+        "the clusters",
+    );
     let cl = Clusters::of(&r, cut);
     let lc = match &o.labels {
         Some(p) => Some(label_correlations(&r, p, o.labels_dataset.as_deref())?),

@@ -16,7 +16,9 @@ pub struct DiffRow {
     pub nonadditive_b: bool,
 }
 
-/// All K channels sorted by D, highest first (ties by channel index).
+/// The K channels sorted by D, highest first (ties by channel index); a
+/// channel whose D is not a finite number (an OFIV masked by
+/// results::bad_values) is left out.
 pub fn difference(r: &FinishedRun, a: usize, b: usize) -> Vec<DiffRow> {
     let (oa, ob) = (r.ofiv_row(a), r.ofiv_row(b));
     let (na, nb) = (r.nonadditive_row(a), r.nonadditive_row(b));
@@ -29,6 +31,7 @@ pub fn difference(r: &FinishedRun, a: usize, b: usize) -> Vec<DiffRow> {
             nonadditive_a: na[k] != 0,
             nonadditive_b: nb[k] != 0,
         })
+        .filter(|row| row.d.is_finite())
         .collect();
     rows.sort_by(|x, y| y.d.total_cmp(&x.d).then(x.channel.cmp(&y.channel)));
     rows
@@ -68,9 +71,14 @@ pub fn render_with(
     );
     let _ = writeln!(
         s,
-        "# {} (layer {}), {k} channels, sorted by D, highest first",
+        "# {} (layer {}), {k} channels{}, sorted by D, highest first",
         r.path.display(),
-        r.layer
+        r.layer,
+        if k < r.k {
+            format!(" ({} left out: an OFIV that is not a number)", r.k - k)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         s,
@@ -147,7 +155,9 @@ impl DiffOptions {
 }
 
 pub fn diff(args: &DiffOptions) -> Result<()> {
-    let r = FinishedRun::read(&args.results)?;
+    let mut r = FinishedRun::read(&args.results)?;
+    use crate::results::layout::ANALYSIS_OFIV;
+    crate::results::bad_values::warn_and_mask_of(&mut r, &[ANALYSIS_OFIV], "the table");
     let a = r.find_class(&args.class_a)?;
     let b = r.find_class(&args.class_b)?;
     if args.top == 0 {

@@ -28,5 +28,4 @@ pub mod report;
 pub mod results;
 pub mod sequences;
 pub mod tomtom;
-pub mod work_loop;
 pub use error::{Error, Result};

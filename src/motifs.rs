@@ -48,7 +48,7 @@ pub fn meme_of(r: &FinishedRun, top: usize, pwm_of: impl Fn(usize) -> Vec<[f64; 
     let top = top.min(r.k);
     for ci in 0..r.c {
         let name = sanitise(&r.names[ci]);
-        for (ri, &ch) in r.rank_row(ci).iter().take(top).enumerate() {
+        for &(ri, ch) in &r.top_channels(ci, top) {
             let m = pwm_of(ch);
             let _ = writeln!(s, "MOTIF {name}_rank{}_ch{ch}", ri + 1);
             let _ = writeln!(
@@ -106,7 +106,9 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
     if args.top == 0 {
         return Err(Error::Input("--top must be at least 1".into()));
     }
-    let r = FinishedRun::read(&args.results)?;
+    let mut r = FinishedRun::read(&args.results)?;
+    use crate::results::layout::ANALYSIS_OFIV;
+    crate::results::bad_values::warn_and_mask_of(&mut r, &[ANALYSIS_OFIV], "the motifs");
     let text = match (&args.channels_file, &args.model) {
         (Some(p), None) => {
             let n = crate::channels::notes::ChannelNotes::read(p, None)?;
@@ -139,7 +141,9 @@ pub fn motifs(args: &MotifsOptions) -> Result<()> {
     }
     eprintln!(
         "deepresolve-mpi: wrote {} motifs ({} classes × top {}) to {}",
-        r.c * args.top.min(r.k),
+        (0..r.c)
+            .map(|ci| r.top_channels(ci, args.top).len())
+            .sum::<usize>(),
         r.c,
         args.top.min(r.k),
         args.out.display()
@@ -165,7 +169,7 @@ fn match_table(
     );
     let mut qi = 0;
     for ci in 0..r.c {
-        for (ri, &ch) in r.rank_row(ci).iter().take(top.min(r.k)).enumerate() {
+        for &(ri, ch) in &r.top_channels(ci, top) {
             if let Some(m) = best[qi] {
                 let t = &db[m.target];
                 let _ = writeln!(

@@ -16,16 +16,15 @@ pub mod pwm;
 pub mod receptive;
 
 use crate::ascent::{AscentParams, ValidAscentParams};
+use crate::distributed::engine::{self, Dealer};
+use crate::distributed::{bytes, World};
 use crate::model::{load_model_sized, Keras1Backend, ModelSpec};
 use crate::network::{Network, Plan, Scorer};
 use crate::progress::Progress;
 use crate::sequences::{load_encoded, Alphabet, Encoded, Fit, Record};
-use crate::work_loop::{self, bytes, Dealer};
 use crate::{Error, Result};
 use ascent::{run_windows, WindowItem, WindowResult};
 use file::{Attr, ChannelsFile, InitWindow, Shape, Stored, Value};
-use mpi::topology::SimpleCommunicator;
-use mpi::traits::*;
 use receptive::{cut_at, Cut};
 use std::path::{Path, PathBuf};
 
@@ -480,9 +479,26 @@ fn run_lane(
 /// Test-only (docs/running.md, "Long jobs"): rank 0 kills itself after writing this many lanes.
 const TEST_ABORT_AFTER_LANES: &str = "DEEPRESOLVE_TEST_ABORT_AFTER_LANES";
 
-/// `channels` on every rank.
-pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
-    let prepared = work_loop::agree(world, || {
+/// `channels` on every rank. A stop signal ends every rank with the items
+/// finished so far in the file, for `--resume`.
+pub fn channels(world: &World, o: &ChannelsOptions) -> Result<()> {
+    let res = channels_on_ranks(world, o);
+    engine::end_if_interrupted(world, res, || {
+        format!(
+            "the items finished so far are in {}{}; run the same command with --resume to finish it",
+            o.out.display(),
+            if o.meme.is_some() {
+                " (--meme is written when the job completes)"
+            } else {
+                ""
+            }
+        )
+    })
+}
+
+fn channels_on_ranks(world: &World, o: &ChannelsOptions) -> Result<()> {
+    let size = engine::rank_and_size(world).1;
+    let prepared = engine::agree(world, || {
         if let Some(db) = &o.match_db {
             // A bad database is found before the work, not after it.
             crate::tomtom::read_meme(db)
@@ -519,14 +535,14 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
                 .iter()
                 .flat_map(|w| [w.record as i64, w.position as i64])
                 .collect();
-            world.process_at_rank(0).broadcast_into(&mut flat[..]);
+            engine::share(world, &mut flat);
             root_side = Some((inits, activity, file, done));
             s
         }
         None => {
             let (s, _) = setup(o)?;
             flat = vec![0i64; 2 * s.n_items()];
-            world.process_at_rank(0).broadcast_into(&mut flat[..]);
+            engine::share(world, &mut flat);
             s
         }
     };
@@ -542,14 +558,14 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
     let lanes = s.lanes();
     let mut scorer = Scorer::with_plan(&s.net, s.plan.clone(), o.batch);
     let Some((_init_windows, activity, file, mut done)) = root_side else {
-        work_loop::work(world, lanes.len(), &mut |u| {
+        engine::work(world, lanes.len(), &mut |u, on_step| {
             Ok(encode_lane(&run_lane(
                 &s,
                 o,
                 &inits,
                 &mut scorer,
                 lanes[u].clone(),
-                &mut || Ok(()),
+                on_step,
             )?))
         })?;
         return Ok(());
@@ -575,8 +591,8 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
             s.cut.rf.stride,
             s.cut.rf.offset,
             pending.len(),
-            world.size(),
-            if world.size() == 1 { "" } else { "s" }
+            size,
+            if size == 1 { "" } else { "s" }
         );
     }
     let mut progress = Progress::new(s.n_items(), done_before, o.quiet, o.progress_every);
@@ -584,13 +600,14 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok());
     let mut lanes_written = 0usize;
-    let mut put = |items: &[Stored]| -> Result<()> {
+    let mut put = |data: &[u8]| -> Result<()> {
+        let items = decode_lane(data)?;
         if items.is_empty() {
             return Ok(());
         }
-        file.write(items)?;
+        file.write(&items)?;
         let mut new = 0;
-        for it in items {
+        for it in &items {
             new += (done[it.index] == 0) as usize;
             done[it.index] = 1;
         }
@@ -605,15 +622,20 @@ pub fn channels(world: &SimpleCommunicator, o: &ChannelsOptions) -> Result<()> {
         }
         Ok(())
     };
-    let mut dealer = Dealer::new(world, pending);
-    while let Some(u) = dealer.take() {
-        let res = {
-            let mut on_step = || dealer.serve(&mut |_, d| put(&decode_lane(d)?));
-            run_lane(&s, o, &inits, &mut scorer, lanes[u].clone(), &mut on_step)?
-        };
-        put(&res)?;
-    }
-    dealer.finish(&mut |_, d| put(&decode_lane(d)?))?;
+    let mut dealer = Dealer::new(world, pending, lanes.len());
+    dealer.run_all(
+        &mut |u, on_step| {
+            Ok(encode_lane(&run_lane(
+                &s,
+                o,
+                &inits,
+                &mut scorer,
+                lanes[u].clone(),
+                on_step,
+            )?))
+        },
+        &mut |_, d| put(d),
+    )?;
     let (act, pwms) = file.read_results()?;
     let ni = s.inits;
     let best: Vec<i32> = (0..s.k())

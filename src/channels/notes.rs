@@ -127,7 +127,8 @@ impl ChannelNotes {
     /// Read `path` (a finished `channels` file) and, with `db`, match every
     /// channel's (untrimmed) PWM against it as `channels --match` does.
     pub fn read(path: &Path, db: Option<&[Motif]>) -> Result<ChannelNotes> {
-        let b = BestMotifs::read(path)?;
+        let mut b = BestMotifs::read(path)?;
+        crate::results::bad_values::warn_and_mask_motifs(&mut b, "the channels' motifs");
         let letters: Vec<char> = b.alphabet.chars().collect();
         let at: Vec<usize> = ['A', 'C', 'G', 'T']
             .iter()

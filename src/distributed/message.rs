@@ -1,25 +1,11 @@
-//! What travels between ranks. A worker asks for a lane with a request
-//! (which may carry a finished lane) and rank 0 answers with the index of the
-//! next lane, or [`STOP`]; a worker whose batch runs items of several lanes
-//! at once hands each finished lane in on its own ([`TAG_DONE`]).
+//! The bytes of a finished lane of `run`, as the engine ([`super::engine`])
+//! carries them from a worker to rank 0.
 //!
 //! Byte format of a finished lane, all little-endian, one record per item:
 //! `class_pos, class, restart, steps, converged` (u32 each), `score` (f32 bits),
 //! then the map and the FIV, each as a u32 length followed by that many f32.
 use crate::ascent::{Item, ItemResult};
 use crate::{Error, Result};
-
-/// A worker's request for a lane, carrying its finished lane.
-pub const TAG_REQUEST: i32 = 1;
-/// Rank 0's answer: a lane index (i64), or [`STOP`].
-pub const TAG_LANE: i32 = 2;
-/// A worker's finished lane, sent while it goes on with others (same bytes
-/// as a request; it asks for nothing).
-pub const TAG_DONE: i32 = 4;
-/// A worker caught a stop signal: its number (i32), so rank 0 says it once and ends the job.
-pub const TAG_SIGNAL: i32 = 3;
-/// No lanes are left: the worker stops.
-pub const STOP: i64 = -1;
 
 /// The bytes of a finished lane.
 pub fn encode(results: &[ItemResult]) -> Vec<u8> {
@@ -43,22 +29,6 @@ pub fn encode(results: &[ItemResult]) -> Vec<u8> {
         }
     }
     b
-}
-
-/// A worker's request: the global index of the lane it finished (none on its
-/// first request) as a u32 (`u32::MAX` for none), then the lane's bytes.
-pub fn encode_finished(lane: Option<usize>, results: &[ItemResult]) -> Vec<u8> {
-    let mut b = lane.map_or(u32::MAX, |l| l as u32).to_le_bytes().to_vec();
-    b.extend(encode(results));
-    b
-}
-
-/// The lane index and results of a request; an error if malformed.
-pub fn decode_finished(bytes: &[u8]) -> Result<(Option<usize>, Vec<ItemResult>)> {
-    let mut w = Words { bytes, at: 0 };
-    let lane = w.u32()?;
-    let results = decode(&bytes[4..])?;
-    Ok(((lane != u32::MAX).then_some(lane as usize), results))
 }
 
 /// Reads 32-bit words from a buffer, failing instead of running past its end.
@@ -122,18 +92,6 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<ItemResult>> {
     Ok(out)
 }
 
-/// The lane index in rank 0's answer, checked against the number of lanes.
-pub fn decode_lane_index(v: i64, n_lanes: usize) -> Result<usize> {
-    usize::try_from(v)
-        .ok()
-        .filter(|&j| j < n_lanes)
-        .ok_or_else(|| {
-            Error::Message(format!(
-                "lane {v} asked for, but the job has {n_lanes} lanes"
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,26 +136,5 @@ mod tests {
         let mut big = b[..24].to_vec();
         big.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode(&big).is_err());
-    }
-
-    #[test]
-    fn a_request_carries_its_lane_index() {
-        let l = lane();
-        assert_eq!(
-            decode_finished(&encode_finished(Some(7), &l)).unwrap(),
-            (Some(7), l)
-        );
-        assert_eq!(
-            decode_finished(&encode_finished(None, &[])).unwrap(),
-            (None, vec![])
-        );
-        assert!(decode_finished(&[1, 2]).is_err());
-    }
-
-    #[test]
-    fn lane_indices_outside_the_job_are_errors() {
-        assert_eq!(decode_lane_index(3, 4).unwrap(), 3);
-        assert!(decode_lane_index(4, 4).is_err());
-        assert!(decode_lane_index(-2, 4).is_err());
     }
 }

@@ -1,18 +1,25 @@
-//! The MPI edge, split by role. Rank 0 ([`root`]) validates the job, deals
-//! lanes on request (and runs lanes itself between requests), receives every
-//! finished lane, writes it to the results file, and computes the analysis.
-//! Other ranks ([`worker`]) ask for a lane, run it, send it back with their
-//! next request; [`message`] is what travels between them. Everything else
-//! in the crate is plain functions that know nothing of MPI.
+//! The MPI edge. [`engine`] is the one work engine of `run`, `calibrate` and
+//! `channels`: units of work dealt on request, stop signals, the one line
+//! that ends a stopped job. `run` plays it by role: rank 0 ([`root`])
+//! validates the job, deals lanes (running lanes itself between requests),
+//! writes every finished lane to the results file, and computes the
+//! analysis; other ranks ([`worker`]) ask for lanes one ahead, run them and
+//! hand them in; [`message`] is a finished lane's bytes. Everything else in
+//! the crate is plain functions that know nothing of MPI.
+pub mod bytes;
+pub mod engine;
 mod message;
 pub mod panic_hook;
 mod root;
 pub mod signals;
 mod worker;
 
+/// The ranks of a job, as the commands pass them to the engine.
+pub use mpi::topology::SimpleCommunicator as World;
+
 use crate::ascent::ItemResult;
 use crate::job::RunConfig;
-use crate::{Error, Result};
+use crate::Result;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 
@@ -35,57 +42,16 @@ pub fn fail(world: &SimpleCommunicator, e: &dyn std::fmt::Display) -> ! {
 /// `run` on every rank: rank 0 checks everything before any rank starts (the
 /// others wait for its word), then each rank plays its role.
 pub fn run(world: &SimpleCommunicator, args: &RunConfig) -> Result<()> {
-    signals::install();
-    let rank = world.rank();
-    let mut ok: u8 = 0;
-    let mut prepared = None;
-    if rank == 0 {
-        match root::setup(args) {
-            Ok(p) => {
-                ok = 1;
-                prepared = Some(p);
-            }
-            Err(e) => {
-                eprintln!("deepresolve-mpi: error: {e}");
-            }
-        }
-    }
-    world.process_at_rank(0).broadcast_into(&mut ok);
-    if ok == 0 {
-        std::process::exit(1);
-    }
-    let res = match prepared {
+    let res = match engine::agree(world, || root::setup(args)) {
         Some(p) => root::run_root(world, args, p),
         None => worker::run_worker(world, args),
     };
-    if let Err(Error::Interrupted { signal, rank }) = &res {
-        if panic_hook::another_rank_panicked(world) {
-            panic_hook::wait_for_abort();
-        }
-        // Not an error of the run: one line that says what to do, then every rank ends.
-        eprintln!(
-            "deepresolve-mpi: stopped by {signal} on rank {rank}: the restarts finished so far are in {}; run the same command with --resume to finish the run",
+    engine::end_if_interrupted(world, res, || {
+        format!(
+            "the restarts finished so far are in {}; run the same command with --resume to finish the run",
             args.out.display()
-        );
-        use std::io::Write;
-        let _ = std::io::stderr().flush();
-        if world.size() == 1 {
-            std::process::exit(1);
-        }
-        world.abort(1)
-    }
-    res
-}
-
-/// `Err(Interrupted)` if this rank has caught a stop signal.
-fn check_signal(world: &SimpleCommunicator) -> Result<()> {
-    match signals::caught() {
-        None => Ok(()),
-        Some(s) => Err(Error::Interrupted {
-            signal: signals::name(s),
-            rank: world.rank(),
-        }),
-    }
+        )
+    })
 }
 
 /// The lanes of every model of a job, numbered globally in model order
@@ -111,28 +77,14 @@ impl Lanes {
         let j = self.offsets.partition_point(|&o| o <= g) - 1;
         (j, g - self.offsets[j])
     }
-    fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         *self.offsets.last().unwrap()
-    }
-    pub(crate) fn check(&self, g: usize) -> Result<usize> {
-        self.check_i64(g as i64)
-    }
-    pub(crate) fn check_i64(&self, g: i64) -> Result<usize> {
-        message::decode_lane_index(g, self.total())
     }
 }
 
 /// Item-steps of finished items: every step is one forward+backward pass, plus the first evaluation.
 fn item_steps(results: &[ItemResult]) -> u64 {
     results.iter().map(|r| r.steps as u64 + 1).sum()
-}
-
-/// Wait for a message with `tag` from any rank without spinning a core.
-fn poll_message(world: &SimpleCommunicator, tag: i32) -> Option<(Vec<u8>, i32)> {
-    let (msg, status) = world.any_process().immediate_matched_probe_with_tag(tag)?;
-    let mut data = vec![0u8; status.count(u8::equivalent_datatype()) as usize];
-    msg.matched_receive_into(&mut data[..]);
-    Some((data, status.source_rank()))
 }
 
 /// What a rank did: seconds running lanes, and batch slots used and offered

@@ -2,8 +2,8 @@
 //! rank starts, deal lanes on request (running lanes itself between
 //! requests), write every finished lane to its model's file, and analyse and
 //! close each file as soon as its model's last lane is in.
-use super::message::{decode_finished, STOP, TAG_DONE, TAG_LANE, TAG_REQUEST, TAG_SIGNAL};
-use super::{check_signal, idle_fraction, item_steps, poll_message, signals, Lanes, Work};
+use super::engine::Dealer;
+use super::{idle_fraction, item_steps, message, Lanes, Work};
 use crate::analysis::{analyze_run, RunAnalysis};
 use crate::ascent::{run_lanes, ItemResult, LaneFeed, Next};
 use crate::job::{prepare_all, Job, RunConfig};
@@ -15,7 +15,7 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Rank 0's start: the models checked, their files created or reopened, the lanes still to run.
 pub(super) struct Prepared {
@@ -142,92 +142,46 @@ fn describe_engine(sc: &Scorer) {
     }
 }
 
-/// The dealer's state, shared by rank 0's own lane feed and the serving
-/// it does between its steps.
-struct Dealing<'j> {
+/// The dealer and the results it gathers, shared by rank 0's own lane feed
+/// and the serving it does between its steps.
+struct Dealing<'j, 'w> {
+    dealer: Dealer<'w>,
     sink: ResultsSink<'j>,
-    /// Next entry of `pending` to deal.
-    next: usize,
-    /// Ranks told there is no more work.
-    stopped: usize,
-    /// Lanes dealt to other ranks, and lanes they have handed back.
-    dealt: usize,
-    received: usize,
 }
 
-impl Dealing<'_> {
-    /// Store the finished lane a message carries, if any.
-    fn take_finished(&mut self, lanes: &Lanes, data: &[u8]) -> Result<()> {
-        let (finished, res) = decode_finished(data)?;
-        if let Some(g) = finished {
-            self.sink.put(lanes.check(g)?, &res)?;
-            self.received += 1;
-        }
-        Ok(())
+impl Dealing<'_, '_> {
+    /// Answer every waiting rank; lanes they finished go into their files.
+    fn serve(&mut self) -> Result<()> {
+        let Dealing { dealer, sink } = self;
+        dealer.serve(&mut |g, data| sink.put(g, &message::decode(data)?))
     }
-}
 
-/// Answer every waiting message: store finished lanes, deal the next lane
-/// to a rank that asks (or tell it to stop), and end the run on a signal.
-fn serve(
-    world: &SimpleCommunicator,
-    lanes: &Lanes,
-    pending: &[usize],
-    state: &RefCell<Dealing>,
-) -> Result<()> {
-    // A stop signal here or on another rank ends the run between writes.
-    check_signal(world)?;
-    if let Some((data, src)) = poll_message(world, TAG_SIGNAL) {
-        let sig = data
-            .get(..4)
-            .map_or(0, |b| i32::from_le_bytes(b.try_into().unwrap()));
-        return Err(Error::Interrupted {
-            signal: signals::name(sig),
-            rank: src,
-        });
+    /// Serve until every other rank has stopped and handed in its lanes.
+    fn finish(&mut self) -> Result<()> {
+        let Dealing { dealer, sink } = self;
+        dealer.finish(&mut |g, data| sink.put(g, &message::decode(data)?))
     }
-    let mut st = state.borrow_mut();
-    while let Some((data, _)) = poll_message(world, TAG_DONE) {
-        st.take_finished(lanes, &data)?;
-    }
-    while let Some((data, src)) = poll_message(world, TAG_REQUEST) {
-        st.take_finished(lanes, &data)?;
-        let lane: i64 = match pending.get(st.next) {
-            Some(&g) => {
-                st.next += 1;
-                st.dealt += 1;
-                g as i64
-            }
-            None => {
-                st.stopped += 1;
-                STOP
-            }
-        };
-        world.process_at_rank(src).send_with_tag(&lane, TAG_LANE);
-    }
-    Ok(())
 }
 
 /// Rank 0's own lanes: the next pending lane of the model its scorer is for.
-struct RootFeed<'a, 'j> {
-    state: &'a RefCell<Dealing<'j>>,
-    pending: &'a [usize],
+struct RootFeed<'a, 'j, 'w> {
+    state: &'a RefCell<Dealing<'j, 'w>>,
     lanes: &'a Lanes,
     jobs: &'a [Job],
     model: usize,
 }
 
-impl LaneFeed for RootFeed<'_, '_> {
+impl LaneFeed for RootFeed<'_, '_, '_> {
     fn next(&mut self, _wait: bool) -> Result<Next> {
         let mut st = self.state.borrow_mut();
-        let Some(&g) = self.pending.get(st.next) else {
+        let Some(g) = st.dealer.peek() else {
             return Ok(Next::End);
         };
         let (j, l) = self.lanes.local(g);
         if j != self.model {
             return Ok(Next::End);
         }
-        st.next += 1;
+        st.dealer.take();
         let job = &self.jobs[j];
         Ok(Next::Lane(g, job.items[job.lanes[l].clone()].to_vec()))
     }
@@ -473,18 +427,16 @@ pub(super) fn run_root(
             sink.finish(j)?;
         }
     }
+    let n_lanes = lanes.total();
     let state = RefCell::new(Dealing {
+        dealer: Dealer::new(world, pending, n_lanes),
         sink,
-        next: 0,
-        stopped: 0,
-        dealt: 0,
-        received: 0,
     });
     // One scorer at a time: lanes come in model order, so it changes once per model.
     let mut scorer: Option<(usize, Scorer)> = None;
     loop {
-        serve(world, &lanes, &pending, &state)?;
-        let Some(&g) = pending.get(state.borrow().next) else {
+        state.borrow_mut().serve()?;
+        let Some(g) = state.borrow().dealer.peek() else {
             break;
         };
         let j = lanes.local(g).0;
@@ -500,7 +452,6 @@ pub(super) fn run_root(
         let start = Instant::now();
         let mut feed = RootFeed {
             state: &state,
-            pending: &pending,
             lanes: &lanes,
             jobs: &jobs,
             model: j,
@@ -508,7 +459,7 @@ pub(super) fn run_root(
         let cap = sc.capacity();
         let mut on_step = |m: usize| {
             work.step(m, cap);
-            serve(world, &lanes, &pending, &state)
+            state.borrow_mut().serve()
         };
         let res = run_lanes(
             sc,
@@ -524,16 +475,7 @@ pub(super) fn run_root(
         })?;
     }
     // Every other rank told to stop, and every lane dealt to them back.
-    loop {
-        {
-            let st = state.borrow();
-            if st.stopped >= size - 1 && st.received == st.dealt {
-                break;
-            }
-        }
-        serve(world, &lanes, &pending, &state)?;
-        std::thread::sleep(Duration::from_micros(300));
-    }
+    state.borrow_mut().finish()?;
     let sink = state.into_inner().sink;
     let idle = idle_fraction(world, work, t0.elapsed().as_secs_f64());
     let summary = sink.progress.finish(idle);

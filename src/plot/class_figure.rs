@@ -696,7 +696,7 @@ impl Figure for ClassFigure<'_> {
         // Row guides and labels.
         let row_step = label_step(self.sh as f64, 14.0);
         let w = &r.weight[ci * t..(ci + 1) * t];
-        // A masked (NaN) weight is left out of the shares (plot::bad_values).
+        // A masked (NaN) weight is left out of the shares (results::bad_values).
         let wsum: f32 = w.iter().filter(|x| x.is_finite()).sum();
         let share = |row: usize| {
             if !w[row].is_finite() {

@@ -577,7 +577,12 @@ pub fn sheet_channels(
         return ((0..k).collect(), false);
     }
     let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&x, &y| b.activation[y].total_cmp(&b.activation[x]).then(x.cmp(&y)));
+    // A masked (NaN) activation sorts last (results::bad_values).
+    let act = |k: usize| match b.activation[k] {
+        a if a.is_nan() => f32::NEG_INFINITY,
+        a => a,
+    };
+    order.sort_by(|&x, &y| act(y).total_cmp(&act(x)).then(x.cmp(&y)));
     order.truncate(n);
     (order, true)
 }
@@ -627,17 +632,17 @@ pub fn channels_sheet(
         } else {
             String::new()
         };
+        let activation = match b.activation[k] {
+            a if a.is_finite() => crate::numbers::num(a as f64),
+            _ => "–".into(),
+        };
         let mut title = vec![if top {
             format!(
-                "channel {k} · rank {} · activation {}{span}",
-                i + 1,
-                crate::numbers::num(b.activation[k] as f64)
+                "channel {k} · rank {} · activation {activation}{span}",
+                i + 1
             )
         } else {
-            format!(
-                "channel {k} · activation {}{span}",
-                crate::numbers::num(b.activation[k] as f64)
-            )
+            format!("channel {k} · activation {activation}{span}")
         }];
         if let (Some(db), Some(best)) = (db, &best) {
             title.push(match_line(db, best[i].as_ref()));
@@ -707,7 +712,8 @@ pub fn plot_channels(args: &super::PlotOptions) -> Result<()> {
             given.join(", ")
         )));
     }
-    let b = crate::channels::file::BestMotifs::read(&args.results)?;
+    let mut b = crate::channels::file::BestMotifs::read(&args.results)?;
+    crate::results::bad_values::warn_and_mask_motifs(&mut b, "the logos");
     let db = match &args.match_db {
         Some(p) => Some(crate::tomtom::read_meme(p)?),
         None => None,

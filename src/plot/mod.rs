@@ -13,7 +13,6 @@
 //! results file gets `channels_logos`, the logo sheet of its channels' PWMs.
 //!
 //! Text is set in DejaVu Sans, compiled in, so no system font is needed.
-pub mod bad_values;
 pub mod bars;
 pub mod class_figure;
 pub mod heatmap;
@@ -314,7 +313,7 @@ pub fn plot(args: &PlotOptions) -> Result<()> {
         return logo::plot_channels(args);
     }
     let mut r = FinishedRun::read(&args.results)?;
-    bad_values::warn_and_mask(&mut r);
+    crate::results::bad_values::warn_and_mask(&mut r, "the figures");
     if args.logos {
         return logo::plot_logos(args, &r);
     }

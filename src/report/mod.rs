@@ -79,7 +79,7 @@ pub fn report(o: &ReportOptions) -> Result<()> {
     let cut = Cut::from_options(o.cut, o.k)?;
     let mut run = FinishedRun::read(&o.results)?;
     // The same check as `plot`'s: the page's figures and numbers leave bad values out.
-    crate::plot::bad_values::warn_and_mask(&mut run);
+    crate::results::bad_values::warn_and_mask(&mut run, "the report");
     let db = match &o.match_db {
         Some(p) => Some(crate::tomtom::read_meme(p)?),
         None => None,

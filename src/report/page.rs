@@ -186,7 +186,7 @@ fn table(h: &mut String, inp: &Inputs, o: &ReportOptions) -> BTreeSet<usize> {
         let rank = r.rank_row(ci);
         let ofiv = r.ofiv_row(ci);
         let scores = &r.score[ci * r.t..(ci + 1) * r.t];
-        // Bad scores were masked to NaN (plot::bad_values): the mean leaves them out.
+        // Bad scores were masked to NaN (results::bad_values): the mean leaves them out.
         let good: Vec<f64> = scores
             .iter()
             .map(|&s| s as f64)

@@ -4,6 +4,7 @@
 //! [`read_ensemble`] and [`FinishedRun`] read it back. The caller (rank 0 at
 //! the end of `run`, or the `analyze` command) reads the ensemble, analyses it
 //! and hands the analysis to the writer.
+pub mod bad_values;
 pub mod layout;
 pub mod lock;
 pub mod out_guard;

@@ -148,6 +148,27 @@ fn dataset<T: hdf5::H5Type>(
         .map_err(|e| Error::results(path, format!("cannot read {name}: {e}")))
 }
 
+/// Merge m of a linkage (SciPy's layout) joins two nodes made before it —
+/// classes 0..c, merges c..c+m — each joined once: the tree the clusters and
+/// the dendrogram walk. A damaged index would send them out of the tree.
+fn check_merges(linkage: &[f64], c: usize) -> std::result::Result<(), String> {
+    let mut used = vec![false; (2 * c).saturating_sub(1)];
+    for (m, row) in linkage.chunks(4).enumerate() {
+        for &x in row.iter().take(2) {
+            let node = x as usize;
+            // NaN and infinities fail `fract() == 0.0`.
+            if !(x.fract() == 0.0 && x >= 0.0 && x < (c + m) as f64) || used[node] {
+                return Err(format!(
+                    "/{ANALYSIS_LINKAGE} row {m} joins {x}, which is not a class or an earlier merge (0..{}) joined once (damaged or edited file?)",
+                    c + m
+                ));
+            }
+            used[node] = true;
+        }
+    }
+    Ok(())
+}
+
 impl FinishedRun {
     pub fn read(path: &Path) -> Result<FinishedRun> {
         let file = hdf5::File::open(path)
@@ -234,6 +255,7 @@ impl FinishedRun {
                 format!("/{ANALYSIS_CLUSTER_ORDER} has a class outside 0..{c}"),
             ));
         }
+        check_merges(&r.linkage, c).map_err(|why| Error::results(path, why))?;
         Ok(r)
     }
 
@@ -264,6 +286,18 @@ impl FinishedRun {
     }
     pub fn nonadditive_row(&self, ci: usize) -> &[u8] {
         self.row(&self.nonadditive, ci)
+    }
+    /// The class's `n` best channels by `/analysis/rank` as (place in the
+    /// ranking, channel), leaving out those whose OFIV is not a number
+    /// (masked by [`super::bad_values`]).
+    pub fn top_channels(&self, ci: usize, n: usize) -> Vec<(usize, usize)> {
+        let ofiv = self.ofiv_row(ci);
+        self.rank_row(ci)
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, ch)| ofiv.get(ch).is_some_and(|v| v.is_finite()))
+            .take(n)
+            .collect()
     }
     pub fn rank_row(&self, ci: usize) -> Vec<usize> {
         self.row(&self.rank, ci)
