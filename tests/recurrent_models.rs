@@ -185,3 +185,55 @@ fn unsupported_gate_activation_is_refused_by_name() {
 fn keras_lstm_go_backwards_and_averaged_gru_match_jax() {
     compare("lstm_keras.h5", "reference_keras.h5", "lstm");
 }
+
+#[test]
+fn onnx_danq_bidirectional_lstm_matches_pytorch() {
+    compare("danq.onnx", "reference_onnx.h5", "danq");
+}
+
+#[test]
+fn onnx_grelu_convgru_summed_directions_and_layer_norm_match_pytorch() {
+    compare("grelu_convgru.onnx", "reference_onnx.h5", "grelu_convgru");
+}
+
+#[test]
+fn onnx_recurrent_models_run_under_mpirun() {
+    run_and_rescore("danq.onnx", "/lstm/LSTM");
+    run_and_rescore("grelu_convgru.onnx", "/embedding/gru_tower/gru/GRU");
+}
+
+/// `inspect` shows the recurrent nodes as the engine's layers: one
+/// bidirectional layer each (concatenated for DanQ, summed for grelu).
+#[test]
+fn inspect_lists_the_onnx_recurrent_layers() {
+    for (model, lines) in [
+        (
+            "danq.onnx",
+            &[
+                "/lstm/LSTM",
+                "bidirectional",
+                "lstm 5 units, forward, every position, concat",
+            ][..],
+        ),
+        (
+            "grelu_convgru.onnx",
+            &[
+                "/embedding/gru_tower/gru/GRU",
+                "gru 8 units, forward, every position, sum",
+                "/embedding/gru_tower/ffn/dense1/norm/layer/LayerNormalization",
+                "layernorm",
+            ][..],
+        ),
+    ] {
+        let o = run_bin(
+            &["inspect", &fixture(&format!("recurrent/{model}"))],
+            None,
+            60,
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{model}: {}", stderr_of(&o));
+        for l in lines {
+            assert!(out.contains(l), "{model}: no {l:?} in\n{out}");
+        }
+    }
+}

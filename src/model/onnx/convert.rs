@@ -50,6 +50,8 @@ const DATA_OPS: &[&str] = &[
     "Clip",
     "BatchNormalization",
     "LayerNormalization",
+    "LSTM",
+    "GRU",
     "Dropout",
     "Erf",
 ];
@@ -117,6 +119,9 @@ enum Value {
         w: usize,
         c: usize,
     },
+    /// A recurrent layer's input or output in its own layout, or a zero
+    /// state made from the batch size; see `recurrent.rs`.
+    Rnn(recurrent::Rnn),
 }
 
 /// Why a value cannot be computed: the node that stopped it and the reason.
@@ -165,6 +170,7 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
 
 mod channels_last;
 mod layer_norm;
+mod recurrent;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -226,6 +232,9 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     // The input first: a channels-last input is the first thing to say.
     let (c, w) = cv.inputs(graph)?;
     cv.run(graph)?;
+    for o in &graph.output {
+        cv.settle_output(&o.name);
+    }
     let mut outputs = Vec::new();
     let mut unscorable = Vec::new();
     let mut first_refusal = None;
@@ -248,6 +257,10 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
                     format!("graph output {} does not depend on the model input", o.name),
                 ))
             }
+            Some(Value::Rnn(r)) => unscorable.push(UnscorableOutput {
+                name: o.name.clone(),
+                reason: recurrent::refusal(&o.name, r),
+            }),
             None => {
                 return Err(Error::model(
                     path,
@@ -443,7 +456,9 @@ impl<'a> Cv<'a> {
             let dir = &self.dir;
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(Value::Map { .. } | Value::Refused(_) | Value::Last { .. }) => None,
+                Some(
+                    Value::Map { .. } | Value::Refused(_) | Value::Last { .. } | Value::Rnn(_),
+                ) => None,
                 None => const_nodes
                     .get(name)
                     .and_then(|n| fold::fold(n, &[], dir).ok())
@@ -513,6 +528,7 @@ impl<'a> Cv<'a> {
             )),
             Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
             Some(Value::Last { w, c, .. }) => Err(channels_last::refusal(name, *w, *c)),
+            Some(Value::Rnn(r)) => Err(recurrent::refusal(name, r)),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -539,7 +555,7 @@ impl<'a> Cv<'a> {
             None | Some("") => Ok(None),
             Some(name) => match self.values.get(name) {
                 Some(Value::Const(c)) => Ok(Some(c)),
-                Some(Value::Map { .. } | Value::Last { .. }) => Err(format!(
+                Some(Value::Map { .. } | Value::Last { .. } | Value::Rnn(_)) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
                 Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
@@ -637,6 +653,9 @@ impl<'a> Cv<'a> {
         let op = n.op_type.as_str();
         if op == "If" {
             return self.inline_if(n, label);
+        }
+        if let Some(r) = self.recurrent(n, label) {
+            return r;
         }
         if n.input
             .iter()

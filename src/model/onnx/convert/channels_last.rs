@@ -36,7 +36,7 @@ const POINTWISE: &[&str] = &[
 /// Why an op other than those below cannot read a channels-last tensor.
 pub(super) fn refusal(name: &str, w: usize, c: usize) -> String {
     format!(
-        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, LayerNormalization over its last axis, a Transpose back to (N, C, W) and (for one row) a Reshape/Flatten/Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
+        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, LayerNormalization over its last axis, a Transpose back to (N, C, W), a Flatten or Reshape to (N, W·C) and (for one row) a Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
     )
 }
 
@@ -132,6 +132,13 @@ impl Cv<'_> {
                 } else if w == 1 && super::canonical(&to) == Some((c, 1)) {
                     // One row: its values are already in the engine's order.
                     self.set_map(&out, t, to)
+                } else if to == [w * c] {
+                    // (N, W, C) flattened: position-major, the engine's own order.
+                    let kind = LayerKind::Flatten {
+                        order: FlattenOrder::PositionMajor,
+                    };
+                    let f = self.add(label, kind, vec![t])?;
+                    self.set_map(&out, f, to)
                 } else {
                     Err(format!(
                         "turns the channels-last {} into {}, which moves values between channels and positions; export the model applying its linear layers to (N, C, W) as 1×1 convolutions, or score another output with --output",
