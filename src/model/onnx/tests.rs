@@ -294,12 +294,13 @@ fn refusals_name_the_node_and_the_opset() {
         "{e}"
     );
     let e = err(
-        "lstm",
-        vec![node("LSTM", "", &["x"], &["y"], vec![])],
-        vec![],
+        "topk",
+        vec![node("TopK", "", &["x", "k"], &["y", "i"], vec![])],
+        vec![init_i64("k", &[2])],
     );
     assert!(
-        e.contains("layer LSTM_0: op type LSTM (opset 17) is not supported"),
+        e.contains("layer TopK_0: op type TopK (opset 17) is not supported")
+            && e.contains("--output"),
         "{e}"
     );
     let e = err(

@@ -542,14 +542,16 @@ impl Cv<'_> {
         let lstm = n.op_type == "LSTM";
         let at = Attrs::of(n);
         let gates = if lstm { 4 } else { 3 };
-        if let Some(o) = n
+        if let Some((i, o)) = n
             .output
             .iter()
+            .enumerate()
             .skip(1)
-            .find(|o| !o.is_empty() && self.used.contains(*o))
+            .find(|(_, o)| !o.is_empty() && self.used.contains(*o))
         {
             return Err(format!(
-                "its output {o} (the last state) is used; only Y, the states at every position, is supported; export the model taking the last position of Y (y[:, -1])"
+                "its output {o} ({}, the last state) is read; only Y, the states at every position, is supported; export the model reading Y (flattened, or pooled over positions), or score another output with --output",
+                if i == 1 { "Y_h" } else { "Y_c" }
             ));
         }
         let direction = at.string("direction", "forward");
