@@ -468,3 +468,92 @@ fn layer_normalization_over_channels() {
         "{e}"
     );
 }
+
+#[test]
+fn recurrent_settings_the_engine_lacks_are_refused_by_name() {
+    // x (N, 4, 8) → (8, N, 4) → LSTM (hidden 2) → Y (8, 1, N, 2) → (N, 2, 8).
+    let u = 2;
+    let lstm = |attrs: Vec<AttributeProto>, ins: &[&str]| {
+        vec![
+            node(
+                "Transpose",
+                "t",
+                &["x"],
+                &["xt"],
+                vec![ints("perm", &[2, 0, 1])],
+            ),
+            node("LSTM", "l", ins, &["ly"], attrs),
+            node("Squeeze", "s", &["ly", "one"], &["ys"], vec![]),
+            node(
+                "Transpose",
+                "t2",
+                &["ys"],
+                &["y"],
+                vec![ints("perm", &[1, 2, 0])],
+            ),
+        ]
+    };
+    let inits = || {
+        vec![
+            init("w", &[1, 4 * u, 4], &[0.1; 32]),
+            init("r", &[1, 4 * u, u], &[0.1; 16]),
+            init("h0", &[1, 1, u], &[0.5, 0.0]),
+            init_i64("one", &[1]),
+        ]
+    };
+    let ok = load("lstm_ok", 4, 8, lstm(vec![], &["xt", "w", "r"]), inits()).unwrap();
+    assert_eq!(kinds(&ok), ["lstm"]);
+    let relu = AttributeProto {
+        name: "activations".into(),
+        r#type: 8,
+        strings: ["Sigmoid", "Tanh", "Relu"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
+        ..Default::default()
+    };
+    let err = |tag: &str, nodes, must: &[&str]| {
+        let e = load(tag, 4, 8, nodes, inits()).unwrap_err().to_string();
+        for m in must {
+            assert!(e.contains(m), "{tag}: no {m:?} in {e}");
+        }
+    };
+    err(
+        "lstm_relu",
+        lstm(vec![relu], &["xt", "w", "r"]),
+        &["layer l: LSTM (opset 17): activations", "relu", "default"],
+    );
+    let clip = AttributeProto {
+        name: "clip".into(),
+        r#type: 1,
+        f: 3.0,
+        ..Default::default()
+    };
+    err(
+        "lstm_clip",
+        lstm(vec![clip], &["xt", "w", "r"]),
+        &["layer l: LSTM", "clip"],
+    );
+    err(
+        "lstm_h0",
+        lstm(vec![], &["xt", "w", "r", "", "", "h0"]),
+        &[
+            "layer l: LSTM",
+            "initial_h (h0) is not zero",
+            "zero initial states",
+        ],
+    );
+    // Y read time-major by an op other than the relabels.
+    let mut nodes = lstm(vec![], &["xt", "w", "r"]);
+    nodes.truncate(2);
+    nodes.push(node("Relu", "relu", &["ly"], &["y"], vec![]));
+    err(
+        "lstm_time_major",
+        nodes,
+        &[
+            "layer relu: Relu",
+            "(8 positions, 1 directions, N, 2 hidden)",
+            "batch-first",
+        ],
+    );
+}
