@@ -275,3 +275,39 @@ fn onnx_recurrent_layouts_match_the_onnx_reference() {
         }
     }
 }
+
+/// A Keras recurrent or LayerNormalization layer whose weights cannot be
+/// read (a dataset gone from the file) fails naming the layer and the weight.
+#[test]
+fn keras_recurrent_weights_that_cannot_be_read_name_the_layer() {
+    let d = tmpdir("recurrent-missing-weight");
+    for (model, weight, must) in [
+        (
+            "danq_keras.h5",
+            "model_weights/bilstm/bilstm/backward_lstm/lstm_cell/kernel",
+            &["layer bilstm", "backward_lstm/lstm_cell/kernel", "missing"][..],
+        ),
+        (
+            "gru_keras.h5",
+            "model_weights/gru_a/gru_a/gru_cell/bias",
+            &["layer gru_a", "gru_cell/bias", "missing"][..],
+        ),
+        (
+            "gru_keras.h5",
+            "model_weights/ln/ln/gamma",
+            &["layer ln", "gamma", "missing"][..],
+        ),
+    ] {
+        let m = d.join(model);
+        std::fs::copy(fixture(&format!("recurrent/{model}")), &m).unwrap();
+        {
+            let f = hdf5::File::open_rw(&m).unwrap();
+            f.unlink(weight).unwrap();
+        }
+        let e = load_model(&m, None).unwrap_err().to_string();
+        for s in must {
+            assert!(e.contains(s), "{weight}: no {s:?} in {e}");
+        }
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
