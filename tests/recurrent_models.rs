@@ -239,9 +239,11 @@ fn inspect_lists_the_onnx_recurrent_layers() {
 }
 
 /// Layouts PyTorch does not write (make_onnx_ops.py, node by node): a reverse
-/// LSTM with layout 1, a GRU with linear_before_reset 0 read time-major, and
-/// the two directions of an LSTM sliced on Y's directions axis and added;
-/// our forward pass gives the ONNX reference evaluator's outputs.
+/// LSTM with layout 1, a GRU with linear_before_reset 0 read time-major, the
+/// two directions of an LSTM sliced on Y's directions axis and added; and the
+/// last states: a bidirectional GRU's Y_h gathered per direction, an LSTM's Y
+/// at its last position beside a crop. Our forward pass gives the ONNX
+/// reference evaluator's outputs.
 #[test]
 fn onnx_recurrent_layouts_match_the_onnx_reference() {
     let f = hdf5::File::open(fixture("recurrent/onnx_ops_reference.h5")).unwrap();
@@ -249,6 +251,11 @@ fn onnx_recurrent_layouts_match_the_onnx_reference() {
         ("lstm_reverse_layout1", &["lstm"][..]),
         ("gru_forward_reset_before", &["gru"][..]),
         ("lstm_bidirectional_dir_slices", &["bidirectional"][..]),
+        ("gru_bidirectional_last_states", &["gru"][..]),
+        (
+            "lstm_last_position_and_crop",
+            &["bidirectional", "crop1d"][..],
+        ),
     ] {
         let g = f.group(model).unwrap();
         let x: Vec<f32> = g.dataset("x").unwrap().read_raw().unwrap();

@@ -7,7 +7,9 @@
 //! recurrent node not yet placed), so these relabels cost nothing and the
 //! layer is placed once its output is read as (N, W, C) or (N, C, W): a
 //! `Bidirectional` layer (channels concatenated, or summed) or one
-//! direction's `Lstm`/`Gru`. The zero initial states PyTorch builds from
+//! direction's `Lstm`/`Gru`. Y_h, (directions, batch, hidden), is the same
+//! with the layers returning only their last step (`h_n[-1]` a Gather of
+//! one direction). The zero initial states PyTorch builds from
 //! Shape → ConstantOfShape are a value of their own, read only as states.
 use super::{show, Cv, Value, R};
 use crate::model::onnx::attrs::Attrs;
@@ -68,6 +70,8 @@ enum Dirs {
 #[derive(Debug)]
 struct Node {
     label: String,
+    /// The op and opset, for messages.
+    op: String,
     x: TensorId,
     /// One `Lstm` or `Gru` per direction, in ONNX's order (forward first).
     layers: Vec<LayerKind>,
@@ -82,6 +86,7 @@ const GLUE: &[&str] = &[
     "Squeeze",
     "Unsqueeze",
     "Slice",
+    "Gather",
     "Add",
 ];
 
@@ -115,7 +120,7 @@ pub(super) fn refusal(name: &str, r: &Rnn) -> String {
             "reads {name}, a tensor of the batch's size made by ConstantOfShape; it is read only as an LSTM/GRU initial state (zeros) or sequence_lens"
         ),
         Rnn::Seq(s) => format!(
-            "reads {name}, a {} tensor (a recurrent layer's input or output); it is read by LSTM/GRU, Transpose, Reshape, Squeeze and Unsqueeze to (N, W, C) or (N, C, W), and a Slice of one direction; export the model transposing the recurrent output to batch-first (N, W, C), or score another output with --output",
+            "reads {name}, a {} tensor (a recurrent layer's input or output); it is read by LSTM/GRU, Transpose, Reshape, Squeeze and Unsqueeze to (N, W, C) or (N, C, W), and a Slice or Gather of one direction; export the model transposing the recurrent output to batch-first (N, W, C), or score another output with --output",
             describe(&s.axes)
         ),
     }
@@ -233,18 +238,22 @@ impl Cv<'_> {
             Rnn::Seq(s) => self.settle(s),
             Rnn::Filled { .. } => None,
         };
-        let layer = match &r {
+        let (layer, op) = match &r {
             Rnn::Seq(Seq {
                 src: Src::Node { node, .. },
                 ..
-            }) => node.label.clone(),
-            _ => name.to_string(),
+            }) => (node.label.clone(), format!("{}: ", node.op)),
+            _ => (name.to_string(), String::new()),
         };
         let refused = |msg| Value::Refused(Rc::new(super::Refusal { layer, msg }));
-        let v = match v {
-            Some(Ok(v)) => v,
-            Some(Err(msg)) => refused(msg),
-            None => refused(refusal(name, &r)),
+        let v = match (v, &r) {
+            (Some(Ok(v)), _) => v,
+            (Some(Err(msg)), _) => refused(msg),
+            (None, Rnn::Seq(s)) => refused(format!(
+                "{op}its output {name}, laid out {}, is a graph output without the batch axis first; outputs (N, F), (N, C, W) and (N, W, C) are scored: export the model returning it batch-first (h_n.transpose(0, 1).flatten(1), say), or score another output with --output",
+                describe(&s.axes)
+            )),
+            (None, _) => refused(refusal(name, &r)),
         };
         self.values.insert(name.to_string(), v);
     }
@@ -507,6 +516,40 @@ impl Cv<'_> {
                 }
                 Some(Ok(out))
             }
+            "Gather" => {
+                // One direction of Y_h (PyTorch's h_n[-1]): an index on the directions axis.
+                let Src::Node { node, dirs } = &s.src else {
+                    return None;
+                };
+                let a = norm_axis(at.int("axis", 0), rank).ok()?;
+                let idx = self.const_in(n, 1).ok()?;
+                let [k] = idx.to_i64().ok()?[..] else {
+                    return None;
+                };
+                let Ax::Dir(d) = s.axes[a] else {
+                    return None;
+                };
+                let k = usize::try_from(if k < 0 { k + d as i64 } else { k })
+                    .ok()
+                    .filter(|&k| k < d)?;
+                let dirs = match dirs {
+                    Dirs::Concat => Dirs::One(k),
+                    d => *d,
+                };
+                let mut axes = s.axes.clone();
+                if idx.dims.is_empty() {
+                    axes.remove(a);
+                } else {
+                    axes[a] = Ax::Dir(1);
+                }
+                Some(Ok(Seq {
+                    src: Src::Node {
+                        node: node.clone(),
+                        dirs,
+                    },
+                    axes,
+                }))
+            }
             "Add" => {
                 // The two directions of one node summed (grelu's GRU tower).
                 let Some(Rnn::Seq(o)) = self.rnn_in(n, 1) else {
@@ -542,16 +585,13 @@ impl Cv<'_> {
         let lstm = n.op_type == "LSTM";
         let at = Attrs::of(n);
         let gates = if lstm { 4 } else { 3 };
-        if let Some((i, o)) = n
+        if let Some(o) = n
             .output
-            .iter()
-            .enumerate()
-            .skip(1)
-            .find(|(_, o)| !o.is_empty() && self.used.contains(*o))
+            .get(2)
+            .filter(|o| !o.is_empty() && self.used.contains(*o))
         {
             return Err(format!(
-                "its output {o} ({}, the last state) is read; only Y, the states at every position, is supported; export the model reading Y (flattened, or pooled over positions), or score another output with --output",
-                if i == 1 { "Y_h" } else { "Y_c" }
+                "its output {o} (Y_c, the last cell state) is read; only Y and Y_h, the hidden states, are supported; export the model reading those, or score another output with --output"
             ));
         }
         let direction = at.string("direction", "forward");
@@ -719,23 +759,53 @@ impl Cv<'_> {
         for l in &layers {
             l.output_shape(&[(k, w)])?;
         }
-        let node = Rc::new(Node {
-            label: label.to_string(),
-            x,
-            layers,
-            placed: RefCell::new(Vec::new()),
-        });
-        let y = if layout == 0 {
-            vec![Ax::Pos(w), Ax::Dir(nd), Ax::Batch, Ax::Hidden(u)]
-        } else {
-            vec![Ax::Batch, Ax::Pos(w), Ax::Dir(nd), Ax::Hidden(u)]
-        };
+        // Y_h: the same layers keeping only the state of their last step.
+        let last: Vec<LayerKind> = layers
+            .iter()
+            .cloned()
+            .map(|mut l| {
+                if let LayerKind::Lstm {
+                    return_sequences, ..
+                }
+                | LayerKind::Gru {
+                    return_sequences, ..
+                } = &mut l
+                {
+                    *return_sequences = false;
+                }
+                l
+            })
+            .collect();
         let dirs = if nd == 2 { Dirs::Concat } else { Dirs::One(0) };
-        let s = Seq {
-            src: Src::Node { node, dirs },
-            axes: y,
+        let (y, y_h) = if layout == 0 {
+            (
+                vec![Ax::Pos(w), Ax::Dir(nd), Ax::Batch, Ax::Hidden(u)],
+                vec![Ax::Dir(nd), Ax::Batch, Ax::Hidden(u)],
+            )
+        } else {
+            (
+                vec![Ax::Batch, Ax::Pos(w), Ax::Dir(nd), Ax::Hidden(u)],
+                vec![Ax::Batch, Ax::Dir(nd), Ax::Hidden(u)],
+            )
         };
-        self.set_seq(Self::out_name(n), s)
+        for (i, (layers, axes)) in [(layers, y), (last, y_h)].into_iter().enumerate() {
+            let Some(out) = n.output.get(i) else {
+                continue;
+            };
+            let node = Rc::new(Node {
+                label: label.to_string(),
+                op: format!("{} (opset {})", n.op_type, self.opset),
+                x,
+                layers,
+                placed: RefCell::new(Vec::new()),
+            });
+            let s = Seq {
+                src: Src::Node { node, dirs },
+                axes,
+            };
+            self.set_seq(out, s)?;
+        }
+        Ok(())
     }
 
     /// An initial state (or sequence_lens): absent, or `value` everywhere
