@@ -62,6 +62,7 @@ const FOLDABLE_ON_DATA: &[&str] = &[
     "Identity",
     "Cast",
     "Shape",
+    "Gather",
     "Unsqueeze",
     "Squeeze",
     "Concat",
@@ -1009,8 +1010,12 @@ impl<'a> Cv<'a> {
                 let to = perm[1..].iter().map(|&a| full[a]).collect();
                 self.relabel(n, label, to)
             }
-            "Gather" | "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where"
-            | "Expand" | "Floor" | "Ceil" => Err(format!(
+            "Gather" => Err(format!(
+                "a Gather of {} data; Gather is read on the positions of a channels-last (N, W, C) tensor (y[:, -1]) and on the directions of an LSTM/GRU's Y_h (h_n[-1]); export with a Slice of positions, or score another output with --output",
+                show(&self.map_in(n, 0)?.1)
+            )),
+            "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where" | "Expand"
+            | "Floor" | "Ceil" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),
