@@ -120,7 +120,7 @@ fn bad_onnx_files_end_every_rank_with_one_error() {
         ("bad/not_onnx.onnx", vec!["not_onnx.onnx"]),
         (
             "bad/unsupported_op.onnx",
-            vec!["GRU", "opset 17", "not supported"],
+            vec!["GRU", "opset 17", "batch axis"],
         ),
         (
             "bad/missing_external.onnx",

@@ -185,3 +185,136 @@ fn unsupported_gate_activation_is_refused_by_name() {
 fn keras_lstm_go_backwards_and_averaged_gru_match_jax() {
     compare("lstm_keras.h5", "reference_keras.h5", "lstm");
 }
+
+#[test]
+fn onnx_danq_bidirectional_lstm_matches_pytorch() {
+    compare("danq.onnx", "reference_onnx.h5", "danq");
+}
+
+#[test]
+fn onnx_grelu_convgru_summed_directions_and_layer_norm_match_pytorch() {
+    compare("grelu_convgru.onnx", "reference_onnx.h5", "grelu_convgru");
+}
+
+#[test]
+fn onnx_recurrent_models_run_under_mpirun() {
+    run_and_rescore("danq.onnx", "/lstm/LSTM");
+    run_and_rescore("grelu_convgru.onnx", "/embedding/gru_tower/gru/GRU");
+}
+
+/// `inspect` shows the recurrent nodes as the engine's layers: one
+/// bidirectional layer each (concatenated for DanQ, summed for grelu).
+#[test]
+fn inspect_lists_the_onnx_recurrent_layers() {
+    for (model, lines) in [
+        (
+            "danq.onnx",
+            &[
+                "/lstm/LSTM",
+                "bidirectional",
+                "lstm 5 units, forward, every position, concat",
+            ][..],
+        ),
+        (
+            "grelu_convgru.onnx",
+            &[
+                "/embedding/gru_tower/gru/GRU",
+                "gru 8 units, forward, every position, sum",
+                "/embedding/gru_tower/ffn/dense1/norm/layer/LayerNormalization",
+                "layernorm",
+            ][..],
+        ),
+    ] {
+        let o = run_bin(
+            &["inspect", &fixture(&format!("recurrent/{model}"))],
+            None,
+            60,
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{model}: {}", stderr_of(&o));
+        for l in lines {
+            assert!(out.contains(l), "{model}: no {l:?} in\n{out}");
+        }
+    }
+}
+
+/// Layouts PyTorch does not write (make_onnx_ops.py, node by node): a reverse
+/// LSTM with layout 1, a GRU with linear_before_reset 0 read time-major, the
+/// two directions of an LSTM sliced on Y's directions axis and added; and the
+/// last states: a bidirectional GRU's Y_h gathered per direction, an LSTM's Y
+/// at its last position beside a crop. Our forward pass gives the ONNX
+/// reference evaluator's outputs.
+#[test]
+fn onnx_recurrent_layouts_match_the_onnx_reference() {
+    let f = hdf5::File::open(fixture("recurrent/onnx_ops_reference.h5")).unwrap();
+    for (model, kinds) in [
+        ("lstm_reverse_layout1", &["lstm"][..]),
+        ("gru_forward_reset_before", &["gru"][..]),
+        ("lstm_bidirectional_dir_slices", &["bidirectional"][..]),
+        ("gru_bidirectional_last_states", &["gru"][..]),
+        (
+            "lstm_last_position_and_crop",
+            &["bidirectional", "crop1d"][..],
+        ),
+    ] {
+        let g = f.group(model).unwrap();
+        let x: Vec<f32> = g.dataset("x").unwrap().read_raw().unwrap();
+        let want: Vec<f32> = g.dataset("out").unwrap().read_raw().unwrap();
+        let n = g.dataset("x").unwrap().shape()[0];
+        let path = fixture(&format!("recurrent/{model}.onnx"));
+        let spec = load_model(std::path::Path::new(&path), None)
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        for k in kinds {
+            assert!(
+                spec.layers.iter().any(|l| l.kind.kind_name() == *k),
+                "{model}: no {k} layer"
+            );
+        }
+        let net = Network::new(&spec).unwrap();
+        let got = net.forward_prefix(&x, n, spec.outputs[0].tensor).unwrap();
+        assert_eq!(got.len(), want.len(), "{model}");
+        let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                (a - b).abs() <= 1e-5 * scale.max(1.0),
+                "{model}: {got:?} vs {want:?}"
+            );
+        }
+    }
+}
+
+/// A Keras recurrent or LayerNormalization layer whose weights cannot be
+/// read (a dataset gone from the file) fails naming the layer and the weight.
+#[test]
+fn keras_recurrent_weights_that_cannot_be_read_name_the_layer() {
+    let d = tmpdir("recurrent-missing-weight");
+    for (model, weight, must) in [
+        (
+            "danq_keras.h5",
+            "model_weights/bilstm/bilstm/backward_lstm/lstm_cell/kernel",
+            &["layer bilstm", "backward_lstm/lstm_cell/kernel", "missing"][..],
+        ),
+        (
+            "gru_keras.h5",
+            "model_weights/gru_a/gru_a/gru_cell/bias",
+            &["layer gru_a", "gru_cell/bias", "missing"][..],
+        ),
+        (
+            "gru_keras.h5",
+            "model_weights/ln/ln/gamma",
+            &["layer ln", "gamma", "missing"][..],
+        ),
+    ] {
+        let m = d.join(model);
+        std::fs::copy(fixture(&format!("recurrent/{model}")), &m).unwrap();
+        {
+            let f = hdf5::File::open_rw(&m).unwrap();
+            f.unlink(weight).unwrap();
+        }
+        let e = load_model(&m, None).unwrap_err().to_string();
+        for s in must {
+            assert!(e.contains(s), "{weight}: no {s:?} in {e}");
+        }
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -49,6 +49,9 @@ const DATA_OPS: &[&str] = &[
     "HardSigmoid",
     "Clip",
     "BatchNormalization",
+    "LayerNormalization",
+    "LSTM",
+    "GRU",
     "Dropout",
     "Erf",
 ];
@@ -59,6 +62,7 @@ const FOLDABLE_ON_DATA: &[&str] = &[
     "Identity",
     "Cast",
     "Shape",
+    "Gather",
     "Unsqueeze",
     "Squeeze",
     "Concat",
@@ -116,6 +120,9 @@ enum Value {
         w: usize,
         c: usize,
     },
+    /// A recurrent layer's input or output in its own layout, or a zero
+    /// state made from the batch size; see `recurrent.rs`.
+    Rnn(recurrent::Rnn),
 }
 
 /// Why a value cannot be computed: the node that stopped it and the reason.
@@ -163,6 +170,8 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
 }
 
 mod channels_last;
+mod layer_norm;
+mod recurrent;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -224,6 +233,9 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     // The input first: a channels-last input is the first thing to say.
     let (c, w) = cv.inputs(graph)?;
     cv.run(graph)?;
+    for o in &graph.output {
+        cv.settle_output(&o.name);
+    }
     let mut outputs = Vec::new();
     let mut unscorable = Vec::new();
     let mut first_refusal = None;
@@ -246,6 +258,10 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
                     format!("graph output {} does not depend on the model input", o.name),
                 ))
             }
+            Some(Value::Rnn(r)) => unscorable.push(UnscorableOutput {
+                name: o.name.clone(),
+                reason: recurrent::refusal(&o.name, r),
+            }),
             None => {
                 return Err(Error::model(
                     path,
@@ -441,7 +457,9 @@ impl<'a> Cv<'a> {
             let dir = &self.dir;
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(Value::Map { .. } | Value::Refused(_) | Value::Last { .. }) => None,
+                Some(
+                    Value::Map { .. } | Value::Refused(_) | Value::Last { .. } | Value::Rnn(_),
+                ) => None,
                 None => const_nodes
                     .get(name)
                     .and_then(|n| fold::fold(n, &[], dir).ok())
@@ -511,6 +529,7 @@ impl<'a> Cv<'a> {
             )),
             Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
             Some(Value::Last { w, c, .. }) => Err(channels_last::refusal(name, *w, *c)),
+            Some(Value::Rnn(r)) => Err(recurrent::refusal(name, r)),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -537,7 +556,7 @@ impl<'a> Cv<'a> {
             None | Some("") => Ok(None),
             Some(name) => match self.values.get(name) {
                 Some(Value::Const(c)) => Ok(Some(c)),
-                Some(Value::Map { .. } | Value::Last { .. }) => Err(format!(
+                Some(Value::Map { .. } | Value::Last { .. } | Value::Rnn(_)) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
                 Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
@@ -635,6 +654,9 @@ impl<'a> Cv<'a> {
         let op = n.op_type.as_str();
         if op == "If" {
             return self.inline_if(n, label);
+        }
+        if let Some(r) = self.recurrent(n, label) {
+            return r;
         }
         if n.input
             .iter()
@@ -874,6 +896,7 @@ impl<'a> Cv<'a> {
                 self.layer_out(n, label, LayerKind::Merge(m), ts, dims)
             }
             "Conv" => self.conv(n, label),
+            "LayerNormalization" => self.layer_norm(n, label),
             "MaxPool" | "AveragePool" => self.pool(n, label),
             "GlobalMaxPool" | "GlobalAveragePool" => {
                 let (x, dims) = self.map_in(n, 0)?;
@@ -987,8 +1010,12 @@ impl<'a> Cv<'a> {
                 let to = perm[1..].iter().map(|&a| full[a]).collect();
                 self.relabel(n, label, to)
             }
-            "Gather" | "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where"
-            | "Expand" | "Floor" | "Ceil" => Err(format!(
+            "Gather" => Err(format!(
+                "a Gather of {} data; Gather is read on the positions of a channels-last (N, W, C) tensor (y[:, -1]) and on the directions of an LSTM/GRU's Y_h (h_n[-1]); export with a Slice of positions, or score another output with --output",
+                show(&self.map_in(n, 0)?.1)
+            )),
+            "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where" | "Expand"
+            | "Floor" | "Ceil" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),

@@ -294,12 +294,13 @@ fn refusals_name_the_node_and_the_opset() {
         "{e}"
     );
     let e = err(
-        "lstm",
-        vec![node("LSTM", "", &["x"], &["y"], vec![])],
-        vec![],
+        "topk",
+        vec![node("TopK", "", &["x", "k"], &["y", "i"], vec![])],
+        vec![init_i64("k", &[2])],
     );
     assert!(
-        e.contains("layer LSTM_0: op type LSTM (opset 17) is not supported"),
+        e.contains("layer TopK_0: op type TopK (opset 17) is not supported")
+            && e.contains("--output"),
         "{e}"
     );
     let e = err(
@@ -403,4 +404,156 @@ fn the_ops_on_data_are_the_ones_the_dispatch_maps() {
             || e.contains("on a tensor computed from the model input is not supported");
         assert_eq!(generic, !on_data.contains(&op), "{op}: {e}");
     }
+}
+
+#[test]
+fn layer_normalization_over_channels() {
+    // nn.LayerNorm(C) at every position: Transpose → LayerNormalization(-1) → Transpose back.
+    let nodes = vec![
+        node(
+            "Transpose",
+            "t",
+            &["x"],
+            &["xt"],
+            vec![ints("perm", &[0, 2, 1])],
+        ),
+        node(
+            "LayerNormalization",
+            "ln",
+            &["xt", "g", "b"],
+            &["yt"],
+            vec![],
+        ),
+        node(
+            "Transpose",
+            "t2",
+            &["yt"],
+            &["y"],
+            vec![ints("perm", &[0, 2, 1])],
+        ),
+    ];
+    let inits = vec![init("g", &[2], &[2.0, 0.5]), init("b", &[2], &[1.0, -1.0])];
+    let s = load("layernorm", 2, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["layernorm"]);
+    assert_eq!(s.layers[0].name, "ln");
+    // x channel-major [1 2 3; 5 2 0]: per position (a, b) → ((a−b)/2, (b−a)/2)/√(σ² + eps).
+    let x = [1.0, 2.0, 3.0, 5.0, 2.0, 0.0];
+    let mut want = [0.0f32; 6];
+    for p in 0..3 {
+        let (a, b) = (x[p], x[3 + p]);
+        let inv = 1.0 / (((a - b) / 2.0f32).powi(2) + 1e-5).sqrt();
+        want[p] = (a - b) / 2.0 * inv * 2.0 + 1.0;
+        want[3 + p] = (b - a) / 2.0 * inv * 0.5 - 1.0;
+    }
+    close(&run(&s, &x), &want);
+    // Over (C, W) of (N, C, W) it would mix positions: refused, saying what is read.
+    let e = load(
+        "layernorm_cw",
+        2,
+        3,
+        vec![node(
+            "LayerNormalization",
+            "ln",
+            &["x", "g"],
+            &["y"],
+            vec![int("axis", 1)],
+        )],
+        vec![init("g", &[2, 3], &[1.0; 6])],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("layer ln: LayerNormalization (opset 17)")
+            && e.contains("only normalisation over the channels"),
+        "{e}"
+    );
+}
+
+#[test]
+fn recurrent_settings_the_engine_lacks_are_refused_by_name() {
+    // x (N, 4, 8) → (8, N, 4) → LSTM (hidden 2) → Y (8, 1, N, 2) → (N, 2, 8).
+    let u = 2;
+    let lstm = |attrs: Vec<AttributeProto>, ins: &[&str]| {
+        vec![
+            node(
+                "Transpose",
+                "t",
+                &["x"],
+                &["xt"],
+                vec![ints("perm", &[2, 0, 1])],
+            ),
+            node("LSTM", "l", ins, &["ly"], attrs),
+            node("Squeeze", "s", &["ly", "one"], &["ys"], vec![]),
+            node(
+                "Transpose",
+                "t2",
+                &["ys"],
+                &["y"],
+                vec![ints("perm", &[1, 2, 0])],
+            ),
+        ]
+    };
+    let inits = || {
+        vec![
+            init("w", &[1, 4 * u, 4], &[0.1; 32]),
+            init("r", &[1, 4 * u, u], &[0.1; 16]),
+            init("h0", &[1, 1, u], &[0.5, 0.0]),
+            init_i64("one", &[1]),
+        ]
+    };
+    let ok = load("lstm_ok", 4, 8, lstm(vec![], &["xt", "w", "r"]), inits()).unwrap();
+    assert_eq!(kinds(&ok), ["lstm"]);
+    let relu = AttributeProto {
+        name: "activations".into(),
+        r#type: 8,
+        strings: ["Sigmoid", "Tanh", "Relu"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect(),
+        ..Default::default()
+    };
+    let err = |tag: &str, nodes, must: &[&str]| {
+        let e = load(tag, 4, 8, nodes, inits()).unwrap_err().to_string();
+        for m in must {
+            assert!(e.contains(m), "{tag}: no {m:?} in {e}");
+        }
+    };
+    err(
+        "lstm_relu",
+        lstm(vec![relu], &["xt", "w", "r"]),
+        &["layer l: LSTM (opset 17): activations", "relu", "default"],
+    );
+    let clip = AttributeProto {
+        name: "clip".into(),
+        r#type: 1,
+        f: 3.0,
+        ..Default::default()
+    };
+    err(
+        "lstm_clip",
+        lstm(vec![clip], &["xt", "w", "r"]),
+        &["layer l: LSTM", "clip"],
+    );
+    err(
+        "lstm_h0",
+        lstm(vec![], &["xt", "w", "r", "", "", "h0"]),
+        &[
+            "layer l: LSTM",
+            "initial_h (h0) is not zero",
+            "zero initial states",
+        ],
+    );
+    // Y read time-major by an op other than the relabels.
+    let mut nodes = lstm(vec![], &["xt", "w", "r"]);
+    nodes.truncate(2);
+    nodes.push(node("Relu", "relu", &["ly"], &["y"], vec![]));
+    err(
+        "lstm_time_major",
+        nodes,
+        &[
+            "layer relu: Relu",
+            "(8 positions, 1 directions, N, 2 hidden)",
+            "batch-first",
+        ],
+    );
 }

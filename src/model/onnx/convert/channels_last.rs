@@ -36,7 +36,7 @@ const POINTWISE: &[&str] = &[
 /// Why an op other than those below cannot read a channels-last tensor.
 pub(super) fn refusal(name: &str, w: usize, c: usize) -> String {
     format!(
-        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, a Transpose back to (N, C, W) and (for one row) a Reshape/Flatten/Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
+        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, LayerNormalization over its last axis, a Slice or Gather of positions (axis 1), a Transpose back to (N, C, W), a Flatten or Reshape to (N, W·C) and (for one row) a Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
     )
 }
 
@@ -95,6 +95,8 @@ impl Cv<'_> {
         }
         match op {
             "MatMul" => self.last_matmul(n, label, t, w, c),
+            "LayerNormalization" => self.layer_norm(n, label),
+            "Slice" | "Gather" => self.last_positions(n, label, t, w, c),
             "Shape" => {
                 let v = vec![self.batch_fixed.unwrap_or(BATCH), w as i64, c as i64];
                 let k = fold::shape_slice(&Attrs::of(n), v);
@@ -131,6 +133,13 @@ impl Cv<'_> {
                 } else if w == 1 && super::canonical(&to) == Some((c, 1)) {
                     // One row: its values are already in the engine's order.
                     self.set_map(&out, t, to)
+                } else if to == [w * c] {
+                    // (N, W, C) flattened: position-major, the engine's own order.
+                    let kind = LayerKind::Flatten {
+                        order: FlattenOrder::PositionMajor,
+                    };
+                    let f = self.add(label, kind, vec![t])?;
+                    self.set_map(&out, f, to)
                 } else {
                     Err(format!(
                         "turns the channels-last {} into {}, which moves values between channels and positions; export the model applying its linear layers to (N, C, W) as 1×1 convolutions, or score another output with --output",
@@ -140,6 +149,76 @@ impl Cv<'_> {
                 }
             }
             _ => Err(refusal(&n.input[0], w, c)),
+        }
+    }
+
+    /// A Slice or Gather of positions (PyTorch's `y[:, -1]` after an LSTM): a crop.
+    fn last_positions(
+        &mut self,
+        n: &NodeProto,
+        label: &str,
+        x: TensorId,
+        w: usize,
+        c: usize,
+    ) -> R<()> {
+        let only_positions = || {
+            format!(
+                "{} of the channels-last {} along other axes than positions (1) is not supported",
+                n.op_type,
+                show(&[w, c])
+            )
+        };
+        let (keep, squeeze) = if n.op_type == "Gather" {
+            if norm_axis(Attrs::of(n).int("axis", 0), 3)? != 1 {
+                return Err(only_positions());
+            }
+            let idx = self.const_in(n, 1)?;
+            let [i] = idx.to_i64()?[..] else {
+                return Err("a Gather of several positions is not supported".into());
+            };
+            let p = if i < 0 { i + w as i64 } else { i };
+            if !(0..w as i64).contains(&p) {
+                return Err(format!("index {i} is outside {w} positions"));
+            }
+            (vec![p as usize], idx.dims.is_empty())
+        } else {
+            let (starts, ends, axes, steps) = fold::slice_params(n, &self.const_refs(n))?;
+            let mut keep: Vec<usize> = (0..w).collect();
+            for j in 0..axes.len() {
+                let ax = norm_axis(axes[j], 3)?;
+                if ax == 0 {
+                    if starts[j] == 0 && steps[j] == 1 && ends[j] >= i32::MAX as i64 {
+                        continue;
+                    }
+                    return Err("slices the batch axis".into());
+                }
+                let d = [0, w, c][ax];
+                let k = fold::slice_range(d, starts[j], ends[j], steps[j])?;
+                if ax == 1 && steps[j] == 1 {
+                    keep = k;
+                } else if k.len() != d || steps[j] < 0 {
+                    return Err(only_positions());
+                }
+            }
+            (keep, false)
+        };
+        let (Some(&first), Some(&last)) = (keep.first(), keep.last()) else {
+            return Err("the slice keeps no positions".into());
+        };
+        let out = Self::out_name(n).to_string();
+        let t = if keep.len() == w {
+            x
+        } else {
+            let crop = LayerKind::Crop {
+                left: first,
+                right: w - 1 - last,
+            };
+            self.add(label, crop, vec![x])?
+        };
+        if squeeze {
+            self.set_map(&out, t, vec![c])
+        } else {
+            self.set_last(&out, t)
         }
     }
 
