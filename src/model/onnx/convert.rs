@@ -51,6 +51,7 @@ const DATA_OPS: &[&str] = &[
     "BatchNormalization",
     "Dropout",
     "Erf",
+    "Einsum",
 ];
 
 /// Ops of the evaluator that also map a data tensor (the others, on data,
@@ -116,6 +117,8 @@ enum Value {
         w: usize,
         c: usize,
     },
+    /// A per-head tensor inside an attention block; see `attention.rs`.
+    Sym(Rc<attention::Sym>),
 }
 
 /// Why a value cannot be computed: the node that stopped it and the reason.
@@ -162,6 +165,7 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
+mod attention;
 mod channels_last;
 
 struct Cv<'a> {
@@ -244,6 +248,12 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
                 return Err(Error::model(
                     path,
                     format!("graph output {} does not depend on the model input", o.name),
+                ))
+            }
+            Some(Value::Sym(_)) => {
+                return Err(Error::model(
+                    path,
+                    format!("graph output {} is a per-head tensor inside an attention block; score an output after the heads are merged", o.name),
                 ))
             }
             None => {
@@ -441,7 +451,9 @@ impl<'a> Cv<'a> {
             let dir = &self.dir;
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(Value::Map { .. } | Value::Refused(_) | Value::Last { .. }) => None,
+                Some(
+                    Value::Map { .. } | Value::Refused(_) | Value::Last { .. } | Value::Sym(_),
+                ) => None,
                 None => const_nodes
                     .get(name)
                     .and_then(|n| fold::fold(n, &[], dir).ok())
@@ -511,6 +523,9 @@ impl<'a> Cv<'a> {
             )),
             Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
             Some(Value::Last { w, c, .. }) => Err(channels_last::refusal(name, *w, *c)),
+            Some(Value::Sym(_)) => Err(format!(
+                "reads {name}, a per-head tensor inside an attention block"
+            )),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -537,7 +552,7 @@ impl<'a> Cv<'a> {
             None | Some("") => Ok(None),
             Some(name) => match self.values.get(name) {
                 Some(Value::Const(c)) => Ok(Some(c)),
-                Some(Value::Map { .. } | Value::Last { .. }) => Err(format!(
+                Some(Value::Map { .. } | Value::Last { .. } | Value::Sym(_)) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
                 Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
@@ -635,6 +650,9 @@ impl<'a> Cv<'a> {
         let op = n.op_type.as_str();
         if op == "If" {
             return self.inline_if(n, label);
+        }
+        if let Some(r) = self.attention(n, label) {
+            return r;
         }
         if n.input
             .iter()
