@@ -49,6 +49,7 @@ const DATA_OPS: &[&str] = &[
     "HardSigmoid",
     "Clip",
     "BatchNormalization",
+    "LayerNormalization",
     "Dropout",
     "Erf",
     "Einsum",
@@ -167,6 +168,7 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
 
 mod attention;
 mod channels_last;
+mod layer_norm;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -892,6 +894,7 @@ impl<'a> Cv<'a> {
                 self.layer_out(n, label, LayerKind::Merge(m), ts, dims)
             }
             "Conv" => self.conv(n, label),
+            "LayerNormalization" => self.layer_norm(n, label),
             "MaxPool" | "AveragePool" => self.pool(n, label),
             "GlobalMaxPool" | "GlobalAveragePool" => {
                 let (x, dims) = self.map_in(n, 0)?;

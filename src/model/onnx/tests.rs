@@ -404,3 +404,66 @@ fn the_ops_on_data_are_the_ones_the_dispatch_maps() {
         assert_eq!(generic, !on_data.contains(&op), "{op}: {e}");
     }
 }
+
+#[test]
+fn layer_normalization_over_channels() {
+    // nn.LayerNorm(C) at every position: Transpose → LayerNormalization(-1) → Transpose back.
+    let nodes = vec![
+        node(
+            "Transpose",
+            "t",
+            &["x"],
+            &["xt"],
+            vec![ints("perm", &[0, 2, 1])],
+        ),
+        node(
+            "LayerNormalization",
+            "ln",
+            &["xt", "g", "b"],
+            &["yt"],
+            vec![],
+        ),
+        node(
+            "Transpose",
+            "t2",
+            &["yt"],
+            &["y"],
+            vec![ints("perm", &[0, 2, 1])],
+        ),
+    ];
+    let inits = vec![init("g", &[2], &[2.0, 0.5]), init("b", &[2], &[1.0, -1.0])];
+    let s = load("layernorm", 2, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["layernorm"]);
+    assert_eq!(s.layers[0].name, "ln");
+    // x channel-major [1 2 3; 5 2 0]: per position (a, b) → ((a−b)/2, (b−a)/2)/√(σ² + eps).
+    let x = [1.0, 2.0, 3.0, 5.0, 2.0, 0.0];
+    let mut want = [0.0f32; 6];
+    for p in 0..3 {
+        let (a, b) = (x[p], x[3 + p]);
+        let inv = 1.0 / (((a - b) / 2.0f32).powi(2) + 1e-5).sqrt();
+        want[p] = (a - b) / 2.0 * inv * 2.0 + 1.0;
+        want[3 + p] = (b - a) / 2.0 * inv * 0.5 - 1.0;
+    }
+    close(&run(&s, &x), &want);
+    // Over (C, W) of (N, C, W) it would mix positions: refused, saying what is read.
+    let e = load(
+        "layernorm_cw",
+        2,
+        3,
+        vec![node(
+            "LayerNormalization",
+            "ln",
+            &["x", "g"],
+            &["y"],
+            vec![int("axis", 1)],
+        )],
+        vec![init("g", &[2, 3], &[1.0; 6])],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("layer ln: LayerNormalization (opset 17)")
+            && e.contains("only normalisation over the channels"),
+        "{e}"
+    );
+}

@@ -36,7 +36,7 @@ const POINTWISE: &[&str] = &[
 /// Why an op other than those below cannot read a channels-last tensor.
 pub(super) fn refusal(name: &str, w: usize, c: usize) -> String {
     format!(
-        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, a Transpose back to (N, C, W) and (for one row) a Reshape/Flatten/Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
+        "reads {name}, a channels-last (N, {w}, {c}) tensor (a Transpose of (N, C, W), or a map flattened into a row); it is read by MatMul on its last axis, Add/Sub/Mul/Div of a constant, pointwise ops, LayerNormalization over its last axis, a Transpose back to (N, C, W) and (for one row) a Reshape/Flatten/Squeeze to (N, F); export with the linear layer applied to (N, C, W) as a 1×1 Conv1d, or score another output with --output"
     )
 }
 
@@ -95,6 +95,7 @@ impl Cv<'_> {
         }
         match op {
             "MatMul" => self.last_matmul(n, label, t, w, c),
+            "LayerNormalization" => self.layer_norm(n, label),
             "Shape" => {
                 let v = vec![self.batch_fixed.unwrap_or(BATCH), w as i64, c as i64];
                 let k = fold::shape_slice(&Attrs::of(n), v);
