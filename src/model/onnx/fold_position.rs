@@ -8,7 +8,10 @@ pub fn fold(op: &str, xs: &[&Const]) -> Result<Const, String> {
     match (op, xs) {
         ("Greater" | "Less", [a, b]) => {
             let out = broadcast_shape(&a.dims, &b.dims)?;
-            let (ia, ib) = (broadcast_index(&out, &a.dims), broadcast_index(&out, &b.dims));
+            let (ia, ib) = (
+                broadcast_index(&out, &a.dims),
+                broadcast_index(&out, &b.dims),
+            );
             let (x, y) = (a.to_f32(), b.to_f32());
             let v = ia
                 .iter()
@@ -31,17 +34,29 @@ pub fn fold(op: &str, xs: &[&Const]) -> Result<Const, String> {
                 }
             };
             if a.is_float() {
-                Ok(Const::floats(a.dims.clone(), a.to_f32().into_iter().map(sign).collect()))
+                Ok(Const::floats(
+                    a.dims.clone(),
+                    a.to_f32().into_iter().map(sign).collect(),
+                ))
             } else {
-                Ok(Const::ints(a.dims.clone(), a.to_i64()?.iter().map(|v| v.signum()).collect()))
+                Ok(Const::ints(
+                    a.dims.clone(),
+                    a.to_i64()?.iter().map(|v| v.signum()).collect(),
+                ))
             }
         }
         ("Exp" | "Log", [a]) => {
             let f = if op == "Exp" { f32::exp } else { f32::ln };
-            Ok(Const::floats(a.dims.clone(), a.to_f32().into_iter().map(f).collect()))
+            Ok(Const::floats(
+                a.dims.clone(),
+                a.to_f32().into_iter().map(f).collect(),
+            ))
         }
         ("MatMul", [a, b]) => matmul(a, b),
-        _ => Err(format!("{op} with {} inputs cannot be evaluated on constants", xs.len())),
+        _ => Err(format!(
+            "{op} with {} inputs cannot be evaluated on constants",
+            xs.len()
+        )),
     }
 }
 
@@ -64,7 +79,10 @@ fn matmul(a: &Const, b: &Const) -> Result<Const, String> {
     let (x, y) = (a.to_f32(), b.to_f32());
     let mut out = vec![0.0f32; numel(&batch) * n * m];
     for (p, (&pa, &pb)) in ia.iter().zip(&ib).enumerate() {
-        let (xa, yb) = (&x[pa * n * k..(pa + 1) * n * k], &y[pb * k * m..(pb + 1) * k * m]);
+        let (xa, yb) = (
+            &x[pa * n * k..(pa + 1) * n * k],
+            &y[pb * k * m..(pb + 1) * k * m],
+        );
         for i in 0..n {
             for j in 0..m {
                 out[(p * n + i) * m + j] = (0..k).map(|t| xa[i * k + t] * yb[t * m + j]).sum();

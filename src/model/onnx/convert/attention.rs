@@ -324,7 +324,11 @@ impl Cv<'_> {
                 let b = h.bias.get_or_insert_with(|| vec![0.0; nh * nd]);
                 b.iter_mut().zip(&per).for_each(|(v, p)| *v += sign * p);
             }
-            _ => return Err(format!("{op} of per-head values by a constant that is not one number")),
+            _ => {
+                return Err(format!(
+                    "{op} of per-head values by a constant that is not one number"
+                ))
+            }
         }
         self.set_sym(n, Sym::Heads(h))
     }
@@ -555,7 +559,9 @@ impl Cv<'_> {
                     let k = match (&k.data, n.op_type.as_str(), i) {
                         (_, "Concat", _) => {
                             if k.to_f32().iter().any(|v| *v != 0.0) {
-                                return Err("joins positional logits with non-zero constants".into());
+                                return Err(
+                                    "joins positional logits with non-zero constants".into()
+                                );
                             }
                             Const::ints(k.dims.clone(), vec![-1; k.len()])
                         }
@@ -567,7 +573,12 @@ impl Cv<'_> {
                     };
                     ins.push(Some(k));
                 }
-                _ => return Err(format!("{} of positional logits with a data tensor", n.op_type)),
+                _ => {
+                    return Err(format!(
+                        "{} of positional logits with a data tensor",
+                        n.op_type
+                    ))
+                }
             }
         }
         let base = base.ok_or("no positional logits among the inputs")?;
