@@ -1009,7 +1009,7 @@ impl<'a> Cv<'a> {
                 self.relabel(n, label, to)
             }
             "Gather" | "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where"
-            | "Expand" | "Floor" | "Ceil" => Err(format!(
+            | "Expand" | "Floor" | "Ceil" | "Greater" | "Less" | "Sign" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),

@@ -162,6 +162,12 @@ impl Cv<'_> {
                 }));
             }
         }
+        if op == "Einsum" {
+            return Some(Err(
+                "Einsum is read inside an attention block only: on queries, keys and values split into heads (a Reshape of a channels-last projection to (N, W, h, d))"
+                    .into(),
+            ));
+        }
         if op == "ConstantOfShape" {
             if let Ok(shape) = self.const_in(n, 0).and_then(|k| k.to_i64()) {
                 if shape.first() == Some(&BATCH) {
