@@ -450,6 +450,9 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
             }
         }
         "attention" => read_attention(g)?,
+        "window_softmax" => LayerKind::WindowSoftmax {
+            size: req_int(g, "size")?,
+        },
         "pointwise" => {
             let op = str_attr(g, "op").unwrap_or_default();
             LayerKind::Pointwise(
@@ -690,7 +693,9 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     i(&g, "left", *left)?;
                     i(&g, "right", *right)?;
                 }
-                LayerKind::UpSample { size } => i(&g, "size", *size)?,
+                LayerKind::UpSample { size } | LayerKind::WindowSoftmax { size } => {
+                    i(&g, "size", *size)?
+                }
                 LayerKind::AvgPool1D {
                     pool,
                     stride,

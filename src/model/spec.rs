@@ -481,6 +481,9 @@ pub enum LayerKind {
     },
     /// Multi-head self-attention of three tensors (Q, K, V); see [`AttentionSpec`].
     Attention(AttentionSpec),
+    /// Softmax over windows of `size` consecutive positions, per channel
+    /// (the weights of Enformer's attention pooling).
+    WindowSoftmax { size: usize },
 }
 
 impl LayerKind {
@@ -512,6 +515,7 @@ impl LayerKind {
             LayerKind::Bidirectional { .. } => "bidirectional",
             LayerKind::Pointwise(_) => "pointwise",
             LayerKind::Attention(_) => "attention",
+            LayerKind::WindowSoftmax { .. } => "window_softmax",
         }
     }
 
@@ -851,6 +855,12 @@ impl LayerKind {
                 Ok((*units, 1))
             }
             LayerKind::Activation(_) | LayerKind::Dropout | LayerKind::Pointwise(_) => Ok((k, w)),
+            LayerKind::WindowSoftmax { size } => {
+                if *size == 0 || w % size != 0 {
+                    return Err(format!("{w} positions do not split into windows of {size}"));
+                }
+                Ok((k, w))
+            }
             LayerKind::BatchNorm {
                 gamma,
                 beta,

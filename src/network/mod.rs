@@ -32,6 +32,7 @@ pub mod simd;
 mod skinny;
 mod upsample;
 mod weight_buf;
+mod window_softmax;
 
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
@@ -85,6 +86,7 @@ pub(crate) enum Layer {
     Bidirectional(bidirectional::Bidirectional),
     Pointwise(crate::model::Pointwise),
     Attention(attention::Attention),
+    WindowSoftmax(window_softmax::WindowSoftmax),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -260,6 +262,9 @@ impl Layer {
             }
             LayerKind::Pointwise(op) => Layer::Pointwise(op),
             LayerKind::Attention(s) => Layer::Attention(attention::Attention { w, s }),
+            LayerKind::WindowSoftmax { size } => {
+                Layer::WindowSoftmax(window_softmax::WindowSoftmax { k, w, size })
+            }
         }
     }
 
@@ -334,6 +339,7 @@ impl Layer {
             Layer::Bidirectional(l) => l.forward(x, y, batch, s),
             Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
             Layer::Attention(a) => a.forward(xs, y, batch),
+            Layer::WindowSoftmax(l) => l.forward(x, y, batch),
         }
     }
 
@@ -401,6 +407,7 @@ impl Layer {
             Layer::LayerNorm(l) => l.backward(&xs[0][..dy.len()], dy, dx),
             Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
             Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
+            Layer::WindowSoftmax(l) => l.backward(y, dy, dx, batch),
             Layer::Merge(_) | Layer::Concat(_) | Layer::Attention(_) => unreachable!(),
         }
     }

@@ -167,6 +167,7 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
 }
 
 mod attention;
+mod attention_pool;
 mod channels_last;
 mod layer_norm;
 

@@ -83,6 +83,8 @@ pub(super) enum Sym {
     Rel(Rel),
     Logits(Logits),
     Attn(Logits),
+    /// Windows of positions (Enformer's attention pooling).
+    Pool(super::attention_pool::Pool),
 }
 
 impl Sym {
@@ -91,6 +93,7 @@ impl Sym {
             Sym::Heads(h) => h.dims(),
             Sym::Rel(r) => r.dims.clone(),
             Sym::Logits(l) | Sym::Attn(l) => vec![l.q.size[H], l.q.size[W], l.k.size[W]],
+            Sym::Pool(p) => p.dims(),
         }
     }
 }
@@ -129,10 +132,18 @@ impl Cv<'_> {
     /// of a shape with the batch size (the zeros a relative shift pads with).
     pub(super) fn attention(&mut self, n: &NodeProto, label: &str) -> Option<R<()>> {
         let op = n.op_type.as_str();
+        let pool = (0..n.input.len())
+            .any(|i| matches!(self.sym(n, i).as_deref(), Some(Sym::Pool(_))));
+        if pool && op != "Shape" {
+            return Some(self.on_pool(n, label));
+        }
         if (0..n.input.len()).any(|i| self.sym(n, i).is_some()) {
             return Some(self.on_sym(n, label));
         }
         if op == "Reshape" {
+            if let Some(r) = self.pool_reshape(n) {
+                return Some(r);
+            }
             if let Some(Value::Last { t, w, c }) = n.input.first().and_then(|s| self.values.get(s))
             {
                 let (t, w, c) = (*t, *w, *c);
