@@ -1,6 +1,7 @@
 //! Conv–transformer models (tests/fixtures/attention, made by make_onnx.py):
-//! grelu's ConvTransformerModel exported to ONNX, with H the conv tower's
-//! output. `inspect` marks H valid there and not inside the attention block;
+//! grelu's ConvTransformerModel and a tiny enformer-pytorch Enformer (its
+//! tracks summed over positions: `--reduce sum`) exported to ONNX, with H the
+//! conv tower's output. `inspect` marks H valid there and not inside the attention block;
 //! our scorer at PyTorch's H maps gives PyTorch's pre-activation scores
 //! (rel. err < 1e-4) and autograd's dS_c/dH (1e-3); `run` under
 //! `mpirun -n 2` stores /ascent/score equal to the scorer at the stored
@@ -8,12 +9,25 @@
 mod common;
 use common::*;
 use deepresolve_mpi::model::load_model;
-use deepresolve_mpi::network::{layout, Network, Plan, Scorer};
+use deepresolve_mpi::network::{layout, Network, Plan, Reduce, Scorer};
 use std::path::Path;
 
 /// The conv tower's output: what the transformer reads.
 const H: &str = "/embedding/conv_tower/blocks.1/act/layer/Relu_output_0";
+const H_ENFORMER: &str = "/m/_trunk/conv_tower/conv_tower.1/conv_tower.1.2/ReduceSum_output_0";
 const MODELS: [&str; 2] = ["grelu_convtransformer", "grelu_convtransformer_nonorm"];
+
+/// (reference group, model file, H, whether the tracks are summed over positions).
+const CASES: [(&str, &str, &str, bool); 3] = [
+    ("grelu_convtransformer", "grelu_convtransformer", H, false),
+    (
+        "grelu_convtransformer_nonorm",
+        "grelu_convtransformer_nonorm",
+        H,
+        false,
+    ),
+    ("enformer", "enformer_cf", H_ENFORMER, true),
+];
 
 fn model_path(name: &str) -> String {
     fixture(&format!("attention/{name}.onnx"))
@@ -21,24 +35,28 @@ fn model_path(name: &str) -> String {
 
 /// The network and the plan for H at the tower's output.
 fn network(name: &str) -> (Network, Plan) {
+    network_at(name, H, false)
+}
+
+fn network_at(name: &str, h: &str, sum: bool) -> (Network, Plan) {
     let spec =
         load_model(Path::new(&model_path(name)), None).unwrap_or_else(|e| panic!("{name}: {e}"));
     let t = spec
         .tensor_names
         .iter()
-        .find(|(n, _)| n == H)
+        .find(|(n, _)| n == h)
         .map(|&(_, t)| t)
-        .unwrap_or_else(|| panic!("{name}: no tensor {H}"));
+        .unwrap_or_else(|| panic!("{name}: no tensor {h}"));
     let net = Network::new(&spec).unwrap();
-    let plan = Plan::at_tensor(&net, t, H, None, None).unwrap();
+    let plan = Plan::at_tensor(&net, t, h, None, sum.then_some(Reduce::Sum)).unwrap();
     (net, plan)
 }
 
 #[test]
 fn scores_and_gradients_match_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_onnx.h5")).unwrap();
-    for name in MODELS {
-        let g = f.group(name).unwrap();
+    for (group, name, hname, sum) in CASES {
+        let g = f.group(group).unwrap();
         let hd = g.dataset("h").unwrap();
         let shape = hd.shape();
         let (n, k, w) = (shape[0], shape[1], shape[2]);
@@ -47,7 +65,7 @@ fn scores_and_gradients_match_pytorch() {
         let classes = scores.len() / n;
         let grads: Vec<f32> = g.dataset("grads").unwrap().read_raw().unwrap();
         let grads = layout::to_position_major(&grads, n * classes, k, w);
-        let (net, plan) = network(name);
+        let (net, plan) = network_at(name, hname, sum);
         let mut sc = Scorer::with_plan(&net, plan, n);
         let m = sc.map_len();
         assert_eq!(m, k * w, "{name}: H size");

@@ -483,7 +483,9 @@ pub enum LayerKind {
     Attention(AttentionSpec),
     /// Softmax over windows of `size` consecutive positions, per channel
     /// (the weights of Enformer's attention pooling).
-    WindowSoftmax { size: usize },
+    WindowSoftmax {
+        size: usize,
+    },
 }
 
 impl LayerKind {

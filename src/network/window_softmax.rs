@@ -58,7 +58,11 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences_and_windows_sum_to_one() {
-        let l = WindowSoftmax { k: 3, w: 6, size: 2 };
+        let l = WindowSoftmax {
+            k: 3,
+            w: 6,
+            size: 2,
+        };
         let batch = 2;
         let n = batch * l.k * l.w;
         let x: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.4).collect();

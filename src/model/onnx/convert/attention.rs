@@ -132,8 +132,8 @@ impl Cv<'_> {
     /// of a shape with the batch size (the zeros a relative shift pads with).
     pub(super) fn attention(&mut self, n: &NodeProto, label: &str) -> Option<R<()>> {
         let op = n.op_type.as_str();
-        let pool = (0..n.input.len())
-            .any(|i| matches!(self.sym(n, i).as_deref(), Some(Sym::Pool(_))));
+        let pool =
+            (0..n.input.len()).any(|i| matches!(self.sym(n, i).as_deref(), Some(Sym::Pool(_))));
         if pool && op != "Shape" {
             return Some(self.on_pool(n, label));
         }

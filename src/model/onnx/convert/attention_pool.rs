@@ -74,7 +74,9 @@ impl Cv<'_> {
     pub(super) fn on_pool(&mut self, n: &NodeProto, label: &str) -> R<()> {
         let op = n.op_type.as_str();
         let Some(x) = self.pool_in(n, 0) else {
-            return Err(format!("{op} with a pooling window view as its second input"));
+            return Err(format!(
+                "{op} with a pooling window view as its second input"
+            ));
         };
         match op {
             "Conv" => {
