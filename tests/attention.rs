@@ -5,7 +5,7 @@
 //! our scorer at PyTorch's H maps gives PyTorch's pre-activation scores
 //! (rel. err < 1e-4) and autograd's dS_c/dH (1e-3); `run` under
 //! `mpirun -n 2` stores /ascent/score equal to the scorer at the stored
-//! maps, and the same results as on 1 rank, bit for bit.
+//! maps, and the same results as on 1 and 3 ranks, bit for bit.
 mod common;
 use common::*;
 use deepresolve_mpi::model::load_model;
@@ -18,7 +18,8 @@ const H_ENFORMER: &str = "/m/_trunk/conv_tower/conv_tower.1/conv_tower.1.2/Reduc
 const MODELS: [&str; 2] = ["grelu_convtransformer", "grelu_convtransformer_nonorm"];
 
 /// (reference group, model file, H, whether the tracks are summed over positions).
-const CASES: [(&str, &str, &str, bool); 3] = [
+/// enformer_cl is the same model taking (N, L, 4), as published.
+const CASES: [(&str, &str, &str, bool); 4] = [
     ("grelu_convtransformer", "grelu_convtransformer", H, false),
     (
         "grelu_convtransformer_nonorm",
@@ -27,6 +28,7 @@ const CASES: [(&str, &str, &str, bool); 3] = [
         false,
     ),
     ("enformer", "enformer_cf", H_ENFORMER, true),
+    ("enformer", "enformer_cl", H_ENFORMER, true),
 ];
 
 fn model_path(name: &str) -> String {
@@ -34,10 +36,6 @@ fn model_path(name: &str) -> String {
 }
 
 /// The network and the plan for H at the tower's output.
-fn network(name: &str) -> (Network, Plan) {
-    network_at(name, H, false)
-}
-
 fn network_at(name: &str, h: &str, sum: bool) -> (Network, Plan) {
     let spec =
         load_model(Path::new(&model_path(name)), None).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -119,15 +117,16 @@ fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
 
 /// `run` under `mpirun -n RANKS` with H the tower's output; its stored
 /// datasets.
-fn run(name: &str, ranks: usize, tag: &str) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
-    let d = tmpdir(&format!("attention-{name}-{tag}"));
+fn run(name: &str, h: &str, extra: &[&str], ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+    let d = tmpdir(&format!("attention-{name}-n{ranks}"));
     let out = d.join("r.h5");
-    let a = [
+    let path = model_path(name);
+    let mut a = vec![
         "run",
         "--model",
-        &model_path(name),
+        &path,
         "--layer",
-        H,
+        h,
         "--out",
         out.to_str().unwrap(),
         "--restarts",
@@ -138,6 +137,7 @@ fn run(name: &str, ranks: usize, tag: &str) -> (Vec<f32>, Vec<f32>, Vec<usize>) 
         "2",
         "--quiet",
     ];
+    a.extend(extra);
     let o = run_bin(&a, Some(ranks), 180);
     assert!(o.status.success(), "{name}: {}", stderr_of(&o));
     let f = hdf5::File::open(&out).unwrap();
@@ -154,12 +154,20 @@ fn run(name: &str, ranks: usize, tag: &str) -> (Vec<f32>, Vec<f32>, Vec<usize>) 
 }
 
 #[test]
-fn runs_under_mpirun_rescore_and_match_one_rank() {
-    let name = MODELS[0];
-    let (fim, score, shape) = run(name, 2, "n2");
+fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
+    for (name, h, extra, sum) in [
+        (MODELS[0], H, &[][..], false),
+        ("enformer_cl", H_ENFORMER, &["--reduce", "sum"][..], true),
+    ] {
+        run_and_rescore(name, h, extra, sum);
+    }
+}
+
+fn run_and_rescore(name: &str, hname: &str, extra: &[&str], sum: bool) {
+    let (fim, score, shape) = run(name, hname, extra, 2);
     let (c_n, t_n, k, w) = (shape[0], shape[1], shape[2], shape[3]);
     let items = c_n * t_n;
-    let (net, plan) = network(name);
+    let (net, plan) = network_at(name, hname, sum);
     let mut sc = Scorer::with_plan(&net, plan, 1);
     let h = layout::to_position_major(&fim, items, k, w);
     for i in 0..items {
@@ -172,9 +180,8 @@ fn runs_under_mpirun_rescore_and_match_one_rank() {
             s[0]
         );
     }
-    let (fim1, score1, _) = run(name, 1, "n1");
-    assert!(
-        fim1 == fim && score1 == score,
-        "{name}: 1 and 2 ranks differ"
-    );
+    for ranks in [1, 3] {
+        let (f, s, _) = run(name, hname, extra, ranks);
+        assert!(f == fim && s == score, "{name}: {ranks} and 2 ranks differ");
+    }
 }

@@ -417,9 +417,18 @@ impl<'a> Cv<'a> {
                 shown.join(", ")
             )));
         };
+        if c > w && spec_dims.is_none() && channels_last::transposed_first(g, &input.name) {
+            // (N, L, C) read by a Transpose to (N, C, L) (Enformer as published).
+            self.batch_fixed = fixed(&dims[0]).map(|v| v as i64);
+            self.shapes.push((w, c));
+            self.values
+                .insert(input.name.clone(), Value::Last { t: 0, w: c, c: w });
+            self.tensor_names.push((input.name.clone(), 0));
+            return Ok((w, c));
+        }
         if c > w {
             return Err(bad(format!(
-                "shape ({}) looks channels-last (N, L, C): more channels than positions; export the model with PyTorch's (N, C, L) layout",
+                "shape ({}) looks channels-last (N, L, C): more channels than positions, and its first op is not a Transpose to (N, C, L); export the model with PyTorch's (N, C, L) layout",
                 shown.join(", ")
             )));
         }
