@@ -185,3 +185,18 @@ fn run_and_rescore(name: &str, hname: &str, extra: &[&str], sum: bool) {
         assert!(f == fim && s == score, "{name}: {ranks} and 2 ranks differ");
     }
 }
+
+/// The attention and window-softmax layers survive the native format: the
+/// Enformer read from ONNX, saved and read back, is the same spec.
+#[test]
+fn enformer_round_trips_through_the_native_format() {
+    let spec = load_model(Path::new(&model_path("enformer_cf")), None).unwrap();
+    let kinds: Vec<&str> = spec.layers.iter().map(|l| l.kind.kind_name()).collect();
+    assert!(kinds.contains(&"attention") && kinds.contains(&"window_softmax"));
+    let d = tmpdir("attention-native");
+    let path = d.join("enformer.h5");
+    deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+    let back = load_model(&path, None).unwrap();
+    assert_eq!(back.layers, spec.layers);
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -168,9 +168,23 @@ impl AttentionSpec {
                 inputs.len()
             ));
         };
-        let (hk, hv) = (self.heads * self.dk, self.heads * self.dv);
+        // Sizes come from files: products saturate rather than wrap.
+        let (hk, hv) = (
+            self.heads.saturating_mul(self.dk),
+            self.heads.saturating_mul(self.dv),
+        );
         if self.heads == 0 || self.dk == 0 || self.dv == 0 {
             return Err("an attention layer needs at least one head of at least one value".into());
+        }
+        let scales = [
+            self.q_scale,
+            self.k_scale,
+            self.rel.as_ref().map_or(1.0, |r| r.q_scale),
+        ];
+        if scales.iter().any(|s| !s.is_finite()) {
+            return Err(format!(
+                "the query and key scales {scales:?} are not all finite"
+            ));
         }
         if (kq, kk, kv) != (hk, hk, hv) || wk != w || wv != w {
             return Err(format!(
@@ -185,10 +199,12 @@ impl AttentionSpec {
             ));
         }
         if let Some(r) = &self.rel {
-            if r.q_bias.len() != hk || r.keys.len() != self.heads * r.m * self.dk {
+            if r.q_bias.len() != hk || r.keys.len() != hk.saturating_mul(r.m) {
                 return Err("the positional bias or keys do not fit the heads".into());
             }
-            if r.index.len() != w * w || r.index.iter().any(|&c| c < -1 || c >= r.m as i32) {
+            if r.index.len() != w.saturating_mul(w)
+                || r.index.iter().any(|&c| c < -1 || c as i64 >= r.m as i64)
+            {
                 return Err(format!(
                     "the positional index is not {w} × {w} columns below {}",
                     r.m

@@ -445,6 +445,9 @@ impl Cv<'_> {
                     && v.letter(lb, W) == jl
                     && v.size[W] == l.k.size[W]
                     && v.size[H] == l.q.size[H];
+                if !ok {
+                    return Err(bad());
+                }
                 let dl = v.letter(lb, D);
                 let mut axes = [W; 3];
                 for (i, c) in out[1..].iter().enumerate() {
