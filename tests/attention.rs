@@ -200,3 +200,57 @@ fn enformer_round_trips_through_the_native_format() {
     assert_eq!(back.layers, spec.layers);
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Enformer from its input: the tower (stem, convolution blocks, attention
+/// pooling) gives PyTorch's H, and scores and dS_c/dx through the whole
+/// model, the pools' window softmax included, match autograd's.
+#[test]
+fn enformer_from_the_input_matches_pytorch() {
+    let f = hdf5::File::open(fixture("attention/reference_onnx.h5")).unwrap();
+    let g = f.group("enformer").unwrap();
+    let xd = g.dataset("x").unwrap();
+    let (n, k, w) = (xd.shape()[0], xd.shape()[1], xd.shape()[2]);
+    let x: Vec<f32> = xd.read_raw().unwrap();
+    let tower: Vec<f32> = g.dataset("tower").unwrap().read_raw().unwrap();
+    let scores: Vec<f32> = g.dataset("x_scores").unwrap().read_raw().unwrap();
+    let classes = scores.len() / n;
+    let grads: Vec<f32> = g.dataset("x_grads").unwrap().read_raw().unwrap();
+    let grads = layout::to_position_major(&grads, n * classes, k, w);
+    for name in ["enformer_cf", "enformer_cl"] {
+        let spec = load_model(Path::new(&model_path(name)), None).unwrap();
+        let t = spec
+            .tensor_names
+            .iter()
+            .find(|(s, _)| s == H_ENFORMER)
+            .map(|&(_, t)| t)
+            .unwrap();
+        let net = Network::new(&spec).unwrap();
+        let got = net.forward_range(&x, n, 0, t).unwrap();
+        let worst_t = got
+            .iter()
+            .zip(&tower)
+            .fold(0f32, |a, (p, q)| a.max((p - q).abs() / q.abs().max(1e-2)));
+        assert!(worst_t < 1e-4, "{name}: tower rel. err {worst_t}");
+        let plan = Plan::at_tensor(&net, 0, "input", None, Some(Reduce::Sum)).unwrap();
+        let mut sc = Scorer::with_plan(&net, plan, n);
+        let xp = layout::to_position_major(&x, n, k, w);
+        let m = k * w;
+        let (mut worst_s, mut worst_g) = (0f32, 0f32);
+        for c in 0..classes {
+            let (mut s, mut gr) = (vec![0.0; n], vec![0.0; n * m]);
+            sc.score_grad(&xp, &vec![c; n], &mut s, &mut gr);
+            for i in 0..n {
+                let want = scores[i * classes + c];
+                worst_s = worst_s.max((s[i] - want).abs() / want.abs().max(1e-2));
+                let gw = &grads[(c * n + i) * m..(c * n + i + 1) * m];
+                let gmax = gw.iter().fold(0f32, |a, v| a.max(v.abs()));
+                for (a, b) in gr[i * m..(i + 1) * m].iter().zip(gw) {
+                    worst_g = worst_g.max((a - b).abs() / gmax);
+                }
+            }
+        }
+        eprintln!("{name} from the input: tower {worst_t:.2e}, score {worst_s:.2e}, gradient {worst_g:.2e}");
+        assert!(worst_s < 1e-4, "{name}: score rel. err {worst_s}");
+        assert!(worst_g < 1e-3, "{name}: gradient rel. err {worst_g}");
+    }
+}
