@@ -1,5 +1,6 @@
 //! Conv–transformer models (tests/fixtures/attention, made by make_onnx.py):
-//! grelu's ConvTransformerModel and a tiny enformer-pytorch Enformer (its
+//! grelu's ConvTransformerModel, attention written with MatMul, and a tiny
+//! enformer-pytorch Enformer (its
 //! tracks summed over positions: `--reduce sum`) exported to ONNX, with H the
 //! conv tower's output. `inspect` marks H valid there and not inside the attention block;
 //! our scorer at PyTorch's H maps gives PyTorch's pre-activation scores
@@ -19,7 +20,13 @@ const MODELS: [&str; 2] = ["grelu_convtransformer", "grelu_convtransformer_nonor
 
 /// (reference group, model file, H, whether the tracks are summed over positions).
 /// enformer_cl is the same model taking (N, L, 4), as published.
-const CASES: [(&str, &str, &str, bool); 4] = [
+const CASES: [(&str, &str, &str, bool); 5] = [
+    (
+        "matmul_attention",
+        "matmul_attention",
+        "/Relu_output_0",
+        false,
+    ),
     ("grelu_convtransformer", "grelu_convtransformer", H, false),
     (
         "grelu_convtransformer_nonorm",

@@ -223,6 +223,10 @@ impl Cv<'_> {
             }
             ("Reshape", Some(Sym::Heads(h))) => self.merge_heads(n, h),
             ("Mul" | "Div" | "Add" | "Sub", _) if self.heads_in(n).is_some() => self.heads_affine(n),
+            ("Mul" | "Div", Some(Sym::Logits(l))) => {
+                let l = l.clone();
+                self.scale_logits(n, l)
+            }
             ("Einsum" | "MatMul", _) => self.product(n, label),
             ("Add", _) => self.add_rel(n),
             ("Softmax", Some(Sym::Logits(l))) => {
@@ -348,6 +352,23 @@ impl Cv<'_> {
             }
         }
         self.set_sym(n, Sym::Heads(h))
+    }
+
+    /// Logits times or over one number (q·kᵀ/√d written after the product).
+    fn scale_logits(&mut self, n: &NodeProto, mut l: Logits) -> R<()> {
+        let s = self
+            .const_in(n, 1)?
+            .scalar()
+            .ok_or("attention logits scaled by a constant that is not one number")?;
+        let s = if n.op_type == "Div" { 1.0 / s } else { s };
+        l.k.scale *= s;
+        if let Some((rq, ..)) = &mut l.rel {
+            rq.scale *= s;
+            if let Some(b) = &mut rq.bias {
+                b.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+        self.set_sym(n, Sym::Logits(l))
     }
 
     /// Einsum or MatMul: content logits, positional logits, or the product
