@@ -4,6 +4,20 @@
 //! fold into constants before the attention that reads them.
 use super::tensor::{broadcast_index, broadcast_shape, numel, Const};
 
+/// The most values a folded positional constant may hold (a file could
+/// otherwise ask for a broadcast of any size).
+const MAX_VALUES: usize = 1 << 26;
+
+fn bounded(dims: &[usize]) -> Result<(), String> {
+    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    match n {
+        Some(n) if n <= MAX_VALUES => Ok(()),
+        _ => Err(format!(
+            "a constant of shape {dims:?} is too large to evaluate"
+        )),
+    }
+}
+
 pub fn fold(op: &str, xs: &[&Const]) -> Result<Const, String> {
     match (op, xs) {
         ("Greater" | "Less", [a, b]) => {
@@ -72,6 +86,9 @@ fn matmul(a: &Const, b: &Const) -> Result<Const, String> {
         return Err(format!("MatMul of shapes {:?} and {:?}", a.dims, b.dims));
     }
     let batch = broadcast_shape(&a.dims[..ra - 2], &b.dims[..rb - 2])?;
+    let mut dims = batch.clone();
+    dims.extend([n, m]);
+    bounded(&dims)?;
     let (ia, ib) = (
         broadcast_index(&batch, &a.dims[..ra - 2]),
         broadcast_index(&batch, &b.dims[..rb - 2]),
@@ -89,7 +106,5 @@ fn matmul(a: &Const, b: &Const) -> Result<Const, String> {
             }
         }
     }
-    let mut dims = batch;
-    dims.extend([n, m]);
     Ok(Const::floats(dims, out))
 }

@@ -184,6 +184,10 @@ impl Cv<'_> {
                 if shape.first() == Some(&BATCH) {
                     let mut one = shape.clone();
                     one[0] = 1;
+                    let count = one.iter().try_fold(1i64, |a, &d| a.checked_mul(d.max(0)));
+                    if count.is_none_or(|c| c > 1 << 26) {
+                        return Some(Err(format!("ConstantOfShape of {one:?} is too large")));
+                    }
                     let k = Const::ints(vec![one.len()], one);
                     return Some(fold::fold(n, &[Some(&k)], &self.dir).map(|mut v| {
                         if let Some(c) = v.pop() {
