@@ -69,6 +69,15 @@ fn details(kind: &LayerKind) -> String {
         LayerKind::Bidirectional { merge, forward, .. } => {
             format!("{} {}, {}", forward.kind_name(), details(forward), merge.name())
         }
+        LayerKind::Attention(a) => format!(
+            "{} heads × {} key / {} value channels{}",
+            a.heads,
+            a.dk,
+            a.dv,
+            a.rel
+                .as_ref()
+                .map_or(String::new(), |r| format!(", relative positions ({} columns)", r.m))
+        ),
         _ => String::new(),
     }
 }

@@ -304,6 +304,46 @@ fn write_recurrent(g: &hdf5::Group, prefix: &str, kind: &LayerKind) -> hdf5::Res
     arr("bias", bias, &[gates * units])
 }
 
+/// An attention layer: its sizes, scales and biases; with `rel_m`, the
+/// positional keys and the W × W index (float32, exact below 2^24; −1 = none).
+fn read_attention(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
+    let (heads, dk, dv) = (req_int(g, "heads")?, req_int(g, "dk")?, req_int(g, "dv")?);
+    let rel = match strict_int(g, "rel_m")? {
+        None => None,
+        Some(m) => {
+            let m = usize::try_from(m).map_err(|_| "attribute rel_m must not be negative")?;
+            let ds = g
+                .dataset("rel_index")
+                .map_err(|_| "missing dataset rel_index")?;
+            let shape = ds.shape();
+            let index = weights(g, "rel_index", &shape)?
+                .iter()
+                .map(|&v| {
+                    (v.fract() == 0.0 && (-1.0..16_777_216.0).contains(&v))
+                        .then_some(v as i32)
+                        .ok_or_else(|| format!("rel_index holds {v}, not a column or -1"))
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            Some(RelPos {
+                q_scale: float_or(g, "rel_q_scale", 1.0),
+                q_bias: weights(g, "rel_q_bias", &[heads * dk])?,
+                keys: weights(g, "rel_keys", &[heads, m, dk])?,
+                m,
+                index,
+            })
+        }
+    };
+    Ok(LayerKind::Attention(AttentionSpec {
+        heads,
+        dk,
+        dv,
+        q_scale: float_or(g, "q_scale", 1.0),
+        q_bias: weights(g, "q_bias", &[heads * dk])?,
+        k_scale: float_or(g, "k_scale", 1.0),
+        rel,
+    }))
+}
+
 /// An int64 flag attribute (0 or 1).
 fn flag(g: &hdf5::Group, name: &str, default: bool) -> bool {
     int_attr(g, name).map_or(default, |v| v != 0)
@@ -409,6 +449,10 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                 eps: float_or(g, "epsilon", 1e-3),
             }
         }
+        "attention" => read_attention(g)?,
+        "window_softmax" => LayerKind::WindowSoftmax {
+            size: req_int(g, "size")?,
+        },
         "pointwise" => {
             let op = str_attr(g, "op").unwrap_or_default();
             LayerKind::Pointwise(
@@ -649,7 +693,9 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     i(&g, "left", *left)?;
                     i(&g, "right", *right)?;
                 }
-                LayerKind::UpSample { size } => i(&g, "size", *size)?,
+                LayerKind::UpSample { size } | LayerKind::WindowSoftmax { size } => {
+                    i(&g, "size", *size)?
+                }
                 LayerKind::AvgPool1D {
                     pool,
                     stride,
@@ -715,6 +761,23 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                         .write_scalar(&(*eps as f64))?;
                     arr(&g, "gamma", gamma, &[gamma.len()])?;
                     arr(&g, "beta", beta, &[beta.len()])?;
+                }
+                LayerKind::Attention(a) => {
+                    i(&g, "heads", a.heads)?;
+                    i(&g, "dk", a.dk)?;
+                    i(&g, "dv", a.dv)?;
+                    fl(&g, "q_scale", a.q_scale)?;
+                    fl(&g, "k_scale", a.k_scale)?;
+                    arr(&g, "q_bias", &a.q_bias, &[a.q_bias.len()])?;
+                    if let Some(r) = &a.rel {
+                        i(&g, "rel_m", r.m)?;
+                        fl(&g, "rel_q_scale", r.q_scale)?;
+                        arr(&g, "rel_q_bias", &r.q_bias, &[r.q_bias.len()])?;
+                        arr(&g, "rel_keys", &r.keys, &[a.heads, r.m, a.dk])?;
+                        let w = (r.index.len() as f64).sqrt() as usize;
+                        let idx: Vec<f32> = r.index.iter().map(|&c| c as f32).collect();
+                        arr(&g, "rel_index", &idx, &[w, r.index.len() / w.max(1)])?;
+                    }
                 }
                 LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D | LayerKind::Dropout => {}
             }

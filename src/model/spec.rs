@@ -132,6 +132,98 @@ pub enum MergeOp {
     Divide,
 }
 
+/// The relative positional term of [`AttentionSpec`]: logits gain
+/// (Q·q_scale + q_bias)·P[column]ᵀ with constant positional keys P per head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelPos {
+    pub q_scale: f32,
+    /// heads·dk.
+    pub q_bias: Vec<f32>,
+    /// (heads, m, dk), row-major.
+    pub keys: Vec<f32>,
+    pub m: usize,
+    /// W × W: the column of P for the query–key pair (i, j); −1 adds nothing.
+    pub index: Vec<i32>,
+}
+
+/// Multi-head self-attention on projected Q, K (W × heads·dk) and V
+/// (W × heads·dv): per head softmax_j((Q·q_scale + q_bias)·Kᵀ·k_scale [+ rel])·V.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttentionSpec {
+    pub heads: usize,
+    pub dk: usize,
+    pub dv: usize,
+    pub q_scale: f32,
+    /// heads·dk.
+    pub q_bias: Vec<f32>,
+    pub k_scale: f32,
+    pub rel: Option<RelPos>,
+}
+
+impl AttentionSpec {
+    fn shape(&self, inputs: &[(usize, usize)]) -> Result<(usize, usize), String> {
+        let [(kq, w), (kk, wk), (kv, wv)] = inputs[..] else {
+            return Err(format!(
+                "an attention layer reads Q, K and V, this one is given {} tensors",
+                inputs.len()
+            ));
+        };
+        // Sizes come from files: products saturate rather than wrap.
+        let (hk, hv) = (
+            self.heads.saturating_mul(self.dk),
+            self.heads.saturating_mul(self.dv),
+        );
+        if self.heads == 0 || self.dk == 0 || self.dv == 0 {
+            return Err("an attention layer needs at least one head of at least one value".into());
+        }
+        let scales = [
+            self.q_scale,
+            self.k_scale,
+            self.rel.as_ref().map_or(1.0, |r| r.q_scale),
+        ];
+        if scales.iter().any(|s| !s.is_finite()) {
+            return Err(format!(
+                "the query and key scales {scales:?} are not all finite"
+            ));
+        }
+        if (kq, kk, kv) != (hk, hk, hv) || wk != w || wv != w {
+            return Err(format!(
+                "Q, K and V of {kq} × {w}, {kk} × {wk} and {kv} × {wv} do not fit {} heads of {} key and {} value channels",
+                self.heads, self.dk, self.dv
+            ));
+        }
+        if self.q_bias.len() != hk {
+            return Err(format!(
+                "the query bias has {} values, expected {hk}",
+                self.q_bias.len()
+            ));
+        }
+        if let Some(r) = &self.rel {
+            if r.q_bias.len() != hk || r.keys.len() != hk.saturating_mul(r.m) {
+                return Err("the positional bias or keys do not fit the heads".into());
+            }
+            if r.index.len() != w.saturating_mul(w)
+                || r.index.iter().any(|&c| c < -1 || c as i64 >= r.m as i64)
+            {
+                return Err(format!(
+                    "the positional index is not {w} × {w} columns below {}",
+                    r.m
+                ));
+            }
+        }
+        Ok((hv, w))
+    }
+
+    fn weights(&self) -> Vec<(&'static str, &[f32])> {
+        let mut v = vec![("query bias", &self.q_bias[..])];
+        if let Some(r) = &self.rel {
+            v.push(("positional query bias", &r.q_bias[..]));
+            v.push(("positional keys", &r.keys[..]));
+        }
+        v
+    }
+}
+
 /// The element-wise functions of [`LayerKind::Pointwise`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pointwise {
@@ -403,6 +495,13 @@ pub enum LayerKind {
         beta: Vec<f32>,
         eps: f32,
     },
+    /// Multi-head self-attention of three tensors (Q, K, V); see [`AttentionSpec`].
+    Attention(AttentionSpec),
+    /// Softmax over windows of `size` consecutive positions, per channel
+    /// (the weights of Enformer's attention pooling).
+    WindowSoftmax {
+        size: usize,
+    },
 }
 
 impl LayerKind {
@@ -433,12 +532,17 @@ impl LayerKind {
             LayerKind::LayerNorm { .. } => "layernorm",
             LayerKind::Bidirectional { .. } => "bidirectional",
             LayerKind::Pointwise(_) => "pointwise",
+            LayerKind::Attention(_) => "attention",
+            LayerKind::WindowSoftmax { .. } => "window_softmax",
         }
     }
 
     /// Layers that combine several tensors; every other kind reads one.
     pub fn is_merge(&self) -> bool {
-        matches!(self, LayerKind::Merge(_) | LayerKind::Concatenate { .. })
+        matches!(
+            self,
+            LayerKind::Merge(_) | LayerKind::Concatenate { .. } | LayerKind::Attention(_)
+        )
     }
 
     /// The name of the first weight array holding a NaN or infinity, if any.
@@ -507,6 +611,11 @@ impl LayerKind {
             } => forward
                 .non_finite_weight()
                 .or_else(|| backward.non_finite_weight()),
+            LayerKind::Attention(a) => a
+                .weights()
+                .into_iter()
+                .find(|(_, v)| bad(v))
+                .map(|(n, _)| n),
             LayerKind::Affine { scale, shift } => {
                 if bad(scale) {
                     Some("scale")
@@ -542,6 +651,7 @@ impl LayerKind {
                 ..
             } => kernel.len() + recurrent.len() + bias.len() + recurrent_bias.len(),
             LayerKind::LayerNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+            LayerKind::Attention(a) => a.weights().iter().map(|(_, v)| v.len()).sum(),
             LayerKind::Bidirectional {
                 forward, backward, ..
             } => forward.param_count() + backward.param_count(),
@@ -671,6 +781,9 @@ pub fn same_pad_left(w: usize, window: usize, stride: usize) -> usize {
 impl LayerKind {
     /// Output shape (channels, positions) for the shapes of its inputs, or why they do not fit.
     pub fn output_shape(&self, inputs: &[(usize, usize)]) -> Result<(usize, usize), String> {
+        if let LayerKind::Attention(a) = self {
+            return a.shape(inputs);
+        }
         if self.is_merge() {
             return self.merge_shape(inputs);
         }
@@ -760,6 +873,12 @@ impl LayerKind {
                 Ok((*units, 1))
             }
             LayerKind::Activation(_) | LayerKind::Dropout | LayerKind::Pointwise(_) => Ok((k, w)),
+            LayerKind::WindowSoftmax { size } => {
+                if *size == 0 || w % size != 0 {
+                    return Err(format!("{w} positions do not split into windows of {size}"));
+                }
+                Ok((k, w))
+            }
             LayerKind::BatchNorm {
                 gamma,
                 beta,
@@ -782,7 +901,9 @@ impl LayerKind {
                 }
                 Ok((k, w))
             }
-            LayerKind::Merge(_) | LayerKind::Concatenate { .. } => unreachable!(),
+            LayerKind::Merge(_) | LayerKind::Concatenate { .. } | LayerKind::Attention(_) => {
+                unreachable!()
+            }
             LayerKind::Crop { left, right } => {
                 if left + right >= w {
                     return Err(format!(

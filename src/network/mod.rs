@@ -8,6 +8,7 @@
 //! forward/backward, a [`Layer`] variant, and its arms in [`Layer::from_spec`],
 //! [`Layer::forward`] and [`Layer::backward`] (the one dispatch).
 mod activation;
+mod attention;
 mod avg_pool;
 mod bidirectional;
 mod concat;
@@ -31,6 +32,7 @@ pub mod simd;
 mod skinny;
 mod upsample;
 mod weight_buf;
+mod window_softmax;
 
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
@@ -83,6 +85,8 @@ pub(crate) enum Layer {
     LayerNorm(layer_norm::LayerNorm),
     Bidirectional(bidirectional::Bidirectional),
     Pointwise(crate::model::Pointwise),
+    Attention(attention::Attention),
+    WindowSoftmax(window_softmax::WindowSoftmax),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -257,6 +261,10 @@ impl Layer {
                 Layer::LayerNorm(layer_norm::LayerNorm { gamma, beta, eps })
             }
             LayerKind::Pointwise(op) => Layer::Pointwise(op),
+            LayerKind::Attention(s) => Layer::Attention(attention::Attention { w, s }),
+            LayerKind::WindowSoftmax { size } => {
+                Layer::WindowSoftmax(window_softmax::WindowSoftmax { k, w, size })
+            }
         }
     }
 
@@ -330,6 +338,8 @@ impl Layer {
             Layer::LayerNorm(l) => l.forward(&x[..y.len()], y),
             Layer::Bidirectional(l) => l.forward(x, y, batch, s),
             Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
+            Layer::Attention(a) => a.forward(xs, y, batch),
+            Layer::WindowSoftmax(l) => l.forward(x, y, batch),
         }
     }
 
@@ -351,6 +361,9 @@ impl Layer {
         }
         if let Layer::Concat(c) = self {
             return c.backward(dy, dxs, batch);
+        }
+        if let Layer::Attention(a) = self {
+            return a.backward(xs, dy, dxs, batch);
         }
         let dx: &mut [f32] = dxs[0];
         match self {
@@ -394,7 +407,8 @@ impl Layer {
             Layer::LayerNorm(l) => l.backward(&xs[0][..dy.len()], dy, dx),
             Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
             Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
-            Layer::Merge(_) | Layer::Concat(_) => unreachable!(),
+            Layer::WindowSoftmax(l) => l.backward(y, dy, dx, batch),
+            Layer::Merge(_) | Layer::Concat(_) | Layer::Attention(_) => unreachable!(),
         }
     }
 
@@ -405,6 +419,7 @@ impl Layer {
             Layer::Lstm(l) => l.flops_per_item(),
             Layer::Gru(g) => g.flops_per_item(),
             Layer::Bidirectional(l) => l.flops_per_item(),
+            Layer::Attention(a) => a.flops_per_item(),
             _ => 0.0,
         }
     }

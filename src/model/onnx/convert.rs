@@ -54,6 +54,7 @@ const DATA_OPS: &[&str] = &[
     "GRU",
     "Dropout",
     "Erf",
+    "Einsum",
 ];
 
 /// Ops of the evaluator that also map a data tensor (the others, on data,
@@ -123,6 +124,8 @@ enum Value {
     /// A recurrent layer's input or output in its own layout, or a zero
     /// state made from the batch size; see `recurrent.rs`.
     Rnn(recurrent::Rnn),
+    /// A per-head tensor inside an attention block; see `attention.rs`.
+    Sym(Rc<attention::Sym>),
 }
 
 /// Why a value cannot be computed: the node that stopped it and the reason.
@@ -169,6 +172,8 @@ fn same_pads(w: usize, span: usize, stride: usize) -> (usize, usize) {
     (total / 2, total - total / 2)
 }
 
+mod attention;
+mod attention_pool;
 mod channels_last;
 mod layer_norm;
 mod recurrent;
@@ -262,6 +267,12 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
                 name: o.name.clone(),
                 reason: recurrent::refusal(&o.name, r),
             }),
+            Some(Value::Sym(_)) => {
+                return Err(Error::model(
+                    path,
+                    format!("graph output {} is a per-head tensor inside an attention block; score an output after the heads are merged", o.name),
+                ))
+            }
             None => {
                 return Err(Error::model(
                     path,
@@ -420,9 +431,18 @@ impl<'a> Cv<'a> {
                 shown.join(", ")
             )));
         };
+        if c > w && spec_dims.is_none() && channels_last::transposed_first(g, &input.name) {
+            // (N, L, C) read by a Transpose to (N, C, L) (Enformer as published).
+            self.batch_fixed = fixed(&dims[0]).map(|v| v as i64);
+            self.shapes.push((w, c));
+            self.values
+                .insert(input.name.clone(), Value::Last { t: 0, w: c, c: w });
+            self.tensor_names.push((input.name.clone(), 0));
+            return Ok((w, c));
+        }
         if c > w {
             return Err(bad(format!(
-                "shape ({}) looks channels-last (N, L, C): more channels than positions; export the model with PyTorch's (N, C, L) layout",
+                "shape ({}) looks channels-last (N, L, C): more channels than positions, and its first op is not a Transpose to (N, C, L); export the model with PyTorch's (N, C, L) layout",
                 shown.join(", ")
             )));
         }
@@ -458,7 +478,11 @@ impl<'a> Cv<'a> {
             patterns::find(&g.node, &outs, |name| match values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
                 Some(
-                    Value::Map { .. } | Value::Refused(_) | Value::Last { .. } | Value::Rnn(_),
+                    Value::Map { .. }
+                    | Value::Refused(_)
+                    | Value::Last { .. }
+                    | Value::Rnn(_)
+                    | Value::Sym(_),
                 ) => None,
                 None => const_nodes
                     .get(name)
@@ -530,6 +554,9 @@ impl<'a> Cv<'a> {
             Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
             Some(Value::Last { w, c, .. }) => Err(channels_last::refusal(name, *w, *c)),
             Some(Value::Rnn(r)) => Err(recurrent::refusal(name, r)),
+            Some(Value::Sym(_)) => Err(format!(
+                "reads {name}, a per-head tensor inside an attention block"
+            )),
             None => Err(format!(
                 "reads {name}, which no earlier node or initializer makes"
             )),
@@ -556,7 +583,7 @@ impl<'a> Cv<'a> {
             None | Some("") => Ok(None),
             Some(name) => match self.values.get(name) {
                 Some(Value::Const(c)) => Ok(Some(c)),
-                Some(Value::Map { .. } | Value::Last { .. } | Value::Rnn(_)) => Err(format!(
+                Some(Value::Map { .. } | Value::Last { .. } | Value::Rnn(_) | Value::Sym(_)) => Err(format!(
                     "input {i} ({name}) must be a constant (an initializer); here it is computed from the model input"
                 )),
                 Some(Value::Refused(r)) => Err(format!("reads {name}, refused at {}", r.layer)),
@@ -656,6 +683,9 @@ impl<'a> Cv<'a> {
             return self.inline_if(n, label);
         }
         if let Some(r) = self.recurrent(n, label) {
+            return r;
+        }
+        if let Some(r) = self.attention(n, label) {
             return r;
         }
         if n.input
@@ -1015,7 +1045,7 @@ impl<'a> Cv<'a> {
                 show(&self.map_in(n, 0)?.1)
             )),
             "ConstantOfShape" | "Range" | "Constant" | "Size" | "Equal" | "Where" | "Expand"
-            | "Floor" | "Ceil" => Err(format!(
+            | "Floor" | "Ceil" | "Greater" | "Less" | "Sign" => Err(format!(
                 "{op} on a tensor computed from the model input is not supported"
             )),
             other => Err(format!("op type {other} is not supported")),

@@ -42,6 +42,12 @@ pub const FOLDABLE: &[&str] = &[
     "Expand",
     "Min",
     "Max",
+    "Greater",
+    "Less",
+    "Sign",
+    "Exp",
+    "Log",
+    "MatMul",
 ];
 
 pub fn norm_axis(a: i64, rank: usize) -> Result<usize, String> {
@@ -555,6 +561,10 @@ pub fn fold(
                     ))
                 }
             }
+        }
+        op @ ("Greater" | "Less" | "Sign" | "Exp" | "Log" | "MatMul") => {
+            let xs: Vec<&Const> = ins.iter().filter_map(|c| *c).collect();
+            one(super::fold_position::fold(op, &xs)?)
         }
         other => Err(format!("{other} cannot be evaluated on constants")),
     }

@@ -27,6 +27,7 @@ mod proto {
 mod attrs;
 mod convert;
 mod fold;
+mod fold_position;
 mod patterns;
 mod tensor;
 #[cfg(test)]

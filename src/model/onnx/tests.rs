@@ -349,7 +349,7 @@ fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
     let nodes = || {
         vec![
             node("Relu", "r", &["x"], &["y"], vec![]),
-            node("Einsum", "e", &["y"], &["e1"], vec![]),
+            node("Hardmax", "e", &["y"], &["e1"], vec![]),
             node("Sigmoid", "s", &["e1"], &["z"], vec![]),
         ]
     };
@@ -362,7 +362,7 @@ fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
     // The refusal reaches the head through the Sigmoid, naming the node it started at.
     assert!(
         u.reason
-            .contains("layer e: op type Einsum (opset 17) is not supported")
+            .contains("layer e: op type Hardmax (opset 17) is not supported")
             && u.reason.contains("--output")
             && u.reason.contains("docs/models.md"),
         "{}",
@@ -373,14 +373,15 @@ fn an_unsupported_op_on_another_head_leaves_this_head_loadable() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("layer e: op type Einsum (opset 17) is not supported") && e.contains("--output"),
+        e.contains("layer e: op type Hardmax (opset 17) is not supported")
+            && e.contains("--output"),
         "{e}"
     );
     // A channels-last input is said before any op refusal.
     let e = load_outs("cl_first", 100, 4, nodes(), vec![], &["z"])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("channels-last") && !e.contains("Einsum"), "{e}");
+    assert!(e.contains("channels-last") && !e.contains("Hardmax"), "{e}");
 }
 
 #[test]

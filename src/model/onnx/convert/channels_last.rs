@@ -40,6 +40,32 @@ pub(super) fn refusal(name: &str, w: usize, c: usize) -> String {
     )
 }
 
+/// Whether every path from the graph input `name` starts with a Transpose
+/// to (N, C, L) (perm [0, 2, 1]), after Cast or Identity nodes: then a
+/// channels-last (N, L, C) input is read as such.
+pub(super) fn transposed_first(g: &crate::model::onnx::proto::GraphProto, name: &str) -> bool {
+    let mut front = vec![name.to_string()];
+    let mut seen = 0;
+    while let Some(v) = front.pop() {
+        let readers: Vec<&NodeProto> = g.node.iter().filter(|n| n.input.contains(&v)).collect();
+        if readers.is_empty() || g.output.iter().any(|o| o.name == v) {
+            return false;
+        }
+        for n in readers {
+            seen += 1;
+            if seen > 16 {
+                return false;
+            }
+            match n.op_type.as_str() {
+                "Cast" | "Identity" => front.extend(n.output.first().cloned()),
+                "Transpose" if Attrs::of(n).ints("perm").as_deref() == Some(&[0, 2, 1][..]) => {}
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
 impl Cv<'_> {
     pub(super) fn set_last(&mut self, name: &str, t: TensorId) -> R<()> {
         let (c, w) = self.shapes[t];
