@@ -202,8 +202,12 @@ fn enformer_round_trips_through_the_native_format() {
     assert!(kinds.contains(&"attention") && kinds.contains(&"window_softmax"));
     let d = tmpdir("attention-native");
     let path = d.join("enformer.h5");
-    deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
-    let back = load_model(&path, None).unwrap();
+    let back = {
+        // No child may inherit the open file (and its lock) while it is written.
+        let _g = file_guard();
+        deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+        load_model(&path, None).unwrap()
+    };
     assert_eq!(back.layers, spec.layers);
     std::fs::remove_dir_all(&d).ok();
 }

@@ -682,10 +682,12 @@ impl<'a> Cv<'a> {
         if op == "If" {
             return self.inline_if(n, label);
         }
-        if let Some(r) = self.recurrent(n, label) {
+        // Attention first: its ConstantOfShape of (N, ...) folds to a
+        // batch-1 constant, which an LSTM/GRU also reads as a zero state.
+        if let Some(r) = self.attention(n, label) {
             return r;
         }
-        if let Some(r) = self.attention(n, label) {
+        if let Some(r) = self.recurrent(n, label) {
             return r;
         }
         if n.input
