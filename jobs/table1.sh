@@ -13,7 +13,7 @@
 # 0.01, maps started from U[0, 1) and the last iterate kept (LAMBDA, LR, INIT,
 # KEEP change them; INIT=normal KEEP=best is this program's default), and the
 # GMM with scikit-learn's absolute covariance floor as the authors' analysis
-# (GMM_FLOOR=relative for this program's default). Extra options go to `run`.
+# (GMM_FLOOR=fiv for this program's default). Extra options go to `run`.
 # JASPAR: the motif database, 2024 (default) or 2018 (the paper's release, the
 # one tf_motifs.tsv's IDs come from), both bundled under data/, or a MEME file
 # (a relative path is from the repository, as MODELS_DIR and OUT_DIR).

@@ -337,6 +337,7 @@ pub enum KeepArg {
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GmmFloorArg {
+    Fiv,
     Relative,
     Absolute,
 }
@@ -344,6 +345,7 @@ pub enum GmmFloorArg {
 impl GmmFloorArg {
     pub fn mode(self) -> GmmFloor {
         match self {
+            GmmFloorArg::Fiv => GmmFloor::Fiv,
             GmmFloorArg::Relative => GmmFloor::Relative,
             GmmFloorArg::Absolute => GmmFloor::Absolute,
         }
@@ -494,9 +496,12 @@ pub struct RunArgs {
     /// Seconds between progress lines when the log is not a terminal.
     #[arg(long, default_value_t = RunConfig::DEFAULT_PROGRESS_EVERY)]
     pub progress_every: f64,
-    /// The GMM's covariance floor: `relative` to the IL values (the call does
-    /// not depend on λ's scale) or scikit-learn's `absolute` 1e-6 (the authors').
-    #[arg(long, value_enum, default_value = "relative")]
+    /// The GMM's covariance floor. `fiv`: IL / mean FIV², floor 2e-4 (the
+    /// call does not depend on λ's scale, and restarts that agree closely
+    /// next to the size of the maps are additive); `relative`: IL / max IL,
+    /// floor 1e-6 (also λ-free); `absolute`: scikit-learn's 1e-6 on the raw
+    /// IL (the authors').
+    #[arg(long, value_enum, default_value = "fiv")]
     pub gmm_floor: GmmFloorArg,
     /// The input length of a model saved without one (Keras `Input(shape=(None, 4))`, an ONNX dynamic length).
     #[arg(long)]

@@ -55,7 +55,7 @@ pub struct RunConfig {
     pub conv: ConvMode,
     /// Seconds between progress lines when the log is not a terminal.
     pub progress_every: f64,
-    /// The GMM's covariance floor: relative to the IL values, or scikit-learn's absolute one.
+    /// The GMM's covariance floor: tied to the maps (`fiv`) or to the IL values (`relative`), or scikit-learn's absolute one.
     pub gmm_floor: crate::analysis::gmm::GmmFloor,
     /// The input length of a model saved without one (`None`: the file's).
     pub input_length: Option<usize>,

@@ -28,8 +28,9 @@ fn analysis_gmm_matches_sklearn() {
     for (name, case) in cases {
         let x = f64s(&case["x"]);
         let got = gmm::select(&x);
-        // `--gmm-floor absolute` is exactly this fit
-        assert_eq!(gmm::select_floor(&x, gmm::GmmFloor::Absolute), got);
+        // `--gmm-floor absolute` is exactly this fit (the maps' scale
+        // plays no part in it)
+        assert_eq!(gmm::select_floor(&x, gmm::GmmFloor::Absolute, 123.0), got);
         eprintln!("{name}: bic {:?} sklearn {}", got.bic, case["bic"]);
         for k in 0..3 {
             match case["bic"][k].as_f64() {
@@ -72,6 +73,51 @@ fn analysis_gmm_matches_sklearn() {
             .map(|v| v.as_u64() == Some(1))
             .collect();
         assert_eq!(got.nonadditive(), want_na, "{name}");
+    }
+}
+
+/// `--gmm-floor fiv` on whole classes (FIV matrix and scores → weights, IL,
+/// mean φ², the fit on IL / mean φ² with reg_covar 2e-4) against
+/// scikit-learn's fit of the same, BICs on the IL's own scale.
+#[test]
+fn analysis_fiv_floor_matches_sklearn() {
+    let r = reference();
+    let cases = r["gmm_fiv"].as_object().unwrap();
+    assert!(cases.len() >= 4);
+    let mut components = vec![];
+    for (name, case) in cases {
+        let t = case["t"].as_u64().unwrap() as usize;
+        let k = case["k"].as_u64().unwrap() as usize;
+        let fiv: Vec<f32> = f64s(&case["fiv"]).iter().map(|&v| v as f32).collect();
+        let score: Vec<f32> = f64s(&case["score"]).iter().map(|&v| v as f32).collect();
+        let got = analysis::analyze_class(&fiv, t, k, &score, gmm::GmmFloor::Fiv);
+        eprintln!("{name}: bic {:?} sklearn {}", got.gmm_bic, case["bic"]);
+        for j in 0..3 {
+            let want = case["bic"][j].as_f64().unwrap();
+            let tol = 1e-3 * want.abs().max(1.0);
+            let range = f64s(&case["bic_single_init_range"][j]);
+            assert!(
+                got.gmm_bic[j] >= range[0].min(want) - tol
+                    && got.gmm_bic[j] <= range[1].max(want) + tol,
+                "{name} k={}: bic {} vs sklearn {want}, single starts {range:?}",
+                j + 1,
+                got.gmm_bic[j]
+            );
+        }
+        let want_k = case["components"].as_u64().unwrap() as i32;
+        assert_eq!(got.gmm_components, want_k, "{name}: bic {:?}", got.gmm_bic);
+        let want_na: Vec<u8> = case["nonadditive"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(got.nonadditive, want_na, "{name}");
+        components.push(want_k);
+    }
+    // the cases cover one, two and three components
+    for c in 1..=3 {
+        assert!(components.contains(&c), "{components:?}");
     }
 }
 

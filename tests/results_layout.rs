@@ -169,12 +169,20 @@ fn analyze_keeps_an_old_files_gmm_floor() {
         f.delete_attr("gmm_floor").unwrap();
     });
     let f = hdf5::File::open(&out).unwrap();
-    assert_eq!(str_attr(&f, "gmm_floor").as_deref(), Some("relative"));
+    assert_eq!(str_attr(&f, "gmm_floor").as_deref(), Some("fiv"));
     drop(f);
     let floor = |p: &Path| str_attr(&hdf5::File::open(p).unwrap(), "gmm_floor");
     let o = run_bin(&["analyze", old.to_str().unwrap()], None, 60);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(floor(&old).as_deref(), Some("absolute"));
+    let o = run_bin(
+        &["analyze", old.to_str().unwrap(), "--gmm-floor", "fiv"],
+        None,
+        60,
+    );
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(floor(&old).as_deref(), Some("fiv"));
+    assert_same_datasets(&out, &old);
     let o = run_bin(
         &["analyze", old.to_str().unwrap(), "--gmm-floor", "relative"],
         None,
@@ -182,7 +190,6 @@ fn analyze_keeps_an_old_files_gmm_floor() {
     );
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(floor(&old).as_deref(), Some("relative"));
-    assert_same_datasets(&out, &old);
     // a name this version does not know: one clear error
     {
         let _g = file_guard();
@@ -356,10 +363,10 @@ fn resume_with_another_gmm_floor_reanalyses_and_records_it() {
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
     assert!(
-        log.contains("--resume with --gmm-floor relative: its /analysis was made with --gmm-floor absolute; it is made again with relative"),
+        log.contains("--resume with --gmm-floor fiv: its /analysis was made with --gmm-floor absolute; it is made again with fiv"),
         "{log}"
     );
-    assert_eq!(attrs(&out), (Some("relative".into()), 2));
+    assert_eq!(attrs(&out), (Some("fiv".into()), 2));
     let read = |p: &Path, name: &str| -> Vec<f32> {
         hdf5::File::open(p)
             .unwrap()
@@ -369,14 +376,9 @@ fn resume_with_another_gmm_floor_reanalyses_and_records_it() {
             .unwrap()
     };
     assert_eq!(read(&before, "ascent/fiv"), read(&out, "ascent/fiv"));
-    // the new /analysis is the one `analyze --gmm-floor relative` makes
+    // the new /analysis is the one `analyze --gmm-floor fiv` makes
     let o = run_bin(
-        &[
-            "analyze",
-            before.to_str().unwrap(),
-            "--gmm-floor",
-            "relative",
-        ],
+        &["analyze", before.to_str().unwrap(), "--gmm-floor", "fiv"],
         None,
         60,
     );
@@ -435,27 +437,22 @@ fn resume_of_an_interrupted_run_with_another_gmm_floor_says_so() {
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
     assert!(
-        log.contains("--resume with --gmm-floor relative: the run was started with --gmm-floor absolute; its /analysis is made with relative (the floor changes only the analysis, not the ascent)"),
+        log.contains("--resume with --gmm-floor fiv: the run was started with --gmm-floor absolute; its /analysis is made with fiv (the floor changes only the analysis, not the ascent)"),
         "{log}"
     );
     assert_eq!(log.matches("gmm-floor").count(), 2, "one line: {log}");
-    assert_eq!(floor(&other).as_deref(), Some("relative"));
+    assert_eq!(floor(&other).as_deref(), Some("fiv"));
     let o = run_small_with(&old, &["--quiet", "--resume"]);
     let log = stderr_of(&o);
     assert!(o.status.success(), "{log}");
     assert!(!log.contains("gmm-floor"), "{log}");
-    assert_eq!(floor(&old).as_deref(), Some("relative"));
+    assert_eq!(floor(&old).as_deref(), Some("fiv"));
     assert_same_datasets(&old, &other);
-    // `other` is the same ascent as `same`, analysed with the relative floor
+    // `other` is the same ascent as `same`, analysed with the fiv floor
     let again = d.join("again.h5");
     std::fs::copy(&same, &again).unwrap();
     let o = run_bin(
-        &[
-            "analyze",
-            again.to_str().unwrap(),
-            "--gmm-floor",
-            "relative",
-        ],
+        &["analyze", again.to_str().unwrap(), "--gmm-floor", "fiv"],
         None,
         60,
     );

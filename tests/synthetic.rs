@@ -626,10 +626,11 @@ fn xor_decision(k: &Kernel, gmm_components: i32, na: &[u8]) -> (bool, bool, Vec<
 }
 
 /// Issue 27: λ scales the maps (IL ~ 1/λ²) but must not change the
-/// conclusions. In the default (relative floor) mode the decision is the same
-/// for λ ∈ {0.3, 1, 2.8} × T ∈ {10, 50}: non-additive channels exist, all of
-/// them XOR partners, and the XOR filters found at every setting include both
-/// a GCTCAT and a CGCTTG filter. The same holds with `--keep final`. The
+/// conclusions. In the default mode (`fiv`: IL / mean φ²) the decision is the
+/// same for λ ∈ {0.3, 1, 2.8} × T ∈ {10, 50}: non-additive channels exist, all
+/// of them XOR partners, and the XOR filters found at every setting include
+/// both a GCTCAT and a CGCTTG filter. The same holds with `--keep final`, and
+/// for the `relative` floor (IL / max IL) on the same ensembles. The
 /// scikit-learn floor (`absolute`) is not scale-free: on the λ = 0.3 ensemble
 /// it marks non-XOR filters too (a CAGGTC one among them), and on the same
 /// ensemble with every FIV × 1e-3 (IL × 1e-6, a λ far larger) it finds none.
@@ -638,7 +639,8 @@ fn synthetic_gmm_call_is_lambda_free() {
     use deepresolve_mpi::analysis::{analyze_run, gmm::GmmFloor};
     let k = read_kernel(&fixtures().join("dataset1.h5"));
     let dir = tmpdir("lambda");
-    let mut common: Option<Vec<usize>> = None;
+    // the XOR filters non-additive at every setting, per floor mode
+    let mut common: [Option<Vec<usize>>; 2] = [None, None];
     for extra in [&[][..], &["--keep", "final"][..]] {
         for lambda in [0.3f32, 1.0, 2.8] {
             for t in [10u32, 50] {
@@ -654,28 +656,41 @@ fn synthetic_gmm_call_is_lambda_free() {
                     .read_scalar::<hdf5::types::VarLenUnicode>()
                     .unwrap()
                     .to_string();
-                assert_eq!(floor, "relative");
-                let (split, all_xor, set) = xor_decision(&k, r.gmm_components[0], &r.nonadditive);
-                eprintln!(
-                    "λ {lambda} T {t} {extra:?}: components {} non-additive {set:?}",
-                    r.gmm_components[0]
-                );
-                assert!(split && all_xor, "λ {lambda} T {t} {extra:?}: {set:?}");
-                common = Some(match common {
-                    None => set,
-                    Some(c) => c.into_iter().filter(|ch| set.contains(ch)).collect(),
-                });
+                assert_eq!(floor, "fiv");
+                let ens = deepresolve_mpi::results::read_ensemble(&out).unwrap();
+                let rel = analyze_run(&ens, GmmFloor::Relative);
+                let calls = [
+                    ("fiv", r.gmm_components[0], r.nonadditive.clone()),
+                    ("relative", rel.gmm_components[0], rel.nonadditive),
+                ];
+                for (m, (mode, components, na)) in calls.into_iter().enumerate() {
+                    let (split, all_xor, set) = xor_decision(&k, components, &na);
+                    eprintln!(
+                        "{mode} λ {lambda} T {t} {extra:?}: components {components} non-additive {set:?}"
+                    );
+                    assert!(
+                        split && all_xor,
+                        "{mode} λ {lambda} T {t} {extra:?}: {set:?}"
+                    );
+                    common[m] = Some(match common[m].take() {
+                        None => set,
+                        Some(c) => c.into_iter().filter(|ch| set.contains(ch)).collect(),
+                    });
+                }
             }
         }
     }
-    let common = common.unwrap();
-    assert!(
-        common.iter().any(|&ch| captures(&k, ch, "GCTCAT"))
-            && common.iter().any(|&ch| captures(&k, ch, "CGCTTG")),
-        "XOR filters non-additive at every setting: {common:?}"
-    );
+    for (mode, common) in ["fiv", "relative"].iter().zip(common) {
+        let common = common.unwrap();
+        assert!(
+            common.iter().any(|&ch| captures(&k, ch, "GCTCAT"))
+                && common.iter().any(|&ch| captures(&k, ch, "CGCTTG")),
+            "{mode}: XOR filters non-additive at every setting: {common:?}"
+        );
+    }
 
-    // the same ensemble at another scale: relative is unmoved, absolute is not
+    // the same ensemble at another scale: fiv and relative are unmoved,
+    // absolute is not
     let ens = deepresolve_mpi::results::read_ensemble(&dir.join("l0.3_t10.h5")).unwrap();
     let mut small = ens.clone();
     small.fiv.mapv_inplace(|v| v * 1e-3);
@@ -683,6 +698,7 @@ fn synthetic_gmm_call_is_lambda_free() {
         let a = analyze_run(e, floor);
         xor_decision(&k, a.gmm_components[0], &a.nonadditive)
     };
+    assert_eq!(na(&ens, GmmFloor::Fiv), na(&small, GmmFloor::Fiv));
     assert_eq!(na(&ens, GmmFloor::Relative), na(&small, GmmFloor::Relative));
     let (abs_split, abs_xor, _) = na(&ens, GmmFloor::Absolute);
     assert!(abs_split && !abs_xor, "absolute floor at λ 0.3");

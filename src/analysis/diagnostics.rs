@@ -109,12 +109,7 @@ pub fn check_classes(
             } else {
                 f64::NAN
             };
-            let phi2 = maps
-                .iter()
-                .flat_map(|m| m.iter())
-                .map(|&x| (x as f64) * (x as f64))
-                .sum::<f64>()
-                / (t * k).max(1) as f64;
+            let phi2 = super::variance::mean_square(&fiv[ci * t * k..(ci + 1) * t * k]);
             let max_il = il[ci * k..(ci + 1) * k]
                 .iter()
                 .fold(0.0f64, |m, &v| m.max(v as f64));

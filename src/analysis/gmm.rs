@@ -468,17 +468,35 @@ pub fn select(x: &[f64]) -> GmmChoice {
 /// IL is a variance of FIVs, whose scale is ~1/λ, so IL scales as ~1/λ²; an
 /// absolute floor of 1e-6 swamps the spread of small IL values (large λ) and
 /// merges every channel into one component, while it is negligible for large
-/// ones. `Relative` fits the mixture to IL / max |IL| (the floor becomes
-/// 1e-6·max², a standard deviation of 0.1% of the largest IL), so the call is
-/// the same for IL and s·IL whatever s: the decision no longer depends on the
-/// scale of the maps. `Absolute` is scikit-learn's behaviour on the raw IL, as
-/// the authors' code.
+/// ones. The two scale-free modes fit the mixture to IL divided by a scale
+/// that moves with the maps, so the call is the same for maps and s·maps
+/// (IL and s²·IL) whatever s:
+///
+/// * `Fiv` (the default) divides by the mean φ² of the class's FIVs over
+///   restarts and channels, with the floor [`FIV_REG_COVAR`]: channels whose
+///   IL differ by less than ~1.4% of the maps' mean square fall in one
+///   component. A class whose restarts agree closely next to the size of its
+///   FIVs is then additive, however its few IL values spread among
+///   themselves — on 16 channels a floor tied to the IL's own range fits
+///   that noise.
+/// * `Relative` divides by max |IL| (floor 1e-6, a standard deviation of 0.1%
+///   of the largest IL): scale-free too, but a class whose IL are all at
+///   noise level still gets a fine-grained mixture.
+/// * `Absolute` is scikit-learn's behaviour on the raw IL, as the authors'
+///   code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GmmFloor {
-    #[default]
     Relative,
     Absolute,
+    #[default]
+    Fiv,
 }
+
+/// `reg_covar` of the `fiv` mode, on IL / mean φ². Chosen on measurements
+/// (docs/results.md, "The GMM's floor"): from 5e-5 to 5e-4 the synthetic
+/// findings and the λ × T test hold, and the authors' 422 models get nearly
+/// the component counts of their own absolute floor; 2e-4 sits inside.
+pub const FIV_REG_COVAR: f64 = 2e-4;
 
 impl GmmFloor {
     /// The name stored in the results file (root attribute `gmm_floor`).
@@ -486,6 +504,7 @@ impl GmmFloor {
         match self {
             GmmFloor::Relative => "relative",
             GmmFloor::Absolute => "absolute",
+            GmmFloor::Fiv => "fiv",
         }
     }
     /// The mode a stored name means; `None` for a name this version does not know.
@@ -493,20 +512,40 @@ impl GmmFloor {
         match s {
             "relative" => Some(GmmFloor::Relative),
             "absolute" => Some(GmmFloor::Absolute),
+            "fiv" => Some(GmmFloor::Fiv),
             _ => None,
+        }
+    }
+    /// The floor the mode adds to every variance, on its own scale.
+    pub fn reg_covar(self) -> f64 {
+        match self {
+            GmmFloor::Relative | GmmFloor::Absolute => GmmParams::DEFAULT_REG_COVAR,
+            GmmFloor::Fiv => FIV_REG_COVAR,
+        }
+    }
+    /// What the IL are divided by before the fit: 1, max |IL| or
+    /// `fiv_mean_square` (the mean φ² of the maps they come from). A scale
+    /// that is zero or not finite (all-zero maps) leaves the IL as they are.
+    pub fn scale(self, il: &[f64], fiv_mean_square: f64) -> f64 {
+        let s = match self {
+            GmmFloor::Absolute => 1.0,
+            GmmFloor::Relative => il.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+            GmmFloor::Fiv => fiv_mean_square,
+        };
+        if s > 0.0 && s.is_finite() {
+            s
+        } else {
+            1.0
         }
     }
 }
 
 impl GmmValidParams {
-    /// [`select`](GmmValidParams::select) under a floor mode. In `Relative`
-    /// mode the fit is made on x / s with s = max |x|, and the BICs and means
-    /// are reported on the scale of x (BIC + 2 n ln s, means · s), so they
-    /// stay comparable with an absolute fit. All-zero (or non-finite) data:
-    /// no scale, fitted as given.
-    pub fn select_floor(&self, x: &[f64], floor: GmmFloor) -> GmmChoice {
-        let s = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        if floor == GmmFloor::Absolute || !(s > 0.0 && s.is_finite()) {
+    /// [`select`](GmmValidParams::select) on x / s, with the BICs and means
+    /// reported on the scale of x (BIC + 2 n ln s, means · s), so they stay
+    /// comparable with a fit on x itself. s = 1 is `select(x)`.
+    pub fn select_scaled(&self, x: &[f64], s: f64) -> GmmChoice {
+        if s == 1.0 {
             return self.select(x);
         }
         let y: Vec<f64> = x.iter().map(|v| v / s).collect();
@@ -522,9 +561,17 @@ impl GmmValidParams {
     }
 }
 
-/// [`GmmValidParams::select_floor`] with scikit-learn's other defaults.
-pub fn select_floor(x: &[f64], floor: GmmFloor) -> GmmChoice {
-    GmmValidParams::default().select_floor(x, floor)
+/// The non-additivity call of one class under a floor mode: the mixture is
+/// fitted to IL / [`GmmFloor::scale`] with the mode's floor
+/// ([`GmmFloor::reg_covar`]) and scikit-learn's other defaults.
+/// `fiv_mean_square` is the mean φ² of the class's FIVs over restarts and
+/// channels ([`crate::analysis::variance::mean_square`]); only `Fiv` uses it.
+pub fn select_floor(il: &[f64], floor: GmmFloor, fiv_mean_square: f64) -> GmmChoice {
+    GmmValidParams {
+        reg_covar: floor.reg_covar(),
+        ..GmmValidParams::default()
+    }
+    .select_scaled(il, floor.scale(il, fiv_mean_square))
 }
 
 #[cfg(test)]
@@ -670,19 +717,22 @@ mod tests {
             .chain([60.0, 75.0, 90.0])
             .collect();
         let small: Vec<f64> = base.iter().map(|v| v * 1e-5).collect();
-        assert_eq!(select_floor(&small, GmmFloor::Absolute), select(&small));
+        assert_eq!(
+            select_floor(&small, GmmFloor::Absolute, 1.0),
+            select(&small)
+        );
         assert_eq!(select(&small).components, 1);
-        let want = select_floor(&base, GmmFloor::Relative);
+        let want = select_floor(&base, GmmFloor::Relative, 1.0);
         assert!(want.components >= 2, "{:?}", want.bic);
         for s in [1e-6, 1e-3, 0.37, 1.0, 12.0, 1e4] {
             let x: Vec<f64> = base.iter().map(|v| v * s).collect();
-            let c = select_floor(&x, GmmFloor::Relative);
+            let c = select_floor(&x, GmmFloor::Relative, 1.0);
             assert_eq!(c.components, want.components, "scale {s}");
             assert_eq!(c.nonadditive(), want.nonadditive(), "scale {s}");
         }
         // BIC reported on the data's own scale: + 2 n ln s
         let x: Vec<f64> = base.iter().map(|v| v * 10.0).collect();
-        let c = select_floor(&x, GmmFloor::Relative);
+        let c = select_floor(&x, GmmFloor::Relative, 1.0);
         let y: Vec<f64> = x.iter().map(|v| v / 900.0).collect();
         let d = select(&y);
         let shift = 2.0 * 32.0 * 900f64.ln();
@@ -694,7 +744,59 @@ mod tests {
         );
         assert_eq!(GmmFloor::from_name("x"), None);
         // all zero: fitted as given, one additive component
-        assert_eq!(select_floor(&[0.0; 5], GmmFloor::Relative).components, 1);
+        assert_eq!(
+            select_floor(&[0.0; 5], GmmFloor::Relative, 0.0).components,
+            1
+        );
+    }
+
+    #[test]
+    fn fiv_floor_is_scale_free_and_tied_to_the_maps() {
+        // 16 channels: a bulk of IL values spread over 0.1–0.4% of the maps'
+        // mean square and one channel at 30% of it: only that one stands
+        // out of the floor.
+        let base: Vec<f64> = (0..15)
+            .map(|i| 1e-3 + 3e-3 * ((i * 7 % 15) as f64 / 15.0))
+            .chain([0.3])
+            .collect();
+        let phi2 = 1.0;
+        let want = select_floor(&base, GmmFloor::Fiv, phi2);
+        assert_eq!(want.components, 2, "{:?}", want.bic);
+        let mut na = vec![false; 15];
+        na.push(true);
+        assert_eq!(want.nonadditive(), na);
+        // maps × s: IL × s², mean φ² × s²; the call does not move
+        for s in [1e-4, 0.03, 0.5, 3.0, 250.0] {
+            let x: Vec<f64> = base.iter().map(|v| v * s * s).collect();
+            let c = select_floor(&x, GmmFloor::Fiv, phi2 * s * s);
+            assert_eq!(c.components, want.components, "scale {s}");
+            assert_eq!(c.nonadditive(), want.nonadditive(), "scale {s}");
+            // BIC and means on the IL's own scale
+            let d = GmmValidParams {
+                reg_covar: FIV_REG_COVAR,
+                ..GmmValidParams::default()
+            }
+            .select(&base);
+            let shift = 2.0 * 16.0 * (s * s).ln();
+            assert!((c.bic[1] - d.bic[1] - shift).abs() < 1e-6, "scale {s}");
+            assert!((c.means[0] / (s * s) - d.means[0]).abs() < 1e-12);
+        }
+        // the same IL from maps twenty times larger (√400): every IL is
+        // within the floor of the others, one additive component
+        let big = select_floor(&base, GmmFloor::Fiv, 400.0);
+        assert_eq!(big.components, 1, "{:?}", big.bic);
+        assert!(big.nonadditive().iter().all(|&b| !b));
+        // the relative floor sees only the IL: the far channel stays
+        // non-additive whatever the size of the maps
+        let rel = select_floor(&base, GmmFloor::Relative, 400.0);
+        assert_eq!(rel.nonadditive(), na, "{:?}", rel.bic);
+        // all-zero maps: no scale, fitted as given, one additive component
+        let z = select_floor(&[0.0; 16], GmmFloor::Fiv, 0.0);
+        assert_eq!(z.components, 1);
+        assert!(z.bic[0].is_finite());
+        assert_eq!(GmmFloor::from_name("fiv"), Some(GmmFloor::Fiv));
+        assert_eq!(GmmFloor::Fiv.name(), "fiv");
+        assert_eq!(GmmFloor::default(), GmmFloor::Fiv);
     }
 
     #[test]

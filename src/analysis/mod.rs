@@ -48,7 +48,7 @@ pub fn analyze_class(
     assert_eq!(score.len(), t, "one score per restart");
     let weight = weights::restart_weights(score);
     let il = variance::inconsistency_level(fiv, t, k, &weight);
-    let choice = gmm::select_floor(&il, floor);
+    let choice = gmm::select_floor(&il, floor, variance::mean_square(fiv));
     let na = choice.nonadditive();
     let ofiv: Vec<f32> = ofiv::ofiv(fiv, t, k, &weight, &na)
         .into_iter()

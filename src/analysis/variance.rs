@@ -56,6 +56,19 @@ pub fn inconsistency_level(fiv: &[f32], t: usize, k: usize, weight: &[f32]) -> V
         .collect()
 }
 
+/// Mean φ² over every restart and channel of a T×K FIV matrix, in f64 (0 for
+/// no values): the size of the maps that IL (a variance of φ) is measured
+/// against by the `fiv` GMM floor and the collapsed-restarts check.
+pub fn mean_square(fiv: &[f32]) -> f64 {
+    if fiv.is_empty() {
+        return 0.0;
+    }
+    fiv.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        / fiv.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +106,12 @@ mod tests {
         // weight 3:1 → μ = -0.5, var = (3·0.25 + 1·2.25)/4 = 0.75
         let il = inconsistency_level(&fiv, 2, 3, &[3.0, 1.0]);
         assert_eq!(il, vec![0.0, 0.75, 0.0]);
+    }
+
+    #[test]
+    fn mean_square_over_restarts_and_channels() {
+        assert_eq!(mean_square(&[1.0, -2.0, 0.0, 3.0]), 3.5);
+        assert_eq!(mean_square(&[]), 0.0);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub const ATTR_RESUME: &str = "resume";
 pub const ATTR_MODEL: &str = "model";
 pub const ATTR_LAYER: &str = "layer";
 pub const ATTR_LAYER_INDEX: &str = "layer_index";
-/// The GMM's covariance floor mode (`relative` or `absolute`): the run's
+/// The GMM's covariance floor mode (`fiv`, `relative` or `absolute`): the run's
 /// `--gmm-floor`, written when the file is created, and the mode of
 /// `/analysis`, written again with it. An analysed file without it was
 /// analysed with `absolute`.

@@ -460,8 +460,8 @@ impl ResultsWriter {
             Error::results(
                 &self.path,
                 format!(
-                    "attribute {ATTR_GMM_FLOOR} is {name:?}, not relative or absolute; \
-                     give `analyze --gmm-floor relative|absolute`"
+                    "attribute {ATTR_GMM_FLOOR} is {name:?}, not fiv, relative or absolute; \
+                     give `analyze --gmm-floor fiv|relative|absolute`"
                 ),
             )
         })
