@@ -55,6 +55,8 @@ const DATA_OPS: &[&str] = &[
     "Dropout",
     "Erf",
     "Einsum",
+    "Resize",
+    "Upsample",
 ];
 
 /// Ops of the evaluator that also map a data tensor (the others, on data,
@@ -177,6 +179,8 @@ mod attention_pool;
 mod channels_last;
 mod layer_norm;
 mod recurrent;
+mod resize;
+use resize::grouped_to_full;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -952,6 +956,7 @@ impl<'a> Cv<'a> {
             "Concat" => self.concat(n, label),
             "Slice" => self.slice(n, label),
             "Pad" => self.pad(n, label),
+            "Resize" | "Upsample" => self.resize(n, label),
             "Flatten" => {
                 let (_, dims) = self.map_in(n, 0)?;
                 let axis = norm_axis(at.int("axis", 1), dims.len() + 2)?;
@@ -1317,10 +1322,8 @@ impl<'a> Cv<'a> {
         let (x, dims) = self.map_in(n, 0)?;
         let wt = self.const_in(n, 1)?;
         let group = at.int("group", 1);
-        if group != 1 {
-            return Err(format!(
-                "group = {group}; only group = 1 convolutions are supported"
-            ));
+        if group < 1 {
+            return Err(format!("group = {group}; it must be positive"));
         }
         let two_d = match (dims.len(), wt.dims.len()) {
             (2, 3) => false,
@@ -1333,14 +1336,16 @@ impl<'a> Cv<'a> {
                 ))
             }
         };
-        let (f, cin, k) = (wt.dims[0], wt.dims[1], *wt.dims.last().unwrap());
-        let kernel = wt.to_f32();
-        if cin != dims[0] {
+        let (f, cin_g, k) = (wt.dims[0], wt.dims[1], *wt.dims.last().unwrap());
+        let group = group as usize;
+        let cin = cin_g * group;
+        if cin != dims[0] || f % group != 0 {
             return Err(format!(
-                "the kernel reads {cin} channels, the input has {}",
+                "the kernel reads {cin_g} channels in each of {group} groups ({f} filters), the input has {}",
                 dims[0]
             ));
         }
+        let kernel = grouped_to_full(&wt.to_f32(), f, cin_g, k, group);
         let ks = Self::spatial(&at, "kernel_shape", two_d, Some(1), k as i64)?;
         if ks != k as i64 {
             return Err(format!("kernel_shape {ks} but the kernel is {k} wide"));

@@ -244,9 +244,12 @@ fn refusals_name_the_node_and_the_opset() {
             &["y"],
             vec![int("group", 2)],
         )],
-        vec![init("w", &[4, 2, 3], &[0.0; 24])],
+        vec![init("w", &[4, 3, 3], &[0.0; 36])],
     );
-    assert!(e.contains("layer g: Conv (opset 17): group = 2"), "{e}");
+    assert!(
+        e.contains("layer g: Conv (opset 17): the kernel reads 3 channels in each of 2 groups"),
+        "{e}"
+    );
     let e = err(
         "transpose",
         vec![node(
@@ -556,5 +559,85 @@ fn recurrent_settings_the_engine_lacks_are_refused_by_name() {
             "(8 positions, 1 directions, N, 2 hidden)",
             "batch-first",
         ],
+    );
+}
+
+fn string(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: 3,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// Resize (nearest, integer factor along positions) becomes the upsampling
+/// layer whichever of the repeating coordinate modes the exporter chose; the
+/// modes that do not repeat, other axes and fractional factors are refused.
+#[test]
+fn resize_repeats_positions_or_is_refused() {
+    let resize = |attrs: Vec<AttributeProto>, scales: &[f32]| {
+        (
+            vec![node("Resize", "r", &["x", "", "scales"], &["y"], attrs)],
+            vec![init("scales", &[scales.len() as i64], scales)],
+        )
+    };
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    for attrs in [
+        vec![
+            string("mode", "nearest"),
+            string("coordinate_transformation_mode", "asymmetric"),
+            string("nearest_mode", "floor"),
+        ],
+        // The defaults: half_pixel, round_prefer_floor.
+        vec![string("mode", "nearest")],
+    ] {
+        let (nodes, inits) = resize(attrs, &[1.0, 1.0, 3.0]);
+        let s = load("resize", 2, 3, nodes, inits).unwrap();
+        assert_eq!(kinds(&s), ["upsample1d"]);
+        let want = [1., 1., 1., 2., 2., 2., 3., 3., 3., 4., 4., 4., 5., 5., 5., 6., 6., 6.];
+        close(&run(&s, &x), &want);
+    }
+    // By sizes instead of scales.
+    let nodes = vec![node("Resize", "r", &["x", "", "", "sizes"], &["y"], vec![string("mode", "nearest")])];
+    let s = load("resize_sizes", 2, 3, nodes, vec![init_i64("sizes", &[1, 2, 6])]).unwrap();
+    close(&run(&s, &x), &[1., 1., 2., 2., 3., 3., 4., 4., 5., 5., 6., 6.]);
+    let refused = |tag: &str, attrs: Vec<AttributeProto>, scales: &[f32], what: &str| {
+        let (nodes, inits) = resize(attrs, scales);
+        let e = load(tag, 2, 3, nodes, inits).unwrap_err().to_string();
+        assert!(e.contains("layer r: Resize (opset 17)") && e.contains(what), "{e}");
+    };
+    refused("resize_linear", vec![string("mode", "linear")], &[1.0, 1.0, 2.0], "only nearest-neighbour");
+    refused(
+        "resize_round",
+        vec![
+            string("coordinate_transformation_mode", "asymmetric"),
+            string("nearest_mode", "round_prefer_floor"),
+        ],
+        &[1.0, 1.0, 3.0],
+        "does not repeat each position 3 times",
+    );
+    refused("resize_frac", vec![], &[1.0, 1.0, 1.5], "only an integer upsampling factor");
+    refused("resize_chan", vec![], &[1.0, 2.0, 2.0], "only resizing the positions");
+}
+
+/// A depthwise convolution (group = channels) gives each channel its own
+/// kernel, as the zero-widened full kernel computes it.
+#[test]
+fn grouped_convolution_keeps_the_groups_apart() {
+    let nodes = vec![node(
+        "Conv",
+        "d",
+        &["x", "w"],
+        &["y"],
+        vec![int("group", 2), ints("kernel_shape", &[2])],
+    )];
+    // Channel 0: x[p] + 10 x[p+1]; channel 1: 100 x[p] − x[p+1].
+    let inits = vec![init("w", &[2, 1, 2], &[1.0, 10.0, 100.0, -1.0])];
+    let s = load("depthwise", 2, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["conv1d"]);
+    close(
+        &run(&s, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        &[21.0, 32.0, 395.0, 494.0],
     );
 }
