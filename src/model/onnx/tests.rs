@@ -595,19 +595,45 @@ fn resize_repeats_positions_or_is_refused() {
         let (nodes, inits) = resize(attrs, &[1.0, 1.0, 3.0]);
         let s = load("resize", 2, 3, nodes, inits).unwrap();
         assert_eq!(kinds(&s), ["upsample1d"]);
-        let want = [1., 1., 1., 2., 2., 2., 3., 3., 3., 4., 4., 4., 5., 5., 5., 6., 6., 6.];
+        let want = [
+            1., 1., 1., 2., 2., 2., 3., 3., 3., 4., 4., 4., 5., 5., 5., 6., 6., 6.,
+        ];
         close(&run(&s, &x), &want);
     }
     // By sizes instead of scales.
-    let nodes = vec![node("Resize", "r", &["x", "", "", "sizes"], &["y"], vec![string("mode", "nearest")])];
-    let s = load("resize_sizes", 2, 3, nodes, vec![init_i64("sizes", &[1, 2, 6])]).unwrap();
-    close(&run(&s, &x), &[1., 1., 2., 2., 3., 3., 4., 4., 5., 5., 6., 6.]);
+    let nodes = vec![node(
+        "Resize",
+        "r",
+        &["x", "", "", "sizes"],
+        &["y"],
+        vec![string("mode", "nearest")],
+    )];
+    let s = load(
+        "resize_sizes",
+        2,
+        3,
+        nodes,
+        vec![init_i64("sizes", &[1, 2, 6])],
+    )
+    .unwrap();
+    close(
+        &run(&s, &x),
+        &[1., 1., 2., 2., 3., 3., 4., 4., 5., 5., 6., 6.],
+    );
     let refused = |tag: &str, attrs: Vec<AttributeProto>, scales: &[f32], what: &str| {
         let (nodes, inits) = resize(attrs, scales);
         let e = load(tag, 2, 3, nodes, inits).unwrap_err().to_string();
-        assert!(e.contains("layer r: Resize (opset 17)") && e.contains(what), "{e}");
+        assert!(
+            e.contains("layer r: Resize (opset 17)") && e.contains(what),
+            "{e}"
+        );
     };
-    refused("resize_linear", vec![string("mode", "linear")], &[1.0, 1.0, 2.0], "only nearest-neighbour");
+    refused(
+        "resize_linear",
+        vec![string("mode", "linear")],
+        &[1.0, 1.0, 2.0],
+        "only nearest-neighbour",
+    );
     refused(
         "resize_round",
         vec![
@@ -617,8 +643,18 @@ fn resize_repeats_positions_or_is_refused() {
         &[1.0, 1.0, 3.0],
         "does not repeat each position 3 times",
     );
-    refused("resize_frac", vec![], &[1.0, 1.0, 1.5], "only an integer upsampling factor");
-    refused("resize_chan", vec![], &[1.0, 2.0, 2.0], "only resizing the positions");
+    refused(
+        "resize_frac",
+        vec![],
+        &[1.0, 1.0, 1.5],
+        "only an integer upsampling factor",
+    );
+    refused(
+        "resize_chan",
+        vec![],
+        &[1.0, 2.0, 2.0],
+        "only resizing the positions",
+    );
 }
 
 /// A depthwise convolution (group = channels) gives each channel its own

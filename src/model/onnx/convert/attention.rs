@@ -598,7 +598,10 @@ impl Cv<'_> {
                         base.get_or_insert_with(|| r.clone());
                         ins.push(Some(Const::ints(dims, r.idx.clone())));
                     }
-                    _ => return Err(format!("{} of attention logits or heads", n.op_type)),
+                    _ => return Err(format!(
+                        "{} of attention logits or heads; the attention forms read are listed in docs/models.md (\"ONNX models\", multi-head self-attention); score an output before the attention with --output",
+                        n.op_type
+                    )),
                 },
                 Some(Value::Const(k)) => {
                     let k = match (&k.data, n.op_type.as_str(), i) {

@@ -42,7 +42,14 @@ pub(super) fn grouped_to_full(
 
 /// The input index that output `i` reads, by the ONNX nearest-mode formulas
 /// (1-D, scale `s`, lengths `w_in` → `w_out`); `None` for a mode we do not know.
-fn nearest_source(i: usize, s: f64, w_in: usize, w_out: usize, ctm: &str, nm: &str) -> Option<usize> {
+fn nearest_source(
+    i: usize,
+    s: f64,
+    w_in: usize,
+    w_out: usize,
+    ctm: &str,
+    nm: &str,
+) -> Option<usize> {
     let x = i as f64;
     let orig = match ctm {
         "asymmetric" => x / s,
@@ -121,7 +128,9 @@ impl Cv<'_> {
             }
             (None, Some(z)) if z.len() == rank => {
                 let z = z.to_i64()?;
-                std::iter::once(1.0).chain(z[1..].iter().map(|&v| v as f64)).collect()
+                std::iter::once(1.0)
+                    .chain(z[1..].iter().map(|&v| v as f64))
+                    .collect()
             }
             _ => {
                 return Err(format!(
@@ -154,7 +163,8 @@ impl Cv<'_> {
             Some(s) => s.to_f32()[pos] as f64,
             None => size as f64,
         };
-        let repeats = (0..w_out).all(|i| nearest_source(i, s, w_in, w_out, &ctm, &nm) == Some(i / size));
+        let repeats =
+            (0..w_out).all(|i| nearest_source(i, s, w_in, w_out, &ctm, &nm) == Some(i / size));
         if !repeats {
             return Err(format!(
                 "coordinate_transformation_mode {ctm:?} with nearest_mode {nm:?} at scale {s} does not repeat each position {size} times; only resizes that do are supported"
