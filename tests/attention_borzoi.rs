@@ -172,3 +172,46 @@ fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
         assert!(f == fim && s == score, "{ranks} and 2 ranks differ");
     }
 }
+
+/// Through the U-net (the upsampling added to a skip, the depthwise
+/// convolution) the gradient agrees with central finite differences, at both
+/// cuts.
+#[test]
+fn gradient_matches_finite_differences() {
+    for (group, h) in &CASES[..2] {
+        let (net, plan) = network_at(h);
+        check_scorer(Scorer::with_plan(&net, plan, 3), group);
+    }
+}
+
+/// `run` at the tower's pooled output, which the U-net's skip bypasses,
+/// is refused naming the skip and the way out.
+#[test]
+fn run_after_the_skip_is_refused() {
+    let d = tmpdir("attention-borzoi-refused");
+    let out = d.join("r.h5");
+    let path = model_path();
+    let o = run_bin(
+        &[
+            "run",
+            "--model",
+            &path,
+            "--layer",
+            "/embedding/conv_tower/blocks.2/pool/layer/MaxPool_output_0",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+        60,
+    );
+    let e = stderr_of(&o);
+    assert!(!o.status.success(), "ran at a bypassed H");
+    assert!(
+        e.contains("H is not a cut")
+            && e.contains("unet_tower/blocks.1/Add")
+            && e.contains("skip connection"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&d).ok();
+}
