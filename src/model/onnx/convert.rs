@@ -1339,7 +1339,7 @@ impl<'a> Cv<'a> {
         let (f, cin_g, k) = (wt.dims[0], wt.dims[1], *wt.dims.last().unwrap());
         let group = group as usize;
         let cin = cin_g * group;
-        if cin != dims[0] || f % group != 0 {
+        if cin != dims[0] || !f.is_multiple_of(group) {
             return Err(format!(
                 "the kernel reads {cin_g} channels in each of {group} groups ({f} filters), the input has {}",
                 dims[0]

@@ -153,7 +153,7 @@ impl Cv<'_> {
             ));
         }
         let w_out = out_dims[pos] as usize;
-        if w_out == 0 || w_out % w_in != 0 {
+        if w_out == 0 || !w_out.is_multiple_of(w_in) {
             return Err(format!(
                 "resizes {w_in} positions to {w_out}; only an integer upsampling factor is supported"
             ));
