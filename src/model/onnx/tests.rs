@@ -628,6 +628,26 @@ fn resize_repeats_positions_or_is_refused() {
             "{e}"
         );
     };
+    // The older Upsample: scales as an input (opset 9) or an attribute (7, 8).
+    let floats = |name: &str, v: &[f32]| AttributeProto {
+        name: name.into(),
+        r#type: 6,
+        floats: v.to_vec(),
+        ..Default::default()
+    };
+    for (ins, attrs) in [
+        (&["x", "scales"][..], vec![]),
+        (&["x"][..], vec![floats("scales", &[1.0, 1.0, 2.0])]),
+    ] {
+        let nodes = vec![node("Upsample", "u", ins, &["y"], attrs)];
+        let inits = vec![init("scales", &[3], &[1.0, 1.0, 2.0])];
+        let s = load("upsample", 2, 3, nodes, inits).unwrap();
+        assert_eq!(kinds(&s), ["upsample1d"]);
+        close(
+            &run(&s, &x),
+            &[1., 1., 2., 2., 3., 3., 4., 4., 5., 5., 6., 6.],
+        );
+    }
     refused(
         "resize_linear",
         vec![string("mode", "linear")],

@@ -108,15 +108,21 @@ impl Cv<'_> {
         let rank = dims.len() + 1;
         let w_in = self.shapes[x].1;
         let scales_at = if upsample_op || self.opset < 11 { 1 } else { 2 };
-        let scales = self.opt_const(n, scales_at)?.filter(|c| c.len() > 0);
+        // Upsample before opset 9 holds its scales as an attribute.
+        let scales: Option<Vec<f32>> = match at.floats("scales") {
+            Some(v) if upsample_op => Some(v),
+            _ => self
+                .opt_const(n, scales_at)?
+                .filter(|c| c.len() > 0)
+                .map(|c| c.to_f32()),
+        };
         let sizes = if scales_at == 2 {
             self.opt_const(n, 3)?.filter(|c| c.len() > 0)
         } else {
             None
         };
-        let out_dims: Vec<f64> = match (scales, sizes) {
+        let out_dims: Vec<f64> = match (&scales, sizes) {
             (Some(s), None) if s.len() == rank => {
-                let s = s.to_f32();
                 let mut v = vec![1.0];
                 for (d, f) in dims.iter().zip(&s[1..]) {
                     v.push((*d as f64 * *f as f64).floor());
@@ -160,7 +166,7 @@ impl Cv<'_> {
         }
         let size = w_out / w_in;
         let s = match scales {
-            Some(s) => s.to_f32()[pos] as f64,
+            Some(s) => s[pos] as f64,
             None => size as f64,
         };
         let repeats =
