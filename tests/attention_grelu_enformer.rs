@@ -1,7 +1,9 @@
 //! gReLU's EnformerModel (tests/fixtures/attention, made by
 //! make_grelu_enformer.py), exported by the TorchScript exporter
-//! (grelu_enformer) and by dynamo (grelu_enformer_dynamo, opset 18), with H
-//! the conv tower's output (after the last attention pool). `inspect` marks H
+//! (grelu_enformer) and by dynamo (grelu_enformer_dynamo, opset 18), and a
+//! track model (grelu_enformer_tracks: two transformer layers, a crop,
+//! tracks over positions behind a softplus, scored with `--reduce sum`),
+//! with H the conv tower's output (after the last attention pool). `inspect` marks H
 //! valid there and not inside the attention block; our scorer at PyTorch's H
 //! maps gives PyTorch's pre-activation scores (rel. err < 1e-4) and
 //! autograd's dS_c/dH (1e-3), and from the input through the whole model;
@@ -10,13 +12,18 @@
 mod common;
 use common::*;
 use deepresolve_mpi::model::load_model;
-use deepresolve_mpi::network::{layout, Network, Plan, Scorer};
+use deepresolve_mpi::network::{layout, Network, Plan, Reduce, Scorer};
 use std::path::Path;
 
 /// The conv tower's output, as each exporter names it.
 const H: &str = "/embedding/conv_tower/blocks.2/blocks.2.1/pool/layer/ReduceSum_output_0";
 const H_DYNAMO: &str = "sum_3";
-const CASES: [(&str, &str); 2] = [("grelu_enformer", H), ("grelu_enformer_dynamo", H_DYNAMO)];
+/// (reference group, model file, H, whether the tracks are summed over positions).
+const CASES: [(&str, &str, &str, bool); 3] = [
+    ("grelu_enformer", "grelu_enformer", H, false),
+    ("grelu_enformer", "grelu_enformer_dynamo", H_DYNAMO, false),
+    ("grelu_enformer_tracks", "grelu_enformer_tracks", H, true),
+];
 
 fn model_path(name: &str) -> String {
     fixture(&format!("attention/{name}.onnx"))
@@ -30,12 +37,12 @@ fn tensor(spec: &deepresolve_mpi::model::ModelSpec, name: &str, h: &str) -> usiz
         .unwrap_or_else(|| panic!("{name}: no tensor {h}"))
 }
 
-fn network_at(name: &str, h: &str) -> (Network, Plan) {
+fn network_at(name: &str, h: &str, sum: bool) -> (Network, Plan) {
     let spec =
         load_model(Path::new(&model_path(name)), None).unwrap_or_else(|e| panic!("{name}: {e}"));
     let t = tensor(&spec, name, h);
     let net = Network::new(&spec).unwrap();
-    let plan = Plan::at_tensor(&net, t, h, None, None).unwrap();
+    let plan = Plan::at_tensor(&net, t, h, None, sum.then_some(Reduce::Sum)).unwrap();
     (net, plan)
 }
 
@@ -72,17 +79,17 @@ fn compare(
 #[test]
 fn scores_and_gradients_at_the_tower_match_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_grelu_enformer.h5")).unwrap();
-    let g = f.group("grelu_enformer").unwrap();
-    let hd = g.dataset("h").unwrap();
-    let (n, k, w) = (hd.shape()[0], hd.shape()[1], hd.shape()[2]);
-    let h = layout::to_position_major(&hd.read_raw::<f32>().unwrap(), n, k, w);
-    let scores: Vec<f32> = g.dataset("scores").unwrap().read_raw().unwrap();
-    let classes = scores.len() / n;
-    assert_eq!(classes, 2);
-    let grads: Vec<f32> = g.dataset("grads").unwrap().read_raw().unwrap();
-    let grads = layout::to_position_major(&grads, n * classes, k, w);
-    for (name, hname) in CASES {
-        let (net, plan) = network_at(name, hname);
+    for (group, name, hname, sum) in CASES {
+        let g = f.group(group).unwrap();
+        let hd = g.dataset("h").unwrap();
+        let (n, k, w) = (hd.shape()[0], hd.shape()[1], hd.shape()[2]);
+        let h = layout::to_position_major(&hd.read_raw::<f32>().unwrap(), n, k, w);
+        let scores: Vec<f32> = g.dataset("scores").unwrap().read_raw().unwrap();
+        let classes = scores.len() / n;
+        assert_eq!(classes, 2);
+        let grads: Vec<f32> = g.dataset("grads").unwrap().read_raw().unwrap();
+        let grads = layout::to_position_major(&grads, n * classes, k, w);
+        let (net, plan) = network_at(name, hname, sum);
         let mut sc = Scorer::with_plan(&net, plan, n);
         assert_eq!(sc.map_len(), k * w, "{name}: H size");
         let (ws, wg) = compare(&mut sc, &h, n, &scores, &grads, name);
@@ -98,16 +105,16 @@ fn scores_and_gradients_at_the_tower_match_pytorch() {
 #[test]
 fn from_the_input_matches_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_grelu_enformer.h5")).unwrap();
-    let g = f.group("grelu_enformer").unwrap();
-    let xd = g.dataset("x").unwrap();
-    let (n, k, w) = (xd.shape()[0], xd.shape()[1], xd.shape()[2]);
-    let x: Vec<f32> = xd.read_raw().unwrap();
-    let tower: Vec<f32> = g.dataset("tower").unwrap().read_raw().unwrap();
-    let scores: Vec<f32> = g.dataset("x_scores").unwrap().read_raw().unwrap();
-    let classes = scores.len() / n;
-    let grads: Vec<f32> = g.dataset("x_grads").unwrap().read_raw().unwrap();
-    let grads = layout::to_position_major(&grads, n * classes, k, w);
-    for (name, hname) in CASES {
+    for (group, name, hname, sum) in CASES {
+        let g = f.group(group).unwrap();
+        let xd = g.dataset("x").unwrap();
+        let (n, k, w) = (xd.shape()[0], xd.shape()[1], xd.shape()[2]);
+        let x: Vec<f32> = xd.read_raw().unwrap();
+        let tower: Vec<f32> = g.dataset("tower").unwrap().read_raw().unwrap();
+        let scores: Vec<f32> = g.dataset("x_scores").unwrap().read_raw().unwrap();
+        let classes = scores.len() / n;
+        let grads: Vec<f32> = g.dataset("x_grads").unwrap().read_raw().unwrap();
+        let grads = layout::to_position_major(&grads, n * classes, k, w);
         let spec = load_model(Path::new(&model_path(name)), None).unwrap();
         let t = tensor(&spec, name, hname);
         let net = Network::new(&spec).unwrap();
@@ -121,7 +128,7 @@ fn from_the_input_matches_pytorch() {
             .zip(&tower)
             .fold(0f32, |a, (p, q)| a.max((p - q).abs() / tmax));
         assert!(worst_t < 1e-4, "{name}: tower rel. err {worst_t}");
-        let plan = Plan::at_tensor(&net, 0, "input", None, None).unwrap();
+        let plan = Plan::at_tensor(&net, 0, "input", None, sum.then_some(Reduce::Sum)).unwrap();
         let mut sc = Scorer::with_plan(&net, plan, n);
         let xp = layout::to_position_major(&x, n, k, w);
         let (ws, wg) = compare(&mut sc, &xp, n, &scores, &grads, name);
@@ -164,11 +171,11 @@ fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
 
 /// `run` under `mpirun -n RANKS` with H the tower's output; its stored
 /// datasets.
-fn run(name: &str, h: &str, ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+fn run(name: &str, h: &str, sum: bool, ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
     let d = tmpdir(&format!("attention-{name}-n{ranks}"));
     let out = d.join("r.h5");
     let path = model_path(name);
-    let a = [
+    let mut a = vec![
         "run",
         "--model",
         &path,
@@ -184,6 +191,9 @@ fn run(name: &str, h: &str, ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
         "2",
         "--quiet",
     ];
+    if sum {
+        a.extend(["--reduce", "sum"]);
+    }
     let o = run_bin(&a, Some(ranks), 180);
     assert!(o.status.success(), "{name}: {}", stderr_of(&o));
     let f = hdf5::File::open(&out).unwrap();
@@ -201,12 +211,17 @@ fn run(name: &str, h: &str, ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
 
 #[test]
 fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
-    let (name, hname) = CASES[0];
-    let (fim, score, shape) = run(name, hname, 2);
+    for (_, name, hname, sum) in [CASES[0], CASES[2]] {
+        run_and_rescore(name, hname, sum);
+    }
+}
+
+fn run_and_rescore(name: &str, hname: &str, sum: bool) {
+    let (fim, score, shape) = run(name, hname, sum, 2);
     let (c_n, t_n, k, w) = (shape[0], shape[1], shape[2], shape[3]);
     assert_eq!((c_n, k, w), (2, 48, 8), "{name}: stored shape {shape:?}");
     let items = c_n * t_n;
-    let (net, plan) = network_at(name, hname);
+    let (net, plan) = network_at(name, hname, sum);
     let mut sc = Scorer::with_plan(&net, plan, 1);
     let h = layout::to_position_major(&fim, items, k, w);
     for i in 0..items {
@@ -220,7 +235,31 @@ fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
         );
     }
     for ranks in [1, 3] {
-        let (f, s, _) = run(name, hname, ranks);
+        let (f, s, _) = run(name, hname, sum, ranks);
         assert!(f == fim && s == score, "{name}: {ranks} and 2 ranks differ");
     }
+}
+
+/// The track model: gReLU's crop (ConstantPad1d with a negative width, a Pad
+/// with negative pads) is a crop of positions, and the score leaves out the
+/// head's softplus.
+#[test]
+fn inspect_reads_the_track_head() {
+    let o = run_bin(&["inspect", &model_path("grelu_enformer_tracks")], None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let row = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row {needle} in\n{text}"))
+            .to_string()
+    };
+    let crop = row("/embedding/crop/layer/Pad ");
+    assert!(crop.contains("crop1d") && crop.contains("96 × 6"), "{crop}");
+    assert_eq!(text.matches(" attention ").count(), 2, "{text}");
+    let out = row("  0: out ");
+    assert!(
+        out.contains("needs --reduce") && out.contains("leaves out the softplus"),
+        "{out}"
+    );
 }
