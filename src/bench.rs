@@ -538,6 +538,16 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A ChromBPNet tower item runs alone in its sub-batch, so its scorer is
+    /// batch-invariant on the direct path and `run` refills its lanes.
+    #[test]
+    fn chrombpnet_tower_items_run_alone() {
+        let net = Network::from_spec(chrombpnet_tower()).expect("the bench tower builds");
+        let plan = crate::network::Plan::new(&net, 1, Some(1), None).expect("a plan");
+        let sc = Scorer::with_conv(&net, plan, 8, ConvMode::Direct);
+        assert!(sc.batch_invariant());
+    }
+
     /// The long tower is the size its docs give: the blocks' crops leave
     /// 30,858 positions, and H is the first block's input.
     #[test]
