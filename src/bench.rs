@@ -364,6 +364,23 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// H when `--layer` is not given: the first block's input for the towers,
+/// and for a model file the input of the layer after the last convolution
+/// (the paper's usual choice).
+fn default_layer(spec: &ModelSpec, args: &BenchOptions) -> usize {
+    if args.model.is_none() {
+        return if args.shape == BenchShape::Deepsea {
+            0
+        } else {
+            1
+        };
+    }
+    spec.layers
+        .iter()
+        .rposition(|l| matches!(l.kind, LayerKind::Conv1D { .. }))
+        .map_or(0, |i| i + 1)
+}
+
 /// Step rounds (and sgemm rounds) per batch size; the best of each is kept.
 const ROUNDS: usize = 5;
 
@@ -406,26 +423,32 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
             .map(|l| l.name.clone())
             .collect::<Vec<_>>(),
     );
-    let layer = match &args.layer {
-        Some(l) => spec
-            .find_layer(l)
-            .ok_or_else(|| crate::Error::Input(format!("--layer {l:?} not in the model")))?,
-        None if args.model.is_none() && args.shape != BenchShape::Deepsea => 1,
-        None if args.model.is_none() => 0,
-        None => {
-            // The input of the layer after the last convolution (the paper's usual choice).
-            let last_conv = spec
-                .layers
-                .iter()
-                .rposition(|l| matches!(l.kind, LayerKind::Conv1D { .. }));
-            last_conv.map_or(0, |i| i + 1)
-        }
+    // `--layer` reads as in `run`: a layer (H = its input) or, for a model
+    // file that names its tensors (ONNX), a tensor (H = that tensor).
+    let (layer, h_tensor) = match (&args.layer, &args.model) {
+        (Some(l), Some(p)) => crate::job::find_h(&spec, l, p)?,
+        (Some(l), None) => (
+            spec.find_layer(l)
+                .ok_or_else(|| crate::Error::Input(format!("--layer {l:?} not in the model")))?,
+            None,
+        ),
+        (None, _) => (default_layer(&spec, args), None),
     };
     let net = Network::from_spec(spec)?;
+    let make_plan = || match (h_tensor, &args.layer) {
+        (Some(t), Some(l)) => crate::network::Plan::at_tensor(&net, t, l, output, args.reduce),
+        _ => crate::network::Plan::new(&net, layer, output, args.reduce),
+    };
+    let h_label = match (h_tensor, &args.layer) {
+        (Some(_), Some(l)) => l.clone(),
+        _ => format!("layer {layer} ({})", names[layer]),
+    };
     println!(
-        "# {source}; layer {layer} ({}), H = {:?}",
-        names[layer],
-        net.input_shape(layer)
+        "# {source}; {h_label}, H = {:?}",
+        match h_tensor {
+            Some(t) => net.tensor_shape(t),
+            None => net.input_shape(layer),
+        }
     );
     println!(
         "# per line: best of {ROUNDS} rounds of {} steps, and best of {ROUNDS} sgemm 2048³ rounds interleaved with them (OPENBLAS_NUM_THREADS={}); peak_rss_mb leaves out the sgemm matrices",
@@ -433,7 +456,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         std::env::var("OPENBLAS_NUM_THREADS").unwrap_or_else(|_| "unset".into())
     );
     {
-        let plan = crate::network::Plan::new(&net, layer, output, args.reduce)?;
+        let plan = make_plan()?;
         for &b in &args.batch {
             let auto = crate::network::conv1d_spectral::spectral_nodes(
                 &net,
@@ -475,7 +498,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
             .flat_map(|c| paths.iter().map(move |p| (c, p)))
         {
             simd::force(path)?;
-            let plan = crate::network::Plan::new(&net, layer, output, args.reduce)?;
+            let plan = make_plan()?;
             let mut sc = Scorer::with_conv(&net, plan, b.max(1), conv);
             let n = sc.map_len();
             let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
@@ -514,6 +537,16 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A ChromBPNet tower item runs alone in its sub-batch, so its scorer is
+    /// batch-invariant on the direct path and `run` refills its lanes.
+    #[test]
+    fn chrombpnet_tower_items_run_alone() {
+        let net = Network::from_spec(chrombpnet_tower()).expect("the bench tower builds");
+        let plan = crate::network::Plan::new(&net, 1, Some(1), None).expect("a plan");
+        let sc = Scorer::with_conv(&net, plan, 8, ConvMode::Direct);
+        assert!(sc.batch_invariant());
+    }
 
     /// The long tower is the size its docs give: the blocks' crops leave
     /// 30,858 positions, and H is the first block's input.

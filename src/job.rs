@@ -243,7 +243,11 @@ pub fn prepare(a: &RunConfig) -> Result<Job> {
 /// `--layer` as a layer name or index (H = that layer's input), or a tensor
 /// name the model file gives (H = that tensor; the layer returned is its
 /// first reader, for the results file's layer_index).
-fn find_h(spec: &ModelSpec, key: &str, model: &std::path::Path) -> Result<(usize, Option<usize>)> {
+pub(crate) fn find_h(
+    spec: &ModelSpec,
+    key: &str,
+    model: &std::path::Path,
+) -> Result<(usize, Option<usize>)> {
     if let Some(i) = spec.find_layer(key) {
         return Ok((i, None));
     }

@@ -100,3 +100,59 @@ fn bench_simd_prints_a_line_per_kernel_path() {
     assert_eq!(paths, ["scalar", "avx2"], "{text}");
     assert!(text.contains("# kernels: scalar, avx2"), "{text}");
 }
+
+/// `--layer` takes a model file's tensor name as in `run`, with `--output`
+/// and `--reduce` for a head with positions (jobs/bench_bpnet.py relies on it).
+#[test]
+fn bench_takes_a_tensor_name_an_output_and_a_reduction() {
+    let out = run_bin(
+        &[
+            "bench",
+            "--model",
+            "tests/fixtures/onnx/bpnet.onnx",
+            "--layer",
+            "/Add_1_output_0",
+            "--output",
+            "profile",
+            "--reduce",
+            "sum",
+            "--steps",
+            "1",
+            "--batch",
+            "2",
+            "--conv",
+            "direct",
+        ],
+        None,
+        120,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("/Add_1_output_0, H = (16, 200)"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("conv=direct batch=2 "))
+            .count(),
+        1,
+        "{text}"
+    );
+    let bad = run_bin(
+        &[
+            "bench",
+            "--model",
+            "tests/fixtures/onnx/bpnet.onnx",
+            "--layer",
+            "/nope",
+            "--batch",
+            "1",
+        ],
+        None,
+        60,
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a layer name nor an index"));
+}

@@ -14,6 +14,9 @@ use crate::model::{same_pad_left, Activation, Padding};
 /// the backward product gained nothing at any size.
 const SKINNY_MAX_ROWS: usize = 64;
 const SKINNY_MIN_WEIGHTS: usize = 1 << 20;
+/// Bytes of im2col rows per block (see `Conv1d::block_rows`): half of a
+/// 1 MB L2.
+const IM2COL_BLOCK_BYTES: usize = 512 << 10;
 
 #[derive(Debug, Clone)]
 pub struct Conv1d {
@@ -94,27 +97,14 @@ impl Conv1d {
         cols: &mut [f32],
         pack: &mut Vec<f32>,
     ) {
-        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
-        let cols = &mut cols[..batch * self.w_out * row];
-        for b in 0..batch {
-            let xb = &x[b * self.w_in * k..(b + 1) * self.w_in * k];
-            for o in 0..self.w_out {
-                let r = &mut cols[(b * self.w_out + o) * row..][..row];
-                for j in 0..self.kernel_size {
-                    let dst = &mut r[j * k..(j + 1) * k];
-                    match self.src(o, j) {
-                        Some(p) => dst.copy_from_slice(&xb[p * k..(p + 1) * k]),
-                        None => dst.fill(0.0),
-                    }
-                }
-            }
-        }
+        let row = self.kernel_size * self.k_in;
         let m = batch * self.w_out;
         let y = &mut y[..m * self.filters];
         if m <= SKINNY_MAX_ROWS
             && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
             && skinny::available()
         {
+            self.im2col(x, &mut cols[..m * row], 0..m);
             skinny::forward(&self.kernel_taps, self.filters, row, cols, m, y, pack);
             for r in y.chunks_mut(self.filters) {
                 for (v, b) in r.iter_mut().zip(&self.bias) {
@@ -127,22 +117,65 @@ impl Conv1d {
         for r in y.chunks_mut(self.filters) {
             r.copy_from_slice(&self.bias);
         }
-        gemm::sgemm(
-            false,
-            true,
-            m,
-            self.filters,
-            row,
-            1.0,
-            cols,
-            row,
-            &self.kernel_taps,
-            row,
-            1.0,
-            y,
-            self.filters,
-        );
+        let block = self.block_rows(m);
+        for r0 in (0..m).step_by(block) {
+            let r1 = (r0 + block).min(m);
+            let c = &mut cols[..(r1 - r0) * row];
+            self.im2col(x, c, r0..r1);
+            gemm::sgemm(
+                false,
+                true,
+                r1 - r0,
+                self.filters,
+                row,
+                1.0,
+                c,
+                row,
+                &self.kernel_taps,
+                row,
+                1.0,
+                &mut y[r0 * self.filters..r1 * self.filters],
+                self.filters,
+            );
+        }
         activation::forward(self.act, y, self.filters);
+    }
+
+    /// The im2col rows `rows` (output positions numbered across the batch) into `cols`.
+    fn im2col(&self, x: &[f32], cols: &mut [f32], rows: std::ops::Range<usize>) {
+        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
+        for (i, r) in rows.enumerate() {
+            let (b, o) = (r / self.w_out, r % self.w_out);
+            let xb = &x[b * self.w_in * k..(b + 1) * self.w_in * k];
+            let dst_row = &mut cols[i * row..][..row];
+            for j in 0..self.kernel_size {
+                let dst = &mut dst_row[j * k..(j + 1) * k];
+                match self.src(o, j) {
+                    Some(p) => dst.copy_from_slice(&xb[p * k..(p + 1) * k]),
+                    None => dst.fill(0.0),
+                }
+            }
+        }
+    }
+
+    /// Output rows per im2col block. A wide kernel with few filters (a
+    /// profile head: 2 filters × 75 taps × 64 channels) makes an im2col
+    /// matrix of tens of MB per item for a product of a few MFLOP, so the
+    /// step was the matrix going to memory and back; in blocks it stays in
+    /// cache. Only where the kernel is small: sgemm packs it on every call.
+    /// The blocks depend on the shapes and the batch alone, so results stay
+    /// independent of the rank count, and an item that runs alone in its
+    /// sub-batch (`Scorer::batch_invariant`) meets the same blocks whatever
+    /// its batch. With OpenBLAS's Haswell kernels a row's sum does not depend
+    /// on the block (tests/bitwise_unchanged.rs pins them); its AVX-512
+    /// kernels sum edge rows in another order, so there the last bits of
+    /// such a convolution's output moved when blocking came in.
+    fn block_rows(&self, m: usize) -> usize {
+        let row_bytes = self.kernel_size * self.k_in * std::mem::size_of::<f32>();
+        if self.kernel_taps.len() * std::mem::size_of::<f32>() > IM2COL_BLOCK_BYTES / 4 {
+            return m.max(1);
+        }
+        (IM2COL_BLOCK_BYTES / row_bytes).max(1)
     }
 
     /// dx = ∂/∂x of Σ dy·y. `dz` and `cols` are scratch.
@@ -159,33 +192,37 @@ impl Conv1d {
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
-        let cols = &mut cols[..m * row];
-        gemm::sgemm(
-            false,
-            false,
-            m,
-            row,
-            self.filters,
-            1.0,
-            &dz[..n],
-            self.filters,
-            &self.kernel_taps,
-            row,
-            0.0,
-            cols,
-            row,
-        );
         let dx = &mut dx[..batch * self.w_in * k];
         dx.fill(0.0);
-        for b in 0..batch {
-            let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
-            for o in 0..self.w_out {
-                let r = &cols[(b * self.w_out + o) * row..][..row];
+        let block = self.block_rows(m);
+        for r0 in (0..m).step_by(block) {
+            let r1 = (r0 + block).min(m);
+            let c = &mut cols[..(r1 - r0) * row];
+            gemm::sgemm(
+                false,
+                false,
+                r1 - r0,
+                row,
+                self.filters,
+                1.0,
+                &dz[r0 * self.filters..r1 * self.filters],
+                self.filters,
+                &self.kernel_taps,
+                row,
+                0.0,
+                c,
+                row,
+            );
+            // The rows in order, so each dx sums its taps in the same order whatever the blocks.
+            for (i, r) in (r0..r1).enumerate() {
+                let (b, o) = (r / self.w_out, r % self.w_out);
+                let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
+                let cr = &c[i * row..][..row];
                 for j in 0..self.kernel_size {
                     if let Some(p) = self.src(o, j) {
                         for (d, s) in dxb[p * k..(p + 1) * k]
                             .iter_mut()
-                            .zip(&r[j * k..(j + 1) * k])
+                            .zip(&cr[j * k..(j + 1) * k])
                         {
                             *d += s;
                         }
@@ -223,5 +260,93 @@ impl Conv1d {
 
     pub fn flops_per_item(&self) -> f64 {
         2.0 * (self.w_out * self.filters * self.kernel_size * self.k_in) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile-head shape (2 filters × 75 taps × 64 channels, same
+    /// padding) runs in im2col blocks of 27 rows, and an item's rows fall on
+    /// other block edges inside a batch of three than alone: forward and
+    /// input gradient match a float64 direct sum either way.
+    #[test]
+    fn im2col_blocks_give_the_direct_sums() {
+        let (k, w, f, ks) = (64, 300, 2, 75);
+        let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 997.0;
+        let kernel: Vec<f32> = (0..f * k * ks).map(|i| val(i) * 0.1).collect();
+        let bias = [0.01f32, -0.02];
+        let conv = Conv1d::new(
+            k,
+            w,
+            w,
+            f,
+            ks,
+            1,
+            1,
+            Padding::Same,
+            Activation::Linear,
+            &kernel,
+            Some(&bias),
+        );
+        assert!(
+            conv.block_rows(3 * w) < w,
+            "the test needs several blocks per item"
+        );
+        let pad = conv.pad_left as isize;
+        // Float64 references; kernel index (f, c, j) as Keras/ONNX give it.
+        let direct = |x: &[f32], dy: &[f32]| {
+            let (mut y, mut dx) = (vec![0f64; w * f], vec![0f64; w * k]);
+            for o in 0..w {
+                for j in 0..ks {
+                    let p = o as isize + j as isize - pad;
+                    if p < 0 || p >= w as isize {
+                        continue;
+                    }
+                    let p = p as usize;
+                    for ff in 0..f {
+                        for c in 0..k {
+                            let wt = kernel[(ff * k + c) * ks + j] as f64;
+                            y[o * f + ff] += wt * x[p * k + c] as f64;
+                            dx[p * k + c] += wt * dy[o * f + ff] as f64;
+                        }
+                    }
+                }
+                for ff in 0..f {
+                    y[o * f + ff] += bias[ff] as f64;
+                }
+            }
+            (y, dx)
+        };
+        let run = |batch: usize, x: &[f32], dy: &[f32]| {
+            let mut y = vec![0.0; batch * w * f];
+            let mut cols = vec![0.0; conv.cols_len(batch)];
+            conv.forward(x, &mut y, batch, &mut cols, &mut Vec::new());
+            let (mut dx, mut dz) = (vec![0.0; batch * w * k], vec![0.0; batch * w * f]);
+            conv.backward(&y, dy, &mut dx, batch, &mut dz, &mut cols);
+            (y, dx)
+        };
+        let close = |got: &[f32], want: &[f64], what: &str| {
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (i, (g, r)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (*g as f64 - r).abs() <= 1e-5 * scale,
+                    "{what}[{i}]: {g} vs {r}"
+                );
+            }
+        };
+        let x: Vec<f32> = (0..3 * w * k).map(|i| val(i + 5)).collect();
+        let dy: Vec<f32> = (0..3 * w * f).map(|i| val(i + 11)).collect();
+        let (y3, dx3) = run(3, &x, &dy);
+        for b in 0..3 {
+            let (xb, dyb) = (&x[b * w * k..][..w * k], &dy[b * w * f..][..w * f]);
+            let (y_ref, dx_ref) = direct(xb, dyb);
+            let (y1, dx1) = run(1, xb, dyb);
+            close(&y1, &y_ref, "forward alone");
+            close(&dx1, &dx_ref, "backward alone");
+            close(&y3[b * w * f..][..w * f], &y_ref, "forward in a batch");
+            close(&dx3[b * w * k..][..w * k], &dx_ref, "backward in a batch");
+        }
     }
 }

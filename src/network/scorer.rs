@@ -242,6 +242,9 @@ impl<'n> Scorer<'n> {
     /// the budget, at least one. It depends on the shapes alone.
     fn sub_batch(&self) -> usize {
         let per_item = self.sizes.iter().sum::<usize>() * 2 * std::mem::size_of::<f32>();
+        if per_item > ALONE_BYTES && self.budget >= ALONE_BYTES {
+            return 1;
+        }
         (self.budget / per_item.max(1)).max(1)
     }
 
@@ -485,6 +488,14 @@ fn reduce_grad(how: Reduce, x: &[f32], g: &mut [f32], k: usize, w: usize, c: usi
 
 /// Bytes of activations and gradients a sub-batch may hold (see `score_grad`).
 const ACTIVATION_BUDGET: usize = 48 << 20;
+/// An item whose maps and gradients pass this runs alone in its sub-batch,
+/// which makes the scorer batch-invariant (`batch_invariant`), so `run`
+/// refills batches instead of draining lanes. A ChromBPNet tower item (~22
+/// MB) went two to a sub-batch under the budget alone; alone, `bench --shape
+/// chrombpnet --conv direct` gave the same rate (AMD EPYC Zen 4, one core,
+/// two interleaved runs of each: 88–96 against 85–94 item-steps/s at batches
+/// 1, 8 and 32), since one such item already fills the cache.
+const ALONE_BYTES: usize = 16 << 20;
 
 /// Scorers for batches up to this size take the fused hidden-Dense + head path, one
 /// sgemv per item on each cached block of the kernel (sgemm would pack the
