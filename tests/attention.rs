@@ -8,9 +8,10 @@
 //! `mpirun -n 2` stores /ascent/score equal to the scorer at the stored
 //! maps, and the same results as on 1 and 3 ranks, bit for bit.
 mod common;
+use common::against_reference::{self, rescore_and_match_ranks, Reference};
 use common::*;
 use deepresolve_mpi::model::load_model;
-use deepresolve_mpi::network::{layout, Network, Plan, Reduce, Scorer};
+use deepresolve_mpi::network::{Network, Plan, Reduce, Scorer};
 use std::path::Path;
 
 /// The conv tower's output: what the transformer reads.
@@ -44,54 +45,16 @@ fn model_path(name: &str) -> String {
 
 /// The network and the plan for H at the tower's output.
 fn network_at(name: &str, h: &str, sum: bool) -> (Network, Plan) {
-    let spec =
-        load_model(Path::new(&model_path(name)), None).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let t = spec
-        .tensor_names
-        .iter()
-        .find(|(n, _)| n == h)
-        .map(|&(_, t)| t)
-        .unwrap_or_else(|| panic!("{name}: no tensor {h}"));
-    let net = Network::new(&spec).unwrap();
-    let plan = Plan::at_tensor(&net, t, h, None, sum.then_some(Reduce::Sum)).unwrap();
-    (net, plan)
+    against_reference::network_at(&model_path(name), h, sum.then_some(Reduce::Sum))
 }
 
 #[test]
 fn scores_and_gradients_match_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_onnx.h5")).unwrap();
     for (group, name, hname, sum) in CASES {
-        let g = f.group(group).unwrap();
-        let hd = g.dataset("h").unwrap();
-        let shape = hd.shape();
-        let (n, k, w) = (shape[0], shape[1], shape[2]);
-        let h = layout::to_position_major(&hd.read_raw::<f32>().unwrap(), n, k, w);
-        let scores: Vec<f32> = g.dataset("scores").unwrap().read_raw().unwrap();
-        let classes = scores.len() / n;
-        let grads: Vec<f32> = g.dataset("grads").unwrap().read_raw().unwrap();
-        let grads = layout::to_position_major(&grads, n * classes, k, w);
+        let r = Reference::read(&f.group(group).unwrap(), "h", "scores", "grads");
         let (net, plan) = network_at(name, hname, sum);
-        let mut sc = Scorer::with_plan(&net, plan, n);
-        let m = sc.map_len();
-        assert_eq!(m, k * w, "{name}: H size");
-        let (mut worst_s, mut worst_g) = (0f32, 0f32);
-        for c in 0..classes {
-            let (mut s, mut gr) = (vec![0.0; n], vec![0.0; n * m]);
-            sc.score_grad(&h, &vec![c; n], &mut s, &mut gr);
-            for i in 0..n {
-                let want = scores[i * classes + c];
-                worst_s = worst_s.max((s[i] - want).abs() / want.abs().max(1e-2));
-                let gw = &grads[(c * n + i) * m..(c * n + i + 1) * m];
-                let gmax = gw.iter().fold(0f32, |a, v| a.max(v.abs()));
-                assert!(gmax > 1e-6, "{name}: reference gradient is zero");
-                for (a, b) in gr[i * m..(i + 1) * m].iter().zip(gw) {
-                    worst_g = worst_g.max((a - b).abs() / gmax);
-                }
-            }
-        }
-        eprintln!("{name}: worst score rel. err {worst_s:.2e}, gradient {worst_g:.2e}");
-        assert!(worst_s < 1e-4, "{name}: score rel. err {worst_s}");
-        assert!(worst_g < 1e-3, "{name}: gradient rel. err {worst_g}");
+        r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), name);
     }
 }
 
@@ -122,74 +85,13 @@ fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
     );
 }
 
-/// `run` under `mpirun -n RANKS` with H the tower's output; its stored
-/// datasets.
-fn run(name: &str, h: &str, extra: &[&str], ranks: usize) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
-    let d = tmpdir(&format!("attention-{name}-n{ranks}"));
-    let out = d.join("r.h5");
-    let path = model_path(name);
-    let mut a = vec![
-        "run",
-        "--model",
-        &path,
-        "--layer",
-        h,
-        "--out",
-        out.to_str().unwrap(),
-        "--restarts",
-        "3",
-        "--max-steps",
-        "20",
-        "--batch",
-        "2",
-        "--quiet",
-    ];
-    a.extend(extra);
-    let o = run_bin(&a, Some(ranks), 180);
-    assert!(o.status.success(), "{name}: {}", stderr_of(&o));
-    let f = hdf5::File::open(&out).unwrap();
-    let fim = f.dataset("ascent/fim").unwrap();
-    let shape = fim.shape();
-    let fim = fim.read_raw::<f32>().unwrap();
-    let score = f
-        .dataset("ascent/score")
-        .unwrap()
-        .read_raw::<f32>()
-        .unwrap();
-    std::fs::remove_dir_all(&d).ok();
-    (fim, score, shape)
-}
-
 #[test]
 fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
     for (name, h, extra, sum) in [
         (MODELS[0], H, &[][..], false),
         ("enformer_cl", H_ENFORMER, &["--reduce", "sum"][..], true),
     ] {
-        run_and_rescore(name, h, extra, sum);
-    }
-}
-
-fn run_and_rescore(name: &str, hname: &str, extra: &[&str], sum: bool) {
-    let (fim, score, shape) = run(name, hname, extra, 2);
-    let (c_n, t_n, k, w) = (shape[0], shape[1], shape[2], shape[3]);
-    let items = c_n * t_n;
-    let (net, plan) = network_at(name, hname, sum);
-    let mut sc = Scorer::with_plan(&net, plan, 1);
-    let h = layout::to_position_major(&fim, items, k, w);
-    for i in 0..items {
-        let (mut s, mut g) = (vec![0.0], vec![0.0; k * w]);
-        sc.score_grad(&h[i * k * w..(i + 1) * k * w], &[i / t_n], &mut s, &mut g);
-        assert!(
-            (score[i] - s[0]).abs() <= 1e-4 * s[0].abs().max(1e-2),
-            "{name} item {i}: stored {} vs scorer {}",
-            score[i],
-            s[0]
-        );
-    }
-    for ranks in [1, 3] {
-        let (f, s, _) = run(name, hname, extra, ranks);
-        assert!(f == fim && s == score, "{name}: {ranks} and 2 ranks differ");
+        rescore_and_match_ranks(&model_path(name), h, extra, sum.then_some(Reduce::Sum));
     }
 }
 
@@ -219,49 +121,21 @@ fn enformer_round_trips_through_the_native_format() {
 fn enformer_from_the_input_matches_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_onnx.h5")).unwrap();
     let g = f.group("enformer").unwrap();
-    let xd = g.dataset("x").unwrap();
-    let (n, k, w) = (xd.shape()[0], xd.shape()[1], xd.shape()[2]);
-    let x: Vec<f32> = xd.read_raw().unwrap();
+    let x: Vec<f32> = g.dataset("x").unwrap().read_raw().unwrap();
     let tower: Vec<f32> = g.dataset("tower").unwrap().read_raw().unwrap();
-    let scores: Vec<f32> = g.dataset("x_scores").unwrap().read_raw().unwrap();
-    let classes = scores.len() / n;
-    let grads: Vec<f32> = g.dataset("x_grads").unwrap().read_raw().unwrap();
-    let grads = layout::to_position_major(&grads, n * classes, k, w);
+    let r = Reference::read(&g, "x", "x_scores", "x_grads");
     for name in ["enformer_cf", "enformer_cl"] {
         let spec = load_model(Path::new(&model_path(name)), None).unwrap();
-        let t = spec
-            .tensor_names
-            .iter()
-            .find(|(s, _)| s == H_ENFORMER)
-            .map(|&(_, t)| t)
-            .unwrap();
+        let t = against_reference::tensor(&spec, name, H_ENFORMER);
         let net = Network::new(&spec).unwrap();
-        let got = net.forward_range(&x, n, 0, t).unwrap();
+        let got = net.forward_range(&x, r.n, 0, t).unwrap();
         let worst_t = got
             .iter()
             .zip(&tower)
             .fold(0f32, |a, (p, q)| a.max((p - q).abs() / q.abs().max(1e-2)));
         assert!(worst_t < 1e-4, "{name}: tower rel. err {worst_t}");
         let plan = Plan::at_tensor(&net, 0, "input", None, Some(Reduce::Sum)).unwrap();
-        let mut sc = Scorer::with_plan(&net, plan, n);
-        let xp = layout::to_position_major(&x, n, k, w);
-        let m = k * w;
-        let (mut worst_s, mut worst_g) = (0f32, 0f32);
-        for c in 0..classes {
-            let (mut s, mut gr) = (vec![0.0; n], vec![0.0; n * m]);
-            sc.score_grad(&xp, &vec![c; n], &mut s, &mut gr);
-            for i in 0..n {
-                let want = scores[i * classes + c];
-                worst_s = worst_s.max((s[i] - want).abs() / want.abs().max(1e-2));
-                let gw = &grads[(c * n + i) * m..(c * n + i + 1) * m];
-                let gmax = gw.iter().fold(0f32, |a, v| a.max(v.abs()));
-                for (a, b) in gr[i * m..(i + 1) * m].iter().zip(gw) {
-                    worst_g = worst_g.max((a - b).abs() / gmax);
-                }
-            }
-        }
-        eprintln!("{name} from the input: tower {worst_t:.2e}, score {worst_s:.2e}, gradient {worst_g:.2e}");
-        assert!(worst_s < 1e-4, "{name}: score rel. err {worst_s}");
-        assert!(worst_g < 1e-3, "{name}: gradient rel. err {worst_g}");
+        let what = format!("{name} from the input (tower {worst_t:.2e})");
+        r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), &what);
     }
 }

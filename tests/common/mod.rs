@@ -1,5 +1,6 @@
 //! Builders of small random models for the engine tests.
 #![allow(dead_code)]
+pub mod against_reference;
 use deepresolve_mpi::model::*;
 use deepresolve_mpi::network::Scorer;
 use rand::{Rng, SeedableRng};
