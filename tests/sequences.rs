@@ -6,7 +6,10 @@
 //! with the same motifs planted).
 mod common;
 
-use common::{expect_error, fixture, motif_match, onehot, run_bin, run_bin_env, stderr_of, tmpdir};
+use common::{
+    channel_datasets, expect_error, fixture, motif_match, onehot, run_bin, run_bin_env, stderr_of,
+    tmpdir,
+};
 use deepresolve_mpi::model::{load_model, LayerKind};
 use std::path::Path;
 
@@ -259,45 +262,6 @@ fn best_target(pwm: &Pwm, motifs: &[&str]) -> (usize, f64) {
         .enumerate()
         .fold((0, -2.0), |b, (i, r)| if r > b.1 { (i, r) } else { b })
 }
-
-/// Every dataset of a channels file as bytes, by name.
-fn channel_datasets(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let f = hdf5::File::open(path).unwrap();
-    let mut out = vec![];
-    for g in ["channels", "sequences"] {
-        let grp = f.group(g).unwrap();
-        let mut names = grp.member_names().unwrap();
-        names.sort();
-        for n in names {
-            let ds = grp.dataset(&n).unwrap();
-            let bytes = if n == "names" {
-                deepresolve_mpi::model::h5util::string_dataset(&ds)
-                    .unwrap()
-                    .join("\n")
-                    .into_bytes()
-            } else {
-                match ds.dtype().unwrap().size() {
-                    1 => ds.read_raw::<u8>().unwrap(),
-                    4 => ds
-                        .read_raw::<u32>()
-                        .unwrap()
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                    _ => ds
-                        .read_raw::<u64>()
-                        .unwrap()
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                }
-            };
-            out.push((format!("/{g}/{n}"), bytes));
-        }
-    }
-    out
-}
-
 fn read_pwms(path: &Path) -> (Vec<Pwm>, Vec<usize>) {
     let f = hdf5::File::open(path).unwrap();
     let d = f.dataset("channels/pwm").unwrap();

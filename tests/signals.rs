@@ -214,45 +214,6 @@ fn synthetic() -> (String, String) {
         fixture("sequences/synthetic.fa"),
     )
 }
-
-/// Every dataset of a `channels` file as raw bytes (names as text).
-fn channel_datasets(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let f = hdf5::File::open(path).unwrap();
-    let mut out = vec![];
-    for g in ["channels", "sequences"] {
-        let grp = f.group(g).unwrap();
-        let mut names = grp.member_names().unwrap();
-        names.sort();
-        for n in names {
-            let ds = grp.dataset(&n).unwrap();
-            let bytes = if n == "names" {
-                deepresolve_mpi::model::h5util::string_dataset(&ds)
-                    .unwrap()
-                    .join("\n")
-                    .into_bytes()
-            } else {
-                match ds.dtype().unwrap().size() {
-                    1 => ds.read_raw::<u8>().unwrap(),
-                    4 => ds
-                        .read_raw::<u32>()
-                        .unwrap()
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                    _ => ds
-                        .read_raw::<u64>()
-                        .unwrap()
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                }
-            };
-            out.push((format!("/{g}/{n}"), bytes));
-        }
-    }
-    out
-}
-
 #[test]
 fn a_signal_stops_channels_with_one_line_and_resume_finishes_it() {
     let d = tmpdir("signals-channels");

@@ -505,3 +505,42 @@ pub fn motif_match(pwm: &[[f64; 4]], motif: &str) -> f64 {
     }
     best
 }
+
+/// Every dataset of a `channels` file as raw bytes, by name (names as text),
+/// for bitwise comparison.
+pub fn channel_datasets(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let f = hdf5::File::open(path).unwrap();
+    let mut out = vec![];
+    for g in ["channels", "sequences"] {
+        let grp = f.group(g).unwrap();
+        let mut names = grp.member_names().unwrap();
+        names.sort();
+        for n in names {
+            let ds = grp.dataset(&n).unwrap();
+            let bytes = if n == "names" {
+                deepresolve_mpi::model::h5util::string_dataset(&ds)
+                    .unwrap()
+                    .join("\n")
+                    .into_bytes()
+            } else {
+                match ds.dtype().unwrap().size() {
+                    1 => ds.read_raw::<u8>().unwrap(),
+                    4 => ds
+                        .read_raw::<u32>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                    _ => ds
+                        .read_raw::<u64>()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect(),
+                }
+            };
+            out.push((format!("/{g}/{n}"), bytes));
+        }
+    }
+    out
+}
