@@ -8,7 +8,7 @@
 //! `mpirun -n 2` stores /ascent/score equal to the scorer at the stored
 //! maps, and the same results as on 1 and 3 ranks, bit for bit.
 mod common;
-use common::against_reference::{self, rescore_and_match_ranks, Reference};
+use common::against_reference::{self, rescore_and_match_ranks, Inspect, Reference};
 use common::*;
 use deepresolve_mpi::model::load_model;
 use deepresolve_mpi::network::{Network, Plan, Reduce, Scorer};
@@ -60,15 +60,8 @@ fn scores_and_gradients_match_pytorch() {
 
 #[test]
 fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
-    let o = run_bin(&["inspect", &model_path(MODELS[0])], None, 60);
-    assert!(o.status.success(), "{}", stderr_of(&o));
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let row = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row {needle} in\n{text}"))
-            .to_string()
-    };
+    let table = Inspect::of(&model_path(MODELS[0]));
+    let row = |needle: &str| table.row(needle);
     // H ok at the tower's output (the first LayerNorm's input); not after
     // it, where the residual path bypasses the block.
     let ln = row("blocks.0/norm/layer/LayerNormalization ");

@@ -9,7 +9,7 @@
 //! scorer at the stored maps, and the same results as on 1 and 3 ranks, bit
 //! for bit.
 mod common;
-use common::against_reference::{self, rescore_and_match_ranks, Reference};
+use common::against_reference::{self, rescore_and_match_ranks, Inspect, Reference};
 use common::*;
 use deepresolve_mpi::network::{Network, Plan, Scorer};
 
@@ -49,15 +49,8 @@ fn scores_and_gradients_match_pytorch() {
 
 #[test]
 fn inspect_marks_h_before_the_skips_and_not_after_the_pool() {
-    let o = run_bin(&["inspect", &model_path()], None, 60);
-    assert!(o.status.success(), "{}", stderr_of(&o));
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let row = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row {needle} in\n{text}"))
-            .to_string()
-    };
+    let table = Inspect::of(&model_path());
+    let row = |needle: &str| table.row(needle);
     // H = the pool's input (the pre-pool map the U-net reads): a cut.
     let pool = row("conv_tower/blocks.2/pool/layer/MaxPool ");
     assert!(pool.contains(" all "), "{pool}");

@@ -10,7 +10,7 @@
 //! `run` under `mpirun -n 2` stores /ascent/score equal to the scorer at the
 //! stored maps, and the same results as on 1 and 3 ranks, bit for bit.
 mod common;
-use common::against_reference::{self, rescore_and_match_ranks, Reference};
+use common::against_reference::{self, rescore_and_match_ranks, Inspect, Reference};
 use common::*;
 use deepresolve_mpi::model::load_model;
 use deepresolve_mpi::network::{Network, Plan, Reduce, Scorer};
@@ -77,15 +77,8 @@ fn from_the_input_matches_pytorch() {
 
 #[test]
 fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
-    let o = run_bin(&["inspect", &model_path("grelu_enformer")], None, 60);
-    assert!(o.status.success(), "{}", stderr_of(&o));
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let row = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row {needle} in\n{text}"))
-            .to_string()
-    };
+    let table = Inspect::of(&model_path("grelu_enformer"));
+    let row = |needle: &str| table.row(needle);
     // The tower's output (the first LayerNorm's input) is a cut …
     let ln = row("blocks.0/norm/layer/LayerNormalization ");
     assert!(ln.contains(" all "), "{ln}");
@@ -125,15 +118,9 @@ fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
 /// head's softplus.
 #[test]
 fn inspect_reads_the_track_head() {
-    let o = run_bin(&["inspect", &model_path("grelu_enformer_tracks")], None, 60);
-    assert!(o.status.success(), "{}", stderr_of(&o));
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let row = |needle: &str| {
-        text.lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no row {needle} in\n{text}"))
-            .to_string()
-    };
+    let table = Inspect::of(&model_path("grelu_enformer_tracks"));
+    let row = |needle: &str| table.row(needle);
+    let text = &table.text;
     let crop = row("/embedding/crop/layer/Pad ");
     assert!(crop.contains("crop1d") && crop.contains("96 × 6"), "{crop}");
     assert_eq!(text.matches(" attention ").count(), 2, "{text}");

@@ -175,3 +175,27 @@ pub fn rescore_and_match_ranks(
     }
     shape
 }
+
+/// `inspect MODEL`'s table, which must succeed.
+pub struct Inspect {
+    pub text: String,
+}
+
+impl Inspect {
+    pub fn of(model: &str) -> Inspect {
+        let o = run_bin(&["inspect", model], None, 60);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        Inspect {
+            text: String::from_utf8_lossy(&o.stdout).to_string(),
+        }
+    }
+
+    /// The first row that contains `needle` (panics showing the table).
+    pub fn row(&self, needle: &str) -> String {
+        self.text
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row {needle} in\n{}", self.text))
+            .to_string()
+    }
+}
