@@ -212,6 +212,12 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
         (fixture("keras/seq_sigmoid.h5").into(), "model"),
         (fixture("keras/seq_sigmoid.keras").into(), "model"),
         (fixture("onnx/gelu_bn.onnx").into(), "model"),
+        // The newer converters: attention, Resize and grouped Conv (Borzoi's
+        // U-net), a channels-last input, recurrent layers in both formats.
+        (fixture("attention/grelu_borzoi.onnx").into(), "model"),
+        (fixture("attention/enformer_cl.onnx").into(), "model"),
+        (fixture("recurrent/danq.onnx").into(), "model"),
+        (fixture("recurrent/lstm_keras.h5").into(), "model"),
         (fixture("graphs/deepstarr.json").into(), "json"),
         (results.clone(), "results"),
         (fixture("sequences/synthetic.fa").into(), "fasta"),
