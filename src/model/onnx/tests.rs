@@ -649,6 +649,12 @@ fn resize_repeats_positions_or_is_refused() {
         );
     }
     refused(
+        "resize_huge",
+        vec![string("mode", "nearest")],
+        &[1.0, 1.0, 1e12],
+        "at most 67108864 positions",
+    );
+    refused(
         "resize_linear",
         vec![string("mode", "linear")],
         &[1.0, 1.0, 2.0],

@@ -14,6 +14,10 @@ use crate::model::onnx::attrs::Attrs;
 use crate::model::onnx::proto::NodeProto;
 use crate::model::spec::*;
 
+/// The most output positions a Resize may make (as many values as the
+/// positional features' folding allows).
+const MAX_POSITIONS: usize = 1 << 26;
+
 /// The (f, cin_g, k) kernel of a `group`-way convolution as a (f, cin_g·group, k)
 /// one: filter o reads only its group's channels.
 pub(super) fn grouped_to_full(
@@ -156,6 +160,14 @@ impl Cv<'_> {
                 "resizes {} to {:?}; only resizing the positions (the last axis) of (N, C, W) or (N, C, 1, W) is supported",
                 show(&dims),
                 &out_dims[1..]
+            ));
+        }
+        // Bounded before the per-position check below walks every output
+        // position: a damaged scale (1e12) would otherwise run for hours.
+        if !(out_dims[pos] <= MAX_POSITIONS as f64) {
+            return Err(format!(
+                "resizes {w_in} positions to {}; at most {MAX_POSITIONS} positions are supported (check the node's scales or sizes)",
+                out_dims[pos]
             ));
         }
         let w_out = out_dims[pos] as usize;
