@@ -171,7 +171,12 @@ fn analyze_keeps_an_old_files_gmm_floor() {
     let f = hdf5::File::open(&out).unwrap();
     assert_eq!(str_attr(&f, "gmm_floor").as_deref(), Some("fiv"));
     drop(f);
-    let floor = |p: &Path| str_attr(&hdf5::File::open(p).unwrap(), "gmm_floor");
+    // Read under file_guard: a child another test starts meanwhile would
+    // inherit the open file's lock, and the next `analyze` be refused.
+    let floor = |p: &Path| {
+        let _g = file_guard();
+        str_attr(&hdf5::File::open(p).unwrap(), "gmm_floor")
+    };
     let o = run_bin(&["analyze", old.to_str().unwrap()], None, 60);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(floor(&old).as_deref(), Some("absolute"));
@@ -182,7 +187,10 @@ fn analyze_keeps_an_old_files_gmm_floor() {
     );
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(floor(&old).as_deref(), Some("fiv"));
-    assert_same_datasets(&out, &old);
+    {
+        let _g = file_guard();
+        assert_same_datasets(&out, &old);
+    }
     let o = run_bin(
         &["analyze", old.to_str().unwrap(), "--gmm-floor", "relative"],
         None,

@@ -206,6 +206,21 @@ pub fn run_bin_env(
     // Its own process group, so a hang kills this job only (not other jobs of the same binary).
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    // HDF5 opens files without O_CLOEXEC, so a child would otherwise keep any
+    // file another test thread has open (and its lock) for its whole life,
+    // and a later write to that file be refused. Mark every descriptor past
+    // stdio close-on-exec in the child; where the kernel lacks close_range
+    // this does nothing and file_guard below is the only defence.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            );
+            Ok(())
+        });
+    }
     let child = {
         let _g = file_guard();
         cmd.spawn().expect("spawn deepresolve-mpi / mpirun")
