@@ -16,6 +16,7 @@ mod conv1d;
 pub mod conv1d_spectral;
 mod crop_pad;
 mod dense;
+mod fused_tail;
 pub mod gemm;
 mod gru;
 mod layer_norm;

@@ -3,9 +3,9 @@
 //! a Dense head computes only the row of each item's class; the backward pass
 //! adds the gradients where one tensor feeds several nodes.
 use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
-use super::dense::Dense;
 use super::plan::{Head, Plan, Reduce};
-use super::{activation, gemm, skinny, Layer, Network, Scratch};
+use super::fused_tail::{fused_tail, FUSE_MAX_BATCH};
+use super::{skinny, Layer, Network, Scratch};
 use crate::Result;
 
 pub struct Scorer<'n> {
@@ -497,70 +497,3 @@ const ACTIVATION_BUDGET: usize = 48 << 20;
 /// 1, 8 and 32), since one such item already fills the cache.
 const ALONE_BYTES: usize = 16 << 20;
 
-/// Scorers for batches up to this size take the fused hidden-Dense + head path, one
-/// sgemv per item on each cached block of the kernel (sgemm would pack the
-/// block for every call). Measured with `bench` on the DeepSEA tail (AMD EPYC,
-/// one thread, best of 3): 38 vs 14 item-steps/s at a batch of 1, 44 vs 27 at
-/// 2, 52 vs 45 at 4; at 8 the two paths tie, above it sgemm wins.
-const FUSE_MAX_BATCH: usize = 4;
-/// Rows of the hidden Dense's kernel per block: small enough to stay in cache
-/// between its forward and backward use (32 × 50,880 floats = 6.5 MB).
-const FUSE_ROWS: usize = 64;
-
-/// Score and input gradient through `hidden` (elementwise activation) and one
-/// unit of `head` per item, reading the hidden kernel from memory once: each
-/// block of its rows gives the block's activations, their share of the score,
-/// and their share of dS/dx while still in cache.
-fn fused_tail(
-    hidden: &Dense,
-    head: &Dense,
-    x: &[f32],
-    classes: &[usize],
-    scores: &mut [f32],
-    dx: &mut [f32],
-    buf: &mut Vec<f32>,
-) {
-    let b = classes.len();
-    let (n_in, units) = (hidden.n_in, hidden.units);
-    if buf.len() < 3 * b * FUSE_ROWS {
-        buf.resize(3 * b * FUSE_ROWS, 0.0);
-    }
-    let (y, rest) = buf.split_at_mut(b * FUSE_ROWS);
-    let (head_row, g) = rest.split_at_mut(b * FUSE_ROWS);
-    for (i, &c) in classes.iter().enumerate() {
-        scores[i] = head.bias[c];
-    }
-    dx.fill(0.0);
-    let mut r0 = 0;
-    while r0 < units {
-        let r = FUSE_ROWS.min(units - r0);
-        let block = &hidden.kernel[r0 * n_in..(r0 + r) * n_in];
-        let (y, head_row, g) = (&mut y[..b * r], &mut head_row[..b * r], &mut g[..b * r]);
-        for i in 0..b {
-            let (xi, yi) = (&x[i * n_in..(i + 1) * n_in], &mut y[i * r..(i + 1) * r]);
-            gemm::sgemv(false, r, n_in, 1.0, block, n_in, xi, 0.0, yi);
-        }
-        for (i, &c) in classes.iter().enumerate() {
-            let yi = &mut y[i * r..(i + 1) * r];
-            for (v, bias) in yi.iter_mut().zip(&hidden.bias[r0..r0 + r]) {
-                *v += bias;
-            }
-            head_row[i * r..(i + 1) * r]
-                .copy_from_slice(&head.kernel[c * head.n_in + r0..c * head.n_in + r0 + r]);
-        }
-        activation::forward(hidden.act, y, r);
-        for i in 0..b {
-            scores[i] += y[i * r..(i + 1) * r]
-                .iter()
-                .zip(&head_row[i * r..(i + 1) * r])
-                .map(|(a, w)| a * w)
-                .sum::<f32>();
-        }
-        activation::backward(hidden.act, y, head_row, g, r);
-        for i in 0..b {
-            let (gi, di) = (&g[i * r..(i + 1) * r], &mut dx[i * n_in..(i + 1) * n_in]);
-            gemm::sgemv(true, r, n_in, 1.0, block, n_in, gi, 1.0, di);
-        }
-        r0 += r;
-    }
-}
