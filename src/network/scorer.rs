@@ -5,6 +5,7 @@
 use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
 use super::dense::Dense;
 use super::plan::{Head, Plan, Reduce};
+use super::timing::{LayerTime, StepTimes, Timer};
 use super::{activation, gemm, skinny, Layer, Network, Scratch};
 use crate::Result;
 
@@ -31,6 +32,8 @@ pub struct Scorer<'n> {
     fuse_buf: Vec<f32>,
     /// Bytes of activations and gradients a sub-batch may hold.
     budget: usize,
+    /// Per-step wall time, when `time_layers` switched it on.
+    timer: Timer,
 }
 
 const NONE: usize = usize::MAX;
@@ -113,12 +116,45 @@ impl<'n> Scorer<'n> {
             spectral: SpectralScratch::default(),
             fuse_buf: Vec::new(),
             budget: ACTIVATION_BUDGET,
+            timer: Timer::default(),
         }
     }
 
     /// Change the sub-batch budget (bytes of maps per sub-batch; see `score_grad`).
     pub fn set_sub_batch_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// Start (or stop) timing each node's forward and backward pass; the
+    /// seconds add up from zero over the calls that follow.
+    pub fn time_layers(&mut self, on: bool) {
+        self.timer.switch(on, self.plan.nodes.len());
+    }
+
+    /// Where the time of the calls since `time_layers(true)` went; `None`
+    /// when timing is off.
+    pub fn step_times(&self) -> Option<StepTimes> {
+        if !self.timer.is_on() {
+            return None;
+        }
+        let (steps, head_s, total_s) = self.timer.read();
+        let layers = self
+            .plan
+            .nodes
+            .iter()
+            .zip(steps)
+            .map(|(&j, (forward_s, backward_s))| LayerTime {
+                name: self.net.layer_name(self.net.nodes[j].layer).to_string(),
+                op: self.net.nodes[j].op.op_name(),
+                forward_s,
+                backward_s,
+            })
+            .collect();
+        Some(StepTimes {
+            layers,
+            head_s,
+            total_s,
+        })
     }
 
     /// The fused hidden-Dense + head path, where it is taken: by capacity,
@@ -220,6 +256,18 @@ impl<'n> Scorer<'n> {
         scores: &mut [f32],
         grad: &mut [f32],
     ) {
+        let since = self.timer.mark();
+        self.score_grad_split(h, classes, scores, grad);
+        self.timer.total(since);
+    }
+
+    fn score_grad_split(
+        &mut self,
+        h: &[f32],
+        classes: &[usize],
+        scores: &mut [f32],
+        grad: &mut [f32],
+    ) {
         let b = classes.len();
         let n = self.map_len();
         let chunk = self.sub_batch().min(b.max(1));
@@ -272,6 +320,7 @@ impl<'n> Scorer<'n> {
         let run = fused.unwrap_or(self.plan.nodes.len());
         let nodes = &self.net.nodes;
         for (p, &j) in self.plan.nodes[..run].iter().enumerate() {
+            let since = self.timer.mark();
             let out = self.slot[j + 1];
             let mut y = std::mem::take(&mut self.acts[out]);
             {
@@ -289,7 +338,9 @@ impl<'n> Scorer<'n> {
                 }
             }
             self.acts[out] = y;
+            self.timer.forward(p, since);
         }
+        let since = self.timer.mark();
         let mut written = vec![false; self.sizes.len()];
         // The head: scores, and the gradient of the tensor it reads.
         let hslot = match fused {
@@ -348,8 +399,10 @@ impl<'n> Scorer<'n> {
             }
         }
         written[hslot] = true;
+        self.timer.head(since);
         // Backward over the nodes that ran, adding where a tensor feeds several.
         for p in (0..run).rev() {
+            let since = self.timer.mark();
             let j = self.plan.nodes[p];
             let out = self.slot[j + 1];
             debug_assert!(written[out], "every node's output reaches the head");
@@ -429,6 +482,7 @@ impl<'n> Scorer<'n> {
                 written[s] = true;
             }
             self.extra = extra;
+            self.timer.backward(p, since);
         }
         if !written[0] {
             // The head reads H itself, or nothing between H and the head ran.
