@@ -27,6 +27,8 @@ mod pointwise;
 mod pool;
 mod rectifier;
 mod recurrent_math;
+mod residual_block;
+pub mod residual_find;
 mod scorer;
 pub mod simd;
 mod timing;
