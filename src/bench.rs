@@ -30,6 +30,8 @@ pub struct BenchOptions {
     pub output: Option<String>,
     pub reduce: Option<crate::network::Reduce>,
     pub input_length: Option<usize>,
+    /// After each line, one more round timed layer by layer (`--per-layer`).
+    pub per_layer: bool,
 }
 
 /// The random networks `bench` builds.
@@ -520,6 +522,18 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
                 })
                 .fold(f64::INFINITY, f64::min);
             let peak = probe.take();
+            let layers = if args.per_layer {
+                // A round of its own, so the clock reads stay out of the figures above.
+                sc.time_layers(true);
+                for _ in 0..args.steps {
+                    sc.score_grad(&h, &classes, &mut s, &mut g);
+                }
+                let t = sc.step_times();
+                sc.time_layers(false);
+                t
+            } else {
+                None
+            };
             let rate = (b * args.steps) as f64 / el;
             let gflops = rate * sc.flops_per_item() / 1e9;
             println!(
@@ -529,9 +543,37 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
             peak_rss_mb() - probe.matrices_mb(),
             path.as_str()
         );
+            if let Some(t) = layers {
+                print_layers(&t, b * args.steps);
+            }
         }
     }
     Ok(())
+}
+
+/// The per-layer table under a `bench` line: seconds per item-step forward
+/// and backward, and each row's share of the timed calls (the rows, the
+/// head and the scorer's own bookkeeping add up to 1).
+fn print_layers(t: &crate::network::StepTimes, item_steps: usize) {
+    let per = |s: f64| s / item_steps.max(1) as f64;
+    let total = t.total_s.max(f64::MIN_POSITIVE);
+    println!(
+        "# per layer: one more round, seconds per item-step; share of the round's {:.4} s",
+        t.total_s
+    );
+    let rows = t
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.op.as_str(), l.forward_s, l.backward_s))
+        .chain([("(head)", "head", t.head_s, 0.0), ("(other)", "scorer", t.other_s(), 0.0)]);
+    for (name, op, f, b) in rows {
+        println!(
+            "layer={name} op={op} forward_s={:.4e} backward_s={:.4e} share={:.4}",
+            per(f),
+            per(b),
+            (f + b) / total
+        );
+    }
 }
 
 #[cfg(test)]

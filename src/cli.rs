@@ -552,6 +552,10 @@ pub struct BenchArgs {
     /// With --model: the input length of a model saved without one.
     #[arg(long)]
     pub input_length: Option<usize>,
+    /// After each line, the seconds per item-step of each layer after H,
+    /// forward and backward, and its share of the step (one more round).
+    #[arg(long)]
+    pub per_layer: bool,
 }
 
 impl RunArgs {
@@ -622,6 +626,7 @@ impl BenchArgs {
             output: self.output.clone(),
             reduce: reduce_of(self.reduce),
             input_length: self.input_length,
+            per_layer: self.per_layer,
         }
     }
 }

@@ -156,3 +156,71 @@ fn bench_takes_a_tensor_name_an_output_and_a_reduction() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("neither a layer name nor an index"));
 }
+
+/// `--per-layer` puts a row per layer after H under each line (name, op,
+/// forward and backward seconds, share), then the head and the scorer's
+/// own time, and the shares add up to 1.
+#[test]
+fn bench_per_layer_gives_each_layer_its_share_of_the_step() {
+    let out = run_bin(
+        &[
+            "bench",
+            "--shape",
+            "chrombpnet",
+            "--steps",
+            "1",
+            "--batch",
+            "1",
+            "--conv",
+            "direct",
+            "--per-layer",
+        ],
+        None,
+        300,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<(&str, &str)>> = text
+        .lines()
+        .filter(|l| l.starts_with("layer="))
+        .map(|l| {
+            l.split_whitespace()
+                .map(|f| f.split_once('=').unwrap_or_else(|| panic!("{l}")))
+                .collect()
+        })
+        .collect();
+    let keys: Vec<&str> = rows[0].iter().map(|f| f.0).collect();
+    assert_eq!(
+        keys,
+        ["layer", "op", "forward_s", "backward_s", "share"],
+        "{text}"
+    );
+    let names: Vec<&str> = rows.iter().map(|r| r[0].1).collect();
+    // The tower after H: 8 blocks (or fused blocks) and the counts head's average.
+    for want in ["dil1", "dil8", "gap", "(head)", "(other)"] {
+        assert!(
+            names.iter().any(|n| n.split('+').any(|p| p == want)),
+            "no row for {want}:\n{text}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r[0].1.split('+').any(|p| p == "dil3") && r[1].1.starts_with("conv1d")
+                || r[1].1 == "residual"),
+        "{text}"
+    );
+    let mut sum = 0.0;
+    for r in &rows {
+        let v: Vec<f64> = r[2..]
+            .iter()
+            .map(|f| f.1.parse().unwrap_or_else(|_| panic!("{:?}", r)))
+            .collect();
+        assert!(v.iter().all(|x| x.is_finite() && *x >= 0.0), "{r:?}");
+        sum += v[2];
+    }
+    assert!((sum - 1.0).abs() < 5e-3, "shares add to {sum}:\n{text}");
+}

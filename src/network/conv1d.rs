@@ -78,6 +78,11 @@ impl Conv1d {
         }
     }
 
+    /// Values of one im2col row.
+    pub(super) fn row_len(&self) -> usize {
+        self.kernel_size * self.k_in
+    }
+
     pub fn cols_len(&self, batch: usize) -> usize {
         batch * self.w_out * self.kernel_size * self.k_in
     }
@@ -100,10 +105,7 @@ impl Conv1d {
         let row = self.kernel_size * self.k_in;
         let m = batch * self.w_out;
         let y = &mut y[..m * self.filters];
-        if m <= SKINNY_MAX_ROWS
-            && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
-            && skinny::available()
-        {
+        if self.takes_skinny(m) {
             self.im2col(x, &mut cols[..m * row], 0..m);
             skinny::forward(&self.kernel_taps, self.filters, row, cols, m, y, pack);
             for r in y.chunks_mut(self.filters) {
@@ -120,25 +122,56 @@ impl Conv1d {
         let block = self.block_rows(m);
         for r0 in (0..m).step_by(block) {
             let r1 = (r0 + block).min(m);
-            let c = &mut cols[..(r1 - r0) * row];
-            self.im2col(x, c, r0..r1);
-            gemm::sgemm(
-                false,
-                true,
-                r1 - r0,
-                self.filters,
-                row,
-                1.0,
-                c,
-                row,
-                &self.kernel_taps,
-                row,
-                1.0,
-                &mut y[r0 * self.filters..r1 * self.filters],
-                self.filters,
-            );
+            self.forward_rows(x, &mut y[r0 * self.filters..r1 * self.filters], cols, r0..r1);
         }
         activation::forward(self.act, y, self.filters);
+    }
+
+    /// y[rows] += im2col(x)[rows] · kernelᵀ, before bias-free activation:
+    /// `y` holds the rows' bias on entry. Shared with the fused residual
+    /// block, so both make the same sgemm calls on the same blocks.
+    pub(super) fn forward_rows(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        cols: &mut [f32],
+        rows: std::ops::Range<usize>,
+    ) {
+        let row = self.kernel_size * self.k_in;
+        let c = &mut cols[..rows.len() * row];
+        gemm::sgemm(
+            false,
+            true,
+            rows.len(),
+            self.filters,
+            row,
+            1.0,
+            {
+                self.im2col(x, c, rows.clone());
+                c
+            },
+            row,
+            &self.kernel_taps,
+            row,
+            1.0,
+            y,
+            self.filters,
+        );
+    }
+
+    /// The bias, one value per filter.
+    pub(super) fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
+    /// Where the input gradient of position `p` is complete once the output
+    /// rows before `o_end` (of one item) have been added: every p below the
+    /// returned position (a tap reaches back at most `pad_left`).
+    pub(super) fn done_below(&self, o_end: usize) -> usize {
+        if o_end >= self.w_out {
+            return self.w_in;
+        }
+        (o_end * self.stride).saturating_sub(self.pad_left).min(self.w_in)
     }
 
     /// The im2col rows `rows` (output positions numbered across the batch) into `cols`.
@@ -170,7 +203,7 @@ impl Conv1d {
     /// on the block (tests/bitwise_unchanged.rs pins them); its AVX-512
     /// kernels sum edge rows in another order, so there the last bits of
     /// such a convolution's output moved when blocking came in.
-    fn block_rows(&self, m: usize) -> usize {
+    pub(super) fn block_rows(&self, m: usize) -> usize {
         let row_bytes = self.kernel_size * self.k_in * std::mem::size_of::<f32>();
         if self.kernel_taps.len() * std::mem::size_of::<f32>() > IM2COL_BLOCK_BYTES / 4 {
             return m.max(1);
@@ -188,7 +221,7 @@ impl Conv1d {
         dz: &mut [f32],
         cols: &mut [f32],
     ) {
-        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
+        let k = self.k_in;
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
@@ -197,39 +230,69 @@ impl Conv1d {
         let block = self.block_rows(m);
         for r0 in (0..m).step_by(block) {
             let r1 = (r0 + block).min(m);
-            let c = &mut cols[..(r1 - r0) * row];
-            gemm::sgemm(
-                false,
-                false,
-                r1 - r0,
-                row,
-                self.filters,
-                1.0,
-                &dz[r0 * self.filters..r1 * self.filters],
-                self.filters,
-                &self.kernel_taps,
-                row,
-                0.0,
-                c,
-                row,
-            );
-            // The rows in order, so each dx sums its taps in the same order whatever the blocks.
-            for (i, r) in (r0..r1).enumerate() {
-                let (b, o) = (r / self.w_out, r % self.w_out);
-                let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
-                let cr = &c[i * row..][..row];
-                for j in 0..self.kernel_size {
-                    if let Some(p) = self.src(o, j) {
-                        for (d, s) in dxb[p * k..(p + 1) * k]
-                            .iter_mut()
-                            .zip(&cr[j * k..(j + 1) * k])
-                        {
-                            *d += s;
-                        }
+            self.backward_rows(&dz[r0 * self.filters..r1 * self.filters], dx, cols, r0..r1);
+        }
+    }
+
+    /// dx += the rows' share of ∂/∂x, from their pre-activation gradient
+    /// `dz` (rows × filters). `dx` is the whole batch's input gradient.
+    pub(super) fn backward_rows(
+        &self,
+        dz: &[f32],
+        dx: &mut [f32],
+        cols: &mut [f32],
+        rows: std::ops::Range<usize>,
+    ) {
+        let (k, row) = (self.k_in, self.kernel_size * self.k_in);
+        let c = &mut cols[..rows.len() * row];
+        gemm::sgemm(
+            false,
+            false,
+            rows.len(),
+            row,
+            self.filters,
+            1.0,
+            dz,
+            self.filters,
+            &self.kernel_taps,
+            row,
+            0.0,
+            c,
+            row,
+        );
+        // The rows in order, so each dx sums its taps in the same order whatever the blocks.
+        for (i, r) in rows.enumerate() {
+            let (b, o) = (r / self.w_out, r % self.w_out);
+            let dxb = &mut dx[b * self.w_in * k..(b + 1) * self.w_in * k];
+            let cr = &c[i * row..][..row];
+            for j in 0..self.kernel_size {
+                if let Some(p) = self.src(o, j) {
+                    for (d, s) in dxb[p * k..(p + 1) * k]
+                        .iter_mut()
+                        .zip(&cr[j * k..(j + 1) * k])
+                    {
+                        *d += s;
                     }
                 }
             }
         }
+    }
+
+    /// True when a forward pass of `rows` rows goes through the small-batch
+    /// kernel rather than the blocked sgemm (see `forward`).
+    pub(super) fn takes_skinny(&self, rows: usize) -> bool {
+        rows <= SKINNY_MAX_ROWS
+            && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
+            && skinny::available()
+    }
+
+    /// The kernel is small enough that no batch ever takes the small-batch kernel.
+    pub(super) fn never_skinny(&self) -> bool {
+        self.kernel_taps.len() < SKINNY_MIN_WEIGHTS
+    }
+
+    pub(super) fn stride(&self) -> usize {
+        self.stride
     }
 
     pub fn shape(&self) -> ConvShape {

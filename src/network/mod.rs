@@ -28,8 +28,11 @@ mod pointwise;
 mod pool;
 mod rectifier;
 mod recurrent_math;
+mod residual_block;
+pub mod residual_find;
 mod scorer;
 pub mod simd;
+mod timing;
 mod skinny;
 mod upsample;
 mod weight_buf;
@@ -38,6 +41,7 @@ mod window_softmax;
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
 pub use scorer::Scorer;
+pub use timing::{LayerTime, StepTimes};
 
 use crate::model::{Activation, FlattenOrder, LayerKind, ModelSpec, OutputSpec};
 use crate::{Error, Result};
@@ -410,6 +414,38 @@ impl Layer {
             Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
             Layer::WindowSoftmax(l) => l.backward(y, dy, dx, batch),
             Layer::Merge(_) | Layer::Concat(_) | Layer::Attention(_) => unreachable!(),
+        }
+    }
+
+    /// A short name of the operation, for `bench --per-layer`.
+    pub fn op_name(&self) -> String {
+        let with = |op: &str, act: Activation| match act {
+            Activation::Linear => op.to_string(),
+            a => format!("{op}+{}", a.name()),
+        };
+        match self {
+            Layer::Conv(c) => with("conv1d", c.act),
+            Layer::MaxPool(_) => "max_pool".into(),
+            Layer::GlobalAvg { .. } => "global_avg".into(),
+            Layer::Flatten { .. } => "flatten".into(),
+            Layer::Dense(d) => with("dense", d.act),
+            Layer::Act { act, .. } => act.name(),
+            Layer::Dropout => "identity".into(),
+            Layer::Affine { .. } => "affine".into(),
+            Layer::Merge(m) => m.op.name().into(),
+            Layer::Concat(_) => "concat".into(),
+            Layer::Window(w) => if w.pad { "pad" } else { "crop" }.into(),
+            Layer::UpSample(_) => "upsample".into(),
+            Layer::AvgPool(_) => "avg_pool".into(),
+            Layer::Relu(_) => "relu_layer".into(),
+            Layer::PRelu(_) => "prelu".into(),
+            Layer::Lstm(_) => "lstm".into(),
+            Layer::Gru(_) => "gru".into(),
+            Layer::LayerNorm(_) => "layer_norm".into(),
+            Layer::Bidirectional(_) => "bidirectional".into(),
+            Layer::Pointwise(op) => op.name(),
+            Layer::Attention(_) => "attention".into(),
+            Layer::WindowSoftmax(_) => "window_softmax".into(),
         }
     }
 

@@ -70,6 +70,9 @@ pub struct Plan {
     pub left_out: Vec<String>,
     /// The output it scores.
     pub output: usize,
+    /// The runs of `nodes` that form residual blocks a scorer may compute
+    /// fused (`residual_find.rs`), in order, none inside the fused tail.
+    pub residual: Vec<super::residual_find::ResidualBlock>,
 }
 
 impl Plan {
@@ -216,6 +219,12 @@ impl Plan {
             Head::Dense { input, .. } => fused_tail_start(net, &nodes, input),
             _ => None,
         };
+        let residual = super::residual_find::find(
+            net,
+            &nodes,
+            head.input(),
+            fused_from.unwrap_or(nodes.len()),
+        );
         Ok(Plan {
             h,
             nodes,
@@ -224,6 +233,7 @@ impl Plan {
             fused_from,
             left_out,
             output,
+            residual,
         })
     }
 }

@@ -5,6 +5,9 @@
 use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
 use super::plan::{Head, Plan, Reduce};
 use super::fused_tail::{fused_tail, FUSE_MAX_BATCH};
+use super::residual_block::Residual;
+use super::residual_find::crop_left;
+use super::timing::{LayerTime, StepTimes, Timer};
 use super::{skinny, Layer, Network, Scratch};
 use crate::Result;
 
@@ -31,6 +34,13 @@ pub struct Scorer<'n> {
     fuse_buf: Vec<f32>,
     /// Bytes of activations and gradients a sub-batch may hold.
     budget: usize,
+    /// Per-step wall time, when `time_layers` switched it on.
+    timer: Timer,
+    /// Per plan position, the residual block (index into `plan.residual`)
+    /// it is computed in, where the block is taken fused.
+    block_of: Vec<Option<usize>>,
+    /// Per plan position, its row in the timing table (a fused block is one row).
+    step_of: Vec<usize>,
 }
 
 const NONE: usize = usize::MAX;
@@ -113,12 +123,115 @@ impl<'n> Scorer<'n> {
             spectral: SpectralScratch::default(),
             fuse_buf: Vec::new(),
             budget: ACTIVATION_BUDGET,
+            timer: Timer::default(),
+            block_of: Vec::new(),
+            step_of: Vec::new(),
         }
+        .fusing(true)
+    }
+
+    /// Take the plan's residual blocks fused (the default) or node by node
+    /// (for tests comparing the two). A block whose convolution goes
+    /// spectral stays unfused.
+    pub fn fusing(mut self, on: bool) -> Self {
+        let n = self.plan.nodes.len();
+        self.block_of = vec![None; n];
+        if on {
+            for (i, r) in self.plan.residual.iter().enumerate() {
+                if self.fast[r.conv].is_none() {
+                    self.block_of[r.first..=r.add].fill(Some(i));
+                }
+            }
+        }
+        self.step_of = Vec::with_capacity(n);
+        let mut row = 0;
+        for p in 0..n {
+            if p > 0 && (self.block_of[p].is_none() || self.block_of[p] != self.block_of[p - 1]) {
+                row += 1;
+            }
+            self.step_of.push(row);
+        }
+        self
+    }
+
+    /// How many residual blocks run fused.
+    pub fn fused_blocks(&self) -> usize {
+        let mut ids: Vec<usize> = self.block_of.iter().flatten().copied().collect();
+        ids.dedup();
+        ids.len()
+    }
+
+    /// The fused computation of residual block `i`.
+    fn residual(&self, i: usize) -> Residual<'n> {
+        let net: &'n Network = self.net;
+        let r = &self.plan.residual[i];
+        let Layer::Conv(conv) = &net.nodes[self.plan.nodes[r.conv]].op else {
+            unreachable!("a residual block starts with a convolution")
+        };
+        Residual {
+            conv,
+            relu: r.relu.is_some() || conv.act == crate::model::Activation::Relu,
+            left: crop_left(net, &self.plan.nodes, r),
+        }
+    }
+
+    /// Slots of block `i`'s kept activation (after its ReLU), its output and its input.
+    fn residual_slots(&self, i: usize) -> (usize, usize, usize) {
+        let r = &self.plan.residual[i];
+        let t = |p: usize| self.plan.nodes[p] + 1;
+        (
+            self.slot[t(r.relu.unwrap_or(r.conv))],
+            self.slot[t(r.add)],
+            self.slot[r.x],
+        )
     }
 
     /// Change the sub-batch budget (bytes of maps per sub-batch; see `score_grad`).
     pub fn set_sub_batch_budget(&mut self, bytes: usize) {
         self.budget = bytes;
+    }
+
+    /// Start (or stop) timing each node's forward and backward pass; the
+    /// seconds add up from zero over the calls that follow.
+    pub fn time_layers(&mut self, on: bool) {
+        self.timer.switch(on, self.step_of.last().map_or(0, |r| r + 1));
+    }
+
+    /// Where the time of the calls since `time_layers(true)` went; `None`
+    /// when timing is off.
+    pub fn step_times(&self) -> Option<StepTimes> {
+        if !self.timer.is_on() {
+            return None;
+        }
+        let (steps, head_s, total_s) = self.timer.read();
+        let mut layers: Vec<LayerTime> = Vec::with_capacity(steps.len());
+        for (p, &j) in self.plan.nodes.iter().enumerate() {
+            let name = self.net.layer_name(self.net.nodes[j].layer);
+            let (forward_s, backward_s) = steps[self.step_of[p]];
+            match layers.get_mut(self.step_of[p]) {
+                // A fused block's row names its layers (a split-off
+                // activation shares its layer's name).
+                Some(row) => {
+                    if !row.name.split('+').any(|n| n == name) {
+                        row.name = format!("{}+{name}", row.name);
+                    }
+                }
+                None => layers.push(LayerTime {
+                    name: name.to_string(),
+                    op: match self.block_of[p] {
+                        Some(_) => "residual".into(),
+                        None => self.net.nodes[j].op.op_name(),
+                    },
+                    forward_s,
+                    backward_s,
+                }),
+            }
+        }
+        Some(StepTimes {
+            layers,
+            head_s,
+            total_s,
+        })
     }
 
     /// The fused hidden-Dense + head path, where it is taken: by capacity,
@@ -220,6 +333,18 @@ impl<'n> Scorer<'n> {
         scores: &mut [f32],
         grad: &mut [f32],
     ) {
+        let since = self.timer.mark();
+        self.score_grad_split(h, classes, scores, grad);
+        self.timer.total(since);
+    }
+
+    fn score_grad_split(
+        &mut self,
+        h: &[f32],
+        classes: &[usize],
+        scores: &mut [f32],
+        grad: &mut [f32],
+    ) {
         let b = classes.len();
         let n = self.map_len();
         let chunk = self.sub_batch().min(b.max(1));
@@ -272,6 +397,29 @@ impl<'n> Scorer<'n> {
         let run = fused.unwrap_or(self.plan.nodes.len());
         let nodes = &self.net.nodes;
         for (p, &j) in self.plan.nodes[..run].iter().enumerate() {
+            if let Some(i) = self.block_of[p] {
+                if p == self.plan.residual[i].first {
+                    let since = self.timer.mark();
+                    let (sa, so, sx) = self.residual_slots(i);
+                    let (mut act, mut out) = (
+                        std::mem::take(&mut self.acts[sa]),
+                        std::mem::take(&mut self.acts[so]),
+                    );
+                    let x = input_slice(&self.slot, &self.sizes, &self.acts, h, self.plan.residual[i].x, b);
+                    debug_assert_eq!(self.slot[self.plan.residual[i].x], sx);
+                    self.residual(i).forward(
+                        x,
+                        &mut act[..b * self.sizes[sa]],
+                        &mut out[..b * self.sizes[so]],
+                        b,
+                        &mut self.scratch.cols,
+                    );
+                    (self.acts[sa], self.acts[so]) = (act, out);
+                    self.timer.forward(self.step_of[p], since);
+                }
+                continue;
+            }
+            let since = self.timer.mark();
             let out = self.slot[j + 1];
             let mut y = std::mem::take(&mut self.acts[out]);
             {
@@ -289,7 +437,9 @@ impl<'n> Scorer<'n> {
                 }
             }
             self.acts[out] = y;
+            self.timer.forward(self.step_of[p], since);
         }
+        let since = self.timer.mark();
         let mut written = vec![false; self.sizes.len()];
         // The head: scores, and the gradient of the tensor it reads.
         let hslot = match fused {
@@ -348,8 +498,31 @@ impl<'n> Scorer<'n> {
             }
         }
         written[hslot] = true;
+        self.timer.head(since);
         // Backward over the nodes that ran, adding where a tensor feeds several.
         for p in (0..run).rev() {
+            if let Some(i) = self.block_of[p] {
+                if p == self.plan.residual[i].add {
+                    let since = self.timer.mark();
+                    let (sa, so, sx) = self.residual_slots(i);
+                    debug_assert!(written[so] && !written[sx], "the block's input is read by it alone");
+                    let fused = self.residual(i);
+                    let dy = std::mem::take(&mut self.grads[so]);
+                    let (act, dy_b) = (&self.acts[sa][..b * self.sizes[sa]], &dy[..b * self.sizes[so]]);
+                    let (dz, cols) = (&mut self.scratch.dz, &mut self.scratch.cols);
+                    if sx == 0 {
+                        fused.backward(act, dy_b, &mut grad[..b * n], b, dz, cols);
+                    } else {
+                        let dx = &mut self.grads[sx][..b * self.sizes[sx]];
+                        fused.backward(act, dy_b, dx, b, dz, cols);
+                    }
+                    self.grads[so] = dy;
+                    written[sx] = true;
+                    self.timer.backward(self.step_of[p], since);
+                }
+                continue;
+            }
+            let since = self.timer.mark();
             let j = self.plan.nodes[p];
             let out = self.slot[j + 1];
             debug_assert!(written[out], "every node's output reaches the head");
@@ -429,6 +602,7 @@ impl<'n> Scorer<'n> {
                 written[s] = true;
             }
             self.extra = extra;
+            self.timer.backward(self.step_of[p], since);
         }
         if !written[0] {
             // The head reads H itself, or nothing between H and the head ran.
