@@ -180,6 +180,8 @@ mod channels_last;
 mod layer_norm;
 mod recurrent;
 mod resize;
+mod time_major;
+mod torch_mha;
 use resize::grouped_to_full;
 
 struct Cv<'a> {
@@ -500,8 +502,30 @@ impl<'a> Cv<'a> {
             emit_at.insert(*f.nodes.last().unwrap(), i);
             skip.extend(f.nodes.iter().copied());
         }
+        let blocks = torch_mha::find(&g.node, &outs, |name| match self.values.get(name) {
+            Some(Value::Const(c)) => Some(c.dims.clone()),
+            Some(_) => None,
+            None => const_nodes
+                .get(name)
+                .and_then(|n| fold::fold(n, &[], &self.dir).ok())
+                .and_then(|v| v.first().map(|c| c.dims.clone())),
+        });
+        let mha_at: HashMap<usize, &torch_mha::Block> = blocks.iter().map(|b| (b.emit, b)).collect();
         for (j, n) in g.node.iter().enumerate() {
             let label = Self::label(n, j);
+            // PyTorch's nn.MultiheadAttention: the whole block at its last node.
+            if let Some(b) = mha_at.get(&j) {
+                if let Err(msg) = self.torch_mha(&g.node, b) {
+                    let r = Rc::new(Refusal { layer: label.clone(), msg });
+                    for o in n.output.iter().filter(|o| !o.is_empty()) {
+                        self.values.insert(o.clone(), Value::Refused(r.clone()));
+                    }
+                }
+                continue;
+            }
+            if blocks.iter().any(|b| b.skip.contains(&j)) {
+                continue;
+            }
             // A node that reads a refused value is refused for the same reason;
             // nothing is an error until a head that needs it is asked for.
             let upstream = n.input.iter().find_map(|i| match self.values.get(i) {
@@ -542,8 +566,19 @@ impl<'a> Cv<'a> {
     }
 
     fn fused(&mut self, f: &Fusion, label: &str) -> R<()> {
+        let kind = LayerKind::Activation(f.act);
+        // Channels-last and time-major tensors keep their layout (a
+        // transformer's feed-forward GELU).
+        if let Some(Value::Last { t, .. }) = self.values.get(&f.x) {
+            let t = self.add(label, kind, vec![*t])?;
+            return self.set_last(&f.out, t);
+        }
+        if let Some((t, _, _)) = self.time_major_in(&f.x) {
+            let t = self.add(label, kind, vec![t])?;
+            return self.set_time_major(&f.out, t);
+        }
         let (x, dims) = self.map_named(&f.x)?;
-        let t = self.add(label, LayerKind::Activation(f.act), vec![x])?;
+        let t = self.add(label, kind, vec![x])?;
         self.set_map(&f.out, t, dims)
     }
 
@@ -689,6 +724,9 @@ impl<'a> Cv<'a> {
         // Attention first: its ConstantOfShape of (N, ...) folds to a
         // batch-1 constant, which an LSTM/GRU also reads as a zero state.
         if let Some(r) = self.attention(n, label) {
+            return r;
+        }
+        if let Some(r) = self.per_position_time_major(n, label) {
             return r;
         }
         if let Some(r) = self.recurrent(n, label) {

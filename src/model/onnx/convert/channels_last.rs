@@ -11,7 +11,7 @@ use crate::model::onnx::tensor::{broadcast_index, broadcast_shape, BATCH};
 use crate::model::spec::*;
 
 /// Ops that act on each value alone, so on any layout.
-const POINTWISE: &[&str] = &[
+pub(super) const POINTWISE: &[&str] = &[
     "Identity",
     "Cast",
     "Dropout",
