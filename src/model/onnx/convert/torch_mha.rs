@@ -89,12 +89,21 @@ impl<'a> G<'a> {
         }
     }
 
+    /// The one node reading `v`'s values (TorchScript also reads its Shape
+    /// for the next Reshape's target).
     fn only_consumer(&self, v: &str) -> Option<usize> {
         if self.outputs.contains(v) {
             return None;
         }
-        match self.consumers.get(v).map(Vec::as_slice) {
-            Some([j]) => Some(*j),
+        let readers: Vec<usize> = self
+            .consumers
+            .get(v)?
+            .iter()
+            .copied()
+            .filter(|&j| self.nodes[j].op_type != "Shape")
+            .collect();
+        match readers[..] {
+            [j] => Some(j),
             _ => None,
         }
     }
