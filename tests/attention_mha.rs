@@ -19,9 +19,10 @@ const CASES: [(&str, &str); 6] = [
     ("mha_dy_bf_pre_gelu", H_DYNAMO),
     ("mha_dy_sf_post_relu", H_DYNAMO),
     ("mha_ts_bf_post_relu", H_TS),
-    ("mha_ts_bf_pre_gelu", H_TS),
     ("mha_ts_sf_post_gelu", H_TS),
     ("mha_ts_sf_pre_relu", H_TS),
+    // Still refused (two stacked TorchScript layers: the second block's Mod).
+    ("mha_ts_bf_pre_gelu", H_TS),
 ];
 const H_TS: &str = "/pool/MaxPool_output_0";
 const H_DYNAMO: &str = "max_pool1d";
