@@ -21,7 +21,8 @@ const CASES: [(&str, &str); 6] = [
     ("mha_ts_bf_post_relu", H_TS),
     ("mha_ts_sf_post_gelu", H_TS),
     ("mha_ts_sf_pre_relu", H_TS),
-    // Still refused (two stacked TorchScript layers: the second block's Mod).
+    // Two stacked layers: TorchScript writes the second layer's (equal)
+    // weights as Identities of the first's.
     ("mha_ts_bf_pre_gelu", H_TS),
 ];
 const H_TS: &str = "/pool/MaxPool_output_0";

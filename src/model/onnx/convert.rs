@@ -184,6 +184,18 @@ mod time_major;
 mod torch_mha;
 use resize::grouped_to_full;
 
+/// See [`Cv::constants_ahead`].
+#[derive(Default)]
+struct Ahead {
+    /// Every constant's dims.
+    dims: HashMap<String, Vec<usize>>,
+    /// The values of those of at most [`AHEAD_SMALL`] elements.
+    small: HashMap<String, Const>,
+}
+
+/// The largest constant [`Cv::constants_ahead`] keeps the values of.
+const AHEAD_SMALL: usize = 4096;
+
 struct Cv<'a> {
     path: &'a Path,
     dir: PathBuf,
@@ -470,32 +482,16 @@ impl<'a> Cv<'a> {
             self.used.extend(n.input.iter().cloned());
         }
         self.used.extend(g.output.iter().map(|o| o.name.clone()));
-        // GELU patterns, found on the graph's structure and its scalar constants.
-        let const_nodes: HashMap<&str, &NodeProto> = g
-            .node
-            .iter()
-            .filter(|n| n.op_type == "Constant")
-            .filter_map(|n| n.output.first().map(|o| (o.as_str(), n)))
-            .collect();
+        let ahead = self.constants_ahead(g);
         let outs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
-        let fusions: Vec<Fusion> = {
-            let values = &self.values;
-            let dir = &self.dir;
-            patterns::find(&g.node, &outs, |name| match values.get(name) {
+        // GELU patterns, found on the graph's structure and its scalar constants.
+        let fusions: Vec<Fusion> = patterns::find(&g.node, &outs, |name| {
+            match self.values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(
-                    Value::Map { .. }
-                    | Value::Refused(_)
-                    | Value::Last { .. }
-                    | Value::Rnn(_)
-                    | Value::Sym(_),
-                ) => None,
-                None => const_nodes
-                    .get(name)
-                    .and_then(|n| fold::fold(n, &[], dir).ok())
-                    .and_then(|v| v.first().and_then(Const::scalar)),
-            })
-        };
+                Some(_) => None,
+                None => ahead.small.get(name).and_then(Const::scalar),
+            }
+        });
         let mut emit_at = HashMap::new();
         let mut skip = HashSet::new();
         for (i, f) in fusions.iter().enumerate() {
@@ -505,10 +501,7 @@ impl<'a> Cv<'a> {
         let blocks = torch_mha::find(&g.node, &outs, |name| match self.values.get(name) {
             Some(Value::Const(c)) => Some(c.dims.clone()),
             Some(_) => None,
-            None => const_nodes
-                .get(name)
-                .and_then(|n| fold::fold(n, &[], &self.dir).ok())
-                .and_then(|v| v.first().map(|c| c.dims.clone())),
+            None => ahead.dims.get(name).cloned(),
         });
         let mha_at: HashMap<usize, &torch_mha::Block> = blocks.iter().map(|b| (b.emit, b)).collect();
         for (j, n) in g.node.iter().enumerate() {
@@ -563,6 +556,65 @@ impl<'a> Cv<'a> {
             }
         }
         Ok(())
+    }
+
+    /// What the graph computes from constants alone, ahead of the walk, for
+    /// the searches on the graph's structure that run before it (GELU
+    /// patterns, PyTorch attention blocks): Constant nodes and the foldable
+    /// ops on constants. An initializer is not the only place a weight
+    /// lives: TorchScript writes equal weights once and the others as an
+    /// Identity of the first (the layers of an nn.TransformerEncoder, deep
+    /// copies of one layer, are equal when it is exported untrained).
+    fn constants_ahead(&self, g: &GraphProto) -> Ahead {
+        let mut a = Ahead::default();
+        for n in &g.node {
+            let op = n.op_type.as_str();
+            if !FOLDABLE.contains(&op) {
+                continue;
+            }
+            let konst = |i: &str| -> Option<Option<&Const>> {
+                if i.is_empty() {
+                    return Some(None);
+                }
+                match self.values.get(i) {
+                    Some(Value::Const(c)) => Some(Some(c)),
+                    Some(_) => None,
+                    None => a.small.get(i).map(Some),
+                }
+            };
+            // Identity of a large constant: its dims, not a copy.
+            if op == "Identity" {
+                let Some(x) = n.input.first().filter(|i| !i.is_empty()) else {
+                    continue;
+                };
+                let dims = match self.values.get(x) {
+                    Some(Value::Const(c)) => Some(c.dims.clone()),
+                    Some(_) => None,
+                    None => a.dims.get(x).cloned(),
+                };
+                let small = konst(x).flatten().filter(|c| c.len() <= AHEAD_SMALL).cloned();
+                if let (Some(d), Some(o)) = (dims, n.output.first()) {
+                    a.dims.insert(o.clone(), d);
+                    if let Some(c) = small {
+                        a.small.insert(o.clone(), c);
+                    }
+                }
+                continue;
+            }
+            let Some(ins) = n.input.iter().map(|i| konst(i)).collect::<Option<Vec<_>>>() else {
+                continue;
+            };
+            let Ok(outs) = fold::fold(n, &ins, &self.dir) else {
+                continue;
+            };
+            for (o, c) in n.output.iter().zip(outs) {
+                a.dims.insert(o.clone(), c.dims.clone());
+                if c.len() <= AHEAD_SMALL {
+                    a.small.insert(o.clone(), c);
+                }
+            }
+        }
+        a
     }
 
     fn fused(&mut self, f: &Fusion, label: &str) -> R<()> {
