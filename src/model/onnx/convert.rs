@@ -180,7 +180,21 @@ mod channels_last;
 mod layer_norm;
 mod recurrent;
 mod resize;
+mod time_major;
+mod torch_mha;
 use resize::grouped_to_full;
+
+/// See [`Cv::constants_ahead`].
+#[derive(Default)]
+struct Ahead {
+    /// Every constant's dims.
+    dims: HashMap<String, Vec<usize>>,
+    /// The values of those of at most [`AHEAD_SMALL`] elements.
+    small: HashMap<String, Const>,
+}
+
+/// The largest constant [`Cv::constants_ahead`] keeps the values of.
+const AHEAD_SMALL: usize = 4096;
 
 struct Cv<'a> {
     path: &'a Path,
@@ -468,40 +482,43 @@ impl<'a> Cv<'a> {
             self.used.extend(n.input.iter().cloned());
         }
         self.used.extend(g.output.iter().map(|o| o.name.clone()));
-        // GELU patterns, found on the graph's structure and its scalar constants.
-        let const_nodes: HashMap<&str, &NodeProto> = g
-            .node
-            .iter()
-            .filter(|n| n.op_type == "Constant")
-            .filter_map(|n| n.output.first().map(|o| (o.as_str(), n)))
-            .collect();
+        let ahead = self.constants_ahead(g);
         let outs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
-        let fusions: Vec<Fusion> = {
-            let values = &self.values;
-            let dir = &self.dir;
-            patterns::find(&g.node, &outs, |name| match values.get(name) {
+        // GELU patterns, found on the graph's structure and its scalar constants.
+        let fusions: Vec<Fusion> = patterns::find(&g.node, &outs, |name| {
+            match self.values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
-                Some(
-                    Value::Map { .. }
-                    | Value::Refused(_)
-                    | Value::Last { .. }
-                    | Value::Rnn(_)
-                    | Value::Sym(_),
-                ) => None,
-                None => const_nodes
-                    .get(name)
-                    .and_then(|n| fold::fold(n, &[], dir).ok())
-                    .and_then(|v| v.first().and_then(Const::scalar)),
-            })
-        };
+                Some(_) => None,
+                None => ahead.small.get(name).and_then(Const::scalar),
+            }
+        });
         let mut emit_at = HashMap::new();
         let mut skip = HashSet::new();
         for (i, f) in fusions.iter().enumerate() {
             emit_at.insert(*f.nodes.last().unwrap(), i);
             skip.extend(f.nodes.iter().copied());
         }
+        let blocks = torch_mha::find(&g.node, &outs, |name| match self.values.get(name) {
+            Some(Value::Const(c)) => Some(c.dims.clone()),
+            Some(_) => None,
+            None => ahead.dims.get(name).cloned(),
+        });
+        let mha_at: HashMap<usize, &torch_mha::Block> = blocks.iter().map(|b| (b.emit, b)).collect();
         for (j, n) in g.node.iter().enumerate() {
             let label = Self::label(n, j);
+            // PyTorch's nn.MultiheadAttention: the whole block at its last node.
+            if let Some(b) = mha_at.get(&j) {
+                if let Err(msg) = self.torch_mha(&g.node, b) {
+                    let r = Rc::new(Refusal { layer: label.clone(), msg });
+                    for o in n.output.iter().filter(|o| !o.is_empty()) {
+                        self.values.insert(o.clone(), Value::Refused(r.clone()));
+                    }
+                }
+                continue;
+            }
+            if blocks.iter().any(|b| b.skip.contains(&j)) {
+                continue;
+            }
             // A node that reads a refused value is refused for the same reason;
             // nothing is an error until a head that needs it is asked for.
             let upstream = n.input.iter().find_map(|i| match self.values.get(i) {
@@ -541,9 +558,79 @@ impl<'a> Cv<'a> {
         Ok(())
     }
 
+    /// What the graph computes from constants alone, ahead of the walk, for
+    /// the searches on the graph's structure that run before it (GELU
+    /// patterns, PyTorch attention blocks): Constant nodes and the foldable
+    /// ops on constants. An initializer is not the only place a weight
+    /// lives: TorchScript writes equal weights once and the others as an
+    /// Identity of the first (the layers of an nn.TransformerEncoder, deep
+    /// copies of one layer, are equal when it is exported untrained).
+    fn constants_ahead(&self, g: &GraphProto) -> Ahead {
+        let mut a = Ahead::default();
+        for n in &g.node {
+            let op = n.op_type.as_str();
+            if !FOLDABLE.contains(&op) {
+                continue;
+            }
+            let konst = |i: &str| -> Option<Option<&Const>> {
+                if i.is_empty() {
+                    return Some(None);
+                }
+                match self.values.get(i) {
+                    Some(Value::Const(c)) => Some(Some(c)),
+                    Some(_) => None,
+                    None => a.small.get(i).map(Some),
+                }
+            };
+            // Identity of a large constant: its dims, not a copy.
+            if op == "Identity" {
+                let Some(x) = n.input.first().filter(|i| !i.is_empty()) else {
+                    continue;
+                };
+                let dims = match self.values.get(x) {
+                    Some(Value::Const(c)) => Some(c.dims.clone()),
+                    Some(_) => None,
+                    None => a.dims.get(x).cloned(),
+                };
+                let small = konst(x).flatten().filter(|c| c.len() <= AHEAD_SMALL).cloned();
+                if let (Some(d), Some(o)) = (dims, n.output.first()) {
+                    a.dims.insert(o.clone(), d);
+                    if let Some(c) = small {
+                        a.small.insert(o.clone(), c);
+                    }
+                }
+                continue;
+            }
+            let Some(ins) = n.input.iter().map(|i| konst(i)).collect::<Option<Vec<_>>>() else {
+                continue;
+            };
+            let Ok(outs) = fold::fold(n, &ins, &self.dir) else {
+                continue;
+            };
+            for (o, c) in n.output.iter().zip(outs) {
+                a.dims.insert(o.clone(), c.dims.clone());
+                if c.len() <= AHEAD_SMALL {
+                    a.small.insert(o.clone(), c);
+                }
+            }
+        }
+        a
+    }
+
     fn fused(&mut self, f: &Fusion, label: &str) -> R<()> {
+        let kind = LayerKind::Activation(f.act);
+        // Channels-last and time-major tensors keep their layout (a
+        // transformer's feed-forward GELU).
+        if let Some(Value::Last { t, .. }) = self.values.get(&f.x) {
+            let t = self.add(label, kind, vec![*t])?;
+            return self.set_last(&f.out, t);
+        }
+        if let Some((t, _, _)) = self.time_major_in(&f.x) {
+            let t = self.add(label, kind, vec![t])?;
+            return self.set_time_major(&f.out, t);
+        }
         let (x, dims) = self.map_named(&f.x)?;
-        let t = self.add(label, LayerKind::Activation(f.act), vec![x])?;
+        let t = self.add(label, kind, vec![x])?;
         self.set_map(&f.out, t, dims)
     }
 
@@ -689,6 +776,9 @@ impl<'a> Cv<'a> {
         // Attention first: its ConstantOfShape of (N, ...) folds to a
         // batch-1 constant, which an LSTM/GRU also reads as a zero state.
         if let Some(r) = self.attention(n, label) {
+            return r;
+        }
+        if let Some(r) = self.per_position_time_major(n, label) {
             return r;
         }
         if let Some(r) = self.recurrent(n, label) {

@@ -703,3 +703,30 @@ fn grouped_convolution_keeps_the_groups_apart() {
         &[21.0, 32.0, 395.0, 494.0],
     );
 }
+
+#[test]
+fn constants_written_as_identity_of_an_initializer_are_constants_to_the_patterns() {
+    // The exact GELU with √2, 1 and 0.5 each an Identity of an initializer,
+    // as TorchScript writes a value the model holds twice (found on the
+    // graph's structure before the walk, which folds the Identities).
+    let nodes = vec![
+        node("Identity", "i0", &["r2_0"], &["r2"], vec![]),
+        node("Identity", "i1", &["one_0"], &["one"], vec![]),
+        node("Identity", "i2", &["half_0"], &["half_1"], vec![]),
+        node("Identity", "i3", &["half_1"], &["half"], vec![]),
+        node("Div", "d", &["x", "r2"], &["a"], vec![]),
+        node("Erf", "e", &["a"], &["b"], vec![]),
+        node("Add", "p", &["b", "one"], &["c"], vec![]),
+        node("Mul", "m", &["x", "c"], &["e2"], vec![]),
+        node("Mul", "h", &["e2", "half"], &["y"], vec![]),
+    ];
+    let inits = vec![
+        init("r2_0", &[], &[std::f32::consts::SQRT_2]),
+        init("one_0", &[], &[1.0]),
+        init("half_0", &[], &[0.5]),
+    ];
+    let s = load("gelu_identity", 1, 4, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["activation"]);
+    let got = run(&s, &[-1.0, 0.0, 1.0, 2.0]);
+    close(&got, &[-0.158_655_3, 0.0, 0.841_344_7, 1.954_499_7]);
+}

@@ -11,7 +11,7 @@ use crate::model::onnx::tensor::{broadcast_index, broadcast_shape, BATCH};
 use crate::model::spec::*;
 
 /// Ops that act on each value alone, so on any layout.
-const POINTWISE: &[&str] = &[
+pub(super) const POINTWISE: &[&str] = &[
     "Identity",
     "Cast",
     "Dropout",
@@ -130,6 +130,21 @@ impl Cv<'_> {
                 Ok(())
             }
             "Add" | "Sub" | "Mul" | "Div" => self.last_arith(n, label, 0),
+            // x.mean(1) over positions (a transformer's pooled head).
+            "ReduceMean" | "ReduceMax" => {
+                let axes = fold::axes_of(n, &self.const_refs(n), 1)?.unwrap_or_default();
+                let keep = Attrs::of(n).int("keepdims", 1) != 0;
+                if axes.len() != 1 || norm_axis(axes[0], 3)? != 1 || keep {
+                    return Err(refusal(&n.input[0], w, c));
+                }
+                let kind = if op == "ReduceMax" {
+                    LayerKind::GlobalMaxPool1D
+                } else {
+                    LayerKind::GlobalAvgPool1D
+                };
+                let p = self.add(label, kind, vec![t])?;
+                self.set_map(&out, p, vec![c])
+            }
             "Transpose" => {
                 let perm: Vec<usize> = match Attrs::of(n).ints("perm") {
                     Some(p) => p.iter().map(|&a| norm_axis(a, 3)).collect::<R<_>>()?,

@@ -130,6 +130,36 @@ pub(super) fn refusal(name: &str, r: &Rnn) -> String {
 }
 
 impl Cv<'_> {
+    /// The engine tensor, positions and channels of `name` when it is a
+    /// plain time-major (W, N, C) tensor (a Transpose of (N, C, W), say).
+    pub(super) fn time_major_in(&self, name: &str) -> Option<(TensorId, usize, usize)> {
+        match self.values.get(name) {
+            Some(Value::Rnn(Rnn::Seq(Seq {
+                src: Src::Tensor(t),
+                axes,
+            }))) => match axes[..] {
+                [Ax::Pos(w), Ax::Batch, Ax::Chan(c)] if self.shapes[*t] == (c, w) => {
+                    Some((*t, w, c))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Store engine tensor `t` under `name` as time-major (W, N, C).
+    pub(super) fn set_time_major(&mut self, name: &str, t: TensorId) -> R<()> {
+        let (c, w) = self.shapes[t];
+        let s = Seq {
+            src: Src::Tensor(t),
+            axes: vec![Ax::Pos(w), Ax::Batch, Ax::Chan(c)],
+        };
+        if !name.is_empty() {
+            self.tensor_names.push((name.to_string(), t));
+        }
+        self.set_seq(name, s)
+    }
+
     fn rnn_in(&self, n: &NodeProto, i: usize) -> Option<&Rnn> {
         match n.input.get(i).and_then(|s| self.values.get(s)) {
             Some(Value::Rnn(r)) => Some(r),

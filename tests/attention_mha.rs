@@ -1,0 +1,95 @@
+//! PyTorch's own nn.TransformerEncoderLayer / nn.MultiheadAttention after a
+//! conv tower (tests/fixtures/attention, made by make_mha.py): batch_first
+//! True and False, norm_first True and False, ReLU and GELU feed-forward,
+//! one and two layers, exported by the TorchScript exporter (mha_ts_*) and
+//! by dynamo (mha_dy_*), with random biases (the key bias included). At
+//! PyTorch's H maps (the tower's MaxPool output) our scorer gives PyTorch's
+//! scores (rel. err < 1e-4) and autograd's dS_c/dH (1e-3); the gradient
+//! agrees with finite differences; `inspect` marks H at the tower and not
+//! inside the block; `run` under `mpirun -n 2` stores /ascent/score equal
+//! to the scorer at the stored maps, and the same results as on 1 and 3
+//! ranks, bit for bit.
+mod common;
+use common::against_reference::{self, rescore_and_match_ranks, Inspect, Reference};
+use common::*;
+use deepresolve_mpi::network::{Network, Plan, Scorer};
+
+/// (model file = reference group, H as its exporter names it).
+const CASES: [(&str, &str); 6] = [
+    ("mha_dy_bf_pre_gelu", H_DYNAMO),
+    ("mha_dy_sf_post_relu", H_DYNAMO),
+    ("mha_ts_bf_post_relu", H_TS),
+    ("mha_ts_sf_post_gelu", H_TS),
+    ("mha_ts_sf_pre_relu", H_TS),
+    // Two stacked layers: TorchScript writes the second layer's (equal)
+    // weights as Identities of the first's.
+    ("mha_ts_bf_pre_gelu", H_TS),
+];
+const H_TS: &str = "/pool/MaxPool_output_0";
+const H_DYNAMO: &str = "max_pool1d";
+
+fn model_path(name: &str) -> String {
+    fixture(&format!("attention/{name}.onnx"))
+}
+
+fn network_at(name: &str, h: &str) -> (Network, Plan) {
+    against_reference::network_at(&model_path(name), h, None)
+}
+
+#[test]
+fn scores_and_gradients_match_pytorch() {
+    let f = hdf5::File::open(fixture("attention/reference_mha.h5")).unwrap();
+    for (name, h) in CASES {
+        let g = f.group(name).unwrap();
+        let stored: String = g.attr("h_name").unwrap().read_scalar::<hdf5::types::VarLenUnicode>().unwrap().to_string();
+        assert_eq!(stored, h, "{name}: H's name");
+        let r = Reference::read(&g, "h", "scores", "grads");
+        assert_eq!(r.classes(), 3);
+        let (net, plan) = network_at(name, h);
+        r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), name);
+    }
+}
+
+/// One fused attention layer per encoder layer, nothing of the exporter's
+/// head-splitting left over.
+#[test]
+fn each_encoder_layer_is_one_attention_layer() {
+    for (name, layers) in [("mha_dy_bf_pre_gelu", 2), ("mha_dy_sf_post_relu", 1)] {
+        let spec = deepresolve_mpi::model::load_model(std::path::Path::new(&model_path(name)), None)
+            .unwrap();
+        let att: Vec<_> = spec
+            .layers
+            .iter()
+            .filter(|l| l.kind.kind_name() == "attention")
+            .collect();
+        assert_eq!(att.len(), layers, "{name}");
+        assert!(spec.unscorable.is_empty(), "{name}: {:?}", spec.unscorable);
+    }
+}
+
+#[test]
+fn gradient_matches_finite_differences() {
+    for (name, h) in [CASES[0], CASES[1]] {
+        let (net, plan) = network_at(name, h);
+        check_scorer(Scorer::with_plan(&net, plan, 3), name);
+    }
+}
+
+#[test]
+fn inspect_marks_h_at_the_tower_and_not_inside_attention() {
+    let table = Inspect::of(&model_path("mha_ts_sf_post_gelu"));
+    let pool = table.row("/pool/MaxPool ");
+    assert!(pool.contains(" all "), "{pool}");
+    let att = table.row(" attention ");
+    assert!(att.contains("4 heads"), "{att}");
+    assert!(att.contains(" - "), "{att}");
+    // Q's input is the tower's output itself, so H is valid there too.
+    let q = table.row("self_attn/MatMul:q ");
+    assert!(q.contains(" all "), "{q}");
+}
+
+#[test]
+fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
+    let shape = rescore_and_match_ranks(&model_path("mha_ts_sf_post_gelu"), H_TS, &[], None);
+    assert_eq!((shape[2], shape[3]), (32, 30), "H shape");
+}
