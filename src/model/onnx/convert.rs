@@ -180,6 +180,7 @@ mod channels_last;
 mod layer_norm;
 mod recurrent;
 mod resize;
+mod strided_shift;
 use resize::grouped_to_full;
 
 struct Cv<'a> {
