@@ -305,7 +305,8 @@ fn write_recurrent(g: &hdf5::Group, prefix: &str, kind: &LayerKind) -> hdf5::Res
 }
 
 /// An attention layer: its sizes, scales and biases; with `rel_m`, the
-/// positional keys and the W × W index (float32, exact below 2^24; −1 = none).
+/// positional keys and the W × W index (float32, exact below 2^24; −1 = none),
+/// and optionally the W × W rows (`rel_rows`: the query each pair reads).
 fn read_attention(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
     let (heads, dk, dv) = (req_int(g, "heads")?, req_int(g, "dk")?, req_int(g, "dv")?);
     let rel = match strict_int(g, "rel_m")? {
@@ -324,12 +325,26 @@ fn read_attention(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
                         .ok_or_else(|| format!("rel_index holds {v}, not a column or -1"))
                 })
                 .collect::<std::result::Result<_, _>>()?;
+            let rows = match g.dataset("rel_rows") {
+                Err(_) => None,
+                Ok(ds) => Some(
+                    weights(g, "rel_rows", &ds.shape())?
+                        .iter()
+                        .map(|&v| {
+                            (v.fract() == 0.0 && (0.0..16_777_216.0).contains(&v))
+                                .then_some(v as i32)
+                                .ok_or_else(|| format!("rel_rows holds {v}, not a query"))
+                        })
+                        .collect::<std::result::Result<_, _>>()?,
+                ),
+            };
             Some(RelPos {
                 q_scale: float_or(g, "rel_q_scale", 1.0),
                 q_bias: weights(g, "rel_q_bias", &[heads * dk])?,
                 keys: weights(g, "rel_keys", &[heads, m, dk])?,
                 m,
                 index,
+                rows,
             })
         }
     };
@@ -777,6 +792,10 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                         let w = (r.index.len() as f64).sqrt() as usize;
                         let idx: Vec<f32> = r.index.iter().map(|&c| c as f32).collect();
                         arr(&g, "rel_index", &idx, &[w, r.index.len() / w.max(1)])?;
+                        if let Some(rows) = &r.rows {
+                            let rows: Vec<f32> = rows.iter().map(|&q| q as f32).collect();
+                            arr(&g, "rel_rows", &rows, &[w, rows.len() / w.max(1)])?;
+                        }
                     }
                 }
                 LayerKind::GlobalMaxPool1D | LayerKind::GlobalAvgPool1D | LayerKind::Dropout => {}

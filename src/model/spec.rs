@@ -144,6 +144,10 @@ pub struct RelPos {
     pub m: usize,
     /// W × W: the column of P for the query–key pair (i, j); −1 adds nothing.
     pub index: Vec<i32>,
+    /// W × W: the query whose positional logits the pair (i, j) reads, where
+    /// that is not i (borzoi-pytorch's shift at a length other than the 4096
+    /// of its table folds rows into each other); none: query i.
+    pub rows: Option<Vec<i32>>,
 }
 
 /// Multi-head self-attention on projected Q, K (W × heads·dk) and V
@@ -209,6 +213,15 @@ impl AttentionSpec {
                     "the positional index is not {w} × {w} columns below {}",
                     r.m
                 ));
+            }
+            if let Some(rows) = &r.rows {
+                if rows.len() != w.saturating_mul(w)
+                    || rows.iter().any(|&q| q < 0 || q as i64 >= w as i64)
+                {
+                    return Err(format!(
+                        "the positional rows are not {w} × {w} queries below {w}"
+                    ));
+                }
             }
         }
         Ok((hv, w))

@@ -7,8 +7,11 @@
 //!
 //! The relative positional term (Enformer, grelu) is a product with constant
 //! positional keys P (m × dk per head) whose column for the pair (i, j) is
-//! `rel.index[i·W + j]` (−1 for a pair the model gives 0); the exporter's
-//! "relative shift" is folded into that index when the model is read.
+//! `rel.index[i·W + j]` (−1 for a pair the model gives 0), read from the
+//! positional logits of query i, or of query `rel.rows[i·W + j]` where the
+//! model's shift mixes rows (borzoi-pytorch's at lengths other than 4096);
+//! the exporter's "relative shift" is folded into that index when the model
+//! is read.
 //!
 //! The W × W attention map of a head is not kept between passes: backward
 //! recomputes it (one more QKᵀ and softmax), so a pass holds one map of W²
@@ -88,13 +91,23 @@ impl Attention {
                 false, true, w, r.m, dk, 1.0, qr, dk, keys, dk, 0.0, pos, r.m,
             );
             for i in 0..w {
-                let prow = &pos[i * r.m..(i + 1) * r.m];
-                for (a, &c) in att[i * w..(i + 1) * w]
-                    .iter_mut()
-                    .zip(&r.index[i * w..(i + 1) * w])
-                {
-                    if c >= 0 {
-                        *a += prow[c as usize];
+                let cols = &r.index[i * w..(i + 1) * w];
+                let row = &mut att[i * w..(i + 1) * w];
+                match &r.rows {
+                    None => {
+                        let prow = &pos[i * r.m..(i + 1) * r.m];
+                        for (a, &c) in row.iter_mut().zip(cols) {
+                            if c >= 0 {
+                                *a += prow[c as usize];
+                            }
+                        }
+                    }
+                    Some(rows) => {
+                        for ((a, &c), &q) in row.iter_mut().zip(cols).zip(&rows[i * w..(i + 1) * w]) {
+                            if c >= 0 {
+                                *a += pos[q as usize * r.m + c as usize];
+                            }
+                        }
                     }
                 }
             }
@@ -232,13 +245,11 @@ impl Attention {
                     let dpos = fit(&mut wk.pos, w * r.m);
                     dpos.fill(0.0);
                     for i in 0..w {
-                        let drow = &mut dpos[i * r.m..(i + 1) * r.m];
-                        for (&d, &c) in dl[i * w..(i + 1) * w]
-                            .iter()
-                            .zip(&r.index[i * w..(i + 1) * w])
-                        {
+                        let (dli, cols) = (&dl[i * w..(i + 1) * w], &r.index[i * w..(i + 1) * w]);
+                        for (j, (&d, &c)) in dli.iter().zip(cols).enumerate() {
                             if c >= 0 {
-                                drow[c as usize] += d;
+                                let q = r.rows.as_ref().map_or(i, |rows| rows[i * w + j] as usize);
+                                dpos[q * r.m + c as usize] += d;
                             }
                         }
                     }
@@ -276,6 +287,17 @@ mod tests {
         }
     }
 
+    /// A relative term whose pairs read other queries' rows, as
+    /// borzoi-pytorch's strided shift does at a short length.
+    fn mixed_rows() -> Attention {
+        let mut a = layer(true);
+        let w = a.w as i32;
+        if let Some(r) = &mut a.s.rel {
+            r.rows = Some((0..w * w).map(|p| (p * 5 + 3) % w).collect());
+        }
+        a
+    }
+
     fn layer(rel: bool) -> Attention {
         let (w, heads, dk, dv, m) = (7, 2, 3, 4, 13);
         let mut r = rng(5);
@@ -303,6 +325,7 @@ mod tests {
                 keys: (0..heads * m * dk).map(|_| r()).collect(),
                 m,
                 index,
+                rows: None,
             }),
         };
         Attention { w, s }
@@ -353,6 +376,7 @@ mod tests {
     fn gradients_match_finite_differences() {
         check(&layer(false));
         check(&layer(true));
+        check(&mixed_rows());
     }
 
     #[test]

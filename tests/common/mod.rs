@@ -171,6 +171,24 @@ pub fn file_guard() -> std::sync::MutexGuard<'static, ()> {
     FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// OpenBLAS on one thread in this test process, as the binary's ranks run
+/// it (`OPENBLAS_NUM_THREADS=1`, which `run_bin` gives its children). The
+/// system's pthread OpenBLAS (0.3.21) can deadlock when two test threads call
+/// its threaded sgemm at once: one waits on its lock while the other spins in
+/// exec_blas (seen in tests/attention_borzoi_pytorch, finite differences
+/// beside the mpirun test's rescoring, when the variable was not set for
+/// `cargo test`). Call before a test's first in-process BLAS call; once per
+/// process, and every caller waits for it.
+pub fn blas_one_thread() {
+    extern "C" {
+        fn openblas_set_num_threads(n: std::ffi::c_int);
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain setter of OpenBLAS's thread count, run before any
+    // caller of this function makes a BLAS call.
+    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+}
+
 /// The release binary, run directly or under `mpirun -n N`, killed after `timeout_s`
 /// (a hang fails the test instead of blocking CI).
 pub fn run_bin(args: &[&str], nproc: Option<usize>, timeout_s: u64) -> std::process::Output {

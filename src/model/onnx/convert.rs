@@ -180,6 +180,7 @@ mod channels_last;
 mod layer_norm;
 mod recurrent;
 mod resize;
+mod strided_shift;
 mod time_major;
 mod torch_mha;
 use resize::grouped_to_full;

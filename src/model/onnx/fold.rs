@@ -48,6 +48,7 @@ pub const FOLDABLE: &[&str] = &[
     "Exp",
     "Log",
     "MatMul",
+    "Gemm",
 ];
 
 pub fn norm_axis(a: i64, rank: usize) -> Result<usize, String> {
@@ -565,6 +566,40 @@ pub fn fold(
         op @ ("Greater" | "Less" | "Sign" | "Exp" | "Log" | "MatMul") => {
             let xs: Vec<&Const> = ins.iter().filter_map(|c| *c).collect();
             one(super::fold_position::fold(op, &xs)?)
+        }
+        "Gemm" => {
+            // A product of two initializers (borzoi-pytorch's positional
+            // keys: positions · to_rel_kᵀ), evaluated once.
+            let (a, b) = (input(0)?, input(1)?);
+            let (ta, tb) = (at.int("transA", 0) != 0, at.int("transB", 0) != 0);
+            let (alpha, beta) = (at.float("alpha", 1.0), at.float("beta", 1.0));
+            let (&[ar, ac], &[br, bc]) = (&a.dims[..], &b.dims[..]) else {
+                return Err("Gemm of tensors that are not matrices".into());
+            };
+            let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+            let (k2, nn) = if tb { (bc, br) } else { (br, bc) };
+            if k != k2 {
+                return Err(format!("Gemm of {:?} and {:?}", a.dims, b.dims));
+            }
+            let (av, bv) = (a.to_f32(), b.to_f32());
+            let mut out = vec![0f32; m * nn];
+            for i in 0..m {
+                for j in 0..nn {
+                    let mut acc = 0f64;
+                    for t in 0..k {
+                        let x = if ta { av[t * ac + i] } else { av[i * ac + t] };
+                        let y = if tb { bv[j * bc + t] } else { bv[t * bc + j] };
+                        acc += x as f64 * y as f64;
+                    }
+                    out[i * nn + j] = alpha * acc as f32;
+                }
+            }
+            if let Some(c) = ins.get(2).copied().flatten() {
+                let cv = c.to_f32();
+                let at_c = broadcast_index(&[m, nn], &c.dims);
+                out.iter_mut().zip(&at_c).for_each(|(o, &p)| *o += beta * cv[p]);
+            }
+            one(Const::floats(vec![m, nn], out))
         }
         other => Err(format!("{other} cannot be evaluated on constants")),
     }

@@ -30,24 +30,24 @@ use crate::model::onnx::tensor::{broadcast_index, broadcast_shape, numel, Const,
 use crate::model::spec::*;
 use std::rc::Rc;
 
-const W: usize = 0;
-const H: usize = 1;
-const D: usize = 2;
+pub(super) const W: usize = 0;
+pub(super) const H: usize = 1;
+pub(super) const D: usize = 2;
 
 #[derive(Debug, Clone)]
 pub(super) struct Heads {
-    t: TensorId,
+    pub(super) t: TensorId,
     /// Positions, heads, values per head.
-    size: [usize; 3],
+    pub(super) size: [usize; 3],
     /// The role (W, H or D) of each ONNX axis after the batch.
-    axes: [usize; 3],
+    pub(super) axes: [usize; 3],
     scale: f32,
     /// h·d, or none.
     bias: Option<Vec<f32>>,
 }
 
 impl Heads {
-    fn dims(&self) -> Vec<usize> {
+    pub(super) fn dims(&self) -> Vec<usize> {
         self.axes.iter().map(|&r| self.size[r]).collect()
     }
     fn letter(&self, l: &[char], role: usize) -> char {
@@ -61,20 +61,46 @@ impl Heads {
 
 #[derive(Debug, Clone)]
 pub(super) struct Rel {
-    q: Heads,
+    pub(super) q: Heads,
     /// (h, m, d).
+    pub(super) keys: Vec<f32>,
+    pub(super) m: usize,
+    pub(super) dims: Vec<usize>,
+    /// Per element: its flat index in the (h, W, m) product, −1 for zero;
+    /// none while the elements are the product itself in its own order
+    /// (h·W·m indices would be 2 GB at Borzoi's size; see `strided_shift.rs`).
+    pub(super) idx: Option<Vec<i64>>,
+    /// The batch axis is flattened into the first axis (at batch 1: one
+    /// item's values); only a Gather back to (N, ...) reads it.
+    pub(super) flat: bool,
+}
+
+impl Rel {
+    /// The product index of every element, made when an op moves them.
+    pub(super) fn indices(&self) -> Vec<i64> {
+        match &self.idx {
+            Some(v) => v.clone(),
+            None => (0..numel(&self.dims) as i64).collect(),
+        }
+    }
+}
+
+/// The positional term of logits: the queries it multiplies, the keys
+/// (h, m, d), m, the column per (i, j) and, where not i, the query row.
+#[derive(Debug, Clone)]
+pub(super) struct RelTerm {
+    q: Heads,
     keys: Vec<f32>,
     m: usize,
-    dims: Vec<usize>,
-    /// Per element: its flat index in the (h, W, m) product, −1 for zero.
-    idx: Vec<i64>,
+    index: Vec<i32>,
+    rows: Option<Vec<i32>>,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Logits {
     q: Heads,
     k: Heads,
-    rel: Option<(Heads, Vec<f32>, usize, Vec<i32>)>,
+    rel: Option<RelTerm>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,6 +111,8 @@ pub(super) enum Sym {
     Attn(Logits),
     /// Windows of positions (Enformer's attention pooling).
     Pool(super::attention_pool::Pool),
+    /// Heads with size-1 axes inserted (see `strided_shift.rs`).
+    Units(super::strided_shift::Units),
 }
 
 impl Sym {
@@ -94,6 +122,7 @@ impl Sym {
             Sym::Rel(r) => r.dims.clone(),
             Sym::Logits(l) | Sym::Attn(l) => vec![l.q.size[H], l.q.size[W], l.k.size[W]],
             Sym::Pool(p) => p.dims(),
+            Sym::Units(u) => u.dims.clone(),
         }
     }
 }
@@ -114,14 +143,14 @@ fn equation(n: &NodeProto) -> R<(Vec<Vec<char>>, Vec<char>)> {
 }
 
 impl Cv<'_> {
-    fn sym(&self, n: &NodeProto, i: usize) -> Option<Rc<Sym>> {
+    pub(super) fn sym(&self, n: &NodeProto, i: usize) -> Option<Rc<Sym>> {
         match n.input.get(i).and_then(|s| self.values.get(s)) {
             Some(Value::Sym(s)) => Some(s.clone()),
             _ => None,
         }
     }
 
-    fn set_sym(&mut self, n: &NodeProto, s: Sym) -> R<()> {
+    pub(super) fn set_sym(&mut self, n: &NodeProto, s: Sym) -> R<()> {
         self.values
             .insert(Self::out_name(n).to_string(), Value::Sym(Rc::new(s)));
         Ok(())
@@ -131,6 +160,9 @@ impl Cv<'_> {
     /// that splits a channels-last tensor into heads, and a ConstantOfShape
     /// of a shape with the batch size (the zeros a relative shift pads with).
     pub(super) fn attention(&mut self, n: &NodeProto, label: &str) -> Option<R<()>> {
+        if let Some(r) = self.strided_shift(n) {
+            return Some(r);
+        }
         let op = n.op_type.as_str();
         let pool =
             (0..n.input.len()).any(|i| matches!(self.sym(n, i).as_deref(), Some(Sym::Pool(_))));
@@ -256,7 +288,7 @@ impl Cv<'_> {
         }
     }
 
-    fn perm(&self, n: &NodeProto, rank: usize) -> R<Vec<usize>> {
+    pub(super) fn perm(&self, n: &NodeProto, rank: usize) -> R<Vec<usize>> {
         let perm: Vec<usize> = match Attrs::of(n).ints("perm") {
             Some(p) => p.iter().map(|&a| norm_axis(a, rank)).collect::<R<_>>()?,
             None => (0..rank).rev().collect(),
@@ -366,7 +398,7 @@ impl Cv<'_> {
             .ok_or("attention logits scaled by a constant that is not one number")?;
         let s = if n.op_type == "Div" { 1.0 / s } else { s };
         l.k.scale *= s;
-        if let Some((rq, ..)) = &mut l.rel {
+        if let Some(RelTerm { q: rq, .. }) = &mut l.rel {
             rq.scale *= s;
             if let Some(b) = &mut rq.bias {
                 b.iter_mut().for_each(|v| *v *= s);
@@ -457,8 +489,9 @@ impl Cv<'_> {
                     q: q.clone(),
                     keys: v,
                     m,
-                    idx: (0..numel(&dims) as i64).collect(),
+                    idx: None,
                     dims,
+                    flat: false,
                 };
                 self.set_sym(n, Sym::Rel(rel))
             }
@@ -509,16 +542,17 @@ impl Cv<'_> {
         }
         let zeros = || vec![0.0; q.size[H] * q.size[D]];
         let rel = match &l.rel {
-            Some((rq, keys, m, index)) => {
-                if rq.t != q.t {
+            Some(r) => {
+                if r.q.t != q.t {
                     return Err("positional logits of other queries than the content logits".into());
                 }
                 Some(RelPos {
-                    q_scale: rq.scale,
-                    q_bias: rq.bias.clone().unwrap_or_else(zeros),
-                    keys: keys.clone(),
-                    m: *m,
-                    index: index.clone(),
+                    q_scale: r.q.scale,
+                    q_bias: r.q.bias.clone().unwrap_or_else(zeros),
+                    keys: r.keys.clone(),
+                    m: r.m,
+                    index: r.index.clone(),
+                    rows: r.rows.clone(),
                 })
             }
             None => None,
@@ -545,7 +579,7 @@ impl Cv<'_> {
             return Err("Add of per-head tensors other than content and positional logits".into());
         };
         let (nh, w) = (l.q.size[H], l.q.size[W]);
-        if l.rel.is_some() || r.dims != [nh, w, l.k.size[W]] || l.k.size[W] != w {
+        if l.rel.is_some() || r.flat || r.dims != [nh, w, l.k.size[W]] || l.k.size[W] != w {
             return Err(format!(
                 "adds positional logits {} to attention logits {}",
                 show(&r.dims),
@@ -553,30 +587,42 @@ impl Cv<'_> {
             ));
         }
         let m = r.m;
+        let idx = r.indices();
         let mut index = vec![-2i32; w * w];
+        let mut rows = vec![0i32; w * w];
         for hh in 0..nh {
             for i in 0..w {
                 for j in 0..w {
-                    let v = r.idx[(hh * w + i) * w + j];
-                    let c = if v < 0 {
-                        -1
+                    let v = idx[(hh * w + i) * w + j];
+                    let (c, q) = if v < 0 {
+                        (-1, i as i32)
                     } else {
                         let v = v as usize;
-                        if v / (w * m) != hh || (v / m) % w != i {
-                            return Err("the shifted positional logits mix queries or heads".into());
+                        if v / (w * m) != hh {
+                            return Err("the shifted positional logits mix heads".into());
                         }
-                        (v % m) as i32
+                        ((v % m) as i32, ((v / m) % w) as i32)
                     };
                     let slot = &mut index[i * w + j];
-                    if *slot != -2 && *slot != c {
+                    if *slot != -2 && (*slot != c || rows[i * w + j] != q) {
                         return Err("the positional shift differs between heads".into());
                     }
                     *slot = c;
+                    rows[i * w + j] = q;
                 }
             }
         }
+        // Query i reading its own row is the usual shift; borzoi-pytorch's
+        // strided one at a length other than its table's reads other rows.
+        let own = rows.chunks(w).enumerate().all(|(i, r)| r.iter().all(|&q| q as usize == i));
         let mut l = l.clone();
-        l.rel = Some((r.q.clone(), r.keys.clone(), m, index));
+        l.rel = Some(RelTerm {
+            q: r.q.clone(),
+            keys: r.keys.clone(),
+            m,
+            index,
+            rows: (!own).then_some(rows),
+        });
         self.set_sym(n, Sym::Logits(l))
     }
 
@@ -592,11 +638,11 @@ impl Cv<'_> {
             }
             match self.values.get(name) {
                 Some(Value::Sym(s)) => match s.as_ref() {
-                    Sym::Rel(r) => {
+                    Sym::Rel(r) if !r.flat => {
                         let mut dims = vec![1];
                         dims.extend(&r.dims);
                         base.get_or_insert_with(|| r.clone());
-                        ins.push(Some(Const::ints(dims, r.idx.clone())));
+                        ins.push(Some(Const::ints(dims, r.indices())));
                     }
                     _ => return Err(format!(
                         "{} of attention logits or heads; the attention forms read are listed in docs/models.md (\"ONNX models\", multi-head self-attention); score an output before the attention with --output",
@@ -641,7 +687,7 @@ impl Cv<'_> {
         let idx = out.to_i64()?;
         let rel = Rel {
             dims: out.dims[1..].to_vec(),
-            idx,
+            idx: Some(idx),
             ..base
         };
         self.set_sym(n, Sym::Rel(rel))
