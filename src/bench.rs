@@ -565,7 +565,10 @@ fn print_layers(t: &crate::network::StepTimes, item_steps: usize) {
         .layers
         .iter()
         .map(|l| (l.name.as_str(), l.op.as_str(), l.forward_s, l.backward_s))
-        .chain([("(head)", "head", t.head_s, 0.0), ("(other)", "scorer", t.other_s(), 0.0)]);
+        .chain([
+            ("(head)", "head", t.head_s, 0.0),
+            ("(other)", "scorer", t.other_s(), 0.0),
+        ]);
     for (name, op, f, b) in rows {
         println!(
             "layer={name} op={op} forward_s={:.4e} backward_s={:.4e} share={:.4}",

@@ -64,14 +64,25 @@ fn gradient_matches_finite_differences() {
     let t = against_reference::tensor(&spec, "borzoi_pytorch", H);
     let net = Network::new(&spec).unwrap();
     let plan = Plan::at_tensor(&net, t, H, None, None).unwrap();
-    check_scorer(Scorer::with_plan(&net, plan, 3), "borzoi_pytorch (softplus)");
+    check_scorer(
+        Scorer::with_plan(&net, plan, 3),
+        "borzoi_pytorch (softplus)",
+    );
 }
 
 #[test]
 fn inspect_marks_h_at_the_stem() {
     let table = Inspect::of(&model_path());
-    assert!(table.row("node_einsum_1 ").contains("attention"), "{}", table.text);
-    assert!(table.row("node_layer_norm ").contains(" all "), "{}", table.text);
+    assert!(
+        table.row("node_einsum_1 ").contains("attention"),
+        "{}",
+        table.text
+    );
+    assert!(
+        table.row("node_layer_norm ").contains(" all "),
+        "{}",
+        table.text
+    );
 }
 
 #[test]

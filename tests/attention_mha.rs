@@ -41,7 +41,12 @@ fn scores_and_gradients_match_pytorch() {
     let f = hdf5::File::open(fixture("attention/reference_mha.h5")).unwrap();
     for (name, h) in CASES {
         let g = f.group(name).unwrap();
-        let stored: String = g.attr("h_name").unwrap().read_scalar::<hdf5::types::VarLenUnicode>().unwrap().to_string();
+        let stored: String = g
+            .attr("h_name")
+            .unwrap()
+            .read_scalar::<hdf5::types::VarLenUnicode>()
+            .unwrap()
+            .to_string();
         assert_eq!(stored, h, "{name}: H's name");
         let r = Reference::read(&g, "h", "scores", "grads");
         assert_eq!(r.classes(), 3);
@@ -55,8 +60,9 @@ fn scores_and_gradients_match_pytorch() {
 #[test]
 fn each_encoder_layer_is_one_attention_layer() {
     for (name, layers) in [("mha_dy_bf_pre_gelu", 2), ("mha_dy_sf_post_relu", 1)] {
-        let spec = deepresolve_mpi::model::load_model(std::path::Path::new(&model_path(name)), None)
-            .unwrap();
+        let spec =
+            deepresolve_mpi::model::load_model(std::path::Path::new(&model_path(name)), None)
+                .unwrap();
         let att: Vec<_> = spec
             .layers
             .iter()

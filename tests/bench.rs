@@ -208,9 +208,10 @@ fn bench_per_layer_gives_each_layer_its_share_of_the_step() {
         );
     }
     assert!(
-        rows.iter()
-            .any(|r| r[0].1.split('+').any(|p| p == "dil3") && r[1].1.starts_with("conv1d")
-                || r[1].1 == "residual"),
+        rows.iter().any(
+            |r| r[0].1.split('+').any(|p| p == "dil3") && r[1].1.starts_with("conv1d")
+                || r[1].1 == "residual"
+        ),
         "{text}"
     );
     let mut sum = 0.0;

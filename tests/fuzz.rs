@@ -216,7 +216,10 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
         // U-net), a channels-last input, recurrent layers in both formats.
         (fixture("attention/grelu_borzoi.onnx").into(), "model"),
         (fixture("attention/enformer_cl.onnx").into(), "model"),
-        (fixture("attention/mha_ts_sf_post_gelu.onnx").into(), "model"),
+        (
+            fixture("attention/mha_ts_sf_post_gelu.onnx").into(),
+            "model",
+        ),
         (fixture("attention/mha_dy_bf_pre_gelu.onnx").into(), "model"),
         (fixture("recurrent/danq.onnx").into(), "model"),
         (fixture("recurrent/lstm_keras.h5").into(), "model"),

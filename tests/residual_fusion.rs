@@ -9,12 +9,18 @@ use deepresolve_mpi::network::{ConvMode, Network, Plan, Scorer};
 fn bits(net: &Network, plan: Plan, fuse: bool, b: usize) -> (Vec<u32>, Vec<u32>, usize) {
     let mut sc = Scorer::with_conv(net, plan, b, ConvMode::Direct).fusing(fuse);
     let n = sc.map_len();
-    let h: Vec<f32> = (0..b * n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 700.0).collect();
+    let h: Vec<f32> = (0..b * n)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 700.0)
+        .collect();
     let classes: Vec<usize> = (0..b).map(|i| i % sc.n_classes()).collect();
     let (mut s, mut g) = (vec![0f32; b], vec![0f32; b * n]);
     sc.score_grad(&h, &classes, &mut s, &mut g);
     let f = sc.fused_blocks();
-    (s.iter().map(|v| v.to_bits()).collect(), g.iter().map(|v| v.to_bits()).collect(), f)
+    (
+        s.iter().map(|v| v.to_bits()).collect(),
+        g.iter().map(|v| v.to_bits()).collect(),
+        f,
+    )
 }
 
 #[test]
@@ -34,12 +40,15 @@ fn a_same_padded_block_with_a_relu_node_fused_equals_unfused() {
     m.conv(16, 3, 1, 1, Padding::Same, Activation::Relu);
     let mut x = m.at;
     for dil in [2, 4, 8] {
-        m.from(x).conv(16, 3, 1, dil, Padding::Same, Activation::Linear);
+        m.from(x)
+            .conv(16, 3, 1, dil, Padding::Same, Activation::Linear);
         let c = m.at;
         let r = m.push_from(LayerKind::Activation(Activation::Relu), &[c]);
         x = m.push_from(LayerKind::Merge(MergeOp::Add), &[x, r]);
     }
-    m.from(x).push(LayerKind::GlobalAvgPool1D).dense(3, Activation::Linear);
+    m.from(x)
+        .push(LayerKind::GlobalAvgPool1D)
+        .dense(3, Activation::Linear);
     let net = Network::from_spec(m.spec.clone()).unwrap();
     let plan = || Plan::new(&net, 1, None, None).unwrap();
     let (s0, g0, _) = bits(&net, plan(), false, 3);

@@ -103,7 +103,8 @@ impl Attention {
                         }
                     }
                     Some(rows) => {
-                        for ((a, &c), &q) in row.iter_mut().zip(cols).zip(&rows[i * w..(i + 1) * w]) {
+                        for ((a, &c), &q) in row.iter_mut().zip(cols).zip(&rows[i * w..(i + 1) * w])
+                        {
                             if c >= 0 {
                                 *a += pos[q as usize * r.m + c as usize];
                             }

@@ -122,7 +122,12 @@ impl Conv1d {
         let block = self.block_rows(m);
         for r0 in (0..m).step_by(block) {
             let r1 = (r0 + block).min(m);
-            self.forward_rows(x, &mut y[r0 * self.filters..r1 * self.filters], cols, r0..r1);
+            self.forward_rows(
+                x,
+                &mut y[r0 * self.filters..r1 * self.filters],
+                cols,
+                r0..r1,
+            );
         }
         activation::forward(self.act, y, self.filters);
     }
@@ -171,7 +176,9 @@ impl Conv1d {
         if o_end >= self.w_out {
             return self.w_in;
         }
-        (o_end * self.stride).saturating_sub(self.pad_left).min(self.w_in)
+        (o_end * self.stride)
+            .saturating_sub(self.pad_left)
+            .min(self.w_in)
     }
 
     /// The im2col rows `rows` (output positions numbered across the batch) into `cols`.

@@ -17,10 +17,10 @@
 //! same chains, so they give the same bits, and nothing in an item's
 //! arithmetic reads its batch-mates.
 use super::activation;
-use crate::model::Activation;
 use super::dense::Dense;
 use super::gemm;
 use super::simd::{self, SimdPath};
+use crate::model::Activation;
 
 /// Scorers for batches up to this size take the fused path, by capacity
 /// rather than the batch of the moment, so an item's arithmetic never depends
@@ -319,13 +319,20 @@ mod tests {
             let (w, x) = (data(n, 1), data(n, 2));
             let want = dot(SimdPath::Scalar, &w, &x);
             let exact: f64 = w.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum();
-            assert!((want as f64 - exact).abs() < 1e-4, "n {n}: {want} vs {exact}");
+            assert!(
+                (want as f64 - exact).abs() < 1e-4,
+                "n {n}: {want} vs {exact}"
+            );
             for path in [SimdPath::Avx2, SimdPath::Avx512] {
                 if !path.available() {
                     eprintln!("skipping {}: not on this CPU", path.as_str());
                     continue;
                 }
-                assert_eq!(dot(path, &w, &x).to_bits(), want.to_bits(), "{path:?} dot, n {n}");
+                assert_eq!(
+                    dot(path, &w, &x).to_bits(),
+                    want.to_bits(),
+                    "{path:?} dot, n {n}"
+                );
                 let (mut d1, mut d2) = (data(n, 3), data(n, 3));
                 axpy(path, 0.37, &w, &mut d1);
                 for (d, &v) in d2.iter_mut().zip(&w) {

@@ -24,7 +24,14 @@ pub(crate) struct Residual<'a> {
 impl Residual<'_> {
     /// `act`: the convolution's output after the ReLU (kept for backward);
     /// `out`: the block's output. Each holds `batch` maps.
-    pub fn forward(&self, x: &[f32], act: &mut [f32], out: &mut [f32], batch: usize, cols: &mut Vec<f32>) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        act: &mut [f32],
+        out: &mut [f32],
+        batch: usize,
+        cols: &mut Vec<f32>,
+    ) {
         let c = self.conv;
         let (f, w_in, w_out) = (c.filters, c.w_in, c.w_out);
         let m = batch * w_out;

@@ -52,9 +52,9 @@ pub(crate) fn find(
         {
             continue;
         }
-        let found = [(0, 1), (1, 0)].into_iter().find_map(|(bi, si)| {
-            block_at(net, &maker, node.inputs[bi], node.inputs[si], a)
-        });
+        let found = [(0, 1), (1, 0)]
+            .into_iter()
+            .find_map(|(bi, si)| block_at(net, &maker, node.inputs[bi], node.inputs[si], a));
         let Some(block) = found else { continue };
         let mut at = vec![block.conv, block.add];
         at.extend(block.relu);
@@ -114,7 +114,10 @@ fn block_at(
         let (w, q) = maker(skip)?;
         match &net.nodes[w].op {
             Layer::Window(win)
-                if !win.pad && net.nodes[w].inputs[0] == x && win.w_out == c.w_out && win.k == c.filters =>
+                if !win.pad
+                    && net.nodes[w].inputs[0] == x
+                    && win.w_out == c.w_out
+                    && win.k == c.filters =>
             {
                 Some(q)
             }
@@ -152,7 +155,10 @@ mod tests {
         let plan = Plan::new(&net, 1, Some(1), None).expect("a plan");
         assert_eq!(plan.residual.len(), 8);
         for (i, b) in plan.residual.iter().enumerate() {
-            assert_eq!((b.first, b.conv, b.crop, b.add), (3 * i, 3 * i, Some(3 * i + 1), 3 * i + 2));
+            assert_eq!(
+                (b.first, b.conv, b.crop, b.add),
+                (3 * i, 3 * i, Some(3 * i + 1), 3 * i + 2)
+            );
             assert_eq!(b.relu, None);
         }
     }

@@ -3,8 +3,8 @@
 //! a Dense head computes only the row of each item's class; the backward pass
 //! adds the gradients where one tensor feeds several nodes.
 use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
-use super::plan::{Head, Plan, Reduce};
 use super::fused_tail::{fused_tail, FUSE_MAX_BATCH};
+use super::plan::{Head, Plan, Reduce};
 use super::residual_block::Residual;
 use super::residual_find::crop_left;
 use super::timing::{LayerTime, StepTimes, Timer};
@@ -194,7 +194,8 @@ impl<'n> Scorer<'n> {
     /// Start (or stop) timing each node's forward and backward pass; the
     /// seconds add up from zero over the calls that follow.
     pub fn time_layers(&mut self, on: bool) {
-        self.timer.switch(on, self.step_of.last().map_or(0, |r| r + 1));
+        self.timer
+            .switch(on, self.step_of.last().map_or(0, |r| r + 1));
     }
 
     /// Where the time of the calls since `time_layers(true)` went; `None`
@@ -405,7 +406,14 @@ impl<'n> Scorer<'n> {
                         std::mem::take(&mut self.acts[sa]),
                         std::mem::take(&mut self.acts[so]),
                     );
-                    let x = input_slice(&self.slot, &self.sizes, &self.acts, h, self.plan.residual[i].x, b);
+                    let x = input_slice(
+                        &self.slot,
+                        &self.sizes,
+                        &self.acts,
+                        h,
+                        self.plan.residual[i].x,
+                        b,
+                    );
                     debug_assert_eq!(self.slot[self.plan.residual[i].x], sx);
                     self.residual(i).forward(
                         x,
@@ -505,10 +513,16 @@ impl<'n> Scorer<'n> {
                 if p == self.plan.residual[i].add {
                     let since = self.timer.mark();
                     let (sa, so, sx) = self.residual_slots(i);
-                    debug_assert!(written[so] && !written[sx], "the block's input is read by it alone");
+                    debug_assert!(
+                        written[so] && !written[sx],
+                        "the block's input is read by it alone"
+                    );
                     let fused = self.residual(i);
                     let dy = std::mem::take(&mut self.grads[so]);
-                    let (act, dy_b) = (&self.acts[sa][..b * self.sizes[sa]], &dy[..b * self.sizes[so]]);
+                    let (act, dy_b) = (
+                        &self.acts[sa][..b * self.sizes[sa]],
+                        &dy[..b * self.sizes[so]],
+                    );
                     let (dz, cols) = (&mut self.scratch.dz, &mut self.scratch.cols);
                     if sx == 0 {
                         fused.backward(act, dy_b, &mut grad[..b * n], b, dz, cols);
@@ -670,4 +684,3 @@ const ACTIVATION_BUDGET: usize = 48 << 20;
 /// two interleaved runs of each: 88–96 against 85–94 item-steps/s at batches
 /// 1, 8 and 32), since one such item already fills the cache.
 const ALONE_BYTES: usize = 16 << 20;
-

@@ -99,11 +99,7 @@ pub struct StepTimes {
 impl StepTimes {
     /// Seconds of the calls not inside a row or the head.
     pub fn other_s(&self) -> f64 {
-        let rows: f64 = self
-            .layers
-            .iter()
-            .map(|l| l.forward_s + l.backward_s)
-            .sum();
+        let rows: f64 = self.layers.iter().map(|l| l.forward_s + l.backward_s).sum();
         (self.total_s - rows - self.head_s).max(0.0)
     }
 }

@@ -486,13 +486,12 @@ impl<'a> Cv<'a> {
         let ahead = self.constants_ahead(g);
         let outs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
         // GELU patterns, found on the graph's structure and its scalar constants.
-        let fusions: Vec<Fusion> = patterns::find(&g.node, &outs, |name| {
-            match self.values.get(name) {
+        let fusions: Vec<Fusion> =
+            patterns::find(&g.node, &outs, |name| match self.values.get(name) {
                 Some(Value::Const(c)) => c.scalar(),
                 Some(_) => None,
                 None => ahead.small.get(name).and_then(Const::scalar),
-            }
-        });
+            });
         let mut emit_at = HashMap::new();
         let mut skip = HashSet::new();
         for (i, f) in fusions.iter().enumerate() {
@@ -504,13 +503,17 @@ impl<'a> Cv<'a> {
             Some(_) => None,
             None => ahead.dims.get(name).cloned(),
         });
-        let mha_at: HashMap<usize, &torch_mha::Block> = blocks.iter().map(|b| (b.emit, b)).collect();
+        let mha_at: HashMap<usize, &torch_mha::Block> =
+            blocks.iter().map(|b| (b.emit, b)).collect();
         for (j, n) in g.node.iter().enumerate() {
             let label = Self::label(n, j);
             // PyTorch's nn.MultiheadAttention: the whole block at its last node.
             if let Some(b) = mha_at.get(&j) {
                 if let Err(msg) = self.torch_mha(&g.node, b) {
-                    let r = Rc::new(Refusal { layer: label.clone(), msg });
+                    let r = Rc::new(Refusal {
+                        layer: label.clone(),
+                        msg,
+                    });
                     for o in n.output.iter().filter(|o| !o.is_empty()) {
                         self.values.insert(o.clone(), Value::Refused(r.clone()));
                     }
@@ -593,7 +596,10 @@ impl<'a> Cv<'a> {
                     Some(_) => None,
                     None => a.dims.get(x).cloned(),
                 };
-                let small = konst(x).flatten().filter(|c| c.len() <= AHEAD_SMALL).cloned();
+                let small = konst(x)
+                    .flatten()
+                    .filter(|c| c.len() <= AHEAD_SMALL)
+                    .cloned();
                 if let (Some(d), Some(o)) = (dims, n.output.first()) {
                     a.dims.insert(o.clone(), d);
                     if let Some(c) = small {

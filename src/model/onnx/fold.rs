@@ -597,7 +597,9 @@ pub fn fold(
             if let Some(c) = ins.get(2).copied().flatten() {
                 let cv = c.to_f32();
                 let at_c = broadcast_index(&[m, nn], &c.dims);
-                out.iter_mut().zip(&at_c).for_each(|(o, &p)| *o += beta * cv[p]);
+                out.iter_mut()
+                    .zip(&at_c)
+                    .for_each(|(o, &p)| *o += beta * cv[p]);
             }
             one(Const::floats(vec![m, nn], out))
         }

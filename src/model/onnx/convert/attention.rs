@@ -614,7 +614,10 @@ impl Cv<'_> {
         }
         // Query i reading its own row is the usual shift; borzoi-pytorch's
         // strided one at a length other than its table's reads other rows.
-        let own = rows.chunks(w).enumerate().all(|(i, r)| r.iter().all(|&q| q as usize == i));
+        let own = rows
+            .chunks(w)
+            .enumerate()
+            .all(|(i, r)| r.iter().all(|&q| q as usize == i));
         let mut l = l.clone();
         l.rel = Some(RelTerm {
             q: r.q.clone(),

@@ -108,7 +108,9 @@ impl Cv<'_> {
     /// shape arithmetic is evaluated (it counts the items a flattened
     /// tensor holds; see the module comment).
     fn range_to_batch(&mut self, n: &NodeProto) -> Option<R<()>> {
-        let ins: Vec<Option<&Const>> = (0..3).map(|i| self.opt_const(n, i).ok().flatten()).collect();
+        let ins: Vec<Option<&Const>> = (0..3)
+            .map(|i| self.opt_const(n, i).ok().flatten())
+            .collect();
         let [Some(s), Some(l), Some(d)] = ins[..] else {
             return None;
         };
@@ -122,12 +124,14 @@ impl Cv<'_> {
             return None;
         }
         let one = Const::ints(vec![], vec![1]);
-        Some(fold::fold(n, &[Some(s), Some(&one), Some(d)], &self.dir).map(|mut v| {
-            if let Some(c) = v.pop() {
-                self.values
-                    .insert(Self::out_name(n).to_string(), super::Value::Const(c));
-            }
-        }))
+        Some(
+            fold::fold(n, &[Some(s), Some(&one), Some(d)], &self.dir).map(|mut v| {
+                if let Some(c) = v.pop() {
+                    self.values
+                        .insert(Self::out_name(n).to_string(), super::Value::Const(c));
+                }
+            }),
+        )
     }
 
     /// The dims after the batch of a Reshape, Unsqueeze, Squeeze or Transpose
@@ -162,18 +166,29 @@ impl Cv<'_> {
                     }
                     let mut src = full[1..].iter();
                     Ok((1..rank)
-                        .map(|i| if put.contains(&i) { 1 } else { *src.next().unwrap_or(&1) })
+                        .map(|i| {
+                            if put.contains(&i) {
+                                1
+                            } else {
+                                *src.next().unwrap_or(&1)
+                            }
+                        })
                         .collect())
                 } else {
                     let Some(axes) = axes else {
                         return Err("Squeeze without axes of a per-head tensor (it would drop the batch axis at batch 1)".into());
                     };
-                    let drop: Vec<usize> =
-                        axes.iter().map(|&a| norm_axis(a, full.len())).collect::<R<_>>()?;
+                    let drop: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| norm_axis(a, full.len()))
+                        .collect::<R<_>>()?;
                     if drop.iter().any(|&a| a == 0 || full[a] != 1) {
                         return Err(format!("Squeeze of axes {axes:?} that are not of size 1"));
                     }
-                    Ok((1..full.len()).filter(|a| !drop.contains(a)).map(|a| full[a]).collect())
+                    Ok((1..full.len())
+                        .filter(|a| !drop.contains(a))
+                        .map(|a| full[a])
+                        .collect())
                 }
             }
         }
@@ -193,7 +208,13 @@ impl Cv<'_> {
         let roles: Vec<Option<usize>> = fa
             .iter()
             .enumerate()
-            .map(|(i, &d)| if i > 0 && d != 1 { roles_iter.next() } else { None })
+            .map(|(i, &d)| {
+                if i > 0 && d != 1 {
+                    roles_iter.next()
+                } else {
+                    None
+                }
+            })
             .collect();
         let bad = |why: &str| {
             format!(
@@ -266,7 +287,11 @@ impl Cv<'_> {
                         len
                     )));
                 }
-                let rel = Rel { dims: vec![len], flat: true, ..r.clone() };
+                let rel = Rel {
+                    dims: vec![len],
+                    flat: true,
+                    ..r.clone()
+                };
                 return Some(self.set_sym(n, Sym::Rel(rel)));
             }
         }
@@ -298,7 +323,9 @@ impl Cv<'_> {
     fn gather_flat(&mut self, n: &NodeProto, r: &Rel) -> R<()> {
         let axis = Attrs::of(n).int("axis", 0);
         if axis != 0 && axis != -1 {
-            return Err(format!("Gather on axis {axis} of positional logits flattened to one axis"));
+            return Err(format!(
+                "Gather on axis {axis} of positional logits flattened to one axis"
+            ));
         }
         let ind = self.const_in(n, 1)?;
         let len = r.dims[0] as i64;

@@ -11,14 +11,7 @@ use super::{Cv, Value, R};
 use crate::model::onnx::proto::NodeProto;
 
 /// Ops that act on each position's channels alone (besides the pointwise ones).
-const PER_POSITION: &[&str] = &[
-    "MatMul",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "LayerNormalization",
-];
+const PER_POSITION: &[&str] = &["MatMul", "Add", "Sub", "Mul", "Div", "LayerNormalization"];
 
 impl Cv<'_> {
     /// A per-position op whose data inputs are all time-major (`None`: not
@@ -69,9 +62,14 @@ impl Cv<'_> {
         // Convert the op on the channels-last view of the same engine map.
         let mut saved = Vec::new();
         for (name, (t, w, c)) in tm {
-            let old = self
-                .values
-                .insert(name.clone(), Value::Last { t: *t, w: *w, c: *c });
+            let old = self.values.insert(
+                name.clone(),
+                Value::Last {
+                    t: *t,
+                    w: *w,
+                    c: *c,
+                },
+            );
             saved.push((name.clone(), old));
         }
         let r = self.channels_last(n, label);

@@ -146,7 +146,10 @@ pub(super) fn find(
             continue;
         }
         // Up: the nearest MatMul by a (C, 3C) constant.
-        let mut up: Vec<usize> = g.ancestors(n.input.first().map_or("", String::as_str)).into_iter().collect();
+        let mut up: Vec<usize> = g
+            .ancestors(n.input.first().map_or("", String::as_str))
+            .into_iter()
+            .collect();
         up.sort_unstable_by(|a, b| b.cmp(a));
         let Some(&in_proj) = up.iter().take(REACH).find(|&&j| {
             nodes[j].op_type == "MatMul"
@@ -180,7 +183,9 @@ pub(super) fn find(
             let m = &nodes[k];
             let bias = m.op_type == "Add"
                 && chain.is_empty()
-                && m.input.iter().any(|i| dims(i).is_some_and(|d| numel(&d) == c));
+                && m.input
+                    .iter()
+                    .any(|i| dims(i).is_some_and(|d| numel(&d) == c));
             if !bias && !RELABEL.contains(&m.op_type.as_str()) {
                 break;
             }
@@ -317,15 +322,14 @@ fn eval(n: &NodeProto, ins: &[Option<&Const>], dir: &std::path::Path, opset: i64
             }
             if let Some(c) = ins.get(2).copied().flatten() {
                 let full = [m, nn];
-                let idx = crate::model::onnx::tensor::broadcast_index(
-                    &full,
-                    &c.dims,
-                );
+                let idx = crate::model::onnx::tensor::broadcast_index(&full, &c.dims);
                 if crate::model::onnx::tensor::broadcast_shape(&full, &c.dims)? != full {
                     return Err("Gemm's C does not broadcast".into());
                 }
                 let cv = c.to_f32();
-                out.iter_mut().zip(idx).for_each(|(o, i)| *o += beta * cv[i]);
+                out.iter_mut()
+                    .zip(idx)
+                    .for_each(|(o, i)| *o += beta * cv[i]);
             }
             Ok(vec![Const::floats(vec![m, nn], out)])
         }
@@ -340,7 +344,13 @@ fn eval(n: &NodeProto, ins: &[Option<&Const>], dir: &std::path::Path, opset: i64
             let v = ia
                 .iter()
                 .zip(&ib)
-                .map(|(&i, &j)| if b[j] == 0 { Err("Mod by zero".to_string()) } else { Ok(a[i].rem_euclid(b[j])) })
+                .map(|(&i, &j)| {
+                    if b[j] == 0 {
+                        Err("Mod by zero".to_string())
+                    } else {
+                        Ok(a[i].rem_euclid(b[j]))
+                    }
+                })
                 .collect::<R<Vec<i64>>>()?;
             Ok(vec![Const::ints(out, v)])
         }
@@ -384,10 +394,13 @@ fn reference(p: &Proj, x: &[f32], items: usize, w: usize, heads: usize) -> Vec<f
                             .sum::<f32>();
                 }
                 let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let s: f32 = row.iter_mut().map(|a| {
-                    *a = (*a - mx).exp();
-                    *a
-                }).sum();
+                let s: f32 = row
+                    .iter_mut()
+                    .map(|a| {
+                        *a = (*a - mx).exp();
+                        *a
+                    })
+                    .sum();
                 for e in 0..d {
                     o[i * c + h * d + e] =
                         (0..w).map(|j| row[j] * v[j * c + h * d + e]).sum::<f32>() / s;
@@ -611,7 +624,12 @@ impl Cv<'_> {
         for &j in &b.nodes {
             let n = &nodes[j];
             if n.op_type == "Add" && n.input.iter().any(|i| i == in_out) {
-                if let Some(k) = n.input.iter().filter(|i| *i != in_out).find_map(|i| konst(i)) {
+                if let Some(k) = n
+                    .input
+                    .iter()
+                    .filter(|i| *i != in_out)
+                    .find_map(|i| konst(i))
+                {
                     if k.len() == 3 * c {
                         b_in = k.to_f32();
                     }
@@ -630,20 +648,34 @@ impl Cv<'_> {
             .collect();
         let mut b_out = vec![0.0; c];
         if gemm {
-            if let Some(k) = op.input.get(2).filter(|s| !s.is_empty()).and_then(|s| konst(s)) {
+            if let Some(k) = op
+                .input
+                .get(2)
+                .filter(|s| !s.is_empty())
+                .and_then(|s| konst(s))
+            {
                 let beta = at.float("beta", 1.0);
                 let v = k.to_f32();
                 match v.len() {
                     1 => b_out.iter_mut().for_each(|a| *a += beta * v[0]),
                     n if n == c => b_out.iter_mut().zip(&v).for_each(|(a, x)| *a += beta * x),
-                    _ => return Err(format!("the out-projection's bias has {} values for {c} channels", v.len())),
+                    _ => {
+                        return Err(format!(
+                            "the out-projection's bias has {} values for {c} channels",
+                            v.len()
+                        ))
+                    }
                 }
             }
         }
         if let Some(&j) = b.chain.first() {
             let n = &nodes[j];
             if n.op_type == "Add" {
-                if let Some(k) = n.input.iter().find_map(|i| konst(i).filter(|k| k.len() == c)) {
+                if let Some(k) = n
+                    .input
+                    .iter()
+                    .find_map(|i| konst(i).filter(|k| k.len() == c))
+                {
                     b_out.iter_mut().zip(k.to_f32()).for_each(|(a, x)| *a += x);
                 }
             }
