@@ -29,7 +29,7 @@ fn results_at(d: &Path, layer: &str) -> PathBuf {
 /// Overwrite values of a float dataset in place.
 fn poke<T: hdf5::H5Type + Copy>(file: &Path, name: &str, at: &[(usize, T)]) {
     let _g = common::file_guard();
-    let f = hdf5::File::open_rw(file).unwrap();
+    let f = common::open_rw_waiting(file);
     let ds = f.dataset(name).unwrap();
     let mut v: Vec<T> = ds.read_raw().unwrap();
     for &(i, x) in at {

@@ -181,7 +181,7 @@ fn with_reference_linkage(z: &[f64]) -> PathBuf {
         let p = src.with_file_name("reference_linkage.h5");
         std::fs::copy(&src, &p).unwrap();
         let _g = file_guard();
-        let f = hdf5::File::open_rw(&p).unwrap();
+        let f = common::open_rw_waiting(&p);
         f.dataset("analysis/linkage").unwrap().write_raw(z).unwrap();
         p
     })

@@ -308,7 +308,7 @@ fn keras_recurrent_weights_that_cannot_be_read_name_the_layer() {
         let m = d.join(model);
         std::fs::copy(fixture(&format!("recurrent/{model}")), &m).unwrap();
         {
-            let f = hdf5::File::open_rw(&m).unwrap();
+            let f = common::open_rw_waiting(&m);
             f.unlink(weight).unwrap();
         }
         let e = load_model(&m, None).unwrap_err().to_string();

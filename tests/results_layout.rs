@@ -49,7 +49,7 @@ fn run_copy_and_edit(
     std::fs::copy(&orig, &copy).unwrap();
     {
         let _g = file_guard();
-        let f = hdf5::File::open_rw(&copy).unwrap();
+        let f = common::open_rw_waiting(&copy);
         edit(&f);
     }
     (orig, copy)
@@ -201,7 +201,7 @@ fn analyze_keeps_an_old_files_gmm_floor() {
     // a name this version does not know: one clear error
     {
         let _g = file_guard();
-        let f = hdf5::File::open_rw(&old).unwrap();
+        let f = common::open_rw_waiting(&old);
         f.delete_attr("gmm_floor").unwrap();
         f.new_attr::<hdf5::types::VarLenUnicode>()
             .create("gmm_floor")
@@ -430,8 +430,7 @@ fn resume_of_an_interrupted_run_with_another_gmm_floor_says_so() {
     }
     {
         let _g = file_guard();
-        hdf5::File::open_rw(&old)
-            .unwrap()
+        common::open_rw_waiting(&old)
             .delete_attr("gmm_floor")
             .unwrap();
     }

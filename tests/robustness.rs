@@ -350,7 +350,7 @@ fn analyze_refuses_a_nan_fiv_and_leaves_the_file_as_it_was() {
     assert!(r.status.success(), "{}", stderr_of(&r));
     {
         let _g = file_guard();
-        let f = hdf5::File::open_rw(&out).unwrap();
+        let f = common::open_rw_waiting(&out);
         let ds = f.dataset("ascent/fiv").unwrap();
         let mut v: Vec<f32> = ds.read_raw().unwrap();
         v[0] = f32::NAN;

@@ -444,7 +444,7 @@ fn channels_flags_dead_channels_and_leaves_them_out() {
     std::fs::copy(model(1), &m).unwrap();
     let dead = [3usize, 17];
     {
-        let f = hdf5::File::open_rw(&m).unwrap();
+        let f = common::open_rw_waiting(&m);
         fn find_bias(g: &hdf5::Group) -> Option<hdf5::Dataset> {
             for name in g.member_names().ok()? {
                 if let Ok(sub) = g.group(&name) {

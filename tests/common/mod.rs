@@ -171,6 +171,57 @@ pub fn file_guard() -> std::sync::MutexGuard<'static, ()> {
     FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `hdf5::File::open_rw`, waiting up to 20 s while another process holds the
+/// file's lock, as the binary itself waits for a killed job's ranks. CI saw
+/// one such refusal (results_layout, after `analyze` had exited and every
+/// test-side open was under [`file_guard`]) that 70 local runs did not
+/// repeat; the processes holding the file are printed so a next occurrence
+/// names its holder.
+pub fn open_rw_waiting(p: &std::path::Path) -> hdf5::File {
+    let t0 = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match hdf5::File::open_rw(p) {
+            Ok(f) => return f,
+            Err(e)
+                if e.to_string().contains("unable to lock file")
+                    && t0.elapsed() < std::time::Duration::from_secs(20) =>
+            {
+                if !said {
+                    eprintln!("{}: locked ({e}); held by {:?}", p.display(), holders(p));
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("open {} for writing: {e}", p.display()),
+        }
+    }
+}
+
+/// Every process with `p` open: (pid, command line).
+fn holders(p: &std::path::Path) -> Vec<(String, String)> {
+    let want = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = vec![];
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in procs.flatten() {
+        let pid = e.file_name().to_string_lossy().to_string();
+        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == want))
+        {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
 /// OpenBLAS on one thread in this test process, as the binary's ranks run
 /// it (`OPENBLAS_NUM_THREADS=1`, which `run_bin` gives its children). The
 /// system's pthread OpenBLAS (0.3.21) can deadlock when two test threads call
