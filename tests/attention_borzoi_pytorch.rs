@@ -22,7 +22,6 @@ fn model_path() -> String {
 
 #[test]
 fn scores_and_gradients_match_pytorch() {
-    blas_one_thread();
     let f = hdf5::File::open(fixture("attention/reference_borzoi_pytorch.h5")).unwrap();
     for (group, h) in [("borzoi_pytorch", H), ("borzoi_pytorch_input", "input")] {
         let g = f.group(group).unwrap();
@@ -46,7 +45,6 @@ fn scores_and_gradients_match_pytorch() {
 /// ReLU itself is checked against PyTorch above and in tests/gradients.rs.
 #[test]
 fn gradient_matches_finite_differences() {
-    blas_one_thread();
     let mut spec = load_model(Path::new(&model_path()), None).unwrap();
     let mut relus = 0;
     for l in spec.layers.iter_mut() {
@@ -87,8 +85,7 @@ fn inspect_marks_h_at_the_stem() {
 
 #[test]
 fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
-    // In-process rescoring beside the other tests' scorers (see blas_one_thread).
-    blas_one_thread();
+    // In-process rescoring beside the other tests' scorers (see common::BLAS_ONE_THREAD).
     let shape = rescore_and_match_ranks(&model_path(), H, &[], None);
     assert_eq!((shape[2], shape[3]), (16, 128), "H shape");
 }

@@ -286,3 +286,15 @@ fn large_conv_small_batch_kernel() {
     check(&spec, 0, "large dilated conv");
     small_batch_agrees_with_sgemm(&spec, 3, 8);
 }
+
+/// tests/common sets OpenBLAS to one thread before `main` (threaded sgemm in
+/// two test threads at once can deadlock); `cargo test` without
+/// `OPENBLAS_NUM_THREADS=1` must still get one thread.
+#[test]
+fn test_processes_run_blas_on_one_thread() {
+    extern "C" {
+        fn openblas_get_num_threads() -> std::ffi::c_int;
+    }
+    // SAFETY: a plain getter.
+    assert_eq!(unsafe { openblas_get_num_threads() }, 1);
+}

@@ -222,23 +222,28 @@ fn holders(p: &std::path::Path) -> Vec<(String, String)> {
     out
 }
 
-/// OpenBLAS on one thread in this test process, as the binary's ranks run
-/// it (`OPENBLAS_NUM_THREADS=1`, which `run_bin` gives its children). The
-/// system's pthread OpenBLAS (0.3.21) can deadlock when two test threads call
-/// its threaded sgemm at once: one waits on its lock while the other spins in
-/// exec_blas (seen in tests/attention_borzoi_pytorch, finite differences
-/// beside the mpirun test's rescoring, when the variable was not set for
-/// `cargo test`). Call before a test's first in-process BLAS call; once per
-/// process, and every caller waits for it.
-pub fn blas_one_thread() {
-    extern "C" {
-        fn openblas_set_num_threads(n: std::ffi::c_int);
+/// OpenBLAS on one thread in every test process, as the binary's ranks run
+/// it (`OPENBLAS_NUM_THREADS=1`, which `run_bin` gives its children), set
+/// before `main` so no test can forget it. The system's pthread OpenBLAS
+/// (0.3.21) can deadlock when two test threads call its threaded sgemm at
+/// once (one waits on its lock while the other spins in exec_blas; seen in
+/// tests/attention_borzoi_pytorch when the variable was not set for
+/// `cargo test`), and in its fork handler while another test thread starts
+/// a child. Shared libraries' constructors run before the executable's
+/// `.init_array`, so OpenBLAS is initialised when this runs.
+#[used]
+#[link_section = ".init_array"]
+static BLAS_ONE_THREAD: extern "C" fn() = {
+    extern "C" fn one_thread() {
+        extern "C" {
+            fn openblas_set_num_threads(n: std::ffi::c_int);
+        }
+        // SAFETY: a plain setter of OpenBLAS's thread count, before any thread
+        // of this process exists.
+        unsafe { openblas_set_num_threads(1) }
     }
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: a plain setter of OpenBLAS's thread count, run before any
-    // caller of this function makes a BLAS call.
-    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
-}
+    one_thread
+};
 
 /// The release binary, run directly or under `mpirun -n N`, killed after `timeout_s`
 /// (a hang fails the test instead of blocking CI).
