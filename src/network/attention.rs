@@ -13,13 +13,21 @@
 //! the exporter's "relative shift" is folded into that index when the model
 //! is read.
 //!
-//! The W × W attention map of a head is not kept between passes: backward
-//! recomputes it (one more QKᵀ and softmax), so a pass holds one map of W²
-//! floats (and the positional logits, W × m) whatever the batch and the heads.
+//! Forward keeps every head's W × W attention map of the batch for backward
+//! while they fit [`KEEP_MAX_FLOATS`] (batch · heads · W² floats per layer);
+//! beyond that backward recomputes each map (one more QKᵀ, positional
+//! product and softmax), so a pass then holds one map of W² floats (and the
+//! positional logits, W × m) whatever the batch and the heads. Kept or
+//! recomputed, a map is the same computation, so the bits are the same.
 //! Each item runs alone through products whose shapes do not depend on the
 //! batch, so an item's result does not depend on its batch-mates.
 use super::gemm;
 use crate::model::AttentionSpec;
+
+/// The most floats of attention maps one layer keeps from forward for
+/// backward (64 MiB): Enformer-sized maps at W = 128 (4 heads) fit a batch of
+/// 256; at W = 1536 (8 heads) not one item does, and backward recomputes.
+pub const KEEP_MAX_FLOATS: usize = 1 << 24;
 
 /// The layer and the length it runs at.
 #[derive(Debug, Clone)]
@@ -115,20 +123,30 @@ impl Attention {
         }
         for row in att.chunks_mut(w) {
             let mx = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut s = 0.0f32;
-            for a in row.iter_mut() {
-                *a = (*a - mx).exp();
-                s += *a;
-            }
+            super::exp::exp_shifted(row, mx);
+            let s: f32 = row.iter().sum();
             let inv = 1.0 / s;
             row.iter_mut().for_each(|a| *a *= inv);
         }
     }
 
-    /// `xs` = [Q, K, V], each `batch` maps; `y` gets `batch` maps of W × heads·dv.
-    pub fn forward(&self, xs: &[&[f32]], y: &mut [f32], batch: usize) {
+    /// Floats of the maps a batch keeps, or 0 when they would not fit.
+    fn kept_len(&self, batch: usize) -> usize {
+        let n = batch * self.s.heads * self.w * self.w;
+        if n <= KEEP_MAX_FLOATS {
+            n
+        } else {
+            0
+        }
+    }
+
+    /// `xs` = [Q, K, V], each `batch` maps; `y` gets `batch` maps of W × heads·dv;
+    /// `keep` the maps for backward (or nothing, past the budget).
+    pub fn forward(&self, xs: &[&[f32]], y: &mut [f32], batch: usize, keep: &mut Vec<f32>) {
         let (w, hk, hv) = (self.w, self.s.heads * self.s.dk, self.s.heads * self.s.dv);
         let mut wk = Work::default();
+        let kept = self.kept_len(batch);
+        keep.resize(kept, 0.0);
         for b in 0..batch {
             let q = &xs[0][b * w * hk..(b + 1) * w * hk];
             let k = &xs[1][b * w * hk..(b + 1) * w * hk];
@@ -152,12 +170,24 @@ impl Attention {
                     &mut yb[off..],
                     hv,
                 );
+                if kept > 0 {
+                    let at = (b * self.s.heads + h) * w * w;
+                    keep[at..at + w * w].copy_from_slice(&wk.att[..w * w]);
+                }
             }
         }
     }
 
-    /// Gradients of Q, K and V (`dxs`, in that order) from that of the output.
-    pub fn backward(&self, xs: &[&[f32]], dy: &[f32], dxs: &mut [&mut [f32]], batch: usize) {
+    /// Gradients of Q, K and V (`dxs`, in that order) from that of the output;
+    /// `kept` is what forward kept of these inputs.
+    pub fn backward(
+        &self,
+        xs: &[&[f32]],
+        dy: &[f32],
+        dxs: &mut [&mut [f32]],
+        batch: usize,
+        kept: &[f32],
+    ) {
         let (w, dk, dv) = (self.w, self.s.dk, self.s.dv);
         let (hk, hv) = (self.s.heads * dk, self.s.heads * dv);
         let mut wk = Work::default();
@@ -167,9 +197,16 @@ impl Attention {
             let v = &xs[2][b * w * hv..(b + 1) * w * hv];
             let g = &dy[b * w * hv..(b + 1) * w * hv];
             for h in 0..self.s.heads {
-                self.attention_map(q, k, h, &mut wk);
+                let att: &[f32] = if kept.len() == self.kept_len(batch) && !kept.is_empty() {
+                    let qa = fit(&mut wk.qa, w * dk);
+                    self.affine_q(q, h, self.s.q_scale, &self.s.q_bias, qa);
+                    let at = (b * self.s.heads + h) * w * w;
+                    &kept[at..at + w * w]
+                } else {
+                    self.attention_map(q, k, h, &mut wk);
+                    &wk.att[..w * w]
+                };
                 let (ko, vo) = (h * dk, h * dv);
-                let att = &wk.att[..w * w];
                 // dV = Aᵀ·dO, dA = dO·Vᵀ.
                 gemm::sgemm(
                     true,
@@ -345,14 +382,14 @@ mod tests {
         let f = |ins: &[Vec<f32>]| -> f64 {
             let xs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
             let mut y = vec![0.0; batch * w * hv];
-            a.forward(&xs, &mut y, batch);
+            a.forward(&xs, &mut y, batch, &mut Vec::new());
             y.iter().zip(&t).map(|(a, b)| (a * b) as f64).sum()
         };
         let mut d: Vec<Vec<f32>> = ins.iter().map(|v| vec![0.0; v.len()]).collect();
         {
             let xs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
             let mut dxs: Vec<&mut [f32]> = d.iter_mut().map(Vec::as_mut_slice).collect();
-            a.backward(&xs, &t, &mut dxs, batch);
+            a.backward(&xs, &t, &mut dxs, batch, &[]);
         }
         let eps = 1e-2;
         for which in 0..3 {
@@ -373,6 +410,38 @@ mod tests {
         }
     }
 
+    /// Backward from the maps forward kept gives the bits of backward that
+    /// recomputes them, and forward keeps nothing past the budget.
+    #[test]
+    fn kept_maps_give_the_recomputed_bits() {
+        for a in [layer(false), layer(true), mixed_rows()] {
+            let batch = 3;
+            let (w, hk, hv) = (a.w, a.s.heads * a.s.dk, a.s.heads * a.s.dv);
+            let mut r = rng(11);
+            let ins: Vec<Vec<f32>> = [hk, hk, hv]
+                .iter()
+                .map(|&c| (0..batch * w * c).map(|_| r() * 1.5).collect())
+                .collect();
+            let xs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
+            let t: Vec<f32> = (0..batch * w * hv).map(|_| r()).collect();
+            let mut keep = vec![];
+            a.forward(&xs, &mut vec![0.0; batch * w * hv], batch, &mut keep);
+            assert_eq!(keep.len(), batch * a.s.heads * w * w);
+            let grads = |kept: &[f32]| {
+                let mut d: Vec<Vec<f32>> = ins.iter().map(|v| vec![0.0; v.len()]).collect();
+                let mut dxs: Vec<&mut [f32]> = d.iter_mut().map(Vec::as_mut_slice).collect();
+                a.backward(&xs, &t, &mut dxs, batch, kept);
+                d
+            };
+            let bits =
+                |d: Vec<Vec<f32>>| -> Vec<u32> { d.concat().iter().map(|v| v.to_bits()).collect() };
+            assert_eq!(bits(grads(&keep)), bits(grads(&[])));
+        }
+        let mut big = layer(false);
+        big.w = 1 << 12;
+        assert_eq!(big.kept_len(2), 0);
+    }
+
     #[test]
     fn gradients_match_finite_differences() {
         check(&layer(false));
@@ -391,19 +460,19 @@ mod tests {
             .collect();
         let xs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
         let mut y = vec![0.0; 3 * w * hv];
-        a.forward(&xs, &mut y, 3);
+        a.forward(&xs, &mut y, 3, &mut Vec::new());
         // Item 1 alone gives the same bits.
         let one: Vec<&[f32]> = [(hk, 0), (hk, 1), (hv, 2)]
             .iter()
             .map(|&(c, i)| &ins[i][w * c..2 * w * c])
             .collect();
         let mut y1 = vec![0.0; w * hv];
-        a.forward(&one, &mut y1, 1);
+        a.forward(&one, &mut y1, 1, &mut Vec::new());
         assert_eq!(y1, y[w * hv..2 * w * hv]);
         // V of ones: every output is 1.
         let ones = vec![1.0; w * hv];
         let mut yo = vec![0.0; w * hv];
-        a.forward(&[one[0], one[1], &ones], &mut yo, 1);
+        a.forward(&[one[0], one[1], &ones], &mut yo, 1, &mut Vec::new());
         assert!(yo.iter().all(|v| (v - 1.0).abs() < 1e-5), "{yo:?}");
     }
 }

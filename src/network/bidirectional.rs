@@ -2,7 +2,7 @@
 //! sum, mean or product. Each direction is its own [`Layer`] (LSTM or GRU);
 //! backward splits the output gradient between them and adds their input
 //! gradients.
-use super::{Layer, Scratch};
+use super::{Kept, Layer, Scratch};
 use crate::model::BiMerge;
 
 #[derive(Debug, Clone)]
@@ -23,9 +23,9 @@ impl Bidirectional {
     fn both(&self, x: &[f32], batch: usize, s: &mut Scratch) -> (Vec<f32>, Vec<f32>) {
         let n = self.half(batch);
         let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
-        let mut arg = Vec::new();
-        self.forward.forward(&[x], &mut a, batch, s, &mut arg);
-        self.backward.forward(&[x], &mut b, batch, s, &mut arg);
+        let mut kept = Kept::default();
+        self.forward.forward(&[x], &mut a, batch, s, &mut kept);
+        self.backward.forward(&[x], &mut b, batch, s, &mut kept);
         (a, b)
     }
 
@@ -88,10 +88,24 @@ impl Bidirectional {
         }
         let mut dxb = vec![0.0; dx.len()];
         // The recurrent layers' backward reads only the input (they recompute their states).
-        self.forward
-            .backward(&[x], &[], &da, &mut [&mut dx[..]], batch, s, &[]);
-        self.backward
-            .backward(&[x], &[], &db, &mut [&mut dxb[..]], batch, s, &[]);
+        self.forward.backward(
+            &[x],
+            &[],
+            &da,
+            &mut [&mut dx[..]],
+            batch,
+            s,
+            &Kept::default(),
+        );
+        self.backward.backward(
+            &[x],
+            &[],
+            &db,
+            &mut [&mut dxb[..]],
+            batch,
+            s,
+            &Kept::default(),
+        );
         for (o, v) in dx.iter_mut().zip(&dxb) {
             *o += v;
         }

@@ -43,6 +43,19 @@ impl Merge {
                     d[..n].iter_mut().zip(dy).for_each(|(d, g)| *d = g * inv);
                 }
             }
+            // Two inputs (gates, Swish-like products): each gets dy times the
+            // other, the general loop's product in its order, vectorised.
+            MergeOp::Multiply if xs.len() == 2 => {
+                let (a, b) = (&xs[0][..n], &xs[1][..n]);
+                dxs[0][..n]
+                    .iter_mut()
+                    .zip(dy.iter().zip(b))
+                    .for_each(|(d, (g, x))| *d = g * x);
+                dxs[1][..n]
+                    .iter_mut()
+                    .zip(dy.iter().zip(a))
+                    .for_each(|(d, (g, x))| *d = g * x);
+            }
             MergeOp::Multiply => {
                 for (j, d) in dxs.iter_mut().enumerate() {
                     for i in 0..n {

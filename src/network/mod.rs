@@ -8,6 +8,7 @@
 //! forward/backward, a [`Layer`] variant, and its arms in [`Layer::from_spec`],
 //! [`Layer::forward`] and [`Layer::backward`] (the one dispatch).
 mod activation;
+mod affine;
 mod attention;
 mod avg_pool;
 mod bidirectional;
@@ -16,6 +17,7 @@ mod conv1d;
 pub mod conv1d_spectral;
 mod crop_pad;
 mod dense;
+mod exp;
 mod fused_tail;
 pub mod gemm;
 mod gru;
@@ -101,6 +103,14 @@ pub(crate) struct Scratch {
     pub cols: Vec<f32>,
     pub dz: Vec<f32>,
     pub pack: Vec<f32>,
+}
+
+/// What one layer's forward pass keeps for its backward pass: a max pool's
+/// argmax, an attention layer's maps (when they fit its budget).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Kept {
+    pub arg: Vec<u32>,
+    pub maps: Vec<f32>,
 }
 
 impl Layer {
@@ -297,7 +307,7 @@ impl Layer {
         y: &mut [f32],
         batch: usize,
         s: &mut Scratch,
-        arg: &mut Vec<u32>,
+        kept: &mut Kept,
     ) {
         let x = xs[0];
         match self {
@@ -306,6 +316,7 @@ impl Layer {
                 c.forward(x, y, batch, &mut s.cols, &mut s.pack)
             }
             Layer::MaxPool(p) => {
+                let arg = &mut kept.arg;
                 if arg.len() < batch * p.w_out * p.k {
                     arg.resize(batch * p.w_out * p.k, 0);
                 }
@@ -325,12 +336,7 @@ impl Layer {
                 activation::forward(*act, y, *channels)
             }
             Layer::Dropout => y.copy_from_slice(&x[..y.len()]),
-            Layer::Affine { scale, shift } => {
-                let (ks, kb) = (scale.len(), shift.len());
-                for (i, (o, v)) in y.iter_mut().zip(x).enumerate() {
-                    *o = v * scale[i % ks] + shift[i % kb];
-                }
-            }
+            Layer::Affine { scale, shift } => affine::forward(scale, shift, x, y),
             Layer::Merge(m) => m.forward(xs, y),
             Layer::Concat(c) => c.forward(xs, y, batch),
             Layer::Window(c) => c.forward(x, y, batch),
@@ -343,7 +349,7 @@ impl Layer {
             Layer::LayerNorm(l) => l.forward(&x[..y.len()], y),
             Layer::Bidirectional(l) => l.forward(x, y, batch, s),
             Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
-            Layer::Attention(a) => a.forward(xs, y, batch),
+            Layer::Attention(a) => a.forward(xs, y, batch, &mut kept.maps),
             Layer::WindowSoftmax(l) => l.forward(x, y, batch),
         }
     }
@@ -359,7 +365,7 @@ impl Layer {
         dxs: &mut [&mut [f32]],
         batch: usize,
         s: &mut Scratch,
-        arg: &[u32],
+        kept: &Kept,
     ) {
         if let Layer::Merge(m) = self {
             return m.backward(xs, y, dy, dxs);
@@ -368,7 +374,7 @@ impl Layer {
             return c.backward(dy, dxs, batch);
         }
         if let Layer::Attention(a) = self {
-            return a.backward(xs, dy, dxs, batch);
+            return a.backward(xs, dy, dxs, batch, &kept.maps);
         }
         let dx: &mut [f32] = dxs[0];
         match self {
@@ -377,7 +383,7 @@ impl Layer {
                 grow(&mut s.dz, batch * c.w_out * c.filters);
                 c.backward(y, dy, dx, batch, &mut s.dz, &mut s.cols)
             }
-            Layer::MaxPool(p) => p.backward(dy, dx, batch, arg),
+            Layer::MaxPool(p) => p.backward(dy, dx, batch, &kept.arg),
             Layer::GlobalAvg { k, w } => pool::global_avg_backward(dy, dx, batch, *k, *w),
             Layer::Flatten { k, w, order } => {
                 let n = batch * k * w;
@@ -396,12 +402,7 @@ impl Layer {
                 activation::backward_from_input(*act, &xs[0][..y.len()], y, dy, dx, *channels)
             }
             Layer::Dropout => dx.copy_from_slice(dy),
-            Layer::Affine { scale, .. } => {
-                let k = scale.len();
-                for (i, (o, g)) in dx.iter_mut().zip(dy).enumerate() {
-                    *o = g * scale[i % k];
-                }
-            }
+            Layer::Affine { scale, .. } => affine::backward(scale, dy, dx),
             Layer::Window(c) => c.backward(dy, dx, batch),
             Layer::UpSample(u) => u.backward(dy, dx, batch),
             Layer::AvgPool(p) => p.backward(dy, dx, batch),
@@ -674,8 +675,8 @@ impl Network {
                 .iter()
                 .map(|&t| vals[t].as_deref().expect("inputs come first"))
                 .collect();
-            let mut arg = Vec::new();
-            node.op.forward(&xs, &mut y, batch, &mut scratch, &mut arg);
+            node.op
+                .forward(&xs, &mut y, batch, &mut scratch, &mut Kept::default());
             vals[j + 1] = Some(y);
         }
         let (k, w) = self.shapes[eu];

@@ -8,7 +8,7 @@ use super::plan::{Head, Plan, Reduce};
 use super::residual_block::Residual;
 use super::residual_find::crop_left;
 use super::timing::{LayerTime, StepTimes, Timer};
-use super::{skinny, Layer, Network, Scratch};
+use super::{skinny, Kept, Layer, Network, Scratch};
 use crate::Result;
 
 pub struct Scorer<'n> {
@@ -26,7 +26,7 @@ pub struct Scorer<'n> {
     /// Buffers for gradients that are added to a slot already written this pass.
     extra: Vec<Vec<f32>>,
     /// MaxPool argmax per plan node.
-    args: Vec<Vec<u32>>,
+    kept: Vec<Kept>,
     scratch: Scratch,
     /// The spectral form of each plan node that takes it (`--conv`).
     fast: Vec<Option<SpectralConv>>,
@@ -99,7 +99,7 @@ impl<'n> Scorer<'n> {
                 }
             })
             .collect();
-        let args = vec![Vec::new(); plan.nodes.len()];
+        let kept = vec![Kept::default(); plan.nodes.len()];
         let fast = plan
             .nodes
             .iter()
@@ -117,7 +117,7 @@ impl<'n> Scorer<'n> {
             acts,
             grads,
             extra: Vec::new(),
-            args,
+            kept,
             scratch: Scratch::default(),
             fast,
             spectral: SpectralScratch::default(),
@@ -441,7 +441,7 @@ impl<'n> Scorer<'n> {
                     Some(f) => f.forward(xs[0], y, b, &mut self.spectral),
                     None => nodes[j]
                         .op
-                        .forward(&xs, y, b, &mut self.scratch, &mut self.args[p]),
+                        .forward(&xs, y, b, &mut self.scratch, &mut self.kept[p]),
                 }
             }
             self.acts[out] = y;
@@ -591,7 +591,7 @@ impl<'n> Scorer<'n> {
                     }
                     None => {
                         node.op
-                            .backward(&xs, y, dy, &mut dxs, b, &mut self.scratch, &self.args[p])
+                            .backward(&xs, y, dy, &mut dxs, b, &mut self.scratch, &self.kept[p])
                     }
                 }
             }
