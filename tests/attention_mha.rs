@@ -2,7 +2,10 @@
 //! conv tower (tests/fixtures/attention, made by make_mha.py): batch_first
 //! True and False, norm_first True and False, ReLU and GELU feed-forward,
 //! one and two layers, exported by the TorchScript exporter (mha_ts_*) and
-//! by dynamo (mha_dy_*), with random biases (the key bias included). At
+//! by dynamo (mha_dy_*), with random biases (the key bias included). Stacked
+//! layers have weights of their own (so a mix-up of the layers shows), but
+//! for mha_ts_sf_post_relu_shared, whose layers share their weight matrices
+//! (TorchScript writes the second's as Identities of the first's). At
 //! PyTorch's H maps (the tower's MaxPool output) our scorer gives PyTorch's
 //! scores (rel. err < 1e-4) and autograd's dS_c/dH (1e-3); the gradient
 //! agrees with finite differences; `inspect` marks H at the tower and not
@@ -15,15 +18,17 @@ use common::*;
 use deepresolve_mpi::network::{Network, Plan, Scorer};
 
 /// (model file = reference group, H as its exporter names it).
-const CASES: [(&str, &str); 6] = [
+const CASES: [(&str, &str); 7] = [
     ("mha_dy_bf_pre_gelu", H_DYNAMO),
     ("mha_dy_sf_post_relu", H_DYNAMO),
     ("mha_ts_bf_post_relu", H_TS),
     ("mha_ts_sf_post_gelu", H_TS),
     ("mha_ts_sf_pre_relu", H_TS),
-    // Two stacked layers: TorchScript writes the second layer's (equal)
-    // weights as Identities of the first's.
+    // Two stacked layers, each with weights of its own.
     ("mha_ts_bf_pre_gelu", H_TS),
+    // Two stacked layers sharing their weight matrices: TorchScript writes
+    // the second layer's as Identities of the first's.
+    ("mha_ts_sf_post_relu_shared", H_TS),
 ];
 const H_TS: &str = "/pool/MaxPool_output_0";
 const H_DYNAMO: &str = "max_pool1d";
@@ -59,7 +64,12 @@ fn scores_and_gradients_match_pytorch() {
 /// head-splitting left over.
 #[test]
 fn each_encoder_layer_is_one_attention_layer() {
-    for (name, layers) in [("mha_dy_bf_pre_gelu", 2), ("mha_dy_sf_post_relu", 1)] {
+    for (name, layers) in [
+        ("mha_dy_bf_pre_gelu", 2),
+        ("mha_dy_sf_post_relu", 1),
+        ("mha_ts_bf_pre_gelu", 2),
+        ("mha_ts_sf_post_relu_shared", 2),
+    ] {
         let spec =
             deepresolve_mpi::model::load_model(std::path::Path::new(&model_path(name)), None)
                 .unwrap();
@@ -70,6 +80,58 @@ fn each_encoder_layer_is_one_attention_layer() {
             .collect();
         assert_eq!(att.len(), layers, "{name}");
         assert!(spec.unscorable.is_empty(), "{name}: {:?}", spec.unscorable);
+    }
+}
+
+/// The Q, K and V projections (the 1×1 convolutions the loader makes of
+/// each packed in-projection) of every attention layer, in layer order.
+fn in_projections(name: &str) -> Vec<Vec<f32>> {
+    let spec =
+        deepresolve_mpi::model::load_model(std::path::Path::new(&model_path(name)), None).unwrap();
+    let mut per_layer = Vec::new();
+    for part in [":q", ":k", ":v"] {
+        let ws: Vec<_> = spec
+            .layers
+            .iter()
+            .filter(|l| l.name.ends_with(part))
+            .map(|l| match &l.kind {
+                deepresolve_mpi::model::LayerKind::Conv1D { kernel, .. } => kernel.clone(),
+                k => panic!("{name}: {} is a {}", l.name, k.kind_name()),
+            })
+            .collect();
+        per_layer.resize(ws.len(), Vec::new());
+        for (all, w) in per_layer.iter_mut().zip(ws) {
+            all.extend(w);
+        }
+    }
+    per_layer
+}
+
+/// The two layers of a stack load with weights of their own where the
+/// fixture gave them their own (the reference would not see a swap of equal
+/// layers), and with the same where they share them.
+#[test]
+fn stacked_layers_load_distinct_or_shared_weights() {
+    for (name, shared) in [
+        ("mha_ts_bf_pre_gelu", false),
+        ("mha_dy_bf_pre_gelu", false),
+        ("mha_ts_sf_post_relu_shared", true),
+    ] {
+        let w = in_projections(name);
+        assert_eq!(w.len(), 2, "{name}: attention layers");
+        assert_eq!(w[0].len(), 3 * 32 * 32, "{name}");
+        let diff = w[0]
+            .iter()
+            .zip(&w[1])
+            .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        if shared {
+            assert_eq!(diff, 0.0, "{name}: the layers share their in-projection");
+        } else {
+            assert!(
+                diff > 0.1,
+                "{name}: the layers' in-projections differ by {diff}"
+            );
+        }
     }
 }
 
