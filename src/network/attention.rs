@@ -34,6 +34,10 @@ pub const KEEP_MAX_FLOATS: usize = 1 << 24;
 pub struct Attention {
     pub w: usize,
     pub s: AttentionSpec,
+    /// Where every query reads its own positional logits at consecutive
+    /// columns for consecutive keys (the usual relative shift: Enformer,
+    /// grelu), the first column per query, so the gather is a slice add.
+    starts: Option<Vec<usize>>,
 }
 
 /// Per-head work space, reused across items and heads.
@@ -55,6 +59,25 @@ fn fit(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
 }
 
 impl Attention {
+    pub fn new(w: usize, s: AttentionSpec) -> Attention {
+        let starts = s.rel.as_ref().and_then(|r| {
+            if r.rows.is_some() {
+                return None;
+            }
+            (0..w)
+                .map(|i| {
+                    let cols = &r.index[i * w..(i + 1) * w];
+                    let c0 = cols[0];
+                    let run = c0 >= 0
+                        && cols.iter().enumerate().all(|(j, &c)| c == c0 + j as i32)
+                        && c0 as usize + w <= r.m;
+                    run.then_some(c0 as usize)
+                })
+                .collect()
+        });
+        Attention { w, s, starts }
+    }
+
     /// Q·scale + bias for head `h` of one item, into a dense W × dk matrix.
     fn affine_q(&self, q: &[f32], h: usize, scale: f32, bias: &[f32], out: &mut [f32]) {
         let (dk, hd) = (self.s.dk, self.s.heads * self.s.dk);
@@ -101,6 +124,11 @@ impl Attention {
             for i in 0..w {
                 let cols = &r.index[i * w..(i + 1) * w];
                 let row = &mut att[i * w..(i + 1) * w];
+                if let Some(st) = &self.starts {
+                    let prow = &pos[i * r.m + st[i]..i * r.m + st[i] + w];
+                    row.iter_mut().zip(prow).for_each(|(a, p)| *a += p);
+                    continue;
+                }
                 match &r.rows {
                     None => {
                         let prow = &pos[i * r.m..(i + 1) * r.m];
@@ -283,7 +311,13 @@ impl Attention {
                     let dpos = fit(&mut wk.pos, w * r.m);
                     dpos.fill(0.0);
                     for i in 0..w {
-                        let (dli, cols) = (&dl[i * w..(i + 1) * w], &r.index[i * w..(i + 1) * w]);
+                        let dli = &dl[i * w..(i + 1) * w];
+                        if let Some(st) = &self.starts {
+                            let drow = &mut dpos[i * r.m + st[i]..i * r.m + st[i] + w];
+                            drow.iter_mut().zip(dli).for_each(|(p, d)| *p += d);
+                            continue;
+                        }
+                        let cols = &r.index[i * w..(i + 1) * w];
                         for (j, (&d, &c)) in dli.iter().zip(cols).enumerate() {
                             if c >= 0 {
                                 let q = r.rows.as_ref().map_or(i, |rows| rows[i * w + j] as usize);
@@ -366,7 +400,7 @@ mod tests {
                 rows: None,
             }),
         };
-        Attention { w, s }
+        Attention::new(w, s)
     }
 
     /// Σ y·t for a fixed t: its gradient against Q, K and V by finite differences.
@@ -440,6 +474,43 @@ mod tests {
         let mut big = layer(false);
         big.w = 1 << 12;
         assert_eq!(big.kept_len(2), 0);
+    }
+
+    /// The usual relative shift (every pair read, consecutive columns) takes
+    /// the slice path; it gives the index path's bits, forward and backward.
+    #[test]
+    fn consecutive_columns_give_the_index_paths_bits() {
+        let mut fast = layer(true);
+        let (w, hk, hv) = (fast.w, fast.s.heads * fast.s.dk, fast.s.heads * fast.s.dv);
+        if let Some(r) = &mut fast.s.rel {
+            r.index = (0..w * w).map(|p| (p % w + w - 1 - p / w) as i32).collect();
+        }
+        fast = Attention::new(w, fast.s);
+        assert!(fast.starts.is_some());
+        let slow = Attention {
+            starts: None,
+            ..fast.clone()
+        };
+        check(&fast);
+        let mut r = rng(4);
+        let ins: Vec<Vec<f32>> = [hk, hk, hv]
+            .iter()
+            .map(|&c| (0..2 * w * c).map(|_| r()).collect())
+            .collect();
+        let xs: Vec<&[f32]> = ins.iter().map(Vec::as_slice).collect();
+        let run = |a: &Attention| {
+            let mut y = vec![0.0; 2 * w * hv];
+            a.forward(&xs, &mut y, 2, &mut Vec::new());
+            let mut d: Vec<Vec<f32>> = ins.iter().map(|v| vec![0.0; v.len()]).collect();
+            let mut dxs: Vec<&mut [f32]> = d.iter_mut().map(Vec::as_mut_slice).collect();
+            a.backward(&xs, &y, &mut dxs, 2, &[]);
+            [y, d.concat()]
+                .concat()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(&fast), run(&slow));
     }
 
     #[test]

@@ -276,7 +276,7 @@ impl Layer {
                 Layer::LayerNorm(layer_norm::LayerNorm { gamma, beta, eps })
             }
             LayerKind::Pointwise(op) => Layer::Pointwise(op),
-            LayerKind::Attention(s) => Layer::Attention(attention::Attention { w, s }),
+            LayerKind::Attention(s) => Layer::Attention(attention::Attention::new(w, s)),
             LayerKind::WindowSoftmax { size } => {
                 Layer::WindowSoftmax(window_softmax::WindowSoftmax { k, w, size })
             }
