@@ -6,6 +6,9 @@ use super::conv1d_spectral::{self, ConvMode, ConvShape, SpectralConv};
 use super::{activation, gemm, skinny};
 use crate::model::{same_pad_left, Activation, Padding};
 
+#[path = "conv1d_taps.rs"]
+mod taps;
+
 /// A single map's worth of output positions (up to 64) against a large kernel
 /// goes through the small-batch kernel instead of sgemm, which packs the whole
 /// kernel for so few rows. DeepSEA's conv 960 × 8 on 480 × 60 at a batch of
@@ -32,6 +35,8 @@ pub struct Conv1d {
     /// (filters, kernel_size·k_in) with column j·k_in + c = tap j, channel c.
     kernel_taps: Vec<f32>,
     bias: Vec<f32>,
+    /// The kernel tap-major, where few filters meet a wide kernel (see `taps`).
+    by_taps: Option<Vec<f32>>,
 }
 
 impl Conv1d {
@@ -63,7 +68,7 @@ impl Conv1d {
             Padding::Valid => 0,
             Padding::Same => same_pad_left(w_in, span, stride),
         };
-        Conv1d {
+        let mut c = Conv1d {
             k_in,
             w_in,
             filters,
@@ -75,7 +80,16 @@ impl Conv1d {
             act,
             kernel_taps,
             bias: bias.map_or_else(|| vec![0.0; filters], |b| b.to_vec()),
-        }
+            by_taps: None,
+        };
+        c.by_taps = taps::taps_kernel(&c);
+        c
+    }
+
+    /// True when this convolution runs tap by tap (few filters, wide kernel),
+    /// each item alone.
+    pub(super) fn by_taps(&self) -> bool {
+        self.by_taps.is_some()
     }
 
     /// Values of one im2col row.
@@ -84,6 +98,9 @@ impl Conv1d {
     }
 
     pub fn cols_len(&self, batch: usize) -> usize {
+        if self.by_taps.is_some() {
+            return self.taps_len();
+        }
         batch * self.w_out * self.kernel_size * self.k_in
     }
 
@@ -102,6 +119,9 @@ impl Conv1d {
         cols: &mut [f32],
         pack: &mut Vec<f32>,
     ) {
+        if let Some(t) = &self.by_taps {
+            return self.taps_forward(t, x, y, batch, cols);
+        }
         let row = self.kernel_size * self.k_in;
         let m = batch * self.w_out;
         let y = &mut y[..m * self.filters];
@@ -232,6 +252,9 @@ impl Conv1d {
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
+        if let Some(t) = &self.by_taps {
+            return self.taps_backward(t, &dz[..n], dx, batch, cols);
+        }
         let dx = &mut dx[..batch * self.w_in * k];
         dx.fill(0.0);
         let block = self.block_rows(m);
@@ -289,6 +312,7 @@ impl Conv1d {
     /// kernel rather than the blocked sgemm (see `forward`).
     pub(super) fn takes_skinny(&self, rows: usize) -> bool {
         rows <= SKINNY_MAX_ROWS
+            && self.by_taps.is_none()
             && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
             && skinny::available()
     }
@@ -338,39 +362,53 @@ mod tests {
     use super::*;
 
     /// A profile-head shape (2 filters × 75 taps × 64 channels, same
-    /// padding) runs in im2col blocks of 27 rows, and an item's rows fall on
-    /// other block edges inside a batch of three than alone: forward and
-    /// input gradient match a float64 direct sum either way.
+    /// padding) runs tap by tap; 5 filters on 16 channels run in im2col blocks of
+    /// 27 rows, and an item's rows fall on other block edges inside a batch
+    /// of three than alone. Forward and input gradient match a float64
+    /// direct sum either way, alone and in a batch; stride 2 and dilation 3
+    /// by taps too.
     #[test]
-    fn im2col_blocks_give_the_direct_sums() {
-        let (k, w, f, ks) = (64, 300, 2, 75);
+    fn taps_and_im2col_blocks_give_the_direct_sums() {
+        direct_sums(64, 2, 1, 1, true);
+        direct_sums(16, 5, 1, 1, false);
+        direct_sums(64, 3, 2, 3, true);
+    }
+
+    fn direct_sums(k: usize, f: usize, stride: usize, dil: usize, by_taps: bool) {
+        let (w, ks) = (300, 75 / dil);
+        let span = dil * (ks - 1) + 1;
+        let pad = same_pad_left(w, span, stride);
+        let wo = (w + stride - 1) / stride;
         let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 997.0;
         let kernel: Vec<f32> = (0..f * k * ks).map(|i| val(i) * 0.1).collect();
-        let bias = [0.01f32, -0.02];
+        let bias: Vec<f32> = (0..f).map(|i| 0.01 * i as f32 - 0.02).collect();
         let conv = Conv1d::new(
             k,
             w,
-            w,
+            wo,
             f,
             ks,
-            1,
-            1,
+            stride,
+            dil,
             Padding::Same,
             Activation::Linear,
             &kernel,
             Some(&bias),
         );
+        assert_eq!(conv.by_taps(), by_taps);
+        assert_eq!(conv.pad_left, pad);
         assert!(
-            conv.block_rows(3 * w) < w,
+            by_taps || conv.block_rows(3 * wo) < wo,
             "the test needs several blocks per item"
         );
-        let pad = conv.pad_left as isize;
+        let pad = pad as isize;
+        let w_out = wo;
         // Float64 references; kernel index (f, c, j) as Keras/ONNX give it.
         let direct = |x: &[f32], dy: &[f32]| {
-            let (mut y, mut dx) = (vec![0f64; w * f], vec![0f64; w * k]);
-            for o in 0..w {
+            let (mut y, mut dx) = (vec![0f64; w_out * f], vec![0f64; w * k]);
+            for o in 0..w_out {
                 for j in 0..ks {
-                    let p = o as isize + j as isize - pad;
+                    let p = (o * stride + j * dil) as isize - pad;
                     if p < 0 || p >= w as isize {
                         continue;
                     }
@@ -390,10 +428,10 @@ mod tests {
             (y, dx)
         };
         let run = |batch: usize, x: &[f32], dy: &[f32]| {
-            let mut y = vec![0.0; batch * w * f];
+            let mut y = vec![0.0; batch * w_out * f];
             let mut cols = vec![0.0; conv.cols_len(batch)];
             conv.forward(x, &mut y, batch, &mut cols, &mut Vec::new());
-            let (mut dx, mut dz) = (vec![0.0; batch * w * k], vec![0.0; batch * w * f]);
+            let (mut dx, mut dz) = (vec![0.0; batch * w * k], vec![0.0; batch * w_out * f]);
             conv.backward(&y, dy, &mut dx, batch, &mut dz, &mut cols);
             (y, dx)
         };
@@ -407,15 +445,19 @@ mod tests {
             }
         };
         let x: Vec<f32> = (0..3 * w * k).map(|i| val(i + 5)).collect();
-        let dy: Vec<f32> = (0..3 * w * f).map(|i| val(i + 11)).collect();
+        let dy: Vec<f32> = (0..3 * w_out * f).map(|i| val(i + 11)).collect();
         let (y3, dx3) = run(3, &x, &dy);
         for b in 0..3 {
-            let (xb, dyb) = (&x[b * w * k..][..w * k], &dy[b * w * f..][..w * f]);
+            let (xb, dyb) = (&x[b * w * k..][..w * k], &dy[b * w_out * f..][..w_out * f]);
             let (y_ref, dx_ref) = direct(xb, dyb);
             let (y1, dx1) = run(1, xb, dyb);
             close(&y1, &y_ref, "forward alone");
             close(&dx1, &dx_ref, "backward alone");
-            close(&y3[b * w * f..][..w * f], &y_ref, "forward in a batch");
+            close(
+                &y3[b * w_out * f..][..w_out * f],
+                &y_ref,
+                "forward in a batch",
+            );
             close(&dx3[b * w * k..][..w * k], &dx_ref, "backward in a batch");
         }
     }

@@ -269,7 +269,7 @@ impl<'n> Scorer<'n> {
             .zip(&self.fast)
             .all(|(&j, fast)| match (&self.net.nodes[j].op, fast) {
                 (_, Some(_)) => true,
-                (Layer::Conv(_), None) => false,
+                (Layer::Conv(c), None) => c.by_taps(),
                 (Layer::Dense(d), None) => d.skinny(self.capacity),
                 _ => true,
             })
