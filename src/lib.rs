@@ -26,6 +26,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod results;
+pub mod say;
 pub mod sequences;
 pub mod tomtom;
 pub use error::{Error, Result};

@@ -51,7 +51,7 @@ fn main() {
         Command::Run(_) | Command::Calibrate(_) | Command::Channels(_)
     ) {
         let Some(universe) = mpi::initialize() else {
-            eprintln!("deepresolve-mpi: error: MPI could not be initialised");
+            deepresolve_mpi::say!("deepresolve-mpi: error: MPI could not be initialised");
             std::process::exit(1);
         };
         let world = universe.world();
@@ -103,7 +103,7 @@ fn main() {
             gmm_floor,
         } => reanalyze(path, gmm_floor.map(|g| g.mode()))
             .map(|a| {
-                eprintln!(
+                deepresolve_mpi::say!(
                     "deepresolve-mpi: /analysis of {} rewritten ({} classes)",
                     path.display(),
                     a.c
@@ -138,7 +138,7 @@ fn main() {
         },
     };
     if let Err(e) = &outcome {
-        eprintln!("deepresolve-mpi: error: {e:#}");
+        deepresolve_mpi::say!("deepresolve-mpi: error: {e:#}");
     }
     if let Some(w) = &world {
         single_process_outcome(w, outcome.is_ok());
@@ -176,7 +176,7 @@ fn launcher_size() -> i32 {
 /// An option that every rank finds wrong: said once, by rank 0; every rank exits.
 fn usage_error(rank: i32, e: &dyn std::fmt::Display) -> ! {
     if rank == 0 {
-        eprintln!("deepresolve-mpi: error: {e}");
+        deepresolve_mpi::say!("deepresolve-mpi: error: {e}");
     }
     std::process::exit(1)
 }
@@ -197,7 +197,7 @@ fn reanalyze(
     let analysis = analyze_run(&file.read_ensemble()?, floor);
     let names = file.class_names();
     for line in deepresolve_mpi::analysis::diagnostics::describe(&analysis.checks(), &names) {
-        eprintln!("deepresolve-mpi: {line}");
+        deepresolve_mpi::say!("deepresolve-mpi: {line}");
     }
     file.finish(&analysis)?;
     Ok(analysis)

@@ -84,7 +84,7 @@ impl Progress {
         if self.tty {
             eprint!("\r\x1b[2K");
         }
-        eprintln!("deepresolve-mpi: {} {msg}", stamp());
+        crate::say!("deepresolve-mpi: {} {msg}", stamp());
     }
 
     pub fn item_steps(&self) -> u64 {
@@ -139,7 +139,7 @@ impl Progress {
             // The 100% line, so even a short run's log shows its progress format.
             self.print();
             if self.tty {
-                eprintln!();
+                crate::say!();
             }
         }
         let wall = self.start.elapsed().as_secs_f64();

@@ -330,6 +330,7 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
             ])],
             _ => vec![s(&["match", "--motifs", ms, "--db", &db])],
         };
+        let before = failures.len();
         for a in runs {
             check(
                 &a,
@@ -337,6 +338,12 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
                 &[&m, Path::new(&model)],
                 &mut failures,
             );
+        }
+        if failures.len() > before {
+            // Keep the input that failed, to reproduce it by hand.
+            let kept = std::env::temp_dir().join(format!("drmpi-fuzz-failed-{seed}-{case}.{ext}"));
+            let _ = std::fs::copy(&m, &kept);
+            failures.push(format!("input of case {case} kept as {}", kept.display()));
         }
         let _ = std::fs::remove_file(&m);
         let _ = std::fs::remove_file(&r);

@@ -428,6 +428,63 @@ fn a_damaged_global_heap_is_refused_not_a_segfault() {
     }
 }
 
+/// Where a version-1 attribute message named `name` (one variable-length
+/// string, scalar) keeps the object index of its string's heap reference:
+/// name padded to 8, a 24-byte datatype, an 8-byte dataspace, then (length
+/// u32, address u64, index u32).
+fn string_attribute_index(file: &[u8], name: &[u8]) -> usize {
+    let mut pat = name.to_vec();
+    pat.push(0);
+    // The name behind a version-1 message body: version 1, reserved 0, its size.
+    let at = (8..file.len() - pat.len())
+        .find(|&i| {
+            file[i..i + pat.len()] == pat[..]
+                && file[i - 8..i - 4] == [1, 0, pat.len() as u8, 0]
+                && file[i + pat.len().div_ceil(8) * 8] == 0x19
+        })
+        .unwrap_or_else(|| panic!("no attribute {:?}", String::from_utf8_lossy(name)));
+    at + pat.len().div_ceil(8) * 8 + 24 + 8 + 12
+}
+
+/// tests/fuzz.rs (seed 35, case 270) found this segfault: an attribute's
+/// reference into the global heap naming an object the heap does not hold
+/// (index 0x22 made 0x40022) made libhdf5 read past its object table in
+/// `inspect` and `run` (exit 139). Now one error naming the attribute, on the
+/// model file and on a results file, and the file unchanged. A reference to
+/// a held object of another length is refused too.
+#[test]
+fn a_damaged_heap_reference_is_refused_not_a_segfault() {
+    let d = tmpdir("rb-heapref");
+    let model = std::fs::read(fixture("pytorch/model.h5")).unwrap();
+    let at = string_attribute_index(&model, b"activation");
+    for (k, v) in [(2usize, 0x04u8), (0, 0xff)] {
+        let mut bad = model.clone();
+        bad[at + k] = v;
+        let f = d.join(format!("m{k}.h5"));
+        std::fs::write(&f, &bad).unwrap();
+        let fs = f.to_str().unwrap();
+        let out = d.join("r.h5");
+        let mut run = run_base(fs, "7", out.to_str().unwrap());
+        run.extend(["--restarts", "1", "--max-steps", "3", "--quiet"]);
+        for args in [vec!["inspect", fs], run] {
+            let o = run_bin(&args, None, 30);
+            let err = stderr_of(&o);
+            assert_eq!(o.status.code(), Some(1), "{args:?}: {:?}\n{err}", o.status);
+            assert!(
+                err.contains("attribute `activation`") && err.contains("damaged"),
+                "{args:?}:\n{err}"
+            );
+            assert_eq!(err.matches("error").count(), 1, "one error:\n{err}");
+        }
+        assert!(!out.exists(), "no results file");
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            bad,
+            "the model file was changed"
+        );
+    }
+}
+
 #[test]
 fn out_of_every_writing_command_refuses_fifos_directories_and_inputs() {
     let d = tmpdir("rb-out-all");

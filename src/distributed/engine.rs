@@ -58,7 +58,7 @@ pub fn agree<T>(world: &SimpleCommunicator, setup: impl FnOnce() -> Result<T>) -
                 ok = 1;
                 out = Some(v);
             }
-            Err(e) => eprintln!("deepresolve-mpi: error: {e}"),
+            Err(e) => crate::say!("deepresolve-mpi: error: {e}"),
         }
     }
     world.process_at_rank(0).broadcast_into(&mut ok);
@@ -375,7 +375,7 @@ pub fn end_if_interrupted<T>(
         if panic_hook::another_rank_panicked(world) {
             panic_hook::wait_for_abort();
         }
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: stopped by {signal} on rank {rank}: {}",
             what_to_do()
         );

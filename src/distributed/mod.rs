@@ -27,9 +27,9 @@ use mpi::traits::*;
 pub fn fail(world: &SimpleCommunicator, e: &dyn std::fmt::Display) -> ! {
     let rank = world.rank();
     if world.size() > 1 {
-        eprintln!("deepresolve-mpi: error (rank {rank}): {e}");
+        crate::say!("deepresolve-mpi: error (rank {rank}): {e}");
     } else {
-        eprintln!("deepresolve-mpi: error: {e}");
+        crate::say!("deepresolve-mpi: error: {e}");
     }
     use std::io::Write;
     let _ = std::io::stderr().flush();

@@ -73,11 +73,11 @@ pub fn install() {
         };
         // One line: newlines inside the message would split it.
         let msg = msg.replace('\n', " ");
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: internal error (rank {rank}): panicked: {msg}{at}; this is a bug, please report it"
         );
         if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
-            eprintln!("{}", std::backtrace::Backtrace::force_capture());
+            crate::say!("{}", std::backtrace::Backtrace::force_capture());
         }
         use std::io::Write;
         let _ = std::io::stderr().flush();

@@ -70,7 +70,7 @@ pub(super) fn setup(args: &RunConfig) -> Result<Prepared> {
                 _ => None,
             };
             if let Some(said) = said {
-                eprintln!(
+                crate::say!(
                     "deepresolve-mpi: {}: --resume with --gmm-floor {now}: {said} (the floor changes only the analysis, not the ascent)",
                     job.out.display()
                 );
@@ -130,15 +130,15 @@ fn check_outputs(args: &RunConfig, jobs: &[Job]) -> Result<()> {
 /// One log line on how the first model's steps are computed.
 fn describe_engine(sc: &Scorer) {
     for (name, n, l, bytes) in sc.spectral_layers() {
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: {name} runs through the real DFT (length {n}, {l} outputs per block; {:.0} MB of kernel spectra per rank)",
             bytes as f64 / (1024.0 * 1024.0)
         );
     }
     if sc.batch_invariant() {
-        eprintln!("deepresolve-mpi: batches refill from the next lane as items stop (each item's arithmetic is independent of its batch-mates)");
+        crate::say!("deepresolve-mpi: batches refill from the next lane as items stop (each item's arithmetic is independent of its batch-mates)");
     } else {
-        eprintln!("deepresolve-mpi: each lane's batch drains before the next starts (a product on the path depends on which items share a batch)");
+        crate::say!("deepresolve-mpi: each lane's batch drains before the next starts (a product on the path depends on which items share a batch)");
     }
 }
 
@@ -238,9 +238,10 @@ impl ResultsSink<'_> {
         }
         self.lanes_written += 1;
         if self.abort_after_lanes == Some(self.lanes_written) {
-            eprintln!(
+            crate::say!(
                 "deepresolve-mpi: {TEST_ABORT_AFTER_LANES}={}: killing rank 0 after {} lanes",
-                self.lanes_written, self.lanes_written
+                self.lanes_written,
+                self.lanes_written
             );
             // SAFETY: sends SIGKILL to this process; nothing runs after it.
             unsafe {
@@ -281,7 +282,7 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
     let total: usize = jobs.iter().map(|j| j.items.len()).sum();
     let job = &jobs[0];
     if args.resume {
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: resuming {}: {done_before} of {total} restarts already done",
             if jobs.len() == 1 {
                 job.out.display().to_string()
@@ -298,7 +299,7 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
         );
     }
     if jobs.len() == 1 {
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: {} classes × {} restarts on layer {} ({}), H = {} channels × {} positions; {} lanes to run on {} rank{}",
             job.meta.classes.len(),
             job.meta.restarts,
@@ -311,7 +312,7 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
             if size == 1 { "" } else { "s" }
         );
     } else {
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: {} models, {total} restarts in all ({} × {} restarts for the first, {}, on layer {}); {} lanes to run on {} rank{}",
             jobs.len(),
             job.meta.classes.len(),
@@ -329,7 +330,7 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
             continue;
         }
         said.push(job.plan.left_out.clone());
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: S_c is output {}{} before the {}{}",
             job.meta.output,
             if job.meta.reduce.is_empty() {
@@ -346,7 +347,7 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
         );
     }
     if size > 1 && pending < 2 * size {
-        eprintln!(
+        crate::say!(
             "deepresolve-mpi: note: {} lanes for {size} ranks, so some ranks will idle; a smaller --lane (now {}) spreads the work wider",
             pending,
             job.meta.lane
@@ -356,16 +357,16 @@ fn announce(args: &RunConfig, jobs: &[Job], pending: usize, done_before: usize, 
 
 /// The last lines: the run's totals and where the results are.
 fn conclude(args: &RunConfig, jobs: &[Job], summary: &str, analysis: Option<&RunAnalysis>) {
-    eprintln!("{summary}");
+    crate::say!("{summary}");
     match (jobs.len(), analysis) {
-        (1, Some(analysis)) => eprintln!(
+        (1, Some(analysis)) => crate::say!(
             "deepresolve-mpi: results in {} ({} classes, GMM components {:?}{})",
             jobs[0].out.display(),
             analysis.c,
             &analysis.gmm_components[..analysis.c.min(8)],
             if analysis.c > 8 { ", …" } else { "" }
         ),
-        _ => eprintln!(
+        _ => crate::say!(
             "deepresolve-mpi: results of {} models in {}",
             jobs.len(),
             args.out_dir
@@ -416,7 +417,7 @@ pub(super) fn run_root(
     };
     // Said even with --quiet: which head is scored is part of the result.
     for note in jobs.iter().flat_map(|j| &j.notes) {
-        eprintln!("deepresolve-mpi: {note}");
+        crate::say!("deepresolve-mpi: {note}");
     }
     if !args.quiet {
         announce(args, &jobs, pending.len(), done_before, size);

@@ -62,10 +62,13 @@ fn scan(path: &Path, len: u64) -> Result<(), String> {
         carry = window[window.len().saturating_sub(3)..].to_vec();
     }
     found.dedup();
+    let mut heaps = HashMap::new();
     for addr in found {
-        check_collection(path, addr, len)?;
+        if let Some(objects) = check_collection(path, addr, len)? {
+            heaps.insert(addr, objects);
+        }
     }
-    Ok(())
+    super::h5heap_refs::check(path, &heaps)
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
@@ -76,28 +79,30 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
         .collect()
 }
 
-fn check_collection(path: &Path, addr: u64, len: u64) -> Result<(), String> {
+/// The objects (index → size) of the collection at `addr`, or None where the
+/// signature does not start one.
+fn check_collection(path: &Path, addr: u64, len: u64) -> Result<Option<Objects>, String> {
     use std::io::{Seek, SeekFrom};
     let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut head = [0u8; 16];
     f.seek(SeekFrom::Start(addr)).map_err(|e| e.to_string())?;
     if f.read_exact(&mut head).is_err() {
-        return Ok(());
+        return Ok(None);
     }
     let size = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
     // Not shaped like a collection: four bytes of data that spell GCOL, or a
     // header libhdf5 itself refuses (it checks version and size).
     if head[4] != 1 || head[5..8] != [0, 0, 0] || !(MIN_COLLECTION..=MAX_COLLECTION).contains(&size)
     {
-        return Ok(());
+        return Ok(None);
     }
     if addr.checked_add(size).is_none_or(|e| e > len) {
-        return Ok(());
+        return Ok(None);
     }
     let mut body = vec![0u8; size as usize];
     f.seek(SeekFrom::Start(addr)).map_err(|e| e.to_string())?;
     f.read_exact(&mut body).map_err(|e| e.to_string())?;
-    check_objects(&body).map_err(|why| {
+    check_objects(&body).map(Some).map_err(|why| {
         format!(
             "{}: the HDF5 global heap at byte {addr} (which holds variable-length strings) is damaged: {why}; the file cannot be read safely",
             path.display()
@@ -105,11 +110,14 @@ fn check_collection(path: &Path, addr: u64, len: u64) -> Result<(), String> {
     })
 }
 
+/// A collection's objects: index → size in bytes.
+pub(super) type Objects = HashMap<u16, u64>;
+
 /// Walk the objects of one collection (`body` starts at its signature).
-fn check_objects(body: &[u8]) -> Result<(), String> {
+fn check_objects(body: &[u8]) -> Result<Objects, String> {
     let end = body.len();
     let max_index = end / 16;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = Objects::new();
     let mut p = 16usize;
     while end - p >= 16 {
         let h = &body[p..p + 16];
@@ -123,9 +131,9 @@ fn check_objects(body: &[u8]) -> Result<(), String> {
                     end - p
                 ));
             }
-            return Ok(());
+            return Ok(seen);
         }
-        if index > max_index || !seen.insert(index) {
+        if index > max_index || seen.insert(index as u16, size).is_some() {
             return Err(format!("object at byte {p} has index {index}"));
         }
         let room = (end - p - 16) as u64;
@@ -139,7 +147,7 @@ fn check_objects(body: &[u8]) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(seen)
 }
 
 #[cfg(test)]

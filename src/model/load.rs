@@ -69,6 +69,12 @@ fn load_file(
     } else {
         let file = hdf5::File::open(path)
             .map_err(|_| Error::model(path, "not an HDF5 file (nor a .keras archive)"))?;
+        // Telling the formats apart reads string attributes, and a damaged
+        // heap or reference would read as "no such attribute": say it first.
+        super::h5heap::check_file(path).map_err(|why| {
+            let own = format!("{}: ", path.display());
+            Error::model(path, why.strip_prefix(&own).unwrap_or(&why).to_string())
+        })?;
         if super::native::is_native(&file) {
             super::native::load_native(path, &file)?
         } else if file.attr("model_config").is_ok() {

@@ -1,5 +1,6 @@
 //! Model files in, a framework-neutral [`ModelSpec`] out.
 pub mod h5heap;
+mod h5heap_refs;
 pub mod h5util;
 pub mod keras;
 mod load;
