@@ -483,6 +483,43 @@ fn a_damaged_heap_reference_is_refused_not_a_segfault() {
             "the model file was changed"
         );
     }
+    // The same in a results file's class names (a contiguous dataset).
+    let good = d.join("good.h5");
+    let m = fixture("pytorch/model.h5");
+    let mut a = run_base(&m, "7", good.to_str().unwrap());
+    a.extend(["--restarts", "3", "--max-steps", "5", "--quiet"]);
+    let o = run_bin(&a, None, 60);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let offset = {
+        let _g = file_guard();
+        let f = hdf5::File::open(&good).unwrap();
+        f.dataset("classes/names").unwrap().offset().unwrap() as usize
+    };
+    let mut bad = std::fs::read(&good).unwrap();
+    bad[offset + 16 + 12 + 2] = 0x04; // class 1's object index
+    let f = d.join("bad_names.h5");
+    std::fs::write(&f, &bad).unwrap();
+    let fs = f.to_str().unwrap();
+    let html = d.join("r.html");
+    for args in [
+        vec!["diff", fs, "0", "1"],
+        vec!["clusters", fs],
+        vec!["report", fs, "--out", html.to_str().unwrap()],
+    ] {
+        let o = run_bin(&args, None, 30);
+        let err = stderr_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {:?}\n{err}", o.status);
+        assert!(
+            err.contains("/classes/names") && err.contains("damaged"),
+            "{args:?}:\n{err}"
+        );
+    }
+    assert!(!html.exists(), "no report");
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        bad,
+        "the results file was changed"
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The smallest collection libhdf5 writes.
 const MIN_COLLECTION: u64 = 4096;
@@ -21,11 +21,17 @@ const MIN_COLLECTION: u64 = 4096;
 const MAX_COLLECTION: u64 = 1 << 32;
 
 type Key = (PathBuf, u64, Option<std::time::SystemTime>);
-static CHECKED: Mutex<Option<HashMap<Key, Result<(), String>>>> = Mutex::new(None);
+/// Every global heap collection of a file: address → its objects.
+type Heaps = Arc<HashMap<u64, Objects>>;
+static CHECKED: Mutex<Option<HashMap<Key, Result<Heaps, String>>>> = Mutex::new(None);
 
 /// Ok when every global heap collection of the file at `path` is whole
 /// (checked once per file, size and modification time).
 pub fn check_file(path: &Path) -> Result<(), String> {
+    heaps(path).map(|_| ())
+}
+
+fn heaps(path: &Path) -> Result<Heaps, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
     let mut guard = CHECKED.lock().unwrap_or_else(|p| p.into_inner());
@@ -33,13 +39,39 @@ pub fn check_file(path: &Path) -> Result<(), String> {
     if let Some(r) = map.get(&key) {
         return r.clone();
     }
-    let r = scan(path, meta.len());
+    let r = scan(path, meta.len()).map(Arc::new);
     map.insert(key, r.clone());
     r
 }
 
+/// Ok when the `count` variable-length string references stored at byte
+/// `offset` of the file (a contiguous dataset's data) each name an object
+/// the file's heaps hold, no longer than the string (see `h5heap_refs`).
+pub fn check_stored_refs(path: &Path, what: &str, offset: u64, count: u64) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    let heaps = heaps(path)?;
+    let n = count.min(super::h5heap_refs::MAX_ELEMENTS) as usize;
+    let mut bytes = vec![0u8; n * 16];
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let read = f
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| f.read_exact(&mut bytes));
+    if read.is_err() {
+        return Err(format!(
+            "{}: {what}: its data at byte {offset} lies past the end of the file; the file cannot be read safely",
+            path.display()
+        ));
+    }
+    super::h5heap_refs::check_triples(&bytes, n, &heaps).map_err(|why| {
+        format!(
+            "{}: {what} at byte {offset} is damaged: {why}; the file cannot be read safely",
+            path.display()
+        )
+    })
+}
+
 /// Find every `GCOL` signature and check the collection it starts.
-fn scan(path: &Path, len: u64) -> Result<(), String> {
+fn scan(path: &Path, len: u64) -> Result<HashMap<u64, Objects>, String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Whole-file read in chunks; collections are small, so each found one is
     // re-read on its own.
@@ -68,7 +100,8 @@ fn scan(path: &Path, len: u64) -> Result<(), String> {
             heaps.insert(addr, objects);
         }
     }
-    super::h5heap_refs::check(path, &heaps)
+    super::h5heap_refs::check(path, &heaps)?;
+    Ok(heaps)
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {

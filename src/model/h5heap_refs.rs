@@ -22,7 +22,7 @@ use std::path::Path;
 /// more, so every message lies whole in one.
 const OVERLAP: usize = 70 << 10;
 /// Elements checked per attribute (ours hold one; Keras's name lists a few hundred).
-const MAX_ELEMENTS: u64 = 1 << 16;
+pub(super) const MAX_ELEMENTS: u64 = 1 << 16;
 
 pub(super) fn check(path: &Path, heaps: &HashMap<u64, Objects>) -> Result<(), String> {
     let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -166,12 +166,26 @@ fn elements(b: &[u8], ds: usize, dss: usize) -> Option<u64> {
 }
 
 fn check_refs(b: &[u8], a: &Attribute, heaps: &HashMap<u64, Objects>) -> Result<(), String> {
-    for e in 0..a.count.min(MAX_ELEMENTS) as usize {
-        let at = a.data + e * 16;
+    let n = a.count.min(MAX_ELEMENTS) as usize;
+    match b.get(a.data..a.data + n * 16) {
+        Some(data) => check_triples(data, n, heaps),
+        // The data is not all here: libhdf5 refuses a short message.
+        None => Ok(()),
+    }
+}
+
+/// `n` stored references (length u32, address u64, index u32) from `b`.
+pub(super) fn check_triples(
+    b: &[u8],
+    n: usize,
+    heaps: &HashMap<u64, Objects>,
+) -> Result<(), String> {
+    for e in 0..n {
+        let at = e * 16;
         let (Some(len), Some(addr), Some(index)) =
             (u32_at(b, at), u64_at(b, at + 4), u32_at(b, at + 12))
         else {
-            return Ok(()); // the data is not all here: libhdf5 refuses a short message
+            return Ok(());
         };
         if len == 0 {
             continue;

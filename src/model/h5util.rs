@@ -164,7 +164,38 @@ pub fn read_checked<T: hdf5::H5Type>(ds: &hdf5::Dataset) -> Result<Vec<T>, Strin
 
 /// Strings of a 1-D dataset, whichever string type it was written with.
 pub fn string_dataset(ds: &hdf5::Dataset) -> Option<Vec<String>> {
-    read_strings(ds).ok()
+    read_string_dataset(ds).ok()
+}
+
+/// Every string of a string dataset. Variable-length strings are read only
+/// after their references into the global heap are checked, where the data
+/// is contiguous (ours and h5py's small datasets); a chunked or compact
+/// dataset's references are left to libhdf5.
+pub fn read_string_dataset(ds: &hdf5::Dataset) -> Result<Vec<String>, String> {
+    let vlen = ds.dtype().and_then(|t| t.to_descriptor()).is_ok_and(|d| {
+        matches!(
+            d,
+            TypeDescriptor::VarLenUnicode | TypeDescriptor::VarLenAscii
+        )
+    });
+    if vlen && ds.size() > 0 {
+        check_declared(ds, true)?;
+        if let Some(offset) = ds.offset() {
+            let path = ds.filename();
+            super::h5heap::check_stored_refs(
+                std::path::Path::new(&path),
+                "its data",
+                offset,
+                ds.size() as u64,
+            )
+            .map_err(|e| {
+                e.strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&e)
+                    .to_string()
+            })?;
+        }
+    }
+    read_strings(ds)
 }
 
 pub fn int_attr(loc: &hdf5::Location, name: &str) -> Option<i64> {

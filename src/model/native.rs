@@ -11,7 +11,7 @@
 //! layer reads the one before it, so older files are chains. Optional root
 //! attributes `outputs` (tensor ids) and `output_names` name the heads; without
 //! them the last layer is the one output.
-use super::h5util::{float_attr, int_array_attr, int_attr, read_strings, str_attr};
+use super::h5util::{float_attr, int_array_attr, int_attr, read_string_dataset, str_attr};
 use super::spec::*;
 use crate::{Error, Result};
 use std::path::Path;
@@ -100,8 +100,8 @@ pub fn load_native(path: &Path, file: &hdf5::File) -> Result<ModelSpec> {
         }
     };
     let class_names = match file.dataset("class_names") {
-        Ok(ds) => Some(read_strings(&ds).map_err(|e| {
-            Error::model(path, format!("class_names is not a string dataset ({e})"))
+        Ok(ds) => Some(read_string_dataset(&ds).map_err(|e| {
+            Error::model(path, format!("class_names cannot be read as strings: {e}"))
         })?),
         Err(_) => None,
     };

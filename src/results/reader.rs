@@ -3,7 +3,7 @@
 //! look at it (`plot`, `motifs` and `diff`) need it ([`FinishedRun`]).
 use super::layout::*;
 use crate::analysis::Ensemble;
-use crate::model::h5util::{int_attr, read_strings, str_attr};
+use crate::model::h5util::{int_attr, read_string_dataset, str_attr};
 use crate::{Error, Result};
 use ndarray::{Array1, Array2};
 use std::path::{Path, PathBuf};
@@ -196,10 +196,10 @@ impl FinishedRun {
         let names_ds = file
             .dataset(CLASSES_NAMES)
             .map_err(|_| Error::results(path, format!("has no /{CLASSES_NAMES}")))?;
-        let names = read_strings(&names_ds).map_err(|e| {
+        let names = read_string_dataset(&names_ds).map_err(|e| {
             Error::results(
                 path,
-                format!("/{CLASSES_NAMES} is not a string dataset ({e})"),
+                format!("/{CLASSES_NAMES} cannot be read as strings: {e}"),
             )
         })?;
         if names.len() != c {
