@@ -6,7 +6,7 @@
     OPENBLAS_NUM_THREADS=1 python jobs/bench_numpy.py /tmp/deepsea_tail.h5 [--steps 3] [--job-classes 4 --job-restarts 8 --max-steps 100] [--conv direct,auto]
 
 Prints per-step item_steps_per_s for batches 1, 8, 32 (the same line format as
-`bench`), then a whole job in fixed batches of 32 (a batch runs until its
+`bench`; the best of --rounds rounds), then a whole job in fixed batches of 32 (a batch runs until its
 slowest item stops; stopped items keep their slot), then runs the same job with
 `deepresolve-mpi run` (one rank; once per --conv path) and prints the wall-time ratio.
 Needs numpy and h5py.
@@ -67,19 +67,20 @@ def lr_at(step, lr0=0.1, decay_start=500, alpha=0.2, min_lr=1e-6):
     return lr0 if step <= decay_start else max(lr0 * (step - decay_start) ** (-alpha), min_lr)
 
 
-def per_step(net, shape, steps):
+def per_step(net, shape, steps, rounds=1, batches=(1, 8, 32)):
     flops = 2 * (2 * (shape[1] - net.k + 1) * net.F * net.C * net.k + 2 * net.K1.size) + 4 * net.K1.shape[0]
-    for B in (1, 8, 32):
+    for B in batches:
         rng = np.random.default_rng(B)
         H = rng.standard_normal((B, *shape), dtype=np.float32)
         cls = np.arange(B) % net.K2.shape[0]
         net.score_grad(H, cls)
-        t = time.perf_counter()
-        for _ in range(steps):
-            s, g = net.score_grad(H, cls)
-            H += 0.01 * (g - 2 * H)
-        el = time.perf_counter() - t
-        rate = B * steps / el
+        rate = 0.0
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(steps):
+                s, g = net.score_grad(H, cls)
+                H += 0.01 * (g - 2 * H)
+            rate = max(rate, B * steps / (time.perf_counter() - t))
         print(f"numpy batch={B} item_steps_per_s={rate:.2f} gflops={rate * flops / 1e9:.2f}", flush=True)
 
 
@@ -114,6 +115,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1, help="per-step rounds per batch; the best is printed")
+    ap.add_argument("--batch", default="1,8,32")
+    ap.add_argument("--no-job", action="store_true", help="per-step figures only")
     ap.add_argument("--job-classes", type=int, default=4)
     ap.add_argument("--job-restarts", type=int, default=8)
     ap.add_argument("--max-steps", type=int, default=100)
@@ -123,7 +127,9 @@ def main():
     m = load(a.model)
     net = Net(m)
     shape = m["shape"]
-    per_step(net, shape, a.steps)
+    per_step(net, shape, a.steps, a.rounds, [int(v) for v in a.batch.split(",")])
+    if a.no_job:
+        return 0
     wall, useful, computed = fixed_batch_job(net, shape, a.job_classes, a.job_restarts, a.max_steps)
     print(f"numpy fixed-batch job: wall_s={wall:.1f} useful_item_steps={useful} computed_item_steps={computed} "
           f"useful_item_steps_per_s={useful / wall:.2f}", flush=True)

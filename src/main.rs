@@ -195,7 +195,15 @@ fn reanalyze(
         None => file.gmm_floor()?,
     };
     let analysis = analyze_run(&file.read_ensemble()?, floor);
-    let names = file.class_names();
+    // The names only label the lines below: a damaged /classes/names is
+    // said, and the analysis (which does not read them) goes on.
+    let names = file.class_names().unwrap_or_else(|why| {
+        deepresolve_mpi::say!(
+            "deepresolve-mpi: warning: /classes/names of {} cannot be read ({why}); the lines below name classes by index, and the analysis does not use the names",
+            path.display()
+        );
+        Vec::new()
+    });
     for line in deepresolve_mpi::analysis::diagnostics::describe(&analysis.checks(), &names) {
         deepresolve_mpi::say!("deepresolve-mpi: {line}");
     }

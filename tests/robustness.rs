@@ -520,6 +520,14 @@ fn a_damaged_heap_reference_is_refused_not_a_segfault() {
         bad,
         "the results file was changed"
     );
+    // `analyze` does not need the names: it says they are damaged and goes on.
+    let o = run_bin(&["analyze", fs], None, 30);
+    let err = stderr_of(&o);
+    assert!(o.status.success(), "analyze: {:?}\n{err}", o.status);
+    assert!(
+        err.contains("warning: /classes/names") && err.contains("damaged"),
+        "analyze says nothing of the damaged names:\n{err}"
+    );
 }
 
 #[test]

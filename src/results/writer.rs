@@ -480,13 +480,14 @@ impl ResultsWriter {
         stored.map(RecordedFloor::Started)
     }
 
-    /// `/classes/names` (empty if unreadable: the names only label log lines).
-    pub fn class_names(&self) -> Vec<String> {
-        self.file
-            .dataset(CLASSES_NAMES)
-            .ok()
-            .and_then(|d| crate::model::h5util::string_dataset(&d))
-            .unwrap_or_default()
+    /// `/classes/names`: empty where the file has none; `Err` with the
+    /// reason where they are there but cannot be read (a damaged file). The
+    /// names only label log lines, so the caller decides whether to go on.
+    pub fn class_names(&self) -> std::result::Result<Vec<String>, String> {
+        match self.file.dataset(CLASSES_NAMES) {
+            Err(_) => Ok(Vec::new()),
+            Ok(d) => crate::model::h5util::read_string_dataset(&d),
+        }
     }
 
     /// The FIVs and scores of `/ascent`, for the analysis; every restart must be done.
