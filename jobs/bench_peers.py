@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The DeepSEA-tail per-step comparison in one command: `deepresolve-mpi bench`
 on every kernel path this CPU has, then numpy (jobs/bench_numpy.py), PyTorch and
-JAX (jobs/bench_autograd.py) on the same saved weights, one thread each,
+JAX (jobs/bench_autograd.py) on the same saved weights, one thread each, all
+pinned to one core (taskset),
 alternating for --rounds rounds; prints a markdown table of the best figure of
 each program at each batch and ours ÷ the best peer.
 
@@ -13,6 +14,7 @@ and h5py; torch and jax where they are installed.
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -28,7 +30,9 @@ def cpu_paths():
     return ["avx512", "avx2"] if " avx512f" in flags else ["avx2"]
 
 
-def run(cmd, env):
+def run(cmd, env, cpu):
+    if cpu is not None:
+        cmd = ["taskset", "-c", str(cpu)] + cmd
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         return None, (r.stderr.strip().splitlines() or ["exit %d" % r.returncode])[-1]
@@ -41,10 +45,21 @@ def main():
     ap.add_argument("--model", default="/tmp/deepsea_tail.h5")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--cpu", default="last",
+                    help="the one core every program is pinned to (taskset): a number, `last`, or `none`")
     a = ap.parse_args()
+    # One thread is not one core: XLA's runtime spreads a jitted step over
+    # every core it sees whatever its flags (JAX at batch 32 here: 125
+    # item-steps/s unpinned at 119% CPU, 64 pinned), so each program is pinned.
+    if a.cpu == "none" or not shutil.which("taskset"):
+        cpu = None
+    elif a.cpu == "last":
+        cpu = max(os.sched_getaffinity(0))
+    else:
+        cpu = int(a.cpu)
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     if not os.path.exists(a.model):
-        out, err = run([a.bin, "bench", "--save-model", a.model, "--batch", "1"], env)
+        out, err = run([a.bin, "bench", "--save-model", a.model, "--batch", "1"], env, None)
         if err:
             sys.exit(f"bench_peers: could not save the model: {err}")
     paths = cpu_paths()
@@ -57,7 +72,7 @@ def main():
     for r in range(a.rounds):
         print(f"# round {r + 1} of {a.rounds}", file=sys.stderr, flush=True)
         out, err = run([a.bin, "bench", "--batch", "1,8,32", "--steps", str(a.steps), "--conv", "direct,fast",
-                        "--simd", ",".join(paths)], env)
+                        "--simd", ",".join(paths)], env, cpu)
         if err:
             sys.exit(f"bench_peers: deepresolve-mpi bench failed: {err}")
         for line in out.splitlines():
@@ -73,7 +88,7 @@ def main():
         for name, cmd in peers:
             if name in skipped:
                 continue
-            out, err = run(cmd, env)
+            out, err = run(cmd, env, cpu)
             if err:
                 skipped[name] = err
                 continue
@@ -94,7 +109,8 @@ def main():
         print(f"| {b} | " + " | ".join(cells) + f" | {ratio} |")
     for name, why in skipped.items():
         print(f"# {name} left out: {why}")
-    print(f"# one core each, best of {a.rounds} alternating rounds; CPU paths: {', '.join(paths)}")
+    pin = f"pinned to CPU {cpu}" if cpu is not None else "not pinned"
+    print(f"# one thread each, {pin}; best of {a.rounds} alternating rounds; kernel paths: {', '.join(paths)}")
 
 
 if __name__ == "__main__":
