@@ -2,7 +2,7 @@
 //! [`Plan`]'s nodes. The nodes between H and the head run as batched GEMMs;
 //! a Dense head computes only the row of each item's class; the backward pass
 //! adds the gradients where one tensor feeds several nodes.
-use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
+use super::conv1d_spectral::{ConvMode, FastConv, FastScratch};
 use super::fused_tail::{fused_tail, FUSE_MAX_BATCH};
 use super::plan::{Head, Plan, Reduce};
 use super::residual_block::Residual;
@@ -28,9 +28,9 @@ pub struct Scorer<'n> {
     /// MaxPool argmax per plan node.
     kept: Vec<Kept>,
     scratch: Scratch,
-    /// The spectral form of each plan node that takes it (`--conv`).
-    fast: Vec<Option<SpectralConv>>,
-    spectral: SpectralScratch,
+    /// The DFT or Winograd form of each plan node that takes it (`--conv`).
+    fast: Vec<Option<FastConv>>,
+    spectral: FastScratch,
     fuse_buf: Vec<f32>,
     /// Bytes of activations and gradients a sub-batch may hold.
     budget: usize,
@@ -104,7 +104,7 @@ impl<'n> Scorer<'n> {
             .nodes
             .iter()
             .map(|&j| match &net.nodes[j].op {
-                Layer::Conv(c) => c.spectral(conv, capacity),
+                Layer::Conv(c) => c.fast_path(conv, capacity),
                 _ => None,
             })
             .collect();
@@ -120,7 +120,7 @@ impl<'n> Scorer<'n> {
             kept,
             scratch: Scratch::default(),
             fast,
-            spectral: SpectralScratch::default(),
+            spectral: FastScratch::default(),
             fuse_buf: Vec::new(),
             budget: ACTIVATION_BUDGET,
             timer: Timer::default(),
@@ -132,7 +132,7 @@ impl<'n> Scorer<'n> {
 
     /// Take the plan's residual blocks fused (the default) or node by node
     /// (for tests comparing the two). A block whose convolution goes
-    /// spectral stays unfused.
+    /// spectral or Winograd stays unfused.
     pub fn fusing(mut self, on: bool) -> Self {
         let n = self.plan.nodes.len();
         self.block_of = vec![None; n];
@@ -247,7 +247,8 @@ impl<'n> Scorer<'n> {
     /// True when an item's score and gradient are bitwise the same whatever
     /// items share its batch and whichever slot it has (any batch up to the
     /// capacity): every product on the path sums in an order of its own.
-    /// The small-batch kernels and the spectral path do; OpenBLAS's sgemm
+    /// The small-batch kernels, the spectral path and the Winograd path
+    /// (each item alone through calls of its own shapes) do; OpenBLAS's sgemm
     /// does not promise it, so a direct convolution or a Dense layer on
     /// sgemm makes the scorer depend on its batch-mates. The recurrent layers
     /// and LayerNorm run each item on its own in a fixed order, so they keep it.
@@ -283,11 +284,22 @@ impl<'n> Scorer<'n> {
             .iter()
             .zip(&self.fast)
             .filter_map(|(&j, f)| {
-                let f = f.as_ref()?;
+                let f = f.as_ref()?.dft()?;
                 let (n, l) = f.blocks();
                 let name = self.net.layer_name(self.net.nodes[j].layer).to_string();
                 Some((name, n, l, f.spectra_bytes()))
             })
+            .collect()
+    }
+
+    /// The convolutions after H on the Winograd F(4,3) path, by layer name.
+    pub fn winograd_layers(&self) -> Vec<String> {
+        self.plan
+            .nodes
+            .iter()
+            .zip(&self.fast)
+            .filter(|(_, f)| matches!(f, Some(FastConv::Winograd(_))))
+            .map(|(&j, _)| self.net.layer_name(self.net.nodes[j].layer).to_string())
             .collect()
     }
 
