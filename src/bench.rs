@@ -461,12 +461,8 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
         let plan = make_plan()?;
         for &b in &args.batch {
             use crate::network::conv1d_spectral::ConvPath;
-            let auto = crate::network::conv1d_spectral::fast_nodes(
-                &net,
-                &plan,
-                ConvMode::Auto,
-                b.max(1),
-            );
+            let auto =
+                crate::network::conv1d_spectral::fast_nodes(&net, &plan, ConvMode::Auto, b.max(1));
             if auto.is_empty() {
                 println!("# --conv auto at batch {b}: every convolution after H direct");
             }

@@ -841,10 +841,20 @@ mod tests {
         // Too few channels or positions for Winograd: the DFT under fast, as before.
         for small in [
             ConvShape { k_in: 8, ..tower },
-            ConvShape { filters: 15, ..tower },
-            ConvShape { w_in: 31, w_out: 15, ..tower },
+            ConvShape {
+                filters: 15,
+                ..tower
+            },
+            ConvShape {
+                w_in: 31,
+                w_out: 15,
+                ..tower
+            },
         ] {
-            assert!(matches!(path(ConvMode::Fast, &small, 32), Some(ConvPath::Dft(_))), "{small:?}");
+            assert!(
+                matches!(path(ConvMode::Fast, &small, 32), Some(ConvPath::Dft(_))),
+                "{small:?}"
+            );
         }
         let strided = ConvShape {
             stride: 2,

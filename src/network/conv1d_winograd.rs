@@ -126,46 +126,26 @@ impl Pass {
         }
     }
 
-    /// y (w_out × cout) of one item's x (w_in × cin), plus `bias` where given.
-    fn run(&self, x: &[f32], y: &mut [f32], bias: Option<&[f32]>, s: &mut WinogradScratch) {
-        let (ci, co, d) = (self.cin, self.cout, self.d);
+    /// y (w_out × cout) of one item's x (w_in × cin), and what `epi` does
+    /// with each output row.
+    fn run(&self, x: &[f32], y: &mut [f32], mut epi: Epilogue, s: &mut WinogradScratch) {
+        let (ci, co) = (self.cin, self.cout);
         let chunk = self.chunk.min(self.bases.len());
         grow(&mut s.v, 6 * chunk * ci);
         grow(&mut s.m, 6 * chunk * co);
         grow(&mut s.zero, ci.max(co));
-        let (v, m, zero) = (&mut s.v, &mut s.m, &s.zero[..ci]);
+        grow(&mut s.rows, 4 * co);
+        let (v, m, zero) = (&mut s.v, &mut s.m, &s.zero[..]);
         let x = &x[..self.w_in * ci];
         let y = &mut y[..self.w_out * co];
+        let bias = match &epi {
+            Epilogue::Plain(b) => b.unwrap_or(&zero[..co]),
+            Epilogue::Residual { bias, .. } => *bias,
+            Epilogue::Skip { .. } => &zero[..co],
+        };
         for bases in self.bases.chunks(chunk) {
             let rows = bases.len();
-            {
-                let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
-                let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
-                for (t, &base) in bases.iter().enumerate() {
-                    let row = |k: usize| {
-                        let p = (base + k * d) as isize - self.pad;
-                        if p >= 0 && (p as usize) < self.w_in {
-                            &x[p as usize * ci..][..ci]
-                        } else {
-                            zero
-                        }
-                    };
-                    let ins = [row(0), row(1), row(2), row(3), row(4), row(5)];
-                    let [v0, v1, v2, v3, v4, v5] = &mut vb;
-                    let at = t * ci;
-                    input_transform(
-                        ins,
-                        [
-                            &mut v0[at..at + ci],
-                            &mut v1[at..at + ci],
-                            &mut v2[at..at + ci],
-                            &mut v3[at..at + ci],
-                            &mut v4[at..at + ci],
-                            &mut v5[at..at + ci],
-                        ],
-                    );
-                }
-            }
+            input_stage(self, x, bases, v, chunk, zero);
             for xi in 0..6 {
                 gemm::sgemm(
                     false,
@@ -183,29 +163,205 @@ impl Pass {
                     co,
                 );
             }
-            let mb: [&[f32]; 6] = std::array::from_fn(|xi| &m[xi * chunk * co..][..chunk * co]);
-            let zero_out = &s.zero[..co];
-            let bias = bias.unwrap_or(zero_out);
-            for (t, &base) in bases.iter().enumerate() {
-                let at = t * co;
-                let ms: [&[f32]; 6] = std::array::from_fn(|xi| &mb[xi][at..at + co]);
-                let mut outs: [Option<&mut [f32]>; 4] = [None, None, None, None];
-                // Four distinct rows of y, in increasing order: split as we go.
-                let mut rest: &mut [f32] = &mut y[..];
-                let mut taken = 0;
-                for (i, slot) in outs.iter_mut().enumerate() {
-                    let o = base + i * d;
-                    if o >= self.w_out {
-                        break;
-                    }
-                    let tail = std::mem::take(&mut rest);
-                    let (_, tail) = tail.split_at_mut((o - taken) * co);
-                    let (r, tail) = tail.split_at_mut(co);
-                    *slot = Some(r);
-                    rest = tail;
-                    taken = o + 1;
+            output_stage(self, bases, m, chunk, y, &mut epi, bias, &mut s.rows);
+        }
+    }
+}
+
+/// `$name` runs `$body` compiled for the widest vectors this CPU has. The
+/// bodies only add and multiply (no fused multiply-adds), so every path
+/// gives the same bits.
+macro_rules! widest {
+    ($name:ident, $body:ident, ($($p:ident: $t:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($p: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx512f,avx2")]
+                unsafe fn wide($($p: $t),*) {
+                    $body($($p),*)
                 }
-                output_transform(ms, outs, bias);
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($p: $t),*) {
+                    $body($($p),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    return unsafe { wide($($p),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    return unsafe { avx2($($p),*) };
+                }
+            }
+            $body($($p),*)
+        }
+    };
+}
+
+widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32]));
+widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32], rows_buf: &mut [f32]));
+
+/// V (six blocks of `chunk` rows × cin) of the tiles at `bases`.
+#[inline(always)]
+fn input_stage_body(
+    p: &Pass,
+    x: &[f32],
+    bases: &[usize],
+    v: &mut [f32],
+    chunk: usize,
+    zero: &[f32],
+) {
+    let (ci, d) = (p.cin, p.d);
+    let zero = &zero[..ci];
+    let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
+    let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
+    for (t, &base) in bases.iter().enumerate() {
+        let row = |k: usize| {
+            let q = (base + k * d) as isize - p.pad;
+            if q >= 0 && (q as usize) < p.w_in {
+                &x[q as usize * ci..][..ci]
+            } else {
+                zero
+            }
+        };
+        let ins = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let [v0, v1, v2, v3, v4, v5] = &mut vb;
+        let at = t * ci;
+        input_transform(
+            ins,
+            [
+                &mut v0[at..at + ci],
+                &mut v1[at..at + ci],
+                &mut v2[at..at + ci],
+                &mut v3[at..at + ci],
+                &mut v4[at..at + ci],
+                &mut v5[at..at + ci],
+            ],
+        );
+    }
+}
+
+/// The output rows of the tiles at `bases` from M (six blocks of `chunk`
+/// rows × cout), through `epi`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn output_stage_body(
+    p: &Pass,
+    bases: &[usize],
+    m: &[f32],
+    chunk: usize,
+    y: &mut [f32],
+    epi: &mut Epilogue,
+    bias: &[f32],
+    rows_buf: &mut [f32],
+) {
+    let (co, d) = (p.cout, p.d);
+    let mb: [&[f32]; 6] = std::array::from_fn(|xi| &m[xi * chunk * co..][..chunk * co]);
+    let plain = matches!(epi, Epilogue::Plain(_));
+    for (t, &base) in bases.iter().enumerate() {
+        let at = t * co;
+        let ms: [&[f32]; 6] = std::array::from_fn(|xi| &mb[xi][at..at + co]);
+        if !plain {
+            let mut rows = rows_buf[..4 * co].chunks_exact_mut(co);
+            let rows: [Option<&mut [f32]>; 4] = std::array::from_fn(|_| rows.next());
+            output_transform(ms, rows, bias);
+            for i in 0..4 {
+                let o = base + i * d;
+                if o >= p.w_out {
+                    break;
+                }
+                let v = &rows_buf[i * co..][..co];
+                let dst = &mut y[o * co..][..co];
+                epi.apply(o, v, dst);
+            }
+            continue;
+        }
+        let mut outs: [Option<&mut [f32]>; 4] = [None, None, None, None];
+        // Four distinct rows of y, in increasing order: split as we go.
+        let mut rest: &mut [f32] = &mut y[..];
+        let mut taken = 0;
+        for (i, slot) in outs.iter_mut().enumerate() {
+            let o = base + i * d;
+            if o >= p.w_out {
+                break;
+            }
+            let tail = std::mem::take(&mut rest);
+            let (_, tail) = tail.split_at_mut((o - taken) * co);
+            let (r, tail) = tail.split_at_mut(co);
+            *slot = Some(r);
+            rest = tail;
+            taken = o + 1;
+        }
+        output_transform(ms, outs, bias);
+    }
+}
+
+/// What a pass does with an output row v (bias and Aᵀ M) at position o.
+enum Epilogue<'a> {
+    /// y[o] = v, with this bias (none: zero).
+    Plain(Option<&'a [f32]>),
+    /// A residual block's forward: y[o] = a = ReLU(v) (or v), and
+    /// out[o] = a + skip[o + left].
+    Residual {
+        bias: &'a [f32],
+        relu: bool,
+        skip: &'a [f32],
+        left: usize,
+        out: &'a mut [f32],
+    },
+    /// A residual block's input gradient: y[p] = v + dy[p − left] where the
+    /// skip's crop has p, else v + 0 (as the unfused graph adds the conv's
+    /// share to the crop's zero-filled gradient).
+    Skip {
+        dy: &'a [f32],
+        left: usize,
+        n: usize,
+    },
+}
+
+impl Epilogue<'_> {
+    #[inline(always)]
+    fn apply(&mut self, o: usize, v: &[f32], dst: &mut [f32]) {
+        let n = v.len();
+        let dst = &mut dst[..n];
+        match self {
+            Epilogue::Plain(_) => dst.copy_from_slice(v),
+            Epilogue::Residual {
+                relu,
+                skip,
+                left,
+                out,
+                ..
+            } => {
+                let sk = &skip[(o + *left) * n..][..n];
+                let out = &mut out[o * n..][..n];
+                if *relu {
+                    for c in 0..n {
+                        let a = v[c].max(0.0);
+                        dst[c] = a;
+                        out[c] = a + sk[c];
+                    }
+                } else {
+                    for c in 0..n {
+                        dst[c] = v[c];
+                        out[c] = v[c] + sk[c];
+                    }
+                }
+            }
+            Epilogue::Skip { dy, left, n: w } => {
+                if o >= *left && o - *left < *w {
+                    let g = &dy[(o - *left) * n..][..n];
+                    for c in 0..n {
+                        dst[c] = g[c] + v[c];
+                    }
+                } else {
+                    for c in 0..n {
+                        dst[c] = 0.0 + v[c];
+                    }
+                }
             }
         }
     }
@@ -218,25 +374,8 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 }
 
 /// V_ξ = (Bᵀ x)_ξ, channel by channel.
-#[inline]
-fn input_transform(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2. The same operations in the same order:
-        // the same bits as the baseline code.
-        return unsafe { input_transform_avx2(x, v) };
-    }
-    input_transform_body(x, v)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn input_transform_avx2(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
-    input_transform_body(x, v)
-}
-
 #[inline(always)]
-fn input_transform_body(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
+fn input_transform(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
     let n = v[0].len();
     let [x0, x1, x2, x3, x4, x5] = x.map(|s| &s[..n]);
     let [v0, v1, v2, v3, v4, v5] = v;
@@ -260,24 +399,8 @@ fn input_transform_body(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
 }
 
 /// The tile's outputs y_i = b + (Aᵀ M)_i, for the rows inside the map.
-#[inline]
-fn output_transform(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: as in `input_transform`.
-        return unsafe { output_transform_avx2(m, y, b) };
-    }
-    output_transform_body(m, y, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn output_transform_avx2(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
-    output_transform_body(m, y, b)
-}
-
 #[inline(always)]
-fn output_transform_body(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
+fn output_transform(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
     let n = b.len();
     let [m0, m1, m2, m3, m4, m5] = m.map(|s| &s[..n]);
     let [y0, y1, y2, y3] = y;
@@ -321,6 +444,10 @@ pub struct WinogradScratch {
     v: Vec<f32>,
     m: Vec<f32>,
     zero: Vec<f32>,
+    /// One tile's four output rows, for the fused epilogues.
+    rows: Vec<f32>,
+    /// One item's pre-activation gradient, in a residual block.
+    dz: Vec<f32>,
 }
 
 /// A convolution on the Winograd path: forward and the input gradient.
@@ -359,9 +486,15 @@ impl WinogradConv {
             bias: bias.to_vec(),
             fwd: Pass::new(k, f, shape.w_in, shape.w_out, d, pad, w),
             // dx[p, c] = Σ_j' W_{2−j'}[f, c] dz[p − (2d − pad) + j'd, f].
-            bwd: Pass::new(f, k, shape.w_out, shape.w_in, d, 2 * d as isize - pad, |j, u, c| {
-                w(2 - j, c, u)
-            }),
+            bwd: Pass::new(
+                f,
+                k,
+                shape.w_out,
+                shape.w_in,
+                d,
+                2 * d as isize - pad,
+                |j, u, c| w(2 - j, c, u),
+            ),
         }
     }
 
@@ -371,7 +504,7 @@ impl WinogradConv {
             self.fwd.run(
                 &x[b * nx..][..nx],
                 &mut y[b * ny..][..ny],
-                Some(&self.bias),
+                Epilogue::Plain(Some(&self.bias)),
                 s,
             );
         }
@@ -392,9 +525,80 @@ impl WinogradConv {
         let len = batch * ny;
         activation::backward(self.act, &y[..len], &dy[..len], &mut dz[..len], self.f);
         for b in 0..batch {
-            self.bwd
-                .run(&dz[b * ny..][..ny], &mut dx[b * nx..][..nx], None, s);
+            self.bwd.run(
+                &dz[b * ny..][..ny],
+                &mut dx[b * nx..][..nx],
+                Epilogue::Plain(None),
+                s,
+            );
         }
+    }
+
+    /// A residual block's forward for one item (`filters == k_in`): `act`
+    /// = the convolution after a ReLU where `relu`, `out` = act + x from
+    /// position `left` on, as the unfused nodes make them, bit for bit.
+    pub(crate) fn residual_forward(
+        &self,
+        x: &[f32],
+        act: &mut [f32],
+        out: &mut [f32],
+        relu: bool,
+        left: usize,
+        s: &mut WinogradScratch,
+    ) {
+        debug_assert_eq!(self.k, self.f);
+        let epi = Epilogue::Residual {
+            bias: &self.bias,
+            relu,
+            skip: x,
+            left,
+            out,
+        };
+        self.fwd.run(x, act, epi, s);
+    }
+
+    /// A residual block's input gradient for one item: dx = the
+    /// convolution's share from dy (masked by `act` > 0 where `relu`) plus
+    /// dy at the skip's positions, as the unfused nodes sum it.
+    pub(crate) fn residual_backward(
+        &self,
+        act: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        relu: bool,
+        left: usize,
+        s: &mut WinogradScratch,
+    ) {
+        let ny = self.w_out * self.f;
+        let mut dz = std::mem::take(&mut s.dz);
+        let g = if relu {
+            grow(&mut dz, ny);
+            activation::backward(
+                Activation::Relu,
+                &act[..ny],
+                &dy[..ny],
+                &mut dz[..ny],
+                self.f,
+            );
+            &dz[..ny]
+        } else {
+            &dy[..ny]
+        };
+        let epi = Epilogue::Skip {
+            dy,
+            left,
+            n: self.w_out,
+        };
+        self.bwd.run(g, dx, epi, s);
+        s.dz = dz;
+    }
+
+    pub(crate) fn w_in(&self) -> usize {
+        self.w_in
+    }
+
+    pub(crate) fn w_out(&self) -> usize {
+        self.w_out
     }
 
     /// Multiply-adds per item, one way, of the products alone.
@@ -415,12 +619,21 @@ mod tests {
         for trial in 0..20 {
             let x: Vec<f64> = (0..6).map(|i| val(trial * 11 + i)).collect();
             let g: Vec<f64> = (0..3).map(|i| val(trial * 17 + i + 100)).collect();
-            let u: Vec<f64> = G.iter().map(|r| (0..3).map(|j| r[j] * g[j]).sum()).collect();
-            let v: Vec<f64> = BT.iter().map(|r| (0..6).map(|s| r[s] * x[s]).sum()).collect();
+            let u: Vec<f64> = G
+                .iter()
+                .map(|r| (0..3).map(|j| r[j] * g[j]).sum())
+                .collect();
+            let v: Vec<f64> = BT
+                .iter()
+                .map(|r| (0..6).map(|s| r[s] * x[s]).sum())
+                .collect();
             for (i, a) in AT.iter().enumerate() {
                 let got: f64 = (0..6).map(|xi| a[xi] * u[xi] * v[xi]).sum();
                 let want: f64 = (0..3).map(|j| g[j] * x[i + j]).sum();
-                assert!((got - want).abs() <= 1e-12 * (1.0 + want.abs()), "{i}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                    "{i}: {got} vs {want}"
+                );
             }
         }
         // The hand-written transforms are Bᵀ and Aᵀ.
@@ -536,8 +749,16 @@ mod tests {
             close(&dx1, &dx_ref, "input gradient");
             // Alone and in a batch of three: the same bits.
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&y1), bits(&y3[b * wo * f..][..wo * f]), "{what} forward in a batch");
-            assert_eq!(bits(&dx1), bits(&dx3[b * w * k..][..w * k]), "{what} gradient in a batch");
+            assert_eq!(
+                bits(&y1),
+                bits(&y3[b * wo * f..][..wo * f]),
+                "{what} forward in a batch"
+            );
+            assert_eq!(
+                bits(&dx1),
+                bits(&dx3[b * w * k..][..w * k]),
+                "{what} gradient in a batch"
+            );
         }
     }
 

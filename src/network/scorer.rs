@@ -132,13 +132,14 @@ impl<'n> Scorer<'n> {
 
     /// Take the plan's residual blocks fused (the default) or node by node
     /// (for tests comparing the two). A block whose convolution goes
-    /// spectral or Winograd stays unfused.
+    /// spectral stays unfused; one on the Winograd path fuses the ReLU and
+    /// the skip into its transforms (`Residual::forward_winograd`).
     pub fn fusing(mut self, on: bool) -> Self {
         let n = self.plan.nodes.len();
         self.block_of = vec![None; n];
         if on {
             for (i, r) in self.plan.residual.iter().enumerate() {
-                if self.fast[r.conv].is_none() {
+                if !matches!(self.fast[r.conv], Some(FastConv::Dft(_))) {
                     self.block_of[r.first..=r.add].fill(Some(i));
                 }
             }
@@ -427,13 +428,23 @@ impl<'n> Scorer<'n> {
                         b,
                     );
                     debug_assert_eq!(self.slot[self.plan.residual[i].x], sx);
-                    self.residual(i).forward(
-                        x,
+                    let (act_b, out_b) = (
                         &mut act[..b * self.sizes[sa]],
                         &mut out[..b * self.sizes[so]],
-                        b,
-                        &mut self.scratch.cols,
                     );
+                    match &self.fast[self.plan.residual[i].conv] {
+                        Some(FastConv::Winograd(w)) => self.residual(i).forward_winograd(
+                            w,
+                            x,
+                            act_b,
+                            out_b,
+                            b,
+                            &mut self.spectral.winograd,
+                        ),
+                        _ => self
+                            .residual(i)
+                            .forward(x, act_b, out_b, b, &mut self.scratch.cols),
+                    }
                     (self.acts[sa], self.acts[so]) = (act, out);
                     self.timer.forward(self.step_of[p], since);
                 }
@@ -536,11 +547,21 @@ impl<'n> Scorer<'n> {
                         &dy[..b * self.sizes[so]],
                     );
                     let (dz, cols) = (&mut self.scratch.dz, &mut self.scratch.cols);
-                    if sx == 0 {
-                        fused.backward(act, dy_b, &mut grad[..b * n], b, dz, cols);
+                    let dx = if sx == 0 {
+                        &mut grad[..b * n]
                     } else {
-                        let dx = &mut self.grads[sx][..b * self.sizes[sx]];
-                        fused.backward(act, dy_b, dx, b, dz, cols);
+                        &mut self.grads[sx][..b * self.sizes[sx]]
+                    };
+                    match &self.fast[self.plan.residual[i].conv] {
+                        Some(FastConv::Winograd(w)) => fused.backward_winograd(
+                            w,
+                            act,
+                            dy_b,
+                            dx,
+                            b,
+                            &mut self.spectral.winograd,
+                        ),
+                        _ => fused.backward(act, dy_b, dx, b, dz, cols),
                     }
                     self.grads[so] = dy;
                     written[sx] = true;
