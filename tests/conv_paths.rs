@@ -576,6 +576,28 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
         err.contains("different --conv") && err.contains("winograd=4"),
         "{err}"
     );
+    assert!(err.contains("resume with --conv auto"), "{err}");
+    // A file made under auto before Winograd recorded `direct` (here: the
+    // direct file, its `conv` attribute made `auto`): only --conv direct
+    // makes it again, whatever --conv it was made with.
+    {
+        let _g = file_guard();
+        let f = open_rw_waiting(&direct);
+        f.delete_attr("conv").unwrap();
+        let v: hdf5::types::VarLenUnicode = "auto".parse().unwrap();
+        f.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("conv")
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    }
+    let o = run("auto", &direct, true);
+    let err = stderr_of(&o);
+    assert!(
+        !o.status.success(),
+        "a resume with another --conv succeeded"
+    );
+    assert!(err.contains("resume with --conv direct"), "{err}");
     let o = run_bin(&["inspect", m], None, 30);
     let text = String::from_utf8_lossy(&o.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("conv1d")).collect();

@@ -339,10 +339,17 @@ impl ResultsWriter {
             }
             if was != now && a.name == "conv_paths" {
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
+                // A file made before Winograd came in under `auto` (a
+                // BPNet tower: `direct` then) is made again by `direct` alone.
+                let advice = if was == "direct" && given != "direct" {
+                    format!("resume with --conv direct (the file was made with --conv {given} by an earlier version, which computed these convolutions directly)")
+                } else {
+                    format!("resume with --conv {given}, as the file was made")
+                };
                 return Err(Error::results(
                     path,
                     format!(
-                        "--resume with a different --conv: the file's convolutions after H were computed as {was}, this run's would be {now}; resume with --conv {given}, as the file was made"
+                        "--resume with a different --conv: the file's convolutions after H were computed as {was}, this run's would be {now}; {advice}"
                     ),
                 ));
             }
