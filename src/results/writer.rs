@@ -339,10 +339,11 @@ impl ResultsWriter {
             }
             if was != now && a.name == "conv_paths" {
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
-                // A file made before Winograd came in under `auto` (a
-                // BPNet tower: `direct` then) is made again by `direct` alone.
+                // Every convolution direct (as a BPNet tower under `auto`
+                // before the Winograd path came in): `direct` alone makes
+                // the file again, whatever --conv it was made with.
                 let advice = if was == "direct" && given != "direct" {
-                    format!("resume with --conv direct (the file was made with --conv {given} by an earlier version, which computed these convolutions directly)")
+                    format!("resume with --conv direct (the file was made with --conv {given}, which computed every convolution directly then and now does not)")
                 } else {
                     format!("resume with --conv {given}, as the file was made")
                 };
