@@ -563,6 +563,24 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
     let p = paths(&auto);
     assert_eq!(p.matches(":winograd=4").count(), 2, "{p}");
     assert!(!p.contains("dft"), "{p}");
+    // Each item on its own: 1 and 3 ranks (batches of 3, refilled from the
+    // next lane) give the 2-rank file's bits.
+    for n in [1, 3] {
+        let other = d.join(format!("auto{n}.h5"));
+        let mut a = run_base(m, "0", other.to_str().unwrap());
+        a.extend([
+            "--restarts",
+            "4",
+            "--max-steps",
+            "10",
+            "--conv",
+            "auto",
+            "--overwrite",
+        ]);
+        let o = run_bin(&a, Some(n), 120);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        assert_same_datasets(&auto, &other);
+    }
     let o = run("direct", &direct, false);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert_eq!(paths(&direct), "direct");
