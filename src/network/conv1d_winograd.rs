@@ -263,11 +263,21 @@ fn output_stage_body(
     let plain = matches!(epi, Epilogue::Plain(_));
     for (t, &base) in bases.iter().enumerate() {
         let at = t * co;
-        let ms: [&[f32]; 6] = std::array::from_fn(|xi| &mb[xi][at..at + co]);
+        // Spelled out: `array::from_fn` here was a call per tile whose
+        // stores the vector loads after it waited on.
+        let ms: [&[f32]; 6] = [
+            &mb[0][at..at + co],
+            &mb[1][at..at + co],
+            &mb[2][at..at + co],
+            &mb[3][at..at + co],
+            &mb[4][at..at + co],
+            &mb[5][at..at + co],
+        ];
         if !plain {
-            let mut rows = rows_buf[..4 * co].chunks_exact_mut(co);
-            let rows: [Option<&mut [f32]>; 4] = std::array::from_fn(|_| rows.next());
-            output_transform(ms, rows, bias);
+            let (r0, rest) = rows_buf[..4 * co].split_at_mut(co);
+            let (r1, rest) = rest.split_at_mut(co);
+            let (r2, r3) = rest.split_at_mut(co);
+            output_transform(ms, [Some(r0), Some(r1), Some(r2), Some(r3)], bias);
             for i in 0..4 {
                 let o = base + i * d;
                 if o >= p.w_out {
