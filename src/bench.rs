@@ -460,16 +460,25 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     {
         let plan = make_plan()?;
         for &b in &args.batch {
-            let auto = crate::network::conv1d_spectral::spectral_nodes(
-                &net,
-                &plan,
-                ConvMode::Auto,
-                b.max(1),
-            );
+            use crate::network::conv1d_spectral::ConvPath;
+            let auto =
+                crate::network::conv1d_spectral::fast_nodes(&net, &plan, ConvMode::Auto, b.max(1));
             if auto.is_empty() {
                 println!("# --conv auto at batch {b}: every convolution after H direct");
             }
-            for (_, name, c) in auto {
+            let wino: Vec<&str> = auto
+                .iter()
+                .filter(|(_, _, p)| *p == ConvPath::Winograd)
+                .map(|(_, name, _)| name.as_str())
+                .collect();
+            if !wino.is_empty() {
+                println!(
+                    "# --conv auto and fast at batch {b}: {} by Winograd F(4,3)",
+                    wino.join(", ")
+                );
+            }
+            for (_, name, p) in &auto {
+                let ConvPath::Dft(c) = p else { continue };
                 println!(
                     "# --conv auto at batch {b}: {name} through the real DFT, length {}, {} outputs per block, spectra {:.0} MB",
                     c.n,

@@ -1,6 +1,6 @@
 //! `inspect MODEL`: what a user needs to pick `--layer`, `--output` and `--reduce`.
 use crate::model::{load_model_with_weights, Keras1Backend, LayerKind, ModelSpec};
-use crate::network::conv1d_spectral::{self, ConvShape};
+use crate::network::conv1d_spectral::{self, ConvPath, ConvShape};
 use crate::network::{ConvMode, Network, Plan, Reduce};
 use crate::Result;
 use std::path::Path;
@@ -106,11 +106,12 @@ fn conv_path(kind: &LayerKind, (k_in, w_in): (usize, usize), w_out: usize) -> St
         stride,
     };
     let batch = crate::job::RunConfig::DEFAULT_BATCH;
-    match conv1d_spectral::choose(ConvMode::Auto, &shape, batch) {
-        Some(c) => format!(
+    match conv1d_spectral::path(ConvMode::Auto, &shape, batch) {
+        Some(ConvPath::Dft(c)) => format!(
             "; after H at --batch {batch}: DFT of {} ({} outputs per block)",
             c.n, c.l
         ),
+        Some(ConvPath::Winograd) => format!("; after H at --batch {batch}: Winograd F(4,3)"),
         None => format!("; after H at --batch {batch}: direct"),
     }
 }

@@ -104,7 +104,10 @@ fn spectral_equals_direct_on_every_conv_fixture() {
             };
             let mut direct = Scorer::with_conv(&net, plan.clone(), 5, ConvMode::Direct);
             let mut fast = Scorer::with_conv(&net, plan, 5, ConvMode::Fast);
-            assert!(!fast.spectral_layers().is_empty(), "{fx} layer {layer}");
+            assert!(
+                !fast.spectral_layers().is_empty() || !fast.winograd_layers().is_empty(),
+                "{fx} layer {layer}"
+            );
             let (sd, gd) = evaluate(&mut direct, layer as u64);
             let (sf, gf) = evaluate(&mut fast, layer as u64);
             for (a, b) in sf.iter().zip(&sd) {
@@ -521,4 +524,103 @@ fn items_that_run_alone_keep_a_direct_scorer_batch_invariant() {
         bits(&g1),
         "gradient at slot 5 of 16"
     );
+}
+
+/// A tower of kernel-3 convolutions with 16 channels: `--conv auto` puts
+/// each on the Winograd path and the results file records it as
+/// `LAYER:winograd=4`; `--conv direct` records `direct`; a resume with the
+/// other `--conv` is refused; `inspect` names the path.
+#[test]
+fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
+    use deepresolve_mpi::model::h5util::str_attr;
+    let d = tmpdir("conv_winograd");
+    let model = d.join("tower.h5");
+    let mut b = Builder::new(5, 16, 80);
+    b.conv(16, 3, 1, 1, Padding::Same, Activation::Relu)
+        .conv(24, 3, 1, 2, Padding::Valid, Activation::Relu)
+        .flatten(FlattenOrder::ChannelMajor)
+        .dense(3, Activation::Linear);
+    {
+        let _g = file_guard();
+        save_native(&b.build(), &model).unwrap();
+    }
+    let m = model.to_str().unwrap();
+    let run = |conv: &str, out: &Path, resume: bool| {
+        let mut a = run_base(m, "0", out.to_str().unwrap());
+        a.extend(["--restarts", "4", "--max-steps", "10", "--conv", conv]);
+        a.push(if resume { "--resume" } else { "--overwrite" });
+        run_bin(&a, Some(2), 120)
+    };
+    let paths = |p: &Path| str_attr(&hdf5::File::open(p).unwrap(), "conv_paths").unwrap();
+    let (auto, direct) = (d.join("auto.h5"), d.join("direct.h5"));
+    let o = run("auto", &auto, false);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("by Winograd F(4,3)"),
+        "{}",
+        stderr_of(&o)
+    );
+    let p = paths(&auto);
+    assert_eq!(p.matches(":winograd=4").count(), 2, "{p}");
+    assert!(!p.contains("dft"), "{p}");
+    // Each item on its own: 1 and 3 ranks (batches of 3, refilled from the
+    // next lane) give the 2-rank file's bits.
+    for n in [1, 3] {
+        let other = d.join(format!("auto{n}.h5"));
+        let mut a = run_base(m, "0", other.to_str().unwrap());
+        a.extend([
+            "--restarts",
+            "4",
+            "--max-steps",
+            "10",
+            "--conv",
+            "auto",
+            "--overwrite",
+        ]);
+        let o = run_bin(&a, Some(n), 120);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        assert_same_datasets(&auto, &other);
+    }
+    let o = run("direct", &direct, false);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    assert_eq!(paths(&direct), "direct");
+    let o = run("direct", &auto, true);
+    let err = stderr_of(&o);
+    assert!(
+        !o.status.success(),
+        "a resume with another --conv succeeded"
+    );
+    assert!(
+        err.contains("different --conv") && err.contains("winograd=4"),
+        "{err}"
+    );
+    assert!(err.contains("resume with --conv auto"), "{err}");
+    // A file made under auto before Winograd recorded `direct` (here: the
+    // direct file, its `conv` attribute made `auto`): only --conv direct
+    // makes it again, whatever --conv it was made with.
+    {
+        let _g = file_guard();
+        let f = open_rw_waiting(&direct);
+        f.delete_attr("conv").unwrap();
+        let v: hdf5::types::VarLenUnicode = "auto".parse().unwrap();
+        f.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("conv")
+            .unwrap()
+            .write_scalar(&v)
+            .unwrap();
+    }
+    let o = run("auto", &direct, true);
+    let err = stderr_of(&o);
+    assert!(
+        !o.status.success(),
+        "a resume with another --conv succeeded"
+    );
+    assert!(err.contains("resume with --conv direct"), "{err}");
+    let o = run_bin(&["inspect", m], None, 30);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("conv1d")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for l in lines {
+        assert!(l.contains("after H at --batch 32: Winograd F(4,3)"), "{l}");
+    }
 }

@@ -1,13 +1,26 @@
 //! Fused residual blocks give the unfused nodes' numbers bit for bit: the
 //! ChromBPNet bench tower (conv+ReLU, cropped skip) and a bpnet-lite-style
-//! block (linear conv, ReLU node, same padding, uncropped skip).
+//! block (linear conv, ReLU node, same padding, uncropped skip), with the
+//! convolutions direct (im2col) and on the Winograd path (`--conv auto`).
 mod common;
 use common::*;
 use deepresolve_mpi::model::*;
 use deepresolve_mpi::network::{ConvMode, Network, Plan, Scorer};
 
-fn bits(net: &Network, plan: Plan, fuse: bool, b: usize) -> (Vec<u32>, Vec<u32>, usize) {
-    let mut sc = Scorer::with_conv(net, plan, b, ConvMode::Direct).fusing(fuse);
+fn bits(
+    net: &Network,
+    plan: Plan,
+    fuse: bool,
+    b: usize,
+    mode: ConvMode,
+) -> (Vec<u32>, Vec<u32>, usize) {
+    let mut sc = Scorer::with_conv(net, plan, b, mode).fusing(fuse);
+    let wino = sc.winograd_layers().len();
+    assert_eq!(
+        wino > 0,
+        mode != ConvMode::Direct,
+        "{mode:?}: {wino} Winograd layers"
+    );
     let n = sc.map_len();
     let h: Vec<f32> = (0..b * n)
         .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 700.0)
@@ -27,11 +40,13 @@ fn bits(net: &Network, plan: Plan, fuse: bool, b: usize) -> (Vec<u32>, Vec<u32>,
 fn the_chrombpnet_tower_fused_equals_unfused() {
     let net = Network::from_spec(deepresolve_mpi::bench::chrombpnet_tower()).unwrap();
     let plan = || Plan::new(&net, 1, Some(1), None).unwrap();
-    let (s0, g0, f0) = bits(&net, plan(), false, 2);
-    let (s1, g1, f1) = bits(&net, plan(), true, 2);
-    assert_eq!((f0, f1), (0, 8));
-    assert_eq!(s0, s1);
-    assert!(g0 == g1, "gradients differ");
+    for mode in [ConvMode::Direct, ConvMode::Auto] {
+        let (s0, g0, f0) = bits(&net, plan(), false, 2, mode);
+        let (s1, g1, f1) = bits(&net, plan(), true, 2, mode);
+        assert_eq!((f0, f1), (0, 8));
+        assert_eq!(s0, s1, "{mode:?}");
+        assert!(g0 == g1, "{mode:?}: gradients differ");
+    }
 }
 
 #[test]
@@ -51,9 +66,11 @@ fn a_same_padded_block_with_a_relu_node_fused_equals_unfused() {
         .dense(3, Activation::Linear);
     let net = Network::from_spec(m.spec.clone()).unwrap();
     let plan = || Plan::new(&net, 1, None, None).unwrap();
-    let (s0, g0, _) = bits(&net, plan(), false, 3);
-    let (s1, g1, f1) = bits(&net, plan(), true, 3);
-    assert_eq!(f1, 3);
-    assert_eq!(s0, s1);
-    assert!(g0 == g1, "gradients differ");
+    for mode in [ConvMode::Direct, ConvMode::Auto] {
+        let (s0, g0, _) = bits(&net, plan(), false, 3, mode);
+        let (s1, g1, f1) = bits(&net, plan(), true, 3, mode);
+        assert_eq!(f1, 3);
+        assert_eq!(s0, s1, "{mode:?}");
+        assert!(g0 == g1, "{mode:?}: gradients differ");
+    }
 }

@@ -135,6 +135,14 @@ fn describe_engine(sc: &Scorer) {
             bytes as f64 / (1024.0 * 1024.0)
         );
     }
+    let wino = sc.winograd_layers();
+    if !wino.is_empty() {
+        crate::say!(
+            "deepresolve-mpi: {} run{} by Winograd F(4,3)",
+            wino.join(", "),
+            if wino.len() == 1 { "s" } else { "" }
+        );
+    }
     if sc.batch_invariant() {
         crate::say!("deepresolve-mpi: batches refill from the next lane as items stop (each item's arithmetic is independent of its batch-mates)");
     } else {

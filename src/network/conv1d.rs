@@ -2,12 +2,16 @@
 //!
 //! Maps are stored position-major (W × K per item), so an im2col row for one
 //! output position is `kernel_size` contiguous runs of K input values.
-use super::conv1d_spectral::{self, ConvMode, ConvShape, SpectralConv};
+use super::conv1d_spectral::{self, ConvMode, ConvPath, ConvShape, FastConv, SpectralConv};
 use super::{activation, gemm, skinny};
 use crate::model::{same_pad_left, Activation, Padding};
 
 #[path = "conv1d_taps.rs"]
 mod taps;
+#[path = "conv1d_winograd.rs"]
+mod winograd;
+pub(crate) use winograd::takes as winograd_takes;
+pub use winograd::{WinogradConv, WinogradScratch};
 
 /// A single map's worth of output positions (up to 64) against a large kernel
 /// goes through the small-batch kernel instead of sgemm, which packs the whole
@@ -338,18 +342,29 @@ impl Conv1d {
         }
     }
 
-    /// This convolution on the spectral path, if `mode` takes it there at `batch` items per pass.
-    pub fn spectral(&self, mode: ConvMode, batch: usize) -> Option<SpectralConv> {
+    /// This convolution on the DFT or Winograd path, if `mode` takes it
+    /// there at `batch` items per pass.
+    pub fn fast_path(&self, mode: ConvMode, batch: usize) -> Option<FastConv> {
         let shape = self.shape();
-        let choice = conv1d_spectral::choose(mode, &shape, batch)?;
-        Some(SpectralConv::new(
-            &shape,
-            self.pad_left,
-            self.act,
-            &self.kernel_taps,
-            &self.bias,
-            choice,
-        ))
+        // Tap by tap needs a wide kernel, Winograd a kernel of 3: never both.
+        debug_assert!(!(self.by_taps() && winograd_takes(&shape)));
+        Some(match conv1d_spectral::path(mode, &shape, batch)? {
+            ConvPath::Dft(choice) => FastConv::Dft(SpectralConv::new(
+                &shape,
+                self.pad_left,
+                self.act,
+                &self.kernel_taps,
+                &self.bias,
+                choice,
+            )),
+            ConvPath::Winograd => FastConv::Winograd(WinogradConv::new(
+                &shape,
+                self.pad_left,
+                self.act,
+                &self.kernel_taps,
+                &self.bias,
+            )),
+        })
     }
 
     pub fn flops_per_item(&self) -> f64 {

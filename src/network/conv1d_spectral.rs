@@ -15,6 +15,7 @@
 //! applied per item, and the per-bin products go through the small-batch
 //! kernels, which sum every output in a fixed order: an item's result does
 //! not depend on which items share its batch or on its slot.
+use super::conv1d::{winograd_takes, WinogradConv, WinogradScratch};
 use super::weight_buf::WeightBuf;
 use super::{activation, gemm, skinny};
 use crate::model::Activation;
@@ -38,9 +39,11 @@ const AUTO_MAX_SPECTRA_RATIO: f64 = 16.0;
 pub enum ConvMode {
     /// im2col + GEMM for every convolution.
     Direct,
-    /// The spectral path for every stride-1 convolution.
+    /// The spectral path for every stride-1 convolution (Winograd F(4,3)
+    /// for those of kernel 3 with 16 channels or more, see [`path`]).
     Fast,
-    /// The spectral path where the cost model says it pays.
+    /// The spectral path where the cost model says it pays (Winograd as
+    /// under `Fast`).
     Auto,
 }
 
@@ -160,8 +163,12 @@ pub fn best_blocks(s: &ConvShape, batch: usize) -> Option<SpectralChoice> {
 }
 
 /// What `mode` does with a convolution at `batch` items per pass: Some(choice)
-/// for the spectral path.
+/// for the spectral path. None for a convolution that Winograd takes
+/// (kernel 3: see [`path`]), which the DFT does not pay for.
 pub fn choose(mode: ConvMode, s: &ConvShape, batch: usize) -> Option<SpectralChoice> {
+    if winograd_takes(s) {
+        return None;
+    }
     let c = best_blocks(s, batch)?;
     match mode {
         ConvMode::Direct => None,
@@ -175,6 +182,25 @@ pub fn choose(mode: ConvMode, s: &ConvShape, batch: usize) -> Option<SpectralCho
     }
 }
 
+/// A convolution's path other than im2col.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConvPath {
+    /// The real DFT, overlap-save blocks.
+    Dft(SpectralChoice),
+    /// Winograd F(4,3): stride 1, kernel 3, at least 16 channels in and out
+    /// and 16 output positions, under `fast` and `auto` alike.
+    Winograd,
+}
+
+/// Where `mode` computes a convolution at `batch` items per pass: None for
+/// im2col (or tap by tap).
+pub fn path(mode: ConvMode, s: &ConvShape, batch: usize) -> Option<ConvPath> {
+    if mode != ConvMode::Direct && winograd_takes(s) {
+        return Some(ConvPath::Winograd);
+    }
+    choose(mode, s, batch).map(ConvPath::Dft)
+}
+
 /// The convolutions of `plan` (engine nodes after H) that `mode` puts on
 /// the spectral path: (engine node, layer name, choice).
 pub fn spectral_nodes(
@@ -183,12 +209,29 @@ pub fn spectral_nodes(
     mode: ConvMode,
     batch: usize,
 ) -> Vec<(usize, String, SpectralChoice)> {
+    fast_nodes(net, plan, mode, batch)
+        .into_iter()
+        .filter_map(|(j, name, p)| match p {
+            ConvPath::Dft(c) => Some((j, name, c)),
+            ConvPath::Winograd => None,
+        })
+        .collect()
+}
+
+/// The convolutions of `plan` (engine nodes after H) that `mode` puts on
+/// the DFT or Winograd path: (engine node, layer name, path).
+pub fn fast_nodes(
+    net: &super::Network,
+    plan: &super::Plan,
+    mode: ConvMode,
+    batch: usize,
+) -> Vec<(usize, String, ConvPath)> {
     plan.nodes
         .iter()
         .filter_map(|&j| match &net.nodes[j].op {
             super::Layer::Conv(c) => {
-                let ch = choose(mode, &c.shape(), batch)?;
-                Some((j, net.layer_name(net.nodes[j].layer).to_string(), ch))
+                let p = path(mode, &c.shape(), batch)?;
+                Some((j, net.layer_name(net.nodes[j].layer).to_string(), p))
             }
             _ => None,
         })
@@ -196,16 +239,67 @@ pub fn spectral_nodes(
 }
 
 /// How a run's convolutions after H are computed, as the results file
-/// records it: `direct`, or `LAYER:dft=N/L` for each spectral one.
+/// records it: `direct`, or `LAYER:dft=N/L` for each spectral one and
+/// `LAYER:winograd=4` for each Winograd F(4,3) one, in plan order.
 pub fn describe(net: &super::Network, plan: &super::Plan, mode: ConvMode, batch: usize) -> String {
-    let v: Vec<String> = spectral_nodes(net, plan, mode, batch)
+    let v: Vec<String> = fast_nodes(net, plan, mode, batch)
         .into_iter()
-        .map(|(_, name, c)| format!("{name}:dft={}/{}", c.n, c.l))
+        .map(|(_, name, p)| match p {
+            ConvPath::Dft(c) => format!("{name}:dft={}/{}", c.n, c.l),
+            ConvPath::Winograd => format!("{name}:winograd=4"),
+        })
         .collect();
     if v.is_empty() {
         "direct".into()
     } else {
         v.join(";")
+    }
+}
+
+/// A convolution after H on a path of its own (see [`path`]).
+#[derive(Debug)]
+pub enum FastConv {
+    Dft(SpectralConv),
+    Winograd(WinogradConv),
+}
+
+/// Buffers of either path, kept between calls.
+#[derive(Debug, Default)]
+pub struct FastScratch {
+    pub spectral: SpectralScratch,
+    pub winograd: WinogradScratch,
+}
+
+impl FastConv {
+    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, s: &mut FastScratch) {
+        match self {
+            FastConv::Dft(c) => c.forward(x, y, batch, &mut s.spectral),
+            FastConv::Winograd(c) => c.forward(x, y, batch, &mut s.winograd),
+        }
+    }
+
+    /// dx = ∂/∂x of Σ dy·y; `dz` is scratch for the pre-activation gradient.
+    pub fn backward(
+        &self,
+        y: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        batch: usize,
+        dz: &mut [f32],
+        s: &mut FastScratch,
+    ) {
+        match self {
+            FastConv::Dft(c) => c.backward(y, dy, dx, batch, dz, &mut s.spectral),
+            FastConv::Winograd(c) => c.backward(y, dy, dx, batch, dz, &mut s.winograd),
+        }
+    }
+
+    /// The DFT form, if this is one.
+    pub fn dft(&self) -> Option<&SpectralConv> {
+        match self {
+            FastConv::Dft(c) => Some(c),
+            FastConv::Winograd(_) => None,
+        }
     }
 }
 
@@ -738,7 +832,30 @@ mod tests {
             stride: 1,
         };
         assert_eq!(choose(ConvMode::Auto, &tower, 32), None);
-        assert!(choose(ConvMode::Fast, &tower, 32).is_some());
+        // Kernel 3 with 64 channels: Winograd F(4,3) under fast and auto, never the DFT.
+        assert_eq!(choose(ConvMode::Fast, &tower, 32), None);
+        for mode in [ConvMode::Fast, ConvMode::Auto] {
+            assert_eq!(path(mode, &tower, 1), Some(ConvPath::Winograd));
+        }
+        assert_eq!(path(ConvMode::Direct, &tower, 32), None);
+        // Too few channels or positions for Winograd: the DFT under fast, as before.
+        for small in [
+            ConvShape { k_in: 8, ..tower },
+            ConvShape {
+                filters: 15,
+                ..tower
+            },
+            ConvShape {
+                w_in: 31,
+                w_out: 15,
+                ..tower
+            },
+        ] {
+            assert!(
+                matches!(path(ConvMode::Fast, &small, 32), Some(ConvPath::Dft(_))),
+                "{small:?}"
+            );
+        }
         let strided = ConvShape {
             stride: 2,
             ..deepsea

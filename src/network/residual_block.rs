@@ -10,7 +10,7 @@
 //! the same row blocks (`Conv1d::block_rows`), the same elementwise
 //! operations, and each input gradient summed as the unfused graph sums it
 //! (the convolution's taps in row order, then the skip's term: a + b = b + a).
-use super::conv1d::Conv1d;
+use super::conv1d::{Conv1d, WinogradConv, WinogradScratch};
 use super::grow;
 
 pub(crate) struct Residual<'a> {
@@ -22,6 +22,55 @@ pub(crate) struct Residual<'a> {
 }
 
 impl Residual<'_> {
+    /// `forward` with the convolution on the Winograd path: each item alone,
+    /// the ReLU and the skip's sum in the output transform, the same bits as
+    /// the unfused nodes on that path.
+    pub fn forward_winograd(
+        &self,
+        w: &WinogradConv,
+        x: &[f32],
+        act: &mut [f32],
+        out: &mut [f32],
+        batch: usize,
+        s: &mut WinogradScratch,
+    ) {
+        let (nx, ny) = (w.w_in() * self.conv.k_in, w.w_out() * self.conv.filters);
+        for b in 0..batch {
+            w.residual_forward(
+                &x[b * nx..][..nx],
+                &mut act[b * ny..][..ny],
+                &mut out[b * ny..][..ny],
+                self.relu,
+                self.left,
+                s,
+            );
+        }
+    }
+
+    /// `backward` with the convolution on the Winograd path: the skip's
+    /// term added in the output transform of the input gradient.
+    pub fn backward_winograd(
+        &self,
+        w: &WinogradConv,
+        act: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        batch: usize,
+        s: &mut WinogradScratch,
+    ) {
+        let (nx, ny) = (w.w_in() * self.conv.k_in, w.w_out() * self.conv.filters);
+        for b in 0..batch {
+            w.residual_backward(
+                &act[b * ny..][..ny],
+                &dy[b * ny..][..ny],
+                &mut dx[b * nx..][..nx],
+                self.relu,
+                self.left,
+                s,
+            );
+        }
+    }
+
     /// `act`: the convolution's output after the ReLU (kept for backward);
     /// `out`: the block's output. Each holds `batch` maps.
     pub fn forward(

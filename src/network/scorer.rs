@@ -2,7 +2,7 @@
 //! [`Plan`]'s nodes. The nodes between H and the head run as batched GEMMs;
 //! a Dense head computes only the row of each item's class; the backward pass
 //! adds the gradients where one tensor feeds several nodes.
-use super::conv1d_spectral::{ConvMode, SpectralConv, SpectralScratch};
+use super::conv1d_spectral::{ConvMode, FastConv, FastScratch};
 use super::fused_tail::{fused_tail, FUSE_MAX_BATCH};
 use super::plan::{Head, Plan, Reduce};
 use super::residual_block::Residual;
@@ -28,9 +28,9 @@ pub struct Scorer<'n> {
     /// MaxPool argmax per plan node.
     kept: Vec<Kept>,
     scratch: Scratch,
-    /// The spectral form of each plan node that takes it (`--conv`).
-    fast: Vec<Option<SpectralConv>>,
-    spectral: SpectralScratch,
+    /// The DFT or Winograd form of each plan node that takes it (`--conv`).
+    fast: Vec<Option<FastConv>>,
+    spectral: FastScratch,
     fuse_buf: Vec<f32>,
     /// Bytes of activations and gradients a sub-batch may hold.
     budget: usize,
@@ -104,7 +104,7 @@ impl<'n> Scorer<'n> {
             .nodes
             .iter()
             .map(|&j| match &net.nodes[j].op {
-                Layer::Conv(c) => c.spectral(conv, capacity),
+                Layer::Conv(c) => c.fast_path(conv, capacity),
                 _ => None,
             })
             .collect();
@@ -120,7 +120,7 @@ impl<'n> Scorer<'n> {
             kept,
             scratch: Scratch::default(),
             fast,
-            spectral: SpectralScratch::default(),
+            spectral: FastScratch::default(),
             fuse_buf: Vec::new(),
             budget: ACTIVATION_BUDGET,
             timer: Timer::default(),
@@ -132,13 +132,14 @@ impl<'n> Scorer<'n> {
 
     /// Take the plan's residual blocks fused (the default) or node by node
     /// (for tests comparing the two). A block whose convolution goes
-    /// spectral stays unfused.
+    /// spectral stays unfused; one on the Winograd path fuses the ReLU and
+    /// the skip into its transforms (`Residual::forward_winograd`).
     pub fn fusing(mut self, on: bool) -> Self {
         let n = self.plan.nodes.len();
         self.block_of = vec![None; n];
         if on {
             for (i, r) in self.plan.residual.iter().enumerate() {
-                if self.fast[r.conv].is_none() {
+                if !matches!(self.fast[r.conv], Some(FastConv::Dft(_))) {
                     self.block_of[r.first..=r.add].fill(Some(i));
                 }
             }
@@ -247,7 +248,8 @@ impl<'n> Scorer<'n> {
     /// True when an item's score and gradient are bitwise the same whatever
     /// items share its batch and whichever slot it has (any batch up to the
     /// capacity): every product on the path sums in an order of its own.
-    /// The small-batch kernels and the spectral path do; OpenBLAS's sgemm
+    /// The small-batch kernels, the spectral path and the Winograd path
+    /// (each item alone through calls of its own shapes) do; OpenBLAS's sgemm
     /// does not promise it, so a direct convolution or a Dense layer on
     /// sgemm makes the scorer depend on its batch-mates. The recurrent layers
     /// and LayerNorm run each item on its own in a fixed order, so they keep it.
@@ -283,11 +285,22 @@ impl<'n> Scorer<'n> {
             .iter()
             .zip(&self.fast)
             .filter_map(|(&j, f)| {
-                let f = f.as_ref()?;
+                let f = f.as_ref()?.dft()?;
                 let (n, l) = f.blocks();
                 let name = self.net.layer_name(self.net.nodes[j].layer).to_string();
                 Some((name, n, l, f.spectra_bytes()))
             })
+            .collect()
+    }
+
+    /// The convolutions after H on the Winograd F(4,3) path, by layer name.
+    pub fn winograd_layers(&self) -> Vec<String> {
+        self.plan
+            .nodes
+            .iter()
+            .zip(&self.fast)
+            .filter(|(_, f)| matches!(f, Some(FastConv::Winograd(_))))
+            .map(|(&j, _)| self.net.layer_name(self.net.nodes[j].layer).to_string())
             .collect()
     }
 
@@ -415,13 +428,23 @@ impl<'n> Scorer<'n> {
                         b,
                     );
                     debug_assert_eq!(self.slot[self.plan.residual[i].x], sx);
-                    self.residual(i).forward(
-                        x,
+                    let (act_b, out_b) = (
                         &mut act[..b * self.sizes[sa]],
                         &mut out[..b * self.sizes[so]],
-                        b,
-                        &mut self.scratch.cols,
                     );
+                    match &self.fast[self.plan.residual[i].conv] {
+                        Some(FastConv::Winograd(w)) => self.residual(i).forward_winograd(
+                            w,
+                            x,
+                            act_b,
+                            out_b,
+                            b,
+                            &mut self.spectral.winograd,
+                        ),
+                        _ => self
+                            .residual(i)
+                            .forward(x, act_b, out_b, b, &mut self.scratch.cols),
+                    }
                     (self.acts[sa], self.acts[so]) = (act, out);
                     self.timer.forward(self.step_of[p], since);
                 }
@@ -524,11 +547,21 @@ impl<'n> Scorer<'n> {
                         &dy[..b * self.sizes[so]],
                     );
                     let (dz, cols) = (&mut self.scratch.dz, &mut self.scratch.cols);
-                    if sx == 0 {
-                        fused.backward(act, dy_b, &mut grad[..b * n], b, dz, cols);
+                    let dx = if sx == 0 {
+                        &mut grad[..b * n]
                     } else {
-                        let dx = &mut self.grads[sx][..b * self.sizes[sx]];
-                        fused.backward(act, dy_b, dx, b, dz, cols);
+                        &mut self.grads[sx][..b * self.sizes[sx]]
+                    };
+                    match &self.fast[self.plan.residual[i].conv] {
+                        Some(FastConv::Winograd(w)) => fused.backward_winograd(
+                            w,
+                            act,
+                            dy_b,
+                            dx,
+                            b,
+                            &mut self.spectral.winograd,
+                        ),
+                        _ => fused.backward(act, dy_b, dx, b, dz, cols),
                     }
                     self.grads[so] = dy;
                     written[sx] = true;

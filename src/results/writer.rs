@@ -339,10 +339,18 @@ impl ResultsWriter {
             }
             if was != now && a.name == "conv_paths" {
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
+                // Every convolution direct (as a BPNet tower under `auto`
+                // before the Winograd path came in): `direct` alone makes
+                // the file again, whatever --conv it was made with.
+                let advice = if was == "direct" && given != "direct" {
+                    format!("resume with --conv direct (the file was made with --conv {given}, which computed every convolution directly then and now does not)")
+                } else {
+                    format!("resume with --conv {given}, as the file was made")
+                };
                 return Err(Error::results(
                     path,
                     format!(
-                        "--resume with a different --conv: the file's convolutions after H were computed as {was}, this run's would be {now}; resume with --conv {given}, as the file was made"
+                        "--resume with a different --conv: the file's convolutions after H were computed as {was}, this run's would be {now}; {advice}"
                     ),
                 ));
             }

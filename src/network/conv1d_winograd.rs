@@ -1,0 +1,810 @@
+//! A kernel-size-3, stride-1 convolution by Winograd F(4,3): four outputs
+//! from six products of K × F instead of twelve (the dilated towers of
+//! BPNet and ChromBPNet: 64 → 64 channels, dilation 1..128).
+//!
+//! With interpolation points 0, 1, −1, 2, −2 and ∞, four outputs of a
+//! correlation y_i = Σ_j g_j x_{i+j} (i < 4, j < 3) are y = Aᵀ[(G g) ⊙ (Bᵀ x)]
+//! over six inputs x. At dilation d a tile is the outputs o, o+d, o+2d,
+//! o+3d, reading the inputs (o − pad) + {0, d, …, 5d}. Tiles start at
+//! blk·4d + r (r < d), in that order, so each output belongs to one tile;
+//! outputs past the map are dropped and inputs outside it read as zero.
+//!
+//! Per item and per chunk of tiles: the input transform V_ξ (tiles × K) for
+//! the six points ξ, six sgemm products M_ξ = V_ξ·U_ξ with U_ξ = (G w)_ξ (K × F,
+//! made once), and the output transform Aᵀ M plus the bias. The input
+//! gradient is a stride-1 convolution of dz by the flipped, transposed kernel
+//! (W'_j = W_{2−j}ᵀ, F → K channels, pad 2d − pad, from w_out to w_in
+//! positions) and runs the same way. Each item runs alone through calls
+//! whose shapes depend on the layer alone, so an item's bits do not depend
+//! on its batch-mates. The sums run in another order than im2col's: a layer
+//! on this path has other last bits than on the direct one.
+use super::super::conv1d_spectral::ConvShape;
+use super::{activation, gemm};
+use crate::model::Activation;
+
+/// Bᵀ: row ξ gives V_ξ from the six inputs of a tile.
+#[cfg(test)]
+const BT: [[f64; 6]; 6] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+/// G: row ξ gives U_ξ from the three taps.
+const G: [[f64; 3]; 6] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+/// Aᵀ: row i gives output i of a tile from M_0..M_5.
+#[cfg(test)]
+const AT: [[f64; 6]; 4] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+
+/// Both channel counts at least this, and at least this many output positions.
+const MIN_CHANNELS: usize = 16;
+const MIN_OUTPUTS: usize = 16;
+/// Bytes of V and M per chunk of tiles: they stay in L2 (1 MB on Zen 4)
+/// with the input rows and outputs around them.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// True for a shape this path takes (stride 1, kernel 3, enough channels
+/// and positions for the products to pay for the transforms).
+pub(crate) fn takes(s: &ConvShape) -> bool {
+    s.stride == 1
+        && s.kernel_size == 3
+        && s.k_in >= MIN_CHANNELS
+        && s.filters >= MIN_CHANNELS
+        && s.w_out >= MIN_OUTPUTS
+}
+
+/// One direction of the convolution: `cin` → `cout` channels, `w_in` → `w_out` positions.
+#[derive(Debug)]
+struct Pass {
+    cin: usize,
+    cout: usize,
+    w_in: usize,
+    w_out: usize,
+    d: usize,
+    pad: isize,
+    /// U_ξ for ξ = 0..6, each cin × cout.
+    u: Vec<f32>,
+    /// Each tile's first output position, in the fixed order.
+    bases: Vec<usize>,
+    /// Tiles per chunk.
+    chunk: usize,
+}
+
+impl Pass {
+    /// `tap(j, c, f)`: the weight of tap j from input channel c to output channel f.
+    fn new(
+        cin: usize,
+        cout: usize,
+        w_in: usize,
+        w_out: usize,
+        d: usize,
+        pad: isize,
+        tap: impl Fn(usize, usize, usize) -> f32,
+    ) -> Pass {
+        let mut u = vec![0f32; 6 * cin * cout];
+        for (xi, g) in G.iter().enumerate() {
+            for c in 0..cin {
+                for f in 0..cout {
+                    let v: f64 = (0..3).map(|j| g[j] * tap(j, c, f) as f64).sum();
+                    u[(xi * cin + c) * cout + f] = v as f32;
+                }
+            }
+        }
+        let mut bases = Vec::new();
+        for blk in (0..w_out).step_by(4 * d) {
+            for r in 0..d {
+                if blk + r < w_out {
+                    bases.push(blk + r);
+                }
+            }
+        }
+        let chunk = (CHUNK_BYTES / (6 * (cin + cout) * std::mem::size_of::<f32>())).max(1);
+        Pass {
+            cin,
+            cout,
+            w_in,
+            w_out,
+            d,
+            pad,
+            u,
+            bases,
+            chunk,
+        }
+    }
+
+    /// y (w_out × cout) of one item's x (w_in × cin), and what `epi` does
+    /// with each output row.
+    fn run(&self, x: &[f32], y: &mut [f32], mut epi: Epilogue, s: &mut WinogradScratch) {
+        let (ci, co) = (self.cin, self.cout);
+        let chunk = self.chunk.min(self.bases.len());
+        grow(&mut s.v, 6 * chunk * ci);
+        grow(&mut s.m, 6 * chunk * co);
+        grow(&mut s.zero, ci.max(co));
+        grow(&mut s.rows, 4 * co);
+        let (v, m, zero) = (&mut s.v, &mut s.m, &s.zero[..]);
+        let x = &x[..self.w_in * ci];
+        let y = &mut y[..self.w_out * co];
+        let bias = match &epi {
+            Epilogue::Plain(b) => b.unwrap_or(&zero[..co]),
+            Epilogue::Residual { bias, .. } => *bias,
+            Epilogue::Skip { .. } => &zero[..co],
+        };
+        for bases in self.bases.chunks(chunk) {
+            let rows = bases.len();
+            input_stage(self, x, bases, v, chunk, zero);
+            for xi in 0..6 {
+                gemm::sgemm(
+                    false,
+                    false,
+                    rows,
+                    co,
+                    ci,
+                    1.0,
+                    &v[xi * chunk * ci..][..rows * ci],
+                    ci,
+                    &self.u[xi * ci * co..][..ci * co],
+                    co,
+                    0.0,
+                    &mut m[xi * chunk * co..][..rows * co],
+                    co,
+                );
+            }
+            output_stage(self, bases, m, chunk, y, &mut epi, bias, &mut s.rows);
+        }
+    }
+}
+
+/// `$name` runs `$body` compiled for the widest vectors this CPU has. The
+/// bodies only add and multiply (no fused multiply-adds), so every path
+/// gives the same bits.
+macro_rules! widest {
+    ($name:ident, $body:ident, ($($p:ident: $t:ty),*)) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($p: $t),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx512f,avx2")]
+                unsafe fn wide($($p: $t),*) {
+                    $body($($p),*)
+                }
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($p: $t),*) {
+                    $body($($p),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    return unsafe { wide($($p),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2.
+                    return unsafe { avx2($($p),*) };
+                }
+            }
+            $body($($p),*)
+        }
+    };
+}
+
+widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32]));
+widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32], rows_buf: &mut [f32]));
+
+/// V (six blocks of `chunk` rows × cin) of the tiles at `bases`.
+#[inline(always)]
+fn input_stage_body(
+    p: &Pass,
+    x: &[f32],
+    bases: &[usize],
+    v: &mut [f32],
+    chunk: usize,
+    zero: &[f32],
+) {
+    let (ci, d) = (p.cin, p.d);
+    let zero = &zero[..ci];
+    let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
+    let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
+    for (t, &base) in bases.iter().enumerate() {
+        let row = |k: usize| {
+            let q = (base + k * d) as isize - p.pad;
+            if q >= 0 && (q as usize) < p.w_in {
+                &x[q as usize * ci..][..ci]
+            } else {
+                zero
+            }
+        };
+        let ins = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let [v0, v1, v2, v3, v4, v5] = &mut vb;
+        let at = t * ci;
+        input_transform(
+            ins,
+            [
+                &mut v0[at..at + ci],
+                &mut v1[at..at + ci],
+                &mut v2[at..at + ci],
+                &mut v3[at..at + ci],
+                &mut v4[at..at + ci],
+                &mut v5[at..at + ci],
+            ],
+        );
+    }
+}
+
+/// The output rows of the tiles at `bases` from M (six blocks of `chunk`
+/// rows × cout), through `epi`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn output_stage_body(
+    p: &Pass,
+    bases: &[usize],
+    m: &[f32],
+    chunk: usize,
+    y: &mut [f32],
+    epi: &mut Epilogue,
+    bias: &[f32],
+    rows_buf: &mut [f32],
+) {
+    let (co, d) = (p.cout, p.d);
+    let mb: [&[f32]; 6] = std::array::from_fn(|xi| &m[xi * chunk * co..][..chunk * co]);
+    let plain = matches!(epi, Epilogue::Plain(_));
+    for (t, &base) in bases.iter().enumerate() {
+        let at = t * co;
+        // Spelled out: `array::from_fn` here was a call per tile whose
+        // stores the vector loads after it waited on.
+        let ms: [&[f32]; 6] = [
+            &mb[0][at..at + co],
+            &mb[1][at..at + co],
+            &mb[2][at..at + co],
+            &mb[3][at..at + co],
+            &mb[4][at..at + co],
+            &mb[5][at..at + co],
+        ];
+        if !plain {
+            let (r0, rest) = rows_buf[..4 * co].split_at_mut(co);
+            let (r1, rest) = rest.split_at_mut(co);
+            let (r2, r3) = rest.split_at_mut(co);
+            output_transform(ms, [Some(r0), Some(r1), Some(r2), Some(r3)], bias);
+            for i in 0..4 {
+                let o = base + i * d;
+                if o >= p.w_out {
+                    break;
+                }
+                let v = &rows_buf[i * co..][..co];
+                let dst = &mut y[o * co..][..co];
+                epi.apply(o, v, dst);
+            }
+            continue;
+        }
+        let mut outs: [Option<&mut [f32]>; 4] = [None, None, None, None];
+        // Four distinct rows of y, in increasing order: split as we go.
+        let mut rest: &mut [f32] = &mut y[..];
+        let mut taken = 0;
+        for (i, slot) in outs.iter_mut().enumerate() {
+            let o = base + i * d;
+            if o >= p.w_out {
+                break;
+            }
+            let tail = std::mem::take(&mut rest);
+            let (_, tail) = tail.split_at_mut((o - taken) * co);
+            let (r, tail) = tail.split_at_mut(co);
+            *slot = Some(r);
+            rest = tail;
+            taken = o + 1;
+        }
+        output_transform(ms, outs, bias);
+    }
+}
+
+/// What a pass does with an output row v (bias and Aᵀ M) at position o.
+enum Epilogue<'a> {
+    /// y[o] = v, with this bias (none: zero).
+    Plain(Option<&'a [f32]>),
+    /// A residual block's forward: y[o] = a = ReLU(v) (or v), and
+    /// out[o] = a + skip[o + left].
+    Residual {
+        bias: &'a [f32],
+        relu: bool,
+        skip: &'a [f32],
+        left: usize,
+        out: &'a mut [f32],
+    },
+    /// A residual block's input gradient: y[p] = v + dy[p − left] where the
+    /// skip's crop has p, else v + 0 (as the unfused graph adds the conv's
+    /// share to the crop's zero-filled gradient).
+    Skip {
+        dy: &'a [f32],
+        left: usize,
+        n: usize,
+    },
+}
+
+impl Epilogue<'_> {
+    #[inline(always)]
+    fn apply(&mut self, o: usize, v: &[f32], dst: &mut [f32]) {
+        let n = v.len();
+        let dst = &mut dst[..n];
+        match self {
+            Epilogue::Plain(_) => dst.copy_from_slice(v),
+            Epilogue::Residual {
+                relu,
+                skip,
+                left,
+                out,
+                ..
+            } => {
+                let sk = &skip[(o + *left) * n..][..n];
+                let out = &mut out[o * n..][..n];
+                if *relu {
+                    for c in 0..n {
+                        let a = v[c].max(0.0);
+                        dst[c] = a;
+                        out[c] = a + sk[c];
+                    }
+                } else {
+                    for c in 0..n {
+                        dst[c] = v[c];
+                        out[c] = v[c] + sk[c];
+                    }
+                }
+            }
+            Epilogue::Skip { dy, left, n: w } => {
+                if o >= *left && o - *left < *w {
+                    let g = &dy[(o - *left) * n..][..n];
+                    for c in 0..n {
+                        dst[c] = g[c] + v[c];
+                    }
+                } else {
+                    for c in 0..n {
+                        dst[c] = 0.0 + v[c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+}
+
+/// V_ξ = (Bᵀ x)_ξ, channel by channel.
+#[inline(always)]
+fn input_transform(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
+    let n = v[0].len();
+    let [x0, x1, x2, x3, x4, x5] = x.map(|s| &s[..n]);
+    let [v0, v1, v2, v3, v4, v5] = v;
+    let (v0, v1, v2, v3, v4, v5) = (
+        &mut v0[..n],
+        &mut v1[..n],
+        &mut v2[..n],
+        &mut v3[..n],
+        &mut v4[..n],
+        &mut v5[..n],
+    );
+    for c in 0..n {
+        let (a0, a1, a2, a3, a4, a5) = (x0[c], x1[c], x2[c], x3[c], x4[c], x5[c]);
+        v0[c] = (4.0 * a0 - 5.0 * a2) + a4;
+        v1[c] = (a3 + a4) - 4.0 * (a1 + a2);
+        v2[c] = 4.0 * (a1 - a2) + (a4 - a3);
+        v3[c] = 2.0 * (a3 - a1) + (a4 - a2);
+        v4[c] = 2.0 * (a1 - a3) + (a4 - a2);
+        v5[c] = (4.0 * a1 - 5.0 * a3) + a5;
+    }
+}
+
+/// The tile's outputs y_i = b + (Aᵀ M)_i, for the rows inside the map.
+#[inline(always)]
+fn output_transform(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
+    let n = b.len();
+    let [m0, m1, m2, m3, m4, m5] = m.map(|s| &s[..n]);
+    let [y0, y1, y2, y3] = y;
+    match (y0, y1, y2, y3) {
+        (Some(y0), Some(y1), Some(y2), Some(y3)) => {
+            let (y0, y1, y2, y3) = (&mut y0[..n], &mut y1[..n], &mut y2[..n], &mut y3[..n]);
+            for c in 0..n {
+                let (s12, d12) = (m1[c] + m2[c], m1[c] - m2[c]);
+                let (s34, d34) = (m3[c] + m4[c], m3[c] - m4[c]);
+                y0[c] = b[c] + ((m0[c] + s12) + s34);
+                y1[c] = b[c] + (d12 + 2.0 * d34);
+                y2[c] = b[c] + (s12 + 4.0 * s34);
+                y3[c] = b[c] + ((d12 + 8.0 * d34) + m5[c]);
+            }
+        }
+        (y0, y1, y2, y3) => {
+            // A tile at the map's end: the same sums, row by row.
+            let mut ys = [y0, y1, y2, y3];
+            for c in 0..n {
+                let (s12, d12) = (m1[c] + m2[c], m1[c] - m2[c]);
+                let (s34, d34) = (m3[c] + m4[c], m3[c] - m4[c]);
+                let vals = [
+                    b[c] + ((m0[c] + s12) + s34),
+                    b[c] + (d12 + 2.0 * d34),
+                    b[c] + (s12 + 4.0 * s34),
+                    b[c] + ((d12 + 8.0 * d34) + m5[c]),
+                ];
+                for (yi, v) in ys.iter_mut().zip(vals) {
+                    if let Some(yi) = yi {
+                        yi[c] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Buffers of one pass (V, M and a row of zeros), kept between calls.
+#[derive(Debug, Default)]
+pub struct WinogradScratch {
+    v: Vec<f32>,
+    m: Vec<f32>,
+    zero: Vec<f32>,
+    /// One tile's four output rows, for the fused epilogues.
+    rows: Vec<f32>,
+    /// One item's pre-activation gradient, in a residual block.
+    dz: Vec<f32>,
+}
+
+/// A convolution on the Winograd path: forward and the input gradient.
+#[derive(Debug)]
+pub struct WinogradConv {
+    k: usize,
+    f: usize,
+    w_in: usize,
+    w_out: usize,
+    pub act: Activation,
+    bias: Vec<f32>,
+    fwd: Pass,
+    bwd: Pass,
+}
+
+impl WinogradConv {
+    /// The Winograd form of a convolution given as in [`super::Conv1d`]:
+    /// `kernel_taps` (filters, 3·k_in) with column j·k_in + c.
+    pub fn new(
+        shape: &ConvShape,
+        pad_left: usize,
+        act: Activation,
+        kernel_taps: &[f32],
+        bias: &[f32],
+    ) -> WinogradConv {
+        assert!(shape.stride == 1 && shape.kernel_size == 3);
+        let (k, f, d) = (shape.k_in, shape.filters, shape.dilation);
+        let w = |j: usize, c: usize, u: usize| kernel_taps[u * 3 * k + j * k + c];
+        let pad = pad_left as isize;
+        WinogradConv {
+            k,
+            f,
+            w_in: shape.w_in,
+            w_out: shape.w_out,
+            act,
+            bias: bias.to_vec(),
+            fwd: Pass::new(k, f, shape.w_in, shape.w_out, d, pad, w),
+            // dx[p, c] = Σ_j' W_{2−j'}[f, c] dz[p − (2d − pad) + j'd, f].
+            bwd: Pass::new(
+                f,
+                k,
+                shape.w_out,
+                shape.w_in,
+                d,
+                2 * d as isize - pad,
+                |j, u, c| w(2 - j, c, u),
+            ),
+        }
+    }
+
+    pub fn forward(&self, x: &[f32], y: &mut [f32], batch: usize, s: &mut WinogradScratch) {
+        let (nx, ny) = (self.w_in * self.k, self.w_out * self.f);
+        for b in 0..batch {
+            self.fwd.run(
+                &x[b * nx..][..nx],
+                &mut y[b * ny..][..ny],
+                Epilogue::Plain(Some(&self.bias)),
+                s,
+            );
+        }
+        activation::forward(self.act, &mut y[..batch * ny], self.f);
+    }
+
+    /// dx = ∂/∂x of Σ dy·y; `dz` is scratch for the pre-activation gradient.
+    pub fn backward(
+        &self,
+        y: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        batch: usize,
+        dz: &mut [f32],
+        s: &mut WinogradScratch,
+    ) {
+        let (nx, ny) = (self.w_in * self.k, self.w_out * self.f);
+        let len = batch * ny;
+        activation::backward(self.act, &y[..len], &dy[..len], &mut dz[..len], self.f);
+        for b in 0..batch {
+            self.bwd.run(
+                &dz[b * ny..][..ny],
+                &mut dx[b * nx..][..nx],
+                Epilogue::Plain(None),
+                s,
+            );
+        }
+    }
+
+    /// A residual block's forward for one item (`filters == k_in`): `act`
+    /// = the convolution after a ReLU where `relu`, `out` = act + x from
+    /// position `left` on, as the unfused nodes make them, bit for bit.
+    pub(crate) fn residual_forward(
+        &self,
+        x: &[f32],
+        act: &mut [f32],
+        out: &mut [f32],
+        relu: bool,
+        left: usize,
+        s: &mut WinogradScratch,
+    ) {
+        debug_assert_eq!(self.k, self.f);
+        let epi = Epilogue::Residual {
+            bias: &self.bias,
+            relu,
+            skip: x,
+            left,
+            out,
+        };
+        self.fwd.run(x, act, epi, s);
+    }
+
+    /// A residual block's input gradient for one item: dx = the
+    /// convolution's share from dy (masked by `act` > 0 where `relu`) plus
+    /// dy at the skip's positions, as the unfused nodes sum it.
+    pub(crate) fn residual_backward(
+        &self,
+        act: &[f32],
+        dy: &[f32],
+        dx: &mut [f32],
+        relu: bool,
+        left: usize,
+        s: &mut WinogradScratch,
+    ) {
+        let ny = self.w_out * self.f;
+        let mut dz = std::mem::take(&mut s.dz);
+        let g = if relu {
+            grow(&mut dz, ny);
+            activation::backward(
+                Activation::Relu,
+                &act[..ny],
+                &dy[..ny],
+                &mut dz[..ny],
+                self.f,
+            );
+            &dz[..ny]
+        } else {
+            &dy[..ny]
+        };
+        let epi = Epilogue::Skip {
+            dy,
+            left,
+            n: self.w_out,
+        };
+        self.bwd.run(g, dx, epi, s);
+        s.dz = dz;
+    }
+
+    pub(crate) fn w_in(&self) -> usize {
+        self.w_in
+    }
+
+    pub(crate) fn w_out(&self) -> usize {
+        self.w_out
+    }
+
+    /// Multiply-adds per item, one way, of the products alone.
+    pub fn product_macs(&self) -> f64 {
+        (6 * self.fwd.bases.len() * self.k * self.f) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{same_pad_left, Padding};
+
+    /// Aᵀ[(G g) ⊙ (Bᵀ x)] is the correlation of 6 inputs with 3 taps, in float64.
+    #[test]
+    fn the_matrices_give_the_correlation() {
+        let val = |i: usize| ((i * 7919 % 1000) as f64 - 500.0) / 313.0;
+        for trial in 0..20 {
+            let x: Vec<f64> = (0..6).map(|i| val(trial * 11 + i)).collect();
+            let g: Vec<f64> = (0..3).map(|i| val(trial * 17 + i + 100)).collect();
+            let u: Vec<f64> = G
+                .iter()
+                .map(|r| (0..3).map(|j| r[j] * g[j]).sum())
+                .collect();
+            let v: Vec<f64> = BT
+                .iter()
+                .map(|r| (0..6).map(|s| r[s] * x[s]).sum())
+                .collect();
+            for (i, a) in AT.iter().enumerate() {
+                let got: f64 = (0..6).map(|xi| a[xi] * u[xi] * v[xi]).sum();
+                let want: f64 = (0..3).map(|j| g[j] * x[i + j]).sum();
+                assert!(
+                    (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                    "{i}: {got} vs {want}"
+                );
+            }
+        }
+        // The hand-written transforms are Bᵀ and Aᵀ.
+        for s in 0..6 {
+            let mut unit = [[0f32; 1]; 6];
+            unit[s][0] = 1.0;
+            let mut v = [[0f32; 1]; 6];
+            {
+                let [v0, v1, v2, v3, v4, v5] = &mut v;
+                input_transform(unit.each_ref().map(|r| &r[..]), [v0, v1, v2, v3, v4, v5]);
+            }
+            for xi in 0..6 {
+                assert_eq!(v[xi][0] as f64, BT[xi][s], "Bᵀ[{xi}][{s}]");
+            }
+        }
+        for xi in 0..6 {
+            let mut unit = [[0f32; 1]; 6];
+            unit[xi][0] = 1.0;
+            let mut y = [[0f32; 1]; 4];
+            {
+                let [y0, y1, y2, y3] = &mut y;
+                output_transform(
+                    unit.each_ref().map(|r| &r[..]),
+                    [Some(y0), Some(y1), Some(y2), Some(y3)],
+                    &[0.0],
+                );
+            }
+            for i in 0..4 {
+                assert_eq!(y[i][0] as f64, AT[i][xi], "Aᵀ[{i}][{xi}]");
+            }
+        }
+    }
+
+    fn check(k: usize, f: usize, w: usize, dil: usize, padding: Padding) {
+        let span = 2 * dil + 1;
+        let (wo, pad) = match padding {
+            Padding::Valid => (w - span + 1, 0),
+            Padding::Same => (w, same_pad_left(w, span, 1)),
+        };
+        let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 997.0;
+        // Kernel index (f, c, j) as Keras/ONNX give it, and as Conv1d keeps it.
+        let kernel: Vec<f32> = (0..f * k * 3).map(|i| val(i) * 0.1).collect();
+        let mut taps = vec![0f32; f * 3 * k];
+        for u in 0..f {
+            for c in 0..k {
+                for j in 0..3 {
+                    taps[u * 3 * k + j * k + c] = kernel[(u * k + c) * 3 + j];
+                }
+            }
+        }
+        let bias: Vec<f32> = (0..f).map(|i| 0.01 * i as f32 - 0.02).collect();
+        let shape = ConvShape {
+            k_in: k,
+            filters: f,
+            w_in: w,
+            w_out: wo,
+            kernel_size: 3,
+            dilation: dil,
+            stride: 1,
+        };
+        assert!(takes(&shape));
+        let conv = WinogradConv::new(&shape, pad, Activation::Linear, &taps, &bias);
+        let pad = pad as isize;
+        let direct = |x: &[f32], dy: &[f32]| {
+            let (mut y, mut dx) = (vec![0f64; wo * f], vec![0f64; w * k]);
+            for o in 0..wo {
+                for j in 0..3 {
+                    let p = (o + j * dil) as isize - pad;
+                    if p < 0 || p >= w as isize {
+                        continue;
+                    }
+                    let p = p as usize;
+                    for u in 0..f {
+                        for c in 0..k {
+                            let wt = kernel[(u * k + c) * 3 + j] as f64;
+                            y[o * f + u] += wt * x[p * k + c] as f64;
+                            dx[p * k + c] += wt * dy[o * f + u] as f64;
+                        }
+                    }
+                }
+                for u in 0..f {
+                    y[o * f + u] += bias[u] as f64;
+                }
+            }
+            (y, dx)
+        };
+        let run = |batch: usize, x: &[f32], dy: &[f32]| {
+            let mut s = WinogradScratch::default();
+            let mut y = vec![f32::NAN; batch * wo * f];
+            conv.forward(x, &mut y, batch, &mut s);
+            let (mut dx, mut dz) = (vec![f32::NAN; batch * w * k], vec![0.0; batch * wo * f]);
+            conv.backward(&y, dy, &mut dx, batch, &mut dz, &mut s);
+            (y, dx)
+        };
+        let what = format!("k {k} f {f} w {w} dilation {dil} {padding:?}");
+        let close = |got: &[f32], want: &[f64], part: &str| {
+            let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (i, (g, r)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (*g as f64 - r).abs() <= 1e-5 * scale,
+                    "{what} {part}[{i}]: {g} vs {r} (max {scale})"
+                );
+            }
+        };
+        let x: Vec<f32> = (0..3 * w * k).map(|i| val(i + 5)).collect();
+        let dy: Vec<f32> = (0..3 * wo * f).map(|i| val(i + 11)).collect();
+        let (y3, dx3) = run(3, &x, &dy);
+        for b in 0..3 {
+            let (xb, dyb) = (&x[b * w * k..][..w * k], &dy[b * wo * f..][..wo * f]);
+            let (y_ref, dx_ref) = direct(xb, dyb);
+            let (y1, dx1) = run(1, xb, dyb);
+            close(&y1, &y_ref, "forward");
+            close(&dx1, &dx_ref, "input gradient");
+            // Alone and in a batch of three: the same bits.
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&y1),
+                bits(&y3[b * wo * f..][..wo * f]),
+                "{what} forward in a batch"
+            );
+            assert_eq!(
+                bits(&dx1),
+                bits(&dx3[b * w * k..][..w * k]),
+                "{what} gradient in a batch"
+            );
+        }
+    }
+
+    /// Forward and input gradient against a float64 direct sum: dilations 1,
+    /// 2, 5 and 64, same and valid padding, widths that are not multiples
+    /// of 4d, K 16 → F 24 and 64 → 64; an item alone and in a batch of
+    /// three give the same bits.
+    #[test]
+    fn forward_and_gradient_give_the_direct_sums() {
+        for (k, f) in [(16, 24), (64, 64)] {
+            for (w, dil) in [(37, 1), (103, 2), (211, 5), (601, 64)] {
+                for padding in [Padding::Same, Padding::Valid] {
+                    check(k, f, w, dil, padding);
+                }
+            }
+        }
+        // More tiles than a chunk holds.
+        check(16, 16, 2003, 3, Padding::Valid);
+    }
+
+    /// The tiles cover every output once, for any width and dilation.
+    #[test]
+    fn tiles_cover_every_output_once() {
+        for d in [1, 2, 3, 7, 64, 128] {
+            for w_out in [1, 4, 5, 4 * d - 1, 4 * d, 4 * d + 1, 1000] {
+                let p = Pass::new(1, 1, w_out, w_out, d, 0, |_, _, _| 0.0);
+                let mut seen = vec![0; w_out];
+                for &b in &p.bases {
+                    for i in 0..4 {
+                        if b + i * d < w_out {
+                            seen[b + i * d] += 1;
+                        }
+                    }
+                }
+                assert!(seen.iter().all(|&n| n == 1), "d {d} w_out {w_out}");
+            }
+        }
+    }
+}
