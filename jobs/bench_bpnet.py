@@ -19,7 +19,7 @@ bpnet-lite (`pip install bpnet-lite --no-deps`, plus tangermeme, h5py, tqdm), to
     OPENBLAS_NUM_THREADS=1 /work/venv-torch/bin/python jobs/bench_bpnet.py /tmp/bpnet.onnx --output profile --reduce sum
 
 Our side alone: `deepresolve-mpi bench --model /tmp/bpnet.onnx --layer /irelu/Relu_output_0
---output counts --batch 1,8,32 --conv direct` (the script prints the command it runs).
+--output counts --batch 1,8,32` (the script prints the command it runs).
 """
 import argparse
 import os
@@ -110,7 +110,7 @@ def main():
     p.add_argument("--batch", default="1,8,32")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--repeat", type=int, default=2, help="PyTorch/ours pairs per batch")
-    p.add_argument("--conv", default="direct", help="ours: `bench --conv` (direct, fast, auto)")
+    p.add_argument("--conv", default="auto", help="ours: `bench --conv` (direct, fast, auto; auto is `run`'s default)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     torch.set_num_threads(1)
