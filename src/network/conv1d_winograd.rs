@@ -56,6 +56,11 @@ const MIN_OUTPUTS: usize = 16;
 /// Bytes of V and M per chunk of tiles: they stay in L2 (1 MB on Zen 4)
 /// with the input rows and outputs around them.
 const CHUNK_BYTES: usize = 256 << 10;
+/// But at least this many tiles: sgemm packs U_ξ (K × F) on every call, so
+/// wide layers need rows to pay for it. A 768 → 768 tower (Basenji's
+/// width) at 21 tiles per chunk ran at 0.46 of the direct path, at 192 at
+/// 1.78× it; 256 → 256 went from 1.25× to 1.7× direct.
+const MIN_CHUNK_TILES: usize = 192;
 
 /// True for a shape this path takes (stride 1, kernel 3, enough channels
 /// and positions for the products to pay for the transforms).
@@ -112,7 +117,8 @@ impl Pass {
                 }
             }
         }
-        let chunk = (CHUNK_BYTES / (6 * (cin + cout) * std::mem::size_of::<f32>())).max(1);
+        let chunk =
+            (CHUNK_BYTES / (6 * (cin + cout) * std::mem::size_of::<f32>())).max(MIN_CHUNK_TILES);
         Pass {
             cin,
             cout,
@@ -787,6 +793,10 @@ mod tests {
         }
         // More tiles than a chunk holds.
         check(16, 16, 2003, 3, Padding::Valid);
+        // A wide layer: chunks of MIN_CHUNK_TILES, past the L2 bound.
+        let p = Pass::new(256, 200, 1000, 1000, 2, 2, |_, _, _| 0.0);
+        assert!(p.chunk == MIN_CHUNK_TILES && p.bases.len() > p.chunk);
+        check(256, 200, 1000, 2, Padding::Same);
     }
 
     /// The tiles cover every output once, for any width and dilation.
