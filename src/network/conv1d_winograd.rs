@@ -70,7 +70,14 @@ pub(crate) fn takes(s: &ConvShape) -> bool {
         && s.k_in >= MIN_CHANNELS
         && s.filters >= MIN_CHANNELS
         && s.w_out >= MIN_OUTPUTS
+        && s.w_out * POSITIONS_PER_WEIGHTS >= s.k_in * s.filters
 }
+
+/// A wide layer over few positions stays direct (one product for the whole
+/// batch): per item, Winograd packs U_ξ for a handful of tiles. 768 → 768
+/// over 64 positions ran at 0.93–0.99 of direct, over 256 at 1.6×; so at
+/// least k_in·filters / 4096 output positions (144 at 768 channels).
+const POSITIONS_PER_WEIGHTS: usize = 4096;
 
 /// One direction of the convolution: `cin` → `cout` channels, `w_in` → `w_out` positions.
 #[derive(Debug)]
@@ -797,6 +804,31 @@ mod tests {
         let p = Pass::new(256, 200, 1000, 1000, 2, 2, |_, _, _| 0.0);
         assert!(p.chunk == MIN_CHUNK_TILES && p.bases.len() > p.chunk);
         check(256, 200, 1000, 2, Padding::Same);
+    }
+
+    /// Which shapes take the path: a tower's 3-tap convolutions; not
+    /// another kernel size or stride, too few channels or positions, or a
+    /// wide layer over few positions (where one direct product for the
+    /// batch is as fast).
+    #[test]
+    fn takes_towers_not_wide_layers_over_few_positions() {
+        let s = |k_in, filters, w_out, kernel_size, stride| ConvShape {
+            k_in,
+            filters,
+            w_in: w_out * stride,
+            w_out,
+            kernel_size,
+            dilation: 4,
+            stride,
+        };
+        assert!(takes(&s(64, 64, 2114, 3, 1)));
+        assert!(takes(&s(768, 768, 256, 3, 1)));
+        assert!(takes(&s(16, 16, 16, 3, 1)));
+        assert!(!takes(&s(768, 768, 64, 3, 1)));
+        assert!(!takes(&s(64, 64, 2114, 5, 1)));
+        assert!(!takes(&s(64, 64, 2114, 3, 2)));
+        assert!(!takes(&s(8, 64, 2114, 3, 1)));
+        assert!(!takes(&s(64, 64, 15, 3, 1)));
     }
 
     /// The tiles cover every output once, for any width and dilation.
