@@ -10,16 +10,20 @@
 //! outputs past the map are dropped and inputs outside it read as zero.
 //!
 //! Per item and per chunk of tiles: the input transform V_ξ (tiles × K) for
-//! the six points ξ, six sgemm products M_ξ = V_ξ·U_ξ with U_ξ = (G w)_ξ (K × F,
-//! made once), and the output transform Aᵀ M plus the bias. The input
+//! the six points ξ, six products M_ξ = V_ξ·U_ξ with U_ξ = (G w)_ξ (K × F,
+//! made once; the engine's own FMA kernels in [`crate::network::wino_gemm`],
+//! OpenBLAS's sgemm on the scalar path), and the output transform Aᵀ M plus
+//! the bias (with a residual block's ReLU and skip). The input
 //! gradient is a stride-1 convolution of dz by the flipped, transposed kernel
 //! (W'_j = W_{2−j}ᵀ, F → K channels, pad 2d − pad, from w_out to w_in
-//! positions) and runs the same way. Each item runs alone through calls
+//! positions) and runs the same way; in a residual block the ReLU's
+//! gradient is taken as the input transform reads dy. Each item runs alone through calls
 //! whose shapes depend on the layer alone, so an item's bits do not depend
 //! on its batch-mates. The sums run in another order than im2col's: a layer
 //! on this path has other last bits than on the direct one.
 use super::super::conv1d_spectral::ConvShape;
-use super::{activation, gemm};
+use super::super::wino_gemm;
+use super::activation;
 use crate::model::Activation;
 
 /// Bᵀ: row ξ gives V_ξ from the six inputs of a tile.
@@ -141,15 +145,22 @@ impl Pass {
 
     /// y (w_out × cout) of one item's x (w_in × cin), and what `epi` does
     /// with each output row.
-    fn run(&self, x: &[f32], y: &mut [f32], mut epi: Epilogue, s: &mut WinogradScratch) {
+    fn run(
+        &self,
+        x: &[f32],
+        gate: Option<&[f32]>,
+        y: &mut [f32],
+        mut epi: Epilogue,
+        s: &mut WinogradScratch,
+    ) {
         let (ci, co) = (self.cin, self.cout);
         let chunk = self.chunk.min(self.bases.len());
         grow(&mut s.v, 6 * chunk * ci);
         grow(&mut s.m, 6 * chunk * co);
         grow(&mut s.zero, ci.max(co));
-        grow(&mut s.rows, 4 * co);
         let (v, m, zero) = (&mut s.v, &mut s.m, &s.zero[..]);
         let x = &x[..self.w_in * ci];
+        let gate = gate.map(|g| &g[..self.w_in * ci]);
         let y = &mut y[..self.w_out * co];
         let bias = match &epi {
             Epilogue::Plain(b) => b.unwrap_or(&zero[..co]),
@@ -158,25 +169,18 @@ impl Pass {
         };
         for bases in self.bases.chunks(chunk) {
             let rows = bases.len();
-            input_stage(self, x, bases, v, chunk, zero);
+            input_stage(self, x, gate, bases, v, chunk, zero);
             for xi in 0..6 {
-                gemm::sgemm(
-                    false,
-                    false,
+                wino_gemm::product(
                     rows,
-                    co,
                     ci,
-                    1.0,
+                    co,
                     &v[xi * chunk * ci..][..rows * ci],
-                    ci,
                     &self.u[xi * ci * co..][..ci * co],
-                    co,
-                    0.0,
                     &mut m[xi * chunk * co..][..rows * co],
-                    co,
                 );
             }
-            output_stage(self, bases, m, chunk, y, &mut epi, bias, &mut s.rows);
+            output_stage(self, bases, m, chunk, y, &mut epi, bias);
         }
     }
 }
@@ -214,14 +218,16 @@ macro_rules! widest {
     };
 }
 
-widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32]));
-widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32], rows_buf: &mut [f32]));
+widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], gate: Option<&[f32]>, bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32]));
+widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32]));
 
-/// V (six blocks of `chunk` rows × cin) of the tiles at `bases`.
+/// V (six blocks of `chunk` rows × cin) of the tiles at `bases`; with a
+/// `gate` (a ReLU's output, laid out as x), x where the gate is > 0, else 0.
 #[inline(always)]
 fn input_stage_body(
     p: &Pass,
     x: &[f32],
+    gate: Option<&[f32]>,
     bases: &[usize],
     v: &mut [f32],
     chunk: usize,
@@ -232,19 +238,18 @@ fn input_stage_body(
     let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
     let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
     for (t, &base) in bases.iter().enumerate() {
-        let row = |k: usize| {
+        let off = |k: usize| {
             let q = (base + k * d) as isize - p.pad;
-            if q >= 0 && (q as usize) < p.w_in {
-                &x[q as usize * ci..][..ci]
-            } else {
-                zero
-            }
+            (q >= 0 && (q as usize) < p.w_in).then_some(q as usize * ci)
         };
-        let ins = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let offs = [off(0), off(1), off(2), off(3), off(4), off(5)];
+        let ins = tile_rows(x, zero, offs);
+        let gate = gate.map(|g| tile_rows(g, zero, offs));
         let [v0, v1, v2, v3, v4, v5] = &mut vb;
         let at = t * ci;
         input_transform(
             ins,
+            gate,
             [
                 &mut v0[at..at + ci],
                 &mut v1[at..at + ci],
@@ -257,8 +262,30 @@ fn input_stage_body(
     }
 }
 
+/// The six input rows of a tile (zeros outside the map) at these offsets.
+#[inline(always)]
+fn tile_rows<'a>(x: &'a [f32], zero: &'a [f32], offs: [Option<usize>; 6]) -> [&'a [f32]; 6] {
+    let n = zero.len();
+    let row = |o: Option<usize>| match o {
+        Some(o) => &x[o..o + n],
+        None => zero,
+    };
+    [
+        row(offs[0]),
+        row(offs[1]),
+        row(offs[2]),
+        row(offs[3]),
+        row(offs[4]),
+        row(offs[5]),
+    ]
+}
+
 /// The output rows of the tiles at `bases` from M (six blocks of `chunk`
 /// rows × cout), through `epi`.
+///
+/// Sixteen channels at a time through arrays of the stack: with slices
+/// LLVM could not rule out that y overlaps M and ran a scalar copy of the
+/// loop behind a run-time check (a sixth of this stage's time).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn output_stage_body(
@@ -269,11 +296,10 @@ fn output_stage_body(
     y: &mut [f32],
     epi: &mut Epilogue,
     bias: &[f32],
-    rows_buf: &mut [f32],
 ) {
     let (co, d) = (p.cout, p.d);
     let mb: [&[f32]; 6] = std::array::from_fn(|xi| &m[xi * chunk * co..][..chunk * co]);
-    let plain = matches!(epi, Epilogue::Plain(_));
+    let bias = &bias[..co];
     for (t, &base) in bases.iter().enumerate() {
         let at = t * co;
         // Spelled out: `array::from_fn` here was a call per tile whose
@@ -286,40 +312,66 @@ fn output_stage_body(
             &mb[4][at..at + co],
             &mb[5][at..at + co],
         ];
-        if !plain {
-            let (r0, rest) = rows_buf[..4 * co].split_at_mut(co);
-            let (r1, rest) = rest.split_at_mut(co);
-            let (r2, r3) = rest.split_at_mut(co);
-            output_transform(ms, [Some(r0), Some(r1), Some(r2), Some(r3)], bias);
+        let rows = (0..4).take_while(|&i| base + i * d < p.w_out).count();
+        if let Some(&ahead) = bases.get(t + PREFETCH_TILES) {
             for i in 0..4 {
-                let o = base + i * d;
-                if o >= p.w_out {
-                    break;
+                let o = ahead + i * d;
+                if o < p.w_out {
+                    epi.prefetch(o, co, y);
                 }
-                let v = &rows_buf[i * co..][..co];
-                let dst = &mut y[o * co..][..co];
-                epi.apply(o, v, dst);
             }
-            continue;
         }
-        let mut outs: [Option<&mut [f32]>; 4] = [None, None, None, None];
-        // Four distinct rows of y, in increasing order: split as we go.
-        let mut rest: &mut [f32] = &mut y[..];
-        let mut taken = 0;
-        for (i, slot) in outs.iter_mut().enumerate() {
-            let o = base + i * d;
-            if o >= p.w_out {
-                break;
+        let mut c = 0;
+        while c + LANES <= co {
+            let vals = output_lanes::<LANES>(ms, bias, c);
+            for (i, v) in vals.iter().enumerate().take(rows) {
+                epi.apply(base + i * d, c, co, v, y);
             }
-            let tail = std::mem::take(&mut rest);
-            let (_, tail) = tail.split_at_mut((o - taken) * co);
-            let (r, tail) = tail.split_at_mut(co);
-            *slot = Some(r);
-            rest = tail;
-            taken = o + 1;
+            c += LANES;
         }
-        output_transform(ms, outs, bias);
+        while c < co {
+            let vals = output_lanes::<1>(ms, bias, c);
+            for (i, v) in vals.iter().enumerate().take(rows) {
+                epi.apply(base + i * d, c, co, v, y);
+            }
+            c += 1;
+        }
     }
+}
+
+/// Channels per block of the transforms: one AVX-512 vector, two AVX2 ones.
+const LANES: usize = 16;
+
+/// `W` floats of `s` from `c` on, as an array.
+#[inline(always)]
+fn lanes<const W: usize>(s: &[f32], c: usize) -> [f32; W] {
+    s[c..c + W].try_into().unwrap()
+}
+
+/// Rows i < 4 of b + Aᵀ M for channels c..c + W.
+#[inline(always)]
+fn output_lanes<const W: usize>(m: [&[f32]; 6], b: &[f32], c: usize) -> [[f32; W]; 4] {
+    let (m0, m1, m2) = (
+        lanes::<W>(m[0], c),
+        lanes::<W>(m[1], c),
+        lanes::<W>(m[2], c),
+    );
+    let (m3, m4, m5) = (
+        lanes::<W>(m[3], c),
+        lanes::<W>(m[4], c),
+        lanes::<W>(m[5], c),
+    );
+    let b = lanes::<W>(b, c);
+    let mut y = [[0f32; W]; 4];
+    for l in 0..W {
+        let (s12, d12) = (m1[l] + m2[l], m1[l] - m2[l]);
+        let (s34, d34) = (m3[l] + m4[l], m3[l] - m4[l]);
+        y[0][l] = b[l] + ((m0[l] + s12) + s34);
+        y[1][l] = b[l] + (d12 + 2.0 * d34);
+        y[2][l] = b[l] + (s12 + 4.0 * s34);
+        y[3][l] = b[l] + ((d12 + 8.0 * d34) + m5[l]);
+    }
+    y
 }
 
 /// What a pass does with an output row v (bias and Aᵀ M) at position o.
@@ -345,13 +397,62 @@ enum Epilogue<'a> {
     },
 }
 
+/// Tiles ahead whose output rows (and the rows their epilogue reads) are
+/// fetched into the cache before they are written.
+const PREFETCH_TILES: usize = 8;
+
+/// Ask for the cache lines of `s[at..at + n]`, to be written (`WRITE`) or read.
+#[inline(always)]
+fn prefetch<const WRITE: bool>(s: &[f32], at: usize, n: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+        let row = &s[at..at + n];
+        for c in (0..n).step_by(16) {
+            let p = row[c..].as_ptr() as *const i8;
+            // SAFETY: SSE is part of x86_64's baseline, and a prefetch
+            // reads nothing (the address is inside `s` anyway).
+            unsafe {
+                if WRITE {
+                    _mm_prefetch::<_MM_HINT_ET0>(p);
+                } else {
+                    _mm_prefetch::<_MM_HINT_T0>(p);
+                }
+            }
+        }
+    }
+}
+
 impl Epilogue<'_> {
+    /// Fetch the lines that [`Self::apply`] will touch for output row o.
     #[inline(always)]
-    fn apply(&mut self, o: usize, v: &[f32], dst: &mut [f32]) {
-        let n = v.len();
-        let dst = &mut dst[..n];
+    fn prefetch(&self, o: usize, n: usize, y: &[f32]) {
+        prefetch::<true>(y, o * n, n);
         match self {
-            Epilogue::Plain(_) => dst.copy_from_slice(v),
+            Epilogue::Plain(_) => {}
+            Epilogue::Residual {
+                skip, left, out, ..
+            } => {
+                prefetch::<false>(skip, (o + *left) * n, n);
+                prefetch::<true>(out, o * n, n);
+            }
+            Epilogue::Skip { dy, left, n: w } => {
+                if o >= *left && o - *left < *w {
+                    prefetch::<false>(dy, (o - *left) * n, n);
+                }
+            }
+        }
+    }
+
+    /// Channels c..c + W of output row o (rows of n channels in `y`) from
+    /// v. Each result is made in full on the stack and stored as a whole:
+    /// stores into two slices element by element were kept in order, one
+    /// lane at a time (LLVM could not rule out that they overlap).
+    #[inline(always)]
+    fn apply<const W: usize>(&mut self, o: usize, c: usize, n: usize, v: &[f32; W], y: &mut [f32]) {
+        let at = o * n + c;
+        match self {
+            Epilogue::Plain(_) => y[at..at + W].copy_from_slice(v),
             Epilogue::Residual {
                 relu,
                 skip,
@@ -359,32 +460,33 @@ impl Epilogue<'_> {
                 out,
                 ..
             } => {
-                let sk = &skip[(o + *left) * n..][..n];
-                let out = &mut out[o * n..][..n];
+                let sk = lanes::<W>(skip, (o + *left) * n + c);
+                let (mut a, mut s) = ([0f32; W], [0f32; W]);
                 if *relu {
-                    for c in 0..n {
-                        let a = v[c].max(0.0);
-                        dst[c] = a;
-                        out[c] = a + sk[c];
+                    for l in 0..W {
+                        a[l] = v[l].max(0.0);
+                        s[l] = a[l] + sk[l];
                     }
                 } else {
-                    for c in 0..n {
-                        dst[c] = v[c];
-                        out[c] = v[c] + sk[c];
+                    for l in 0..W {
+                        a[l] = v[l];
+                        s[l] = v[l] + sk[l];
                     }
                 }
+                y[at..at + W].copy_from_slice(&a);
+                out[at..at + W].copy_from_slice(&s);
             }
             Epilogue::Skip { dy, left, n: w } => {
-                if o >= *left && o - *left < *w {
-                    let g = &dy[(o - *left) * n..][..n];
-                    for c in 0..n {
-                        dst[c] = g[c] + v[c];
-                    }
+                let g = if o >= *left && o - *left < *w {
+                    lanes::<W>(dy, (o - *left) * n + c)
                 } else {
-                    for c in 0..n {
-                        dst[c] = 0.0 + v[c];
-                    }
+                    [0f32; W]
+                };
+                let mut r = [0f32; W];
+                for l in 0..W {
+                    r[l] = g[l] + v[l];
                 }
+                y[at..at + W].copy_from_slice(&r);
             }
         }
     }
@@ -396,66 +498,87 @@ fn grow(v: &mut Vec<f32>, n: usize) {
     }
 }
 
-/// V_ξ = (Bᵀ x)_ξ, channel by channel.
+/// V_ξ = (Bᵀ x)_ξ, sixteen channels at a time (see [`output_stage_body`]).
 #[inline(always)]
-fn input_transform(x: [&[f32]; 6], v: [&mut [f32]; 6]) {
+fn input_transform(x: [&[f32]; 6], gate: Option<[&[f32]; 6]>, v: [&mut [f32]; 6]) {
     let n = v[0].len();
-    let [x0, x1, x2, x3, x4, x5] = x.map(|s| &s[..n]);
+    let mut c = 0;
     let [v0, v1, v2, v3, v4, v5] = v;
-    let (v0, v1, v2, v3, v4, v5) = (
-        &mut v0[..n],
-        &mut v1[..n],
-        &mut v2[..n],
-        &mut v3[..n],
-        &mut v4[..n],
-        &mut v5[..n],
-    );
-    for c in 0..n {
-        let (a0, a1, a2, a3, a4, a5) = (x0[c], x1[c], x2[c], x3[c], x4[c], x5[c]);
-        v0[c] = (4.0 * a0 - 5.0 * a2) + a4;
-        v1[c] = (a3 + a4) - 4.0 * (a1 + a2);
-        v2[c] = 4.0 * (a1 - a2) + (a4 - a3);
-        v3[c] = 2.0 * (a3 - a1) + (a4 - a2);
-        v4[c] = 2.0 * (a1 - a3) + (a4 - a2);
-        v5[c] = (4.0 * a1 - 5.0 * a3) + a5;
+    let mut v = [v0, v1, v2, v3, v4, v5];
+    match gate {
+        None => {
+            while c + LANES <= n {
+                input_lanes::<LANES, false>(x, x, &mut v, c);
+                c += LANES;
+            }
+            while c < n {
+                input_lanes::<1, false>(x, x, &mut v, c);
+                c += 1;
+            }
+        }
+        Some(g) => {
+            while c + LANES <= n {
+                input_lanes::<LANES, true>(x, g, &mut v, c);
+                c += LANES;
+            }
+            while c < n {
+                input_lanes::<1, true>(x, g, &mut v, c);
+                c += 1;
+            }
+        }
+    }
+}
+
+/// x gated by g (as [`activation::backward`] of a ReLU: g > 0 ? x : 0) where GATE.
+#[inline(always)]
+fn gated<const W: usize, const GATE: bool>(x: &[f32], g: &[f32], c: usize) -> [f32; W] {
+    let mut v = lanes::<W>(x, c);
+    if GATE {
+        let g = lanes::<W>(g, c);
+        for l in 0..W {
+            v[l] = if g[l] > 0.0 { v[l] } else { 0.0 };
+        }
+    }
+    v
+}
+
+#[inline(always)]
+fn input_lanes<const W: usize, const GATE: bool>(
+    x: [&[f32]; 6],
+    g: [&[f32]; 6],
+    v: &mut [&mut [f32]; 6],
+    c: usize,
+) {
+    let x0 = gated::<W, GATE>(x[0], g[0], c);
+    let x1 = gated::<W, GATE>(x[1], g[1], c);
+    let x2 = gated::<W, GATE>(x[2], g[2], c);
+    let x3 = gated::<W, GATE>(x[3], g[3], c);
+    let x4 = gated::<W, GATE>(x[4], g[4], c);
+    let x5 = gated::<W, GATE>(x[5], g[5], c);
+    let mut r = [[0f32; W]; 6];
+    for l in 0..W {
+        let (a0, a1, a2, a3, a4, a5) = (x0[l], x1[l], x2[l], x3[l], x4[l], x5[l]);
+        r[0][l] = (4.0 * a0 - 5.0 * a2) + a4;
+        r[1][l] = (a3 + a4) - 4.0 * (a1 + a2);
+        r[2][l] = 4.0 * (a1 - a2) + (a4 - a3);
+        r[3][l] = 2.0 * (a3 - a1) + (a4 - a2);
+        r[4][l] = 2.0 * (a1 - a3) + (a4 - a2);
+        r[5][l] = (4.0 * a1 - 5.0 * a3) + a5;
+    }
+    for q in 0..6 {
+        let dst: &mut [f32; W] = (&mut v[q][c..c + W]).try_into().unwrap();
+        *dst = r[q];
     }
 }
 
 /// The tile's outputs y_i = b + (Aᵀ M)_i, for the rows inside the map.
-#[inline(always)]
-fn output_transform(m: [&[f32]; 6], y: [Option<&mut [f32]>; 4], b: &[f32]) {
-    let n = b.len();
-    let [m0, m1, m2, m3, m4, m5] = m.map(|s| &s[..n]);
-    let [y0, y1, y2, y3] = y;
-    match (y0, y1, y2, y3) {
-        (Some(y0), Some(y1), Some(y2), Some(y3)) => {
-            let (y0, y1, y2, y3) = (&mut y0[..n], &mut y1[..n], &mut y2[..n], &mut y3[..n]);
-            for c in 0..n {
-                let (s12, d12) = (m1[c] + m2[c], m1[c] - m2[c]);
-                let (s34, d34) = (m3[c] + m4[c], m3[c] - m4[c]);
-                y0[c] = b[c] + ((m0[c] + s12) + s34);
-                y1[c] = b[c] + (d12 + 2.0 * d34);
-                y2[c] = b[c] + (s12 + 4.0 * s34);
-                y3[c] = b[c] + ((d12 + 8.0 * d34) + m5[c]);
-            }
-        }
-        (y0, y1, y2, y3) => {
-            // A tile at the map's end: the same sums, row by row.
-            let mut ys = [y0, y1, y2, y3];
-            for c in 0..n {
-                let (s12, d12) = (m1[c] + m2[c], m1[c] - m2[c]);
-                let (s34, d34) = (m3[c] + m4[c], m3[c] - m4[c]);
-                let vals = [
-                    b[c] + ((m0[c] + s12) + s34),
-                    b[c] + (d12 + 2.0 * d34),
-                    b[c] + (s12 + 4.0 * s34),
-                    b[c] + ((d12 + 8.0 * d34) + m5[c]),
-                ];
-                for (yi, v) in ys.iter_mut().zip(vals) {
-                    if let Some(yi) = yi {
-                        yi[c] = v;
-                    }
-                }
+#[cfg(test)]
+fn output_transform(m: [&[f32]; 6], mut y: [Option<&mut [f32]>; 4], b: &[f32]) {
+    for c in 0..b.len() {
+        let vals = output_lanes::<1>(m, b, c);
+        for (yi, v) in y.iter_mut().zip(vals) {
+            if let Some(yi) = yi {
+                yi[c] = v[0];
             }
         }
     }
@@ -467,10 +590,6 @@ pub struct WinogradScratch {
     v: Vec<f32>,
     m: Vec<f32>,
     zero: Vec<f32>,
-    /// One tile's four output rows, for the fused epilogues.
-    rows: Vec<f32>,
-    /// One item's pre-activation gradient, in a residual block.
-    dz: Vec<f32>,
 }
 
 /// A convolution on the Winograd path: forward and the input gradient.
@@ -526,6 +645,7 @@ impl WinogradConv {
         for b in 0..batch {
             self.fwd.run(
                 &x[b * nx..][..nx],
+                None,
                 &mut y[b * ny..][..ny],
                 Epilogue::Plain(Some(&self.bias)),
                 s,
@@ -550,6 +670,7 @@ impl WinogradConv {
         for b in 0..batch {
             self.bwd.run(
                 &dz[b * ny..][..ny],
+                None,
                 &mut dx[b * nx..][..nx],
                 Epilogue::Plain(None),
                 s,
@@ -577,7 +698,7 @@ impl WinogradConv {
             left,
             out,
         };
-        self.fwd.run(x, act, epi, s);
+        self.fwd.run(x, None, act, epi, s);
     }
 
     /// A residual block's input gradient for one item: dx = the
@@ -593,27 +714,15 @@ impl WinogradConv {
         s: &mut WinogradScratch,
     ) {
         let ny = self.w_out * self.f;
-        let mut dz = std::mem::take(&mut s.dz);
-        let g = if relu {
-            grow(&mut dz, ny);
-            activation::backward(
-                Activation::Relu,
-                &act[..ny],
-                &dy[..ny],
-                &mut dz[..ny],
-                self.f,
-            );
-            &dz[..ny]
-        } else {
-            &dy[..ny]
-        };
+        // The ReLU's gradient (dy where act > 0, else 0) is taken as the
+        // input transform reads dy: the same values, without a pass of their own.
+        let gate = relu.then(|| &act[..ny]);
         let epi = Epilogue::Skip {
             dy,
             left,
             n: self.w_out,
         };
-        self.bwd.run(g, dx, epi, s);
-        s.dz = dz;
+        self.bwd.run(&dy[..ny], gate, dx, epi, s);
     }
 
     pub(crate) fn w_in(&self) -> usize {
@@ -666,7 +775,11 @@ mod tests {
             let mut v = [[0f32; 1]; 6];
             {
                 let [v0, v1, v2, v3, v4, v5] = &mut v;
-                input_transform(unit.each_ref().map(|r| &r[..]), [v0, v1, v2, v3, v4, v5]);
+                input_transform(
+                    unit.each_ref().map(|r| &r[..]),
+                    None,
+                    [v0, v1, v2, v3, v4, v5],
+                );
             }
             for xi in 0..6 {
                 assert_eq!(v[xi][0] as f64, BT[xi][s], "Bᵀ[{xi}][{s}]");

@@ -39,6 +39,7 @@ mod timing;
 mod upsample;
 mod weight_buf;
 mod window_softmax;
+mod wino_gemm;
 
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
