@@ -51,12 +51,23 @@ fn the_chrombpnet_tower_fused_equals_unfused() {
 
 #[test]
 fn a_same_padded_block_with_a_relu_node_fused_equals_unfused() {
+    relu_node_blocks(16);
+}
+
+/// 24 channels: the ReLU's mask of a Winograd block (16 channels a word)
+/// has a row's last word filled channel by channel.
+#[test]
+fn blocks_of_24_channels_fused_equal_unfused() {
+    relu_node_blocks(24);
+}
+
+fn relu_node_blocks(k: usize) {
     let mut m = Builder::new(3, 16, 300);
-    m.conv(16, 3, 1, 1, Padding::Same, Activation::Relu);
+    m.conv(k, 3, 1, 1, Padding::Same, Activation::Relu);
     let mut x = m.at;
     for dil in [2, 4, 8] {
         m.from(x)
-            .conv(16, 3, 1, dil, Padding::Same, Activation::Linear);
+            .conv(k, 3, 1, dil, Padding::Same, Activation::Linear);
         let c = m.at;
         let r = m.push_from(LayerKind::Activation(Activation::Relu), &[c]);
         x = m.push_from(LayerKind::Merge(MergeOp::Add), &[x, r]);

@@ -148,7 +148,7 @@ impl Pass {
     fn run(
         &self,
         x: &[f32],
-        gate: Option<&[f32]>,
+        gate: Option<&[u16]>,
         y: &mut [f32],
         mut epi: Epilogue,
         s: &mut WinogradScratch,
@@ -158,9 +158,13 @@ impl Pass {
         grow(&mut s.v, 6 * chunk * ci);
         grow(&mut s.m, 6 * chunk * co);
         grow(&mut s.zero, ci.max(co));
+        if s.zero_mask.len() < mask_words(ci) {
+            s.zero_mask.resize(mask_words(ci), 0);
+        }
         let (v, m, zero) = (&mut s.v, &mut s.m, &s.zero[..]);
+        let zero_mask = &s.zero_mask[..mask_words(ci)];
         let x = &x[..self.w_in * ci];
-        let gate = gate.map(|g| &g[..self.w_in * ci]);
+        let gate = gate.map(|g| &g[..self.w_in * mask_words(ci)]);
         let y = &mut y[..self.w_out * co];
         let bias = match &epi {
             Epilogue::Plain(b) => b.unwrap_or(&zero[..co]),
@@ -169,7 +173,7 @@ impl Pass {
         };
         for bases in self.bases.chunks(chunk) {
             let rows = bases.len();
-            input_stage(self, x, gate, bases, v, chunk, zero);
+            input_stage(self, x, gate, bases, v, chunk, zero, zero_mask);
             for xi in 0..6 {
                 wino_gemm::product(
                     rows,
@@ -218,33 +222,37 @@ macro_rules! widest {
     };
 }
 
-widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], gate: Option<&[f32]>, bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32]));
+widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], gate: Option<&[u16]>, bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32], zero_mask: &[u16]));
 widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32]));
 
 /// V (six blocks of `chunk` rows × cin) of the tiles at `bases`; with a
-/// `gate` (a ReLU's output, laid out as x), x where the gate is > 0, else 0.
+/// `gate` (a ReLU's mask, [`mask_words`] per row of x), x where the gate's
+/// bit is set, else 0.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn input_stage_body(
     p: &Pass,
     x: &[f32],
-    gate: Option<&[f32]>,
+    gate: Option<&[u16]>,
     bases: &[usize],
     v: &mut [f32],
     chunk: usize,
     zero: &[f32],
+    zero_mask: &[u16],
 ) {
     let (ci, d) = (p.cin, p.d);
     let zero = &zero[..ci];
+    let mw = mask_words(ci);
     let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
     let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
     for (t, &base) in bases.iter().enumerate() {
-        let off = |k: usize| {
+        let row = |k: usize| {
             let q = (base + k * d) as isize - p.pad;
-            (q >= 0 && (q as usize) < p.w_in).then_some(q as usize * ci)
+            (q >= 0 && (q as usize) < p.w_in).then_some(q as usize)
         };
-        let offs = [off(0), off(1), off(2), off(3), off(4), off(5)];
-        let ins = tile_rows(x, zero, offs);
-        let gate = gate.map(|g| tile_rows(g, zero, offs));
+        let rows = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let ins = tile_rows(x, zero, rows.map(|q| q.map(|q| q * ci)));
+        let gate = gate.map(|g| tile_rows(g, zero_mask, rows.map(|q| q.map(|q| q * mw))));
         let [v0, v1, v2, v3, v4, v5] = &mut vb;
         let at = t * ci;
         input_transform(
@@ -264,7 +272,7 @@ fn input_stage_body(
 
 /// The six input rows of a tile (zeros outside the map) at these offsets.
 #[inline(always)]
-fn tile_rows<'a>(x: &'a [f32], zero: &'a [f32], offs: [Option<usize>; 6]) -> [&'a [f32]; 6] {
+fn tile_rows<'a, T>(x: &'a [T], zero: &'a [T], offs: [Option<usize>; 6]) -> [&'a [T]; 6] {
     let n = zero.len();
     let row = |o: Option<usize>| match o {
         Some(o) => &x[o..o + n],
@@ -378,14 +386,15 @@ fn output_lanes<const W: usize>(m: [&[f32]; 6], b: &[f32], c: usize) -> [[f32; W
 enum Epilogue<'a> {
     /// y[o] = v, with this bias (none: zero).
     Plain(Option<&'a [f32]>),
-    /// A residual block's forward: y[o] = a = ReLU(v) (or v), and
-    /// out[o] = a + skip[o + left].
+    /// A residual block's forward: y[o] = a + skip[o + left] with a =
+    /// ReLU(v) (or v); where `relu`, the bits of a > 0 into `mask`
+    /// ([`mask_words`] per row), all the block's backward needs of a.
     Residual {
         bias: &'a [f32],
         relu: bool,
         skip: &'a [f32],
         left: usize,
-        out: &'a mut [f32],
+        mask: &'a mut [u16],
     },
     /// A residual block's input gradient: y[p] = v + dy[p − left] where the
     /// skip's crop has p, else v + 0 (as the unfused graph adds the conv's
@@ -430,11 +439,8 @@ impl Epilogue<'_> {
         prefetch::<true>(y, o * n, n);
         match self {
             Epilogue::Plain(_) => {}
-            Epilogue::Residual {
-                skip, left, out, ..
-            } => {
+            Epilogue::Residual { skip, left, .. } => {
                 prefetch::<false>(skip, (o + *left) * n, n);
-                prefetch::<true>(out, o * n, n);
             }
             Epilogue::Skip { dy, left, n: w } => {
                 if o >= *left && o - *left < *w {
@@ -457,24 +463,33 @@ impl Epilogue<'_> {
                 relu,
                 skip,
                 left,
-                out,
+                mask,
                 ..
             } => {
                 let sk = lanes::<W>(skip, (o + *left) * n + c);
-                let (mut a, mut s) = ([0f32; W], [0f32; W]);
+                let mut s = [0f32; W];
                 if *relu {
+                    let mut bits = 0u16;
                     for l in 0..W {
-                        a[l] = v[l].max(0.0);
-                        s[l] = a[l] + sk[l];
+                        let a = v[l].max(0.0);
+                        s[l] = a + sk[l];
+                        bits |= u16::from(a > 0.0) << l;
+                    }
+                    // A row's word for channels c - c % 16.. : the first
+                    // of them sets it, the rest (W = 1 past the last whole
+                    // block) add their bits.
+                    let (word, bit) = (&mut mask[o * mask_words(n) + c / LANES], c % LANES);
+                    if bit == 0 {
+                        *word = bits;
+                    } else {
+                        *word |= bits << bit;
                     }
                 } else {
                     for l in 0..W {
-                        a[l] = v[l];
                         s[l] = v[l] + sk[l];
                     }
                 }
-                y[at..at + W].copy_from_slice(&a);
-                out[at..at + W].copy_from_slice(&s);
+                y[at..at + W].copy_from_slice(&s);
             }
             Epilogue::Skip { dy, left, n: w } => {
                 let g = if o >= *left && o - *left < *w {
@@ -500,7 +515,7 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 
 /// V_ξ = (Bᵀ x)_ξ, sixteen channels at a time (see [`output_stage_body`]).
 #[inline(always)]
-fn input_transform(x: [&[f32]; 6], gate: Option<[&[f32]; 6]>, v: [&mut [f32]; 6]) {
+fn input_transform(x: [&[f32]; 6], gate: Option<[&[u16]; 6]>, v: [&mut [f32]; 6]) {
     let n = v[0].len();
     let mut c = 0;
     let [v0, v1, v2, v3, v4, v5] = v;
@@ -508,11 +523,11 @@ fn input_transform(x: [&[f32]; 6], gate: Option<[&[f32]; 6]>, v: [&mut [f32]; 6]
     match gate {
         None => {
             while c + LANES <= n {
-                input_lanes::<LANES, false>(x, x, &mut v, c);
+                input_lanes::<LANES, false>(x, [&[]; 6], &mut v, c);
                 c += LANES;
             }
             while c < n {
-                input_lanes::<1, false>(x, x, &mut v, c);
+                input_lanes::<1, false>(x, [&[]; 6], &mut v, c);
                 c += 1;
             }
         }
@@ -529,14 +544,15 @@ fn input_transform(x: [&[f32]; 6], gate: Option<[&[f32]; 6]>, v: [&mut [f32]; 6]
     }
 }
 
-/// x gated by g (as [`activation::backward`] of a ReLU: g > 0 ? x : 0) where GATE.
+/// x gated by the mask g (as [`activation::backward`] of a ReLU: a > 0 ?
+/// x : 0, with g's bit for channel c set where a > 0) where GATE.
 #[inline(always)]
-fn gated<const W: usize, const GATE: bool>(x: &[f32], g: &[f32], c: usize) -> [f32; W] {
+fn gated<const W: usize, const GATE: bool>(x: &[f32], g: &[u16], c: usize) -> [f32; W] {
     let mut v = lanes::<W>(x, c);
     if GATE {
-        let g = lanes::<W>(g, c);
+        let bits = g[c / LANES] >> (c % LANES);
         for l in 0..W {
-            v[l] = if g[l] > 0.0 { v[l] } else { 0.0 };
+            v[l] = if bits & (1 << l) != 0 { v[l] } else { 0.0 };
         }
     }
     v
@@ -545,7 +561,7 @@ fn gated<const W: usize, const GATE: bool>(x: &[f32], g: &[f32], c: usize) -> [f
 #[inline(always)]
 fn input_lanes<const W: usize, const GATE: bool>(
     x: [&[f32]; 6],
-    g: [&[f32]; 6],
+    g: [&[u16]; 6],
     v: &mut [&mut [f32]; 6],
     c: usize,
 ) {
@@ -590,6 +606,13 @@ pub struct WinogradScratch {
     v: Vec<f32>,
     m: Vec<f32>,
     zero: Vec<f32>,
+    zero_mask: Vec<u16>,
+}
+
+/// Words of a ReLU mask per row of n channels: bit c % 16 of word c / 16
+/// for channel c.
+pub(crate) fn mask_words(n: usize) -> usize {
+    n.div_ceil(LANES)
 }
 
 /// A convolution on the Winograd path: forward and the input gradient.
@@ -678,35 +701,48 @@ impl WinogradConv {
         }
     }
 
-    /// A residual block's forward for one item (`filters == k_in`): `act`
-    /// = the convolution after a ReLU where `relu`, `out` = act + x from
-    /// position `left` on, as the unfused nodes make them, bit for bit.
+    /// A residual block's forward for one item (`filters == k_in`): `out`
+    /// = act + x from position `left` on, as the unfused nodes make it, bit
+    /// for bit, with act the convolution after a ReLU where `relu`; then
+    /// `mask` ([`Self::mask_len`] words) gets act > 0, all that backward
+    /// needs of act (untouched without the ReLU).
     pub(crate) fn residual_forward(
         &self,
         x: &[f32],
-        act: &mut [f32],
+        mask: &mut [u16],
         out: &mut [f32],
         relu: bool,
         left: usize,
         s: &mut WinogradScratch,
     ) {
         debug_assert_eq!(self.k, self.f);
+        let mask = if relu {
+            &mut mask[..self.mask_len()]
+        } else {
+            &mut []
+        };
         let epi = Epilogue::Residual {
             bias: &self.bias,
             relu,
             skip: x,
             left,
-            out,
+            mask,
         };
-        self.fwd.run(x, None, act, epi, s);
+        self.fwd.run(x, None, out, epi, s);
+    }
+
+    /// Words of one item's ReLU mask in a residual block.
+    pub(crate) fn mask_len(&self) -> usize {
+        self.w_out * mask_words(self.f)
     }
 
     /// A residual block's input gradient for one item: dx = the
-    /// convolution's share from dy (masked by `act` > 0 where `relu`) plus
-    /// dy at the skip's positions, as the unfused nodes sum it.
+    /// convolution's share from dy (masked by `mask`, as
+    /// [`Self::residual_forward`] left it, where `relu`) plus dy at the
+    /// skip's positions, as the unfused nodes sum it.
     pub(crate) fn residual_backward(
         &self,
-        act: &[f32],
+        mask: &[u16],
         dy: &[f32],
         dx: &mut [f32],
         relu: bool,
@@ -716,7 +752,7 @@ impl WinogradConv {
         let ny = self.w_out * self.f;
         // The ReLU's gradient (dy where act > 0, else 0) is taken as the
         // input transform reads dy: the same values, without a pass of their own.
-        let gate = relu.then(|| &act[..ny]);
+        let gate = relu.then(|| &mask[..self.mask_len()]);
         let epi = Epilogue::Skip {
             dy,
             left,

@@ -24,7 +24,9 @@ pub(crate) struct Residual<'a> {
 impl Residual<'_> {
     /// `forward` with the convolution on the Winograd path: each item alone,
     /// the ReLU and the skip's sum in the output transform, the same bits as
-    /// the unfused nodes on that path.
+    /// the unfused nodes on that path. `act` (room for `batch` maps) gets
+    /// no maps but the ReLU's mask, all that `backward_winograd` reads of it
+    /// (act > 0, a bit per value: 1/32 of the bytes).
     pub fn forward_winograd(
         &self,
         w: &WinogradConv,
@@ -35,10 +37,11 @@ impl Residual<'_> {
         s: &mut WinogradScratch,
     ) {
         let (nx, ny) = (w.w_in() * self.conv.k_in, w.w_out() * self.conv.filters);
+        let (mask, nm) = (as_words_mut(act), w.mask_len());
         for b in 0..batch {
             w.residual_forward(
                 &x[b * nx..][..nx],
-                &mut act[b * ny..][..ny],
+                &mut mask[b * nm..][..nm],
                 &mut out[b * ny..][..ny],
                 self.relu,
                 self.left,
@@ -48,7 +51,8 @@ impl Residual<'_> {
     }
 
     /// `backward` with the convolution on the Winograd path: the skip's
-    /// term added in the output transform of the input gradient.
+    /// term added in the output transform of the input gradient; `act` as
+    /// `forward_winograd` left it (the ReLU's mask).
     pub fn backward_winograd(
         &self,
         w: &WinogradConv,
@@ -59,9 +63,10 @@ impl Residual<'_> {
         s: &mut WinogradScratch,
     ) {
         let (nx, ny) = (w.w_in() * self.conv.k_in, w.w_out() * self.conv.filters);
+        let (mask, nm) = (as_words(act), w.mask_len());
         for b in 0..batch {
             w.residual_backward(
-                &act[b * ny..][..ny],
+                &mask[b * nm..][..nm],
                 &dy[b * ny..][..ny],
                 &mut dx[b * nx..][..nx],
                 self.relu,
@@ -158,4 +163,16 @@ impl Residual<'_> {
             }
         }
     }
+}
+
+/// The words of a map's buffer, to hold a Winograd block's ReLU mask.
+fn as_words_mut(v: &mut [f32]) -> &mut [u16] {
+    // SAFETY: u16 has no invalid bit patterns and an alignment that divides
+    // f32's; the words cover the same bytes, borrowed as v is.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u16>(), 2 * v.len()) }
+}
+
+fn as_words(v: &[f32]) -> &[u16] {
+    // SAFETY: as in `as_words_mut`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u16>(), 2 * v.len()) }
 }

@@ -176,7 +176,8 @@ impl<'n> Scorer<'n> {
         }
     }
 
-    /// Slots of block `i`'s kept activation (after its ReLU), its output and its input.
+    /// Slots of block `i`'s kept activation (after its ReLU; on the
+    /// Winograd path, its ReLU's mask), its output and its input.
     fn residual_slots(&self, i: usize) -> (usize, usize, usize) {
         let r = &self.plan.residual[i];
         let t = |p: usize| self.plan.nodes[p] + 1;
