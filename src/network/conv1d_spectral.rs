@@ -16,6 +16,7 @@
 //! kernels, which sum every output in a fixed order: an item's result does
 //! not depend on which items share its batch or on its slot.
 use super::conv1d::{winograd_takes, WinogradConv, WinogradScratch};
+use super::grow;
 use super::weight_buf::WeightBuf;
 use super::{activation, gemm, skinny};
 use crate::model::Activation;
@@ -342,12 +343,6 @@ pub struct SpectralScratch {
     t: Vec<f32>,
     u: Vec<f32>,
     pack: Vec<f32>,
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
-    }
 }
 
 impl SpectralConv {

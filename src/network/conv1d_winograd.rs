@@ -22,6 +22,7 @@
 //! on its batch-mates. The sums run in another order than im2col's: a layer
 //! on this path has other last bits than on the direct one.
 use super::super::conv1d_spectral::ConvShape;
+use super::super::grow;
 use super::super::wino_gemm;
 use super::activation;
 use crate::model::Activation;
@@ -60,10 +61,11 @@ const MIN_OUTPUTS: usize = 16;
 /// Bytes of V and M per chunk of tiles: they stay in L2 (1 MB on Zen 4)
 /// with the input rows and outputs around them.
 const CHUNK_BYTES: usize = 256 << 10;
-/// But at least this many tiles: sgemm packs U_ξ (K × F) on every call, so
-/// wide layers need rows to pay for it. A 768 → 768 tower (Basenji's
-/// width) at 21 tiles per chunk ran at 0.46 of the direct path, at 192 at
-/// 1.78× it; 256 → 256 went from 1.25× to 1.7× direct.
+/// But at least this many tiles: the scalar path's sgemm packs U_ξ (K × F)
+/// on every call, so wide layers need rows to pay for it. Measured when
+/// every path's products were sgemm: a 768 → 768 tower (Basenji's width)
+/// at 21 tiles per chunk ran at 0.46 of the direct path, at 192 at 1.78×
+/// it; 256 → 256 went from 1.25× to 1.7× direct.
 const MIN_CHUNK_TILES: usize = 192;
 
 /// True for a shape this path takes (stride 1, kernel 3, enough channels
@@ -78,9 +80,10 @@ pub(crate) fn takes(s: &ConvShape) -> bool {
 }
 
 /// A wide layer over few positions stays direct (one product for the whole
-/// batch): per item, Winograd packs U_ξ for a handful of tiles. 768 → 768
-/// over 64 positions ran at 0.93–0.99 of direct, over 256 at 1.6×; so at
-/// least k_in·filters / 4096 output positions (144 at 768 channels).
+/// batch): per item, Winograd reads all of U_ξ for a handful of tiles.
+/// Measured with sgemm products: 768 → 768 over 64 positions ran at
+/// 0.93–0.99 of direct, over 256 at 1.6×; so at least k_in·filters / 4096
+/// output positions (144 at 768 channels).
 const POSITIONS_PER_WEIGHTS: usize = 4096;
 
 /// One direction of the convolution: `cin` → `cout` channels, `w_in` → `w_out` positions.
@@ -504,12 +507,6 @@ impl Epilogue<'_> {
                 y[at..at + W].copy_from_slice(&r);
             }
         }
-    }
-}
-
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.resize(n, 0.0);
     }
 }
 
