@@ -343,8 +343,14 @@ impl Conv1d {
     }
 
     /// This convolution on the DFT or Winograd path, if `mode` takes it
-    /// there at `batch` items per pass.
-    pub fn fast_path(&self, mode: ConvMode, batch: usize) -> Option<FastConv> {
+    /// there at `batch` items per pass; the Winograd path computes only the
+    /// outputs and input gradients in `spans` (`needed.rs`).
+    pub fn fast_path(
+        &self,
+        mode: ConvMode,
+        batch: usize,
+        spans: (super::needed::Span, super::needed::Span),
+    ) -> Option<FastConv> {
         let shape = self.shape();
         // Tap by tap needs a wide kernel, Winograd a kernel of 3: never both.
         debug_assert!(!(self.by_taps() && winograd_takes(&shape)));
@@ -363,8 +369,21 @@ impl Conv1d {
                 self.act,
                 &self.kernel_taps,
                 &self.bias,
+                spans,
             )),
         })
+    }
+
+    /// The input positions outputs [lo, hi) read (lo < hi), clipped to the map.
+    pub fn reads(&self, lo: usize, hi: usize) -> super::needed::Span {
+        let first = (lo * self.stride) as isize - self.pad_left as isize;
+        let last = ((hi - 1) * self.stride + (self.kernel_size - 1) * self.dilation) as isize
+            - self.pad_left as isize;
+        let clip = |p: isize| p.clamp(0, self.w_in as isize) as usize;
+        super::needed::Span {
+            lo: clip(first),
+            hi: clip(last + 1),
+        }
     }
 
     pub fn flops_per_item(&self) -> f64 {

@@ -241,13 +241,21 @@ pub fn fast_nodes(
 
 /// How a run's convolutions after H are computed, as the results file
 /// records it: `direct`, or `LAYER:dft=N/L` for each spectral one and
-/// `LAYER:winograd=4` for each Winograd F(4,3) one, in plan order.
+/// `LAYER:winograd=4` for each Winograd F(4,3) one, in plan order, with
+/// `@A-B` where it computes only outputs A..B (its tiles start at A).
 pub fn describe(net: &super::Network, plan: &super::Plan, mode: ConvMode, batch: usize) -> String {
     let v: Vec<String> = fast_nodes(net, plan, mode, batch)
         .into_iter()
-        .map(|(_, name, p)| match p {
+        .map(|(j, name, p)| match p {
             ConvPath::Dft(c) => format!("{name}:dft={}/{}", c.n, c.l),
-            ConvPath::Winograd => format!("{name}:winograd=4"),
+            ConvPath::Winograd => {
+                let s = plan.needed[j + 1];
+                if s.is_all(net.engine_shape(j + 1).1) {
+                    format!("{name}:winograd=4")
+                } else {
+                    format!("{name}:winograd=4@{}-{}", s.lo, s.hi)
+                }
+            }
         })
         .collect();
     if v.is_empty() {

@@ -25,6 +25,10 @@ use super::super::conv1d_spectral::ConvShape;
 use super::super::grow;
 use super::super::wino_gemm;
 use super::activation;
+#[cfg(target_arch = "x86_64")]
+#[path = "conv1d_winograd_x512.rs"]
+mod x512;
+use super::super::needed::Span;
 use crate::model::Activation;
 
 /// Bᵀ: row ξ gives V_ξ from the six inputs of a tile.
@@ -97,14 +101,22 @@ struct Pass {
     pad: isize,
     /// U_ξ for ξ = 0..6, each cin × cout.
     u: Vec<f32>,
+    /// The outputs computed, [lo, hi): those the score reads (`needed.rs`);
+    /// the others are written as zeros.
+    lo: usize,
+    hi: usize,
     /// Each tile's first output position, in the fixed order.
     bases: Vec<usize>,
     /// Tiles per chunk.
     chunk: usize,
+    /// The transforms on AVX-512 vectors (`conv1d_winograd_x512.rs`).
+    x512: bool,
 }
 
 impl Pass {
-    /// `tap(j, c, f)`: the weight of tap j from input channel c to output channel f.
+    /// `tap(j, c, f)`: the weight of tap j from input channel c to output
+    /// channel f; outputs `span` computed.
+    #[allow(clippy::too_many_arguments)]
     fn new(
         cin: usize,
         cout: usize,
@@ -112,6 +124,7 @@ impl Pass {
         w_out: usize,
         d: usize,
         pad: isize,
+        span: Span,
         tap: impl Fn(usize, usize, usize) -> f32,
     ) -> Pass {
         let mut u = vec![0f32; 6 * cin * cout];
@@ -123,10 +136,14 @@ impl Pass {
                 }
             }
         }
+        // The tiles start at the span's first output, so a span shorter
+        // than the map takes fewer tiles than the map's tiles that meet it
+        // (at dilation 256 those would be nearly all of them).
+        let (lo, hi) = (span.lo.min(w_out), span.hi.min(w_out));
         let mut bases = Vec::new();
-        for blk in (0..w_out).step_by(4 * d) {
+        for blk in (lo..hi).step_by(4 * d) {
             for r in 0..d {
-                if blk + r < w_out {
+                if blk + r < hi {
                     bases.push(blk + r);
                 }
             }
@@ -140,9 +157,12 @@ impl Pass {
             w_out,
             d,
             pad,
+            lo,
+            hi: hi.max(lo),
             u,
             bases,
             chunk,
+            x512: x512_takes(cin, cout),
         }
     }
 
@@ -157,7 +177,7 @@ impl Pass {
         s: &mut WinogradScratch,
     ) {
         let (ci, co) = (self.cin, self.cout);
-        let chunk = self.chunk.min(self.bases.len());
+        let chunk = self.chunk.min(self.bases.len()).max(1);
         grow(&mut s.v, 6 * chunk * ci);
         grow(&mut s.m, 6 * chunk * co);
         grow(&mut s.zero, ci.max(co));
@@ -176,7 +196,16 @@ impl Pass {
         };
         for bases in self.bases.chunks(chunk) {
             let rows = bases.len();
-            input_stage(self, x, gate, bases, v, chunk, zero, zero_mask);
+            if self.x512 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `x512_takes` checked the CPU and the channels; the
+                // slices are as this function cut them.
+                unsafe {
+                    x512::input_stage(self, x, gate, bases, v, chunk)
+                };
+            } else {
+                input_stage(self, x, gate, bases, v, chunk, zero, zero_mask);
+            }
             for xi in 0..6 {
                 wino_gemm::product(
                     rows,
@@ -187,8 +216,43 @@ impl Pass {
                     &mut m[xi * chunk * co..][..rows * co],
                 );
             }
-            output_stage(self, bases, m, chunk, y, &mut epi, bias);
+            if self.x512 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as for the input stage.
+                unsafe {
+                    x512::output_stage(self, bases, m, chunk, y, &mut epi, bias)
+                };
+            } else {
+                output_stage(self, bases, m, chunk, y, &mut epi, bias);
+            }
         }
+        // Outside the span, zeros: the same bits whatever the buffer held
+        // (a batch-mate's map, an earlier step's).
+        y[..self.lo * co].fill(0.0);
+        y[self.hi * co..].fill(0.0);
+        if let Epilogue::Residual { mask, .. } = epi {
+            if !mask.is_empty() {
+                let mw = mask_words(co);
+                mask[..self.lo * mw].fill(0);
+                mask[self.hi * mw..self.w_out * mw].fill(0);
+            }
+        }
+    }
+}
+
+/// The AVX-512 transforms, where the kernel path is AVX-512 (forcing AVX2
+/// with `DEEPRESOLVE_SIMD` keeps the portable ones) and the channels are
+/// whole vectors.
+fn x512_takes(cin: usize, cout: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::super::simd::current() == super::super::simd::SimdPath::Avx512
+            && x512::takes(cin, cout)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (cin, cout);
+        false
     }
 }
 
@@ -323,11 +387,11 @@ fn output_stage_body(
             &mb[4][at..at + co],
             &mb[5][at..at + co],
         ];
-        let rows = (0..4).take_while(|&i| base + i * d < p.w_out).count();
+        let rows = (0..4).take_while(|&i| base + i * d < p.hi).count();
         if let Some(&ahead) = bases.get(t + PREFETCH_TILES) {
             for i in 0..4 {
                 let o = ahead + i * d;
-                if o < p.w_out {
+                if o < p.hi {
                     epi.prefetch(o, co, y);
                 }
             }
@@ -474,7 +538,8 @@ impl Epilogue<'_> {
                 if *relu {
                     let mut bits = 0u16;
                     for l in 0..W {
-                        let a = v[l].max(0.0);
+                        // Not `max`: its sign of a zero is unspecified.
+                        let a = if v[l] > 0.0 { v[l] } else { 0.0 };
                         s[l] = a + sk[l];
                         bits |= u16::from(a > 0.0) << l;
                     }
@@ -627,13 +692,16 @@ pub struct WinogradConv {
 
 impl WinogradConv {
     /// The Winograd form of a convolution given as in [`super::Conv1d`]:
-    /// `kernel_taps` (filters, 3·k_in) with column j·k_in + c.
+    /// `kernel_taps` (filters, 3·k_in) with column j·k_in + c. Forward
+    /// computes the outputs in `outs`, backward the input gradient at
+    /// `ins` (the positions the score reads; the rest are zeros).
     pub fn new(
         shape: &ConvShape,
         pad_left: usize,
         act: Activation,
         kernel_taps: &[f32],
         bias: &[f32],
+        (outs, ins): (Span, Span),
     ) -> WinogradConv {
         assert!(shape.stride == 1 && shape.kernel_size == 3);
         let (k, f, d) = (shape.k_in, shape.filters, shape.dilation);
@@ -646,7 +714,7 @@ impl WinogradConv {
             w_out: shape.w_out,
             act,
             bias: bias.to_vec(),
-            fwd: Pass::new(k, f, shape.w_in, shape.w_out, d, pad, w),
+            fwd: Pass::new(k, f, shape.w_in, shape.w_out, d, pad, outs, w),
             // dx[p, c] = Σ_j' W_{2−j'}[f, c] dz[p − (2d − pad) + j'd, f].
             bwd: Pass::new(
                 f,
@@ -655,6 +723,7 @@ impl WinogradConv {
                 shape.w_in,
                 d,
                 2 * d as isize - pad,
+                ins,
                 |j, u, c| w(2 - j, c, u),
             ),
         }
@@ -864,7 +933,8 @@ mod tests {
             stride: 1,
         };
         assert!(takes(&shape));
-        let conv = WinogradConv::new(&shape, pad, Activation::Linear, &taps, &bias);
+        let all = (Span::all(shape.w_out), Span::all(shape.w_in));
+        let conv = WinogradConv::new(&shape, pad, Activation::Linear, &taps, &bias, all);
         let pad = pad as isize;
         let direct = |x: &[f32], dy: &[f32]| {
             let (mut y, mut dx) = (vec![0f64; wo * f], vec![0f64; w * k]);
@@ -947,7 +1017,7 @@ mod tests {
         // More tiles than a chunk holds.
         check(16, 16, 2003, 3, Padding::Valid);
         // A wide layer: chunks of MIN_CHUNK_TILES, past the L2 bound.
-        let p = Pass::new(256, 200, 1000, 1000, 2, 2, |_, _, _| 0.0);
+        let p = Pass::new(256, 200, 1000, 1000, 2, 2, Span::all(1000), |_, _, _| 0.0);
         assert!(p.chunk == MIN_CHUNK_TILES && p.bases.len() > p.chunk);
         check(256, 200, 1000, 2, Padding::Same);
     }
@@ -982,7 +1052,7 @@ mod tests {
     fn tiles_cover_every_output_once() {
         for d in [1, 2, 3, 7, 64, 128] {
             for w_out in [1, 4, 5, 4 * d - 1, 4 * d, 4 * d + 1, 1000] {
-                let p = Pass::new(1, 1, w_out, w_out, d, 0, |_, _, _| 0.0);
+                let p = Pass::new(1, 1, w_out, w_out, d, 0, Span::all(w_out), |_, _, _| 0.0);
                 let mut seen = vec![0; w_out];
                 for &b in &p.bases {
                     for i in 0..4 {

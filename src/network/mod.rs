@@ -25,6 +25,7 @@ mod layer_norm;
 pub mod layout;
 mod lstm;
 mod merge;
+pub mod needed;
 pub mod plan;
 mod pointwise;
 mod pool;

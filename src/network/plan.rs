@@ -73,6 +73,8 @@ pub struct Plan {
     /// The runs of `nodes` that form residual blocks a scorer may compute
     /// fused (`residual_find.rs`), in order, none inside the fused tail.
     pub residual: Vec<super::residual_find::ResidualBlock>,
+    /// Per engine tensor, the positions the score reads (`needed.rs`).
+    pub needed: Vec<super::needed::Span>,
 }
 
 impl Plan {
@@ -225,8 +227,10 @@ impl Plan {
             head.input(),
             fused_from.unwrap_or(nodes.len()),
         );
+        let needed = super::needed::needed(net, &nodes, head.input());
         Ok(Plan {
             h,
+            needed,
             nodes,
             head,
             n_classes,

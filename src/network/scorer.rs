@@ -104,7 +104,10 @@ impl<'n> Scorer<'n> {
             .nodes
             .iter()
             .map(|&j| match &net.nodes[j].op {
-                Layer::Conv(c) => c.fast_path(conv, capacity),
+                Layer::Conv(c) => {
+                    let x = net.nodes[j].inputs[0];
+                    c.fast_path(conv, capacity, (plan.needed[j + 1], plan.needed[x]))
+                }
                 _ => None,
             })
             .collect();
