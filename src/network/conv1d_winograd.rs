@@ -166,6 +166,33 @@ impl Pass {
         }
     }
 
+    /// The input rows of the tile at `base` (None: outside the map, read as zeros).
+    #[inline(always)]
+    fn input_rows(&self, base: usize) -> [Option<usize>; 6] {
+        let row = |k: usize| {
+            let q = (base + k * self.d) as isize - self.pad;
+            (q >= 0 && (q as usize) < self.w_in).then_some(q as usize)
+        };
+        [row(0), row(1), row(2), row(3), row(4), row(5)]
+    }
+
+    /// How many of the tile's four outputs are in the span.
+    #[inline(always)]
+    fn output_rows(&self, base: usize) -> usize {
+        (0..4).take_while(|&i| base + i * self.d < self.hi).count()
+    }
+
+    /// Fetch the lines the epilogue will touch for the tile
+    /// `PREFETCH_TILES` after tile t.
+    #[inline(always)]
+    fn prefetch_ahead(&self, bases: &[usize], t: usize, epi: &Epilogue, y: &[f32]) {
+        if let Some(&ahead) = bases.get(t + PREFETCH_TILES) {
+            for i in 0..self.output_rows(ahead) {
+                epi.prefetch(ahead + i * self.d, self.cout, y);
+            }
+        }
+    }
+
     /// y (w_out × cout) of one item's x (w_in × cin), and what `epi` does
     /// with each output row.
     fn run(
@@ -307,17 +334,13 @@ fn input_stage_body(
     zero: &[f32],
     zero_mask: &[u16],
 ) {
-    let (ci, d) = (p.cin, p.d);
+    let ci = p.cin;
     let zero = &zero[..ci];
     let mw = mask_words(ci);
     let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
     let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
     for (t, &base) in bases.iter().enumerate() {
-        let row = |k: usize| {
-            let q = (base + k * d) as isize - p.pad;
-            (q >= 0 && (q as usize) < p.w_in).then_some(q as usize)
-        };
-        let rows = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let rows = p.input_rows(base);
         let ins = tile_rows(x, zero, rows.map(|q| q.map(|q| q * ci)));
         let gate = gate.map(|g| tile_rows(g, zero_mask, rows.map(|q| q.map(|q| q * mw))));
         let [v0, v1, v2, v3, v4, v5] = &mut vb;
@@ -387,15 +410,8 @@ fn output_stage_body(
             &mb[4][at..at + co],
             &mb[5][at..at + co],
         ];
-        let rows = (0..4).take_while(|&i| base + i * d < p.hi).count();
-        if let Some(&ahead) = bases.get(t + PREFETCH_TILES) {
-            for i in 0..4 {
-                let o = ahead + i * d;
-                if o < p.hi {
-                    epi.prefetch(o, co, y);
-                }
-            }
-        }
+        let rows = p.output_rows(base);
+        p.prefetch_ahead(bases, t, epi, y);
         let mut c = 0;
         while c + LANES <= co {
             let vals = output_lanes::<LANES>(ms, bias, c);

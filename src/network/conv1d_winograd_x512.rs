@@ -32,7 +32,7 @@ pub(super) unsafe fn input_stage(
     v: &mut [f32],
     chunk: usize,
 ) {
-    let (ci, d) = (p.cin, p.d);
+    let ci = p.cin;
     let words = ci / V;
     assert!(x.len() >= p.w_in * ci && v.len() >= 6 * chunk * ci && bases.len() <= chunk);
     if let Some(g) = gate {
@@ -46,11 +46,7 @@ pub(super) unsafe fn input_stage(
         _mm512_set1_ps(2.0),
     );
     for (t, &base) in bases.iter().enumerate() {
-        let row = |k: usize| {
-            let q = (base + k * d) as isize - p.pad;
-            (q >= 0 && (q as usize) < p.w_in).then_some(q as usize)
-        };
-        let rows = [row(0), row(1), row(2), row(3), row(4), row(5)];
+        let rows = p.input_rows(base);
         for w in 0..words {
             let c = w * V;
             let load = |q: Option<usize>| match q {
@@ -136,15 +132,8 @@ pub(super) unsafe fn output_stage(
         _mm512_set1_ps(8.0),
     );
     for (t, &base) in bases.iter().enumerate() {
-        let rows = (0..4).take_while(|&i| base + i * d < p.hi).count();
-        if let Some(&ahead) = bases.get(t + super::PREFETCH_TILES) {
-            for i in 0..4 {
-                let o = ahead + i * d;
-                if o < p.hi {
-                    epi.prefetch(o, co, y);
-                }
-            }
-        }
+        let rows = p.output_rows(base);
+        p.prefetch_ahead(bases, t, epi, y);
         for w in 0..words {
             let c = w * V;
             let ld = |xi: usize| _mm512_loadu_ps(mp.add((xi * chunk + t) * co + c));
