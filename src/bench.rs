@@ -1,6 +1,7 @@
 //! `bench`: ascent throughput against the BLAS's own sgemm rate, in one run.
 use crate::model::{Activation, FlattenOrder, LayerKind, LayerSpec, ModelSpec, Padding};
 use crate::network::simd::{self, SimdPath};
+use crate::network::winograd_tile;
 use crate::network::{gemm, ConvMode, Network, Scorer};
 use crate::Result;
 use std::path::PathBuf;
@@ -473,8 +474,11 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
                 .collect();
             if !wino.is_empty() {
                 println!(
-                    "# --conv auto and fast at batch {b}: {} by Winograd F(4,3)",
-                    wino.join(", ")
+                    "# --conv auto and fast at batch {b}: {} by {} ({}={})",
+                    wino.join(", "),
+                    winograd_tile::current().name(),
+                    winograd_tile::ENV,
+                    std::env::var(winograd_tile::ENV).unwrap_or_else(|_| "unset".into())
                 );
             }
             for (_, name, p) in &auto {

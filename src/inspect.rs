@@ -111,7 +111,10 @@ fn conv_path(kind: &LayerKind, (k_in, w_in): (usize, usize), w_out: usize) -> St
             "; after H at --batch {batch}: DFT of {} ({} outputs per block)",
             c.n, c.l
         ),
-        Some(ConvPath::Winograd) => format!("; after H at --batch {batch}: Winograd F(4,3)"),
+        Some(ConvPath::Winograd) => format!(
+            "; after H at --batch {batch}: {}",
+            crate::network::winograd_tile::current().name()
+        ),
         None => format!("; after H at --batch {batch}: direct"),
     }
 }

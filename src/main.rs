@@ -41,9 +41,13 @@ fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    // The kernels are chosen once, before any work: a bad DEEPRESOLVE_SIMD
-    // is the same on every rank, so rank 0 says it and every rank exits.
+    // The kernels and the Winograd tile are chosen once, before any work: a
+    // bad DEEPRESOLVE_SIMD or DEEPRESOLVE_WINOGRAD is the same on every
+    // rank, so rank 0 says it and every rank exits.
     if let Err(e) = deepresolve_mpi::network::simd::init() {
+        usage_error(launcher_rank(), &e);
+    }
+    if let Err(e) = deepresolve_mpi::network::winograd_tile::init() {
         usage_error(launcher_rank(), &e);
     }
     if matches!(

@@ -528,8 +528,10 @@ fn items_that_run_alone_keep_a_direct_scorer_batch_invariant() {
 
 /// A tower of kernel-3 convolutions with 16 channels: `--conv auto` puts
 /// each on the Winograd path and the results file records it as
-/// `LAYER:winograd=4`; `--conv direct` records `direct`; a resume with the
-/// other `--conv` is refused; `inspect` names the path.
+/// `LAYER:winograd=6`; `--conv direct` records `direct`; a resume with the
+/// other `--conv` is refused; `DEEPRESOLVE_WINOGRAD=4` runs F(4,3) (what
+/// earlier releases ran), recorded as `winograd=4`, and a resume under the
+/// other tile is refused with the variable to set; `inspect` names the path.
 #[test]
 fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
     use deepresolve_mpi::model::h5util::str_attr;
@@ -568,12 +570,12 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
     let o = run_bin(&a, Some(1), 120);
     assert!(o.status.success(), "{}", stderr_of(&o));
     assert!(
-        stderr_of(&o).contains("by Winograd F(4,3)"),
+        stderr_of(&o).contains("by Winograd F(6,3)"),
         "{}",
         stderr_of(&o)
     );
     let p = paths(&auto);
-    assert_eq!(p.matches(":winograd=4").count(), 2, "{p}");
+    assert_eq!(p.matches(":winograd=6").count(), 2, "{p}");
     assert!(!p.contains("dft"), "{p}");
     // Each item on its own: 2 and 3 ranks (batches of 3, refilled from the
     // next lane) give the 1-rank file's bits.
@@ -603,7 +605,7 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
         "a resume with another --conv succeeded"
     );
     assert!(
-        err.contains("different --conv") && err.contains("winograd=4"),
+        err.contains("different --conv") && err.contains("winograd=6"),
         "{err}"
     );
     assert!(err.contains("resume with --conv auto"), "{err}");
@@ -633,6 +635,39 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("conv1d")).collect();
     assert_eq!(lines.len(), 2, "{text}");
     for l in lines {
-        assert!(l.contains("after H at --batch 32: Winograd F(4,3)"), "{l}");
+        assert!(l.contains("after H at --batch 32: Winograd F(6,3)"), "{l}");
     }
+    // F(4,3): other bits, the same values to rounding, its own record.
+    let f4 = d.join("f4.h5");
+    let f4_env = [("DEEPRESOLVE_WINOGRAD", "4")];
+    let mut a = run_base(m, "0", f4.to_str().unwrap());
+    a.extend(["--restarts", "4", "--max-steps", "10", "--overwrite"]);
+    let o = run_bin_env(&a, Some(2), 120, &f4_env);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    let p4 = paths(&f4);
+    assert_eq!(p4, p.replace(":winograd=6", ":winograd=4"));
+    let h = |p: &Path| {
+        let f = hdf5::File::open(p).unwrap();
+        f.dataset("ascent/fim").unwrap().read_raw::<f32>().unwrap()
+    };
+    let (h6, h4) = (h(&auto), h(&f4));
+    assert_ne!(h6, h4, "F(4,3) and F(6,3) gave the same bits");
+    let scale = h6.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (x, y) in h6.iter().zip(&h4) {
+        assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y} (max {scale})");
+    }
+    // Resumed under the other tile: refused, naming the variable to set.
+    let mut a = run_base(m, "0", f4.to_str().unwrap());
+    a.extend(["--restarts", "4", "--max-steps", "10", "--resume"]);
+    let o = run_bin(&a, Some(2), 120);
+    let err = stderr_of(&o);
+    assert!(!o.status.success(), "a resume under another tile succeeded");
+    assert!(err.contains("DEEPRESOLVE_WINOGRAD=4"), "{err}");
+    let o = run_bin_env(&a, Some(2), 120, &f4_env);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    // A value that is not a tile: one message, every rank out.
+    let o = run_bin_env(&a, Some(2), 60, &[("DEEPRESOLVE_WINOGRAD", "5")]);
+    let err = stderr_of(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.matches("is not a Winograd tile").count(), 1, "{err}");
 }

@@ -58,8 +58,8 @@ fn the_spans_follow_the_taps_back_from_the_crop() {
     let h = p.needed[p.h];
     assert_eq!((h.lo, h.hi), (70, 230));
     let d = describe(&net, &p, ConvMode::Auto, 4);
-    assert!(d.contains("winograd=4@100-200"), "{d}");
-    assert!(d.contains("winograd=4@72-228"), "{d}");
+    assert!(d.contains("winograd=6@100-200"), "{d}");
+    assert!(d.contains("winograd=6@72-228"), "{d}");
     assert!(
         describe(&net, &p, ConvMode::Direct, 4) == "direct",
         "direct computes whole maps"

@@ -138,9 +138,10 @@ fn describe_engine(sc: &Scorer) {
     let wino = sc.winograd_layers();
     if !wino.is_empty() {
         crate::say!(
-            "deepresolve-mpi: {} run{} by Winograd F(4,3)",
+            "deepresolve-mpi: {} run{} by {}",
             wino.join(", "),
-            if wino.len() == 1 { "s" } else { "" }
+            if wino.len() == 1 { "s" } else { "" },
+            crate::network::winograd_tile::current().name()
         );
     }
     if sc.batch_invariant() {

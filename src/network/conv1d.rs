@@ -370,6 +370,7 @@ impl Conv1d {
                 &self.kernel_taps,
                 &self.bias,
                 spans,
+                super::winograd_tile::current(),
             )),
         })
     }

@@ -40,8 +40,8 @@ const AUTO_MAX_SPECTRA_RATIO: f64 = 16.0;
 pub enum ConvMode {
     /// im2col + GEMM for every convolution.
     Direct,
-    /// The spectral path for every stride-1 convolution (Winograd F(4,3)
-    /// for those of kernel 3 with 16 channels or more, see [`path`]).
+    /// The spectral path for every stride-1 convolution (Winograd for
+    /// those of kernel 3 with 16 channels or more, see [`path`]).
     Fast,
     /// The spectral path where the cost model says it pays (Winograd as
     /// under `Fast`).
@@ -188,8 +188,9 @@ pub fn choose(mode: ConvMode, s: &ConvShape, batch: usize) -> Option<SpectralCho
 pub enum ConvPath {
     /// The real DFT, overlap-save blocks.
     Dft(SpectralChoice),
-    /// Winograd F(4,3): stride 1, kernel 3, at least 16 channels in and out
-    /// and 16 output positions, under `fast` and `auto` alike.
+    /// Winograd F(6,3) (F(4,3) under `DEEPRESOLVE_WINOGRAD=4`): stride 1,
+    /// kernel 3, at least 16 channels in and out and 16 output positions,
+    /// under `fast` and `auto` alike.
     Winograd,
 }
 
@@ -241,8 +242,9 @@ pub fn fast_nodes(
 
 /// How a run's convolutions after H are computed, as the results file
 /// records it: `direct`, or `LAYER:dft=N/L` for each spectral one and
-/// `LAYER:winograd=4` for each Winograd F(4,3) one, in plan order, with
-/// `@A-B` where it computes only outputs A..B (its tiles start at A).
+/// `LAYER:winograd=M` for each Winograd F(M,3) one (M = 6, or 4 under
+/// `DEEPRESOLVE_WINOGRAD=4`), in plan order, with `@A-B` where it computes
+/// only outputs A..B (its tiles start at A).
 pub fn describe(net: &super::Network, plan: &super::Plan, mode: ConvMode, batch: usize) -> String {
     let v: Vec<String> = fast_nodes(net, plan, mode, batch)
         .into_iter()
@@ -250,10 +252,11 @@ pub fn describe(net: &super::Network, plan: &super::Plan, mode: ConvMode, batch:
             ConvPath::Dft(c) => format!("{name}:dft={}/{}", c.n, c.l),
             ConvPath::Winograd => {
                 let s = plan.needed[j + 1];
+                let m = super::winograd_tile::current().outs();
                 if s.is_all(net.engine_shape(j + 1).1) {
-                    format!("{name}:winograd=4")
+                    format!("{name}:winograd={m}")
                 } else {
-                    format!("{name}:winograd=4@{}-{}", s.lo, s.hi)
+                    format!("{name}:winograd={m}@{}-{}", s.lo, s.hi)
                 }
             }
         })

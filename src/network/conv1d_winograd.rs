@@ -1,26 +1,29 @@
-//! A kernel-size-3, stride-1 convolution by Winograd F(4,3): four outputs
-//! from six products of K × F instead of twelve (the dilated towers of
-//! BPNet and ChromBPNet: 64 → 64 channels, dilation 1..128).
+//! A kernel-size-3, stride-1 convolution by Winograd F(m,3): m outputs from
+//! m + 2 products of K × F instead of 3m (the dilated towers of BPNet and
+//! ChromBPNet: 64 → 64 channels, dilation 1..256). m = 6 (F(6,3)) unless
+//! `DEEPRESOLVE_WINOGRAD=4` asks for F(4,3) ([`Tile`]).
 //!
-//! With interpolation points 0, 1, −1, 2, −2 and ∞, four outputs of a
-//! correlation y_i = Σ_j g_j x_{i+j} (i < 4, j < 3) are y = Aᵀ[(G g) ⊙ (Bᵀ x)]
-//! over six inputs x. At dilation d a tile is the outputs o, o+d, o+2d,
-//! o+3d, reading the inputs (o − pad) + {0, d, …, 5d}. Tiles start at
-//! blk·4d + r (r < d), in that order, so each output belongs to one tile;
-//! outputs past the map are dropped and inputs outside it read as zero.
+//! With interpolation points 0, ±1, ±2 (and ±1/2 for F(6,3)) and ∞, m
+//! outputs of a correlation y_i = Σ_j g_j x_{i+j} (i < m, j < 3) are
+//! y = Aᵀ[(G g) ⊙ (Bᵀ x)] over m + 2 inputs x. At dilation d a tile is the
+//! outputs o, o+d, …, o+(m−1)d, reading the inputs (o − pad) + {0, d, …,
+//! (m+1)d}. Tiles start at blk·md + r (r < d), in that order, so each
+//! output belongs to one tile; outputs past the map are dropped and inputs
+//! outside it read as zero.
 //!
 //! Per item and per chunk of tiles: the input transform V_ξ (tiles × K) for
-//! the six points ξ, six products M_ξ = V_ξ·U_ξ with U_ξ = (G w)_ξ (K × F,
-//! made once; the engine's own FMA kernels in [`crate::network::wino_gemm`],
-//! OpenBLAS's sgemm on the scalar path), and the output transform Aᵀ M plus
-//! the bias (with a residual block's ReLU and skip). The input
-//! gradient is a stride-1 convolution of dz by the flipped, transposed kernel
-//! (W'_j = W_{2−j}ᵀ, F → K channels, pad 2d − pad, from w_out to w_in
-//! positions) and runs the same way; in a residual block the ReLU's
-//! gradient is taken as the input transform reads dy. Each item runs alone through calls
-//! whose shapes depend on the layer alone, so an item's bits do not depend
-//! on its batch-mates. The sums run in another order than im2col's: a layer
-//! on this path has other last bits than on the direct one.
+//! the m + 2 points ξ, as many products M_ξ = V_ξ·U_ξ with U_ξ = (G w)_ξ
+//! (K × F, made once; the engine's own FMA kernels in
+//! [`crate::network::wino_gemm`], OpenBLAS's sgemm on the scalar path), and
+//! the output transform Aᵀ M plus the bias (with a residual block's ReLU
+//! and skip). The input gradient is a stride-1 convolution of dz by the
+//! flipped, transposed kernel (W'_j = W_{2−j}ᵀ, F → K channels, pad
+//! 2d − pad, from w_out to w_in positions) and runs the same way; in a
+//! residual block the ReLU's gradient is taken as the input transform reads
+//! dy. Each item runs alone through calls whose shapes depend on the layer
+//! alone, so an item's bits do not depend on its batch-mates. The sums run
+//! in another order than im2col's: a layer on this path has other last bits
+//! than on the direct one (and F(6,3) others than F(4,3)).
 use super::super::conv1d_spectral::ConvShape;
 use super::super::grow;
 use super::super::wino_gemm;
@@ -29,11 +32,23 @@ use super::activation;
 #[path = "conv1d_winograd_x512.rs"]
 mod x512;
 use super::super::needed::Span;
+pub use super::super::winograd_tile::Tile;
 use crate::model::Activation;
 
-/// Bᵀ: row ξ gives V_ξ from the six inputs of a tile.
+/// G: row ξ gives U_ξ from the three taps.
+fn g_of(tile: Tile) -> &'static [[f64; 3]] {
+    match tile {
+        Tile::F4 => &G4,
+        Tile::F6 => &G6,
+    }
+}
+
+/// The most points of any tile.
+const MAX_POINTS: usize = 8;
+
+/// F(4,3)'s Bᵀ: row ξ gives V_ξ from the six inputs of a tile.
 #[cfg(test)]
-const BT: [[f64; 6]; 6] = [
+const BT4: [[f64; 6]; 6] = [
     [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
     [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
     [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
@@ -41,8 +56,8 @@ const BT: [[f64; 6]; 6] = [
     [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
     [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
 ];
-/// G: row ξ gives U_ξ from the three taps.
-const G: [[f64; 3]; 6] = [
+/// F(4,3)'s G.
+const G4: [[f64; 3]; 6] = [
     [1.0 / 4.0, 0.0, 0.0],
     [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
     [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
@@ -50,13 +65,46 @@ const G: [[f64; 3]; 6] = [
     [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
     [0.0, 0.0, 1.0],
 ];
-/// Aᵀ: row i gives output i of a tile from M_0..M_5.
+/// F(4,3)'s Aᵀ: row i gives output i of a tile from M_0..M_5.
 #[cfg(test)]
-const AT: [[f64; 6]; 4] = [
+const AT4: [[f64; 6]; 4] = [
     [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
     [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
     [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
     [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+/// F(6,3)'s Bᵀ (points 0, 1, −1, 2, −2, 1/2, −1/2, ∞).
+#[cfg(test)]
+const BT6: [[f64; 8]; 8] = [
+    [1.0, 0.0, -5.25, 0.0, 5.25, 0.0, -1.0, 0.0],
+    [0.0, 1.0, 1.0, -4.25, -4.25, 1.0, 1.0, 0.0],
+    [0.0, -1.0, 1.0, 4.25, -4.25, -1.0, 1.0, 0.0],
+    [0.0, 0.5, 0.25, -2.5, -1.25, 2.0, 1.0, 0.0],
+    [0.0, -0.5, 0.25, 2.5, -1.25, -2.0, 1.0, 0.0],
+    [0.0, 2.0, 4.0, -2.5, -5.0, 0.5, 1.0, 0.0],
+    [0.0, -2.0, 4.0, 2.5, -5.0, -0.5, 1.0, 0.0],
+    [0.0, -1.0, 0.0, 5.25, 0.0, -5.25, 0.0, 1.0],
+];
+/// F(6,3)'s G.
+const G6: [[f64; 3]; 8] = [
+    [1.0, 0.0, 0.0],
+    [-2.0 / 9.0, -2.0 / 9.0, -2.0 / 9.0],
+    [-2.0 / 9.0, 2.0 / 9.0, -2.0 / 9.0],
+    [1.0 / 90.0, 1.0 / 45.0, 2.0 / 45.0],
+    [1.0 / 90.0, -1.0 / 45.0, 2.0 / 45.0],
+    [32.0 / 45.0, 16.0 / 45.0, 8.0 / 45.0],
+    [32.0 / 45.0, -16.0 / 45.0, 8.0 / 45.0],
+    [0.0, 0.0, 1.0],
+];
+/// F(6,3)'s Aᵀ.
+#[cfg(test)]
+const AT6: [[f64; 8]; 6] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.25, 0.25, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 0.125, -0.125, 0.0],
+    [0.0, 1.0, 1.0, 16.0, 16.0, 0.0625, 0.0625, 0.0],
+    [0.0, 1.0, -1.0, 32.0, -32.0, 0.03125, -0.03125, 1.0],
 ];
 
 /// Both channel counts at least this, and at least this many output positions.
@@ -93,13 +141,14 @@ const POSITIONS_PER_WEIGHTS: usize = 4096;
 /// One direction of the convolution: `cin` → `cout` channels, `w_in` → `w_out` positions.
 #[derive(Debug)]
 struct Pass {
+    tile: Tile,
     cin: usize,
     cout: usize,
     w_in: usize,
     w_out: usize,
     d: usize,
     pad: isize,
-    /// U_ξ for ξ = 0..6, each cin × cout.
+    /// U_ξ for each of the tile's points ξ, each cin × cout.
     u: Vec<f32>,
     /// The outputs computed, [lo, hi): those the score reads (`needed.rs`);
     /// the others are written as zeros.
@@ -118,6 +167,7 @@ impl Pass {
     /// channel f; outputs `span` computed.
     #[allow(clippy::too_many_arguments)]
     fn new(
+        tile: Tile,
         cin: usize,
         cout: usize,
         w_in: usize,
@@ -127,8 +177,9 @@ impl Pass {
         span: Span,
         tap: impl Fn(usize, usize, usize) -> f32,
     ) -> Pass {
-        let mut u = vec![0f32; 6 * cin * cout];
-        for (xi, g) in G.iter().enumerate() {
+        let n = tile.points();
+        let mut u = vec![0f32; n * cin * cout];
+        for (xi, g) in g_of(tile).iter().enumerate() {
             for c in 0..cin {
                 for f in 0..cout {
                     let v: f64 = (0..3).map(|j| g[j] * tap(j, c, f) as f64).sum();
@@ -141,7 +192,7 @@ impl Pass {
         // (at dilation 256 those would be nearly all of them).
         let (lo, hi) = (span.lo.min(w_out), span.hi.min(w_out));
         let mut bases = Vec::new();
-        for blk in (lo..hi).step_by(4 * d) {
+        for blk in (lo..hi).step_by(tile.outs() * d) {
             for r in 0..d {
                 if blk + r < hi {
                     bases.push(blk + r);
@@ -149,8 +200,9 @@ impl Pass {
             }
         }
         let chunk =
-            (CHUNK_BYTES / (6 * (cin + cout) * std::mem::size_of::<f32>())).max(MIN_CHUNK_TILES);
+            (CHUNK_BYTES / (n * (cin + cout) * std::mem::size_of::<f32>())).max(MIN_CHUNK_TILES);
         Pass {
+            tile,
             cin,
             cout,
             w_in,
@@ -166,20 +218,33 @@ impl Pass {
         }
     }
 
-    /// The input rows of the tile at `base` (None: outside the map, read as zeros).
+    /// The input rows of the tile at `base` (None: outside the map, read
+    /// as zeros; and past the tile's points).
     #[inline(always)]
-    fn input_rows(&self, base: usize) -> [Option<usize>; 6] {
+    fn input_rows(&self, base: usize) -> [Option<usize>; MAX_POINTS] {
+        let n = self.tile.points();
         let row = |k: usize| {
             let q = (base + k * self.d) as isize - self.pad;
-            (q >= 0 && (q as usize) < self.w_in).then_some(q as usize)
+            (k < n && q >= 0 && (q as usize) < self.w_in).then_some(q as usize)
         };
-        [row(0), row(1), row(2), row(3), row(4), row(5)]
+        [
+            row(0),
+            row(1),
+            row(2),
+            row(3),
+            row(4),
+            row(5),
+            row(6),
+            row(7),
+        ]
     }
 
-    /// How many of the tile's four outputs are in the span.
+    /// How many of the tile's outputs are in the span.
     #[inline(always)]
     fn output_rows(&self, base: usize) -> usize {
-        (0..4).take_while(|&i| base + i * self.d < self.hi).count()
+        (0..self.tile.outs())
+            .take_while(|&i| base + i * self.d < self.hi)
+            .count()
     }
 
     /// Fetch the lines the epilogue will touch for the tile
@@ -203,10 +268,10 @@ impl Pass {
         mut epi: Epilogue,
         s: &mut WinogradScratch,
     ) {
-        let (ci, co) = (self.cin, self.cout);
+        let (ci, co, n) = (self.cin, self.cout, self.tile.points());
         let chunk = self.chunk.min(self.bases.len()).max(1);
-        grow(&mut s.v, 6 * chunk * ci);
-        grow(&mut s.m, 6 * chunk * co);
+        grow(&mut s.v, n * chunk * ci);
+        grow(&mut s.m, n * chunk * co);
         grow(&mut s.zero, ci.max(co));
         if s.zero_mask.len() < mask_words(ci) {
             s.zero_mask.resize(mask_words(ci), 0);
@@ -233,7 +298,7 @@ impl Pass {
             } else {
                 input_stage(self, x, gate, bases, v, chunk, zero, zero_mask);
             }
-            for xi in 0..6 {
+            for xi in 0..n {
                 wino_gemm::product(
                     rows,
                     ci,
@@ -319,9 +384,9 @@ macro_rules! widest {
 widest!(input_stage, input_stage_body, (p: &Pass, x: &[f32], gate: Option<&[u16]>, bases: &[usize], v: &mut [f32], chunk: usize, zero: &[f32], zero_mask: &[u16]));
 widest!(output_stage, output_stage_body, (p: &Pass, bases: &[usize], m: &[f32], chunk: usize, y: &mut [f32], epi: &mut Epilogue, bias: &[f32]));
 
-/// V (six blocks of `chunk` rows × cin) of the tiles at `bases`; with a
-/// `gate` (a ReLU's mask, [`mask_words`] per row of x), x where the gate's
-/// bit is set, else 0.
+/// V (a block of `chunk` rows × cin per point) of the tiles at `bases`;
+/// with a `gate` (a ReLU's mask, [`mask_words`] per row of x), x where the
+/// gate's bit is set, else 0.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn input_stage_body(
@@ -334,35 +399,66 @@ fn input_stage_body(
     zero: &[f32],
     zero_mask: &[u16],
 ) {
-    let ci = p.cin;
-    let zero = &zero[..ci];
-    let mw = mask_words(ci);
-    let mut vb = v[..6 * chunk * ci].chunks_exact_mut(chunk * ci);
-    let mut vb: [&mut [f32]; 6] = std::array::from_fn(|_| vb.next().unwrap());
-    for (t, &base) in bases.iter().enumerate() {
-        let rows = p.input_rows(base);
-        let ins = tile_rows(x, zero, rows.map(|q| q.map(|q| q * ci)));
-        let gate = gate.map(|g| tile_rows(g, zero_mask, rows.map(|q| q.map(|q| q * mw))));
-        let [v0, v1, v2, v3, v4, v5] = &mut vb;
-        let at = t * ci;
-        input_transform(
-            ins,
-            gate,
-            [
-                &mut v0[at..at + ci],
-                &mut v1[at..at + ci],
-                &mut v2[at..at + ci],
-                &mut v3[at..at + ci],
-                &mut v4[at..at + ci],
-                &mut v5[at..at + ci],
-            ],
-        );
+    match (p.tile, gate.is_some()) {
+        (Tile::F4, false) => {
+            input_tiles::<false, false>(p, x, gate, bases, v, chunk, zero, zero_mask)
+        }
+        (Tile::F4, true) => {
+            input_tiles::<false, true>(p, x, gate, bases, v, chunk, zero, zero_mask)
+        }
+        (Tile::F6, false) => {
+            input_tiles::<true, false>(p, x, gate, bases, v, chunk, zero, zero_mask)
+        }
+        (Tile::F6, true) => input_tiles::<true, true>(p, x, gate, bases, v, chunk, zero, zero_mask),
     }
 }
 
-/// The six input rows of a tile (zeros outside the map) at these offsets.
+/// [`input_stage_body`] for F(6,3) where SIX, else F(4,3), gated where GATE.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn tile_rows<'a, T>(x: &'a [T], zero: &'a [T], offs: [Option<usize>; 6]) -> [&'a [T]; 6] {
+fn input_tiles<const SIX: bool, const GATE: bool>(
+    p: &Pass,
+    x: &[f32],
+    gate: Option<&[u16]>,
+    bases: &[usize],
+    v: &mut [f32],
+    chunk: usize,
+    zero: &[f32],
+    zero_mask: &[u16],
+) {
+    let ci = p.cin;
+    let zero = &zero[..ci];
+    let mw = mask_words(ci);
+    let stride = chunk * ci;
+    let v = &mut v[..p.tile.points() * stride];
+    let no_gate = [&zero_mask[..0]; MAX_POINTS];
+    for (t, &base) in bases.iter().enumerate() {
+        let rows = p.input_rows(base);
+        let ins = tile_rows(x, zero, rows.map(|q| q.map(|q| q * ci)));
+        let g = match gate {
+            Some(g) if GATE => tile_rows(g, zero_mask, rows.map(|q| q.map(|q| q * mw))),
+            _ => no_gate,
+        };
+        let at = t * ci;
+        let mut c = 0;
+        while c + LANES <= ci {
+            input_lanes::<LANES, SIX, GATE>(ins, g, v, stride, at, c);
+            c += LANES;
+        }
+        while c < ci {
+            input_lanes::<1, SIX, GATE>(ins, g, v, stride, at, c);
+            c += 1;
+        }
+    }
+}
+
+/// The input rows of a tile (zeros outside the map) at these offsets.
+#[inline(always)]
+fn tile_rows<'a, T>(
+    x: &'a [T],
+    zero: &'a [T],
+    offs: [Option<usize>; MAX_POINTS],
+) -> [&'a [T]; MAX_POINTS] {
     let n = zero.len();
     let row = |o: Option<usize>| match o {
         Some(o) => &x[o..o + n],
@@ -375,15 +471,13 @@ fn tile_rows<'a, T>(x: &'a [T], zero: &'a [T], offs: [Option<usize>; 6]) -> [&'a
         row(offs[3]),
         row(offs[4]),
         row(offs[5]),
+        row(offs[6]),
+        row(offs[7]),
     ]
 }
 
-/// The output rows of the tiles at `bases` from M (six blocks of `chunk`
-/// rows × cout), through `epi`.
-///
-/// Sixteen channels at a time through arrays of the stack: with slices
-/// LLVM could not rule out that y overlaps M and ran a scalar copy of the
-/// loop behind a run-time check (a sixth of this stage's time).
+/// The output rows of the tiles at `bases` from M (a block of `chunk`
+/// rows × cout per point), through `epi`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn output_stage_body(
@@ -395,33 +489,83 @@ fn output_stage_body(
     epi: &mut Epilogue,
     bias: &[f32],
 ) {
-    let (co, d) = (p.cout, p.d);
-    let mb: [&[f32]; 6] = std::array::from_fn(|xi| &m[xi * chunk * co..][..chunk * co]);
+    match p.tile {
+        Tile::F4 => output_tiles::<false>(p, bases, m, chunk, y, epi, bias),
+        Tile::F6 => output_tiles::<true>(p, bases, m, chunk, y, epi, bias),
+    }
+}
+
+/// `b[at..at + n]`, or b where it is empty (a point the tile lacks).
+#[inline(always)]
+fn part(b: &[f32], at: usize, n: usize) -> &[f32] {
+    if b.is_empty() {
+        b
+    } else {
+        &b[at..at + n]
+    }
+}
+
+/// [`output_stage_body`] for F(6,3) where SIX, else F(4,3).
+///
+/// Sixteen channels at a time through arrays of the stack: with slices
+/// LLVM could not rule out that y overlaps M and ran a scalar copy of the
+/// loop behind a run-time check (a sixth of this stage's time).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn output_tiles<const SIX: bool>(
+    p: &Pass,
+    bases: &[usize],
+    m: &[f32],
+    chunk: usize,
+    y: &mut [f32],
+    epi: &mut Epilogue,
+    bias: &[f32],
+) {
+    let (co, d, n) = (p.cout, p.d, p.tile.points());
+    let block = |xi: usize| {
+        if xi < n {
+            &m[xi * chunk * co..][..chunk * co]
+        } else {
+            &m[..0]
+        }
+    };
+    let mb: [&[f32]; MAX_POINTS] = [
+        block(0),
+        block(1),
+        block(2),
+        block(3),
+        block(4),
+        block(5),
+        block(6),
+        block(7),
+    ];
     let bias = &bias[..co];
     for (t, &base) in bases.iter().enumerate() {
         let at = t * co;
         // Spelled out: `array::from_fn` here was a call per tile whose
         // stores the vector loads after it waited on.
-        let ms: [&[f32]; 6] = [
-            &mb[0][at..at + co],
-            &mb[1][at..at + co],
-            &mb[2][at..at + co],
-            &mb[3][at..at + co],
-            &mb[4][at..at + co],
-            &mb[5][at..at + co],
+        let ms: [&[f32]; MAX_POINTS] = [
+            part(mb[0], at, co),
+            part(mb[1], at, co),
+            part(mb[2], at, co),
+            part(mb[3], at, co),
+            part(mb[4], at, co),
+            part(mb[5], at, co),
+            part(mb[6], at, co),
+            part(mb[7], at, co),
         ];
         let rows = p.output_rows(base);
         p.prefetch_ahead(bases, t, epi, y);
         let mut c = 0;
         while c + LANES <= co {
-            let vals = output_lanes::<LANES>(ms, bias, c);
+            let vals = output_lanes::<LANES, SIX>(ms, bias, c);
             for (i, v) in vals.iter().enumerate().take(rows) {
                 epi.apply(base + i * d, c, co, v, y);
             }
             c += LANES;
         }
         while c < co {
-            let vals = output_lanes::<1>(ms, bias, c);
+            let vals = output_lanes::<1, SIX>(ms, bias, c);
             for (i, v) in vals.iter().enumerate().take(rows) {
                 epi.apply(base + i * d, c, co, v, y);
             }
@@ -439,9 +583,14 @@ fn lanes<const W: usize>(s: &[f32], c: usize) -> [f32; W] {
     s[c..c + W].try_into().unwrap()
 }
 
-/// Rows i < 4 of b + Aᵀ M for channels c..c + W.
+/// Rows i < 6 (F(6,3), SIX) or i < 4 (F(4,3); rows 4 and 5 unused) of
+/// b + Aᵀ M for channels c..c + W.
 #[inline(always)]
-fn output_lanes<const W: usize>(m: [&[f32]; 6], b: &[f32], c: usize) -> [[f32; W]; 4] {
+fn output_lanes<const W: usize, const SIX: bool>(
+    m: [&[f32]; MAX_POINTS],
+    b: &[f32],
+    c: usize,
+) -> [[f32; W]; 6] {
     let (m0, m1, m2) = (
         lanes::<W>(m[0], c),
         lanes::<W>(m[1], c),
@@ -453,14 +602,29 @@ fn output_lanes<const W: usize>(m: [&[f32]; 6], b: &[f32], c: usize) -> [[f32; W
         lanes::<W>(m[5], c),
     );
     let b = lanes::<W>(b, c);
-    let mut y = [[0f32; W]; 4];
-    for l in 0..W {
-        let (s12, d12) = (m1[l] + m2[l], m1[l] - m2[l]);
-        let (s34, d34) = (m3[l] + m4[l], m3[l] - m4[l]);
-        y[0][l] = b[l] + ((m0[l] + s12) + s34);
-        y[1][l] = b[l] + (d12 + 2.0 * d34);
-        y[2][l] = b[l] + (s12 + 4.0 * s34);
-        y[3][l] = b[l] + ((d12 + 8.0 * d34) + m5[l]);
+    let mut y = [[0f32; W]; 6];
+    if SIX {
+        let (m6, m7) = (lanes::<W>(m[6], c), lanes::<W>(m[7], c));
+        for l in 0..W {
+            let (s12, d12) = (m1[l] + m2[l], m1[l] - m2[l]);
+            let (s34, d34) = (m3[l] + m4[l], m3[l] - m4[l]);
+            let (s56, d56) = (m5[l] + m6[l], m5[l] - m6[l]);
+            y[0][l] = b[l] + (((m0[l] + s12) + s34) + s56);
+            y[1][l] = b[l] + ((d12 + 2.0 * d34) + 0.5 * d56);
+            y[2][l] = b[l] + ((s12 + 4.0 * s34) + 0.25 * s56);
+            y[3][l] = b[l] + ((d12 + 8.0 * d34) + 0.125 * d56);
+            y[4][l] = b[l] + ((s12 + 16.0 * s34) + 0.0625 * s56);
+            y[5][l] = b[l] + (((d12 + 32.0 * d34) + 0.03125 * d56) + m7[l]);
+        }
+    } else {
+        for l in 0..W {
+            let (s12, d12) = (m1[l] + m2[l], m1[l] - m2[l]);
+            let (s34, d34) = (m3[l] + m4[l], m3[l] - m4[l]);
+            y[0][l] = b[l] + ((m0[l] + s12) + s34);
+            y[1][l] = b[l] + (d12 + 2.0 * d34);
+            y[2][l] = b[l] + (s12 + 4.0 * s34);
+            y[3][l] = b[l] + ((d12 + 8.0 * d34) + m5[l]);
+        }
     }
     y
 }
@@ -591,37 +755,6 @@ impl Epilogue<'_> {
     }
 }
 
-/// V_ξ = (Bᵀ x)_ξ, sixteen channels at a time (see [`output_stage_body`]).
-#[inline(always)]
-fn input_transform(x: [&[f32]; 6], gate: Option<[&[u16]; 6]>, v: [&mut [f32]; 6]) {
-    let n = v[0].len();
-    let mut c = 0;
-    let [v0, v1, v2, v3, v4, v5] = v;
-    let mut v = [v0, v1, v2, v3, v4, v5];
-    match gate {
-        None => {
-            while c + LANES <= n {
-                input_lanes::<LANES, false>(x, [&[]; 6], &mut v, c);
-                c += LANES;
-            }
-            while c < n {
-                input_lanes::<1, false>(x, [&[]; 6], &mut v, c);
-                c += 1;
-            }
-        }
-        Some(g) => {
-            while c + LANES <= n {
-                input_lanes::<LANES, true>(x, g, &mut v, c);
-                c += LANES;
-            }
-            while c < n {
-                input_lanes::<1, true>(x, g, &mut v, c);
-                c += 1;
-            }
-        }
-    }
-}
-
 /// x gated by the mask g (as [`activation::backward`] of a ReLU: a > 0 ?
 /// x : 0, with g's bit for channel c set where a > 0) where GATE.
 #[inline(always)]
@@ -636,11 +769,16 @@ fn gated<const W: usize, const GATE: bool>(x: &[f32], g: &[u16], c: usize) -> [f
     v
 }
 
+/// V_ξ = (Bᵀ x)_ξ for channels c..c + W of the tile whose rows start at
+/// `at` in each point's block of v (`stride` apart): F(6,3) where SIX,
+/// else F(4,3).
 #[inline(always)]
-fn input_lanes<const W: usize, const GATE: bool>(
-    x: [&[f32]; 6],
-    g: [&[u16]; 6],
-    v: &mut [&mut [f32]; 6],
+fn input_lanes<const W: usize, const SIX: bool, const GATE: bool>(
+    x: [&[f32]; MAX_POINTS],
+    g: [&[u16]; MAX_POINTS],
+    v: &mut [f32],
+    stride: usize,
+    at: usize,
     c: usize,
 ) {
     let x0 = gated::<W, GATE>(x[0], g[0], c);
@@ -649,32 +787,43 @@ fn input_lanes<const W: usize, const GATE: bool>(
     let x3 = gated::<W, GATE>(x[3], g[3], c);
     let x4 = gated::<W, GATE>(x[4], g[4], c);
     let x5 = gated::<W, GATE>(x[5], g[5], c);
-    let mut r = [[0f32; W]; 6];
-    for l in 0..W {
-        let (a0, a1, a2, a3, a4, a5) = (x0[l], x1[l], x2[l], x3[l], x4[l], x5[l]);
-        r[0][l] = (4.0 * a0 - 5.0 * a2) + a4;
-        r[1][l] = (a3 + a4) - 4.0 * (a1 + a2);
-        r[2][l] = 4.0 * (a1 - a2) + (a4 - a3);
-        r[3][l] = 2.0 * (a3 - a1) + (a4 - a2);
-        r[4][l] = 2.0 * (a1 - a3) + (a4 - a2);
-        r[5][l] = (4.0 * a1 - 5.0 * a3) + a5;
-    }
-    for q in 0..6 {
-        let dst: &mut [f32; W] = (&mut v[q][c..c + W]).try_into().unwrap();
-        *dst = r[q];
-    }
-}
-
-/// The tile's outputs y_i = b + (Aᵀ M)_i, for the rows inside the map.
-#[cfg(test)]
-fn output_transform(m: [&[f32]; 6], mut y: [Option<&mut [f32]>; 4], b: &[f32]) {
-    for c in 0..b.len() {
-        let vals = output_lanes::<1>(m, b, c);
-        for (yi, v) in y.iter_mut().zip(vals) {
-            if let Some(yi) = yi {
-                yi[c] = v[0];
-            }
+    let mut r = [[0f32; W]; MAX_POINTS];
+    let n = if SIX {
+        let x6 = gated::<W, GATE>(x[6], g[6], c);
+        let x7 = gated::<W, GATE>(x[7], g[7], c);
+        for l in 0..W {
+            let (a0, a1, a2, a3) = (x0[l], x1[l], x2[l], x3[l]);
+            let (a4, a5, a6, a7) = (x4[l], x5[l], x6[l], x7[l]);
+            r[0][l] = (a0 - a6) + 5.25 * (a4 - a2);
+            r[7][l] = (a7 - a1) + 5.25 * (a3 - a5);
+            let (t1, t2) = ((a2 + a6) - 4.25 * a4, (a1 + a5) - 4.25 * a3);
+            r[1][l] = t1 + t2;
+            r[2][l] = t1 - t2;
+            let t3 = (0.25 * a2 + a6) - 1.25 * a4;
+            let t4 = (0.5 * a1 - 2.5 * a3) + 2.0 * a5;
+            r[3][l] = t3 + t4;
+            r[4][l] = t3 - t4;
+            let t5 = (4.0 * a2 + a6) - 5.0 * a4;
+            let t6 = (2.0 * a1 - 2.5 * a3) + 0.5 * a5;
+            r[5][l] = t5 + t6;
+            r[6][l] = t5 - t6;
         }
+        8
+    } else {
+        for l in 0..W {
+            let (a0, a1, a2, a3, a4, a5) = (x0[l], x1[l], x2[l], x3[l], x4[l], x5[l]);
+            r[0][l] = (4.0 * a0 - 5.0 * a2) + a4;
+            r[1][l] = (a3 + a4) - 4.0 * (a1 + a2);
+            r[2][l] = 4.0 * (a1 - a2) + (a4 - a3);
+            r[3][l] = 2.0 * (a3 - a1) + (a4 - a2);
+            r[4][l] = 2.0 * (a1 - a3) + (a4 - a2);
+            r[5][l] = (4.0 * a1 - 5.0 * a3) + a5;
+        }
+        6
+    };
+    for (q, r) in r.iter().enumerate().take(n) {
+        let dst: &mut [f32; W] = (&mut v[q * stride + at + c..][..W]).try_into().unwrap();
+        *dst = *r;
     }
 }
 
@@ -718,6 +867,7 @@ impl WinogradConv {
         kernel_taps: &[f32],
         bias: &[f32],
         (outs, ins): (Span, Span),
+        tile: Tile,
     ) -> WinogradConv {
         assert!(shape.stride == 1 && shape.kernel_size == 3);
         let (k, f, d) = (shape.k_in, shape.filters, shape.dilation);
@@ -730,9 +880,10 @@ impl WinogradConv {
             w_out: shape.w_out,
             act,
             bias: bias.to_vec(),
-            fwd: Pass::new(k, f, shape.w_in, shape.w_out, d, pad, outs, w),
+            fwd: Pass::new(tile, k, f, shape.w_in, shape.w_out, d, pad, outs, w),
             // dx[p, c] = Σ_j' W_{2−j'}[f, c] dz[p − (2d − pad) + j'd, f].
             bwd: Pass::new(
+                tile,
                 f,
                 k,
                 shape.w_out,
@@ -853,7 +1004,12 @@ impl WinogradConv {
 
     /// Multiply-adds per item, one way, of the products alone.
     pub fn product_macs(&self) -> f64 {
-        (6 * self.fwd.bases.len() * self.k * self.f) as f64
+        (self.fwd.tile.points() * self.fwd.bases.len() * self.k * self.f) as f64
+    }
+
+    /// The tile both directions run.
+    pub fn tile(&self) -> Tile {
+        self.fwd.tile
     }
 }
 
@@ -862,66 +1018,72 @@ mod tests {
     use super::*;
     use crate::model::{same_pad_left, Padding};
 
-    /// Aᵀ[(G g) ⊙ (Bᵀ x)] is the correlation of 6 inputs with 3 taps, in float64.
+    /// Aᵀ[(G g) ⊙ (Bᵀ x)] is the correlation of m + 2 inputs with 3 taps,
+    /// in float64, for both tiles.
     #[test]
     fn the_matrices_give_the_correlation() {
-        let val = |i: usize| ((i * 7919 % 1000) as f64 - 500.0) / 313.0;
-        for trial in 0..20 {
-            let x: Vec<f64> = (0..6).map(|i| val(trial * 11 + i)).collect();
-            let g: Vec<f64> = (0..3).map(|i| val(trial * 17 + i + 100)).collect();
-            let u: Vec<f64> = G
-                .iter()
-                .map(|r| (0..3).map(|j| r[j] * g[j]).sum())
-                .collect();
-            let v: Vec<f64> = BT
-                .iter()
-                .map(|r| (0..6).map(|s| r[s] * x[s]).sum())
-                .collect();
-            for (i, a) in AT.iter().enumerate() {
-                let got: f64 = (0..6).map(|xi| a[xi] * u[xi] * v[xi]).sum();
-                let want: f64 = (0..3).map(|j| g[j] * x[i + j]).sum();
-                assert!(
-                    (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
-                    "{i}: {got} vs {want}"
-                );
+        let bt4: Vec<&[f64]> = BT4.iter().map(|r| &r[..]).collect();
+        let at4: Vec<&[f64]> = AT4.iter().map(|r| &r[..]).collect();
+        let bt6: Vec<&[f64]> = BT6.iter().map(|r| &r[..]).collect();
+        let at6: Vec<&[f64]> = AT6.iter().map(|r| &r[..]).collect();
+        for (tile, bt, at) in [(Tile::F4, &bt4, &at4), (Tile::F6, &bt6, &at6)] {
+            let n = tile.points();
+            let val = |i: usize| ((i * 7919 % 1000) as f64 - 500.0) / 313.0;
+            for trial in 0..20 {
+                let x: Vec<f64> = (0..n).map(|i| val(trial * 11 + i)).collect();
+                let g: Vec<f64> = (0..3).map(|i| val(trial * 17 + i + 100)).collect();
+                let u: Vec<f64> = g_of(tile)
+                    .iter()
+                    .map(|r| (0..3).map(|j| r[j] * g[j]).sum())
+                    .collect();
+                let v: Vec<f64> = bt
+                    .iter()
+                    .map(|r| (0..n).map(|s| r[s] * x[s]).sum())
+                    .collect();
+                for (i, a) in at.iter().enumerate() {
+                    let got: f64 = (0..n).map(|xi| a[xi] * u[xi] * v[xi]).sum();
+                    let want: f64 = (0..3).map(|j| g[j] * x[i + j]).sum();
+                    assert!(
+                        (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                        "{tile:?} {i}: {got} vs {want}"
+                    );
+                }
             }
         }
         // The hand-written transforms are Bᵀ and Aᵀ.
-        for s in 0..6 {
-            let mut unit = [[0f32; 1]; 6];
+        transforms_are::<false>(&bt4, &at4);
+        transforms_are::<true>(&bt6, &at6);
+    }
+
+    fn transforms_are<const SIX: bool>(bt: &[&[f64]], at: &[&[f64]]) {
+        let n = bt.len();
+        for s in 0..n {
+            let mut unit = [[0f32; 1]; MAX_POINTS];
             unit[s][0] = 1.0;
-            let mut v = [[0f32; 1]; 6];
-            {
-                let [v0, v1, v2, v3, v4, v5] = &mut v;
-                input_transform(
-                    unit.each_ref().map(|r| &r[..]),
-                    None,
-                    [v0, v1, v2, v3, v4, v5],
-                );
-            }
-            for xi in 0..6 {
-                assert_eq!(v[xi][0] as f64, BT[xi][s], "Bᵀ[{xi}][{s}]");
+            let mut v = vec![f32::NAN; n];
+            input_lanes::<1, SIX, false>(
+                unit.each_ref().map(|r| &r[..]),
+                [&[]; MAX_POINTS],
+                &mut v,
+                1,
+                0,
+                0,
+            );
+            for xi in 0..n {
+                assert_eq!(v[xi] as f64, bt[xi][s], "SIX {SIX} Bᵀ[{xi}][{s}]");
             }
         }
-        for xi in 0..6 {
-            let mut unit = [[0f32; 1]; 6];
+        for xi in 0..n {
+            let mut unit = [[0f32; 1]; MAX_POINTS];
             unit[xi][0] = 1.0;
-            let mut y = [[0f32; 1]; 4];
-            {
-                let [y0, y1, y2, y3] = &mut y;
-                output_transform(
-                    unit.each_ref().map(|r| &r[..]),
-                    [Some(y0), Some(y1), Some(y2), Some(y3)],
-                    &[0.0],
-                );
-            }
-            for i in 0..4 {
-                assert_eq!(y[i][0] as f64, AT[i][xi], "Aᵀ[{i}][{xi}]");
+            let y = output_lanes::<1, SIX>(unit.each_ref().map(|r| &r[..]), &[0.0], 0);
+            for (i, a) in at.iter().enumerate() {
+                assert_eq!(y[i][0] as f64, a[xi], "SIX {SIX} Aᵀ[{i}][{xi}]");
             }
         }
     }
 
-    fn check(k: usize, f: usize, w: usize, dil: usize, padding: Padding) {
+    fn check(tile: Tile, k: usize, f: usize, w: usize, dil: usize, padding: Padding) {
         let span = 2 * dil + 1;
         let (wo, pad) = match padding {
             Padding::Valid => (w - span + 1, 0),
@@ -950,7 +1112,7 @@ mod tests {
         };
         assert!(takes(&shape));
         let all = (Span::all(shape.w_out), Span::all(shape.w_in));
-        let conv = WinogradConv::new(&shape, pad, Activation::Linear, &taps, &bias, all);
+        let conv = WinogradConv::new(&shape, pad, Activation::Linear, &taps, &bias, all, tile);
         let pad = pad as isize;
         let direct = |x: &[f32], dy: &[f32]| {
             let (mut y, mut dx) = (vec![0f64; wo * f], vec![0f64; w * k]);
@@ -983,7 +1145,7 @@ mod tests {
             conv.backward(&y, dy, &mut dx, batch, &mut dz, &mut s);
             (y, dx)
         };
-        let what = format!("k {k} f {f} w {w} dilation {dil} {padding:?}");
+        let what = format!("{tile:?} k {k} f {f} w {w} dilation {dil} {padding:?}");
         let close = |got: &[f32], want: &[f64], part: &str| {
             let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
             for (i, (g, r)) in got.iter().zip(want).enumerate() {
@@ -1023,19 +1185,31 @@ mod tests {
     /// three give the same bits.
     #[test]
     fn forward_and_gradient_give_the_direct_sums() {
-        for (k, f) in [(16, 24), (64, 64)] {
-            for (w, dil) in [(37, 1), (103, 2), (211, 5), (601, 64)] {
-                for padding in [Padding::Same, Padding::Valid] {
-                    check(k, f, w, dil, padding);
+        for tile in [Tile::F4, Tile::F6] {
+            for (k, f) in [(16, 24), (64, 64)] {
+                for (w, dil) in [(37, 1), (103, 2), (211, 5), (601, 64)] {
+                    for padding in [Padding::Same, Padding::Valid] {
+                        check(tile, k, f, w, dil, padding);
+                    }
                 }
             }
+            // More tiles than a chunk holds.
+            check(tile, 16, 16, 2003, 3, Padding::Valid);
+            // A wide layer: chunks of MIN_CHUNK_TILES, past the L2 bound.
+            let p = Pass::new(
+                tile,
+                256,
+                200,
+                1500,
+                1500,
+                2,
+                2,
+                Span::all(1500),
+                |_, _, _| 0.0,
+            );
+            assert!(p.chunk == MIN_CHUNK_TILES && p.bases.len() > p.chunk);
+            check(tile, 256, 200, 1500, 2, Padding::Same);
         }
-        // More tiles than a chunk holds.
-        check(16, 16, 2003, 3, Padding::Valid);
-        // A wide layer: chunks of MIN_CHUNK_TILES, past the L2 bound.
-        let p = Pass::new(256, 200, 1000, 1000, 2, 2, Span::all(1000), |_, _, _| 0.0);
-        assert!(p.chunk == MIN_CHUNK_TILES && p.bases.len() > p.chunk);
-        check(256, 200, 1000, 2, Padding::Same);
     }
 
     /// Which shapes take the path: a tower's 3-tap convolutions; not
@@ -1066,18 +1240,29 @@ mod tests {
     /// The tiles cover every output once, for any width and dilation.
     #[test]
     fn tiles_cover_every_output_once() {
-        for d in [1, 2, 3, 7, 64, 128] {
-            for w_out in [1, 4, 5, 4 * d - 1, 4 * d, 4 * d + 1, 1000] {
-                let p = Pass::new(1, 1, w_out, w_out, d, 0, Span::all(w_out), |_, _, _| 0.0);
-                let mut seen = vec![0; w_out];
-                for &b in &p.bases {
-                    for i in 0..4 {
-                        if b + i * d < w_out {
+        for tile in [Tile::F4, Tile::F6] {
+            let m = tile.outs();
+            for d in [1, 2, 3, 7, 64, 128] {
+                for w_out in [1, 4, 5, m * d - 1, m * d, m * d + 1, 1000] {
+                    let p = Pass::new(
+                        tile,
+                        1,
+                        1,
+                        w_out,
+                        w_out,
+                        d,
+                        0,
+                        Span::all(w_out),
+                        |_, _, _| 0.0,
+                    );
+                    let mut seen = vec![0; w_out];
+                    for &b in &p.bases {
+                        for i in 0..p.output_rows(b) {
                             seen[b + i * d] += 1;
                         }
                     }
+                    assert!(seen.iter().all(|&n| n == 1), "{tile:?} d {d} w_out {w_out}");
                 }
-                assert!(seen.iter().all(|&n| n == 1), "d {d} w_out {w_out}");
             }
         }
     }

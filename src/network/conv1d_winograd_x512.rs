@@ -6,7 +6,7 @@
 //! bodies, the mask's bits went lane by lane through shuffles, and the
 //! transforms spilled their rows to the stack: the two stages took 38% of
 //! a BPNet step against the products' 60%.
-use super::{Epilogue, Pass};
+use super::{Epilogue, Pass, Tile};
 use std::arch::x86_64::*;
 
 /// Floats per vector, channels per mask word.
@@ -17,12 +17,13 @@ pub(super) fn takes(cin: usize, cout: usize) -> bool {
     cin % V == 0 && cout % V == 0 && std::arch::is_x86_feature_detected!("avx512f")
 }
 
-/// As `input_stage_body`: V (six blocks of `chunk` rows × cin) of the
-/// tiles at `bases`, x gated by the mask where there is one.
+/// As `input_stage_body`: V (a block of `chunk` rows × cin per point) of
+/// the tiles at `bases`, x gated by the mask where there is one.
 ///
 /// # Safety
 /// The CPU has AVX-512F; `p.cin` is a multiple of 16; x holds `p.w_in`
-/// rows, `gate` (if any) `p.w_in · cin / 16` words, v `6 · chunk` rows.
+/// rows, `gate` (if any) `p.w_in · cin / 16` words, v a block of `chunk`
+/// rows per point.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn input_stage(
     p: &Pass,
@@ -32,19 +33,37 @@ pub(super) unsafe fn input_stage(
     v: &mut [f32],
     chunk: usize,
 ) {
-    let ci = p.cin;
-    let words = ci / V;
-    assert!(x.len() >= p.w_in * ci && v.len() >= 6 * chunk * ci && bases.len() <= chunk);
+    let words = p.cin / V;
+    assert!(
+        x.len() >= p.w_in * p.cin
+            && v.len() >= p.tile.points() * chunk * p.cin
+            && bases.len() <= chunk
+    );
     if let Some(g) = gate {
         assert!(g.len() >= p.w_in * words);
     }
+    match p.tile {
+        Tile::F4 => input_tiles::<false>(p, x, gate, bases, v, chunk),
+        Tile::F6 => input_tiles::<true>(p, x, gate, bases, v, chunk),
+    }
+}
+
+/// [`input_stage`] for F(6,3) where SIX, else F(4,3).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn input_tiles<const SIX: bool>(
+    p: &Pass,
+    x: &[f32],
+    gate: Option<&[u16]>,
+    bases: &[usize],
+    v: &mut [f32],
+    chunk: usize,
+) {
+    let ci = p.cin;
+    let words = ci / V;
     let (xp, vp) = (x.as_ptr(), v.as_mut_ptr());
     let zero = _mm512_setzero_ps();
-    let (four, five, two) = (
-        _mm512_set1_ps(4.0),
-        _mm512_set1_ps(5.0),
-        _mm512_set1_ps(2.0),
-    );
+    let k = |c: f32| _mm512_set1_ps(c);
     for (t, &base) in bases.iter().enumerate() {
         let rows = p.input_rows(base);
         for w in 0..words {
@@ -59,36 +78,60 @@ pub(super) unsafe fn input_stage(
                     }
                 }
             };
+            let store =
+                |xi: usize, r: __m512| _mm512_storeu_ps(vp.add((xi * chunk + t) * ci + c), r);
             let (a0, a1, a2) = (load(rows[0]), load(rows[1]), load(rows[2]));
             let (a3, a4, a5) = (load(rows[3]), load(rows[4]), load(rows[5]));
-            let r = [
-                _mm512_add_ps(
-                    _mm512_sub_ps(_mm512_mul_ps(four, a0), _mm512_mul_ps(five, a2)),
-                    a4,
-                ),
-                _mm512_sub_ps(
-                    _mm512_add_ps(a3, a4),
-                    _mm512_mul_ps(four, _mm512_add_ps(a1, a2)),
-                ),
-                _mm512_add_ps(
-                    _mm512_mul_ps(four, _mm512_sub_ps(a1, a2)),
-                    _mm512_sub_ps(a4, a3),
-                ),
-                _mm512_add_ps(
-                    _mm512_mul_ps(two, _mm512_sub_ps(a3, a1)),
-                    _mm512_sub_ps(a4, a2),
-                ),
-                _mm512_add_ps(
-                    _mm512_mul_ps(two, _mm512_sub_ps(a1, a3)),
-                    _mm512_sub_ps(a4, a2),
-                ),
-                _mm512_add_ps(
-                    _mm512_sub_ps(_mm512_mul_ps(four, a1), _mm512_mul_ps(five, a3)),
-                    a5,
-                ),
-            ];
-            for (xi, r) in r.into_iter().enumerate() {
-                _mm512_storeu_ps(vp.add((xi * chunk + t) * ci + c), r);
+            if SIX {
+                let (a6, a7) = (load(rows[6]), load(rows[7]));
+                let d04 = _mm512_sub_ps(a4, a2);
+                store(
+                    0,
+                    _mm512_add_ps(_mm512_sub_ps(a0, a6), _mm512_mul_ps(k(5.25), d04)),
+                );
+                let d35 = _mm512_sub_ps(a3, a5);
+                store(
+                    7,
+                    _mm512_add_ps(_mm512_sub_ps(a7, a1), _mm512_mul_ps(k(5.25), d35)),
+                );
+                let t1 = _mm512_sub_ps(_mm512_add_ps(a2, a6), _mm512_mul_ps(k(4.25), a4));
+                let t2 = _mm512_sub_ps(_mm512_add_ps(a1, a5), _mm512_mul_ps(k(4.25), a3));
+                store(1, _mm512_add_ps(t1, t2));
+                store(2, _mm512_sub_ps(t1, t2));
+                let t3 = _mm512_sub_ps(
+                    _mm512_add_ps(_mm512_mul_ps(k(0.25), a2), a6),
+                    _mm512_mul_ps(k(1.25), a4),
+                );
+                let t4 = _mm512_add_ps(
+                    _mm512_sub_ps(_mm512_mul_ps(k(0.5), a1), _mm512_mul_ps(k(2.5), a3)),
+                    _mm512_mul_ps(k(2.0), a5),
+                );
+                store(3, _mm512_add_ps(t3, t4));
+                store(4, _mm512_sub_ps(t3, t4));
+                let t5 = _mm512_sub_ps(
+                    _mm512_add_ps(_mm512_mul_ps(k(4.0), a2), a6),
+                    _mm512_mul_ps(k(5.0), a4),
+                );
+                let t6 = _mm512_add_ps(
+                    _mm512_sub_ps(_mm512_mul_ps(k(2.0), a1), _mm512_mul_ps(k(2.5), a3)),
+                    _mm512_mul_ps(k(0.5), a5),
+                );
+                store(5, _mm512_add_ps(t5, t6));
+                store(6, _mm512_sub_ps(t5, t6));
+            } else {
+                let (four, five, two) = (k(4.0), k(5.0), k(2.0));
+                let r0 = _mm512_sub_ps(_mm512_mul_ps(four, a0), _mm512_mul_ps(five, a2));
+                store(0, _mm512_add_ps(r0, a4));
+                let r1 = _mm512_mul_ps(four, _mm512_add_ps(a1, a2));
+                store(1, _mm512_sub_ps(_mm512_add_ps(a3, a4), r1));
+                let r2 = _mm512_mul_ps(four, _mm512_sub_ps(a1, a2));
+                store(2, _mm512_add_ps(r2, _mm512_sub_ps(a4, a3)));
+                let r3 = _mm512_mul_ps(two, _mm512_sub_ps(a3, a1));
+                store(3, _mm512_add_ps(r3, _mm512_sub_ps(a4, a2)));
+                let r4 = _mm512_mul_ps(two, _mm512_sub_ps(a1, a3));
+                store(4, _mm512_add_ps(r4, _mm512_sub_ps(a4, a2)));
+                let r5 = _mm512_sub_ps(_mm512_mul_ps(four, a1), _mm512_mul_ps(five, a3));
+                store(5, _mm512_add_ps(r5, a5));
             }
         }
     }
@@ -111,9 +154,9 @@ pub(super) unsafe fn output_stage(
     epi: &mut Epilogue,
     bias: &[f32],
 ) {
-    let (co, d) = (p.cout, p.d);
+    let co = p.cout;
     let words = co / V;
-    assert!(m.len() >= 6 * chunk * co && y.len() >= p.w_out * co && bias.len() >= co);
+    assert!(m.len() >= p.tile.points() * chunk * co && y.len() >= p.w_out * co && bias.len() >= co);
     assert!(bases.len() <= chunk && p.hi <= p.w_out);
     match epi {
         Epilogue::Plain(_) => {}
@@ -124,13 +167,29 @@ pub(super) unsafe fn output_stage(
         ),
         Epilogue::Skip { dy, n, .. } => assert!(dy.len() >= *n * co),
     }
+    match p.tile {
+        Tile::F4 => output_tiles::<false>(p, bases, m, chunk, y, epi, bias),
+        Tile::F6 => output_tiles::<true>(p, bases, m, chunk, y, epi, bias),
+    }
+}
+
+/// [`output_stage`] for F(6,3) where SIX, else F(4,3).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn output_tiles<const SIX: bool>(
+    p: &Pass,
+    bases: &[usize],
+    m: &[f32],
+    chunk: usize,
+    y: &mut [f32],
+    epi: &mut Epilogue,
+    bias: &[f32],
+) {
+    let (co, d) = (p.cout, p.d);
+    let words = co / V;
     let (mp, yp, bp) = (m.as_ptr(), y.as_mut_ptr(), bias.as_ptr());
     let zero = _mm512_setzero_ps();
-    let (two, four, eight) = (
-        _mm512_set1_ps(2.0),
-        _mm512_set1_ps(4.0),
-        _mm512_set1_ps(8.0),
-    );
+    let k = |c: f32| _mm512_set1_ps(c);
     for (t, &base) in bases.iter().enumerate() {
         let rows = p.output_rows(base);
         p.prefetch_ahead(bases, t, epi, y);
@@ -142,15 +201,30 @@ pub(super) unsafe fn output_stage(
             let b = _mm512_loadu_ps(bp.add(c));
             let (s12, d12) = (_mm512_add_ps(m1, m2), _mm512_sub_ps(m1, m2));
             let (s34, d34) = (_mm512_add_ps(m3, m4), _mm512_sub_ps(m3, m4));
-            let vals = [
-                _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(m0, s12), s34)),
-                _mm512_add_ps(b, _mm512_add_ps(d12, _mm512_mul_ps(two, d34))),
-                _mm512_add_ps(b, _mm512_add_ps(s12, _mm512_mul_ps(four, s34))),
-                _mm512_add_ps(
-                    b,
-                    _mm512_add_ps(_mm512_add_ps(d12, _mm512_mul_ps(eight, d34)), m5),
-                ),
-            ];
+            let mut vals = [zero; 6];
+            if SIX {
+                let (m6, m7) = (ld(6), ld(7));
+                let (s56, d56) = (_mm512_add_ps(m5, m6), _mm512_sub_ps(m5, m6));
+                // (p + a·q) + h·r, as the portable body's rows.
+                let row = |p: __m512, a: f32, q: __m512, h: f32, r: __m512| {
+                    let pq = _mm512_add_ps(p, _mm512_mul_ps(k(a), q));
+                    _mm512_add_ps(pq, _mm512_mul_ps(k(h), r))
+                };
+                let s = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+                vals[0] = _mm512_add_ps(b, _mm512_add_ps(s, s56));
+                vals[1] = _mm512_add_ps(b, row(d12, 2.0, d34, 0.5, d56));
+                vals[2] = _mm512_add_ps(b, row(s12, 4.0, s34, 0.25, s56));
+                vals[3] = _mm512_add_ps(b, row(d12, 8.0, d34, 0.125, d56));
+                vals[4] = _mm512_add_ps(b, row(s12, 16.0, s34, 0.0625, s56));
+                let r5 = row(d12, 32.0, d34, 0.03125, d56);
+                vals[5] = _mm512_add_ps(b, _mm512_add_ps(r5, m7));
+            } else {
+                vals[0] = _mm512_add_ps(b, _mm512_add_ps(_mm512_add_ps(m0, s12), s34));
+                vals[1] = _mm512_add_ps(b, _mm512_add_ps(d12, _mm512_mul_ps(k(2.0), d34)));
+                vals[2] = _mm512_add_ps(b, _mm512_add_ps(s12, _mm512_mul_ps(k(4.0), s34)));
+                let r3 = _mm512_add_ps(d12, _mm512_mul_ps(k(8.0), d34));
+                vals[3] = _mm512_add_ps(b, _mm512_add_ps(r3, m5));
+            }
             for (i, &v) in vals.iter().enumerate().take(rows) {
                 let o = base + i * d;
                 let at = yp.add(o * co + c);

@@ -41,6 +41,7 @@ mod upsample;
 mod weight_buf;
 mod window_softmax;
 mod wino_gemm;
+pub mod winograd_tile;
 
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};

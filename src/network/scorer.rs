@@ -297,7 +297,7 @@ impl<'n> Scorer<'n> {
             .collect()
     }
 
-    /// The convolutions after H on the Winograd F(4,3) path, by layer name.
+    /// The convolutions after H on the Winograd path, by layer name.
     pub fn winograd_layers(&self) -> Vec<String> {
         self.plan
             .nodes

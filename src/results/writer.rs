@@ -7,6 +7,7 @@ use super::reader::{ensemble_from, get_str};
 use crate::analysis::{gmm::GmmFloor, Ensemble, RunAnalysis};
 use crate::ascent::{ItemResult, ValidAscentParams};
 use crate::network::simd::{self, SimdPath};
+use crate::network::winograd_tile;
 use crate::{Error, Result};
 use hdf5::types::VarLenUnicode;
 use ndarray::{s, Array2, ArrayView1, ArrayView2};
@@ -338,6 +339,17 @@ impl ResultsWriter {
                 continue;
             }
             if was != now && a.name == "conv_paths" {
+                if let Some(m) = winograd_tile_of(&was, &now) {
+                    let tile = if now.contains(":winograd=4") { 4 } else { 6 };
+                    return Err(Error::results(
+                        path,
+                        format!(
+                            "--resume with another Winograd tile: the file's 3-tap convolutions ran F({m},3) tiles ({was}), this run's run F({tile},3), and the two give different bits; resume with {}={m} in the environment of every rank{}",
+                            winograd_tile::ENV,
+                            if m == 4 { " (F(4,3) is what releases before F(6,3) ran)" } else { "" }
+                        ),
+                    ));
+                }
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
                 // Every convolution direct (as a BPNet tower under `auto`
                 // before the Winograd path came in): `direct` alone makes
@@ -633,4 +645,14 @@ impl ResultsWriter {
         })()
         .map_err(|e| Error::results(path, format!("cannot write /analysis: {e}")))
     }
+}
+
+/// The file's Winograd tile (outputs per tile) where two `conv_paths`
+/// differ in that alone.
+fn winograd_tile_of(was: &str, now: &str) -> Option<usize> {
+    let same = |s: &str| s.replace(":winograd=4", ":winograd=6");
+    if !was.contains(":winograd=") || same(was) != same(now) {
+        return None;
+    }
+    Some(if was.contains(":winograd=4") { 4 } else { 6 })
 }
