@@ -293,7 +293,7 @@ impl Pass {
                 // SAFETY: `x512_takes` checked the CPU and the channels; the
                 // slices are as this function cut them.
                 unsafe {
-                    x512::input_stage(self, x, gate, bases, v, chunk)
+                    x512::input_stage(self, x, gate, bases, v, chunk, zero, zero_mask)
                 };
             } else {
                 input_stage(self, x, gate, bases, v, chunk, zero, zero_mask);

@@ -25,6 +25,7 @@ pub(super) fn takes(cin: usize, cout: usize) -> bool {
 /// rows, `gate` (if any) `p.w_in · cin / 16` words, v a block of `chunk`
 /// rows per point.
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn input_stage(
     p: &Pass,
     x: &[f32],
@@ -32,6 +33,8 @@ pub(super) unsafe fn input_stage(
     bases: &[usize],
     v: &mut [f32],
     chunk: usize,
+    zero: &[f32],
+    zero_mask: &[u16],
 ) {
     let words = p.cin / V;
     assert!(
@@ -39,51 +42,64 @@ pub(super) unsafe fn input_stage(
             && v.len() >= p.tile.points() * chunk * p.cin
             && bases.len() <= chunk
     );
+    assert!(zero.len() >= p.cin && zero_mask.len() >= words);
     if let Some(g) = gate {
         assert!(g.len() >= p.w_in * words);
     }
-    match p.tile {
-        Tile::F4 => input_tiles::<false>(p, x, gate, bases, v, chunk),
-        Tile::F6 => input_tiles::<true>(p, x, gate, bases, v, chunk),
+    let (z, zm) = (zero.as_ptr(), zero_mask.as_ptr());
+    match (p.tile, gate) {
+        (Tile::F4, None) => input_tiles::<false, false>(p, x, &[], bases, v, chunk, z, zm),
+        (Tile::F4, Some(g)) => input_tiles::<false, true>(p, x, g, bases, v, chunk, z, zm),
+        (Tile::F6, None) => input_tiles::<true, false>(p, x, &[], bases, v, chunk, z, zm),
+        (Tile::F6, Some(g)) => input_tiles::<true, true>(p, x, g, bases, v, chunk, z, zm),
     }
 }
 
-/// [`input_stage`] for F(6,3) where SIX, else F(4,3).
+/// [`input_stage`] for F(6,3) where SIX, else F(4,3), x gated where GATE.
+/// A row outside the map is read from `zero` (under the mask words of
+/// `zero_mask`), so every load is the same instruction: no branch per row.
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn input_tiles<const SIX: bool>(
+unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
     p: &Pass,
     x: &[f32],
-    gate: Option<&[u16]>,
+    gate: &[u16],
     bases: &[usize],
     v: &mut [f32],
     chunk: usize,
+    zero: *const f32,
+    zero_mask: *const u16,
 ) {
     let ci = p.cin;
     let words = ci / V;
-    let (xp, vp) = (x.as_ptr(), v.as_mut_ptr());
-    let zero = _mm512_setzero_ps();
+    let (xp, gp, vp) = (x.as_ptr(), gate.as_ptr(), v.as_mut_ptr());
     let k = |c: f32| _mm512_set1_ps(c);
     for (t, &base) in bases.iter().enumerate() {
         let rows = p.input_rows(base);
+        let row = rows.map(|q| q.map_or(zero, |q| xp.add(q * ci)));
+        let word = rows.map(|q| {
+            if GATE {
+                q.map_or(zero_mask, |q| gp.add(q * words))
+            } else {
+                zero_mask
+            }
+        });
         for w in 0..words {
             let c = w * V;
-            let load = |q: Option<usize>| match q {
-                None => zero,
-                Some(q) => {
-                    let at = xp.add(q * ci + c);
-                    match gate {
-                        None => _mm512_loadu_ps(at),
-                        Some(g) => _mm512_maskz_loadu_ps(*g.get_unchecked(q * words + w), at),
-                    }
+            let load = |r: usize| {
+                if GATE {
+                    _mm512_maskz_loadu_ps(*word[r].add(w), row[r].add(c))
+                } else {
+                    _mm512_loadu_ps(row[r].add(c))
                 }
             };
             let store =
                 |xi: usize, r: __m512| _mm512_storeu_ps(vp.add((xi * chunk + t) * ci + c), r);
-            let (a0, a1, a2) = (load(rows[0]), load(rows[1]), load(rows[2]));
-            let (a3, a4, a5) = (load(rows[3]), load(rows[4]), load(rows[5]));
+            let (a0, a1, a2) = (load(0), load(1), load(2));
+            let (a3, a4, a5) = (load(3), load(4), load(5));
             if SIX {
-                let (a6, a7) = (load(rows[6]), load(rows[7]));
+                let (a6, a7) = (load(6), load(7));
                 let d04 = _mm512_sub_ps(a4, a2);
                 store(
                     0,
