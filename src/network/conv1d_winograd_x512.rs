@@ -183,23 +183,92 @@ pub(super) unsafe fn output_stage(
         ),
         Epilogue::Skip { dy, n, .. } => assert!(dy.len() >= *n * co),
     }
+    // The epilogue's kind a constant of the loop, its slices pointers: the
+    // loop held them on the stack and tested the kind every row.
+    let (kind, sink) = match epi {
+        Epilogue::Plain(_) => (PLAIN, Sink::default()),
+        Epilogue::Residual {
+            relu,
+            skip,
+            left,
+            mask,
+            ..
+        } => (
+            if *relu { RELU_ADD } else { ADD },
+            Sink {
+                src: skip.as_ptr(),
+                left: *left,
+                mask: mask.as_mut_ptr(),
+                n: 0,
+            },
+        ),
+        Epilogue::Skip { dy, left, n } => (
+            SKIP,
+            Sink {
+                src: dy.as_ptr(),
+                left: *left,
+                mask: std::ptr::null_mut(),
+                n: *n,
+            },
+        ),
+    };
+    macro_rules! go {
+        ($six:literal) => {
+            match kind {
+                PLAIN => output_tiles::<$six, PLAIN>(p, bases, m, chunk, y, epi, bias, sink),
+                RELU_ADD => output_tiles::<$six, RELU_ADD>(p, bases, m, chunk, y, epi, bias, sink),
+                ADD => output_tiles::<$six, ADD>(p, bases, m, chunk, y, epi, bias, sink),
+                _ => output_tiles::<$six, SKIP>(p, bases, m, chunk, y, epi, bias, sink),
+            }
+        };
+    }
     match p.tile {
-        Tile::F4 => output_tiles::<false>(p, bases, m, chunk, y, epi, bias),
-        Tile::F6 => output_tiles::<true>(p, bases, m, chunk, y, epi, bias),
+        Tile::F4 => go!(false),
+        Tile::F6 => go!(true),
     }
 }
 
-/// [`output_stage`] for F(6,3) where SIX, else F(4,3).
+/// The epilogue's kinds: y = v; y = ReLU(v) + skip, with the mask; y = v +
+/// skip; y = v + dy where the skip's crop has the position.
+const PLAIN: u8 = 0;
+const RELU_ADD: u8 = 1;
+const ADD: u8 = 2;
+const SKIP: u8 = 3;
+
+/// What the epilogue reads and writes besides y: the skip (or dy) from
+/// `left` on, over `n` positions (SKIP), and the ReLU's mask (RELU_ADD).
+#[derive(Clone, Copy)]
+struct Sink {
+    src: *const f32,
+    left: usize,
+    mask: *mut u16,
+    n: usize,
+}
+
+impl Default for Sink {
+    fn default() -> Sink {
+        Sink {
+            src: std::ptr::null(),
+            left: 0,
+            mask: std::ptr::null_mut(),
+            n: 0,
+        }
+    }
+}
+
+/// [`output_stage`] for F(6,3) where SIX, else F(4,3), its epilogue KIND.
+#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn output_tiles<const SIX: bool>(
+unsafe fn output_tiles<const SIX: bool, const KIND: u8>(
     p: &Pass,
     bases: &[usize],
     m: &[f32],
     chunk: usize,
     y: &mut [f32],
-    epi: &mut Epilogue,
+    epi: &Epilogue,
     bias: &[f32],
+    sink: Sink,
 ) {
     let (co, d) = (p.cout, p.d);
     let words = co / V;
@@ -244,30 +313,24 @@ unsafe fn output_tiles<const SIX: bool>(
             for (i, &v) in vals.iter().enumerate().take(rows) {
                 let o = base + i * d;
                 let at = yp.add(o * co + c);
-                match epi {
-                    Epilogue::Plain(_) => _mm512_storeu_ps(at, v),
-                    Epilogue::Residual {
-                        relu,
-                        skip,
-                        left,
-                        mask,
-                        ..
-                    } => {
-                        let sk = _mm512_loadu_ps(skip.as_ptr().add((o + *left) * co + c));
-                        let s = if *relu {
+                match KIND {
+                    PLAIN => _mm512_storeu_ps(at, v),
+                    RELU_ADD | ADD => {
+                        let sk = _mm512_loadu_ps(sink.src.add((o + sink.left) * co + c));
+                        let s = if KIND == RELU_ADD {
                             // a = v where v > 0, else +0: the portable
                             // body's select, and its bits are the mask.
                             let k = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, zero);
-                            *mask.get_unchecked_mut(o * words + w) = k;
+                            *sink.mask.add(o * words + w) = k;
                             _mm512_add_ps(_mm512_maskz_mov_ps(k, v), sk)
                         } else {
                             _mm512_add_ps(v, sk)
                         };
                         _mm512_storeu_ps(at, s);
                     }
-                    Epilogue::Skip { dy, left, n } => {
-                        let g = if o >= *left && o - *left < *n {
-                            _mm512_loadu_ps(dy.as_ptr().add((o - *left) * co + c))
+                    _ => {
+                        let g = if o >= sink.left && o - sink.left < sink.n {
+                            _mm512_loadu_ps(sink.src.add((o - sink.left) * co + c))
                         } else {
                             zero
                         };
