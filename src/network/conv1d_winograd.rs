@@ -1266,4 +1266,71 @@ mod tests {
             }
         }
     }
+
+    /// The AVX-512 stages give the portable ones' bits for every epilogue
+    /// (plain with and without bias, a residual block with and without its
+    /// ReLU and its mask, the skip of the input gradient with and without a
+    /// gate) and both tiles, on a span that starts inside the map.
+    #[test]
+    fn avx512_stages_give_the_portable_bits_for_every_epilogue() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx512f") {
+                eprintln!("skipped: this CPU lacks AVX-512F");
+                return;
+            }
+            let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 997.0;
+            let (c, w, d) = (32usize, 300usize, 3usize);
+            let mw = mask_words(c);
+            let x: Vec<f32> = (0..w * c).map(|i| val(i + 3)).collect();
+            let bias: Vec<f32> = (0..c).map(|i| val(i + 77) * 0.1).collect();
+            let gate: Vec<u16> = (0..w * mw).map(|i| (i * 40503 % 65536) as u16).collect();
+            for tile in [Tile::F4, Tile::F6] {
+                let pass = |x512: bool| {
+                    let mut p = Pass::new(
+                        tile,
+                        c,
+                        c,
+                        w,
+                        w,
+                        d,
+                        d as isize,
+                        Span { lo: 17, hi: 281 },
+                        |j, a, b| val(j * 1000 + a * 37 + b) * 0.2,
+                    );
+                    p.x512 = x512;
+                    p
+                };
+                let (wide, portable) = (pass(true), pass(false));
+                for kind in 0..6 {
+                    let run = |p: &Pass| {
+                        let mut s = WinogradScratch::default();
+                        let mut y = vec![f32::NAN; w * c];
+                        let mut mask = vec![0xabcdu16; w * mw];
+                        let epi = match kind {
+                            0 => Epilogue::Plain(None),
+                            1 => Epilogue::Plain(Some(&bias)),
+                            2 | 3 => Epilogue::Residual {
+                                bias: &bias,
+                                relu: kind == 2,
+                                skip: &x,
+                                left: 0,
+                                mask: &mut mask,
+                            },
+                            _ => Epilogue::Skip {
+                                dy: &x,
+                                left: 5,
+                                n: w - 10,
+                            },
+                        };
+                        let g = (kind == 5).then_some(&gate[..]);
+                        p.run(&x, g, &mut y, epi, &mut s);
+                        let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                        (bits, mask)
+                    };
+                    assert!(run(&wide) == run(&portable), "{tile:?} epilogue {kind}");
+                }
+            }
+        }
+    }
 }
