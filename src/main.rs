@@ -61,6 +61,9 @@ fn main() {
         let world = universe.world();
         let rank = world.rank();
         test_panic(rank);
+        if let Err(e) = distributed::engine::same_winograd_tile(&world) {
+            usage_error(rank, &e);
+        }
         let outcome: anyhow::Result<()> = match &cli.command {
             Command::Run(args) => {
                 distributed::run(&world, &args.to_config()).map_err(anyhow::Error::from)

@@ -671,3 +671,58 @@ fn winograd_convolutions_are_recorded_and_kept_apart_on_resume() {
     assert!(!o.status.success());
     assert_eq!(err.matches("is not a Winograd tile").count(), 1, "{err}");
 }
+
+/// `DEEPRESOLVE_WINOGRAD` set for some ranks only (here an MPMD launch
+/// where one app context gets it): one line from rank 0 naming the
+/// variable, every rank out with 1, no results file.
+#[test]
+fn a_winograd_tile_on_some_ranks_only_is_refused() {
+    let d = tmpdir("tile_ranks");
+    let out = d.join("out.h5");
+    let m = fixture("onnx/bpnet.onnx");
+    let bin = env!("CARGO_BIN_EXE_deepresolve-mpi");
+    let args = [
+        "run",
+        "--model",
+        &m,
+        "--layer",
+        "/rconvs.0/Conv",
+        "--out",
+        out.to_str().unwrap(),
+        "--restarts",
+        "2",
+        "--max-steps",
+        "5",
+        "--output",
+        "counts",
+    ];
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args([
+        "120",
+        "mpirun",
+        "--oversubscribe",
+        "-n",
+        "1",
+        "-x",
+        "DEEPRESOLVE_WINOGRAD=4",
+        bin,
+    ])
+    .args(args)
+    .args([":", "-n", "1", bin])
+    .args(args)
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .env("OPENBLAS_NUM_THREADS", "1")
+    .env_remove("DEEPRESOLVE_WINOGRAD")
+    .stdin(std::process::Stdio::null());
+    let o = cmd.output().unwrap();
+    let err = stderr_of(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("DEEPRESOLVE_WINOGRAD differs between ranks")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(!out.exists(), "a results file was left");
+}

@@ -68,6 +68,26 @@ pub fn agree<T>(world: &SimpleCommunicator, setup: impl FnOnce() -> Result<T>) -
     out
 }
 
+/// Every rank runs the same Winograd tile: a `DEEPRESOLVE_WINOGRAD` that
+/// reached some ranks only (a launcher that does not pass the environment
+/// on) would put two tiles' bits in one file under rank 0's record. Every
+/// rank learns the same answer, so all return the error and rank 0 says it.
+pub fn same_winograd_tile(world: &SimpleCommunicator) -> Result<()> {
+    use mpi::collective::SystemOperation;
+    let mine = crate::network::winograd_tile::current().outs() as i64;
+    let mut range = [0i64; 2];
+    // min of (m, −m): the smallest tile and minus the largest.
+    world.all_reduce_into(&[mine, -mine][..], &mut range[..], SystemOperation::min());
+    let (lo, hi) = (range[0], -range[1]);
+    if lo == hi {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "{env} differs between ranks: some run F({lo},3) tiles, some F({hi},3); set it for every rank (mpirun -x {env}=…), or for none",
+        env = crate::network::winograd_tile::ENV
+    )))
+}
+
 /// Rank 0's values in `v` on every rank (`v` has the same length everywhere).
 pub fn share(world: &SimpleCommunicator, v: &mut [i64]) {
     world.process_at_rank(0).broadcast_into(v);
