@@ -23,7 +23,7 @@ pub(super) fn takes(cin: usize, cout: usize) -> bool {
 /// # Safety
 /// The CPU has AVX-512F; `p.cin` is a multiple of 16; x holds `p.w_in`
 /// rows, `gate` (if any) `p.w_in · cin / 16` words, v a block of `chunk`
-/// rows per point.
+/// rows per point; `zero` at least cin zeros, `zero_mask` cin / 16 zero words.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn input_stage(
@@ -99,6 +99,11 @@ unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
             let (a0, a1, a2) = (load(0), load(1), load(2));
             let (a3, a4, a5) = (load(3), load(4), load(5));
             if SIX {
+                // Points ±p come in pairs: t + u at ξ, t − u at ξ + 1.
+                let pair = |xi: usize, t: __m512, u: __m512| {
+                    store(xi, _mm512_add_ps(t, u));
+                    store(xi + 1, _mm512_sub_ps(t, u));
+                };
                 let (a6, a7) = (load(6), load(7));
                 let d04 = _mm512_sub_ps(a4, a2);
                 store(
@@ -112,8 +117,7 @@ unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
                 );
                 let t1 = _mm512_sub_ps(_mm512_add_ps(a2, a6), _mm512_mul_ps(k(4.25), a4));
                 let t2 = _mm512_sub_ps(_mm512_add_ps(a1, a5), _mm512_mul_ps(k(4.25), a3));
-                store(1, _mm512_add_ps(t1, t2));
-                store(2, _mm512_sub_ps(t1, t2));
+                pair(1, t1, t2);
                 let t3 = _mm512_sub_ps(
                     _mm512_add_ps(_mm512_mul_ps(k(0.25), a2), a6),
                     _mm512_mul_ps(k(1.25), a4),
@@ -122,8 +126,7 @@ unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
                     _mm512_sub_ps(_mm512_mul_ps(k(0.5), a1), _mm512_mul_ps(k(2.5), a3)),
                     _mm512_mul_ps(k(2.0), a5),
                 );
-                store(3, _mm512_add_ps(t3, t4));
-                store(4, _mm512_sub_ps(t3, t4));
+                pair(3, t3, t4);
                 let t5 = _mm512_sub_ps(
                     _mm512_add_ps(_mm512_mul_ps(k(4.0), a2), a6),
                     _mm512_mul_ps(k(5.0), a4),
@@ -132,8 +135,7 @@ unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
                     _mm512_sub_ps(_mm512_mul_ps(k(2.0), a1), _mm512_mul_ps(k(2.5), a3)),
                     _mm512_mul_ps(k(0.5), a5),
                 );
-                store(5, _mm512_add_ps(t5, t6));
-                store(6, _mm512_sub_ps(t5, t6));
+                pair(5, t5, t6);
             } else {
                 let (four, five, two) = (k(4.0), k(5.0), k(2.0));
                 let r0 = _mm512_sub_ps(_mm512_mul_ps(four, a0), _mm512_mul_ps(five, a2));
@@ -157,9 +159,10 @@ unsafe fn input_tiles<const SIX: bool, const GATE: bool>(
 /// through `epi`.
 ///
 /// # Safety
-/// The CPU has AVX-512F; `p.cout` is a multiple of 16; m holds `6 · chunk`
-/// rows, y `p.w_out`, bias `cout` values; `epi`'s slices as `Pass::run`
-/// hands them over (skip and dy rows for every position it reads).
+/// The CPU has AVX-512F; `p.cout` is a multiple of 16; m holds a block of
+/// `chunk` rows per point, y `p.w_out` rows, bias `cout` values; `epi`'s
+/// slices as `Pass::run` hands them over (skip and dy rows for every
+/// position it reads, a mask row for each output where there is a ReLU).
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn output_stage(
     p: &Pass,
@@ -176,11 +179,15 @@ pub(super) unsafe fn output_stage(
     assert!(bases.len() <= chunk && p.hi <= p.w_out);
     match epi {
         Epilogue::Plain(_) => {}
+        // The mask is written through a pointer below: with a ReLU it must
+        // hold every row of the span.
         Epilogue::Residual {
-            skip, left, mask, ..
-        } => assert!(
-            skip.len() >= (p.hi + *left) * co && (mask.is_empty() || mask.len() >= p.hi * words)
-        ),
+            skip,
+            left,
+            mask,
+            relu,
+            ..
+        } => assert!(skip.len() >= (p.hi + *left) * co && (!*relu || mask.len() >= p.hi * words)),
         Epilogue::Skip { dy, n, .. } => assert!(dy.len() >= *n * co),
     }
     // The epilogue's kind a constant of the loop, its slices pointers: the
