@@ -19,8 +19,8 @@ const WORD: usize = 16;
 
 /// True where this path takes a pass: whole vectors in and out.
 pub(super) fn takes(cin: usize, cout: usize) -> bool {
-    cin % V == 0
-        && cout % V == 0
+    cin.is_multiple_of(V)
+        && cout.is_multiple_of(V)
         && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("fma")
 }
@@ -54,7 +54,7 @@ pub(super) unsafe fn input_stage(
 ) {
     let words = p.cin.div_ceil(WORD);
     assert!(
-        p.cin % V == 0
+        p.cin.is_multiple_of(V)
             && x.len() >= p.w_in * p.cin
             && v.len() >= p.tile.points() * chunk * p.cin
             && bases.len() <= chunk
@@ -195,7 +195,7 @@ pub(super) unsafe fn output_stage(
 ) {
     let co = p.cout;
     let words = co.div_ceil(WORD);
-    assert!(co % V == 0);
+    assert!(co.is_multiple_of(V));
     assert!(m.len() >= p.tile.points() * chunk * co && y.len() >= p.w_out * co && bias.len() >= co);
     assert!(bases.len() <= chunk && p.hi <= p.w_out);
     match epi {
