@@ -206,7 +206,9 @@ impl Stages {
             use super::super::simd::{current, SimdPath};
             match current() {
                 SimdPath::Avx512 if x512::takes(cin, cout) => return Stages::Avx512,
-                SimdPath::Avx2 if x256::takes(cin, cout) => return Stages::Avx2,
+                // Channels in whole AVX2 vectors but not AVX-512 ones (24,
+                // 40, …) take the AVX2 stages on either path.
+                SimdPath::Avx512 | SimdPath::Avx2 if x256::takes(cin, cout) => return Stages::Avx2,
                 _ => {}
             }
         }

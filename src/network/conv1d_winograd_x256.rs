@@ -1,5 +1,7 @@
-//! The Winograd transforms on AVX2 vectors, for CPUs without AVX-512 (Zen 2
-//! and 3, Intel before Ice Lake) and channel counts that are whole vectors.
+//! The Winograd transforms on AVX2 vectors, for channel counts that are
+//! whole vectors: on CPUs without AVX-512 (Zen 2 and 3, Intel before Ice
+//! Lake), and on AVX-512 ones where the channels are not whole AVX-512
+//! vectors (24, 40, …).
 //! The same operations in the same order as the portable bodies, so the
 //! same bits. Compiled from the portable bodies, the output stage spilled
 //! its rows to the stack and took the ReLU's mask apart lane by lane; on a
