@@ -28,7 +28,8 @@ pub(super) fn takes(cin: usize, cout: usize) -> bool {
 }
 
 /// The lanes whose bit is set in the low byte of `bits`, as all-ones words.
-#[inline(always)]
+#[target_feature(enable = "avx2")]
+#[inline]
 unsafe fn lane_mask(bits: u16) -> __m256 {
     let sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     let b = _mm256_and_si256(_mm256_set1_epi32(i32::from(bits)), sel);
