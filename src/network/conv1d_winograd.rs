@@ -395,6 +395,98 @@ impl Pass {
     }
 }
 
+/// The epilogue's kinds, as the hand-written output stages take them (a
+/// constant of their loops): y = v; y = ReLU(v) + skip, with the mask; y =
+/// v + skip; y = v + dy where the skip's crop has the position.
+const PLAIN: u8 = 0;
+const RELU_ADD: u8 = 1;
+const ADD: u8 = 2;
+const SKIP: u8 = 3;
+
+/// What a hand-written output stage's epilogue reads and writes besides y,
+/// as pointers: the skip (or dy) from `left` on, over `n` positions (SKIP),
+/// and the ReLU's mask (RELU_ADD).
+#[derive(Clone, Copy)]
+struct Sink {
+    src: *const f32,
+    left: usize,
+    mask: *mut u16,
+    n: usize,
+}
+
+impl Default for Sink {
+    fn default() -> Sink {
+        Sink {
+            src: std::ptr::null(),
+            left: 0,
+            mask: std::ptr::null_mut(),
+            n: 0,
+        }
+    }
+}
+
+impl Pass {
+    /// `epi`'s kind and its slices as a [`Sink`], for a hand-written output
+    /// stage over the tiles at `bases`, after checking that every slice holds
+    /// what the stage touches through its pointers (M's block of `chunk`
+    /// rows per point, y's rows, the bias, the skip or dy rows it reads, a
+    /// mask row for each output where there is a ReLU).
+    #[allow(clippy::too_many_arguments)]
+    fn sink_of(
+        &self,
+        bases: &[usize],
+        m: &[f32],
+        chunk: usize,
+        y: &[f32],
+        epi: &mut Epilogue,
+        bias: &[f32],
+    ) -> (u8, Sink) {
+        let co = self.cout;
+        let words = mask_words(co);
+        assert!(
+            m.len() >= self.tile.points() * chunk * co
+                && y.len() >= self.w_out * co
+                && bias.len() >= co
+        );
+        assert!(bases.len() <= chunk && self.hi <= self.w_out);
+        match epi {
+            Epilogue::Plain(_) => (PLAIN, Sink::default()),
+            Epilogue::Residual {
+                relu,
+                skip,
+                left,
+                mask,
+                ..
+            } => {
+                // The mask is written through a pointer: with a ReLU it
+                // must hold every row of the span.
+                assert!(
+                    skip.len() >= (self.hi + *left) * co
+                        && (!*relu || mask.len() >= self.hi * words)
+                );
+                let kind = if *relu { RELU_ADD } else { ADD };
+                let sink = Sink {
+                    src: skip.as_ptr(),
+                    left: *left,
+                    mask: mask.as_mut_ptr(),
+                    n: 0,
+                };
+                (kind, sink)
+            }
+            Epilogue::Skip { dy, left, n } => {
+                assert!(dy.len() >= *n * co);
+                let sink = Sink {
+                    src: dy.as_ptr(),
+                    left: *left,
+                    mask: std::ptr::null_mut(),
+                    n: *n,
+                };
+                (SKIP, sink)
+            }
+        }
+    }
+}
+
 /// `$name` runs `$body` compiled for the widest vectors this CPU has. The
 /// bodies only add and multiply (no fused multiply-adds), so every path
 /// gives the same bits.

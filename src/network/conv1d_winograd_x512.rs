@@ -6,7 +6,7 @@
 //! bodies, the mask's bits went lane by lane through shuffles, and the
 //! transforms spilled their rows to the stack: the two stages took 38% of
 //! a BPNet step against the products' 60%.
-use super::{Epilogue, Pass, Tile};
+use super::{Epilogue, Pass, Sink, Tile, ADD, PLAIN, RELU_ADD, SKIP};
 use std::arch::x86_64::*;
 
 /// Floats per vector, channels per mask word.
@@ -173,52 +173,9 @@ pub(super) unsafe fn output_stage(
     epi: &mut Epilogue,
     bias: &[f32],
 ) {
-    let co = p.cout;
-    let words = co / V;
-    assert!(m.len() >= p.tile.points() * chunk * co && y.len() >= p.w_out * co && bias.len() >= co);
-    assert!(bases.len() <= chunk && p.hi <= p.w_out);
-    match epi {
-        Epilogue::Plain(_) => {}
-        // The mask is written through a pointer below: with a ReLU it must
-        // hold every row of the span.
-        Epilogue::Residual {
-            skip,
-            left,
-            mask,
-            relu,
-            ..
-        } => assert!(skip.len() >= (p.hi + *left) * co && (!*relu || mask.len() >= p.hi * words)),
-        Epilogue::Skip { dy, n, .. } => assert!(dy.len() >= *n * co),
-    }
     // The epilogue's kind a constant of the loop, its slices pointers: the
     // loop held them on the stack and tested the kind every row.
-    let (kind, sink) = match epi {
-        Epilogue::Plain(_) => (PLAIN, Sink::default()),
-        Epilogue::Residual {
-            relu,
-            skip,
-            left,
-            mask,
-            ..
-        } => (
-            if *relu { RELU_ADD } else { ADD },
-            Sink {
-                src: skip.as_ptr(),
-                left: *left,
-                mask: mask.as_mut_ptr(),
-                n: 0,
-            },
-        ),
-        Epilogue::Skip { dy, left, n } => (
-            SKIP,
-            Sink {
-                src: dy.as_ptr(),
-                left: *left,
-                mask: std::ptr::null_mut(),
-                n: *n,
-            },
-        ),
-    };
+    let (kind, sink) = p.sink_of(bases, m, chunk, y, epi, bias);
     macro_rules! go {
         ($six:literal) => {
             match kind {
@@ -232,34 +189,6 @@ pub(super) unsafe fn output_stage(
     match p.tile {
         Tile::F4 => go!(false),
         Tile::F6 => go!(true),
-    }
-}
-
-/// The epilogue's kinds: y = v; y = ReLU(v) + skip, with the mask; y = v +
-/// skip; y = v + dy where the skip's crop has the position.
-const PLAIN: u8 = 0;
-const RELU_ADD: u8 = 1;
-const ADD: u8 = 2;
-const SKIP: u8 = 3;
-
-/// What the epilogue reads and writes besides y: the skip (or dy) from
-/// `left` on, over `n` positions (SKIP), and the ReLU's mask (RELU_ADD).
-#[derive(Clone, Copy)]
-struct Sink {
-    src: *const f32,
-    left: usize,
-    mask: *mut u16,
-    n: usize,
-}
-
-impl Default for Sink {
-    fn default() -> Sink {
-        Sink {
-            src: std::ptr::null(),
-            left: 0,
-            mask: std::ptr::null_mut(),
-            n: 0,
-        }
     }
 }
 
