@@ -426,6 +426,33 @@ impl Default for Sink {
 }
 
 impl Pass {
+    /// Checks, for a hand-written input stage over the tiles at `bases`,
+    /// that every slice holds what the stage reads or writes through its
+    /// pointers: x's rows, the gate's words, V's block of `chunk` rows per
+    /// point, a row of zeros and a row of zero words.
+    #[allow(clippy::too_many_arguments)]
+    fn check_input(
+        &self,
+        x: &[f32],
+        gate: Option<&[u16]>,
+        bases: &[usize],
+        v: &[f32],
+        chunk: usize,
+        zero: &[f32],
+        zero_mask: &[u16],
+    ) {
+        let (ci, words) = (self.cin, mask_words(self.cin));
+        assert!(
+            x.len() >= self.w_in * ci
+                && v.len() >= self.tile.points() * chunk * ci
+                && bases.len() <= chunk
+        );
+        assert!(zero.len() >= ci && zero_mask.len() >= words);
+        if let Some(g) = gate {
+            assert!(g.len() >= self.w_in * words);
+        }
+    }
+
     /// `epi`'s kind and its slices as a [`Sink`], for a hand-written output
     /// stage over the tiles at `bases`, after checking that every slice holds
     /// what the stage touches through its pointers (M's block of `chunk`

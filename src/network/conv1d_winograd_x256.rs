@@ -55,17 +55,8 @@ pub(super) unsafe fn input_stage(
     zero: &[f32],
     zero_mask: &[u16],
 ) {
-    let words = p.cin.div_ceil(WORD);
-    assert!(
-        p.cin.is_multiple_of(V)
-            && x.len() >= p.w_in * p.cin
-            && v.len() >= p.tile.points() * chunk * p.cin
-            && bases.len() <= chunk
-    );
-    assert!(zero.len() >= p.cin && zero_mask.len() >= words);
-    if let Some(g) = gate {
-        assert!(g.len() >= p.w_in * words);
-    }
+    assert!(p.cin.is_multiple_of(V));
+    p.check_input(x, gate, bases, v, chunk, zero, zero_mask);
     let (z, zm) = (zero.as_ptr(), zero_mask.as_ptr());
     match (p.tile, gate) {
         (Tile::F4, None) => input_tiles::<false, false>(p, x, &[], bases, v, chunk, z, zm),
