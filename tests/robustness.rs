@@ -640,3 +640,51 @@ fn out_of_every_writing_command_refuses_fifos_directories_and_inputs() {
     );
     assert_eq!(snapshot(&inputs), before, "an input was changed");
 }
+
+/// tests/fuzz.rs (seed 50, case 838) found this segfault in libhdf5: a
+/// group B-tree node (`TREE`, type 0) whose first child address was set to
+/// all ones ("undefined"); opening a dataset under the group followed it.
+#[test]
+fn a_group_btree_child_outside_the_file_is_refused_not_a_segfault() {
+    let d = tmpdir("rb-btree");
+    let bytes = std::fs::read(fixture("recurrent/lstm_keras.h5")).unwrap();
+    let node = (0..bytes.len() - 40)
+        .find(|&i| &bytes[i..i + 4] == b"TREE" && bytes[i + 4] == 0)
+        .expect("a group B-tree node");
+    // header 24 bytes, then key 0 (8) and child 0 (8)
+    let mut bad = bytes.clone();
+    bad[node + 32..node + 40].fill(0xff);
+    let f = d.join("bad.h5");
+    std::fs::write(&f, &bad).unwrap();
+    let fs = f.to_str().unwrap();
+    let out = d.join("r.h5");
+    for args in [
+        vec!["inspect", fs],
+        vec![
+            "run",
+            "--model",
+            fs,
+            "--layer",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+            "--restarts",
+            "1",
+            "--max-steps",
+            "3",
+            "--quiet",
+        ],
+    ] {
+        let o = run_bin(&args, None, 30);
+        let err = stderr_of(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {:?}\n{err}", o.status);
+        assert!(err.contains("group B-tree"), "{args:?}:\n{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}:\n{err}");
+    }
+    assert!(!out.exists(), "a results file was written");
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        bad,
+        "the damaged file was changed"
+    );
+}

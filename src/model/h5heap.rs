@@ -79,6 +79,7 @@ fn scan(path: &Path, len: u64) -> Result<HashMap<u64, Objects>, String> {
     let mut carry: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 1 << 22];
     let mut found = Vec::new();
+    let mut trees = Vec::new();
     loop {
         let n = f.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
@@ -90,10 +91,15 @@ fn scan(path: &Path, len: u64) -> Result<HashMap<u64, Objects>, String> {
         for i in find_all(&window, b"GCOL") {
             found.push(start + i as u64);
         }
+        for i in find_all(&window, b"TREE") {
+            trees.push(start + i as u64);
+        }
         at += n as u64;
         carry = window[window.len().saturating_sub(3)..].to_vec();
     }
     found.dedup();
+    trees.dedup();
+    check_trees(path, &trees, len)?;
     let mut heaps = HashMap::new();
     for addr in found {
         if let Some(objects) = check_collection(path, addr, len)? {
@@ -102,6 +108,45 @@ fn scan(path: &Path, len: u64) -> Result<HashMap<u64, Objects>, String> {
     }
     super::h5heap_refs::check(path, &heaps)?;
     Ok(heaps)
+}
+
+/// Every group B-tree node among the `TREE` signatures at `trees` points
+/// inside the file (`h5btree`).
+fn check_trees(path: &Path, trees: &[u64], len: u64) -> Result<(), String> {
+    use std::io::{Seek, SeekFrom};
+    if trees.is_empty() {
+        return Ok(());
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut head = vec![0u8; 4096.min(len as usize)];
+    f.read_exact(&mut head)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some(base) = super::h5btree::base(&head) else {
+        return Ok(());
+    };
+    let mut node = Vec::new();
+    for &addr in trees {
+        // The header, then as many keys and children as it says (or as
+        // the file holds).
+        node.clear();
+        f.seek(SeekFrom::Start(addr))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        (&mut f)
+            .take(24)
+            .read_to_end(&mut node)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let Some(want) = super::h5btree::body_len(&node) else {
+            continue;
+        };
+        (&mut f)
+            .take(want)
+            .read_to_end(&mut node)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let n = node.len();
+        super::h5btree::check_node(&node[..n], addr, base, len)
+            .map_err(|why| format!("{}: {why}; the file cannot be read safely", path.display()))?;
+    }
+    Ok(())
 }
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
