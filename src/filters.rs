@@ -56,7 +56,8 @@ pub fn first_layer_filters(
             | LayerKind::Crop { .. }
             | LayerKind::ZeroPad { .. }
             | LayerKind::AvgPool1D { .. }
-            | LayerKind::UpSample { .. } => true,
+            | LayerKind::UpSample { .. }
+            | LayerKind::PositionMix { .. } => true,
             LayerKind::Activation(_)
             | LayerKind::Dropout
             | LayerKind::BatchNorm { .. }

@@ -41,6 +41,7 @@ fn details(kind: &LayerKind) -> String {
             format!("{left} left, {right} right")
         }
         LayerKind::UpSample { size } => format!("× {size}"),
+        LayerKind::PositionMix { to, .. } => format!("linear over positions, to {to}"),
         LayerKind::Relu {
             negative_slope,
             max_value,

@@ -3,7 +3,9 @@
 //! ConvMLPModel (Reshape to (N, 1, C·W) + MatMul), a PyTorch nn.Linear at
 //! every position (Transpose + MatMul + Add), a Keras 3 Basenji-style model
 //! with Dense track heads saved with length None, and two-head Keras and ONNX
-//! models whose other head cannot be read. Our scores at the framework's fixed
+//! models whose other head cannot be read; and a Sei-shaped model (its
+//! B-spline transformation is a MatMul over positions, make_sei_fixtures.py)
+//! from both exporters. Our scores at the framework's fixed
 //! maps equal its pre-activation outputs (1e-4) and dS/dH its autograd / jax
 //! gradients (1e-3); each `run`s under 2 ranks with stored scores equal to
 //! ours at the stored maps.
@@ -45,8 +47,10 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
 }
 
 /// (reference file, group, input length for --input-length, output name)
-const MODELS: [(&str, &str, Option<usize>, Option<&str>); 4] = [
+const MODELS: [(&str, &str, Option<usize>, Option<&str>); 6] = [
     ("reference_dense.h5", "convmlp_grelu", None, None),
+    ("reference_sei.h5", "sei_torchscript", None, None),
+    ("reference_sei.h5", "sei_dynamo", None, None),
     ("reference_dense.h5", "linear_head", None, None),
     ("reference_keras_dense.h5", "basenji_dense", Some(64), None),
     (
@@ -86,6 +90,23 @@ fn output_tensor(spec: &ModelSpec, name: Option<&str>) -> (Option<usize>, usize)
     (i, outs[i.unwrap_or(0)].tensor)
 }
 
+fn spec_h(model: &str, layer: &str, length: Option<usize>) -> usize {
+    let spec = load_model_sized(Path::new(model), None, None, length).unwrap();
+    spec.layers
+        .iter()
+        .find(|l| l.name == layer)
+        .map_or(0, |l| l.inputs[0])
+}
+
+/// The tensor before a final Sigmoid node (Sei's), which S_c leaves out:
+/// the references are pre-activation.
+fn before_sigmoid(spec: &ModelSpec, t: usize) -> usize {
+    match &spec.layers[t - 1] {
+        l if l.kind == LayerKind::Activation(Activation::Sigmoid) => l.inputs[0],
+        _ => t,
+    }
+}
+
 #[test]
 fn per_position_and_flattened_linear_heads_score_as_the_framework() {
     for (refs, group, length, output) in MODELS {
@@ -93,6 +114,7 @@ fn per_position_and_flattened_linear_heads_score_as_the_framework() {
         let g = r.group(group).unwrap();
         let (file, spec) = load(&g, length);
         let (oi, t) = output_tensor(&spec, output);
+        let t = before_sigmoid(&spec, t);
         let net = Network::new(&pre_activation(spec, t)).unwrap();
         let (hs, h) = read(&g, "h");
         let (n, k, w) = (hs[0], hs[1], hs[2]);
@@ -158,13 +180,26 @@ fn linear_layers_become_dense_or_one_by_one_convolutions() {
     let lin = kinds("linear_head.onnx", None);
     assert!(lin.contains(&"conv1x1:6".to_string()), "{lin:?}");
     assert!(lin.contains(&"conv1x1:3".to_string()), "{lin:?}");
+    // Sei's B-spline transformation: a map over positions, then the
+    // channel-major flatten of its (N, C, 16) output.
+    for file in ["sei_torchscript.onnx", "sei_dynamo.onnx"] {
+        let sei = kinds(file, None);
+        let at = sei.iter().position(|k| k == "position_mix").unwrap();
+        assert_eq!(sei[at + 1], "flatten:ChannelMajor", "{file}: {sei:?}");
+    }
     let b = kinds("basenji_dense.keras", Some(64));
     assert_eq!(b[b.len() - 2..], ["conv1x1:6", "conv1x1:3"], "{b:?}");
 }
 
 /// (model, --layer, --output, extra options)
-const RUNS: [(&str, &str, &str, &[&str]); 4] = [
+const RUNS: [(&str, &str, &str, &[&str]); 5] = [
     ("convmlp_grelu.onnx", "input", "out", &["--classes", "0,2"]),
+    (
+        "sei_torchscript.onnx",
+        "/dconv.1/dconv.1.1/Conv",
+        "out",
+        &["--classes", "1,3"],
+    ),
     ("linear_head.onnx", "input", "out", &["--reduce", "sum"]),
     (
         "basenji_dense.keras",
@@ -227,9 +262,12 @@ fn linear_head_models_run_and_report_their_scores() {
             .map(|v| v.parse().unwrap());
         let spec = load_model_sized(Path::new(&m), None, None, length).unwrap();
         let (_, t) = output_tensor(&spec, Some(output));
+        let t = before_sigmoid(&spec, t);
         let net = Network::new(&pre_activation(spec, t)).unwrap();
         let items = shape[0] * shape[1];
-        let y = net.forward_range(&fim, items, 0, t).unwrap();
+        // H: the model input, or the input of the layer named.
+        let h = spec_h(&m, layer, length);
+        let y = net.forward_range(&fim, items, h, t).unwrap();
         let (k, w) = net.tensor_shape(t);
         assert!(y.iter().all(|v| v.is_finite()), "{model}");
         for it in 0..items {
@@ -307,4 +345,17 @@ fn a_head_we_cannot_read_is_pruned_and_run_says_which_head_it_scores() {
         assert!(o.status.success(), "{model}: {err}");
         assert!(!err.contains("cannot be scored"), "{model}: {err}");
     }
+}
+
+#[test]
+fn a_position_map_keeps_its_matrix_in_the_native_format() {
+    let spec = load_model_sized(Path::new(&shipped("sei_dynamo.onnx")), None, None, None).unwrap();
+    let d = tmpdir("sei-native");
+    let path = d.join("sei.h5");
+    deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+    let back = load_model_sized(&path, None, None, None).unwrap();
+    assert!(back.layers.iter().any(
+        |l| matches!(&l.kind, LayerKind::PositionMix { to: 16, matrix } if matrix.len() == 64 * 16)
+    ));
+    assert_eq!(back.layers, spec.layers);
 }

@@ -277,6 +277,13 @@ fn position_ops_rectifiers_affine_and_reshape() {
             stride: 1,
             padding: Padding::Same,
         },
+        // Sei's B-spline transformation: 13 positions onto 4, any matrix.
+        LayerKind::PositionMix {
+            to: 4,
+            matrix: (0..13 * 4)
+                .map(|i| ((i * 37 % 11) as f32 - 5.0) / 7.0)
+                .collect(),
+        },
     ];
     for (s, m, t) in [
         (0.0, None, 0.0),

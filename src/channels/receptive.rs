@@ -96,7 +96,8 @@ fn layer_rf(l: &LayerSpec, ins: &[Rf], w: usize, (_, wo): (usize, usize)) -> Res
         LayerKind::GlobalMaxPool1D
         | LayerKind::GlobalAvgPool1D
         | LayerKind::Flatten { .. }
-        | LayerKind::Dense { .. } => r.collapse(w),
+        | LayerKind::Dense { .. }
+        | LayerKind::PositionMix { .. } => r.collapse(w),
         LayerKind::Reshape { .. } if wo == w => r,
         LayerKind::Reshape { .. } if wo == 1 => r.collapse(w),
         LayerKind::Crop { left, .. } => Rf {

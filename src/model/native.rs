@@ -468,6 +468,21 @@ fn read_layer(g: &hdf5::Group) -> std::result::Result<LayerKind, String> {
         "window_softmax" => LayerKind::WindowSoftmax {
             size: req_int(g, "size")?,
         },
+        "position_mix" => {
+            let shape = g
+                .dataset("matrix")
+                .map(|d| d.shape())
+                .map_err(|_| "missing weight dataset matrix")?;
+            let [w, to] = shape[..] else {
+                return Err(format!(
+                    "weight matrix has shape {shape:?}, expected (positions, outputs)"
+                ));
+            };
+            LayerKind::PositionMix {
+                to,
+                matrix: weights(g, "matrix", &[w, to])?,
+            }
+        }
         "pointwise" => {
             let op = str_attr(g, "op").unwrap_or_default();
             LayerKind::Pointwise(
@@ -732,6 +747,9 @@ pub fn save_native(spec: &ModelSpec, path: &Path) -> Result<()> {
                     }
                 }
                 LayerKind::PRelu { alpha } => arr(&g, "alpha", alpha, &[alpha.len()])?,
+                LayerKind::PositionMix { to, matrix } => {
+                    arr(&g, "matrix", matrix, &[matrix.len() / (*to).max(1), *to])?
+                }
                 LayerKind::Affine { scale, shift } => {
                     arr(&g, "scale", scale, &[scale.len()])?;
                     arr(&g, "shift", shift, &[shift.len()])?;

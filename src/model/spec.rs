@@ -515,6 +515,15 @@ pub enum LayerKind {
     WindowSoftmax {
         size: usize,
     },
+    /// A linear map over positions, the same for every channel: y[j, c] =
+    /// Σ_l matrix[l, j]·x[l, c]. Sei's B-spline transformation
+    /// (`torch.matmul(x, B)` of an (N, C, W) map by a constant (W, K)).
+    PositionMix {
+        /// Output positions K.
+        to: usize,
+        /// (W, K), row-major.
+        matrix: Vec<f32>,
+    },
 }
 
 impl LayerKind {
@@ -547,6 +556,7 @@ impl LayerKind {
             LayerKind::Pointwise(_) => "pointwise",
             LayerKind::Attention(_) => "attention",
             LayerKind::WindowSoftmax { .. } => "window_softmax",
+            LayerKind::PositionMix { .. } => "position_mix",
         }
     }
 
@@ -629,6 +639,7 @@ impl LayerKind {
                 .into_iter()
                 .find(|(_, v)| bad(v))
                 .map(|(n, _)| n),
+            LayerKind::PositionMix { matrix, .. } => bad(matrix).then_some("matrix"),
             LayerKind::Affine { scale, shift } => {
                 if bad(scale) {
                     Some("scale")
@@ -664,6 +675,7 @@ impl LayerKind {
                 ..
             } => kernel.len() + recurrent.len() + bias.len() + recurrent_bias.len(),
             LayerKind::LayerNorm { gamma, beta, .. } => gamma.len() + beta.len(),
+            LayerKind::PositionMix { matrix, .. } => matrix.len(),
             LayerKind::Attention(a) => a.weights().iter().map(|(_, v)| v.len()).sum(),
             LayerKind::Bidirectional {
                 forward, backward, ..
@@ -886,6 +898,15 @@ impl LayerKind {
                 Ok((*units, 1))
             }
             LayerKind::Activation(_) | LayerKind::Dropout | LayerKind::Pointwise(_) => Ok((k, w)),
+            LayerKind::PositionMix { to, matrix } => {
+                if *to == 0 || matrix.len() != w * to {
+                    return Err(format!(
+                        "the position matrix has {} values; expected {w} input positions × {to} outputs",
+                        matrix.len()
+                    ));
+                }
+                Ok((k, *to))
+            }
             LayerKind::WindowSoftmax { size } => {
                 if *size == 0 || w % size != 0 {
                     return Err(format!("{w} positions do not split into windows of {size}"));

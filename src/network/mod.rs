@@ -29,6 +29,7 @@ pub mod needed;
 pub mod plan;
 mod pointwise;
 mod pool;
+mod position_mix;
 mod rectifier;
 mod recurrent_math;
 mod residual_block;
@@ -97,6 +98,7 @@ pub(crate) enum Layer {
     Pointwise(crate::model::Pointwise),
     Attention(attention::Attention),
     WindowSoftmax(window_softmax::WindowSoftmax),
+    PositionMix(position_mix::PositionMix),
 }
 
 /// Scratch shared by the layers of one pass (im2col columns, pre-activation
@@ -283,6 +285,14 @@ impl Layer {
             LayerKind::WindowSoftmax { size } => {
                 Layer::WindowSoftmax(window_softmax::WindowSoftmax { k, w, size })
             }
+            LayerKind::PositionMix { to, matrix } => {
+                Layer::PositionMix(position_mix::PositionMix {
+                    k,
+                    w_in: w,
+                    w_out: to,
+                    matrix,
+                })
+            }
         }
     }
 
@@ -354,6 +364,7 @@ impl Layer {
             Layer::Pointwise(op) => pointwise::forward(*op, &x[..y.len()], y),
             Layer::Attention(a) => a.forward(xs, y, batch, &mut kept.maps),
             Layer::WindowSoftmax(l) => l.forward(x, y, batch),
+            Layer::PositionMix(l) => l.forward(x, y, batch),
         }
     }
 
@@ -417,6 +428,7 @@ impl Layer {
             Layer::Bidirectional(l) => l.backward(xs[0], dy, dx, batch, s),
             Layer::Pointwise(op) => pointwise::backward(*op, &xs[0][..dy.len()], dy, dx),
             Layer::WindowSoftmax(l) => l.backward(y, dy, dx, batch),
+            Layer::PositionMix(l) => l.backward(dy, dx, batch),
             Layer::Merge(_) | Layer::Concat(_) | Layer::Attention(_) => unreachable!(),
         }
     }
@@ -450,6 +462,7 @@ impl Layer {
             Layer::Pointwise(op) => op.name(),
             Layer::Attention(_) => "attention".into(),
             Layer::WindowSoftmax(_) => "window_softmax".into(),
+            Layer::PositionMix(_) => "position_mix".into(),
         }
     }
 
@@ -461,6 +474,7 @@ impl Layer {
             Layer::Gru(g) => g.flops_per_item(),
             Layer::Bidirectional(l) => l.flops_per_item(),
             Layer::Attention(a) => a.flops_per_item(),
+            Layer::PositionMix(l) => l.flops_per_item(),
             _ => 0.0,
         }
     }

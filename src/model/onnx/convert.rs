@@ -1636,6 +1636,9 @@ impl<'a> Cv<'a> {
             ));
         }
         let (x, dims) = self.map_in(n, 0)?;
+        if let (false, [c, w]) = (gemm, &dims[..]) {
+            return self.position_mix(n, label, x, *c, *w);
+        }
         let [inf] = dims[..] else {
             return Err(format!(
                 "{} of a {} tensor; only (N, features) inputs are supported (a Flatten first)",
@@ -1702,6 +1705,35 @@ impl<'a> Cv<'a> {
             bias,
         };
         self.layer_out(n, label, kind, vec![x], vec![units])
+    }
+
+    /// MatMul of an (N, C, W) map by a constant (W, K): a linear map over
+    /// positions shared by the channels (Sei's B-spline transformation).
+    fn position_mix(
+        &mut self,
+        n: &NodeProto,
+        label: &str,
+        x: TensorId,
+        c: usize,
+        w: usize,
+    ) -> R<()> {
+        let b = self.const_in(n, 1)?;
+        let [bw, to] = b.dims[..] else {
+            return Err(format!(
+                "MatMul of a (N, {c}, {w}) map by a constant of shape {:?}; a (W, K) matrix over the positions is read",
+                b.dims
+            ));
+        };
+        if bw != w || to == 0 {
+            return Err(format!(
+                "MatMul of a (N, {c}, {w}) map by a ({bw}, {to}) constant; a matrix over the positions has {w} rows"
+            ));
+        }
+        let kind = LayerKind::PositionMix {
+            to,
+            matrix: b.to_f32(),
+        };
+        self.layer_out(n, label, kind, vec![x], vec![c, to])
     }
 
     fn concat(&mut self, n: &NodeProto, label: &str) -> R<()> {
