@@ -173,10 +173,18 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
     );
     let aliases = spec.tensor_names.clone();
     let unscorable = spec.unscorable.clone();
-    let layers: Vec<(String, LayerKind, Vec<usize>)> = spec
+    // What the table shows of each layer, not its weights (the network
+    // takes those: a copy would double a 3 GB model's memory).
+    let layers: Vec<(String, &str, usize, String, Vec<usize>)> = spec
         .layers
         .iter()
-        .map(|l| (l.name.clone(), l.kind.clone(), l.inputs.clone()))
+        .enumerate()
+        .map(|(i, l)| {
+            let about =
+                details(&l.kind) + &conv_path(&l.kind, shapes[l.inputs[0]], shapes[i + 1].1);
+            let (kind, params) = (l.kind.kind_name(), l.kind.param_count());
+            (l.name.clone(), kind, params, about, l.inputs.clone())
+        })
         .collect();
     let tensor_name = |t: usize| -> String {
         if t == 0 {
@@ -186,7 +194,7 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
         }
     };
     let net = Network::from_spec(spec)?;
-    for (i, (name, kind, inputs)) in layers.iter().enumerate() {
+    for (i, (name, kind, params, about, inputs)) in layers.iter().enumerate() {
         let (k, w) = shapes[i + 1];
         let ins = if graph {
             let v: Vec<String> = inputs.iter().map(|&t| tensor_name(t)).collect();
@@ -198,12 +206,12 @@ pub fn describe_spec(model: &Path, spec: ModelSpec) -> Result<String> {
             "{:>5}  {:<28} {:<17} {:>18}  {:>10}  {:<6} {}{}\n",
             i,
             name,
-            kind.kind_name(),
+            kind,
             format!("{k} × {w}"),
-            kind.param_count(),
+            params,
             cut_column(&net, i),
             ins,
-            details(kind) + &conv_path(kind, shapes[inputs[0]], w)
+            about
         );
     }
     s += "outputs (--output NAME|INDEX):\n";

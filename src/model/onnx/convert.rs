@@ -4,6 +4,7 @@ use super::fold::{self, norm_axis, FOLDABLE};
 use super::patterns::{self, Fusion};
 use super::proto::{
     tensor_shape_proto::dimension::Value as Dim, type_proto, GraphProto, ModelProto, NodeProto,
+    TensorProto,
 };
 use super::tensor::{self, broadcast_index, broadcast_shape, numel, Const, BATCH};
 use crate::model::spec::*;
@@ -207,6 +208,8 @@ struct Cv<'a> {
     tensor_names: Vec<(String, TensorId)>,
     names: HashSet<String>,
     used: HashSet<String>,
+    /// How many node inputs and graph outputs read each value.
+    reads: HashMap<String, usize>,
     batch_fixed: Option<i64>,
     /// `--input-length`: the length of an input exported with a dynamic one.
     input_length: Option<usize>,
@@ -216,13 +219,20 @@ type R<T> = std::result::Result<T, String>;
 
 pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
     let bytes = std::fs::read(path).map_err(|e| Error::model(path, format!("cannot read: {e}")))?;
-    let model = decode_model(&bytes).map_err(|e| {
+    let mut model = decode_model(&bytes).map_err(|e| {
         Error::model(
             path,
             format!("not an ONNX model (the file does not decode as an ONNX ModelProto: {e})"),
         )
     })?;
     drop(bytes);
+    // Each initializer's bytes are dropped once decoded: a model's weights
+    // are then in memory once, not also as the protobuf's bytes.
+    let initializers = model
+        .graph
+        .as_mut()
+        .map(|g| std::mem::take(&mut g.initializer))
+        .unwrap_or_default();
     let graph = model
         .graph
         .as_ref()
@@ -250,12 +260,13 @@ pub fn load(path: &Path, input_length: Option<usize>) -> Result<ModelSpec> {
         tensor_names: Vec::new(),
         names: HashSet::new(),
         used: HashSet::new(),
+        reads: HashMap::new(),
         batch_fixed: None,
         input_length,
     };
     cv.check_graph(graph)?;
     // The input first: a channels-last input is the first thing to say.
-    let (c, w) = cv.inputs(graph)?;
+    let (c, w) = cv.inputs(graph, initializers)?;
     cv.run(graph)?;
     for o in &graph.output {
         cv.settle_output(&o.name);
@@ -373,11 +384,11 @@ impl<'a> Cv<'a> {
     }
 
     /// Initializers, and the one data input: (N, C, L) or (N, C, 1, L).
-    fn inputs(&mut self, g: &GraphProto) -> Result<(usize, usize)> {
-        for t in &g.initializer {
-            let c = tensor::from_proto(t, &self.dir)
+    fn inputs(&mut self, g: &GraphProto, initializers: Vec<TensorProto>) -> Result<(usize, usize)> {
+        for t in initializers {
+            let c = tensor::from_proto(&t, &self.dir)
                 .map_err(|e| Error::model(self.path, format!("initializer {}: {e}", t.name)))?;
-            self.values.insert(t.name.clone(), Value::Const(c));
+            self.values.insert(t.name, Value::Const(c));
         }
         let inputs: Vec<_> = g
             .input
@@ -483,6 +494,10 @@ impl<'a> Cv<'a> {
             self.used.extend(n.input.iter().cloned());
         }
         self.used.extend(g.output.iter().map(|o| o.name.clone()));
+        let names = g.node.iter().flat_map(|n| &n.input);
+        for name in names.chain(g.output.iter().map(|o| &o.name)) {
+            *self.reads.entry(name.clone()).or_default() += 1;
+        }
         let ahead = self.constants_ahead(g);
         let outs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
         // GELU patterns, found on the graph's structure and its scalar constants.
@@ -693,6 +708,23 @@ impl<'a> Cv<'a> {
     fn const_in(&self, n: &NodeProto, i: usize) -> R<&Const> {
         self.opt_const(n, i)?
             .ok_or_else(|| format!("input {i} is missing"))
+    }
+
+    /// Constant input i as float32 values, moved out of the graph's values
+    /// when this node is the only reader (a linear layer's weight: a 2 GB
+    /// kernel is then never held twice), else copied.
+    fn take_floats(&mut self, n: &NodeProto, i: usize) -> R<Vec<f32>> {
+        self.const_in(n, i)?;
+        let name = &n.input[i];
+        if self.reads.get(name) == Some(&1) {
+            if let Some(Value::Const(c)) = self.values.remove(name) {
+                return Ok(match c.data {
+                    tensor::Data::F(v) => v,
+                    tensor::Data::I(v) => v.iter().map(|&x| x as f32).collect(),
+                });
+            }
+        }
+        Ok(self.const_in(n, i)?.to_f32())
     }
 
     /// The constant inputs, `None` for data tensors and omitted ones.
@@ -1668,15 +1700,13 @@ impl<'a> Cv<'a> {
             ));
         }
         let alpha = if gemm { at.float("alpha", 1.0) } else { 1.0 };
-        let bv = b.to_f32();
-        let kernel: Vec<f32> = if trans_b {
-            bv.iter().map(|v| v * alpha).collect()
-        } else {
-            (0..units)
-                .flat_map(|u| (0..kin).map(move |i| (u, i)))
-                .map(|(u, i)| bv[i * units + u] * alpha)
-                .collect()
-        };
+        let mut kernel = self.take_floats(n, 1)?;
+        if !trans_b {
+            kernel = tensor::transposed(&kernel, kin, units);
+        }
+        if alpha != 1.0 {
+            kernel.iter_mut().for_each(|v| *v *= alpha);
+        }
         let beta = at.float("beta", 1.0);
         let bias = match (gemm, self.opt_const(n, 2)?) {
             (true, Some(c)) if beta != 0.0 => {
@@ -1731,7 +1761,7 @@ impl<'a> Cv<'a> {
         }
         let kind = LayerKind::PositionMix {
             to,
-            matrix: b.to_f32(),
+            matrix: self.take_floats(n, 1)?,
         };
         self.layer_out(n, label, kind, vec![x], vec![c, to])
     }

@@ -78,6 +78,23 @@ impl Const {
     }
 }
 
+/// The (cols × rows) transpose of a row-major (rows × cols) matrix, in
+/// blocks: a column walk of a 2 GB kernel misses the cache on every value.
+pub fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const B: usize = 32;
+    let mut t = vec![0f32; rows * cols];
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    t
+}
+
 pub fn numel(dims: &[usize]) -> usize {
     dims.iter().product()
 }
@@ -183,9 +200,57 @@ pub fn type_name(t: i32) -> String {
         .unwrap_or_else(|_| format!("data type {t}"))
 }
 
-/// Read the bytes of an initializer stored as external data: `location`
+/// A tensor's raw little-endian bytes: in the proto, or in an external file
+/// (opened at the tensor's offset, `length` bytes).
+enum Raw<'a> {
+    Inline(&'a [u8]),
+    External {
+        file: std::fs::File,
+        path: std::path::PathBuf,
+        length: u64,
+    },
+}
+
+/// External data is decoded a block at a time: a 2 GB weight then needs
+/// its values in memory, not also its bytes.
+const BLOCK_BYTES: usize = 1 << 22;
+
+impl Raw<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Raw::Inline(b) => b.len() as u64,
+            Raw::External { length, .. } => *length,
+        }
+    }
+
+    /// The `n` values of `size` bytes each (1, 2, 4 or 8), each decoded by `conv`.
+    fn values<T>(self, n: usize, size: usize, conv: impl Fn(&[u8]) -> T) -> Result<Vec<T>, String> {
+        match self {
+            Raw::Inline(b) => Ok(b.chunks_exact(size).map(conv).collect()),
+            Raw::External {
+                mut file,
+                path,
+                length,
+            } => {
+                let mut out = Vec::with_capacity(n);
+                let mut buf = vec![0u8; BLOCK_BYTES.min(length as usize)];
+                let mut left = length as usize;
+                while left > 0 {
+                    let b = &mut buf[..left.min(BLOCK_BYTES)];
+                    file.read_exact(b)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    out.extend(b.chunks_exact(size).map(&conv));
+                    left -= b.len();
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// The bytes of an initializer stored as external data: `location`
 /// relative to the model file's folder, optional `offset` and `length`.
-fn external_bytes(t: &TensorProto, model_dir: &Path) -> Result<Vec<u8>, String> {
+fn external_bytes(t: &TensorProto, model_dir: &Path) -> Result<Raw<'static>, String> {
     let key = |k: &str| {
         t.external_data
             .iter()
@@ -218,11 +283,13 @@ fn external_bytes(t: &TensorProto, model_dir: &Path) -> Result<Vec<u8>, String> 
             file.display()
         ));
     }
-    let mut buf = vec![0u8; length as usize];
     f.seek(SeekFrom::Start(offset))
-        .and_then(|_| f.read_exact(&mut buf))
         .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    Ok(buf)
+    Ok(Raw::External {
+        file: f,
+        path: file,
+        length,
+    })
 }
 
 /// Decode a TensorProto (raw, typed or external data).
@@ -234,16 +301,18 @@ pub fn from_proto(t: &TensorProto, model_dir: &Path) -> Result<Const, String> {
         .collect::<Result<Vec<usize>, String>>()?;
     let n = numel(&dims);
     let external = t.data_location == super::proto::tensor_proto::DataLocation::External as i32;
-    let raw: Option<Vec<u8>> = if external {
+    let mut raw: Option<Raw> = if external {
         Some(external_bytes(t, model_dir)?)
     } else if !t.raw_data.is_empty() || n == 0 {
-        Some(t.raw_data.clone())
+        Some(Raw::Inline(&t.raw_data))
     } else {
         None
     };
-    let from_raw = |size: usize| -> Result<Vec<[u8; 8]>, String> {
-        let raw = raw.as_deref().unwrap_or(&[]);
-        if raw.len() != n * size {
+    let has_raw = raw.is_some();
+    // The raw bytes, when they hold n values of `size` bytes.
+    let mut from_raw = |size: usize| -> Result<Raw, String> {
+        let raw = raw.take().unwrap_or(Raw::Inline(&[]));
+        if raw.len() != (n * size) as u64 {
             return Err(format!(
                 "holds {} bytes, {} expected for {dims:?} {}",
                 raw.len(),
@@ -251,14 +320,7 @@ pub fn from_proto(t: &TensorProto, model_dir: &Path) -> Result<Const, String> {
                 type_name(t.data_type)
             ));
         }
-        Ok(raw
-            .chunks_exact(size)
-            .map(|c| {
-                let mut b = [0u8; 8];
-                b[..size].copy_from_slice(c);
-                b
-            })
-            .collect())
+        Ok(raw)
     };
     let check = |len: usize| {
         if len == n {
@@ -268,30 +330,23 @@ pub fn from_proto(t: &TensorProto, model_dir: &Path) -> Result<Const, String> {
         }
     };
     let data = match t.data_type {
-        FLOAT => Data::F(if raw.is_some() {
-            from_raw(4)?
-                .iter()
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
+        FLOAT => Data::F(if has_raw {
+            from_raw(4)?.values(n, 4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))?
         } else {
             check(t.float_data.len())?;
             t.float_data.clone()
         }),
-        DOUBLE => Data::F(if raw.is_some() {
-            from_raw(8)?
-                .iter()
-                .map(|b| f64::from_le_bytes(*b) as f32)
-                .collect()
+        DOUBLE => Data::F(if has_raw {
+            from_raw(8)?.values(n, 8, |b| {
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+            })?
         } else {
             check(t.double_data.len())?;
             t.double_data.iter().map(|&x| x as f32).collect()
         }),
         FLOAT16 | BFLOAT16 => {
-            let bits: Vec<u16> = if raw.is_some() {
-                from_raw(2)?
-                    .iter()
-                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
-                    .collect()
+            let bits: Vec<u16> = if has_raw {
+                from_raw(2)?.values(n, 2, |b| u16::from_le_bytes([b[0], b[1]]))?
             } else {
                 check(t.int32_data.len())?;
                 t.int32_data.iter().map(|&x| x as u16).collect()
@@ -308,41 +363,38 @@ pub fn from_proto(t: &TensorProto, model_dir: &Path) -> Result<Const, String> {
                     .collect(),
             )
         }
-        INT64 => Data::I(if raw.is_some() {
-            from_raw(8)?
-                .iter()
-                .map(|b| i64::from_le_bytes(*b))
-                .collect()
+        INT64 => Data::I(if has_raw {
+            from_raw(8)?.values(n, 8, |b| {
+                i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            })?
         } else {
             check(t.int64_data.len())?;
             t.int64_data.clone()
         }),
-        INT32 | INT16 | INT8 | UINT8 | UINT16 | BOOL => Data::I(if raw.is_some() {
+        INT32 | INT16 | INT8 | UINT8 | UINT16 | BOOL => Data::I(if has_raw {
             let size = match t.data_type {
                 INT32 => 4,
                 INT16 | UINT16 => 2,
                 _ => 1,
             };
-            from_raw(size)?
-                .iter()
-                .map(|b| match t.data_type {
-                    INT32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
-                    INT16 => i16::from_le_bytes([b[0], b[1]]) as i64,
-                    UINT16 => u16::from_le_bytes([b[0], b[1]]) as i64,
-                    INT8 => b[0] as i8 as i64,
-                    _ => b[0] as i64,
-                })
-                .collect()
+            from_raw(size)?.values(n, size, |b| match t.data_type {
+                INT32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+                INT16 => i16::from_le_bytes([b[0], b[1]]) as i64,
+                UINT16 => u16::from_le_bytes([b[0], b[1]]) as i64,
+                INT8 => b[0] as i8 as i64,
+                _ => b[0] as i64,
+            })?
         } else {
             check(t.int32_data.len())?;
             t.int32_data.iter().map(|&x| x as i64).collect()
         }),
-        UINT32 | UINT64 => Data::I(if raw.is_some() {
+        UINT32 | UINT64 => Data::I(if has_raw {
             let size = if t.data_type == UINT32 { 4 } else { 8 };
-            from_raw(size)?
-                .iter()
-                .map(|b| u64::from_le_bytes(*b) as i64)
-                .collect()
+            from_raw(size)?.values(n, size, |b| {
+                let mut w = [0u8; 8];
+                w[..size].copy_from_slice(b);
+                u64::from_le_bytes(w) as i64
+            })?
         } else {
             check(t.uint64_data.len())?;
             t.uint64_data.iter().map(|&x| x as i64).collect()
@@ -355,6 +407,19 @@ pub fn from_proto(t: &TensorProto, model_dir: &Path) -> Result<Const, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_transpose_moves_every_value() {
+        for (rows, cols) in [(1, 1), (37, 70), (64, 32), (5, 100)] {
+            let m: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let t = transposed(&m, rows, cols);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(t[c * rows + r], m[r * cols + c], "{rows}×{cols} [{r}, {c}]");
+                }
+            }
+        }
+    }
 
     #[test]
     fn broadcast_indices() {
