@@ -493,6 +493,52 @@ fn plan_names_what_it_leaves_out_and_fuses_only_a_private_hidden_dense() {
     let plan = Plan::new(&net, 0, None, None).unwrap();
     assert_eq!(plan.fused_from, None);
     check_plan(&spec, 0, None, None, "shared hidden dense");
+    // ONNX's Gemm + Relu: a linear Dense and a separate activation node fuse
+    // as one Dense with its activation (finite differences through the fused path).
+    for act in [Activation::Relu, Activation::Tanh] {
+        let mut b = Builder::new(62, 12, 1);
+        b.dense(8, Activation::Linear)
+            .push(LayerKind::Activation(act))
+            .push(LayerKind::Dropout)
+            .dense(3, Activation::Linear);
+        let spec = b.build();
+        let net = Network::new(&spec).unwrap();
+        let plan = Plan::new(&net, 0, None, None).unwrap();
+        assert_eq!(plan.fused_from, Some(0), "{act:?}");
+        check_plan(&spec, 0, None, None, &format!("dense + separate {act:?}"));
+        // The fused path (capacity 3) against the unfused one (capacity 8).
+        let h: Vec<f32> = (0..2 * 12)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0)
+            .collect();
+        let run = |cap: usize| {
+            let plan = Plan::new(&net, 0, None, None).unwrap();
+            let mut sc = Scorer::with_plan(&net, plan, cap);
+            let (mut s, mut g) = (vec![0.0; 2], vec![0.0; 2 * 12]);
+            sc.score_grad(&h, &[0, 2], &mut s, &mut g);
+            (s, g)
+        };
+        let ((s3, g3), (s8, g8)) = (run(3), run(8));
+        for (a, b) in s3.iter().chain(&g3).zip(s8.iter().chain(&g8)) {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{act:?}: fused {a} vs {b}"
+            );
+        }
+    }
+    // The activation's input read by another node too: no fusing.
+    let mut b = Builder::new(63, 12, 1);
+    b.dense(8, Activation::Linear);
+    let z = b.at;
+    b.push(LayerKind::Activation(Activation::Relu));
+    let a = b.at;
+    b.push_from(LayerKind::Merge(MergeOp::Add), &[z, a]);
+    b.push(LayerKind::Activation(Activation::Relu))
+        .dense(3, Activation::Linear);
+    let spec = b.build();
+    let net = Network::new(&spec).unwrap();
+    let plan = Plan::new(&net, 0, None, None).unwrap();
+    assert_eq!(plan.fused_from, None);
+    check_plan(&spec, 0, None, None, "activation node after a merge");
 }
 
 #[test]

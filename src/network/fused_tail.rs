@@ -35,10 +35,14 @@ const FUSE_ROWS: usize = 64;
 /// Partial sums per dot product (see the module's note on bits).
 const LANES: usize = 64;
 
-/// Scores and dS/dx through `hidden` and unit `classes[i]` of `head`, for the
-/// `classes.len()` items of `x` (each `hidden.n_in` long). `buf` is scratch.
+/// Scores and dS/dx through `hidden`, activation `act` (its own, or a
+/// separate activation node's after a linear `hidden`, as ONNX writes
+/// Gemm + Relu) and unit `classes[i]` of `head`, for the `classes.len()`
+/// items of `x` (each `hidden.n_in` long). `buf` is scratch.
+#[allow(clippy::too_many_arguments)]
 pub fn fused_tail(
     hidden: &Dense,
+    act: Activation,
     head: &Dense,
     x: &[f32],
     classes: &[usize],
@@ -53,8 +57,8 @@ pub fn fused_tail(
     }
     dx[..classes.len() * n_in].fill(0.0);
     match simd::current() {
-        SimdPath::Scalar => sgemv_blocks(hidden, head, x, classes, scores, dx, buf),
-        path => by_rows(path, hidden, head, x, classes, scores, dx),
+        SimdPath::Scalar => sgemv_blocks(hidden, act, head, x, classes, scores, dx, buf),
+        path => by_rows(path, hidden, act, head, x, classes, scores, dx),
     }
 }
 
@@ -67,9 +71,11 @@ fn unit(act: Activation, z: f32, w: f32) -> (f32, f32) {
     (a[0], g[0])
 }
 
+#[allow(clippy::too_many_arguments)]
 fn by_rows(
     path: SimdPath,
     hidden: &Dense,
+    act: Activation,
     head: &Dense,
     x: &[f32],
     classes: &[usize],
@@ -81,7 +87,7 @@ fn by_rows(
         let row = &hidden.kernel[r * n_in..(r + 1) * n_in];
         for (i, &c) in classes.iter().enumerate() {
             let z = dot(path, row, &x[i * n_in..(i + 1) * n_in]) + hidden.bias[r];
-            let (a, g) = unit(hidden.act, z, head.kernel[c * head.n_in + r]);
+            let (a, g) = unit(act, z, head.kernel[c * head.n_in + r]);
             scores[i] += a * head.kernel[c * head.n_in + r];
             // A dead unit adds nothing but a signed zero; skipping it halves a ReLU layer's work.
             if g != 0.0 {
@@ -244,8 +250,10 @@ mod x512 {
 
 /// The scalar path: blocks of rows through sgemv, each block's forward and
 /// backward while it is in cache.
+#[allow(clippy::too_many_arguments)]
 fn sgemv_blocks(
     hidden: &Dense,
+    act: Activation,
     head: &Dense,
     x: &[f32],
     classes: &[usize],
@@ -280,7 +288,7 @@ fn sgemv_blocks(
                 .copy_from_slice(&head.kernel[c * head.n_in + r0..c * head.n_in + r0 + r]);
         }
         y.copy_from_slice(z);
-        activation::forward(hidden.act, y, r);
+        activation::forward(act, y, r);
         for i in 0..b {
             scores[i] += y[i * r..(i + 1) * r]
                 .iter()
@@ -288,7 +296,7 @@ fn sgemv_blocks(
                 .map(|(a, w)| a * w)
                 .sum::<f32>();
         }
-        activation::backward_from_input(hidden.act, z, y, head_row, g, r);
+        activation::backward_from_input(act, z, y, head_row, g, r);
         for i in 0..b {
             let (gi, di) = (&g[i * r..(i + 1) * r], &mut dx[i * n_in..(i + 1) * n_in]);
             gemm::sgemv(true, r, n_in, 1.0, block, n_in, gi, 1.0, di);

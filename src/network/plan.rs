@@ -292,8 +292,31 @@ fn fused_tail_start(net: &Network, nodes: &[usize], head_input: usize) -> Option
         match &net.nodes[j].op {
             Layer::Dropout => t = net.nodes[j].inputs[0],
             Layer::Dense(d) if d.act != Activation::Softmax => return Some(pos),
+            // An activation node after a linear Dense (ONNX's Gemm + Relu)
+            // fuses as the Dense's own activation would.
+            Layer::Act { act, .. } if *act != Activation::Softmax => {
+                let x = net.nodes[j].inputs[0];
+                let dense = pos.checked_sub(1).filter(|&p| nodes[p] + 1 == x);
+                return dense.filter(|&p| {
+                    matches!(&net.nodes[nodes[p]].op, Layer::Dense(d) if d.act == Activation::Linear)
+                        && readers(x) == 1
+                });
+            }
             _ => return None,
         }
         own_readers = 1;
+    }
+}
+
+/// The activation of the fused tail starting at `nodes[from]`: the hidden
+/// Dense's own, or that of the activation node after it.
+pub(crate) fn fused_activation(net: &Network, nodes: &[usize], from: usize) -> Activation {
+    match (
+        &net.nodes[nodes[from]].op,
+        nodes.get(from + 1).map(|&j| &net.nodes[j].op),
+    ) {
+        (Layer::Dense(d), Some(Layer::Act { act, .. })) if d.act == Activation::Linear => *act,
+        (Layer::Dense(d), _) => d.act,
+        _ => Activation::Linear,
     }
 }

@@ -241,12 +241,14 @@ impl<'n> Scorer<'n> {
     }
 
     /// The fused hidden-Dense + head path, where it is taken: by capacity,
-    /// not by the batch of the moment, so an item's arithmetic never depends
-    /// on how many items share its batch.
+    /// or where items are big enough to run in sub-batches that small (Sei:
+    /// one item, whose 1.35 GB hidden kernel was then read twice per
+    /// item-step), never by the batch of the moment, so an item's
+    /// arithmetic never depends on how many items share its batch.
     fn fused(&self) -> Option<usize> {
         self.plan
             .fused_from
-            .filter(|_| self.capacity <= FUSE_MAX_BATCH)
+            .filter(|_| self.capacity.min(self.sub_batch()) <= FUSE_MAX_BATCH)
     }
 
     /// True when an item's score and gradient are bitwise the same whatever
@@ -503,7 +505,17 @@ impl<'n> Scorer<'n> {
                     else {
                         unreachable!()
                     };
-                    fused_tail(hidden, head, xh, classes, scores, g, &mut self.fuse_buf);
+                    let act = super::plan::fused_activation(self.net, &self.plan.nodes, p);
+                    fused_tail(
+                        hidden,
+                        act,
+                        head,
+                        xh,
+                        classes,
+                        scores,
+                        g,
+                        &mut self.fuse_buf,
+                    );
                 }
                 (_, Head::Dense { node, .. }) => {
                     let Layer::Dense(d) = &nodes[node].op else {
