@@ -99,8 +99,8 @@ fn resume_after_sigkill_equals_an_uninterrupted_run() {
     let done: Vec<u8> = {
         let _g = file_guard();
         let f = hdf5::File::open(&cut).expect("the killed run's file still opens");
-        let done = f.dataset("ascent/done").unwrap().read_raw().unwrap();
-        done
+
+        f.dataset("ascent/done").unwrap().read_raw().unwrap()
     };
     let n_done = done.iter().filter(|&&v| v == 1).count();
     assert!(

@@ -236,7 +236,7 @@ fn consensus(k: &Kernel, f: usize) -> String {
 
 /// Readable table: filter, R, argmax consensus, score per motif, captures.
 fn capture_table(k: &Kernel, motifs: &[&str]) -> String {
-    let mut s = format!("filt      R  argmax    ");
+    let mut s = "filt      R  argmax    ".to_string();
     for m in motifs {
         s += &format!("{m:>8}");
     }

@@ -9,20 +9,20 @@
 pub fn forward(scale: &[f32], shift: &[f32], x: &[f32], y: &mut [f32]) {
     let (ks, kb) = (scale.len(), shift.len());
     let x = &x[..y.len()];
-    if ks == kb && y.len() % ks == 0 {
+    if ks == kb && y.len().is_multiple_of(ks) {
         for (yc, xc) in y.chunks_exact_mut(ks).zip(x.chunks_exact(ks)) {
             for (((o, v), a), b) in yc.iter_mut().zip(xc).zip(scale).zip(shift) {
                 *o = v * a + b;
             }
         }
-    } else if ks == 1 && y.len() % kb == 0 {
+    } else if ks == 1 && y.len().is_multiple_of(kb) {
         let a = scale[0];
         for (yc, xc) in y.chunks_exact_mut(kb).zip(x.chunks_exact(kb)) {
             for ((o, v), b) in yc.iter_mut().zip(xc).zip(shift) {
                 *o = v * a + b;
             }
         }
-    } else if kb == 1 && y.len() % ks == 0 {
+    } else if kb == 1 && y.len().is_multiple_of(ks) {
         let b = shift[0];
         for (yc, xc) in y.chunks_exact_mut(ks).zip(x.chunks_exact(ks)) {
             for ((o, v), a) in yc.iter_mut().zip(xc).zip(scale) {
@@ -40,7 +40,7 @@ pub fn forward(scale: &[f32], shift: &[f32], x: &[f32], y: &mut [f32]) {
 pub fn backward(scale: &[f32], dy: &[f32], dx: &mut [f32]) {
     let k = scale.len();
     let dx = &mut dx[..dy.len()];
-    if dy.len() % k == 0 {
+    if dy.len().is_multiple_of(k) {
         for (dc, gc) in dx.chunks_exact_mut(k).zip(dy.chunks_exact(k)) {
             for ((o, g), a) in dc.iter_mut().zip(gc).zip(scale) {
                 *o = g * a;

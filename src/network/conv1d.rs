@@ -413,7 +413,7 @@ mod tests {
         let (w, ks) = (300, 75 / dil);
         let span = dil * (ks - 1) + 1;
         let pad = same_pad_left(w, span, stride);
-        let wo = (w + stride - 1) / stride;
+        let wo = w.div_ceil(stride);
         let val = |i: usize| ((i * 7919 % 1000) as f32 - 500.0) / 997.0;
         let kernel: Vec<f32> = (0..f * k * ks).map(|i| val(i) * 0.1).collect();
         let bias: Vec<f32> = (0..f).map(|i| 0.01 * i as f32 - 0.02).collect();

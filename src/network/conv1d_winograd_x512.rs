@@ -14,7 +14,9 @@ const V: usize = 16;
 
 /// True where this path takes a pass: whole vectors in and out.
 pub(super) fn takes(cin: usize, cout: usize) -> bool {
-    cin % V == 0 && cout % V == 0 && std::arch::is_x86_feature_detected!("avx512f")
+    cin.is_multiple_of(V)
+        && cout.is_multiple_of(V)
+        && std::arch::is_x86_feature_detected!("avx512f")
 }
 
 /// As `input_stage_body`: V (a block of `chunk` rows × cin per point) of
