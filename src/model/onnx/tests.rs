@@ -226,6 +226,30 @@ fn reduce_sum_and_matmul() {
 }
 
 #[test]
+fn a_weight_two_nodes_read_stays_for_the_second() {
+    // A single-reader weight is moved into its layer; a tied one must not be.
+    let nodes = vec![
+        node(
+            "ReduceSum",
+            "r",
+            &["x", "axes"],
+            &["s"],
+            vec![int("keepdims", 0)],
+        ),
+        node("MatMul", "m1", &["s", "w"], &["t"], vec![]),
+        node("MatMul", "m2", &["t", "w"], &["y"], vec![]),
+    ];
+    let inits = vec![
+        init_i64("axes", &[-1]),
+        init("w", &[2, 2], &[1.0, 2.0, 3.0, 4.0]),
+    ];
+    let s = load("tied", 2, 3, nodes, inits).unwrap();
+    assert_eq!(kinds(&s), ["global_avgpool1d", "affine", "dense", "dense"]);
+    // sums [6, 15] @ W = [51, 72], @ W again = [267, 390].
+    close(&run(&s, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), &[267.0, 390.0]);
+}
+
+#[test]
 fn refusals_name_the_node_and_the_opset() {
     let err = |tag: &str, nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
         let e = load(tag, 4, 8, nodes, inits).unwrap_err().to_string();
