@@ -223,6 +223,8 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
         (fixture("attention/mha_dy_bf_pre_gelu.onnx").into(), "model"),
         (fixture("recurrent/danq.onnx").into(), "model"),
         (fixture("recurrent/lstm_keras.h5").into(), "model"),
+        // Nested weight groups in an archive (TimeDistributed, Bidirectional).
+        (fixture("recurrent/deeptopic.keras").into(), "model"),
         // A MatMul over positions (Sei's B-spline transformation).
         (fixture("shipped/sei_torchscript.onnx").into(), "model"),
         (fixture("graphs/deepstarr.json").into(), "json"),

@@ -101,6 +101,17 @@ fn keras_danq_bidirectional_lstm_matches_jax() {
     compare("danq_keras.h5", "reference_keras.h5", "danq");
 }
 
+/// `.keras` archives keep a recurrent layer's weights in nested groups
+/// (`cell`, `forward_layer`, `backward_layer`, a TimeDistributed's `layer`);
+/// CREsted's DeepTopic-LSTM layout with its TimeDistributed(Dense), saved by
+/// both Keras 3 writers (make_keras_archives.py).
+#[test]
+fn keras_archives_with_recurrent_and_time_distributed_layers_match_jax() {
+    compare("deeptopic.keras", "reference_archives.h5", "deeptopic");
+    compare("deeptopic_keras.h5", "reference_archives.h5", "deeptopic");
+    compare("gru_lstm.keras", "reference_archives.h5", "gru_lstm");
+}
+
 #[test]
 fn keras_gru_bidirectional_layer_norm_matches_jax() {
     compare("gru_keras.h5", "reference_keras.h5", "gru");
@@ -164,6 +175,7 @@ fn keras_recurrent_models_run_under_mpirun() {
     run_and_rescore("danq_keras.h5", "bilstm");
     run_and_rescore("gru_keras.h5", "gru_a");
     run_and_rescore("lstm_keras.h5", "lstm_a");
+    run_and_rescore("deeptopic.keras", "td_dense");
 }
 
 /// Gates other than the sigmoid (Keras 2.2's hard_sigmoid default) are

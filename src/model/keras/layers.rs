@@ -123,7 +123,7 @@ pub enum Desc {
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, LayerNormalization, InputLayer; a model used as a layer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, InputLayer; a model used as a layer)";
 
 pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
@@ -464,6 +464,28 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 merge,
                 forward,
                 backward,
+            }
+        }
+        "TimeDistributed" => {
+            // Over a (positions, channels) sequence Keras maps the inner layer
+            // over the positions: a Dense is then the Dense on the sequence
+            // (a 1×1 convolution), an elementwise layer is itself. The weights
+            // are the wrapper's (`weights.rs` finds them in its inner group).
+            let inner = super::recurrent::inner(
+                get(l, "layer").ok_or("the config has no layer")?,
+                "layer",
+            )?;
+            match describe(&inner, keras3)? {
+                d @ (Desc::Dense { .. }
+                | Desc::Act(_)
+                | Desc::Relu { .. }
+                | Desc::Dropout) => d,
+                _ => {
+                    return Err(format!(
+                        "TimeDistributed around a {} layer is not supported (around Dense, Activation, ReLU, LeakyReLU or Dropout)",
+                        inner.class_name
+                    ))
+                }
             }
         }
         "LayerNormalization" => {

@@ -1378,7 +1378,7 @@ fn convert_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::MergeOp;
+    use crate::model::{Activation, MergeOp};
 
     const CL: Layout = Layout {
         rank: 1,
@@ -1399,6 +1399,45 @@ mod tests {
         ws: Option<Vec<Tensor>>,
     ) -> Result<(LayerKind, Layout), String> {
         convert(&d, ws, ins, false)
+    }
+
+    fn time_distributed(inner: serde_json::Value) -> Result<Desc, String> {
+        let l = config::RawLayer {
+            class_name: "TimeDistributed".into(),
+            name: "td".into(),
+            config: serde_json::json!({"name": "td", "layer": inner}),
+            inputs: vec![],
+            nested: None,
+        };
+        layers::describe(&l, true)
+    }
+
+    /// TimeDistributed is its inner layer where that acts per position, and
+    /// refused by the inner class otherwise.
+    #[test]
+    fn time_distributed_unwraps_per_position_layers_only() {
+        let dense = serde_json::json!({"class_name": "Dense",
+            "config": {"name": "d", "units": 6, "activation": "relu"}});
+        match time_distributed(dense).unwrap() {
+            Desc::Dense {
+                units: 6,
+                activation: Activation::Relu,
+                use_bias: true,
+            } => {}
+            d => panic!("{d:?}"),
+        }
+        let act = serde_json::json!({"class_name": "Activation",
+            "config": {"name": "a", "activation": "tanh"}});
+        assert!(matches!(
+            time_distributed(act).unwrap(),
+            Desc::Act(Activation::Tanh)
+        ));
+        let conv = serde_json::json!({"class_name": "Conv1D",
+            "config": {"name": "c", "filters": 2, "kernel_size": 3}});
+        let e = time_distributed(conv).unwrap_err();
+        assert!(e.contains("TimeDistributed") && e.contains("Conv1D"), "{e}");
+        let e = time_distributed(serde_json::json!({"config": {}})).unwrap_err();
+        assert!(e.contains("class_name"), "{e}");
     }
 
     #[test]

@@ -88,8 +88,9 @@ pub fn describe_recurrent(l: &RawLayer) -> Result<RecurrentDesc, String> {
     })
 }
 
-/// The inner layer of a `Bidirectional` config (a {class_name, config} dict).
-fn inner(v: &Value, what: &str) -> Result<RawLayer, String> {
+/// The inner layer of a wrapper's config (a {class_name, config} dict):
+/// `Bidirectional`'s, `TimeDistributed`'s.
+pub(super) fn inner(v: &Value, what: &str) -> Result<RawLayer, String> {
     let class_name = v
         .get("class_name")
         .and_then(Value::as_str)

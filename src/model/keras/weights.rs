@@ -91,6 +91,48 @@ fn find_vars_groups(file: &hdf5::File, prefix: &str) -> HashMap<String, String> 
     map
 }
 
+/// The groups where Keras 3 keeps the weights of a layer's inner layers,
+/// in the order `layer.weights` lists them: an LSTM/GRU's `cell`, a
+/// Bidirectional's forward then backward layer, a TimeDistributed's `layer`.
+const INNER_LAYERS: [&str; 4] = ["cell", "forward_layer", "backward_layer", "layer"];
+
+/// The datasets `0, 1, …` of a `vars` group, in order.
+fn read_vars(file: &hdf5::File, path: &str, out: &mut Vec<Tensor>) -> Result<(), String> {
+    let g = file.group(path).map_err(|e| e.to_string())?;
+    let mut idx: Vec<usize> = g
+        .member_names()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter_map(|m| m.parse().ok())
+        .collect();
+    idx.sort_unstable();
+    for (want, i) in idx.iter().enumerate() {
+        if *i != want {
+            return Err(format!("weight {path}/{want} is missing from the file"));
+        }
+        let ds = g
+            .dataset(&i.to_string())
+            .map_err(|e| format!("weight {path}/{i}: {e}"))?;
+        out.push(read_tensor(&ds).map_err(|e| format!("weight {path}/{i}: {e}"))?);
+    }
+    Ok(())
+}
+
+/// An inner layer's own `vars`, then its inner layers', depth first.
+fn collect_nested(file: &hdf5::File, group: &str, out: &mut Vec<Tensor>) -> Result<(), String> {
+    let vars = format!("{group}/vars");
+    if file.group(&vars).is_ok() {
+        read_vars(file, &vars, out)?;
+    }
+    for inner in INNER_LAYERS {
+        let sub = format!("{group}/{inner}");
+        if file.group(&sub).is_ok() {
+            collect_nested(file, &sub, out)?;
+        }
+    }
+    Ok(())
+}
+
 impl WeightStore {
     pub fn legacy(file: &hdf5::File) -> WeightStore {
         let root = file
@@ -168,23 +210,16 @@ impl WeightStore {
                         }
                     }
                 };
-                let g = file.group(&path).map_err(|e| e.to_string())?;
-                let mut idx: Vec<usize> = g
-                    .member_names()
-                    .map_err(|e| e.to_string())?
-                    .iter()
-                    .filter_map(|m| m.parse().ok())
-                    .collect();
-                idx.sort_unstable();
                 let mut out = Vec::new();
-                for (want, i) in idx.iter().enumerate() {
-                    if *i != want {
-                        return Err(format!("weight {path}/{want} is missing from the file"));
+                read_vars(file, &path, &mut out)?;
+                // A wrapper or recurrent layer keeps its weights in its inner
+                // layers' groups (`cell`, `forward_layer`, …), in Keras' order.
+                let owner = path.trim_end_matches("/vars");
+                for inner in INNER_LAYERS {
+                    let sub = format!("{owner}/{inner}");
+                    if file.group(&sub).is_ok() {
+                        collect_nested(file, &sub, &mut out)?;
                     }
-                    let ds = g
-                        .dataset(&i.to_string())
-                        .map_err(|e| format!("weight {path}/{i}: {e}"))?;
-                    out.push(read_tensor(&ds).map_err(|e| format!("weight {path}/{i}: {e}"))?);
                 }
                 Ok(Some(out))
             }
