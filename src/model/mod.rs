@@ -1,4 +1,5 @@
 //! Model files in, a framework-neutral [`ModelSpec`] out.
+mod grouped_conv;
 mod h5btree;
 pub mod h5heap;
 mod h5heap_refs;

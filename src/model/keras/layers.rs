@@ -37,6 +37,8 @@ pub enum Desc {
         activation: Activation,
         use_bias: bool,
         layout: KernelLayout,
+        /// Input-channel groups (1: a full convolution; the input channels: depthwise).
+        groups: usize,
     },
     Pool {
         /// Average pooling (else max).
@@ -270,13 +272,7 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
         "InputLayer" => Desc::Input,
         "Conv1D" | "Convolution1D" | "Conv2D" | "Convolution2D" => {
             let dims = if c.contains("1D") { 1 } else { 2 };
-            if let Some(g) = int_at(l, "groups", 0)? {
-                if g != 1 {
-                    return Err(format!(
-                        "grouped convolution (groups = {g}) is not supported"
-                    ));
-                }
-            }
+            let groups = int_at(l, "groups", 0)?.unwrap_or(1);
             let (kh, kw, stride, dilation) = if dims == 1 {
                 (
                     1,
@@ -308,6 +304,7 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 } else {
                     KernelLayout::K2Conv2D
                 },
+                groups,
             }
         }
         "MaxPooling1D" | "MaxPool1D" | "MaxPooling2D" | "MaxPool2D" | "AveragePooling1D"

@@ -20,6 +20,7 @@ mod v1;
 mod weights;
 
 use crate::error::Error;
+use crate::model::grouped_conv::grouped_to_full;
 use crate::model::{
     ConcatAxis, FlattenOrder, LayerKind, LayerSpec, ModelSpec, OutputSpec, Padding,
     UnscorableOutput,
@@ -1007,8 +1008,14 @@ fn convert_one(
             activation,
             use_bias,
             layout: kl,
+            groups,
         } => {
             check_layout(dims, channels_first, layout)?;
+            if groups == 0 || !filters.is_multiple_of(groups) {
+                return Err(format!(
+                    "groups = {groups} does not divide the {filters} filters"
+                ));
+            }
             if kh != 1 {
                 return Err(format!(
                     "kernel height {kh}: only one-row kernels over one-row inputs are supported"
@@ -1065,6 +1072,9 @@ fn convert_one(
                 }
             }
             let bias = bias(&ws, use_bias, filters)?;
+            // Keras stores a grouped kernel with each group's input channels.
+            let kernel = grouped_to_full(&kernel, filters, inc, kw, groups);
+            let inc = inc * groups;
             LayerKind::Conv1D {
                 filters,
                 in_channels: inc,

@@ -47,6 +47,7 @@ pub fn describe(l: &RawLayer) -> DescResult {
             activation: activation(l, "activation")?,
             use_bias: flag(l, "bias", true),
             layout: KernelLayout::V1Conv1D,
+            groups: 1,
         },
         "Convolution2D" => {
             let cf = channels_first(l)?;
@@ -66,6 +67,7 @@ pub fn describe(l: &RawLayer) -> DescResult {
                 } else {
                     KernelLayout::V1Tf
                 },
+                groups: 1,
             }
         }
         "MaxPooling1D" | "AveragePooling1D" => {

@@ -184,7 +184,7 @@ mod resize;
 mod strided_shift;
 mod time_major;
 mod torch_mha;
-use resize::grouped_to_full;
+use crate::model::grouped_conv::grouped_to_full;
 
 /// See [`Cv::constants_ahead`].
 #[derive(Default)]

@@ -1,0 +1,91 @@
+//! CREsted's model zoo (Keras 3 `.keras` archives made by CREsted's own
+//! builders, tests/fixtures/crested/make_crested_fixtures.py): our scorer at
+//! Keras's H maps gives Keras's scores before the final activation (rel.
+//! err < 1e-4) and its autograd dS_c/dH (1e-3); one model `run`s under MPI,
+//! its stored scores equal to the scorer's at the stored maps, and the same
+//! bits on 1, 2 and 3 ranks.
+mod common;
+use common::against_reference::{short_run, Reference};
+use common::fixture;
+use deepresolve_mpi::model::load_model;
+use deepresolve_mpi::network::{layout, Network, Plan, Scorer};
+
+/// The network of `model` and the plan with H the input of `layer`.
+fn network_at(model: &str, layer: &str) -> (Network, Plan) {
+    let spec =
+        load_model(std::path::Path::new(model), None).unwrap_or_else(|e| panic!("{model}: {e}"));
+    let at = spec
+        .find_layer(layer)
+        .unwrap_or_else(|| panic!("{model}: no layer {layer}"));
+    let net = Network::new(&spec).unwrap();
+    let plan = Plan::new(&net, at, None, None).unwrap();
+    (net, plan)
+}
+
+fn compare(name: &str) {
+    let model = fixture(&format!("crested/{name}.keras"));
+    let f = hdf5::File::open(fixture("crested/reference.h5")).unwrap();
+    let g = f.group(name).unwrap();
+    let r = Reference::read(&g, "maps", "scores", "grads");
+    let layer: String = g
+        .attr("layer")
+        .unwrap()
+        .read_scalar::<hdf5::types::VarLenUnicode>()
+        .unwrap()
+        .to_string();
+    let (net, plan) = network_at(&model, &layer);
+    r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), name);
+}
+
+#[test]
+fn deeptopic_cnn_matches_keras() {
+    compare("deeptopic_cnn");
+}
+
+/// TimeDistributed(Dense) and a bidirectional LSTM in nested archive groups.
+#[test]
+fn deeptopic_lstm_matches_keras() {
+    compare("deeptopic_lstm");
+}
+
+/// BPNet-style dilated residual tower with crops and batch norm.
+#[test]
+fn dilated_cnn_matches_keras() {
+    compare("dilated_cnn");
+}
+
+#[test]
+fn simple_convnet_matches_keras() {
+    compare("simple_convnet");
+}
+
+/// Basenji's pre-activation residual blocks (batch norm → GELU → conv).
+#[test]
+fn basenji_matches_keras() {
+    compare("basenji");
+}
+
+#[test]
+fn a_crested_model_runs_with_the_same_bits_on_any_rank_count() {
+    let (model, layer) = (fixture("crested/dilated_cnn.keras"), "bpnet_1conv");
+    let (fim, score, shape) = short_run(&model, layer, &[], 2);
+    let (t_n, k, w) = (shape[1], shape[2], shape[3]);
+    let items = shape[0] * t_n;
+    let (net, plan) = network_at(&model, layer);
+    let mut sc = Scorer::with_plan(&net, plan, 1);
+    let maps = layout::to_position_major(&fim, items, k, w);
+    for i in 0..items {
+        let (mut s, mut g) = (vec![0.0], vec![0.0; k * w]);
+        sc.score_grad(&maps[i * k * w..][..k * w], &[i / t_n], &mut s, &mut g);
+        assert!(
+            (score[i] - s[0]).abs() <= 1e-4 * s[0].abs().max(1e-2),
+            "item {i}: stored {} vs scorer {}",
+            score[i],
+            s[0]
+        );
+    }
+    for ranks in [1, 3] {
+        let (f, s, _) = short_run(&model, layer, &[], ranks);
+        assert!(f == fim && s == score, "{ranks} and 2 ranks differ");
+    }
+}
