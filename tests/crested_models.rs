@@ -59,10 +59,24 @@ fn simple_convnet_matches_keras() {
     compare("simple_convnet");
 }
 
+/// LegNet: depthwise convolutions (Keras `groups`) and squeeze-and-excitation
+/// gates (`keras.ops.mean`, Multiply of a map by a per-channel vector).
+#[test]
+fn legnet_matches_keras() {
+    compare("legnet");
+}
+
 /// Basenji's pre-activation residual blocks (batch norm → GELU → conv).
 #[test]
 fn basenji_matches_keras() {
     compare("basenji");
+}
+
+/// CREsted's registered activations (`crested>gelu_enf`: x·σ(1.702x);
+/// `crested>gelu_approx`: the tanh GELU).
+#[test]
+fn basenji_with_crested_gelus_matches_keras() {
+    compare("basenji_gelus");
 }
 
 #[test]

@@ -340,9 +340,10 @@ fn position_ops_rectifiers_affine_and_reshape() {
     check_plan(&b.build(), 0, None, None, "reshape relabel");
 }
 
-const NEW_ACTS: [Activation; 7] = [
+const NEW_ACTS: [Activation; 8] = [
     Activation::Gelu,
     Activation::GeluTanh,
+    Activation::GeluSigmoid,
     Activation::Swish,
     Activation::Exponential,
     Activation::Selu,
@@ -383,10 +384,12 @@ fn new_activations_as_layers_and_inside_conv_and_dense() {
 fn activation_values() {
     // Reference values from Python's math.erf / math.tanh / math.exp with the
     // Keras and PyTorch definitions, at x = ±1.3.
-    let cases: [(Activation, f32, f32); 8] = [
+    let cases: [(Activation, f32, f32); 10] = [
         (Activation::Gelu, 1.3, 1.174_159_4),
         (Activation::Gelu, -1.3, -0.125_840_6),
         (Activation::GeluTanh, 1.3, 1.173_929),
+        (Activation::GeluSigmoid, 1.3, 1.171_787_9),
+        (Activation::GeluSigmoid, -1.3, -0.128_212_1),
         (Activation::Swish, 1.3, 1.021_585_5),
         (Activation::Selu, -1.3, -1.278_961_4),
         (Activation::Selu, 1.3, 1.365_911_3),

@@ -35,6 +35,8 @@ pub enum Activation {
     Gelu,
     /// The tanh approximation (Keras `approximate=True`, PyTorch `approximate="tanh"`).
     GeluTanh,
+    /// x·σ(1.702x), Enformer's GELU (CREsted's `gelu_enf`).
+    GeluSigmoid,
     /// x·σ(x) (`swish`, `silu`).
     Swish,
     Exponential,
@@ -61,6 +63,7 @@ impl Activation {
             "softmax" => Activation::Softmax,
             "gelu" => Activation::Gelu,
             "gelu_tanh" => Activation::GeluTanh,
+            "gelu_sigmoid" => Activation::GeluSigmoid,
             "swish" | "silu" => Activation::Swish,
             "exponential" | "exp" => Activation::Exponential,
             "selu" => Activation::Selu,
@@ -90,6 +93,7 @@ impl Activation {
             Activation::Softmax => "softmax",
             Activation::Gelu => "gelu",
             Activation::GeluTanh => "gelu_tanh",
+            Activation::GeluSigmoid => "gelu_sigmoid",
             Activation::Swish => "swish",
             Activation::Exponential => "exponential",
             Activation::Selu => "selu",

@@ -7,12 +7,14 @@ use crate::model::{Activation, SELU_ALPHA, SELU_SCALE};
 /// √(2/π), the GELU tanh approximation's constant.
 const GELU_C: f64 = 0.797_884_560_802_865_4;
 const GELU_K: f64 = 0.044_715;
+/// The slope of Enformer's sigmoid GELU, x·σ(1.702x).
+const GELU_SIGMOID: f32 = 1.702;
 
 /// Activations whose derivative needs the input, not only the output.
 pub fn needs_input(act: Activation) -> bool {
     matches!(
         act,
-        Activation::Gelu | Activation::GeluTanh | Activation::Swish
+        Activation::Gelu | Activation::GeluTanh | Activation::GeluSigmoid | Activation::Swish
     )
 }
 
@@ -73,6 +75,7 @@ pub fn forward(act: Activation, y: &mut [f32], k: usize) {
         Activation::Gelu => y.iter_mut().for_each(|v| *v = gelu(*v)),
         Activation::GeluTanh => y.iter_mut().for_each(|v| *v = gelu_tanh(*v)),
         Activation::Swish => y.iter_mut().for_each(|v| *v *= sigmoid(*v)),
+        Activation::GeluSigmoid => y.iter_mut().for_each(|v| *v *= sigmoid(GELU_SIGMOID * *v)),
         Activation::Exponential => y.iter_mut().for_each(|v| *v = v.exp()),
         Activation::Selu => y.iter_mut().for_each(|v| {
             *v = if *v > 0.0 {
@@ -127,7 +130,7 @@ pub fn backward(act: Activation, y: &[f32], dy: &[f32], dz: &mut [f32], k: usize
                 },
             )
         }
-        Activation::Gelu | Activation::GeluTanh | Activation::Swish => {
+        Activation::Gelu | Activation::GeluTanh | Activation::GeluSigmoid | Activation::Swish => {
             unreachable!("{act:?} is differentiated from its input")
         }
     }
@@ -148,6 +151,10 @@ pub fn backward_from_input(
         Activation::Swish => zip3(z, dy, dz, |z, g| {
             let s = sigmoid(z);
             g * s * (1.0 + z * (1.0 - s))
+        }),
+        Activation::GeluSigmoid => zip3(z, dy, dz, |z, g| {
+            let s = sigmoid(GELU_SIGMOID * z);
+            g * s * (1.0 + GELU_SIGMOID * z * (1.0 - s))
         }),
         _ => backward(act, y, dy, dz, k),
     }

@@ -76,6 +76,13 @@ pub enum Desc {
         scale: bool,
     },
     Merge(MergeOp),
+    /// A Keras 3 reduction op in a functional graph (`keras.ops.mean(x, axis=1)`
+    /// serialises as a `Mean` layer): a global pooling where the axis is the positions.
+    Reduce {
+        max: bool,
+        axis: Vec<i64>,
+        keepdims: bool,
+    },
     /// Keras' axis (counting the batch axis; negative from the end).
     Concat {
         axis: i64,
@@ -125,7 +132,7 @@ pub enum Desc {
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, InputLayer; a model used as a layer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, InputLayer, the ops mean and max over positions; a model used as a layer)";
 
 pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
@@ -175,6 +182,14 @@ pub fn activation(l: &RawLayer, key: &str) -> Result<Activation, String> {
         },
         Some(v) => return Err(format!("activation {v} is not understood")),
     };
+    // Functions a package registered with Keras, saved as "package>name":
+    // CREsted's two GELUs (keras.activations.gelu(x, approximate=True), and
+    // Enformer's x·σ(1.702x)).
+    match name.as_str() {
+        "crested>gelu_approx" => return Ok(Activation::GeluTanh),
+        "crested>gelu_enf" => return Ok(Activation::GeluSigmoid),
+        _ => {}
+    }
     Activation::parse(&name).ok_or_else(|| format!("activation {name:?} is not supported"))
 }
 
@@ -419,6 +434,18 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 scale: flag(l, "scale", true),
             }
         }
+        "Mean" | "Max" => Desc::Reduce {
+            max: c == "Max",
+            axis: match get(l, "axis") {
+                None | Some(Value::Null) => vec![],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| v.as_i64().ok_or("axis is not an integer"))
+                    .collect::<Result<_, _>>()?,
+                Some(v) => vec![v.as_i64().ok_or("axis is not an integer")?],
+            },
+            keepdims: flag(l, "keepdims", false),
+        },
         "Add" | "Subtract" | "Multiply" | "Average" | "Maximum" | "Minimum" => {
             Desc::Merge(MergeOp::parse(&c.to_ascii_lowercase()).expect("merge class"))
         }

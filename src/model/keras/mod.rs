@@ -575,8 +575,16 @@ fn build(
                     Some(w) => Error::layer(w, &f.name, format!("{} layer: {m}", l.class_name)),
                     None => lerr(m.clone()),
                 })?;
-        let ins: Vec<(Layout, (usize, usize))> =
+        let mut ins: Vec<(Layout, (usize, usize))> =
             f.inputs.iter().map(|&t| (layouts[t], shapes[t])).collect();
+        let mut spec_inputs: Vec<usize> = f
+            .inputs
+            .iter()
+            .map(|&t| *tensors[t].as_ref().unwrap_or(&0))
+            .collect();
+        if let Desc::Merge(_) = f.desc {
+            broadcast_vectors(&f.name, &mut ins, &mut spec_inputs, &mut out);
+        }
         let no_entry = ws.is_none();
         let converted = convert(&f.desc, ws, &ins, theano).map_err(|m| {
             // With a separate weights file, what is wrong with the weights is in that file.
@@ -598,15 +606,10 @@ fn build(
         };
         let in_shapes: Vec<(usize, usize)> = ins.iter().map(|x| x.1).collect();
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
-        let inputs = f
-            .inputs
-            .iter()
-            .map(|&t| *tensors[t].as_ref().unwrap_or(&0))
-            .collect();
         out.push(LayerSpec {
             name: f.name.clone(),
             kind,
-            inputs,
+            inputs: spec_inputs,
         });
         tensors.push(Ok(out.len()));
         layouts.push(lo);
@@ -725,6 +728,34 @@ fn bias(ws: &[Tensor], use_bias: bool, n: usize) -> Result<Option<Vec<f32>>, Str
 
 /// A layer description and its weights → the spec layer and its output's layout,
 /// for inputs of these layouts and shapes (K, W).
+/// A merge of sequences with a per-channel vector (a squeeze-and-excitation
+/// gate: `Multiply([x, s])` of (W, K) by (K)) broadcasts the vector over the
+/// positions, as Keras does: each such input gets a layer repeating it W
+/// times (`upsample1d`, whose gradient sums over the positions) and then
+/// reads as a sequence of the others' layout.
+fn broadcast_vectors(
+    name: &str,
+    ins: &mut [(Layout, (usize, usize))],
+    spec_inputs: &mut [usize],
+    out: &mut Vec<LayerSpec>,
+) {
+    let Some(&(seq, (_, w))) = ins.iter().find(|(lo, (_, w))| lo.rank > 0 && *w > 1) else {
+        return;
+    };
+    for (i, (lo, (_, vw))) in ins.iter_mut().enumerate() {
+        if lo.rank == 0 && *vw == 1 {
+            out.push(LayerSpec {
+                name: format!("{name}/broadcast{i}"),
+                kind: LayerKind::UpSample { size: w },
+                inputs: vec![spec_inputs[i]],
+            });
+            spec_inputs[i] = out.len();
+            *lo = seq;
+            *vw = w;
+        }
+    }
+}
+
 fn convert(
     d: &Desc,
     ws: Option<Vec<Tensor>>,
@@ -1120,6 +1151,34 @@ fn convert_one(
                 }
             }
         }
+        Desc::Reduce {
+            max,
+            ref axis,
+            keepdims,
+        } => {
+            no_weights(&ws)?;
+            let (_, pos, _) = layout.keras_dims(k, w);
+            let ndim = layout.rank as i64 + 2;
+            let axes: Vec<i64> = axis
+                .iter()
+                .map(|&a| if a < 0 { ndim + a } else { a })
+                .collect();
+            let what = if max { "max" } else { "mean" };
+            if axes.len() != 1 || pos.is_none_or(|p| axes[0] != p as i64 + 1) {
+                return Err(format!(
+                    "a {what} over axis {axis:?} of a {} tensor is not over its positions alone; only a {what} over the positions (a global pooling) is supported",
+                    layout.describe()
+                ));
+            }
+            if !keepdims {
+                layout.rank = 0;
+            }
+            if max {
+                LayerKind::GlobalMaxPool1D
+            } else {
+                LayerKind::GlobalAvgPool1D
+            }
+        }
         Desc::GlobalPool {
             max,
             dims,
@@ -1409,6 +1468,38 @@ mod tests {
         ws: Option<Vec<Tensor>>,
     ) -> Result<(LayerKind, Layout), String> {
         convert(&d, ws, ins, false)
+    }
+
+    /// Keras 3's `Mean`/`Max` ops are global poolings over the positions
+    /// only; over the channels they are refused.
+    #[test]
+    fn reduce_ops_pool_over_positions_only() {
+        let red = |axis: Vec<i64>, keepdims, lo| {
+            conv(
+                Desc::Reduce {
+                    max: false,
+                    axis,
+                    keepdims,
+                },
+                &[(lo, (4, 10))],
+                None,
+            )
+        };
+        let (k, lo) = red(vec![1], false, CL).unwrap();
+        assert!(matches!(k, LayerKind::GlobalAvgPool1D) && lo.rank == 0);
+        let (_, lo) = red(vec![-2], true, CL).unwrap();
+        assert_eq!(lo.rank, 1);
+        let (k, _) = red(vec![2], false, CF).unwrap();
+        assert!(matches!(k, LayerKind::GlobalAvgPool1D));
+        for (axis, lo) in [
+            (vec![-1], CL),
+            (vec![1], CF),
+            (vec![1, 2], CL),
+            (vec![], CL),
+        ] {
+            let e = red(axis.clone(), false, lo).unwrap_err();
+            assert!(e.contains("positions"), "{axis:?}: {e}");
+        }
     }
 
     fn time_distributed(inner: serde_json::Value) -> Result<Desc, String> {
