@@ -5,7 +5,9 @@
 //! with Dense track heads saved with length None, and two-head Keras and ONNX
 //! models whose other head cannot be read; and a Sei-shaped model (its
 //! B-spline transformation is a MatMul over positions, make_sei_fixtures.py)
-//! from both exporters. Our scores at the framework's fixed
+//! from both exporters, and a LegNet-shaped one (depthwise convolutions,
+//! squeeze-and-excitation gates: a map times a per-channel vector,
+//! make_legnet_fixtures.py). Our scores at the framework's fixed
 //! maps equal its pre-activation outputs (1e-4) and dS/dH its autograd / jax
 //! gradients (1e-3); each `run`s under 2 ranks with stored scores equal to
 //! ours at the stored maps.
@@ -47,10 +49,12 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
 }
 
 /// (reference file, group, input length for --input-length, output name)
-const MODELS: [(&str, &str, Option<usize>, Option<&str>); 6] = [
+const MODELS: [(&str, &str, Option<usize>, Option<&str>); 8] = [
     ("reference_dense.h5", "convmlp_grelu", None, None),
     ("reference_sei.h5", "sei_torchscript", None, None),
     ("reference_sei.h5", "sei_dynamo", None, None),
+    ("reference_legnet.h5", "legnet_torchscript", None, None),
+    ("reference_legnet.h5", "legnet_dynamo", None, None),
     ("reference_dense.h5", "linear_head", None, None),
     ("reference_keras_dense.h5", "basenji_dense", Some(64), None),
     (

@@ -1358,8 +1358,26 @@ impl<'a> Cv<'a> {
         }
         let (m0, m1) = (self.is_map(n, 0), self.is_map(n, 1));
         if m0 && m1 {
-            let (a, da) = self.map_in(n, 0)?;
-            let (b, db) = self.map_in(n, 1)?;
+            let (mut a, mut da) = self.map_in(n, 0)?;
+            let (mut b, mut db) = self.map_in(n, 1)?;
+            // A per-channel vector (N, C, 1) against a map (N, C, W): a
+            // squeeze-and-excitation gate (LegNet's `x * y.view(b, c, 1)`).
+            // Broadcast it by repeating its one position W times.
+            if let Some(w) = broadcast_positions(&da, &db) {
+                b = self.add(
+                    &format!("{label}/broadcast"),
+                    LayerKind::UpSample { size: w },
+                    vec![b],
+                )?;
+                db = da.clone();
+            } else if let Some(w) = broadcast_positions(&db, &da) {
+                a = self.add(
+                    &format!("{label}/broadcast"),
+                    LayerKind::UpSample { size: w },
+                    vec![a],
+                )?;
+                da = db.clone();
+            }
             if da != db {
                 return Err(format!(
                     "{op} of tensors of shapes {} and {}; only same-shaped tensors combine",
@@ -1908,4 +1926,14 @@ impl<'a> Cv<'a> {
         out[d - 1] = (out[d - 1] as i64 + l + r).max(0) as usize;
         self.layer_out(n, label, kind, vec![x], out)
     }
+}
+
+/// W where `map` is (C, W) (or (C, 1, W); dims without the batch axis)
+/// with W > 1 and `vector` the same but for one position: the vector
+/// broadcasts over the map's positions.
+fn broadcast_positions(map: &[usize], vector: &[usize]) -> Option<usize> {
+    let r = map.len();
+    let w = *map.last()?;
+    (r >= 2 && vector.len() == r && w > 1 && vector[r - 1] == 1 && map[..r - 1] == vector[..r - 1])
+        .then_some(w)
 }
