@@ -8,17 +8,17 @@ mod common;
 use common::against_reference::{short_run, Reference};
 use common::fixture;
 use deepresolve_mpi::model::load_model;
-use deepresolve_mpi::network::{layout, Network, Plan, Scorer};
+use deepresolve_mpi::network::{layout, Network, Plan, Reduce, Scorer};
 
 /// The network of `model` and the plan with H the input of `layer`.
-fn network_at(model: &str, layer: &str) -> (Network, Plan) {
+fn network_at(model: &str, layer: &str, reduce: Option<Reduce>) -> (Network, Plan) {
     let spec =
         load_model(std::path::Path::new(model), None).unwrap_or_else(|e| panic!("{model}: {e}"));
     let at = spec
         .find_layer(layer)
         .unwrap_or_else(|| panic!("{model}: no layer {layer}"));
     let net = Network::new(&spec).unwrap();
-    let plan = Plan::new(&net, at, None, None).unwrap();
+    let plan = Plan::new(&net, at, None, reduce).unwrap();
     (net, plan)
 }
 
@@ -33,7 +33,15 @@ fn compare(name: &str) {
         .read_scalar::<hdf5::types::VarLenUnicode>()
         .unwrap()
         .to_string();
-    let (net, plan) = network_at(&model, &layer);
+    let attr = |name: &str| -> String {
+        g.attr(name)
+            .unwrap()
+            .read_scalar::<hdf5::types::VarLenUnicode>()
+            .unwrap()
+            .to_string()
+    };
+    let reduce = (attr("reduce") == "sum").then_some(Reduce::Sum);
+    let (net, plan) = network_at(&model, &layer, reduce);
     r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), name);
 }
 
@@ -66,6 +74,21 @@ fn legnet_matches_keras() {
     compare("legnet");
 }
 
+/// Enformer: CREsted's MultiheadAttention with Enformer's relative
+/// positions (exponential, central-mask and gamma features), attention
+/// pooling, the sigmoid GELU; a track head summed over its positions.
+#[test]
+fn enformer_matches_keras() {
+    compare("enformer");
+}
+
+/// Borzoi: Borzoi's central-mask positions, separable convolutions, the
+/// U-net's upsampling and skips.
+#[test]
+fn borzoi_matches_keras() {
+    compare("borzoi");
+}
+
 /// Basenji's pre-activation residual blocks (batch norm → GELU → conv).
 #[test]
 fn basenji_matches_keras() {
@@ -85,7 +108,7 @@ fn a_crested_model_runs_with_the_same_bits_on_any_rank_count() {
     let (fim, score, shape) = short_run(&model, layer, &[], 2);
     let (t_n, k, w) = (shape[1], shape[2], shape[3]);
     let items = shape[0] * t_n;
-    let (net, plan) = network_at(&model, layer);
+    let (net, plan) = network_at(&model, layer, None);
     let mut sc = Scorer::with_plan(&net, plan, 1);
     let maps = layout::to_position_major(&fim, items, k, w);
     for i in 0..items {

@@ -25,6 +25,9 @@ pub struct RawLayer {
     pub inputs: Vec<TensorRef>,
     /// A model used as a layer (ChromBPNet's wrapper around BPNet).
     pub nested: Option<Box<ModelConfig>>,
+    /// Keras 3's `registered_name` of a class a package registered
+    /// (`crested>MultiheadAttention`); none for Keras' own.
+    pub registered: Option<String>,
 }
 
 /// A config error: which layer (if any) and what.
@@ -83,12 +86,18 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
         }
         _ => None,
     };
+    let registered = v
+        .get("registered_name")
+        .and_then(Value::as_str)
+        .filter(|r| r.contains('>'))
+        .map(str::to_string);
     Ok(RawLayer {
         class_name,
         name,
         config,
         inputs: Vec::new(),
         nested,
+        registered,
     })
 }
 

@@ -76,6 +76,24 @@ pub enum Desc {
         scale: bool,
     },
     Merge(MergeOp),
+    /// CREsted's MultiheadAttention (`attention.rs`).
+    Mha(super::attention::MhaDesc),
+    /// CREsted's AttentionPool1D over windows of `pool` (`attention_pool.rs`).
+    AttentionPool {
+        pool: usize,
+    },
+    /// SeparableConv1D: a depthwise then a pointwise convolution, read as
+    /// the one convolution they compose to.
+    SeparableConv {
+        filters: usize,
+        kw: usize,
+        stride: usize,
+        dilation: usize,
+        padding: Padding,
+        depth_multiplier: usize,
+        activation: Activation,
+        use_bias: bool,
+    },
     /// A Keras 3 reduction op in a functional graph (`keras.ops.mean(x, axis=1)`
     /// serialises as a `Mean` layer): a global pooling where the axis is the positions.
     Reduce {
@@ -432,6 +450,29 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 eps: get(l, "epsilon").and_then(Value::as_f64).unwrap_or(1e-3) as f32,
                 center: flag(l, "center", true),
                 scale: flag(l, "scale", true),
+            }
+        }
+        "MultiheadAttention" if l.registered.as_deref() == Some("crested>MultiheadAttention") => {
+            Desc::Mha(super::attention::describe_mha(l)?)
+        }
+        "AttentionPool1D" if l.registered.as_deref() == Some("crested>AttentionPool1D") => {
+            Desc::AttentionPool {
+                pool: super::attention_pool::describe_pool(l)?,
+            }
+        }
+        "SeparableConv1D" | "SeparableConvolution1D" => {
+            if channels_first(l)? {
+                return Err("channels_first is not supported".into());
+            }
+            Desc::SeparableConv {
+                filters: req_int_at(l, "filters", 0)?,
+                kw: req_int_at(l, "kernel_size", 0)?,
+                stride: int_at(l, "strides", 0)?.unwrap_or(1),
+                dilation: int_at(l, "dilation_rate", 0)?.unwrap_or(1),
+                padding: padding(l, "padding")?,
+                depth_multiplier: int_at(l, "depth_multiplier", 0)?.unwrap_or(1),
+                activation: act(l, "activation", keras3)?,
+                use_bias: flag(l, "use_bias", true),
             }
         }
         "Mean" | "Max" => Desc::Reduce {

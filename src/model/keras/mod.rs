@@ -12,9 +12,12 @@
 //! Refused by name: shared layers (called more than once), models with several
 //! inputs, Lambda layers and any layer class not listed in [`layers`].
 mod archive;
+mod attention;
+mod attention_pool;
 mod config;
 use crate::model::h5util;
 mod layers;
+mod positions;
 mod recurrent;
 mod v1;
 mod weights;
@@ -586,7 +589,35 @@ fn build(
             broadcast_vectors(&f.name, &mut ins, &mut spec_inputs, &mut out);
         }
         let no_entry = ws.is_none();
-        let converted = convert(&f.desc, ws, &ins, theano).map_err(|m| {
+        let before = out.len();
+        let converted = match &f.desc {
+            Desc::Mha(_) | Desc::AttentionPool { .. } => {
+                let (lo, shape) = ins[0];
+                let expanded = if lo.rank != 1 || lo.channels_first {
+                    Err(format!(
+                        "this layer needs a (positions, channels) sequence, gets a {} tensor",
+                        lo.describe()
+                    ))
+                } else if let Desc::Mha(d) = &f.desc {
+                    attention::mha_layers(d, ws, &f.name, spec_inputs[0], shape, &mut out)
+                } else if let Desc::AttentionPool { pool } = f.desc {
+                    attention_pool::pool_layers(pool, ws, &f.name, spec_inputs[0], shape, &mut out)
+                } else {
+                    unreachable!()
+                };
+                // The layer's last step reads the layers pushed before it.
+                expanded.map(|(kind, t, s)| {
+                    spec_inputs = vec![t];
+                    ins = vec![(lo, s)];
+                    (kind, lo)
+                })
+            }
+            _ => convert(&f.desc, ws, &ins, theano),
+        };
+        if converted.is_err() {
+            out.truncate(before);
+        }
+        let converted = converted.map_err(|m| {
             // With a separate weights file, what is wrong with the weights is in that file.
             match &src.weights_path {
                 Some(w) if no_entry || m.contains("weight") || m.contains("has shape") => {
@@ -606,8 +637,13 @@ fn build(
         };
         let in_shapes: Vec<(usize, usize)> = ins.iter().map(|x| x.1).collect();
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
+        let name = match f.desc {
+            // Expanded into several layers, the first of which has its name.
+            Desc::Mha(_) | Desc::AttentionPool { .. } => format!("{}/output", f.name),
+            _ => f.name.clone(),
+        };
         out.push(LayerSpec {
-            name: f.name.clone(),
+            name,
             kind,
             inputs: spec_inputs,
         });
@@ -726,8 +762,6 @@ fn bias(ws: &[Tensor], use_bias: bool, n: usize) -> Result<Option<Vec<f32>>, Str
     Ok(Some(ws[1].data.clone()))
 }
 
-/// A layer description and its weights → the spec layer and its output's layout,
-/// for inputs of these layouts and shapes (K, W).
 /// A merge of sequences with a per-channel vector (a squeeze-and-excitation
 /// gate: `Multiply([x, s])` of (W, K) by (K)) broadcasts the vector over the
 /// positions, as Keras does: each such input gets a layer repeating it W
@@ -756,6 +790,8 @@ fn broadcast_vectors(
     }
 }
 
+/// A layer description and its weights → the spec layer and its output's layout,
+/// for inputs of these layouts and shapes (K, W).
 fn convert(
     d: &Desc,
     ws: Option<Vec<Tensor>>,
@@ -1151,6 +1187,77 @@ fn convert_one(
                 }
             }
         }
+        Desc::Mha(_) | Desc::AttentionPool { .. } => {
+            return Err("attention is read by the layer loop".into())
+        }
+        Desc::SeparableConv {
+            filters,
+            kw,
+            stride,
+            dilation,
+            padding,
+            depth_multiplier: mult,
+            activation,
+            use_bias,
+        } => {
+            if layout.rank != 1 || layout.channels_first {
+                return Err(format!(
+                    "a separable convolution needs a (positions, channels) sequence, gets a {} tensor",
+                    layout.describe()
+                ));
+            }
+            let ws = expect_weights(
+                ws,
+                2 + use_bias as usize,
+                if use_bias {
+                    "depthwise kernel, pointwise kernel, bias"
+                } else {
+                    "depthwise kernel, pointwise kernel"
+                },
+            )?;
+            let (dw, pw) = (&ws[0], &ws[1]);
+            if dw.shape != [kw, k, mult] {
+                return Err(shape_err(
+                    "the depthwise kernel",
+                    &dw.shape,
+                    &format!("({kw}, {k}, {mult})"),
+                ));
+            }
+            if pw.shape != [1, k * mult, filters] {
+                return Err(shape_err(
+                    "the pointwise kernel",
+                    &pw.shape,
+                    &format!("(1, {}, {filters})", k * mult),
+                ));
+            }
+            // Both are linear: filter o at tap j of channel c weighs
+            // Σ_m pointwise[c·mult + m, o] · depthwise[j, c, m].
+            let mut kernel = vec![0f32; filters * k * kw];
+            for o in 0..filters {
+                for c in 0..k {
+                    for j in 0..kw {
+                        let s: f64 = (0..mult)
+                            .map(|m| {
+                                f64::from(pw.data[(c * mult + m) * filters + o])
+                                    * f64::from(dw.data[(j * k + c) * mult + m])
+                            })
+                            .sum();
+                        kernel[(o * k + c) * kw + j] = s as f32;
+                    }
+                }
+            }
+            LayerKind::Conv1D {
+                filters,
+                in_channels: k,
+                kernel_size: kw,
+                stride,
+                dilation,
+                padding,
+                activation,
+                kernel,
+                bias: bias(&ws[1..], use_bias, filters)?,
+            }
+        }
         Desc::Reduce {
             max,
             ref axis,
@@ -1509,6 +1616,7 @@ mod tests {
             config: serde_json::json!({"name": "td", "layer": inner}),
             inputs: vec![],
             nested: None,
+            registered: None,
         };
         layers::describe(&l, true)
     }

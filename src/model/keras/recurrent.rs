@@ -109,6 +109,7 @@ pub(super) fn inner(v: &Value, what: &str) -> Result<RawLayer, String> {
         config,
         inputs: vec![],
         nested: None,
+        registered: None,
     })
 }
 

@@ -93,8 +93,19 @@ fn find_vars_groups(file: &hdf5::File, prefix: &str) -> HashMap<String, String> 
 
 /// The groups where Keras 3 keeps the weights of a layer's inner layers,
 /// in the order `layer.weights` lists them: an LSTM/GRU's `cell`, a
-/// Bidirectional's forward then backward layer, a TimeDistributed's `layer`.
-const INNER_LAYERS: [&str; 4] = ["cell", "forward_layer", "backward_layer", "layer"];
+/// Bidirectional's forward then backward layer, a TimeDistributed's `layer`,
+/// CREsted's MultiheadAttention's projections.
+const INNER_LAYERS: [&str; 9] = [
+    "cell",
+    "forward_layer",
+    "backward_layer",
+    "layer",
+    "_q_layer",
+    "_k_layer",
+    "_v_layer",
+    "_embedding_layer",
+    "_r_k_layer",
+];
 
 /// The datasets `0, 1, …` of a `vars` group, in order.
 fn read_vars(file: &hdf5::File, path: &str, out: &mut Vec<Tensor>) -> Result<(), String> {
