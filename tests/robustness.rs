@@ -102,6 +102,19 @@ fn a_weight_declaring_2_pow_40_values_is_refused_before_reading() {
     assert!(!out.exists());
 }
 
+/// A Keras file whose attributes read but whose root group does not (fuzz
+/// seed 64, case 163): one error, no panic.
+#[test]
+fn a_keras_file_whose_root_group_cannot_be_read_is_one_error() {
+    let d = tmpdir("rb-root");
+    let out = d.join("r.h5");
+    let m = fixture("robust/root_not_a_group.h5");
+    let must = ["root_not_a_group.h5", "root group", "damaged"];
+    expect_error(&run_base(&m, "1", out.to_str().unwrap()), &must);
+    expect_error(&["inspect", &m], &must);
+    assert!(!out.exists());
+}
+
 /// Bytes of every file in `paths`, to see that a refused job changed none.
 fn snapshot(paths: &[&std::path::Path]) -> Vec<Vec<u8>> {
     paths.iter().map(|p| std::fs::read(p).unwrap()).collect()

@@ -114,7 +114,7 @@ pub fn load_keras_sized(
             config,
             keras_version: attr("keras_version")?,
             backend: attr("backend")?,
-            store: WeightStore::legacy(&file),
+            store: WeightStore::legacy(&file).map_err(|m| Error::model(path, m))?,
             container: "HDF5",
             weights_path: None,
         };
@@ -173,7 +173,10 @@ pub fn load_keras_json_sized(
     let (store, container) = if WeightStore::is_v3_file(&file) {
         (WeightStore::v3(file), "JSON + .weights.h5")
     } else {
-        (WeightStore::legacy(&file), "JSON + HDF5 weights")
+        (
+            WeightStore::legacy(&file).map_err(|m| Error::model(weights, m))?,
+            "JSON + HDF5 weights",
+        )
     };
     let src = Source {
         config: text,

@@ -145,11 +145,16 @@ fn collect_nested(file: &hdf5::File, group: &str, out: &mut Vec<Tensor>) -> Resu
 }
 
 impl WeightStore {
-    pub fn legacy(file: &hdf5::File) -> WeightStore {
-        let root = file
-            .group("model_weights")
-            .unwrap_or_else(|_| file.group("/").expect("root group"));
-        WeightStore::Legacy { root }
+    /// The layer groups under `model_weights/` (a saved model) or at the
+    /// root (a weights file); an error where neither opens (a damaged file).
+    pub fn legacy(file: &hdf5::File) -> Result<WeightStore, String> {
+        let root = match file.group("model_weights") {
+            Ok(g) => g,
+            Err(_) => file
+                .group("/")
+                .map_err(|e| format!("its root group cannot be read ({e}): the file is damaged"))?,
+        };
+        Ok(WeightStore::Legacy { root })
     }
 
     pub fn v3(file: hdf5::File) -> WeightStore {
