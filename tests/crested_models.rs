@@ -62,6 +62,13 @@ fn dilated_cnn_matches_keras() {
     compare("dilated_cnn");
 }
 
+/// One Dense(1, softplus) head per class joined by a Concatenate: scored
+/// before each head's softplus, as a single head would be.
+#[test]
+fn dilated_cnn_decoupled_scores_before_its_heads_softplus() {
+    compare("dilated_cnn_decoupled");
+}
+
 #[test]
 fn simple_convnet_matches_keras() {
     compare("simple_convnet");

@@ -15,6 +15,7 @@ mod archive;
 mod attention;
 mod attention_pool;
 mod config;
+mod joined_heads;
 use crate::model::h5util;
 mod layers;
 mod positions;
@@ -686,6 +687,7 @@ fn build(
     } else {
         scorable
     };
+    joined_heads::join_dense_heads(&mut out, &outputs);
     let version = src
         .keras_version
         .clone()
