@@ -161,3 +161,22 @@ fn runs_under_mpirun_rescore_and_match_one_and_three_ranks() {
     let shape = rescore_and_match_ranks(&model_path("mha_ts_sf_post_gelu"), H_TS, &[], None);
     assert_eq!((shape[2], shape[3]), (32, 30), "H shape");
 }
+
+/// Keras' own MultiHeadAttention as self-attention (make_keras_mha.py):
+/// with biases, saved by both Keras 3 writers, and without biases with
+/// output_shape set; scores and dS/dH against jax.
+#[test]
+fn keras_multi_head_attention_matches_jax() {
+    let r = fixture("attention/reference_keras_mha.h5");
+    for (file, group) in [
+        ("keras_mha.keras", "keras_mha"),
+        ("keras_mha.h5", "keras_mha"),
+        ("keras_mha_nobias.keras", "keras_mha_nobias"),
+    ] {
+        against_reference::compare_with_reference(
+            &fixture(&format!("attention/{file}")),
+            &r,
+            group,
+        );
+    }
+}

@@ -5,44 +5,16 @@
 //! its stored scores equal to the scorer's at the stored maps, and the same
 //! bits on 1, 2 and 3 ranks.
 mod common;
-use common::against_reference::{short_run, Reference};
+use common::against_reference::{compare_with_reference, network_at_layer, short_run};
 use common::fixture;
-use deepresolve_mpi::model::load_model;
-use deepresolve_mpi::network::{layout, Network, Plan, Reduce, Scorer};
-
-/// The network of `model` and the plan with H the input of `layer`.
-fn network_at(model: &str, layer: &str, reduce: Option<Reduce>) -> (Network, Plan) {
-    let spec =
-        load_model(std::path::Path::new(model), None).unwrap_or_else(|e| panic!("{model}: {e}"));
-    let at = spec
-        .find_layer(layer)
-        .unwrap_or_else(|| panic!("{model}: no layer {layer}"));
-    let net = Network::new(&spec).unwrap();
-    let plan = Plan::new(&net, at, None, reduce).unwrap();
-    (net, plan)
-}
+use deepresolve_mpi::network::{layout, Scorer};
 
 fn compare(name: &str) {
-    let model = fixture(&format!("crested/{name}.keras"));
-    let f = hdf5::File::open(fixture("crested/reference.h5")).unwrap();
-    let g = f.group(name).unwrap();
-    let r = Reference::read(&g, "maps", "scores", "grads");
-    let layer: String = g
-        .attr("layer")
-        .unwrap()
-        .read_scalar::<hdf5::types::VarLenUnicode>()
-        .unwrap()
-        .to_string();
-    let attr = |name: &str| -> String {
-        g.attr(name)
-            .unwrap()
-            .read_scalar::<hdf5::types::VarLenUnicode>()
-            .unwrap()
-            .to_string()
-    };
-    let reduce = (attr("reduce") == "sum").then_some(Reduce::Sum);
-    let (net, plan) = network_at(&model, &layer, reduce);
-    r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), name);
+    compare_with_reference(
+        &fixture(&format!("crested/{name}.keras")),
+        &fixture("crested/reference.h5"),
+        name,
+    );
 }
 
 #[test]
@@ -115,7 +87,7 @@ fn a_crested_model_runs_with_the_same_bits_on_any_rank_count() {
     let (fim, score, shape) = short_run(&model, layer, &[], 2);
     let (t_n, k, w) = (shape[1], shape[2], shape[3]);
     let items = shape[0] * t_n;
-    let (net, plan) = network_at(&model, layer, None);
+    let (net, plan) = network_at_layer(&model, layer, None);
     let mut sc = Scorer::with_plan(&net, plan, 1);
     let maps = layout::to_position_major(&fim, items, k, w);
     for i in 0..items {

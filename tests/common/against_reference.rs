@@ -199,3 +199,34 @@ impl Inspect {
             .to_string()
     }
 }
+
+/// The network of `model` and the plan with H the input of the layer named
+/// `layer` (Keras models, whose tensors are named by their layers).
+pub fn network_at_layer(model: &str, layer: &str, reduce: Option<Reduce>) -> (Network, Plan) {
+    let spec = load_model(Path::new(model), None).unwrap_or_else(|e| panic!("{model}: {e}"));
+    let at = spec
+        .find_layer(layer)
+        .unwrap_or_else(|| panic!("{model}: no layer {layer}"));
+    let net = Network::new(&spec).unwrap();
+    let plan = Plan::new(&net, at, None, reduce).unwrap();
+    (net, plan)
+}
+
+/// `model` against the group `group` of `reference` (datasets maps, scores,
+/// grads; string attributes `layer`, H's layer, and `reduce`, "sum" for a
+/// track head summed over its positions or "none").
+pub fn compare_with_reference(model: &str, reference: &str, group: &str) {
+    let f = hdf5::File::open(reference).unwrap();
+    let g = f.group(group).unwrap();
+    let r = Reference::read(&g, "maps", "scores", "grads");
+    let attr = |name: &str| -> String {
+        g.attr(name)
+            .unwrap()
+            .read_scalar::<hdf5::types::VarLenUnicode>()
+            .unwrap()
+            .to_string()
+    };
+    let reduce = (attr("reduce") == "sum").then_some(Reduce::Sum);
+    let (net, plan) = network_at_layer(model, &attr("layer"), reduce);
+    r.assert_matches(&mut Scorer::with_plan(&net, plan, r.n), model);
+}

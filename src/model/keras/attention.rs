@@ -85,7 +85,7 @@ pub fn describe_mha(l: &RawLayer) -> Result<MhaDesc, String> {
 }
 
 /// Keras' Dense kernel (in × out, row-major) as a 1×1 convolution.
-fn pointwise(
+pub(super) fn pointwise(
     k: &Tensor,
     inc: usize,
     filters: usize,

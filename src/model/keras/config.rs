@@ -28,6 +28,9 @@ pub struct RawLayer {
     /// Keras 3's `registered_name` of a class a package registered
     /// (`crested>MultiheadAttention`); none for Keras' own.
     pub registered: Option<String>,
+    /// Its one call as written (`inbound_nodes[0]`), for the keyword
+    /// arguments of the call (an attention mask); Null for none.
+    pub call: Value,
 }
 
 /// A config error: which layer (if any) and what.
@@ -91,6 +94,12 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
         .and_then(Value::as_str)
         .filter(|r| r.contains('>'))
         .map(str::to_string);
+    let call = v
+        .get("inbound_nodes")
+        .and_then(Value::as_array)
+        .and_then(|n| n.first())
+        .cloned()
+        .unwrap_or(Value::Null);
     Ok(RawLayer {
         class_name,
         name,
@@ -98,6 +107,7 @@ fn raw_layer(v: &Value, i: usize) -> Result<RawLayer, ConfigError> {
         inputs: Vec::new(),
         nested,
         registered,
+        call,
     })
 }
 

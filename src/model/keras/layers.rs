@@ -78,6 +78,8 @@ pub enum Desc {
     Merge(MergeOp),
     /// CREsted's MultiheadAttention (`attention.rs`).
     Mha(super::attention::MhaDesc),
+    /// Keras' MultiHeadAttention as self-attention (`multi_head_attention.rs`).
+    KerasMha(super::multi_head_attention::KerasMhaDesc),
     /// CREsted's AttentionPool1D over windows of `pool` (`attention_pool.rs`).
     AttentionPool {
         pool: usize,
@@ -150,7 +152,7 @@ pub enum Desc {
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, InputLayer, the ops mean and max over positions; a model used as a layer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, MultiHeadAttention (self-attention), SeparableConv1D, InputLayer, the ops mean and max over positions; a model used as a layer)";
 
 pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
@@ -455,6 +457,7 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
         "MultiheadAttention" if l.registered.as_deref() == Some("crested>MultiheadAttention") => {
             Desc::Mha(super::attention::describe_mha(l)?)
         }
+        "MultiHeadAttention" => Desc::KerasMha(super::multi_head_attention::describe_keras_mha(l)?),
         "AttentionPool1D" if l.registered.as_deref() == Some("crested>AttentionPool1D") => {
             Desc::AttentionPool {
                 pool: super::attention_pool::describe_pool(l)?,

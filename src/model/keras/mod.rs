@@ -18,6 +18,7 @@ mod config;
 mod joined_heads;
 use crate::model::h5util;
 mod layers;
+mod multi_head_attention;
 mod positions;
 mod recurrent;
 mod v1;
@@ -595,13 +596,24 @@ fn build(
         let no_entry = ws.is_none();
         let before = out.len();
         let converted = match &f.desc {
-            Desc::Mha(_) | Desc::AttentionPool { .. } => {
+            Desc::Mha(_) | Desc::KerasMha(_) | Desc::AttentionPool { .. } => {
                 let (lo, shape) = ins[0];
                 let expanded = if lo.rank != 1 || lo.channels_first {
                     Err(format!(
                         "this layer needs a (positions, channels) sequence, gets a {} tensor",
                         lo.describe()
                     ))
+                } else if f.inputs.iter().any(|&t| t != f.inputs[0]) {
+                    Err("cross-attention (query, key and value from different tensors) is not supported; self-attention is".into())
+                } else if let Desc::KerasMha(d) = &f.desc {
+                    multi_head_attention::keras_mha_layers(
+                        d,
+                        ws,
+                        &f.name,
+                        spec_inputs[0],
+                        shape,
+                        &mut out,
+                    )
                 } else if let Desc::Mha(d) = &f.desc {
                     attention::mha_layers(d, ws, &f.name, spec_inputs[0], shape, &mut out)
                 } else if let Desc::AttentionPool { pool } = f.desc {
@@ -643,7 +655,9 @@ fn build(
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
         let name = match f.desc {
             // Expanded into several layers, the first of which has its name.
-            Desc::Mha(_) | Desc::AttentionPool { .. } => format!("{}/output", f.name),
+            Desc::Mha(_) | Desc::KerasMha(_) | Desc::AttentionPool { .. } => {
+                format!("{}/output", f.name)
+            }
             _ => f.name.clone(),
         };
         out.push(LayerSpec {
@@ -1192,7 +1206,7 @@ fn convert_one(
                 }
             }
         }
-        Desc::Mha(_) | Desc::AttentionPool { .. } => {
+        Desc::Mha(_) | Desc::KerasMha(_) | Desc::AttentionPool { .. } => {
             return Err("attention is read by the layer loop".into())
         }
         Desc::SeparableConv {
@@ -1622,6 +1636,7 @@ mod tests {
             inputs: vec![],
             nested: None,
             registered: None,
+            call: serde_json::Value::Null,
         };
         layers::describe(&l, true)
     }

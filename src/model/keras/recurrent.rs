@@ -110,6 +110,7 @@ pub(super) fn inner(v: &Value, what: &str) -> Result<RawLayer, String> {
         inputs: vec![],
         nested: None,
         registered: None,
+        call: Value::Null,
     })
 }
 

@@ -94,8 +94,8 @@ fn find_vars_groups(file: &hdf5::File, prefix: &str) -> HashMap<String, String> 
 /// The groups where Keras 3 keeps the weights of a layer's inner layers,
 /// in the order `layer.weights` lists them: an LSTM/GRU's `cell`, a
 /// Bidirectional's forward then backward layer, a TimeDistributed's `layer`,
-/// CREsted's MultiheadAttention's projections.
-const INNER_LAYERS: [&str; 9] = [
+/// CREsted's MultiheadAttention's projections, Keras' MultiHeadAttention's.
+const INNER_LAYERS: [&str; 13] = [
     "cell",
     "forward_layer",
     "backward_layer",
@@ -105,6 +105,10 @@ const INNER_LAYERS: [&str; 9] = [
     "_v_layer",
     "_embedding_layer",
     "_r_k_layer",
+    "query_dense",
+    "key_dense",
+    "value_dense",
+    "output_dense",
 ];
 
 /// The datasets `0, 1, …` of a `vars` group, in order.
