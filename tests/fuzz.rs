@@ -225,6 +225,11 @@ fn mutated_inputs_and_options_end_in_exit_0_or_one_error() {
         (fixture("recurrent/lstm_keras.h5").into(), "model"),
         // Nested weight groups in an archive (TimeDistributed, Bidirectional).
         (fixture("recurrent/deeptopic.keras").into(), "model"),
+        // Keras' and CREsted's attention (configs in an .h5 attribute and a
+        // .keras archive), attention pooling, separable convolutions.
+        (fixture("attention/keras_mha.h5").into(), "model"),
+        (fixture("crested/enformer.keras").into(), "model"),
+        (fixture("crested/borzoi.keras").into(), "model"),
         // A MatMul over positions (Sei's B-spline transformation).
         (fixture("shipped/sei_torchscript.onnx").into(), "model"),
         (fixture("graphs/deepstarr.json").into(), "json"),
