@@ -356,8 +356,13 @@ fn a_position_map_keeps_its_matrix_in_the_native_format() {
     let spec = load_model_sized(Path::new(&shipped("sei_dynamo.onnx")), None, None, None).unwrap();
     let d = tmpdir("sei-native");
     let path = d.join("sei.h5");
-    deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
-    let back = load_model_sized(&path, None, None, None).unwrap();
+    // No child may start while the file is open for writing: it would
+    // inherit the descriptor and its lock (see `file_guard`).
+    let back = {
+        let _g = file_guard();
+        deepresolve_mpi::model::native::save_native(&spec, &path).unwrap();
+        load_model_sized(&path, None, None, None).unwrap()
+    };
     assert!(back.layers.iter().any(
         |l| matches!(&l.kind, LayerKind::PositionMix { to: 16, matrix } if matrix.len() == 64 * 16)
     ));
