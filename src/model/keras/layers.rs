@@ -96,10 +96,18 @@ pub enum Desc {
         activation: Activation,
         use_bias: bool,
     },
+    /// Keras 3's arithmetic op with a number (`x * 2.0`, `1.0 - x`): y =
+    /// scale·x + shift.
+    Scalar {
+        scale: f32,
+        shift: f32,
+    },
     /// A Keras 3 reduction op in a functional graph (`keras.ops.mean(x, axis=1)`
     /// serialises as a `Mean` layer): a global pooling where the axis is the positions.
     Reduce {
         max: bool,
+        /// `Sum`: the mean times the positions (the layer loop adds the scaling).
+        sum: bool,
         axis: Vec<i64>,
         keepdims: bool,
     },
@@ -152,7 +160,7 @@ pub enum Desc {
 
 pub type DescResult = Result<Desc, String>;
 
-pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, MultiHeadAttention (self-attention), SeparableConv1D, InputLayer, the ops mean and max over positions; a model used as a layer)";
+pub const UNSUPPORTED: &str = "this layer class is not supported (supported: Conv1D/Conv2D over one row, MaxPooling1D/2D, AveragePooling1D/2D, GlobalMax/AveragePooling1D/2D, Flatten, Dense, Activation, ReLU, LeakyReLU, PReLU, Softmax, Dropout, BatchNormalization, Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Cropping1D, ZeroPadding1D, UpSampling1D, Reshape, Permute, LSTM, GRU, Bidirectional, TimeDistributed around Dense or an activation, LayerNormalization, MultiHeadAttention (self-attention), SeparableConv1D, InputLayer, the ops mean, max and sum over positions and arithmetic with a number; a model used as a layer)";
 
 pub const LAMBDA: &str = "a Lambda layer runs Python code that the file does not hold in a form that can be loaded; rewrite it with standard Keras layers";
 
@@ -478,8 +486,12 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 use_bias: flag(l, "use_bias", true),
             }
         }
-        "Mean" | "Max" => Desc::Reduce {
+        "Add" | "Subtract" | "Multiply" | "Divide" | "TrueDivide" if l.inputs.len() == 1 => {
+            scalar_op(c, &l.call)?
+        }
+        "Mean" | "Max" | "Sum" => Desc::Reduce {
             max: c == "Max",
+            sum: c == "Sum",
             axis: match get(l, "axis") {
                 None | Some(Value::Null) => vec![],
                 Some(Value::Array(a)) => a
@@ -577,6 +589,45 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
         "Lambda" => return Err(LAMBDA.to_string()),
         _ => return Err(UNSUPPORTED.to_string()),
     })
+}
+
+/// Keras 3's arithmetic op on one tensor and one number, from the call's
+/// positional arguments (`{"args": [tensor, 2.0]}` for `x * 2.0`).
+fn scalar_op(class: &str, call: &Value) -> DescResult {
+    let args = call
+        .get("args")
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("a {class} of one tensor whose other argument is not recorded"))?;
+    let [a, b] = &args[..] else {
+        return Err(format!(
+            "a {class} of {} arguments; two are read",
+            args.len()
+        ));
+    };
+    let (c, tensor_first) = match (a.as_f64(), b.as_f64()) {
+        (None, Some(c)) => (c, true),
+        (Some(c), None) => (c, false),
+        _ => {
+            return Err(format!(
+                "a {class} of the arguments {a} and {b}; one tensor and one number are read"
+            ))
+        }
+    };
+    let c = c as f32;
+    let (scale, shift) = match (class, tensor_first) {
+        ("Add", _) => (1.0, c),
+        ("Subtract", true) => (1.0, -c),
+        ("Subtract", false) => (-1.0, c),
+        ("Multiply", _) => (c, 0.0),
+        (_, true) if c != 0.0 => (1.0 / c, 0.0),
+        (_, true) => return Err(format!("a {class} by zero")),
+        _ => {
+            return Err(format!(
+                "a number divided by a tensor ({class}) is not supported"
+            ))
+        }
+    };
+    Ok(Desc::Scalar { scale, shift })
 }
 
 /// The input shape (without the batch axis) a layer config declares, if any.

@@ -628,6 +628,35 @@ fn build(
                     (kind, lo)
                 })
             }
+            Desc::Reduce {
+                sum: true,
+                ref axis,
+                keepdims,
+                ..
+            } => {
+                // The mean over the positions, carrying the name, then × W.
+                let mean = Desc::Reduce {
+                    max: false,
+                    sum: false,
+                    axis: axis.clone(),
+                    keepdims: *keepdims,
+                };
+                let (k, w) = ins[0].1;
+                convert(&mean, ws, &ins, theano).map(|(kind, lo)| {
+                    out.push(LayerSpec {
+                        name: f.name.clone(),
+                        kind,
+                        inputs: spec_inputs.clone(),
+                    });
+                    spec_inputs = vec![out.len()];
+                    ins = vec![(lo, (k, 1))];
+                    let scale = LayerKind::Affine {
+                        scale: vec![w as f32],
+                        shift: vec![0.0],
+                    };
+                    (scale, lo)
+                })
+            }
             _ => convert(&f.desc, ws, &ins, theano),
         };
         if converted.is_err() {
@@ -655,9 +684,10 @@ fn build(
         let shape = kind.output_shape(&in_shapes).map_err(lerr)?;
         let name = match f.desc {
             // Expanded into several layers, the first of which has its name.
-            Desc::Mha(_) | Desc::KerasMha(_) | Desc::AttentionPool { .. } => {
-                format!("{}/output", f.name)
-            }
+            Desc::Mha(_)
+            | Desc::KerasMha(_)
+            | Desc::AttentionPool { .. }
+            | Desc::Reduce { sum: true, .. } => format!("{}/output", f.name),
             _ => f.name.clone(),
         };
         out.push(LayerSpec {
@@ -989,6 +1019,13 @@ fn convert_one(
             same_layouts()?;
             LayerKind::Merge(op)
         }
+        Desc::Scalar { scale, shift } => {
+            no_weights(&ws)?;
+            LayerKind::Affine {
+                scale: vec![scale],
+                shift: vec![shift],
+            }
+        }
         Desc::Concat { axis } => {
             no_weights(&ws)?;
             same_layouts()?;
@@ -1277,10 +1314,12 @@ fn convert_one(
                 bias: bias(&ws[1..], use_bias, filters)?,
             }
         }
+        Desc::Reduce { sum: true, .. } => return Err("a sum is read by the layer loop".into()),
         Desc::Reduce {
             max,
             ref axis,
             keepdims,
+            ..
         } => {
             no_weights(&ws)?;
             let (_, pos, _) = layout.keras_dims(k, w);
@@ -1604,6 +1643,7 @@ mod tests {
             conv(
                 Desc::Reduce {
                     max: false,
+                    sum: false,
                     axis,
                     keepdims,
                 },
@@ -1625,6 +1665,56 @@ mod tests {
         ] {
             let e = red(axis.clone(), false, lo).unwrap_err();
             assert!(e.contains("positions"), "{axis:?}: {e}");
+        }
+    }
+
+    fn op(class: &str, args: serde_json::Value) -> Result<Desc, String> {
+        let l = config::RawLayer {
+            class_name: class.into(),
+            name: "op".into(),
+            config: serde_json::json!({"name": "op"}),
+            inputs: vec![config::TensorRef {
+                layer: "x".into(),
+                node: 0,
+                tensor: 0,
+            }],
+            nested: None,
+            registered: None,
+            call: serde_json::json!({"args": args, "kwargs": {}}),
+        };
+        layers::describe(&l, true)
+    }
+
+    /// Keras 3's arithmetic ops on a tensor and a number are y = a·x + b, the
+    /// number on either side; a number divided by a tensor, two numbers or
+    /// a division by zero are refused by name.
+    #[test]
+    fn arithmetic_ops_with_a_number_are_affine() {
+        let t = serde_json::json!({"class_name": "__keras_tensor__", "config": {}});
+        let affine = |class: &str, args| match op(class, args).unwrap() {
+            Desc::Scalar { scale, shift } => (scale, shift),
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(affine("Multiply", serde_json::json!([t, 2.0])), (2.0, 0.0));
+        assert_eq!(affine("Subtract", serde_json::json!([1.0, t])), (-1.0, 1.0));
+        assert_eq!(affine("Subtract", serde_json::json!([t, 1.0])), (1.0, -1.0));
+        assert_eq!(
+            affine("TrueDivide", serde_json::json!([t, 4.0])),
+            (0.25, 0.0)
+        );
+        assert_eq!(affine("Add", serde_json::json!([0.5, t])), (1.0, 0.5));
+        for (class, args, what) in [
+            (
+                "TrueDivide",
+                serde_json::json!([2.0, t]),
+                "divided by a tensor",
+            ),
+            ("Divide", serde_json::json!([t, 0.0]), "by zero"),
+            ("Add", serde_json::json!([1.0, 2.0]), "one number"),
+            ("Multiply", serde_json::json!([t]), "two are read"),
+        ] {
+            let e = op(class, args).unwrap_err();
+            assert!(e.contains(what), "{class}: {e}");
         }
     }
 
