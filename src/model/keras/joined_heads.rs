@@ -20,7 +20,7 @@ pub fn join_dense_heads(layers: &mut [LayerSpec], outputs: &[OutputSpec]) {
             continue;
         };
         let heads: Vec<TensorId> = layers[c].inputs.clone();
-        if heads.len() < 2 || heads.iter().any(|&t| t == 0) {
+        if heads.len() < 2 || heads.contains(&0) {
             continue;
         }
         let first = &layers[heads[0] - 1];
