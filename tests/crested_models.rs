@@ -59,6 +59,12 @@ fn legnet_matches_keras() {
 #[test]
 fn enformer_matches_keras() {
     compare("enformer");
+    // The legacy .h5 writer: class names "crested>…", weights in weight_names order.
+    compare_with_reference(
+        &fixture("crested/enformer.h5"),
+        &fixture("crested/reference.h5"),
+        "enformer",
+    );
 }
 
 /// Borzoi: Borzoi's central-mask positions, separable convolutions, the

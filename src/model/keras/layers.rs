@@ -308,6 +308,14 @@ fn activation_name(l: &RawLayer, key: &str) -> Option<String> {
     }
 }
 
+/// CREsted's registered class `name`: `.keras` archives write the class
+/// name with `registered_name` "crested>NAME", legacy `.h5` files the
+/// registered name as the class name.
+fn crested(l: &RawLayer, name: &str) -> bool {
+    let full = format!("crested>{name}");
+    l.class_name == full || (l.class_name == name && l.registered.as_deref() == Some(&full))
+}
+
 /// Keras 2.x / 3.x layer classes.
 pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
     let c = l.class_name.as_str();
@@ -462,15 +470,11 @@ pub fn describe(l: &RawLayer, keras3: bool) -> DescResult {
                 scale: flag(l, "scale", true),
             }
         }
-        "MultiheadAttention" if l.registered.as_deref() == Some("crested>MultiheadAttention") => {
-            Desc::Mha(super::attention::describe_mha(l)?)
-        }
+        _ if crested(l, "MultiheadAttention") => Desc::Mha(super::attention::describe_mha(l)?),
         "MultiHeadAttention" => Desc::KerasMha(super::multi_head_attention::describe_keras_mha(l)?),
-        "AttentionPool1D" if l.registered.as_deref() == Some("crested>AttentionPool1D") => {
-            Desc::AttentionPool {
-                pool: super::attention_pool::describe_pool(l)?,
-            }
-        }
+        _ if crested(l, "AttentionPool1D") => Desc::AttentionPool {
+            pool: super::attention_pool::describe_pool(l)?,
+        },
         "SeparableConv1D" | "SeparableConvolution1D" => {
             if channels_first(l)? {
                 return Err("channels_first is not supported".into());
