@@ -133,8 +133,22 @@ fn read_vars(file: &hdf5::File, path: &str, out: &mut Vec<Tensor>) -> Result<(),
     Ok(())
 }
 
+/// Inner layers nest this deep at most (a Bidirectional's LSTM's cell is 2);
+/// a file whose groups link back to their parents must not recurse forever.
+const MAX_NESTING: usize = 8;
+
 /// An inner layer's own `vars`, then its inner layers', depth first.
-fn collect_nested(file: &hdf5::File, group: &str, out: &mut Vec<Tensor>) -> Result<(), String> {
+fn collect_nested(
+    file: &hdf5::File,
+    group: &str,
+    depth: usize,
+    out: &mut Vec<Tensor>,
+) -> Result<(), String> {
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "{group}: inner layers nested more than {MAX_NESTING} deep (a damaged file?)"
+        ));
+    }
     let vars = format!("{group}/vars");
     if file.group(&vars).is_ok() {
         read_vars(file, &vars, out)?;
@@ -142,7 +156,7 @@ fn collect_nested(file: &hdf5::File, group: &str, out: &mut Vec<Tensor>) -> Resu
     for inner in INNER_LAYERS {
         let sub = format!("{group}/{inner}");
         if file.group(&sub).is_ok() {
-            collect_nested(file, &sub, out)?;
+            collect_nested(file, &sub, depth + 1, out)?;
         }
     }
     Ok(())
@@ -238,7 +252,7 @@ impl WeightStore {
                 for inner in INNER_LAYERS {
                     let sub = format!("{owner}/{inner}");
                     if file.group(&sub).is_ok() {
-                        collect_nested(file, &sub, &mut out)?;
+                        collect_nested(file, &sub, 1, &mut out)?;
                     }
                 }
                 Ok(Some(out))
@@ -249,6 +263,34 @@ impl WeightStore {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A `.keras` weights file whose inner-layer group links back to its
+    /// parent (a hard-link cycle) is an error, not an endless recursion.
+    #[test]
+    fn nested_groups_that_loop_are_an_error() {
+        let d = std::env::temp_dir().join(format!("drmpi-weights-loop-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let path = d.join("model.weights.h5");
+        {
+            let f = hdf5::File::create(&path).unwrap();
+            let vars = f.create_group("layers/lstm/vars").unwrap();
+            vars.new_attr::<hdf5::types::VarLenUnicode>()
+                .create("name")
+                .unwrap()
+                .write_scalar(&"rnn".parse::<hdf5::types::VarLenUnicode>().unwrap())
+                .unwrap();
+            f.group("layers/lstm")
+                .unwrap()
+                .link_hard("/layers/lstm", "cell")
+                .unwrap();
+        }
+        let store = WeightStore::v3(hdf5::File::open(&path).unwrap());
+        let e = store.layer(&[], "rnn", "lstm").err().unwrap();
+        assert!(e.contains("nested more than"), "{e}");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
     #[test]
     fn snake() {
         assert_eq!(super::snake_case("Conv1D"), "conv1d");
