@@ -49,6 +49,31 @@ fn the_chrombpnet_tower_fused_equals_unfused() {
     }
 }
 
+/// Fused Winograd blocks share their outputs' buffers with the block two
+/// before (`Scorer::share_tower_maps`): the same bits as above, in less memory.
+#[test]
+fn a_winograd_tower_runs_on_two_maps_per_item() {
+    let net = Network::from_spec(deepresolve_mpi::bench::chrombpnet_tower()).unwrap();
+    let bytes = |fuse: bool, mode: ConvMode| {
+        let plan = Plan::new(&net, 1, Some(1), None).unwrap();
+        Scorer::with_conv(&net, plan, 2, mode)
+            .fusing(fuse)
+            .map_bytes()
+    };
+    let (direct, unfused, shared) = (
+        bytes(true, ConvMode::Direct),
+        bytes(false, ConvMode::Auto),
+        bytes(true, ConvMode::Auto),
+    );
+    // Eight blocks' outputs (and their gradients) in two buffers instead of
+    // eight, of the 24 slots of the blocks' nodes (conv, crop, add); the
+    // direct path keeps its ReLU outputs for backward, so it shares none.
+    assert!(
+        shared * 5 <= unfused * 4 && direct == unfused,
+        "map bytes: shared {shared}, unfused {unfused}, direct {direct}"
+    );
+}
+
 #[test]
 fn a_same_padded_block_with_a_relu_node_fused_equals_unfused() {
     relu_node_blocks(16);

@@ -37,6 +37,7 @@ pub mod residual_find;
 mod scorer;
 pub mod simd;
 mod skinny;
+mod slot_maps;
 mod timing;
 mod upsample;
 mod weight_buf;
