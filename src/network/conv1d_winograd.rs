@@ -128,9 +128,16 @@ const MIN_CHUNK_TILES: usize = 192;
 /// core without AVX-512 (512 KB of L2), whole steps, best of eight
 /// alternating runs: the ChromBPNet-shaped tower 140 item-steps/s at 32
 /// tiles against 116–118 at 64–192 (its dilations 16–256 gained 15–20%),
-/// bpnet-lite's BPNet the same (130–131) at 32, 96 and 192. On AVX-512
-/// (Zen 4, 1 MB of L2) 24–192 tiles measured alike: it keeps the rule above.
+/// bpnet-lite's BPNet the same (130–131) at 32, 96 and 192.
 const SMALL_U_BYTES: usize = 256 << 10;
+/// The same on the AVX-512 stages: 24 tiles at 64 channels. Since a tower's
+/// blocks share their maps (`Scorer::share_tower_maps`), the maps stay in L2
+/// and a chunk of 192 tiles (786 KB of V and M) pushes them out. Zen 4
+/// (1 MB of L2), best of three alternating runs of `bench --conv fast
+/// --batch 8`, chunks of 192 / 32 / 24 / 16 tiles: the ChromBPNet-shaped
+/// tower 187 / 218 / 225 / 217 item-steps/s, bpnet-lite's BPNet (counts)
+/// 216 / 222 / 223 / 220.
+const SMALL_CHUNK_BYTES_X512: usize = 96 << 10;
 const SMALL_CHUNK_BYTES: usize = 128 << 10;
 const SMALL_MIN_TILES: usize = 12;
 
@@ -156,10 +163,11 @@ const POSITIONS_PER_WEIGHTS: usize = 4096;
 fn chunk_tiles(n: usize, cin: usize, cout: usize, stages: Stages) -> usize {
     let f32s = std::mem::size_of::<f32>();
     let per_tile = n * (cin + cout) * f32s;
-    if stages == Stages::Avx2 && n * cin * cout * f32s <= SMALL_U_BYTES {
-        (SMALL_CHUNK_BYTES / per_tile).max(SMALL_MIN_TILES)
-    } else {
-        (CHUNK_BYTES / per_tile).max(MIN_CHUNK_TILES)
+    let small_u = n * cin * cout * f32s <= SMALL_U_BYTES;
+    match stages {
+        Stages::Avx2 if small_u => (SMALL_CHUNK_BYTES / per_tile).max(SMALL_MIN_TILES),
+        Stages::Avx512 if small_u => (SMALL_CHUNK_BYTES_X512 / per_tile).max(SMALL_MIN_TILES),
+        _ => (CHUNK_BYTES / per_tile).max(MIN_CHUNK_TILES),
     }
 }
 
