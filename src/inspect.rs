@@ -92,11 +92,16 @@ fn conv_path(kind: &LayerKind, (k_in, w_in): (usize, usize), w_out: usize) -> St
         kernel_size,
         stride,
         dilation,
+        ref kernel,
         ..
     } = *kind
     else {
         return String::new();
     };
+    let batch = crate::job::RunConfig::DEFAULT_BATCH;
+    if crate::network::depthwise_taps(filters, k_in, kernel_size, kernel).is_some() {
+        return format!("; after H at --batch {batch}: depthwise");
+    }
     let shape = ConvShape {
         k_in,
         filters,
@@ -106,7 +111,6 @@ fn conv_path(kind: &LayerKind, (k_in, w_in): (usize, usize), w_out: usize) -> St
         dilation,
         stride,
     };
-    let batch = crate::job::RunConfig::DEFAULT_BATCH;
     match conv1d_spectral::path(ConvMode::Auto, &shape, batch) {
         Some(ConvPath::Dft(c)) => format!(
             "; after H at --batch {batch}: DFT of {} ({} outputs per block)",

@@ -6,6 +6,9 @@ use super::conv1d_spectral::{self, ConvMode, ConvPath, ConvShape, FastConv, Spec
 use super::{activation, gemm, skinny};
 use crate::model::{same_pad_left, Activation, Padding};
 
+#[path = "conv1d_depthwise.rs"]
+mod depthwise;
+pub(crate) use depthwise::depthwise_taps;
 #[path = "conv1d_taps.rs"]
 mod taps;
 #[path = "conv1d_winograd.rs"]
@@ -41,6 +44,9 @@ pub struct Conv1d {
     bias: Vec<f32>,
     /// The kernel tap-major, where few filters meet a wide kernel (see `taps`).
     by_taps: Option<Vec<f32>>,
+    /// The diagonal tap-major, where each filter reads its own channel alone
+    /// (see `depthwise`).
+    depthwise: Option<Vec<f32>>,
 }
 
 impl Conv1d {
@@ -85,8 +91,12 @@ impl Conv1d {
             kernel_taps,
             bias: bias.map_or_else(|| vec![0.0; filters], |b| b.to_vec()),
             by_taps: None,
+            depthwise: None,
         };
-        c.by_taps = taps::taps_kernel(&c);
+        c.depthwise = depthwise_taps(filters, k_in, kernel_size, kernel);
+        if c.depthwise.is_none() {
+            c.by_taps = taps::taps_kernel(&c);
+        }
         c
     }
 
@@ -96,12 +106,21 @@ impl Conv1d {
         self.by_taps.is_some()
     }
 
+    /// True when each filter reads its own channel alone, so this runs
+    /// channel by channel, each item alone.
+    pub(super) fn is_depthwise(&self) -> bool {
+        self.depthwise.is_some()
+    }
+
     /// Values of one im2col row.
     pub(super) fn row_len(&self) -> usize {
         self.kernel_size * self.k_in
     }
 
     pub fn cols_len(&self, batch: usize) -> usize {
+        if self.depthwise.is_some() {
+            return 0;
+        }
         if self.by_taps.is_some() {
             return self.taps_len();
         }
@@ -123,6 +142,15 @@ impl Conv1d {
         cols: &mut [f32],
         pack: &mut Vec<f32>,
     ) {
+        if let Some(t) = &self.depthwise {
+            self.depthwise_forward(t, x, y, batch);
+            activation::forward(
+                self.act,
+                &mut y[..batch * self.w_out * self.filters],
+                self.filters,
+            );
+            return;
+        }
         if let Some(t) = &self.by_taps {
             return self.taps_forward(t, x, y, batch, cols);
         }
@@ -256,6 +284,9 @@ impl Conv1d {
         let m = batch * self.w_out;
         let n = m * self.filters;
         activation::backward(self.act, &y[..n], &dy[..n], &mut dz[..n], self.filters);
+        if let Some(t) = &self.depthwise {
+            return self.depthwise_backward(t, &dz[..n], dx, batch);
+        }
         if let Some(t) = &self.by_taps {
             return self.taps_backward(t, &dz[..n], dx, batch, cols);
         }
@@ -317,6 +348,7 @@ impl Conv1d {
     pub(super) fn takes_skinny(&self, rows: usize) -> bool {
         rows <= SKINNY_MAX_ROWS
             && self.by_taps.is_none()
+            && self.depthwise.is_none()
             && self.kernel_taps.len() >= SKINNY_MIN_WEIGHTS
             && skinny::available()
     }
@@ -351,6 +383,10 @@ impl Conv1d {
         batch: usize,
         spans: (super::needed::Span, super::needed::Span),
     ) -> Option<FastConv> {
+        if self.depthwise.is_some() {
+            // Its own path does the multiplies it needs; the others, the full product's.
+            return None;
+        }
         let shape = self.shape();
         // Tap by tap needs a wide kernel, Winograd a kernel of 3: never both.
         debug_assert!(!(self.by_taps() && winograd_takes(&shape)));
@@ -388,7 +424,12 @@ impl Conv1d {
     }
 
     pub fn flops_per_item(&self) -> f64 {
-        2.0 * (self.w_out * self.filters * self.kernel_size * self.k_in) as f64
+        let reads = if self.depthwise.is_some() {
+            1
+        } else {
+            self.k_in
+        };
+        2.0 * (self.w_out * self.filters * self.kernel_size * reads) as f64
     }
 }
 

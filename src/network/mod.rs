@@ -45,6 +45,7 @@ mod window_softmax;
 mod wino_gemm;
 pub mod winograd_tile;
 
+pub(crate) use conv1d::depthwise_taps;
 pub use conv1d_spectral::ConvMode;
 pub use plan::{Head, Plan, Reduce};
 pub use scorer::Scorer;

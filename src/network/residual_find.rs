@@ -101,7 +101,7 @@ fn block_at(
         Some(_) => c.act == Activation::Linear,
         None => matches!(c.act, Activation::Linear | Activation::Relu),
     };
-    if !act_ok || c.stride() != 1 || !c.never_skinny() || c.filters != c.k_in {
+    if !act_ok || c.stride() != 1 || !c.never_skinny() || c.filters != c.k_in || c.is_depthwise() {
         return None;
     }
     let x = net.nodes[j].inputs[0];

@@ -289,7 +289,7 @@ impl<'n> Scorer<'n> {
             .zip(&self.fast)
             .all(|(&j, fast)| match (&self.net.nodes[j].op, fast) {
                 (_, Some(_)) => true,
-                (Layer::Conv(c), None) => c.by_taps(),
+                (Layer::Conv(c), None) => c.by_taps() || c.is_depthwise(),
                 (Layer::Dense(d), None) => d.skinny(self.capacity),
                 _ => true,
             })

@@ -350,6 +350,14 @@ impl ResultsWriter {
                         ),
                     ));
                 }
+                if let Some(layer) = newly_depthwise(&was, &now) {
+                    return Err(Error::results(
+                        path,
+                        format!(
+                            "--resume across releases: the file was made by a release that computed the depthwise convolution {layer} as a full one ({was}); this release computes it channel by channel ({now}), with other bits; finish the job with the release that began it, or start a new file"
+                        ),
+                    ));
+                }
                 let given = get_str(&file, "conv").unwrap_or_else(|| "direct".into());
                 // Every convolution direct (as a BPNet tower under `auto`
                 // before the Winograd path came in): `direct` alone makes
@@ -647,6 +655,14 @@ impl ResultsWriter {
     }
 }
 
+/// A layer `now` computes depthwise that `was` (an older release's
+/// `conv_paths`) does not list so.
+fn newly_depthwise<'a>(was: &str, now: &'a str) -> Option<&'a str> {
+    now.split(';')
+        .filter_map(|p| p.strip_suffix(":depthwise"))
+        .find(|layer| !was.split(';').any(|q| q == format!("{layer}:depthwise")))
+}
+
 /// The file's Winograd tile (outputs per tile) where two `conv_paths`
 /// differ in that alone.
 fn winograd_tile_of(was: &str, now: &str) -> Option<usize> {
@@ -655,4 +671,21 @@ fn winograd_tile_of(was: &str, now: &str) -> Option<usize> {
         return None;
     }
     Some(if was.contains(":winograd=4") { 4 } else { 6 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newly_depthwise;
+
+    #[test]
+    fn a_layer_that_became_depthwise_is_named() {
+        let now = "a:dft=41/33;b:depthwise;c:winograd=6";
+        assert_eq!(
+            newly_depthwise("a:dft=41/33;b:dft=41/33;c:winograd=6", now),
+            Some("b")
+        );
+        assert_eq!(newly_depthwise("direct", "b:depthwise"), Some("b"));
+        assert_eq!(newly_depthwise(now, now), None);
+        assert_eq!(newly_depthwise("a:dft=41/33", "a:winograd=6"), None);
+    }
 }
