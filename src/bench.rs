@@ -460,12 +460,21 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     );
     {
         let plan = make_plan()?;
+        let paths = crate::network::conv1d_spectral::describe(&net, &plan, ConvMode::Direct, 1);
+        let depthwise: Vec<&str> = paths
+            .split(';')
+            .filter_map(|p| p.strip_suffix(":depthwise"))
+            .collect();
+        if !depthwise.is_empty() {
+            println!("# depthwise, channel by channel: {}", depthwise.join(", "));
+        }
         for &b in &args.batch {
             use crate::network::conv1d_spectral::ConvPath;
             let auto =
                 crate::network::conv1d_spectral::fast_nodes(&net, &plan, ConvMode::Auto, b.max(1));
             if auto.is_empty() {
-                println!("# --conv auto at batch {b}: every convolution after H direct");
+                let other = if depthwise.is_empty() { "" } else { " other" };
+                println!("# --conv auto at batch {b}: every{other} convolution after H direct");
             }
             let wino: Vec<&str> = auto
                 .iter()
