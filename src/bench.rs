@@ -460,11 +460,7 @@ pub fn bench(args: &BenchOptions) -> Result<()> {
     );
     {
         let plan = make_plan()?;
-        let paths = crate::network::conv1d_spectral::describe(&net, &plan, ConvMode::Direct, 1);
-        let depthwise: Vec<&str> = paths
-            .split(';')
-            .filter_map(|p| p.strip_suffix(":depthwise"))
-            .collect();
+        let depthwise = crate::network::conv1d_spectral::depthwise_layers(&net, &plan);
         if !depthwise.is_empty() {
             println!("# depthwise, channel by channel: {}", depthwise.join(", "));
         }

@@ -726,3 +726,24 @@ fn a_winograd_tile_on_some_ranks_only_is_refused() {
     );
     assert!(!out.exists(), "a results file was left");
 }
+
+/// LegNet's depthwise convolutions (PyTorch `groups` = channels) run
+/// channel by channel under every `--conv`, and `conv_paths` and `inspect`
+/// say so; its other convolutions keep their paths.
+#[test]
+fn depthwise_convolutions_are_recorded_as_such() {
+    use deepresolve_mpi::network::conv1d_spectral::describe;
+    let model = fixture("shipped/legnet_dynamo.onnx");
+    let net = Network::from_spec(load_model(Path::new(&model), None).unwrap()).unwrap();
+    for mode in [ConvMode::Direct, ConvMode::Auto, ConvMode::Fast] {
+        let plan = Plan::new(&net, 3, None, None).unwrap();
+        let d = describe(&net, &plan, mode, 32);
+        assert!(
+            d.contains("node_Conv_185:depthwise") && d.contains("node_Conv_193:depthwise"),
+            "{mode:?}: {d}"
+        );
+        assert_eq!(d.matches(":depthwise").count(), 2, "{mode:?}: {d}");
+    }
+    let row = common::against_reference::Inspect::of(&model).row("node_Conv_185 ");
+    assert!(row.ends_with("after H at --batch 32: depthwise"), "{row}");
+}

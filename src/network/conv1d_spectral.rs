@@ -242,6 +242,16 @@ pub fn fast_nodes(
         .collect()
 }
 
+/// The names of the depthwise convolutions of `plan` (engine nodes after
+/// H), which run channel by channel under every mode.
+pub fn depthwise_layers(net: &super::Network, plan: &super::Plan) -> Vec<String> {
+    plan.nodes
+        .iter()
+        .filter(|&&j| matches!(&net.nodes[j].op, super::Layer::Conv(c) if c.is_depthwise()))
+        .map(|&j| net.layer_name(net.nodes[j].layer).to_string())
+        .collect()
+}
+
 /// How a run's convolutions after H are computed, as the results file
 /// records it: `direct`, or `LAYER:dft=N/L` for each spectral one,
 /// `LAYER:winograd=M` for each Winograd F(M,3) one (M = 6, or 4 under
@@ -249,40 +259,31 @@ pub fn fast_nodes(
 /// A..B (its tiles start at A), and `LAYER:depthwise` for each depthwise
 /// one, in plan order.
 pub fn describe(net: &super::Network, plan: &super::Plan, mode: ConvMode, batch: usize) -> String {
-    let depthwise = plan.nodes.iter().filter_map(|&j| match &net.nodes[j].op {
-        super::Layer::Conv(c) if c.is_depthwise() => Some(j),
-        _ => None,
-    });
-    let mut paths: Vec<(usize, String)> = depthwise
-        .map(|j| {
-            (
-                j,
-                format!("{}:depthwise", net.layer_name(net.nodes[j].layer)),
-            )
+    let v: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter_map(|&j| {
+            let super::Layer::Conv(c) = &net.nodes[j].op else {
+                return None;
+            };
+            let name = net.layer_name(net.nodes[j].layer);
+            if c.is_depthwise() {
+                return Some(format!("{name}:depthwise"));
+            }
+            Some(match path(mode, &c.shape(), batch)? {
+                ConvPath::Dft(c) => format!("{name}:dft={}/{}", c.n, c.l),
+                ConvPath::Winograd => {
+                    let s = plan.needed[j + 1];
+                    let m = super::winograd_tile::current().outs();
+                    if s.is_all(net.engine_shape(j + 1).1) {
+                        format!("{name}:winograd={m}")
+                    } else {
+                        format!("{name}:winograd={m}@{}-{}", s.lo, s.hi)
+                    }
+                }
+            })
         })
         .collect();
-    paths.extend(
-        fast_nodes(net, plan, mode, batch)
-            .into_iter()
-            .map(|(j, name, p)| {
-                let text = match p {
-                    ConvPath::Dft(c) => format!("{name}:dft={}/{}", c.n, c.l),
-                    ConvPath::Winograd => {
-                        let s = plan.needed[j + 1];
-                        let m = super::winograd_tile::current().outs();
-                        if s.is_all(net.engine_shape(j + 1).1) {
-                            format!("{name}:winograd={m}")
-                        } else {
-                            format!("{name}:winograd={m}@{}-{}", s.lo, s.hi)
-                        }
-                    }
-                };
-                (j, text)
-            }),
-    );
-    // In the order the layers run (plan order is engine-node order).
-    paths.sort_by_key(|&(j, _)| plan.nodes.iter().position(|&n| n == j));
-    let v: Vec<String> = paths.into_iter().map(|(_, t)| t).collect();
     if v.is_empty() {
         "direct".into()
     } else {

@@ -145,10 +145,11 @@ impl<'n> Scorer<'n> {
     /// only its ReLU's output (direct) or mask (Winograd); backward, block i
     /// reads its output's gradient before block i − 1 writes its input's.
     /// So a tower runs on two maps and two gradients per item, which stay
-    /// in L2, instead of a fresh one per layer from L3 or memory (bpnet-lite's BPNet on the Winograd path: +12%;
-    /// the long tower on the direct path: 33 MB less). The arithmetic is the
-    /// same, so are the bits, and the sub-batch budget still counts every
-    /// slot's maps, so the batching does not change either.
+    /// in L2, instead of a fresh one per layer from L3 or memory
+    /// (bpnet-lite's BPNet on the Winograd path: +12%; the long tower on the
+    /// direct path: 33 MB less). The arithmetic is the same, so are the
+    /// bits, and the sub-batch budget still counts every slot's maps, so the
+    /// batching does not change either.
     fn share_tower_maps(&mut self) {
         let mut owner: Vec<usize> = (0..self.sizes.len()).collect();
         let blocks = &self.plan.residual;
